@@ -1,0 +1,153 @@
+#include "config/check.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace clusterd::config {
+namespace {
+
+// glibc's search path when PATH is unset (see execvp(3)).
+constexpr std::string_view kDefaultPath = "/bin:/usr/bin";
+
+std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+std::string resolve(std::string_view name, std::string_view cwd) {
+  if (!name.empty() && name.front() == '/') return std::string(name);
+  if (cwd.empty()) return std::string(name);
+  std::string out(cwd);
+  if (out.back() != '/') out += '/';
+  out += name;
+  return out;
+}
+
+bool is_executable_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+// Calls getpwnam_r / getgrnam_r with a growing buffer. Returns 1 found, 0 absent, -errno on error.
+template <class Entry, class Lookup>
+int lookup_name(const std::string& name, Lookup lookup) {
+  std::vector<char> buf(16384);
+  for (;;) {
+    Entry entry{};
+    Entry* result = nullptr;
+    int rc = lookup(name.c_str(), &entry, buf.data(), buf.size(), &result);
+    if (rc == ERANGE && buf.size() < (std::size_t{1} << 24)) {
+      buf.resize(buf.size() * 2);
+      continue;
+    }
+    if (result != nullptr) return 1;
+    // "Not found" is rc 0, or one of these depending on the NSS module (see getpwnam(3)).
+    if (rc == 0 || rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM) return 0;
+    return -rc;
+  }
+}
+
+void check_user(const std::string& name, const std::string& file, Mark at, const std::string& key,
+                std::vector<ConfigError>& errors) {
+  int r = lookup_name<passwd>(name, ::getpwnam_r);
+  if (r == 0) errors.push_back({file, at, key, "user " + quoted(name) + " does not exist"});
+  if (r < 0) {
+    errors.push_back(
+        {file, at, key, "cannot look up user " + quoted(name) + ": " + std::strerror(-r)});
+  }
+}
+
+void check_group(const std::string& name, const std::string& file, Mark at, const std::string& key,
+                 std::vector<ConfigError>& errors) {
+  int r = lookup_name<group>(name, ::getgrnam_r);
+  if (r == 0) errors.push_back({file, at, key, "group " + quoted(name) + " does not exist"});
+  if (r < 0) {
+    errors.push_back(
+        {file, at, key, "cannot look up group " + quoted(name) + ": " + std::strerror(-r)});
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> find_executable(std::string_view name, std::string_view path_env,
+                                           std::string_view cwd) {
+  if (name.empty()) return std::nullopt;
+  if (name.find('/') != std::string_view::npos) {
+    std::string path = resolve(name, cwd);
+    if (is_executable_file(path)) return path;
+    return std::nullopt;
+  }
+  // Each ':'-separated entry; an empty entry means the current directory, as for execvp.
+  std::size_t start = 0;
+  for (;;) {
+    std::size_t end = path_env.find(':', start);
+    std::string_view dir = path_env.substr(
+        start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    std::string candidate =
+        dir.empty() ? std::string(name) : std::string(dir) + "/" + std::string(name);
+    candidate = resolve(candidate, cwd);
+    if (is_executable_file(candidate)) return candidate;
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
+std::vector<ConfigError> check_environment(const Config& config) {
+  std::vector<ConfigError> errors;
+  const std::string& file = config.path;
+  const char* path_var = std::getenv("PATH");
+  std::string_view path_env = path_var != nullptr ? std::string_view(path_var) : kDefaultPath;
+
+  if (!config.control.group.empty()) {
+    check_group(config.control.group, file, config.control.group_at, "control.group", errors);
+  }
+
+  for (const AppSpec& app : config.apps) {
+    const std::string prefix = "apps." + app.name + ".";
+    bool cwd_ok = true;
+    if (!app.cwd.empty()) {
+      struct stat st {};
+      if (::stat(app.cwd.c_str(), &st) != 0) {
+        int err = errno;
+        cwd_ok = false;
+        errors.push_back({file, app.cwd_at, prefix + "cwd",
+                          err == ENOENT
+                              ? quoted(app.cwd) + " does not exist"
+                              : "cannot use " + quoted(app.cwd) + ": " + std::strerror(err)});
+      } else if (!S_ISDIR(st.st_mode)) {
+        cwd_ok = false;
+        errors.push_back(
+            {file, app.cwd_at, prefix + "cwd", quoted(app.cwd) + " is not a directory"});
+      }
+    }
+
+    if (!app.command.empty()) {
+      const std::string& name = app.command[0];
+      bool has_slash = name.find('/') != std::string::npos;
+      bool relative_to_cwd = has_slash && name.front() != '/' && !app.cwd.empty();
+      if (!(relative_to_cwd && !cwd_ok) && !find_executable(name, path_env, app.cwd)) {
+        std::string message;
+        if (has_slash) {
+          struct stat st {};
+          std::string path = resolve(name, app.cwd);
+          message = ::stat(path.c_str(), &st) == 0 ? quoted(name) + " is not executable"
+                                                   : quoted(name) + " not found";
+        } else {
+          message = quoted(name) + " not found in PATH (" + std::string(path_env) + ")";
+        }
+        errors.push_back({file, app.command_at, prefix + "command", message});
+      }
+    }
+
+    if (!app.user.empty()) check_user(app.user, file, app.user_at, prefix + "user", errors);
+    if (!app.group.empty()) check_group(app.group, file, app.group_at, prefix + "group", errors);
+  }
+  return errors;
+}
+
+}  // namespace clusterd::config

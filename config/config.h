@@ -1,0 +1,108 @@
+// The validated configuration of a cluster: plain values with their defaults, and where in the
+// YAML file each value came from (so later checks can still name file:line:col).
+// Produced by config::parse_config(); knows nothing about processes.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace clusterd::config {
+
+using Duration = std::chrono::milliseconds;
+
+/// A place in the YAML source, 1-based. line == 0 means "not from the file" (a default).
+struct Mark {
+  int line = 0;
+  int column = 0;
+};
+
+/// A listening address: `127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:80`, `unix:/path`.
+struct Address {
+  enum class Family { Ipv4, Ipv6, Unix };
+  Family family = Family::Ipv4;
+  std::string host;  // numeric IP without brackets ("127.0.0.1", "::1"); empty for Unix
+  std::uint16_t port = 0;
+  std::string path;  // Unix socket path; empty otherwise
+  std::string text;  // as written in the config, for messages and CLUSTER_LISTEN_<NAME>
+};
+
+enum class ListenMode {
+  Shared,     // the master binds once; every worker gets the same fd
+  ReusePort,  // the master binds one SO_REUSEPORT socket per slot and keeps it across restarts
+  Worker,     // the worker binds itself; it gets CLUSTER_LISTEN_<NAME>=address
+};
+
+struct ListenerSpec {
+  std::string name;  // the key under `listen:`; also the LISTEN_FDNAMES entry
+  Address address;
+  ListenMode mode = ListenMode::Shared;
+  int backlog = 4096;
+  Mark at;  // where the listener's address was written
+};
+
+enum class ReadyMode { Exec, Notify };
+enum class RestartPolicy { Always, OnFailure, Never };
+enum class CpuAffinity { None, PerWorker };
+
+/// `instances: auto` (count unset) or `instances: N`.
+struct Instances {
+  std::optional<unsigned> count;  // nullopt = auto
+};
+
+struct AppSpec {
+  std::string name;
+  std::vector<std::string> command;  // argv; command[0] is resolved against PATH at start
+  Instances instances;
+  CpuAffinity cpu_affinity = CpuAffinity::None;
+  std::vector<ListenerSpec> listeners;  // in file order
+  ReadyMode ready = ReadyMode::Exec;
+  Duration ready_timeout = std::chrono::seconds(10);
+  int stop_signal = 15;  // SIGTERM; stored as a number so this header needs no <csignal>
+  Duration stop_timeout = std::chrono::seconds(10);
+  RestartPolicy restart = RestartPolicy::Always;
+  Duration min_uptime = std::chrono::seconds(1);  // shorter runs count as quick deaths
+  unsigned max_restarts = 10;                     // quick deaths allowed within restart_window
+  Duration restart_window = std::chrono::seconds(60);
+  Duration backoff_initial = std::chrono::milliseconds(100);
+  Duration backoff_max = std::chrono::seconds(30);
+  std::vector<std::pair<std::string, std::string>> env;  // in file order
+  std::string cwd;                                       // empty = the daemon's working directory
+  std::string user;                                      // empty = the daemon's user
+  std::string group;                                     // empty = the user's primary group
+  std::optional<std::uint64_t> nofile;  // limits.nofile: RLIMIT_NOFILE soft and hard
+
+  Mark at;          // the app's key
+  Mark command_at;  // the command value
+  Mark cwd_at;
+  Mark user_at;
+  Mark group_at;
+};
+
+struct ControlSpec {
+  std::string socket;  // empty = the default path (see DESIGN.md)
+  std::string group;   // members may use the control socket; empty = root and the daemon's uid
+  Mark socket_at;
+  Mark group_at;
+};
+
+struct Config {
+  std::string path;  // the file it was read from ("<string>" when parsed from memory)
+  ControlSpec control;
+  std::vector<AppSpec> apps;  // in file order
+};
+
+/// One problem found in a config, printed as `FILE:LINE:COL: KEY: MESSAGE`.
+struct ConfigError {
+  std::string file;
+  Mark at;
+  std::string key;  // dotted path, e.g. "apps.web.listen.http.mode"
+  std::string message;
+
+  std::string to_string() const;
+};
+
+}  // namespace clusterd::config

@@ -1,0 +1,27 @@
+// YAML text -> validated Config. Walks the whole document and reports every problem at once
+// (file:line:col, dotted key, what was expected) instead of stopping at the first.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+
+namespace clusterd::config {
+
+struct ParseResult {
+  std::optional<Config> config;     // set only when errors is empty
+  std::vector<ConfigError> errors;  // in document order
+};
+
+/// Parses and validates `yaml`. `origin` names the source in errors and becomes Config::path.
+/// Never throws for bad input; every problem becomes a ConfigError.
+ParseResult parse_config(std::string_view yaml, std::string_view origin);
+
+/// Reads `path` and parses it. An unreadable file is one ConfigError (line 0) naming the errno
+/// text. This is the only function of config/ that touches the file system.
+ParseResult load_config(const std::string& path);
+
+}  // namespace clusterd::config
