@@ -1,0 +1,68 @@
+#include "supervisor/core/policy.h"
+
+#include <string.h>
+
+#include <csignal>
+
+namespace clusterd::core {
+
+std::string signal_name(int signal) {
+  const char* abbrev = sigabbrev_np(signal);
+  if (abbrev == nullptr) return "SIG" + std::to_string(signal);
+  return std::string("SIG") + abbrev;
+}
+
+std::string ExitStatus::to_string() const {
+  switch (kind) {
+    case Kind::Exited:
+      return "exit " + std::to_string(code);
+    case Kind::Signaled:
+      return "signal " + signal_name(code);
+    case Kind::SpawnFailed:
+      return "spawn failed: " + detail;
+    case Kind::ReadyTimeout:
+      return "no READY=1 within ready_timeout";
+  }
+  return "unknown";
+}
+
+namespace {
+
+bool clean_exit(const ExitStatus& status) {
+  if (status.kind == ExitStatus::Kind::Exited) return status.code == 0;
+  if (status.kind == ExitStatus::Kind::Signaled) {
+    return status.code == SIGHUP || status.code == SIGINT || status.code == SIGTERM ||
+           status.code == SIGPIPE;
+  }
+  return false;
+}
+
+}  // namespace
+
+Decision should_restart(config::RestartPolicy policy, const ExitStatus& status) {
+  switch (policy) {
+    case config::RestartPolicy::Always:
+      return {true, "restart: always"};
+    case config::RestartPolicy::Never:
+      return {false, "restart: never"};
+    case config::RestartPolicy::OnFailure:
+      if (clean_exit(status)) return {false, "restart: on-failure, and it ended cleanly"};
+      return {true, "restart: on-failure"};
+  }
+  return {false, "unknown policy"};
+}
+
+Duration restart_delay(Duration initial, Duration max, unsigned n) {
+  Duration delay = initial;
+  for (unsigned i = 1; i < n && delay < max; ++i) delay *= 2;
+  return delay < max ? delay : max;
+}
+
+bool crash_loop(std::deque<TimePoint>& history, TimePoint now, Duration window,
+                unsigned max_restarts) {
+  history.push_back(now);
+  while (!history.empty() && history.front() <= now - window) history.pop_front();
+  return history.size() > max_restarts;
+}
+
+}  // namespace clusterd::core

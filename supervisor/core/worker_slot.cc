@@ -1,0 +1,244 @@
+// The slot state machine. Each row is a state, each column an event; "-" means ignored.
+//
+//            Start          Stop            Restart          Spawned        Ready     Exited Timer
+//  Idle      spawn:Starting -               spawn:Starting   -              -         -          -
+//  Starting  -              signal:Stopping signal:Stopping* pid [exec:Run] Running   died kill
+//  group Running   -              signal:Stopping signal:Stopping* -              -         died -
+//  Stopping  *              clear *         *                -              -         Idle|spawn
+//  SIGKILL group Backoff   -              Idle            spawn:Starting   -              - -
+//  spawn:Starting Failed    spawn:Starting Idle            spawn:Starting   -              - - -
+//
+//  * = "start again once it has exited" (restart_after_stop_).
+//  died = keep last_exit; then by policy: Idle (no restart), Failed (crash loop), Backoff (a quick
+//  death: ran less than min_uptime, or missed ready_timeout), or spawn at once (it ran long
+//  enough).
+#include "supervisor/core/worker_slot.h"
+
+#include "supervisor/core/policy.h"
+
+namespace clusterd::core {
+
+namespace {
+constexpr int kSigKill = 9;
+}
+
+const char* to_string(SlotState state) {
+  switch (state) {
+    case SlotState::Idle:
+      return "idle";
+    case SlotState::Starting:
+      return "starting";
+    case SlotState::Running:
+      return "running";
+    case SlotState::Stopping:
+      return "stopping";
+    case SlotState::Backoff:
+      return "backoff";
+    case SlotState::Failed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+std::vector<Action> WorkerSlot::on(const Event& event, TimePoint now, const config::AppSpec& spec) {
+  std::vector<Action> out;
+  if (std::holds_alternative<StartRequested>(event)) {
+    wanted_ = true;
+    switch (state_) {
+      case SlotState::Idle:
+      case SlotState::Failed:
+        quick_deaths_.clear();
+        quick_streak_ = 0;
+        start("start requested", out);
+        break;
+      case SlotState::Stopping:
+        restart_after_stop_ = true;
+        break;
+      case SlotState::Starting:
+      case SlotState::Running:
+      case SlotState::Backoff:
+        break;
+    }
+  } else if (std::holds_alternative<StopRequested>(event)) {
+    wanted_ = false;
+    restart_after_stop_ = false;
+    switch (state_) {
+      case SlotState::Starting:
+      case SlotState::Running:
+        stop(now, spec, out);
+        break;
+      case SlotState::Backoff:
+        out.push_back(CancelTimer{});
+        timer_token_ = 0;
+        enter(SlotState::Idle, "stop requested", out);
+        break;
+      case SlotState::Failed:
+        enter(SlotState::Idle, "stop requested", out);
+        break;
+      case SlotState::Idle:
+      case SlotState::Stopping:
+        break;
+    }
+  } else if (std::holds_alternative<RestartRequested>(event)) {
+    wanted_ = true;
+    switch (state_) {
+      case SlotState::Starting:
+      case SlotState::Running:
+        restart_after_stop_ = true;
+        stop(now, spec, out);
+        break;
+      case SlotState::Stopping:
+        restart_after_stop_ = true;
+        break;
+      case SlotState::Backoff:
+        out.push_back(CancelTimer{});
+        timer_token_ = 0;
+        [[fallthrough]];
+      case SlotState::Idle:
+      case SlotState::Failed:
+        quick_deaths_.clear();
+        quick_streak_ = 0;
+        start("restart requested", out);
+        break;
+    }
+  } else if (const auto* spawned = std::get_if<Spawned>(&event)) {
+    if (state_ != SlotState::Starting || pid_ != 0) return out;
+    pid_ = spawned->pid;
+    started_at_ = now;
+    if (spec.ready == config::ReadyMode::Exec) {
+      enter(SlotState::Running, "exec succeeded (ready: exec)", out);
+    } else {
+      arm(now + spec.ready_timeout, out);
+    }
+  } else if (std::holds_alternative<Ready>(event)) {
+    if (state_ != SlotState::Starting || pid_ == 0) return out;
+    out.push_back(CancelTimer{});
+    timer_token_ = 0;
+    enter(SlotState::Running, "READY=1", out);
+  } else if (const auto* exited = std::get_if<Exited>(&event)) {
+    switch (state_) {
+      case SlotState::Starting:
+      case SlotState::Running: {
+        ExitStatus status = exited->status;
+        if (ready_timed_out_) status = ExitStatus{ExitStatus::Kind::ReadyTimeout, 0, {}};
+        died(status, now, spec, out);
+        break;
+      }
+      case SlotState::Stopping: {
+        last_exit_ = exited->status;
+        pid_ = 0;
+        out.push_back(CancelTimer{});
+        timer_token_ = 0;
+        if (restart_after_stop_ && wanted_) {
+          restart_after_stop_ = false;
+          start("stopped (" + exited->status.to_string() + "); starting again", out);
+        } else {
+          enter(SlotState::Idle, "stopped (" + exited->status.to_string() + ")", out);
+        }
+        break;
+      }
+      case SlotState::Idle:
+      case SlotState::Backoff:
+      case SlotState::Failed:
+        break;
+    }
+  } else if (const auto* timer = std::get_if<TimerFired>(&event)) {
+    if (timer->token == 0 || timer->token != timer_token_) return out;  // stale
+    timer_token_ = 0;
+    switch (state_) {
+      case SlotState::Starting:
+        ready_timed_out_ = true;
+        killed_ = true;
+        out.push_back(Signal{pid_, kSigKill, true});
+        break;
+      case SlotState::Stopping:
+        if (!killed_) {
+          killed_ = true;
+          out.push_back(Transition{"stopping", "stopping",
+                                   "still running after stop_timeout; sending SIGKILL"});
+          out.push_back(Signal{pid_, kSigKill, true});
+        }
+        break;
+      case SlotState::Backoff:
+        start("backoff over", out);
+        break;
+      case SlotState::Idle:
+      case SlotState::Running:
+      case SlotState::Failed:
+        break;
+    }
+  }
+  return out;
+}
+
+void WorkerSlot::start(std::string reason, std::vector<Action>& out) {
+  if (spawns_++ > 0) ++restarts_;
+  pid_ = 0;
+  killed_ = false;
+  ready_timed_out_ = false;
+  status_text_.clear();
+  enter(SlotState::Starting, std::move(reason), out);
+  out.push_back(Spawn{});
+}
+
+void WorkerSlot::stop(TimePoint now, const config::AppSpec& spec, std::vector<Action>& out) {
+  if (pid_ == 0) {  // never spawned: nothing to signal
+    enter(SlotState::Idle, "stopped before it was spawned", out);
+    return;
+  }
+  enter(SlotState::Stopping, "sending " + signal_name(spec.stop_signal), out);
+  out.push_back(Signal{pid_, spec.stop_signal, false});
+  arm(now + spec.stop_timeout, out);
+}
+
+void WorkerSlot::died(const ExitStatus& status, TimePoint now, const config::AppSpec& spec,
+                      std::vector<Action>& out) {
+  last_exit_ = status;
+  const Duration uptime = pid_ != 0 && started_at_
+                              ? std::chrono::duration_cast<Duration>(now - *started_at_)
+                              : Duration::zero();
+  const long long uptime_ms = uptime.count();
+  const bool ran_long_enough =
+      uptime >= spec.min_uptime && status.kind != ExitStatus::Kind::ReadyTimeout;
+  pid_ = 0;
+  if (timer_token_ != 0) {
+    out.push_back(CancelTimer{});
+    timer_token_ = 0;
+  }
+  const std::string what = status.to_string();
+  const Decision decision = should_restart(spec.restart, status);
+  if (!decision.yes || !wanted_) {
+    wanted_ = false;
+    enter(SlotState::Idle, what + "; not restarting (" + decision.reason + ")", out);
+    return;
+  }
+  if (ran_long_enough) {
+    quick_streak_ = 0;
+    start(what + "; ran " + std::to_string(uptime_ms) + "ms, restarting now", out);
+    return;
+  }
+  if (crash_loop(quick_deaths_, now, spec.restart_window, spec.max_restarts)) {
+    enter(SlotState::Failed,
+          what + "; more than " + std::to_string(spec.max_restarts) + " quick deaths within " +
+              std::to_string(spec.restart_window.count()) + "ms, giving up",
+          out);
+    return;
+  }
+  ++quick_streak_;
+  const Duration delay = restart_delay(spec.backoff_initial, spec.backoff_max, quick_streak_);
+  enter(SlotState::Backoff, what + "; restarting in " + std::to_string(delay.count()) + "ms", out);
+  arm(now + delay, out);
+}
+
+void WorkerSlot::arm(TimePoint deadline, std::vector<Action>& out) {
+  timer_token_ = next_token_++;
+  if (next_token_ == 0) next_token_ = 1;
+  out.push_back(ArmTimer{deadline, timer_token_});
+}
+
+void WorkerSlot::enter(SlotState next, std::string reason, std::vector<Action>& out) {
+  out.push_back(Transition{to_string(state_), to_string(next), std::move(reason)});
+  state_ = next;
+}
+
+}  // namespace clusterd::core

@@ -1,0 +1,253 @@
+#include "supervisor/core/worker_slot.h"
+
+#include <catch2/catch.hpp>
+
+using namespace clusterd;
+using namespace std::chrono_literals;
+using core::SlotState;
+
+namespace {
+
+// Drives one slot with a fake clock and keeps the last batch of actions.
+struct Harness {
+  config::AppSpec spec;
+  core::WorkerSlot slot;
+  core::TimePoint now{};
+  std::vector<core::Action> last;
+
+  Harness() {
+    spec.name = "web";
+    spec.command = {"/bin/true"};
+  }
+  std::vector<core::Action>& feed(const core::Event& event) {
+    last = slot.on(event, now, spec);
+    return last;
+  }
+  template <typename T>
+  const T* find() const {
+    for (const core::Action& action : last) {
+      if (const T* found = std::get_if<T>(&action)) return found;
+    }
+    return nullptr;
+  }
+  template <typename T>
+  bool has() const {
+    return find<T>() != nullptr;
+  }
+  unsigned armed_token() const { return find<core::ArmTimer>()->token; }
+  core::Duration armed_in() const {
+    return std::chrono::duration_cast<core::Duration>(find<core::ArmTimer>()->deadline - now);
+  }
+  void start_running(int pid) {
+    feed(core::StartRequested{});
+    feed(core::Spawned{pid});
+    if (spec.ready == config::ReadyMode::Notify) feed(core::Ready{});
+  }
+  static core::Exited exit_code(int code) {
+    return core::Exited{{core::ExitStatus::Kind::Exited, code, {}}};
+  }
+  static core::Exited killed_by(int signal) {
+    return core::Exited{{core::ExitStatus::Kind::Signaled, signal, {}}};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("ready: exec runs as soon as the spawn succeeded") {
+  Harness h;
+  h.feed(core::StartRequested{});
+  CHECK(h.has<core::Spawn>());
+  CHECK(h.slot.state() == SlotState::Starting);
+  h.feed(core::Spawned{100});
+  CHECK(h.slot.state() == SlotState::Running);
+  CHECK(h.slot.pid() == 100);
+  CHECK_FALSE(h.has<core::ArmTimer>());
+}
+
+TEST_CASE("ready: notify waits for READY=1 under ready_timeout") {
+  Harness h;
+  h.spec.ready = config::ReadyMode::Notify;
+  h.spec.ready_timeout = 5s;
+  h.feed(core::StartRequested{});
+  h.feed(core::Spawned{100});
+  CHECK(h.slot.state() == SlotState::Starting);
+  REQUIRE(h.has<core::ArmTimer>());
+  CHECK(h.armed_in() == 5s);
+  h.now += 1s;
+  h.feed(core::Ready{});
+  CHECK(h.has<core::CancelTimer>());
+  CHECK(h.slot.state() == SlotState::Running);
+}
+
+TEST_CASE("a worker that misses ready_timeout is killed and backs off") {
+  Harness h;
+  h.spec.ready = config::ReadyMode::Notify;
+  h.feed(core::StartRequested{});
+  h.feed(core::Spawned{100});
+  const unsigned token = h.armed_token();
+  h.now += 10s;
+  h.feed(core::TimerFired{token});
+  const core::Signal* kill = h.find<core::Signal>();
+  REQUIRE(kill != nullptr);
+  CHECK(kill->signal == 9);
+  CHECK(kill->process_group);
+  CHECK(kill->pid == 100);
+  h.feed(Harness::killed_by(9));
+  CHECK(h.slot.state() == SlotState::Backoff);
+  REQUIRE(h.slot.last_exit());
+  CHECK(h.slot.last_exit()->kind == core::ExitStatus::Kind::ReadyTimeout);
+}
+
+TEST_CASE("a worker that ran longer than min_uptime is replaced at once") {
+  Harness h;
+  h.start_running(100);
+  h.now += 5s;
+  h.feed(Harness::killed_by(9));
+  CHECK(h.has<core::Spawn>());
+  CHECK_FALSE(h.has<core::ArmTimer>());
+  CHECK(h.slot.state() == SlotState::Starting);
+  h.feed(core::Spawned{101});
+  CHECK(h.slot.state() == SlotState::Running);
+  CHECK(h.slot.restarts() == 1);
+  CHECK(h.slot.last_exit()->to_string() == "signal SIGKILL");
+}
+
+TEST_CASE("quick deaths back off exponentially, then the slot fails") {
+  Harness h;
+  h.spec.max_restarts = 3;
+  h.start_running(100);
+  std::vector<core::Duration> delays;
+  for (int i = 0; i < 3; ++i) {
+    h.now += 200ms;
+    h.feed(Harness::exit_code(1));
+    REQUIRE(h.slot.state() == SlotState::Backoff);
+    delays.push_back(h.armed_in());
+    const unsigned token = h.armed_token();
+    h.now += h.armed_in();
+    h.feed(core::TimerFired{token});
+    REQUIRE(h.has<core::Spawn>());
+    h.feed(core::Spawned{101 + i});
+  }
+  CHECK(delays == std::vector<core::Duration>{100ms, 200ms, 400ms});
+  h.now += 200ms;
+  h.feed(Harness::exit_code(1));  // the 4th quick death within 60 s
+  CHECK(h.slot.state() == SlotState::Failed);
+  CHECK_FALSE(h.has<core::Spawn>());
+  CHECK_FALSE(h.has<core::ArmTimer>());
+  // A start command gives it a fresh chance.
+  h.feed(core::StartRequested{});
+  CHECK(h.has<core::Spawn>());
+}
+
+TEST_CASE("a long run resets the backoff streak") {
+  Harness h;
+  h.start_running(100);
+  h.now += 100ms;
+  h.feed(Harness::exit_code(1));
+  CHECK(h.armed_in() == 100ms);
+  h.now += 100ms;
+  h.feed(core::TimerFired{h.armed_token()});
+  h.feed(core::Spawned{101});
+  h.now += 100ms;
+  h.feed(Harness::exit_code(1));
+  CHECK(h.armed_in() == 200ms);
+  h.now += 200ms;
+  h.feed(core::TimerFired{h.armed_token()});
+  h.feed(core::Spawned{102});
+  h.now += 10s;
+  h.feed(Harness::exit_code(1));
+  CHECK(h.has<core::Spawn>());  // ran long enough: at once
+  h.feed(core::Spawned{103});
+  h.now += 100ms;
+  h.feed(Harness::exit_code(1));
+  CHECK(h.armed_in() == 100ms);  // the streak started over
+}
+
+TEST_CASE("graceful stop: stop_signal, then SIGKILL of the group after stop_timeout") {
+  Harness h;
+  h.spec.stop_signal = 3;
+  h.spec.stop_timeout = 2s;
+  h.start_running(100);
+  h.feed(core::StopRequested{});
+  CHECK(h.slot.state() == SlotState::Stopping);
+  const core::Signal* sent = h.find<core::Signal>();
+  REQUIRE(sent != nullptr);
+  CHECK(sent->signal == 3);
+  CHECK_FALSE(sent->process_group);
+  CHECK(h.armed_in() == 2s);
+  const unsigned token = h.armed_token();
+  h.now += 2s;
+  h.feed(core::TimerFired{token});
+  REQUIRE(h.find<core::Signal>() != nullptr);
+  CHECK(h.find<core::Signal>()->signal == 9);
+  CHECK(h.find<core::Signal>()->process_group);
+  h.feed(Harness::killed_by(9));
+  CHECK(h.slot.state() == SlotState::Idle);
+  CHECK(h.slot.pid() == 0);
+  CHECK_FALSE(h.has<core::Spawn>());
+}
+
+TEST_CASE("a stale timer token is ignored") {
+  Harness h;
+  h.start_running(100);
+  h.feed(core::StopRequested{});
+  const unsigned token = h.armed_token();
+  h.feed(Harness::exit_code(0));
+  CHECK(h.slot.state() == SlotState::Idle);
+  h.feed(core::TimerFired{token});
+  CHECK(h.last.empty());
+  h.feed(core::TimerFired{0});
+  CHECK(h.last.empty());
+}
+
+TEST_CASE("restart policies never and on-failure leave the slot idle") {
+  Harness h;
+  h.spec.restart = config::RestartPolicy::Never;
+  h.start_running(100);
+  h.now += 5s;
+  h.feed(Harness::killed_by(11));
+  CHECK(h.slot.state() == SlotState::Idle);
+  Harness g;
+  g.spec.restart = config::RestartPolicy::OnFailure;
+  g.start_running(100);
+  g.now += 5s;
+  g.feed(Harness::exit_code(0));
+  CHECK(g.slot.state() == SlotState::Idle);
+  g.feed(core::StartRequested{});
+  g.feed(core::Spawned{200});
+  g.now += 5s;
+  g.feed(Harness::exit_code(2));
+  CHECK(g.slot.state() == SlotState::Starting);
+}
+
+TEST_CASE("a restart request stops the worker and starts a new one after it exited") {
+  Harness h;
+  h.start_running(100);
+  h.feed(core::RestartRequested{});
+  CHECK(h.slot.state() == SlotState::Stopping);
+  CHECK_FALSE(h.has<core::Spawn>());
+  h.feed(Harness::killed_by(15));
+  CHECK(h.has<core::Spawn>());
+  CHECK(h.slot.state() == SlotState::Starting);
+}
+
+TEST_CASE("stop during backoff cancels the timer; a failed spawn counts as a quick death") {
+  Harness h;
+  h.feed(core::StartRequested{});
+  h.feed(core::Exited{{core::ExitStatus::Kind::SpawnFailed, 127, "execve: Permission denied"}});
+  CHECK(h.slot.state() == SlotState::Backoff);
+  CHECK(h.slot.last_exit()->to_string() == "spawn failed: execve: Permission denied");
+  h.feed(core::StopRequested{});
+  CHECK(h.has<core::CancelTimer>());
+  CHECK(h.slot.state() == SlotState::Idle);
+}
+
+TEST_CASE("every state change is reported as a Transition with a reason") {
+  Harness h;
+  h.feed(core::StartRequested{});
+  const core::Transition* t = h.find<core::Transition>();
+  REQUIRE(t != nullptr);
+  CHECK(std::string(t->from) == "idle");
+  CHECK(std::string(t->to) == "starting");
+  CHECK(t->reason == "start requested");
+}
