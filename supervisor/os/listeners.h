@@ -1,0 +1,24 @@
+// Listening sockets, bound by the master before any worker exists: TCP over IPv4 and IPv6, and
+// Unix stream sockets. Every fd is close-on-exec; the spawner places the slot's fds at 3.. itself.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "config/config.h"
+#include "supervisor/os/unique_fd.h"
+
+namespace clusterd::os {
+
+/// Binds and listens on `address` with SO_REUSEADDR (and SO_REUSEPORT when `reuseport`). For a
+/// Unix path, a stale socket file (nobody accepting) is replaced; a live one is an error.
+/// Throws std::system_error naming the address and the call that failed.
+UniqueFd bind_listener(const config::Address& address, int backlog, bool reuseport);
+
+/// The port a bound TCP socket ended up on (for `:0`). 0 for Unix sockets.
+std::uint16_t local_port(int fd);
+
+/// Removes the socket file of a Unix listener the master created; no-op for TCP.
+void remove_socket_file(const config::Address& address);
+
+}  // namespace clusterd::os

@@ -1,0 +1,66 @@
+// Starting, signalling and reaping worker processes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "supervisor/os/unique_fd.h"
+
+namespace clusterd::os {
+
+/// Credentials to drop to, resolved from names by resolve_ids().
+struct Ids {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+};
+
+struct SpawnSpec {
+  std::string path;  // resolved executable
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // from worker::build_worker_env()
+  std::vector<int> fds;          // placed at 3, 4, ...
+  std::string cwd;               // empty = inherit
+  std::optional<Ids> ids;
+  std::optional<unsigned long> nofile;
+  int cpu = -1;  // -1 = inherit the affinity mask
+};
+
+struct Child {
+  pid_t pid = 0;
+  UniqueFd pidfd;
+};
+
+/// A spawn that failed before the program ran ("execve: Permission denied").
+class SpawnError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Starts a worker: clone3(CLONE_PIDFD | CLONE_VFORK), so the call returns once the child has
+/// exec'd (or failed, which is reported as SpawnError after the child is reaped).
+Child spawn(const SpawnSpec& spec);
+
+/// Looks up a user (and a group, or the user's primary group). Throws std::runtime_error.
+Ids resolve_ids(const std::string& user, const std::string& group);
+
+struct Reaped {
+  pid_t pid = 0;
+  int status = 0;  // as from waitpid()
+};
+/// Reaps one exited child of this process (a worker or an orphan handed to us as subreaper).
+std::optional<Reaped> reap_one();
+
+/// Sends `signal` through a pidfd; a process that is already gone is not an error.
+void signal_pidfd(int pidfd, int signal);
+/// Sends `signal` to a process group; an empty group is not an error.
+void signal_group(pid_t pgid, int signal);
+
+/// Makes orphaned descendants of this process its children (PR_SET_CHILD_SUBREAPER).
+void become_subreaper();
+
+}  // namespace clusterd::os

@@ -1,0 +1,57 @@
+// What runs in the child between fork and exec. Everything it needs is prepared by the parent in a
+// ChildPlan (paths, argv, envp, ids, fds), so the child only makes async-signal-safe system calls:
+// no allocation, no locks, no logging.
+#pragma once
+
+#include <sys/types.h>
+
+namespace clusterd::worker {
+
+struct ChildPlan {
+  const char* path = nullptr;   // the resolved executable
+  char* const* argv = nullptr;  // NULL-terminated
+  char* const* envp = nullptr;  // NULL-terminated
+  char* listen_pid = nullptr;   // the digits of the LISTEN_PID entry inside envp, or null
+  const int* fds = nullptr;     // placed at 3, 4, ... in this order
+  int fd_count = 0;
+  const char* cwd = nullptr;  // null = inherit
+  bool set_ids = false;       // drop to uid/gid/groups
+  uid_t uid = 0;
+  gid_t gid = 0;
+  const gid_t* groups = nullptr;
+  int group_count = 0;
+  bool set_nofile = false;
+  unsigned long nofile = 0;
+  int cpu = -1;       // pin to this CPU; -1 = inherit the mask
+  pid_t parent = 0;   // the master; PR_SET_PDEATHSIG is re-checked against it
+  int error_fd = -1;  // close-on-exec pipe: a ChildError is written here on failure
+};
+
+/// What failed in the child, written to ChildPlan::error_fd before _exit(127).
+struct ChildError {
+  int step = 0;   // a ChildStep
+  int error = 0;  // errno
+};
+
+enum ChildStep {
+  kStepSignals = 1,
+  kStepProcessGroup,
+  kStepFds,
+  kStepCwd,
+  kStepNofile,
+  kStepAffinity,
+  kStepGroups,
+  kStepGid,
+  kStepUid,
+  kStepDeathSignal,
+  kStepParentGone,
+  kStepExec,
+};
+
+/// "chdir", "setuid", "execve" and so on, for error messages.
+const char* child_step_name(int step);
+
+/// Sets up the process as the plan says and execs it. Never returns.
+[[noreturn]] void run_child(const ChildPlan& plan);
+
+}  // namespace clusterd::worker
