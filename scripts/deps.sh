@@ -1,0 +1,22 @@
+# Debian 12 packages clusterd needs to build, test and run its demo. Sourced by scripts/demo and
+# scripts/test: installs whatever is missing when run as root, else prints the apt-get line.
+CLUSTERD_PACKAGES=(g++ cmake make pkg-config libasio-dev libyaml-cpp-dev libspdlog-dev
+  libsystemd-dev nlohmann-json3-dev libcli11-dev catch2 wrk python3 curl procps util-linux
+  systemd)
+
+ensure_packages() {
+  local missing=()
+  for p in "${CLUSTERD_PACKAGES[@]}" "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "missing Debian packages; run as root:" >&2
+    echo "  apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}

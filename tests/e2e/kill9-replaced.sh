@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# A worker killed with SIGKILL is replaced, and the replacement serves.
+source "$(dirname "$0")/lib/common.sh"
+PORT=$(free_port)
+cat >"$T/c.yaml" <<YAML
+control: { socket: "$T/ctl.sock" }
+apps:
+  web:
+    command: ["$HELLO"]
+    instances: 2
+    ready: notify
+    listen:
+      http: { address: "127.0.0.1:$PORT", mode: reuseport }
+YAML
+start_daemon "$T/c.yaml"
+wait_for 10 "two workers ready" log_ready 2
+victim=$(worker_pids | head -1)
+kill -KILL "$victim"
+wait_for 10 "the victim to be reaped" log_has "pid $victim exited \(signal SIGKILL\)"
+wait_for 10 "a replacement to be ready" log_ready 3
+wait_for 5 "two workers again" has_workers 2
+worker_pids | grep -qx "$victim" && fail "victim $victim still listed"
+out=$($HTTP spread "$PORT" 100) || fail "requests failed after the restart: $out"
+[[ $(head -1 <<<"$out") -eq 2 ]] || fail "the replacement does not serve: $out"
+pass "worker $victim replaced; both slots serve"

@@ -1,0 +1,82 @@
+# Shared helpers for the end-to-end tests: each test sources this file, writes a YAML config into
+# its own temporary directory, starts the real clusterd with real workers on loopback, and asserts.
+# Every process a test starts is killed by pid on exit; ports are ephemeral.
+set -euo pipefail
+
+BUILD_DIR=${BUILD_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)/build}
+SOURCE_DIR=${SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
+CLUSTERD=$BUILD_DIR/clusterd
+HELLO=$BUILD_DIR/worker/hello-worker
+CLUSTERCTL=$BUILD_DIR/clusterctl
+HTTP="python3 $SOURCE_DIR/tests/e2e/lib/http.py"
+T=$(mktemp -d /tmp/clusterd-e2e.XXXXXX)
+DAEMON=""
+EXTRA_PIDS=()
+export CLUSTERD_SOCKET=$T/ctl.sock
+
+cleanup() {
+  local rc=$?
+  if [[ -n $DAEMON ]] && kill -0 "$DAEMON" 2>/dev/null; then
+    local workers
+    workers=$(worker_pids || true)
+    kill -TERM "$DAEMON" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$DAEMON" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$DAEMON" 2>/dev/null || true
+    wait "$DAEMON" 2>/dev/null || true
+    for p in $workers; do kill -KILL "$p" 2>/dev/null || true; done
+  fi
+  for p in "${EXTRA_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  if [[ $rc -ne 0 && $rc -ne 77 && -f $T/clusterd.log ]]; then
+    echo "---- clusterd log (last 60 lines) ----"
+    tail -n 60 "$T/clusterd.log"
+  fi
+  rm -rf "$T"
+  exit $rc
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "SKIP: $*"; exit 77; }
+pass() { echo "PASS: $*"; }
+
+# free_port: a port that was free a moment ago (bound to 0 and released).
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_for TIMEOUT_S DESCRIPTION COMMAND...: polls COMMAND every 20 ms until it succeeds.
+now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+wait_for() {
+  local timeout=$1 what=$2; shift 2
+  local deadline=$(( $(now_ms) + ${timeout%.*} * 1000 ))
+  until "$@" >/dev/null 2>&1; do
+    if (( $(now_ms) >= deadline )); then fail "timed out after ${timeout}s waiting for: $what"; fi
+    sleep 0.02
+  done
+}
+
+# start_daemon CONFIG [ARGS...]: runs clusterd in the background, logging to $T/clusterd.log.
+start_daemon() {
+  local config=$1; shift
+  "$CLUSTERD" -c "$config" --log-level debug "$@" >"$T/clusterd.log" 2>&1 &
+  DAEMON=$!
+}
+
+# worker_pids: the daemon's direct children (its workers), one per line.
+worker_pids() {
+  [[ -r /proc/$DAEMON/task/$DAEMON/children ]] || return 0
+  tr ' ' '\n' <"/proc/$DAEMON/task/$DAEMON/children" | grep -v '^$' || true
+}
+worker_count() { worker_pids | wc -l; }
+has_workers() { [[ $(worker_count) -eq $1 ]]; }
+
+# log_has PATTERN: the daemon's log contains the (extended regex) PATTERN.
+log_has() { grep -Eq -- "$1" "$T/clusterd.log"; }
+log_count() { grep -Ec -- "$1" "$T/clusterd.log" || true; }
+
+# alive PID: the process exists and is not a zombie.
+alive() { [[ -e /proc/$1 ]] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+none_alive() { for p in "$@"; do alive "$p" && return 1; done; return 0; }
+
+# log_ready N: at least N workers reported ready since the daemon started.
+log_ready() { [[ $(log_count '-> running: READY=1') -ge $1 ]]; }
