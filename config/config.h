@@ -85,6 +85,8 @@ struct AppSpec {
 struct ControlSpec {
   std::string socket;  // empty = the default path (see DESIGN.md)
   std::string group;   // members may use the control socket; empty = root and the daemon's uid
+  unsigned max_clients = 64;                          // concurrent clients; more are refused
+  Duration idle_timeout = std::chrono::seconds(30);  // a silent client is dropped after this
   Mark socket_at;
   Mark group_at;
 };

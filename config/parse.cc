@@ -206,10 +206,15 @@ Config Walker::walk(const YAML::Node& root) {
 }
 
 void Walker::control(const Entry& e, ControlSpec& out) {
-  auto entries = map_entries(e.value, e.value_at, e.path, {"socket", "group"});
+  auto entries =
+      map_entries(e.value, e.value_at, e.path, {"socket", "group", "max_clients", "idle_timeout"});
   if (!entries) return;
   for (const Entry& c : *entries) {
-    if (auto s = string(c)) {
+    if (c.key == "max_clients") {
+      if (auto n = integer(c, 1, 65536)) out.max_clients = static_cast<unsigned>(*n);
+    } else if (c.key == "idle_timeout") {
+      if (auto d = duration(c, true)) out.idle_timeout = *d;
+    } else if (auto s = string(c)) {
       if (c.key == "socket") {
         out.socket = *s;
         out.socket_at = c.value_at;

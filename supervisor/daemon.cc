@@ -5,7 +5,8 @@
 //  - SIGCHLD: reap every exited child (workers, and orphans we inherit as subreaper);
 //  - SIGTERM / SIGINT: graceful stop of every slot; SIGHUP: logged (reload is not in this version);
 //  - one steady_timer per slot (ready_timeout, stop_timeout, backoff), tokens checked by the core;
-//  - one notify socket per worker process (READY=1, STATUS=...).
+//  - one notify socket per worker process (READY=1, STATUS=...);
+//  - the control socket (clusterctl): status, scale, start, stop, restart.
 #include "supervisor/daemon.h"
 
 #include <signal.h>
@@ -17,15 +18,20 @@
 #include <asio/local/datagram_protocol.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
+#include <cstdio>
 #include <deque>
 #include <optional>
 
 #include "config/check.h"
+#include "supervisor/control/paths.h"
+#include "supervisor/control/protocol.h"
+#include "supervisor/control/server.h"
 #include "supervisor/core/notify_message.h"
 #include "supervisor/core/supervisor.h"
 #include "supervisor/os/listeners.h"
 #include "supervisor/os/notify_socket.h"
 #include "supervisor/os/process.h"
+#include "supervisor/status.h"
 #include "worker/listen_env.h"
 
 extern char** environ;
@@ -74,7 +80,9 @@ std::string describe_wait_status(int status, core::ExitStatus& out) {
 class Daemon::Impl {
  public:
   explicit Impl(DaemonOptions options)
-      : signals_(io_, SIGTERM, SIGINT, SIGHUP), supervisor_(make_apps(options)) {
+      : signals_(io_, SIGTERM, SIGINT, SIGHUP),
+        supervisor_(make_apps(options)),
+        sampler_(options.config.path, now()) {
     signals_.add(SIGCHLD);
     std::vector<std::string> inherited;
     for (char** e = environ; *e != nullptr; ++e) inherited.emplace_back(*e);
@@ -113,12 +121,12 @@ class Daemon::Impl {
         }
         app.listeners.push_back(std::move(listener));
       }
-      std::vector<SlotRuntime> runtime;
-      runtime.reserve(slots);
-      for (unsigned i = 0; i < slots; ++i) runtime.emplace_back(io_);
+      std::vector<std::unique_ptr<SlotRuntime>> runtime;
+      for (unsigned i = 0; i < slots; ++i) runtime.push_back(std::make_unique<SlotRuntime>(io_));
       slots_.push_back(std::move(runtime));
       apps_.push_back(std::move(app));
     }
+    open_control(options.config.control);
   }
 
   ~Impl() {
@@ -200,7 +208,7 @@ class Daemon::Impl {
         continue;
       }
       const SlotId id = *found;
-      SlotRuntime& runtime = slots_[id.app][id.index];
+      SlotRuntime& runtime = *slots_[id.app][id.index];
       drain_notify(id);  // messages sent just before the exit still count (STATUS)
       if (runtime.notify) {
         runtime.notify->close();
@@ -226,9 +234,10 @@ class Daemon::Impl {
     if (supervisor_.stopping() && supervisor_.no_workers() && !finished_) {
       finished_ = true;
       for (auto& app_slots : slots_) {
-        for (SlotRuntime& runtime : app_slots) runtime.timer.cancel();
+        for (auto& runtime : app_slots) runtime->timer.cancel();
       }
       signals_.cancel();
+      control_.reset();
       io_.stop();
     }
   }
@@ -247,7 +256,7 @@ class Daemon::Impl {
 
   std::vector<core::SlotAction> perform(const core::SlotAction& item) {
     const SlotId id = item.slot;
-    SlotRuntime& runtime = slots_[id.app][id.index];
+    SlotRuntime& runtime = *slots_[id.app][id.index];
     if (const auto* transition = std::get_if<core::Transition>(&item.action)) {
       spdlog::info("{}: {} -> {}: {}", label(id), transition->from, transition->to,
                    transition->reason);
@@ -272,6 +281,8 @@ class Daemon::Impl {
       });
     } else if (std::holds_alternative<core::CancelTimer>(item.action)) {
       runtime.timer.cancel();
+    } else if (std::holds_alternative<core::Retire>(item.action)) {
+      retire(id);
     }
     return {};
   }
@@ -279,8 +290,8 @@ class Daemon::Impl {
   std::vector<core::SlotAction> spawn(SlotId id) {
     const config::AppSpec& spec = supervisor_.spec(id);
     AppRuntime& app = apps_[id.app];
-    SlotRuntime& runtime = slots_[id.app][id.index];
-    const unsigned workers = static_cast<unsigned>(slots_[id.app].size());
+    SlotRuntime& runtime = *slots_[id.app][id.index];
+    const unsigned workers = supervisor_.apps()[id.app].instances;
     try {
       os::NotifySocket notify = os::open_notify_socket();
       worker::WorkerEnvSpec env_spec;
@@ -297,7 +308,11 @@ class Daemon::Impl {
         }
         const std::size_t which =
             listener.spec.mode == config::ListenMode::ReusePort ? id.index : 0;
-        spawn_spec.fds.push_back(listener.fds.at(which).get());
+        if (which >= listener.fds.size() || !listener.fds[which]) {
+          throw std::runtime_error("listener " + listener.spec.name + " has no socket for slot " +
+                                   std::to_string(id.index));
+        }
+        spawn_spec.fds.push_back(listener.fds[which].get());
         env_spec.fd_names.push_back(listener.spec.name);
       }
       spawn_spec.path = app.executable;
@@ -326,16 +341,187 @@ class Daemon::Impl {
     }
   }
 
+  // ---- control ----
+
+  void open_control(const config::ControlSpec& spec) {
+    control::ServerOptions options;
+    options.path = spec.socket.empty() ? control::default_socket_path() : spec.socket;
+    options.max_clients = spec.max_clients;
+    options.idle_timeout = spec.idle_timeout;
+    if (!spec.group.empty()) options.group = os::resolve_ids("", spec.group).gid;
+    control_ = std::make_unique<control::ControlServer>(
+        io_, options,
+        [this](const control::Request& request, const control::Peer& peer,
+               std::function<void(std::string)> reply) { handle(request, peer, reply); });
+    spdlog::info("control socket {}", options.path);
+  }
+
+  void handle(const control::Request& request, const control::Peer& peer,
+              const std::function<void(std::string)>& reply) {
+    using control::Command;
+    const std::size_t* app = nullptr;
+    if (request.app) {
+      app = supervisor_.find_app(*request.app);
+      if (app == nullptr) {
+        std::string names;
+        for (const core::AppState& a : supervisor_.apps()) {
+          names += (names.empty() ? "" : ", ") + a.spec.name;
+        }
+        reply(control::encode_error("no app named '" + *request.app + "'; apps: " + names));
+        return;
+      }
+    }
+    if (request.command == Command::Status) {
+      reply(control::encode_status(
+          sampler_.sample(supervisor_, now(), request.app ? &*request.app : nullptr)));
+      return;
+    }
+    if (request.command == Command::Version) {
+      reply(control::encode_version(CLUSTERD_VERSION));
+      return;
+    }
+    if (supervisor_.stopping()) {
+      reply(control::encode_error("clusterd is stopping; no changes accepted"));
+      return;
+    }
+    const std::string& name = *request.app;
+    spdlog::info("control: {} {} from uid {} pid {}",
+                 control::kCommands[static_cast<int>(request.command)].name, name, peer.uid,
+                 peer.pid);
+    switch (request.command) {
+      case Command::Scale: {
+        const unsigned n = *request.instances;
+        if (n == 0) {
+          reply(control::encode_error("scale needs at least 1 instance; use `stop " + name + "`"));
+          return;
+        }
+        const unsigned before = supervisor_.apps()[*app].instances;
+        try {
+          grow_slots(*app, n);
+        } catch (const std::exception& e) {
+          reply(control::encode_error("cannot scale " + name + " to " + std::to_string(n) + ": " +
+                                      e.what()));
+          return;
+        }
+        if (n < before) close_retiring_sockets(*app, n);
+        execute(supervisor_.scale(*app, n, now()));
+        reply(control::encode_done("scaled " + name + " from " + std::to_string(before) + " to " +
+                                   std::to_string(n)));
+        return;
+      }
+      case Command::Start:
+        execute(supervisor_.on_app(*app, core::StartRequested{}, now()));
+        reply(control::encode_done("starting " + name));
+        return;
+      case Command::Stop:
+        execute(supervisor_.on_app(*app, core::StopRequested{}, now()));
+        reply(control::encode_done("stopping " + name));
+        return;
+      case Command::Restart:
+        if (request.worker) {
+          if (*request.worker >= supervisor_.apps()[*app].instances) {
+            reply(
+                control::encode_error(name + " has no worker " + std::to_string(*request.worker)));
+            return;
+          }
+          execute(supervisor_.on({*app, *request.worker}, core::RestartRequested{}, now()));
+          reply(control::encode_done("restarting " + name + " worker " +
+                                     std::to_string(*request.worker)));
+          return;
+        }
+        execute(supervisor_.on_app(*app, core::RestartRequested{}, now()));
+        reply(control::encode_done("restarting " + name));
+        return;
+      case Command::Status:
+      case Command::Version:
+        break;
+    }
+  }
+
+  // Makes room for `n` slots of an app: runtime state and, in reuseport mode, a socket per slot.
+  // Binds before anything changes, so a failure leaves the app as it was.
+  void grow_slots(std::size_t a, unsigned n) {
+    AppRuntime& app = apps_[a];
+    std::vector<std::pair<Listener*, std::vector<os::UniqueFd>>> fresh;
+    for (Listener& listener : app.listeners) {
+      if (listener.spec.mode != config::ListenMode::ReusePort) continue;
+      config::Address address = listener.spec.address;
+      if (!listener.fds.empty() && listener.fds[0]) {
+        address.port = os::local_port(listener.fds[0].get());
+      }
+      std::vector<os::UniqueFd> fds;
+      for (unsigned i = 0; i < n; ++i) {
+        const bool have = i < listener.fds.size() && listener.fds[i];
+        fds.push_back(have ? os::UniqueFd()
+                           : os::bind_listener(address, listener.spec.backlog, true));
+      }
+      fresh.emplace_back(&listener, std::move(fds));
+    }
+    for (auto& [listener, fds] : fresh) {
+      if (listener->fds.size() < n) listener->fds.resize(n);
+      for (unsigned i = 0; i < n; ++i) {
+        if (fds[i]) listener->fds[i] = std::move(fds[i]);
+      }
+    }
+    while (slots_[a].size() < n) slots_[a].push_back(std::make_unique<SlotRuntime>(io_));
+  }
+
+  // Scaling down: the master lets go of the reuseport sockets of slots >= n right away, so each
+  // listener closes as soon as its draining worker closes its copy. With net.ipv4.tcp_migrate_req=1
+  // the kernel then moves the connections still queued on it to the remaining slots' sockets;
+  // without it they are reset, and we say so.
+  void close_retiring_sockets(std::size_t a, unsigned n) {
+    bool closed = false;
+    for (Listener& listener : apps_[a].listeners) {
+      if (listener.spec.mode != config::ListenMode::ReusePort) continue;
+      for (std::size_t i = n; i < listener.fds.size(); ++i) {
+        closed = closed || static_cast<bool>(listener.fds[i]);
+        listener.fds[i].reset();
+      }
+    }
+    if (closed && !tcp_migrate_req_enabled()) {
+      spdlog::warn(
+          "{}: net.ipv4.tcp_migrate_req is 0: connections still queued on the removed "
+          "slots' sockets will be reset; set it to 1 (Linux 5.14+) to migrate them",
+          supervisor_.apps()[a].spec.name);
+    }
+  }
+
+  static bool tcp_migrate_req_enabled() {
+    std::FILE* f = std::fopen("/proc/sys/net/ipv4/tcp_migrate_req", "r");
+    if (f == nullptr) return false;
+    const int c = std::fgetc(f);
+    std::fclose(f);
+    return c == '1';
+  }
+
+  // A scaled-down slot is gone: drop its runtime state and the master's copy of its sockets.
+  void retire(SlotId id) {
+    if (id.app >= slots_.size() || id.index + 1 != slots_[id.app].size()) return;
+    slots_[id.app].pop_back();
+    for (Listener& listener : apps_[id.app].listeners) {
+      if (listener.spec.mode == config::ListenMode::ReusePort && listener.fds.size() > id.index) {
+        listener.fds.resize(id.index);
+      }
+    }
+  }
+
   void watch_notify(SlotId id, std::shared_ptr<asio::local::datagram_protocol::socket> socket) {
     socket->async_wait(asio::socket_base::wait_read, [this, id, socket](const std::error_code& ec) {
-      if (ec || slots_[id.app][id.index].notify != socket) return;  // closed or replaced
+      if (ec || !current_notify(id, socket)) return;  // closed, replaced or retired
       drain_notify(id);
-      if (slots_[id.app][id.index].notify == socket) watch_notify(id, socket);
+      if (current_notify(id, socket)) watch_notify(id, socket);
     });
   }
 
+  bool current_notify(SlotId id,
+                      const std::shared_ptr<asio::local::datagram_protocol::socket>& socket) const {
+    return id.app < slots_.size() && id.index < slots_[id.app].size() &&
+           slots_[id.app][id.index]->notify == socket;
+  }
+
   void drain_notify(SlotId id) {
-    SlotRuntime& runtime = slots_[id.app][id.index];
+    SlotRuntime& runtime = *slots_[id.app][id.index];
     if (!runtime.notify) return;
     const int fd = runtime.notify->native_handle();
     for (int i = 0; i < 64; ++i) {  // bounded: a chatty worker cannot starve the loop
@@ -366,7 +552,9 @@ class Daemon::Impl {
   asio::signal_set signals_;
   core::Supervisor supervisor_;
   std::vector<AppRuntime> apps_;
-  std::vector<std::vector<SlotRuntime>> slots_;
+  std::vector<std::vector<std::unique_ptr<SlotRuntime>>> slots_;
+  StatusSampler sampler_;
+  std::unique_ptr<control::ControlServer> control_;
   std::vector<config::Address> bound_;
   bool finished_ = false;
 };

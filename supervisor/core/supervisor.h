@@ -22,7 +22,8 @@ struct SlotAction {
 /// One app of the running cluster.
 struct AppState {
   config::AppSpec spec;
-  unsigned instances = 1;        // the resolved `instances`
+  unsigned instances = 1;        // the resolved `instances`: the slots wanted
+  unsigned generation = 1;       // bumped whenever the app's config or command changes
   std::string instances_reason;  // how it was derived, e.g. "2: affinity 0-1, no cgroup quota"
   std::vector<WorkerSlot> slots;
 };
@@ -39,6 +40,15 @@ class Supervisor {
   /// Feeds one event to one slot.
   std::vector<SlotAction> on(SlotId slot, const Event& event, TimePoint now);
 
+  /// Changes an app's worker count to `instances` (>= 1). New slots start; slots beyond the new
+  /// count stop gracefully and are retired (a Retire action, highest slot first) once idle.
+  std::vector<SlotAction> scale(std::size_t app, unsigned instances, TimePoint now);
+  /// Feeds `event` (Start/Stop/RestartRequested) to every current slot of an app.
+  std::vector<SlotAction> on_app(std::size_t app, const Event& event, TimePoint now);
+
+  /// The index of the app with this name, if any.
+  const std::size_t* find_app(const std::string& name) const;
+
   /// The slot whose current worker has this pid, if any.
   const SlotId* find_pid(int pid) const;
   /// True when no slot has a worker process (used to finish a graceful stop).
@@ -52,9 +62,11 @@ class Supervisor {
 
  private:
   void feed(SlotId id, const Event& event, TimePoint now, std::vector<SlotAction>& out);
+  void retire_idle_tail(std::size_t app, std::vector<SlotAction>& out);
 
   std::vector<AppState> apps_;
   std::unordered_map<int, SlotId> by_pid_;
+  std::vector<std::size_t> app_indices_;  // 0..n-1, so find_app can hand out stable pointers
   bool stopping_ = false;
 };
 

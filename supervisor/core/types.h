@@ -65,11 +65,12 @@ struct ArmTimer {
   unsigned token = 0;  // echo it back in TimerFired; a stale token is ignored
 };
 struct CancelTimer {};
+struct Retire {};  // the slot is gone (scaled down): release its timer and sockets
 struct Transition {
   const char* from = "";
   const char* to = "";
   std::string reason;
 };
-using Action = std::variant<Spawn, Signal, ArmTimer, CancelTimer, Transition>;
+using Action = std::variant<Spawn, Signal, ArmTimer, CancelTimer, Transition, Retire>;
 
 }  // namespace clusterd::core

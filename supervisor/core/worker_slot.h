@@ -38,6 +38,9 @@ class WorkerSlot {
   const std::optional<ExitStatus>& last_exit() const { return last_exit_; }
   const std::string& status_text() const { return status_text_; }
   void set_status_text(std::string text) { status_text_ = std::move(text); }
+  /// The app generation the current worker was started from (set by the Supervisor).
+  unsigned generation() const { return generation_; }
+  void set_generation(unsigned generation) { generation_ = generation; }
 
  private:
   void start(std::string reason, std::vector<Action>& out);
@@ -61,6 +64,7 @@ class WorkerSlot {
   std::deque<TimePoint> quick_deaths_;
   std::optional<ExitStatus> last_exit_;
   std::string status_text_;
+  unsigned generation_ = 0;
   unsigned timer_token_ = 0;  // the token of the one armed timer; 0 = none armed
   unsigned next_token_ = 1;
 };

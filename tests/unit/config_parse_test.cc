@@ -318,7 +318,7 @@ TEST_CASE("malformed configs: one exact error each", "[config]") {
       {"apps:\n  web:\n    command: x\n    comand: y\n",
        "t.yaml:4:5: apps.web.comand: unknown key; expected one of " + kAppKeys},
       {"control: {sock: x}\napps:\n  web:\n    command: x\n",
-       "t.yaml:1:11: control.sock: unknown key; expected one of socket, group"},
+       "t.yaml:1:11: control.sock: unknown key; expected one of socket, group, max_clients, idle_timeout"},
       {"control: {socket: \"\"}\napps:\n  web:\n    command: x\n",
        "t.yaml:1:19: control.socket: expected a non-empty string"},
       {"apps:\n  web:\n    command: x\n    command: y\n",

@@ -1,0 +1,213 @@
+// clusterctl: argv -> request -> call -> print. A thin client over the control protocol.
+// Exit codes: 0 done, 1 the daemon refused or the action failed, 2 usage, 3 no daemon reachable.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "supervisor/control/client.h"
+#include "supervisor/control/paths.h"
+#include "supervisor/control/protocol.h"
+
+namespace {
+
+constexpr int kExitRefused = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitUnreachable = 3;
+
+using clusterd::control::StatusSnapshot;
+
+std::string human_duration(double seconds) {
+  const long s = static_cast<long>(seconds);
+  char text[32];
+  if (s < 60) {
+    std::snprintf(text, sizeof text, "%lds", s);
+  } else if (s < 3600) {
+    std::snprintf(text, sizeof text, "%ldm%lds", s / 60, s % 60);
+  } else if (s < 86400) {
+    std::snprintf(text, sizeof text, "%ldh%ldm", s / 3600, (s % 3600) / 60);
+  } else {
+    std::snprintf(text, sizeof text, "%ldd%ldh", s / 86400, (s % 86400) / 3600);
+  }
+  return text;
+}
+
+std::string human_kb(std::uint64_t kb) {
+  char text[32];
+  if (kb < 1024) {
+    std::snprintf(text, sizeof text, "%llu KB", static_cast<unsigned long long>(kb));
+  } else if (kb < 1024 * 1024) {
+    std::snprintf(text, sizeof text, "%.1f MB", static_cast<double>(kb) / 1024.0);
+  } else {
+    std::snprintf(text, sizeof text, "%.2f GB", static_cast<double>(kb) / 1048576.0);
+  }
+  return text;
+}
+
+// Prints rows as columns padded to the widest cell; `colour[r]` wraps row r's state cell.
+void print_table(const std::vector<std::vector<std::string>>& rows,
+                 const std::vector<std::string>& colour, std::size_t state_column) {
+  std::vector<std::size_t> width;
+  for (const auto& row : rows) {
+    if (width.size() < row.size()) width.resize(row.size());
+    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  }
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    std::string line;
+    for (std::size_t c = 0; c < rows[r].size(); ++c) {
+      std::string cell = rows[r][c];
+      const std::size_t pad = width[c] - cell.size();
+      if (c == state_column && !colour[r].empty()) cell = colour[r] + cell + "\033[0m";
+      line += cell;
+      if (c + 1 < rows[r].size()) line += std::string(pad + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
+}
+
+void print_status(const StatusSnapshot& status, bool tty) {
+  std::vector<std::vector<std::string>> rows = {{"APP", "ID", "PID", "STATE", "GEN", "UPTIME",
+                                                 "RESTARTS", "THREADS", "PROCS", "CPU", "MEM",
+                                                 "CPUS", "LAST EXIT", "STATUS"}};
+  std::vector<std::string> colour = {tty ? "\033[1m" : ""};
+  for (const auto& app : status.apps) {
+    for (const auto& w : app.workers) {
+      char cpu[16];
+      std::snprintf(cpu, sizeof cpu, "%.1f%%", w.cpu_percent);
+      const bool live = w.pid != 0;
+      const bool bad = w.state == "failed" || w.state == "backoff";
+      std::string state = w.state;
+      if (bad && !w.last_exit.empty()) state += " (" + w.last_exit + ")";
+      rows.push_back({app.name, std::to_string(w.id), live ? std::to_string(w.pid) : "-", state,
+                      std::to_string(w.generation), live ? human_duration(w.uptime_s) : "-",
+                      std::to_string(w.restarts), live ? std::to_string(w.threads) : "-",
+                      live ? std::to_string(w.processes) : "-", live ? cpu : "-",
+                      live ? human_kb(w.rss_kb) : "-", live ? w.cpus : "-",
+                      w.last_exit.empty() ? "-" : w.last_exit, w.status_text});
+      std::string c;
+      if (tty) {
+        if (w.state == "running") c = "\033[32m";
+        if (w.state == "starting" || w.state == "stopping") c = "\033[33m";
+        if (bad) c = "\033[31;1m";
+      }
+      colour.push_back(c);
+    }
+  }
+  print_table(rows, colour, 3);
+  for (const auto& app : status.apps) {
+    std::cout << app.name << ": " << app.ready << "/" << app.instances << " ready, instances "
+              << app.instances_reason << "\n";
+  }
+  std::cout << "master pid " << status.master.pid << ", " << status.master.threads
+            << (status.master.threads == 1 ? " thread, " : " threads, ")
+            << human_kb(status.master.rss_kb) << ", up " << human_duration(status.master.uptime_s)
+            << "; whole tree: " << status.totals.processes << " processes, "
+            << status.totals.threads << " threads\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{
+      "clusterctl: control a running clusterd\n"
+      "exit codes: 0 done, 1 the daemon refused or the action failed, 2 usage, 3 no daemon "
+      "reachable"};
+  cli.require_subcommand(1);
+  std::string socket_path;
+  cli.add_option("-s,--socket", socket_path,
+                 "control socket (default: $CLUSTERD_SOCKET, else the daemon's default)");
+  double timeout_s = 30;
+  cli.add_option("--timeout", timeout_s, "seconds to wait for the reply")->capture_default_str();
+
+  clusterd::control::Request request;
+  std::string app;
+  unsigned number = 0;
+  bool json = false;
+  int worker = -1;
+
+  CLI::App* status = cli.add_subcommand("status", "processes, threads and state of every worker");
+  status->add_option("app", app, "only this app");
+  status->add_flag("--json", json, "the status as JSON (stable; see docs/control-protocol.md)");
+  CLI::App* scale = cli.add_subcommand("scale", "change an app's number of workers");
+  scale->add_option("app", app, "the app")->required();
+  scale->add_option("instances", number, "the new number of workers (>= 1)")->required();
+  CLI::App* start = cli.add_subcommand("start", "start every worker of a stopped app");
+  start->add_option("app", app, "the app")->required();
+  CLI::App* stop = cli.add_subcommand("stop", "stop every worker of an app gracefully");
+  stop->add_option("app", app, "the app")->required();
+  CLI::App* restart = cli.add_subcommand("restart", "hard-restart an app's workers (or one)");
+  restart->add_option("app", app, "the app")->required();
+  restart->add_option("-w,--worker", worker, "only this worker slot (0-based)");
+  CLI::App* version = cli.add_subcommand("version", "the daemon's and clusterctl's versions");
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = cli.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+
+  using clusterd::control::Command;
+  if (status->parsed()) request.command = Command::Status;
+  if (scale->parsed()) {
+    request.command = Command::Scale;
+    request.instances = number;
+  }
+  if (start->parsed()) request.command = Command::Start;
+  if (stop->parsed()) request.command = Command::Stop;
+  if (restart->parsed()) {
+    request.command = Command::Restart;
+    if (worker >= 0) request.worker = static_cast<unsigned>(worker);
+  }
+  if (version->parsed()) request.command = Command::Version;
+  if (!app.empty()) request.app = app;
+
+  if (socket_path.empty()) {
+    const char* env = std::getenv("CLUSTERD_SOCKET");
+    socket_path = env && *env ? env : clusterd::control::default_socket_path();
+  }
+
+  std::string line;
+  try {
+    line = clusterd::control::call(
+        socket_path, clusterd::control::encode_request(request),
+        std::chrono::milliseconds(static_cast<long long>(std::lround(timeout_s * 1000))));
+  } catch (const clusterd::control::Unreachable& e) {
+    std::cerr << "clusterctl: no clusterd reachable at " << e.what() << "\n";
+    return kExitUnreachable;
+  } catch (const std::exception& e) {
+    std::cerr << "clusterctl: " << socket_path << ": " << e.what() << "\n";
+    return kExitRefused;
+  }
+
+  clusterd::control::Reply reply;
+  try {
+    reply = clusterd::control::decode_reply(line);
+  } catch (const std::exception& e) {
+    std::cerr << "clusterctl: " << e.what() << "\n";
+    return kExitRefused;
+  }
+  if (!reply.ok) {
+    std::cerr << "clusterctl: " << reply.error << "\n";
+    return kExitRefused;
+  }
+  if (reply.status) {
+    if (json) {
+      std::cout << clusterd::control::status_json(*reply.status) << "\n";
+    } else {
+      print_status(*reply.status, isatty(STDOUT_FILENO) == 1);
+    }
+  } else if (request.command == Command::Version) {
+    std::cout << "clusterctl " << CLUSTERD_VERSION << ", daemon: " << reply.message << ", protocol "
+              << reply.version << "\n";
+  } else {
+    std::cout << reply.message << "\n";
+  }
+  return 0;
+}

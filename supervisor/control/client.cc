@@ -1,0 +1,77 @@
+#include "supervisor/control/client.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace clusterd::control {
+
+namespace {
+
+struct Fd {
+  int fd;
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+int remaining_ms(std::chrono::steady_clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  return left.count() > 0 ? static_cast<int>(left.count()) : 0;
+}
+
+}  // namespace
+
+std::string call(const std::string& path, const std::string& request_line,
+                 std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sun.sun_path) throw Unreachable(path + ": path too long");
+  std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+  Fd sock{socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  if (sock.fd < 0) throw Unreachable(std::string("socket: ") + std::strerror(errno));
+  if (connect(sock.fd, reinterpret_cast<const sockaddr*>(&sun), sizeof sun) != 0) {
+    if (errno == EACCES || errno == EPERM) {  // a daemon may be there; we may not talk to it
+      throw std::runtime_error(std::string("permission denied connecting to the control socket"));
+    }
+    throw Unreachable(path + ": " + std::strerror(errno));
+  }
+  std::size_t sent = 0;
+  while (sent < request_line.size()) {
+    const ssize_t n =
+        send(sock.fd, request_line.data() + sent, request_line.size() - sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      // The daemon may have refused us (permission, too many clients) and hung up before reading;
+      // its reply is still waiting to be read.
+      if (errno == EPIPE || errno == ECONNRESET) break;
+      throw std::runtime_error(std::string("sending the request: ") + std::strerror(errno));
+    }
+    sent += static_cast<std::size_t>(n);
+  }
+  std::string reply;
+  char buffer[65536];
+  while (true) {
+    pollfd pfd{sock.fd, POLLIN, 0};
+    const int ready = poll(&pfd, 1, remaining_ms(deadline));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) throw std::runtime_error("no reply from the daemon within the timeout");
+    const ssize_t n = recv(sock.fd, buffer, sizeof buffer, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error(std::string("reading the reply: ") + std::strerror(errno));
+    }
+    if (n == 0) throw std::runtime_error("the daemon closed the connection without a reply");
+    reply.append(buffer, static_cast<std::size_t>(n));
+    const std::size_t newline = reply.find('\n');
+    if (newline != std::string::npos) return reply.substr(0, newline);
+  }
+}
+
+}  // namespace clusterd::control

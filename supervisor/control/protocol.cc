@@ -1,0 +1,229 @@
+#include "supervisor/control/protocol.h"
+
+#include <nlohmann/json.hpp>
+
+namespace clusterd::control {
+
+using nlohmann::json;
+
+const CommandInfo kCommands[6] = {
+    {Command::Status, "status", false, "processes, threads and state of every worker"},
+    {Command::Scale, "scale", true, "change an app's number of workers"},
+    {Command::Start, "start", true, "start every worker of a stopped app"},
+    {Command::Stop, "stop", true, "stop every worker of an app gracefully"},
+    {Command::Restart, "restart", true, "hard-restart an app's workers, or one of them"},
+    {Command::Version, "version", false, "the daemon's version and protocol version"},
+};
+
+namespace {
+
+const CommandInfo* find_command(std::string_view name) {
+  for (const CommandInfo& info : kCommands) {
+    if (name == info.name) return &info;
+  }
+  return nullptr;
+}
+
+const char* name_of(Command command) {
+  for (const CommandInfo& info : kCommands) {
+    if (info.command == command) return info.name;
+  }
+  return "?";
+}
+
+std::string line(const json& document) { return document.dump() + "\n"; }
+
+json envelope(bool ok) { return json{{"v", kProtocolVersion}, {"ok", ok}}; }
+
+std::optional<unsigned> get_count(const json& request, const char* key, unsigned max) {
+  if (!request.contains(key)) return std::nullopt;
+  const json& value = request[key];
+  if (!value.is_number_integer()) {
+    throw ProtocolError(std::string("'") + key + "' must be a non-negative integer");
+  }
+  const auto number = value.get<long long>();
+  if (number < 0 || number > static_cast<long long>(max)) {
+    throw ProtocolError(std::string("'") + key + "' must be between 0 and " + std::to_string(max));
+  }
+  return static_cast<unsigned>(number);
+}
+
+json worker_json(const WorkerStatus& w) {
+  return json{{"id", w.id},
+              {"pid", w.pid == 0 ? json(nullptr) : json(w.pid)},
+              {"state", w.state},
+              {"generation", w.generation},
+              {"uptime_s", w.uptime_s},
+              {"restarts", w.restarts},
+              {"threads", w.threads},
+              {"rss_kb", w.rss_kb},
+              {"cpu_percent", w.cpu_percent},
+              {"cpus", w.cpus},
+              {"processes", w.processes},
+              {"tree_threads", w.tree_threads},
+              {"last_exit", w.last_exit.empty() ? json(nullptr) : json(w.last_exit)},
+              {"status_text", w.status_text}};
+}
+
+json snapshot_json(const StatusSnapshot& s) {
+  json apps = json::array();
+  for (const AppStatus& a : s.apps) {
+    json workers = json::array();
+    for (const WorkerStatus& w : a.workers) workers.push_back(worker_json(w));
+    apps.push_back(json{{"name", a.name},
+                        {"instances", a.instances},
+                        {"instances_reason", a.instances_reason},
+                        {"ready", a.ready},
+                        {"generation", a.generation},
+                        {"workers", std::move(workers)}});
+  }
+  return json{{"master",
+               {{"pid", s.master.pid},
+                {"threads", s.master.threads},
+                {"rss_kb", s.master.rss_kb},
+                {"uptime_s", s.master.uptime_s},
+                {"config", s.master.config},
+                {"version", s.master.version}}},
+              {"apps", std::move(apps)},
+              {"totals", {{"processes", s.totals.processes}, {"threads", s.totals.threads}}}};
+}
+
+template <typename T>
+T field(const json& object, const char* key, T fallback) {
+  const auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return fallback;
+  return it->get<T>();
+}
+
+StatusSnapshot snapshot_from(const json& j) {
+  StatusSnapshot s;
+  const json& m = j.at("master");
+  s.master.pid = field(m, "pid", 0);
+  s.master.threads = field(m, "threads", 0u);
+  s.master.rss_kb = field<std::uint64_t>(m, "rss_kb", 0);
+  s.master.uptime_s = field(m, "uptime_s", 0.0);
+  s.master.config = field<std::string>(m, "config", "");
+  s.master.version = field<std::string>(m, "version", "");
+  for (const json& a : j.at("apps")) {
+    AppStatus app;
+    app.name = field<std::string>(a, "name", "");
+    app.instances = field(a, "instances", 0u);
+    app.instances_reason = field<std::string>(a, "instances_reason", "");
+    app.ready = field(a, "ready", 0u);
+    app.generation = field(a, "generation", 0u);
+    for (const json& w : a.at("workers")) {
+      WorkerStatus worker;
+      worker.id = field(w, "id", 0u);
+      worker.pid = field(w, "pid", 0);
+      worker.state = field<std::string>(w, "state", "");
+      worker.generation = field(w, "generation", 0u);
+      worker.uptime_s = field(w, "uptime_s", 0.0);
+      worker.restarts = field(w, "restarts", 0u);
+      worker.threads = field(w, "threads", 0u);
+      worker.rss_kb = field<std::uint64_t>(w, "rss_kb", 0);
+      worker.cpu_percent = field(w, "cpu_percent", 0.0);
+      worker.cpus = field<std::string>(w, "cpus", "");
+      worker.processes = field(w, "processes", 0u);
+      worker.tree_threads = field(w, "tree_threads", 0u);
+      worker.last_exit = field<std::string>(w, "last_exit", "");
+      worker.status_text = field<std::string>(w, "status_text", "");
+      app.workers.push_back(std::move(worker));
+    }
+    s.apps.push_back(std::move(app));
+  }
+  const json& t = j.at("totals");
+  s.totals.processes = field(t, "processes", 0u);
+  s.totals.threads = field(t, "threads", 0u);
+  return s;
+}
+
+}  // namespace
+
+Request decode_request(std::string_view text) {
+  json request;
+  try {
+    request = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw ProtocolError(std::string("invalid JSON: ") + e.what());
+  }
+  if (!request.is_object()) throw ProtocolError("a request must be a JSON object");
+  const auto cmd = request.find("cmd");
+  if (cmd == request.end()) throw ProtocolError("missing field 'cmd'");
+  if (!cmd->is_string()) throw ProtocolError("'cmd' must be a string");
+  const CommandInfo* info = find_command(cmd->get<std::string>());
+  if (info == nullptr) {
+    std::string known;
+    for (const CommandInfo& c : kCommands) known += std::string(known.empty() ? "" : ", ") + c.name;
+    throw ProtocolError("unknown command '" + cmd->get<std::string>() + "'; expected one of " +
+                        known);
+  }
+  Request out;
+  out.command = info->command;
+  if (request.contains("app")) {
+    if (!request["app"].is_string()) throw ProtocolError("'app' must be a string");
+    out.app = request["app"].get<std::string>();
+  }
+  out.instances = get_count(request, "instances", 65536);
+  out.worker = get_count(request, "worker", 65535);
+  const bool needs_app = info->command == Command::Scale || info->command == Command::Start ||
+                         info->command == Command::Stop || info->command == Command::Restart;
+  if (needs_app && !out.app)
+    throw ProtocolError(std::string("missing field 'app' for ") + info->name);
+  if (info->command == Command::Scale && !out.instances) {
+    throw ProtocolError("missing field 'instances' for scale");
+  }
+  return out;
+}
+
+std::string encode_request(const Request& request) {
+  json j{{"cmd", name_of(request.command)}};
+  if (request.app) j["app"] = *request.app;
+  if (request.instances) j["instances"] = *request.instances;
+  if (request.worker) j["worker"] = *request.worker;
+  return line(j);
+}
+
+std::string encode_error(std::string_view message) {
+  json j = envelope(false);
+  j["error"] = message;
+  return line(j);
+}
+
+std::string encode_done(std::string_view message) {
+  json j = envelope(true);
+  j["message"] = message;
+  return line(j);
+}
+
+std::string encode_status(const StatusSnapshot& status) {
+  json j = envelope(true);
+  j["status"] = snapshot_json(status);
+  return line(j);
+}
+
+std::string encode_version(std::string_view version) {
+  json j = envelope(true);
+  j["version"] = version;
+  j["message"] = std::string("clusterd ") + std::string(version);
+  return line(j);
+}
+
+Reply decode_reply(std::string_view text) {
+  Reply reply;
+  reply.raw = std::string(text);
+  try {
+    const json j = json::parse(text);
+    reply.ok = j.at("ok").get<bool>();
+    reply.version = j.at("v").get<int>();
+    reply.error = field<std::string>(j, "error", "");
+    reply.message = field<std::string>(j, "message", "");
+    if (j.contains("status")) reply.status = snapshot_from(j["status"]);
+  } catch (const json::exception& e) {
+    throw ProtocolError(std::string("malformed reply from the daemon: ") + e.what());
+  }
+  return reply;
+}
+
+std::string status_json(const StatusSnapshot& status) { return snapshot_json(status).dump(2); }
+
+}  // namespace clusterd::control

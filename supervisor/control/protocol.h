@@ -1,0 +1,69 @@
+// The control protocol shared by clusterd and clusterctl: newline-delimited JSON over a Unix stream
+// socket, one request object and one reply object per line, every reply carrying "v" (the protocol
+// version). The wire format lives here and only here (docs/control-protocol.md describes it).
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "supervisor/control/status.h"
+
+namespace clusterd::control {
+
+inline constexpr int kProtocolVersion = 1;
+inline constexpr std::size_t kMaxRequestBytes = 64 * 1024;
+
+enum class Command { Status, Scale, Start, Stop, Restart, Version };
+
+/// One entry of the command table: the wire name, whether it changes the cluster, a summary.
+struct CommandInfo {
+  Command command;
+  const char* name;
+  bool mutates;
+  const char* summary;
+};
+extern const CommandInfo kCommands[6];
+
+struct Request {
+  Command command = Command::Status;
+  std::optional<std::string> app;     // status (optional), scale/start/stop/restart (required)
+  std::optional<unsigned> instances;  // scale
+  std::optional<unsigned> worker;     // restart --worker N
+};
+
+/// A request the daemon cannot accept; the message goes back as {"ok": false, "error": ...}.
+class ProtocolError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Decodes one request line (without the newline). Throws ProtocolError naming the problem.
+Request decode_request(std::string_view line);
+/// Encodes a request as one line (with the newline), for clusterctl.
+std::string encode_request(const Request& request);
+
+/// Replies, each one line ending in a newline.
+std::string encode_error(std::string_view message);
+std::string encode_done(std::string_view message);
+std::string encode_status(const StatusSnapshot& status);
+std::string encode_version(std::string_view version);
+
+/// A decoded reply, for clusterctl.
+struct Reply {
+  bool ok = false;
+  int version = 0;
+  std::string error;    // when !ok
+  std::string message;  // when ok: what was done
+  std::optional<StatusSnapshot> status;
+  std::string raw;  // the reply line as received, for --json
+};
+/// Throws ProtocolError when the line is not a reply.
+Reply decode_reply(std::string_view line);
+
+/// The JSON document of a status, pretty-printed, for `clusterctl status --json`.
+std::string status_json(const StatusSnapshot& status);
+
+}  // namespace clusterd::control

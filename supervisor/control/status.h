@@ -1,0 +1,57 @@
+// The status of the whole tree at one moment, as plain values: built by the daemon from the core's
+// slots and fresh /proc readings, encoded by protocol.cc, printed by clusterctl.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace clusterd::control {
+
+struct WorkerStatus {
+  unsigned id = 0;
+  int pid = 0;  // 0 when the slot has no process
+  std::string state;
+  unsigned generation = 0;
+  double uptime_s = 0;
+  unsigned restarts = 0;
+  unsigned threads = 0;       // the worker process's own threads (/proc/PID/status)
+  std::uint64_t rss_kb = 0;   // the worker process's own VmRSS
+  double cpu_percent = 0;     // the worker process, since the previous status request or its start
+  std::string cpus;           // Cpus_allowed_list of the worker
+  unsigned processes = 0;     // the worker plus all its descendants
+  unsigned tree_threads = 0;  // threads of the worker and all its descendants
+  std::string last_exit;      // "exit 1", "signal SIGKILL", ... ; empty if none yet
+  std::string status_text;    // the worker's last sd_notify STATUS=
+};
+
+struct AppStatus {
+  std::string name;
+  unsigned instances = 0;
+  std::string instances_reason;
+  unsigned ready = 0;
+  unsigned generation = 0;
+  std::vector<WorkerStatus> workers;
+};
+
+struct MasterStatus {
+  int pid = 0;
+  unsigned threads = 0;
+  std::uint64_t rss_kb = 0;
+  double uptime_s = 0;
+  std::string config;
+  std::string version;
+};
+
+struct Totals {
+  unsigned processes = 0;  // master + workers + their descendants
+  unsigned threads = 0;
+};
+
+struct StatusSnapshot {
+  MasterStatus master;
+  std::vector<AppStatus> apps;
+  Totals totals;
+};
+
+}  // namespace clusterd::control

@@ -1,0 +1,100 @@
+#include "supervisor/status.h"
+
+#include <unistd.h>
+
+#include "supervisor/os/procfs.h"
+
+namespace clusterd {
+
+StatusSampler::StatusSampler(std::string config_path, core::TimePoint started)
+    : config_path_(std::move(config_path)), started_(started) {}
+
+double StatusSampler::cpu_percent(pid_t pid, std::uint64_t ticks, std::uint64_t start_ticks,
+                                  std::chrono::steady_clock::time_point now) {
+  const double hz = static_cast<double>(os::clock_ticks_per_second());
+  double percent = 0;
+  auto it = previous_.find(pid);
+  if (it != previous_.end() && now > it->second.at && ticks >= it->second.ticks) {
+    const double seconds = std::chrono::duration<double>(now - it->second.at).count();
+    percent = 100.0 * static_cast<double>(ticks - it->second.ticks) / hz / seconds;
+  } else {
+    const double age = os::system_uptime_s() - static_cast<double>(start_ticks) / hz;
+    if (age > 0) percent = 100.0 * static_cast<double>(ticks) / hz / age;
+  }
+  previous_[pid] = CpuSample{ticks, now};
+  return percent;
+}
+
+control::StatusSnapshot StatusSampler::sample(const core::Supervisor& supervisor,
+                                              core::TimePoint now, const std::string* app) {
+  control::StatusSnapshot out;
+  const os::ProcessTree tree = os::ProcessTree::scan();
+  const pid_t self = getpid();
+
+  out.master.pid = self;
+  out.master.uptime_s = std::chrono::duration<double>(now - started_).count();
+  out.master.config = config_path_;
+  out.master.version = CLUSTERD_VERSION;
+  if (std::optional<os::ProcStatus> status = os::read_proc_status(self)) {
+    out.master.threads = status->threads;
+    out.master.rss_kb = status->rss_kb;
+  }
+
+  // Threads of every process in the tree, read once.
+  std::unordered_map<pid_t, unsigned> threads;
+  for (pid_t pid : tree.subtree(self)) {
+    if (std::optional<os::ProcStatus> status = os::read_proc_status(pid)) {
+      threads[pid] = status->threads;
+      ++out.totals.processes;
+      out.totals.threads += status->threads;
+    }
+  }
+
+  std::unordered_map<pid_t, CpuSample> seen;
+  for (const core::AppState& state : supervisor.apps()) {
+    if (app != nullptr && state.spec.name != *app) continue;
+    control::AppStatus a;
+    a.name = state.spec.name;
+    a.instances = state.instances;
+    a.instances_reason = state.instances_reason;
+    a.generation = state.generation;
+    for (unsigned i = 0; i < state.slots.size(); ++i) {
+      const core::WorkerSlot& slot = state.slots[i];
+      control::WorkerStatus w;
+      w.id = i;
+      w.pid = slot.pid();
+      w.state = core::to_string(slot.state());
+      w.generation = slot.generation();
+      w.restarts = slot.restarts();
+      if (slot.last_exit()) w.last_exit = slot.last_exit()->to_string();
+      w.status_text = slot.status_text();
+      if (slot.state() == core::SlotState::Running) ++a.ready;
+      if (w.pid != 0) {
+        if (slot.started_at()) {
+          w.uptime_s = std::chrono::duration<double>(now - *slot.started_at()).count();
+        }
+        if (std::optional<os::ProcStatus> status = os::read_proc_status(w.pid)) {
+          w.threads = status->threads;
+          w.rss_kb = status->rss_kb;
+          w.cpus = status->cpus;
+        }
+        if (std::optional<os::ProcStat> stat = os::read_proc_stat(w.pid)) {
+          w.cpu_percent = cpu_percent(w.pid, stat->cpu_ticks, stat->start_ticks, now);
+          seen[w.pid] = previous_[w.pid];
+        }
+        for (pid_t pid : tree.subtree(w.pid)) {
+          auto it = threads.find(pid);
+          if (it == threads.end()) continue;  // gone since the scan
+          ++w.processes;
+          w.tree_threads += it->second;
+        }
+      }
+      a.workers.push_back(std::move(w));
+    }
+    out.apps.push_back(std::move(a));
+  }
+  if (app == nullptr) previous_ = std::move(seen);  // forget pids that are gone
+  return out;
+}
+
+}  // namespace clusterd

@@ -1,0 +1,92 @@
+#include <catch2/catch.hpp>
+
+#include "supervisor/control/protocol.h"
+
+using namespace clusterd::control;
+
+TEST_CASE("requests decode, with every field checked") {
+  Request r = decode_request(R"({"cmd":"scale","app":"web","instances":4})");
+  CHECK(r.command == Command::Scale);
+  CHECK(*r.app == "web");
+  CHECK(*r.instances == 4);
+  r = decode_request(R"({"cmd":"restart","app":"web","worker":1})");
+  CHECK(r.command == Command::Restart);
+  CHECK(*r.worker == 1);
+  r = decode_request(R"({"cmd":"status"})");
+  CHECK(r.command == Command::Status);
+  CHECK_FALSE(r.app);
+}
+
+TEST_CASE("bad requests are ProtocolErrors with a message naming the problem") {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"not json", "invalid JSON"},
+      {"[1,2]", "a request must be a JSON object"},
+      {"{}", "missing field 'cmd'"},
+      {R"({"cmd":5})", "'cmd' must be a string"},
+      {R"({"cmd":"explode"})", "unknown command 'explode'; expected one of status, scale"},
+      {R"({"cmd":"scale","app":"web"})", "missing field 'instances' for scale"},
+      {R"({"cmd":"scale","instances":2})", "missing field 'app' for scale"},
+      {R"({"cmd":"scale","app":"web","instances":-1})", "'instances' must be between 0 and"},
+      {R"({"cmd":"scale","app":"web","instances":"2"})", "'instances' must be a non-negative"},
+      {R"({"cmd":"stop","app":7})", "'app' must be a string"},
+      {R"({"cmd":"status","app":"web","worker":1e99})", "'worker' must be a non-negative"},
+  };
+  for (const auto& [line, expected] : cases) {
+    INFO(line);
+    try {
+      decode_request(line);
+      FAIL("accepted");
+    } catch (const ProtocolError& e) {
+      CHECK_THAT(e.what(), Catch::Contains(expected));
+    }
+  }
+}
+
+TEST_CASE("a status survives the round trip through the wire format") {
+  StatusSnapshot s;
+  s.master = {123, 1, 2048, 5.5, "/etc/clusterd.yaml", "0.1.0"};
+  AppStatus app;
+  app.name = "web";
+  app.instances = 2;
+  app.instances_reason = "2: affinity 0-1, no cgroup quota";
+  app.ready = 1;
+  app.generation = 1;
+  WorkerStatus w;
+  w.id = 0;
+  w.pid = 456;
+  w.state = "running";
+  w.threads = 4;
+  w.processes = 2;
+  w.last_exit = "signal SIGKILL";
+  w.status_text = "serving";
+  app.workers.push_back(w);
+  WorkerStatus idle;
+  idle.id = 1;
+  idle.state = "backoff";
+  app.workers.push_back(idle);
+  s.apps.push_back(app);
+  s.totals = {4, 7};
+  const std::string line = encode_status(s);
+  CHECK(line.back() == '\n');
+  CHECK_THAT(line, Catch::Contains(R"("v":1)"));
+  CHECK_THAT(line, Catch::Contains(R"("pid":null)"));
+  const Reply reply = decode_reply(line.substr(0, line.size() - 1));
+  REQUIRE(reply.ok);
+  REQUIRE(reply.status);
+  CHECK(reply.status->master.pid == 123);
+  CHECK(reply.status->apps.at(0).workers.at(0).threads == 4);
+  CHECK(reply.status->apps.at(0).workers.at(0).last_exit == "signal SIGKILL");
+  CHECK(reply.status->apps.at(0).workers.at(1).pid == 0);
+  CHECK(reply.status->totals.threads == 7);
+}
+
+TEST_CASE("errors and requests encode as single lines") {
+  const std::string error = encode_error("no app named 'x'");
+  CHECK(error == "{\"error\":\"no app named 'x'\",\"ok\":false,\"v\":1}\n");
+  Request r;
+  r.command = Command::Restart;
+  r.app = "web";
+  r.worker = 2;
+  CHECK(decode_request(encode_request(r)).worker == 2u);
+  CHECK_THROWS_AS(decode_reply("{}"), ProtocolError);
+}

@@ -1,0 +1,118 @@
+#include <catch2/catch.hpp>
+
+#include "supervisor/core/supervisor.h"
+
+using namespace clusterd;
+using namespace std::chrono_literals;
+using core::SlotState;
+
+namespace {
+
+core::Supervisor make(unsigned instances) {
+  core::AppState app;
+  app.spec.name = "web";
+  app.spec.command = {"/bin/true"};
+  app.instances = instances;
+  std::vector<core::AppState> apps;
+  apps.push_back(std::move(app));
+  return core::Supervisor(std::move(apps));
+}
+
+// Plays the shell: every Spawn gets a pid, and the Spawned event is fed back.
+int next_pid = 1000;
+void run(core::Supervisor& s, std::vector<core::SlotAction> actions, core::TimePoint now,
+         std::vector<core::SlotAction>* seen = nullptr) {
+  for (std::size_t i = 0; i < actions.size(); ++i) {
+    if (seen) seen->push_back(actions[i]);
+    if (std::holds_alternative<core::Spawn>(actions[i].action)) {
+      for (auto& more : s.on(actions[i].slot, core::Spawned{next_pid++}, now)) {
+        actions.push_back(std::move(more));
+      }
+    }
+  }
+}
+
+template <typename T>
+int count(const std::vector<core::SlotAction>& actions) {
+  int n = 0;
+  for (const auto& a : actions) n += std::holds_alternative<T>(a.action) ? 1 : 0;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("scale up starts new slots; scale down stops and retires the highest ones") {
+  core::Supervisor s = make(2);
+  core::TimePoint now{};
+  run(s, s.start_all(now), now);
+  REQUIRE(s.apps()[0].slots.size() == 2);
+  std::vector<core::SlotAction> seen;
+  run(s, s.scale(0, 5, now), now, &seen);
+  CHECK(count<core::Spawn>(seen) == 3);
+  CHECK(s.apps()[0].slots.size() == 5);
+  for (const auto& slot : s.apps()[0].slots) CHECK(slot.state() == SlotState::Running);
+
+  seen.clear();
+  run(s, s.scale(0, 1, now), now, &seen);
+  CHECK(count<core::Signal>(seen) == 4);  // slots 1-4 get their stop signal
+  CHECK(count<core::Retire>(seen) == 0);  // not retired before they exited
+  CHECK(s.apps()[0].instances == 1);
+  // The workers exit in any order; a slot is retired once it and every slot above it is idle.
+  std::vector<core::SlotAction> exits;
+  const int pid2 = s.slot({0, 2}).pid();
+  for (auto& a : s.on({0, 2}, core::Exited{{core::ExitStatus::Kind::Exited, 0, {}}}, now)) {
+    exits.push_back(std::move(a));
+  }
+  CHECK(count<core::Retire>(exits) == 0);
+  CHECK(s.find_pid(pid2) == nullptr);
+  exits.clear();
+  for (unsigned i : {4u, 3u, 1u}) {
+    for (auto& a : s.on({0, i}, core::Exited{{core::ExitStatus::Kind::Exited, 0, {}}}, now)) {
+      exits.push_back(std::move(a));
+    }
+  }
+  CHECK(count<core::Retire>(exits) == 4);
+  CHECK(s.apps()[0].slots.size() == 1);
+  CHECK(s.slot({0, 0}).state() == SlotState::Running);
+}
+
+TEST_CASE("scaling back up before retirement keeps the stopping slot and restarts it") {
+  core::Supervisor s = make(2);
+  core::TimePoint now{};
+  run(s, s.start_all(now), now);
+  run(s, s.scale(0, 1, now), now);
+  CHECK(s.slot({0, 1}).state() == SlotState::Stopping);
+  run(s, s.scale(0, 2, now), now);
+  std::vector<core::SlotAction> seen;
+  run(s, s.on({0, 1}, core::Exited{{core::ExitStatus::Kind::Signaled, 15, {}}}, now), now, &seen);
+  CHECK(count<core::Spawn>(seen) == 1);
+  CHECK(count<core::Retire>(seen) == 0);
+  CHECK(s.slot({0, 1}).state() == SlotState::Running);
+}
+
+TEST_CASE("stop_all ends with no workers; nothing starts afterwards") {
+  core::Supervisor s = make(3);
+  core::TimePoint now{};
+  run(s, s.start_all(now), now);
+  CHECK_FALSE(s.no_workers());
+  run(s, s.stop_all(now), now);
+  for (unsigned i = 0; i < 3; ++i) {
+    run(s, s.on({0, i}, core::Exited{{core::ExitStatus::Kind::Exited, 0, {}}}, now), now);
+  }
+  CHECK(s.no_workers());
+  CHECK(s.scale(0, 5, now).empty());
+  CHECK(s.on({0, 0}, core::StartRequested{}, now).empty());
+}
+
+TEST_CASE("apps are found by name and workers by pid") {
+  core::Supervisor s = make(1);
+  core::TimePoint now{};
+  run(s, s.start_all(now), now);
+  REQUIRE(s.find_app("web") != nullptr);
+  CHECK(*s.find_app("web") == 0);
+  CHECK(s.find_app("api") == nullptr);
+  const int pid = s.slot({0, 0}).pid();
+  REQUIRE(s.find_pid(pid) != nullptr);
+  CHECK(s.find_pid(pid)->index == 0);
+  CHECK(s.slot({0, 0}).generation() == 1);
+}
