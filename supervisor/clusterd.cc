@@ -3,6 +3,7 @@
 // 2 usage or configuration errors.
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -99,8 +100,17 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  // 5. Bind and run. A write to a vanished peer must be an error, not a death.
+  // 5. Bind and run. A write to a vanished peer must be an error, not a death. Each worker costs
+  //    the master two fds (pidfd, notify socket), so lift our soft RLIMIT_NOFILE to the hard one;
+  //    the workers get the original back.
   signal(SIGPIPE, SIG_IGN);
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+    options.inherited_nofile = std::make_pair(static_cast<unsigned long>(nofile.rlim_cur),
+                                              static_cast<unsigned long>(nofile.rlim_max));
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   try {
     clusterd::Daemon daemon(std::move(options));
     return daemon.run();

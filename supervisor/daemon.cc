@@ -9,6 +9,7 @@
 //  - the control socket (clusterctl): status, scale, start, stop, restart.
 #include "supervisor/daemon.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 
 #include <asio/io_context.hpp>
 #include <asio/local/datagram_protocol.hpp>
+#include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <cstdio>
@@ -82,7 +84,8 @@ class Daemon::Impl {
   explicit Impl(DaemonOptions options)
       : signals_(io_, SIGTERM, SIGINT, SIGHUP),
         supervisor_(make_apps(options)),
-        sampler_(options.config.path, now()) {
+        sampler_(options.config.path, now()),
+        inherited_nofile_(options.inherited_nofile) {
     signals_.add(SIGCHLD);
     std::vector<std::string> inherited;
     for (char** e = environ; *e != nullptr; ++e) inherited.emplace_back(*e);
@@ -320,7 +323,12 @@ class Daemon::Impl {
       spawn_spec.env = worker::build_worker_env(app.inherited_env, env_spec);
       spawn_spec.cwd = spec.cwd;
       spawn_spec.ids = app.ids;
-      if (spec.nofile) spawn_spec.nofile = static_cast<unsigned long>(*spec.nofile);
+      if (spec.nofile) {
+        spawn_spec.nofile_soft = spawn_spec.nofile_hard = static_cast<unsigned long>(*spec.nofile);
+      } else if (inherited_nofile_) {  // workers get the limit clusterd itself was started with
+        spawn_spec.nofile_soft = inherited_nofile_->first;
+        spawn_spec.nofile_hard = inherited_nofile_->second;
+      }
       if (spec.cpu_affinity == config::CpuAffinity::PerWorker && !app.cpus.empty()) {
         spawn_spec.cpu = app.cpus[id.index % app.cpus.size()];
       }
@@ -374,6 +382,9 @@ class Daemon::Impl {
     if (request.command == Command::Status) {
       reply(control::encode_status(
           sampler_.sample(supervisor_, now(), request.app ? &*request.app : nullptr)));
+      // A status of 1024 workers builds about 2 MB of short-lived JSON; hand it back to the
+      // kernel once the reply is on its way, so the master's RSS stays what it needs.
+      asio::post(io_, [] { malloc_trim(0); });
       return;
     }
     if (request.command == Command::Version) {
@@ -557,6 +568,7 @@ class Daemon::Impl {
   std::unique_ptr<control::ControlServer> control_;
   std::vector<config::Address> bound_;
   bool finished_ = false;
+  std::optional<std::pair<unsigned long, unsigned long>> inherited_nofile_;
 };
 
 Daemon::Daemon(DaemonOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/config.h"
@@ -15,6 +17,9 @@ struct DaemonOptions {
   std::vector<unsigned> instances;            // resolved count per app, in config order
   std::vector<std::string> instances_reason;  // how each was derived
   std::vector<std::vector<int>> cpus;         // per app: the CPUs slot i is pinned to (i % size)
+  /// RLIMIT_NOFILE (soft, hard) clusterd was started with, before it raised its own soft limit;
+  /// workers without limits.nofile get it back.
+  std::optional<std::pair<unsigned long, unsigned long>> inherited_nofile;
 };
 
 class Daemon {

@@ -40,13 +40,13 @@ control::StatusSnapshot StatusSampler::sample(const core::Supervisor& supervisor
     out.master.rss_kb = status->rss_kb;
   }
 
-  // Threads of every process in the tree, read once.
-  std::unordered_map<pid_t, unsigned> threads;
+  // /proc/PID/status of every process in the tree, read once.
+  std::unordered_map<pid_t, os::ProcStatus> statuses;
   for (pid_t pid : tree.subtree(self)) {
     if (std::optional<os::ProcStatus> status = os::read_proc_status(pid)) {
-      threads[pid] = status->threads;
       ++out.totals.processes;
       out.totals.threads += status->threads;
+      statuses.emplace(pid, std::move(*status));
     }
   }
 
@@ -73,20 +73,20 @@ control::StatusSnapshot StatusSampler::sample(const core::Supervisor& supervisor
         if (slot.started_at()) {
           w.uptime_s = std::chrono::duration<double>(now - *slot.started_at()).count();
         }
-        if (std::optional<os::ProcStatus> status = os::read_proc_status(w.pid)) {
-          w.threads = status->threads;
-          w.rss_kb = status->rss_kb;
-          w.cpus = status->cpus;
+        if (const auto it = statuses.find(w.pid); it != statuses.end()) {
+          w.threads = it->second.threads;
+          w.rss_kb = it->second.rss_kb;
+          w.cpus = it->second.cpus;
         }
-        if (std::optional<os::ProcStat> stat = os::read_proc_stat(w.pid)) {
+        if (const os::ProcStat* stat = tree.stat(w.pid)) {
           w.cpu_percent = cpu_percent(w.pid, stat->cpu_ticks, stat->start_ticks, now);
           seen[w.pid] = previous_[w.pid];
         }
         for (pid_t pid : tree.subtree(w.pid)) {
-          auto it = threads.find(pid);
-          if (it == threads.end()) continue;  // gone since the scan
+          const auto it = statuses.find(pid);
+          if (it == statuses.end()) continue;  // gone since the scan
           ++w.processes;
-          w.tree_threads += it->second;
+          w.tree_threads += it->second.threads;
         }
       }
       a.workers.push_back(std::move(w));

@@ -111,7 +111,7 @@ void run_child(const ChildPlan& plan) {
 
   if (plan.cwd != nullptr && chdir(plan.cwd) != 0) fail(moved, kStepCwd);
   if (plan.set_nofile) {
-    const rlimit limit{plan.nofile, plan.nofile};
+    const rlimit limit{plan.nofile_soft, plan.nofile_hard};
     if (setrlimit(RLIMIT_NOFILE, &limit) != 0) fail(moved, kStepNofile);
   }
   if (plan.cpu >= 0) {

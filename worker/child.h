@@ -21,7 +21,8 @@ struct ChildPlan {
   const gid_t* groups = nullptr;
   int group_count = 0;
   bool set_nofile = false;
-  unsigned long nofile = 0;
+  unsigned long nofile_soft = 0;  // RLIMIT_NOFILE for the worker
+  unsigned long nofile_hard = 0;
   int cpu = -1;       // pin to this CPU; -1 = inherit the mask
   pid_t parent = 0;   // the master; PR_SET_PDEATHSIG is re-checked against it
   int error_fd = -1;  // close-on-exec pipe: a ChildError is written here on failure

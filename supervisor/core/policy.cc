@@ -58,10 +58,10 @@ Duration restart_delay(Duration initial, Duration max, unsigned n) {
   return delay < max ? delay : max;
 }
 
-bool crash_loop(std::deque<TimePoint>& history, TimePoint now, Duration window,
+bool crash_loop(std::vector<TimePoint>& history, TimePoint now, Duration window,
                 unsigned max_restarts) {
   history.push_back(now);
-  while (!history.empty() && history.front() <= now - window) history.pop_front();
+  std::erase_if(history, [&](TimePoint t) { return t <= now - window; });
   return history.size() > max_restarts;
 }
 

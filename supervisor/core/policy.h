@@ -2,7 +2,7 @@
 // the log and `clusterctl status` (after systemd's service_shall_restart()).
 #pragma once
 
-#include <deque>
+#include <vector>
 #include <string>
 
 #include "config/config.h"
@@ -25,7 +25,7 @@ Duration restart_delay(Duration initial, Duration max, unsigned n);
 
 /// Records a quick death at `now` in `history`, forgets those older than `window`, and says whether
 /// the slot is now crash-looping (more than `max_restarts` quick deaths within the window).
-bool crash_loop(std::deque<TimePoint>& history, TimePoint now, Duration window,
+bool crash_loop(std::vector<TimePoint>& history, TimePoint now, Duration window,
                 unsigned max_restarts);
 
 }  // namespace clusterd::core

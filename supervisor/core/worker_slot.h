@@ -2,7 +2,7 @@
 // events with the time they happened and answers with the actions the shell must carry out.
 #pragma once
 
-#include <deque>
+#include <vector>
 #include <optional>
 #include <string>
 #include <vector>
@@ -61,7 +61,7 @@ class WorkerSlot {
   unsigned spawns_ = 0;
   unsigned restarts_ = 0;      // spawns after the first one
   unsigned quick_streak_ = 0;  // consecutive quick deaths, for the backoff exponent
-  std::deque<TimePoint> quick_deaths_;
+  std::vector<TimePoint> quick_deaths_;
   std::optional<ExitStatus> last_exit_;
   std::string status_text_;
   unsigned generation_ = 0;

@@ -56,9 +56,10 @@ Child spawn(const SpawnSpec& spec) {
     plan.groups = spec.ids->groups.data();
     plan.group_count = static_cast<int>(spec.ids->groups.size());
   }
-  if (spec.nofile) {
+  if (spec.nofile_soft && spec.nofile_hard) {
     plan.set_nofile = true;
-    plan.nofile = *spec.nofile;
+    plan.nofile_soft = *spec.nofile_soft;
+    plan.nofile_hard = *spec.nofile_hard;
   }
   plan.cpu = spec.cpu;
   plan.parent = getpid();

@@ -26,7 +26,8 @@ struct SpawnSpec {
   std::vector<int> fds;          // placed at 3, 4, ...
   std::string cwd;               // empty = inherit
   std::optional<Ids> ids;
-  std::optional<unsigned long> nofile;
+  std::optional<unsigned long> nofile_soft;  // RLIMIT_NOFILE to set; unset = inherit the master's
+  std::optional<unsigned long> nofile_hard;
   int cpu = -1;  // -1 = inherit the affinity mask
 };
 

@@ -121,6 +121,7 @@ ProcessTree ProcessTree::scan() {
     if (!parse_number(name, pid)) continue;
     if (std::optional<ProcStat> stat = read_proc_stat(pid)) {
       tree.children_[stat->ppid].push_back(pid);
+      tree.stats_.emplace(pid, *stat);
     }
   }
   closedir(dir);
@@ -141,6 +142,11 @@ std::vector<pid_t> ProcessTree::subtree(pid_t pid) const {
     out.insert(out.end(), it->second.begin(), it->second.end());
   }
   return out;
+}
+
+const ProcStat* ProcessTree::stat(pid_t pid) const {
+  const auto it = stats_.find(pid);
+  return it == stats_.end() ? nullptr : &it->second;
 }
 
 double system_uptime_s() {

@@ -45,9 +45,12 @@ class ProcessTree {
 
   /// `pid` and all its descendants, pid first.
   std::vector<pid_t> subtree(pid_t pid) const;
+  /// The /proc/PID/stat read during the scan, or null (not scanned, or gone).
+  const ProcStat* stat(pid_t pid) const;
 
  private:
   std::unordered_map<pid_t, std::vector<pid_t>> children_;
+  std::unordered_map<pid_t, ProcStat> stats_;
 };
 
 /// Seconds since boot (/proc/uptime) and clock ticks per second, to turn start_ticks into ages.

@@ -38,7 +38,7 @@ TEST_CASE("restart_delay doubles from initial up to max") {
 }
 
 TEST_CASE("crash_loop counts quick deaths inside the window only") {
-  std::deque<core::TimePoint> history;
+  std::vector<core::TimePoint> history;
   const core::TimePoint t0{};
   for (int i = 0; i < 3; ++i) CHECK_FALSE(core::crash_loop(history, t0 + i * 1s, 10s, 3));
   CHECK(core::crash_loop(history, t0 + 3s, 10s, 3));  // the 4th within 10 s
