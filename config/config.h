@@ -48,6 +48,12 @@ enum class ReadyMode { Exec, Notify };
 enum class RestartPolicy { Always, OnFailure, Never };
 enum class CpuAffinity { None, PerWorker };
 
+/// `rollout:` how a reload replaces an app's workers.
+struct RolloutSpec {
+  unsigned batch = 1;                                    // slots replaced at a time after the canary
+  Duration canary_time = std::chrono::milliseconds(0);  // the canary must stay ready this long
+};
+
 /// `instances: auto` (count unset) or `instances: N`.
 struct Instances {
   std::optional<unsigned> count;  // nullopt = auto
@@ -74,6 +80,10 @@ struct AppSpec {
   std::string user;                                      // empty = the daemon's user
   std::string group;                                     // empty = the user's primary group
   std::optional<std::uint64_t> nofile;  // limits.nofile: RLIMIT_NOFILE soft and hard
+  RolloutSpec rollout;
+  std::optional<Duration> watchdog;        // WATCHDOG=1 expected at least this often
+  std::optional<std::uint64_t> max_memory;  // bytes of RSS (worker + descendants) before a replace
+  Duration memory_check_interval = std::chrono::seconds(5);  // sampling period for max_memory
 
   Mark at;          // the app's key
   Mark command_at;  // the command value

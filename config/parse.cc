@@ -61,6 +61,7 @@ class Walker {
                           std::initializer_list<std::pair<std::string_view, T>> choices);
   std::optional<std::uint64_t> integer(const Entry& e, std::uint64_t min, std::uint64_t max);
   std::optional<Duration> duration(const Entry& e, bool positive = false);
+  std::optional<std::uint64_t> size(const Entry& e);
 
   void control(const Entry& e, ControlSpec& out);
   void apps(const Entry& e, Config& out);
@@ -69,6 +70,7 @@ class Walker {
   void listeners(const Entry& e, AppSpec& app);
   void listener(const Entry& e, AppSpec& app);
   void backoff(const Entry& e, AppSpec& app);
+  void rollout(const Entry& e, AppSpec& app);
   void env(const Entry& e, AppSpec& app);
 
   std::string_view source_;
@@ -182,6 +184,22 @@ std::optional<Duration> Walker::duration(const Entry& e, bool positive) {
   return r.value;
 }
 
+// A size > 0: `512M`, `1G`, `64MiB`, `100MB`, `1048576` (see parse_size).
+std::optional<std::uint64_t> Walker::size(const Entry& e) {
+  if (!e.value.IsScalar()) {
+    error(e.value_at, e.path, "expected a size such as 512M, 1G or 1048576");
+    return std::nullopt;
+  }
+  Result<std::uint64_t> r = parse_size(e.value.Scalar());
+  if (!r.value) {
+    error(e.value_at, e.path, r.error);
+  } else if (*r.value == 0) {
+    error(e.value_at, e.path, "must be greater than 0");
+    return std::nullopt;
+  }
+  return r.value;
+}
+
 Config Walker::walk(const YAML::Node& root) {
   Config config;
   config.path = origin_;
@@ -247,11 +265,13 @@ void Walker::apps(const Entry& e, Config& out) {
 }
 
 void Walker::app(const Entry& e, AppSpec& app) {
-  auto entries =
-      map_entries(e.value, e.value_at, e.path,
-                  {"command", "instances", "cpu_affinity", "listen", "ready", "ready_timeout",
-                   "stop_signal", "stop_timeout", "restart", "min_uptime", "max_restarts",
-                   "restart_window", "backoff", "env", "cwd", "user", "group", "limits"});
+  // clang-format off
+  auto entries = map_entries(e.value, e.value_at, e.path,
+      {"command", "instances", "cpu_affinity", "listen", "ready", "ready_timeout", "stop_signal",
+       "stop_timeout", "restart", "min_uptime", "max_restarts", "restart_window", "backoff", "env",
+       "cwd", "user", "group", "limits", "rollout", "watchdog", "max_memory",
+       "memory_check_interval"});
+  // clang-format on
   if (!entries) return;
   bool have_command = false;
   for (const Entry& k : *entries) {
@@ -326,6 +346,14 @@ void Walker::app(const Entry& e, AppSpec& app) {
           if (auto n = integer(l, 1, std::uint64_t{1} << 30)) app.nofile = *n;
         }
       }
+    } else if (key == "rollout") {
+      rollout(k, app);
+    } else if (key == "watchdog") {
+      if (auto d = duration(k, true)) app.watchdog = *d;
+    } else if (key == "max_memory") {
+      if (auto n = size(k)) app.max_memory = *n;
+    } else if (key == "memory_check_interval") {
+      if (auto d = duration(k, true)) app.memory_check_interval = *d;
     }
   }
   if (!have_command) error(e.key_at, join(e.path, "command"), "required key is missing");
@@ -461,6 +489,18 @@ void Walker::backoff(const Entry& e, AppSpec& app) {
     error(at.value_at, at.path,
           "backoff.initial (" + format_duration(app.backoff_initial) +
               ") must not be greater than backoff.max (" + format_duration(app.backoff_max) + ")");
+  }
+}
+
+void Walker::rollout(const Entry& e, AppSpec& app) {
+  auto entries = map_entries(e.value, e.value_at, e.path, {"batch", "canary_time"});
+  if (!entries) return;
+  for (const Entry& k : *entries) {
+    if (k.key == "batch") {
+      if (auto n = integer(k, 1, 65536)) app.rollout.batch = static_cast<unsigned>(*n);
+    } else if (auto d = duration(k)) {
+      app.rollout.canary_time = *d;
+    }
   }
 }
 

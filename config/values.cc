@@ -14,6 +14,7 @@ namespace clusterd::config {
 namespace {
 
 constexpr std::string_view kDurationHint = "expected a duration such as 250ms, 10s or 2m";
+constexpr std::string_view kSizeHint = "expected a size such as 512M, 1G or 1048576";
 constexpr std::string_view kAddressHint = "expected HOST:PORT, [IPV6]:PORT or unix:PATH";
 
 std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
@@ -76,6 +77,41 @@ std::string format_duration(Duration d) {
   if (ms % 60000 == 0) return std::to_string(ms / 60000) + "m";
   if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
   return std::to_string(ms) + "ms";
+}
+
+Result<std::uint64_t> parse_size(std::string_view text) {
+  static const std::pair<std::string_view, std::uint64_t> kUnits[] = {
+      {"", 1},
+      {"B", 1},
+      {"K", std::uint64_t{1} << 10},
+      {"M", std::uint64_t{1} << 20},
+      {"G", std::uint64_t{1} << 30},
+      {"T", std::uint64_t{1} << 40},
+      {"KiB", std::uint64_t{1} << 10},
+      {"MiB", std::uint64_t{1} << 20},
+      {"GiB", std::uint64_t{1} << 30},
+      {"TiB", std::uint64_t{1} << 40},
+      {"KB", 1000},
+      {"MB", 1000 * 1000},
+      {"GB", 1000 * 1000 * 1000},
+      {"TB", std::uint64_t{1000} * 1000 * 1000 * 1000},
+  };
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  std::string_view unit = text.substr(digits);
+  std::uint64_t factor = 0;
+  for (const auto& [name, f] : kUnits) {
+    if (name == unit) factor = f;
+  }
+  bool all_digits = digits > 0;
+  std::optional<std::uint64_t> n = to_u64(text.substr(0, digits));
+  if (factor == 0 || (!n && !all_digits)) {
+    return {std::nullopt, std::string(kSizeHint) + ", got " + quoted(text)};
+  }
+  if (!n || *n > kMaxSize / factor) {  // !n here: digits only, but beyond uint64
+    return {std::nullopt, "expected a size of at most 1024T, got " + quoted(text)};
+  }
+  return {*n * factor, {}};
 }
 
 Result<std::uint64_t> parse_integer(std::string_view text, std::uint64_t min, std::uint64_t max) {

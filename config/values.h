@@ -28,6 +28,14 @@ Result<Duration> parse_duration(std::string_view text);
 /// The shortest exact spelling of `d` in the config syntax: 100ms, 10s, 2m, 1h, 0.
 std::string format_duration(Duration d);
 
+/// The largest accepted size: 1024T (2^50 bytes).
+inline constexpr std::uint64_t kMaxSize = std::uint64_t{1} << 50;
+
+/// A byte count: digits, optionally followed by a unit with no space. K, M, G, T and KiB, MiB,
+/// GiB, TiB are powers of 1024; KB, MB, GB, TB are powers of 1000; B means bytes. Units are
+/// case-sensitive. `0` is accepted here (callers that need > 0 check it).
+Result<std::uint64_t> parse_size(std::string_view text);
+
 /// A decimal integer (digits only) within [min, max].
 Result<std::uint64_t> parse_integer(std::string_view text, std::uint64_t min, std::uint64_t max);
 

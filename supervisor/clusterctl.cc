@@ -123,7 +123,9 @@ int main(int argc, char** argv) {
   cli.add_option("-s,--socket", socket_path,
                  "control socket (default: $CLUSTERD_SOCKET, else the daemon's default)");
   double timeout_s = 30;
-  cli.add_option("--timeout", timeout_s, "seconds to wait for the reply")->capture_default_str();
+  cli.add_option("--timeout", timeout_s,
+                 "seconds to wait for the reply (reload: for each progress line)")
+      ->capture_default_str();
 
   clusterd::control::Request request;
   std::string app;
@@ -145,6 +147,13 @@ int main(int argc, char** argv) {
   restart->add_option("app", app, "the app")->required();
   restart->add_option("-w,--worker", worker, "only this worker slot (0-based)");
   CLI::App* version = cli.add_subcommand("version", "the daemon's and clusterctl's versions");
+  CLI::App* reload = cli.add_subcommand(
+      "reload",
+      "re-read the config (refused whole if invalid), then replace the changed apps' workers one "
+      "by one; waits for the rollout and prints its progress");
+  reload->add_option("app", app, "only this app, rolled even if its config did not change");
+  bool no_wait = false;
+  reload->add_flag("--no-wait", no_wait, "return as soon as the reload has started");
 
   try {
     cli.parse(argc, argv);
@@ -166,6 +175,10 @@ int main(int argc, char** argv) {
     if (worker >= 0) request.worker = static_cast<unsigned>(worker);
   }
   if (version->parsed()) request.command = Command::Version;
+  if (reload->parsed()) {
+    request.command = Command::Reload;
+    request.wait = !no_wait;
+  }
   if (!app.empty()) request.app = app;
 
   if (socket_path.empty()) {
@@ -177,7 +190,17 @@ int main(int argc, char** argv) {
   try {
     line = clusterd::control::call(
         socket_path, clusterd::control::encode_request(request),
-        std::chrono::milliseconds(static_cast<long long>(std::lround(timeout_s * 1000))));
+        std::chrono::milliseconds(static_cast<long long>(std::lround(timeout_s * 1000))),
+        [](const std::string& reply_line) {
+          try {
+            const clusterd::control::Reply progress = clusterd::control::decode_reply(reply_line);
+            if (!progress.progress) return true;
+            std::cerr << *progress.progress << "\n";
+            return false;
+          } catch (const std::exception&) {
+            return true;  // let the caller report it
+          }
+        });
   } catch (const clusterd::control::Unreachable& e) {
     std::cerr << "clusterctl: no clusterd reachable at " << e.what() << "\n";
     return kExitUnreachable;

@@ -53,13 +53,26 @@ control::StatusSnapshot StatusSampler::sample(const core::Supervisor& supervisor
   std::unordered_map<pid_t, CpuSample> seen;
   for (const core::AppState& state : supervisor.apps()) {
     if (app != nullptr && state.spec.name != *app) continue;
+    if (state.removed && app == nullptr) {
+      bool live = false;
+      for (const core::Slot& s : state.slots) live = live || s.lanes[0].pid() || s.lanes[1].pid();
+      if (!live) continue;  // dropped by a reload and gone
+    }
     control::AppStatus a;
     a.name = state.spec.name;
     a.instances = state.instances;
     a.instances_reason = state.instances_reason;
     a.generation = state.generation;
+    // Each slot's active worker; during a rollout also the other lane's (the new worker starting,
+    // or the old one draining), so both generations are visible.
+    std::vector<std::pair<unsigned, const core::WorkerSlot*>> shown;
     for (unsigned i = 0; i < state.slots.size(); ++i) {
-      const core::WorkerSlot& slot = state.slots[i];
+      shown.emplace_back(i, &state.slots[i].current());
+      if (state.slots[i].other().pid() != 0) shown.emplace_back(i, &state.slots[i].other());
+    }
+    for (const auto& [i, lane] : shown) {
+      const core::WorkerSlot& slot = *lane;
+      const bool active = &state.slots[i].current() == lane;
       control::WorkerStatus w;
       w.id = i;
       w.pid = slot.pid();
@@ -68,7 +81,7 @@ control::StatusSnapshot StatusSampler::sample(const core::Supervisor& supervisor
       w.restarts = slot.restarts();
       if (slot.last_exit()) w.last_exit = slot.last_exit()->to_string();
       w.status_text = slot.status_text();
-      if (slot.state() == core::SlotState::Running) ++a.ready;
+      if (active && slot.state() == core::SlotState::Running) ++a.ready;
       if (w.pid != 0) {
         if (slot.started_at()) {
           w.uptime_s = std::chrono::duration<double>(now - *slot.started_at()).count();

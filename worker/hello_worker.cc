@@ -55,6 +55,7 @@ struct Options {
   bool ignore_term = false;
   bool fork_child = false;
   long exit_after_ms = 0;
+  long drain_idle_ms = 1000;
   std::vector<std::string> listen;
 };
 
@@ -81,6 +82,8 @@ void log(const char* fmt, ...) {
       "  --ignore-term       ignore SIGTERM and SIGINT\n"
       "  --fork-child        fork one child that sleeps and dies with this process\n"
       "  --exit-after MS     exit with code 3 after MS milliseconds\n"
+      "  --drain-idle MS     when draining, keep an idle keep-alive connection open this long\n"
+      "                      for its next request (answered with Connection: close); default 1000\n"
       "Sockets come from LISTEN_FDS (socket activation), else CLUSTER_LISTEN_<NAME>=ADDR,\n"
       "plus every --listen. GET /read answers with X-Worker: <id>/<pid>.\n",
       code == 0 ? stdout : stderr);
@@ -124,6 +127,8 @@ Options parse_options(int argc, char** argv) {
       number(opt.crash_after);
     } else if (arg == "--exit-after") {
       number(opt.exit_after_ms);
+    } else if (arg == "--drain-idle") {
+      number(opt.drain_idle_ms);
     } else if (arg == "--ignore-term") {
       opt.ignore_term = true;
     } else if (arg == "--fork-child") {
@@ -214,7 +219,7 @@ class Connection final : public ConnectionBase {
 
   void drain() override {
     asio::post(socket_.get_executor(), [self = shared_from_this(), this] {
-      if (reading_ && idle()) linger();
+      if (reading_ && idle()) grace();
     });
   }
 
@@ -223,7 +228,7 @@ class Connection final : public ConnectionBase {
   bool idle() const { return served_ > 0 && start_ == end_ && body_left_ == 0 && !lingering_; }
 
   void read() {
-    if (server_.draining && idle()) return linger();
+    if (server_.draining && idle() && !grace_) grace();
     reading_ = true;
     socket_.async_read_some(asio::buffer(buf_.get() + end_, kBufferSize - end_),
                             [self = shared_from_this(), this](std::error_code ec, std::size_t n) {
@@ -342,6 +347,18 @@ class Connection final : public ConnectionBase {
     read();
   }
 
+  // Draining, between two requests: a client under load sends its next request at any moment, and
+  // a close now would race it (the request finds a closed connection and is lost). So wait up to
+  // --drain-idle for it, answer it with Connection: close, and only close a connection that stays
+  // idle all that time.
+  void grace() {
+    grace_ = true;
+    timer_.expires_after(std::chrono::milliseconds(server_.opt.drain_idle_ms));
+    timer_.async_wait([self = shared_from_this(), this](std::error_code e) {
+      if (!e && idle()) linger();
+    });
+  }
+
   // Lingering close: send FIN, then read and discard until the peer's EOF or a timeout, so that a
   // request racing the close finds a FIN rather than a RST that would destroy our last response.
   void linger() {
@@ -375,6 +392,7 @@ class Connection final : public ConnectionBase {
   bool reading_ = false;
   bool closing_ = false;  // the last response said Connection: close
   bool lingering_ = false;
+  bool grace_ = false;  // the drain's idle grace timer is armed (or was)
 };
 
 template <typename Protocol>

@@ -28,8 +28,9 @@ int remaining_ms(std::chrono::steady_clock::time_point deadline) {
 }  // namespace
 
 std::string call(const std::string& path, const std::string& request_line,
-                 std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+                 std::chrono::milliseconds timeout,
+                 const std::function<bool(const std::string&)>& is_final) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
   sockaddr_un sun{};
   sun.sun_family = AF_UNIX;
   if (path.size() >= sizeof sun.sun_path) throw Unreachable(path + ": path too long");
@@ -69,8 +70,13 @@ std::string call(const std::string& path, const std::string& request_line,
     }
     if (n == 0) throw std::runtime_error("the daemon closed the connection without a reply");
     reply.append(buffer, static_cast<std::size_t>(n));
-    const std::size_t newline = reply.find('\n');
-    if (newline != std::string::npos) return reply.substr(0, newline);
+    for (std::size_t newline = reply.find('\n'); newline != std::string::npos;
+         newline = reply.find('\n')) {
+      std::string line = reply.substr(0, newline);
+      reply.erase(0, newline + 1);
+      if (!is_final || is_final(line)) return line;
+      deadline = std::chrono::steady_clock::now() + timeout;  // progress: the daemon is alive
+    }
   }
 }
 

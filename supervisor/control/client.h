@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -17,7 +18,10 @@ class Unreachable : public std::runtime_error {
 /// Sends `request_line` (ending in '\n') to the socket at `path` and returns the reply line
 /// without its newline. Throws Unreachable when nothing listens there, std::runtime_error when
 /// permission is denied, the daemon hangs up, or it does not answer within `timeout`.
+/// `is_final(line)` is asked about every line received: lines for which it returns false (progress
+/// lines) are skipped, and each one restarts the timeout.
 std::string call(const std::string& path, const std::string& request_line,
-                 std::chrono::milliseconds timeout);
+                 std::chrono::milliseconds timeout,
+                 const std::function<bool(const std::string&)>& is_final = {});
 
 }  // namespace clusterd::control

@@ -6,13 +6,14 @@ namespace clusterd::control {
 
 using nlohmann::json;
 
-const CommandInfo kCommands[6] = {
+const CommandInfo kCommands[7] = {
     {Command::Status, "status", false, "processes, threads and state of every worker"},
     {Command::Scale, "scale", true, "change an app's number of workers"},
     {Command::Start, "start", true, "start every worker of a stopped app"},
     {Command::Stop, "stop", true, "stop every worker of an app gracefully"},
     {Command::Restart, "restart", true, "hard-restart an app's workers, or one of them"},
     {Command::Version, "version", false, "the daemon's version and protocol version"},
+    {Command::Reload, "reload", true, "re-read the config and roll the changed apps' workers"},
 };
 
 namespace {
@@ -165,6 +166,10 @@ Request decode_request(std::string_view text) {
   }
   out.instances = get_count(request, "instances", 65536);
   out.worker = get_count(request, "worker", 65535);
+  if (request.contains("wait")) {
+    if (!request["wait"].is_boolean()) throw ProtocolError("'wait' must be true or false");
+    out.wait = request["wait"].get<bool>();
+  }
   const bool needs_app = info->command == Command::Scale || info->command == Command::Start ||
                          info->command == Command::Stop || info->command == Command::Restart;
   if (needs_app && !out.app)
@@ -180,6 +185,7 @@ std::string encode_request(const Request& request) {
   if (request.app) j["app"] = *request.app;
   if (request.instances) j["instances"] = *request.instances;
   if (request.worker) j["worker"] = *request.worker;
+  if (request.command == Command::Reload) j["wait"] = request.wait;
   return line(j);
 }
 
@@ -201,6 +207,12 @@ std::string encode_status(const StatusSnapshot& status) {
   return line(j);
 }
 
+std::string encode_progress(std::string_view message) {
+  json j = envelope(true);
+  j["progress"] = message;
+  return line(j);
+}
+
 std::string encode_version(std::string_view version) {
   json j = envelope(true);
   j["version"] = version;
@@ -218,6 +230,7 @@ Reply decode_reply(std::string_view text) {
     reply.error = field<std::string>(j, "error", "");
     reply.message = field<std::string>(j, "message", "");
     if (j.contains("status")) reply.status = snapshot_from(j["status"]);
+    if (j.contains("progress")) reply.progress = j["progress"].get<std::string>();
   } catch (const json::exception& e) {
     throw ProtocolError(std::string("malformed reply from the daemon: ") + e.what());
   }

@@ -16,7 +16,7 @@ namespace clusterd::control {
 inline constexpr int kProtocolVersion = 1;
 inline constexpr std::size_t kMaxRequestBytes = 64 * 1024;
 
-enum class Command { Status, Scale, Start, Stop, Restart, Version };
+enum class Command { Status, Scale, Start, Stop, Restart, Version, Reload };
 
 /// One entry of the command table: the wire name, whether it changes the cluster, a summary.
 struct CommandInfo {
@@ -25,13 +25,14 @@ struct CommandInfo {
   bool mutates;
   const char* summary;
 };
-extern const CommandInfo kCommands[6];
+extern const CommandInfo kCommands[7];
 
 struct Request {
   Command command = Command::Status;
   std::optional<std::string> app;     // status (optional), scale/start/stop/restart (required)
   std::optional<unsigned> instances;  // scale
   std::optional<unsigned> worker;     // restart --worker N
+  bool wait = true;                   // reload: reply when the rollout is over
 };
 
 /// A request the daemon cannot accept; the message goes back as {"ok": false, "error": ...}.
@@ -50,6 +51,8 @@ std::string encode_error(std::string_view message);
 std::string encode_done(std::string_view message);
 std::string encode_status(const StatusSnapshot& status);
 std::string encode_version(std::string_view version);
+/// A progress line of a long command (reload); the final reply follows it.
+std::string encode_progress(std::string_view message);
 
 /// A decoded reply, for clusterctl.
 struct Reply {
@@ -58,7 +61,8 @@ struct Reply {
   std::string error;    // when !ok
   std::string message;  // when ok: what was done
   std::optional<StatusSnapshot> status;
-  std::string raw;  // the reply line as received, for --json
+  std::string raw;                      // the reply line as received, for --json
+  std::optional<std::string> progress;  // set on a progress line: more lines follow
 };
 /// Throws ProtocolError when the line is not a reply.
 Reply decode_reply(std::string_view line);

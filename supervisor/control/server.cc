@@ -15,6 +15,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 #include <cerrno>
+#include <deque>
 #include <filesystem>
 #include <system_error>
 #include <vector>
@@ -168,6 +169,7 @@ class ControlServer::Impl::Connection
 
  private:
   void arm_idle() {
+    if (busy_) return;
     timer_.expires_after(server_->options_.idle_timeout);
     timer_.async_wait([weak = weak_from_this()](const std::error_code& ec) {
       if (ec) return;
@@ -199,7 +201,8 @@ class ControlServer::Impl::Connection
   }
 
   void dispatch(const std::string& line) {
-    arm_idle();
+    busy_ = true;  // a long request (reload) is not idleness: no timeout until its final reply
+    timer_.cancel();
     Request request;
     try {
       request = decode_request(line);
@@ -209,9 +212,10 @@ class ControlServer::Impl::Connection
     }
     auto self = shared_from_this();
     try {
-      server_->handler_(request, peer_, [self](std::string reply) {
-        asio::post(self->socket_.get_executor(),
-                   [self, reply = std::move(reply)]() mutable { self->send(std::move(reply)); });
+      server_->handler_(request, peer_, [self](std::string reply, bool final) {
+        asio::post(self->socket_.get_executor(), [self, reply = std::move(reply), final]() mutable {
+          self->send(std::move(reply), final);
+        });
       });
     } catch (const std::exception& e) {
       spdlog::error("control: {} failed: {}", line, e.what());
@@ -219,17 +223,30 @@ class ControlServer::Impl::Connection
     }
   }
 
-  void send(std::string reply) {
+  // Queues a reply line; after the final one the next request is read. Lines go out in order,
+  // one write at a time.
+  void send(std::string reply, bool final = true) {
     if (!socket_.is_open()) return;
-    out_ = std::move(reply);
-    asio::async_write(socket_, asio::buffer(out_),
+    if (final) busy_ = false;
+    queue_.emplace_back(std::move(reply), final);
+    if (queue_.size() == 1) write_next();
+  }
+
+  void write_next() {
+    arm_idle();
+    asio::async_write(socket_, asio::buffer(queue_.front().first),
                       [self = shared_from_this()](const std::error_code& ec, std::size_t) {
                         if (ec) {
                           self->shutdown();
                           return;
                         }
-                        self->arm_idle();
-                        self->read();
+                        const bool final = self->queue_.front().second;
+                        self->queue_.pop_front();
+                        if (!self->queue_.empty()) {
+                          self->write_next();
+                        } else if (final) {
+                          self->read();
+                        }
                       });
   }
 
@@ -244,7 +261,9 @@ class ControlServer::Impl::Connection
   asio::steady_timer timer_;
   Peer peer_;
   std::string in_;
-  std::string out_;
+  std::string out_;  // a refusal
+  std::deque<std::pair<std::string, bool>> queue_;
+  bool busy_ = false;  // a request is being handled  // reply lines waiting to be written, final?
 };
 
 void ControlServer::Impl::admit(stream_protocol::socket socket) {

@@ -34,9 +34,10 @@ struct Peer {
   gid_t gid = 0;
 };
 
-/// Handles one decoded request and eventually calls `reply` exactly once with the reply line.
-using Handler =
-    std::function<void(const Request&, const Peer&, std::function<void(std::string)> reply)>;
+/// Handles one decoded request. It calls `reply(line, false)` for progress lines (any number) and
+/// then `reply(line, true)` exactly once with the final reply; it may do so later, from the loop.
+using Handler = std::function<void(const Request&, const Peer&,
+                                   std::function<void(std::string line, bool final)> reply)>;
 
 class ControlServer {
  public:

@@ -1,6 +1,21 @@
 #include "supervisor/core/notify_message.h"
 
+#include <charconv>
+#include <cstdint>
+
 namespace clusterd::core {
+
+namespace {
+
+// "1500000" -> 1500 ms; anything that is not a plain number -> nullopt.
+std::optional<std::chrono::milliseconds> microseconds(std::string_view text) {
+  std::uint64_t value = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size() || text.empty()) return std::nullopt;
+  return std::chrono::milliseconds(value / 1000);
+}
+
+}  // namespace
 
 NotifyMessage parse_notify(std::string_view datagram) {
   NotifyMessage message;
@@ -11,6 +26,11 @@ NotifyMessage parse_notify(std::string_view datagram) {
     if (line == "STOPPING=1") message.stopping = true;
     if (line == "WATCHDOG=1") message.watchdog = true;
     if (line.substr(0, 7) == "STATUS=") message.status = std::string(line.substr(7));
+    if (line.substr(0, 14) == "WATCHDOG_USEC=")
+      message.watchdog_usec = microseconds(line.substr(14));
+    if (line.substr(0, 20) == "EXTEND_TIMEOUT_USEC=") {
+      message.extend_timeout = microseconds(line.substr(20));
+    }
     if (end == std::string_view::npos) break;
     datagram.remove_prefix(end + 1);
   }

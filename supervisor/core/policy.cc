@@ -22,6 +22,8 @@ std::string ExitStatus::to_string() const {
       return "spawn failed: " + detail;
     case Kind::ReadyTimeout:
       return "no READY=1 within ready_timeout";
+    case Kind::WatchdogTimeout:
+      return "no WATCHDOG=1 within the watchdog interval (killed with SIGABRT)";
   }
   return "unknown";
 }

@@ -2,8 +2,8 @@
 // the log and `clusterctl status` (after systemd's service_shall_restart()).
 #pragma once
 
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "supervisor/core/types.h"

@@ -11,7 +11,11 @@
 //  * = "start again once it has exited" (restart_after_stop_).
 //  died = keep last_exit; then by policy: Idle (no restart), Failed (crash loop), Backoff (a quick
 //  death: ran less than min_uptime, or missed ready_timeout), or spawn at once (it ran long
-//  enough).
+//  enough). A one-shot lane (a rollout's new worker) goes Idle instead: the rollout decides.
+//
+//  Watchdog (Starting, Running): every WATCHDOG=1 re-arms a timer of its own; when it fires the
+//  worker gets SIGABRT and the state timer is armed for SIGKILL after stop_timeout; its exit is
+//  then reported as a watchdog timeout. EXTEND_TIMEOUT_USEC moves the ready or stop deadline.
 #include "supervisor/core/worker_slot.h"
 
 #include "supervisor/core/policy.h"
@@ -20,7 +24,8 @@ namespace clusterd::core {
 
 namespace {
 constexpr int kSigKill = 9;
-}
+constexpr int kSigAbrt = 6;
+}  // namespace
 
 const char* to_string(SlotState state) {
   switch (state) {
@@ -69,7 +74,7 @@ std::vector<Action> WorkerSlot::on(const Event& event, TimePoint now, const conf
         break;
       case SlotState::Backoff:
         out.push_back(CancelTimer{});
-        timer_token_ = 0;
+        token_[0] = 0;
         enter(SlotState::Idle, "stop requested", out);
         break;
       case SlotState::Failed:
@@ -92,7 +97,7 @@ std::vector<Action> WorkerSlot::on(const Event& event, TimePoint now, const conf
         break;
       case SlotState::Backoff:
         out.push_back(CancelTimer{});
-        timer_token_ = 0;
+        token_[0] = 0;
         [[fallthrough]];
       case SlotState::Idle:
       case SlotState::Failed:
@@ -105,15 +110,17 @@ std::vector<Action> WorkerSlot::on(const Event& event, TimePoint now, const conf
     if (state_ != SlotState::Starting || pid_ != 0) return out;
     pid_ = spawned->pid;
     started_at_ = now;
+    watchdog_interval_ = spec.watchdog ? *spec.watchdog : Duration::zero();
     if (spec.ready == config::ReadyMode::Exec) {
       enter(SlotState::Running, "exec succeeded (ready: exec)", out);
     } else {
       arm(now + spec.ready_timeout, out);
     }
+    arm_watchdog(now, out);
   } else if (std::holds_alternative<Ready>(event)) {
     if (state_ != SlotState::Starting || pid_ == 0) return out;
     out.push_back(CancelTimer{});
-    timer_token_ = 0;
+    token_[0] = 0;
     enter(SlotState::Running, "READY=1", out);
   } else if (const auto* exited = std::get_if<Exited>(&event)) {
     switch (state_) {
@@ -121,14 +128,14 @@ std::vector<Action> WorkerSlot::on(const Event& event, TimePoint now, const conf
       case SlotState::Running: {
         ExitStatus status = exited->status;
         if (ready_timed_out_) status = ExitStatus{ExitStatus::Kind::ReadyTimeout, 0, {}};
+        if (watchdog_fired_) status = ExitStatus{ExitStatus::Kind::WatchdogTimeout, 0, {}};
         died(status, now, spec, out);
         break;
       }
       case SlotState::Stopping: {
         last_exit_ = exited->status;
         pid_ = 0;
-        out.push_back(CancelTimer{});
-        timer_token_ = 0;
+        disarm_all(out);
         if (restart_after_stop_ && wanted_) {
           restart_after_stop_ = false;
           start("stopped (" + exited->status.to_string() + "); starting again", out);
@@ -143,8 +150,13 @@ std::vector<Action> WorkerSlot::on(const Event& event, TimePoint now, const conf
         break;
     }
   } else if (const auto* timer = std::get_if<TimerFired>(&event)) {
-    if (timer->token == 0 || timer->token != timer_token_) return out;  // stale
-    timer_token_ = 0;
+    if (timer->kind == TimerKind::Watchdog) {
+      watchdog_expired(*timer, now, spec, out);
+      return out;
+    }
+    if (timer->kind != TimerKind::State) return out;                 // not ours (the rollout's)
+    if (timer->token == 0 || timer->token != token_[0]) return out;  // stale
+    token_[0] = 0;
     switch (state_) {
       case SlotState::Starting:
         ready_timed_out_ = true;
@@ -162,13 +174,53 @@ std::vector<Action> WorkerSlot::on(const Event& event, TimePoint now, const conf
       case SlotState::Backoff:
         start("backoff over", out);
         break;
-      case SlotState::Idle:
       case SlotState::Running:
+        if (watchdog_fired_ && !killed_) {  // SIGABRT was not enough
+          killed_ = true;
+          out.push_back(Signal{pid_, kSigKill, true});
+        }
+        break;
+      case SlotState::Idle:
       case SlotState::Failed:
         break;
     }
+  } else if (std::holds_alternative<WatchdogPing>(event)) {
+    if ((state_ == SlotState::Starting || state_ == SlotState::Running) && !watchdog_fired_) {
+      arm_watchdog(now, out);
+    }
+  } else if (const auto* extend = std::get_if<ExtendTimeout>(&event)) {
+    const bool waiting_ready = state_ == SlotState::Starting && pid_ != 0 && token_[0] != 0;
+    const bool waiting_exit = state_ == SlotState::Stopping && !killed_;
+    if (waiting_ready || waiting_exit) arm(now + extend->by, out);
+  } else if (const auto* set = std::get_if<SetWatchdog>(&event)) {
+    if (pid_ != 0 && (state_ == SlotState::Starting || state_ == SlotState::Running)) {
+      watchdog_interval_ = set->interval;
+      arm_watchdog(now, out);
+    }
   }
   return out;
+}
+
+void WorkerSlot::arm_watchdog(TimePoint now, std::vector<Action>& out) {
+  if (watchdog_interval_ <= Duration::zero()) {
+    if (token_[1] != 0) out.push_back(CancelTimer{TimerKind::Watchdog});
+    token_[1] = 0;
+    return;
+  }
+  arm(now + watchdog_interval_, out, TimerKind::Watchdog);
+}
+
+void WorkerSlot::watchdog_expired(const TimerFired& timer, TimePoint now,
+                                  const config::AppSpec& spec, std::vector<Action>& out) {
+  if (timer.token == 0 || timer.token != token_[1]) return;
+  token_[1] = 0;
+  if (pid_ == 0 || (state_ != SlotState::Starting && state_ != SlotState::Running)) return;
+  watchdog_fired_ = true;
+  out.push_back(Transition{
+      to_string(state_), to_string(state_),
+      "no WATCHDOG=1 for " + std::to_string(watchdog_interval_.count()) + "ms; sending SIGABRT"});
+  out.push_back(Signal{pid_, kSigAbrt, false});
+  arm(now + spec.stop_timeout, out);  // then SIGKILL
 }
 
 void WorkerSlot::start(std::string reason, std::vector<Action>& out) {
@@ -176,6 +228,7 @@ void WorkerSlot::start(std::string reason, std::vector<Action>& out) {
   pid_ = 0;
   killed_ = false;
   ready_timed_out_ = false;
+  watchdog_fired_ = false;
   status_text_.clear();
   enter(SlotState::Starting, std::move(reason), out);
   out.push_back(Spawn{});
@@ -186,6 +239,8 @@ void WorkerSlot::stop(TimePoint now, const config::AppSpec& spec, std::vector<Ac
     enter(SlotState::Idle, "stopped before it was spawned", out);
     return;
   }
+  if (token_[1] != 0) out.push_back(CancelTimer{TimerKind::Watchdog});
+  token_[1] = 0;
   enter(SlotState::Stopping, "sending " + signal_name(spec.stop_signal), out);
   out.push_back(Signal{pid_, spec.stop_signal, false});
   arm(now + spec.stop_timeout, out);
@@ -201,11 +256,13 @@ void WorkerSlot::died(const ExitStatus& status, TimePoint now, const config::App
   const bool ran_long_enough =
       uptime >= spec.min_uptime && status.kind != ExitStatus::Kind::ReadyTimeout;
   pid_ = 0;
-  if (timer_token_ != 0) {
-    out.push_back(CancelTimer{});
-    timer_token_ = 0;
-  }
+  disarm_all(out);
   const std::string what = status.to_string();
+  if (one_shot_) {  // a rollout's new worker: the rollout decides, not the restart policy
+    wanted_ = false;
+    enter(SlotState::Idle, what + "; not restarting (a rollout's new worker)", out);
+    return;
+  }
   const Decision decision = should_restart(spec.restart, status);
   if (!decision.yes || !wanted_) {
     wanted_ = false;
@@ -230,10 +287,18 @@ void WorkerSlot::died(const ExitStatus& status, TimePoint now, const config::App
   arm(now + delay, out);
 }
 
-void WorkerSlot::arm(TimePoint deadline, std::vector<Action>& out) {
-  timer_token_ = next_token_++;
+void WorkerSlot::arm(TimePoint deadline, std::vector<Action>& out, TimerKind kind) {
+  unsigned& token = token_[static_cast<unsigned>(kind)];
+  token = next_token_++;
   if (next_token_ == 0) next_token_ = 1;
-  out.push_back(ArmTimer{deadline, timer_token_});
+  out.push_back(ArmTimer{deadline, token, kind});
+}
+
+void WorkerSlot::disarm_all(std::vector<Action>& out) {
+  for (unsigned k = 0; k < 2; ++k) {
+    if (token_[k] != 0) out.push_back(CancelTimer{static_cast<TimerKind>(k)});
+    token_[k] = 0;
+  }
 }
 
 void WorkerSlot::enter(SlotState next, std::string reason, std::vector<Action>& out) {

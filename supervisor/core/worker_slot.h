@@ -2,7 +2,6 @@
 // events with the time they happened and answers with the actions the shell must carry out.
 #pragma once
 
-#include <vector>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,13 +40,21 @@ class WorkerSlot {
   /// The app generation the current worker was started from (set by the Supervisor).
   unsigned generation() const { return generation_; }
   void set_generation(unsigned generation) { generation_ = generation; }
+  /// A one-shot lane is not restarted by the restart policy when its worker dies (a rollout's
+  /// new worker, until it is promoted).
+  void set_one_shot(bool one_shot) { one_shot_ = one_shot; }
+  bool one_shot() const { return one_shot_; }
 
  private:
   void start(std::string reason, std::vector<Action>& out);
   void stop(TimePoint now, const config::AppSpec& spec, std::vector<Action>& out);
   void died(const ExitStatus& status, TimePoint now, const config::AppSpec& spec,
             std::vector<Action>& out);
-  void arm(TimePoint deadline, std::vector<Action>& out);
+  void arm(TimePoint deadline, std::vector<Action>& out, TimerKind kind = TimerKind::State);
+  void disarm_all(std::vector<Action>& out);
+  void arm_watchdog(TimePoint now, std::vector<Action>& out);
+  void watchdog_expired(const TimerFired& timer, TimePoint now, const config::AppSpec& spec,
+                        std::vector<Action>& out);
   void enter(SlotState next, std::string reason,
              std::vector<Action>& out);  // sole writer of state_
 
@@ -65,7 +72,10 @@ class WorkerSlot {
   std::optional<ExitStatus> last_exit_;
   std::string status_text_;
   unsigned generation_ = 0;
-  unsigned timer_token_ = 0;  // the token of the one armed timer; 0 = none armed
+  unsigned token_[2] = {0, 0};  // armed State and Watchdog timers; 0 = none armed
+  bool one_shot_ = false;       // a rollout's new worker: never restarted by the policy
+  bool watchdog_fired_ = false;
+  Duration watchdog_interval_{};
   unsigned next_token_ = 1;
 };
 

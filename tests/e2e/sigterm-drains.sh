@@ -32,7 +32,7 @@ wait "$DAEMON" && rc=0 || rc=$?
 none_alive $pids || fail "workers left behind: $pids"
 log_has 'already stopping' || fail "the second SIGTERM was not noticed"
 log_has 'still running after stop_timeout; sending SIGKILL' || fail "no SIGKILL after stop_timeout"
-log_has 'web\[0\]: pid [0-9]+ exited \(exit 0\)' || fail "web[0] did not exit 0 on SIGTERM"
+log_has 'web\[0\] gen 1: pid [0-9]+ exited \(exit 0\)' || fail "web[0] did not exit 0 on SIGTERM"
 (( SECONDS - start < 10 )) || fail "stop took too long"
 DAEMON=""
 pass "graceful stop: exit 0, no process left, stubborn worker killed after stop_timeout"

@@ -85,6 +85,13 @@ TEST_CASE("a minimal app gets every default", "[config]") {
   CHECK(a.user.empty());
   CHECK(a.group.empty());
   CHECK_FALSE(a.nofile.has_value());
+  CHECK(a.rollout.batch == 1);
+  CHECK(a.rollout.canary_time == 0ms);
+  CHECK_FALSE(a.watchdog.has_value());
+  CHECK_FALSE(a.max_memory.has_value());
+  CHECK(a.memory_check_interval == 5s);
+  CHECK(c.control.max_clients == 64);
+  CHECK(c.control.idle_timeout == 30s);
   CHECK(a.at.line == 2);
   CHECK(a.at.column == 3);
   CHECK(a.command_at.line == 3);
@@ -95,6 +102,8 @@ TEST_CASE("every key set explicitly", "[config]") {
   cfg::Config c = parse_ok(R"(control:
   socket: /run/x.sock
   group: wheel
+  max_clients: 8
+  idle_timeout: 2m
 apps:
   web:
     command: ["/bin/w", "--threads", "1"]
@@ -118,6 +127,10 @@ apps:
     user: www-data
     group: www-data
     limits: { nofile: 65536 }
+    rollout: { batch: 3, canary_time: 30s }
+    watchdog: 20s
+    max_memory: 512M
+    memory_check_interval: 1s
   worker.two:
     command: "python3 -m app   --port=1"
     restart: never
@@ -127,6 +140,8 @@ apps:
   CHECK(c.control.socket_at.line == 2);
   CHECK(c.control.socket_at.column == 11);
   CHECK(c.control.group_at.line == 3);
+  CHECK(c.control.max_clients == 8);
+  CHECK(c.control.idle_timeout == 2min);
   REQUIRE(c.apps.size() == 2);
   const cfg::AppSpec& a = c.apps[0];
   CHECK(a.command == std::vector<std::string>{"/bin/w", "--threads", "1"});
@@ -140,14 +155,14 @@ apps:
   CHECK(a.listeners[0].address.text == "127.0.0.1:8080");
   CHECK(a.listeners[0].mode == cfg::ListenMode::ReusePort);
   CHECK(a.listeners[0].backlog == 128);
-  CHECK(a.listeners[0].at.line == 10);
+  CHECK(a.listeners[0].at.line == 12);
   CHECK(a.listeners[0].at.column == 24);
   CHECK(a.listeners[1].name == "admin");
   CHECK(a.listeners[1].address.family == cfg::Address::Family::Unix);
   CHECK(a.listeners[1].address.path == "/run/admin.sock");
   CHECK(a.listeners[1].mode == cfg::ListenMode::Shared);
   CHECK(a.listeners[1].backlog == 4096);
-  CHECK(a.listeners[1].at.line == 11);
+  CHECK(a.listeners[1].at.line == 13);
   CHECK(a.listeners[1].at.column == 14);
   CHECK(a.listeners[2].address.family == cfg::Address::Family::Ipv6);
   CHECK(a.listeners[2].address.host == "::1");
@@ -166,88 +181,21 @@ apps:
   using Env = std::vector<std::pair<std::string, std::string>>;
   CHECK(a.env == Env{{"GOMAXPROCS", "1"}, {"DEBUG", "true"}, {"NAME", "a b"}, {"EMPTY", ""}});
   CHECK(a.cwd == "/srv/web");
-  CHECK(a.cwd_at.line == 23);
+  CHECK(a.cwd_at.line == 25);
   CHECK(a.user == "www-data");
-  CHECK(a.user_at.line == 24);
+  CHECK(a.user_at.line == 26);
   CHECK(a.group == "www-data");
-  CHECK(a.group_at.line == 25);
+  CHECK(a.group_at.line == 27);
   CHECK(a.nofile == std::uint64_t{65536});
+  CHECK(a.rollout.batch == 3);
+  CHECK(a.rollout.canary_time == 30s);
+  CHECK(a.watchdog == cfg::Duration(20s));
+  CHECK(a.max_memory == std::uint64_t{512} << 20);
+  CHECK(a.memory_check_interval == 1s);
   const cfg::AppSpec& b = c.apps[1];
   CHECK(b.name == "worker.two");
   CHECK(b.command == std::vector<std::string>{"python3", "-m", "app", "--port=1"});
   CHECK(b.restart == cfg::RestartPolicy::Never);
-}
-
-TEST_CASE("durations", "[config]") {
-  struct Case {
-    std::string text;
-    cfg::Duration want;
-  };
-  std::vector<Case> cases = {{"0", 0ms},       {"0ms", 0ms},   {"0s", 0ms},  {"1ms", 1ms},
-                             {"250ms", 250ms}, {"10s", 10s},   {"2m", 2min}, {"1h", 1h},
-                             {"90s", 90s},     {"596h", 596h}, {"007s", 7s}};
-  for (const Case& c : cases) {
-    INFO(c.text);
-    CHECK(only_app(app_with("    min_uptime: " + c.text + "\n")).min_uptime == c.want);
-    CHECK(cfg::parse_duration(c.text).value == c.want);
-  }
-  CHECK(only_app(app_with("    ready_timeout: 1ms\n    stop_timeout: 3h\n")).stop_timeout == 3h);
-  for (auto d : {0ms, 5ms, 1000ms, 60000ms, 3600000ms, 1500ms, 7200000ms}) {
-    CHECK(cfg::parse_duration(cfg::format_duration(d)).value == d);
-  }
-  CHECK(cfg::format_duration(90s) == "90s");
-  CHECK(cfg::format_duration(2h) == "2h");
-  CHECK(cfg::format_duration(0ms) == "0");
-}
-
-TEST_CASE("addresses", "[config]") {
-  using F = cfg::Address::Family;
-  struct Case {
-    std::string text;
-    F family;
-    std::string host;
-    int port;
-    std::string path;
-  };
-  std::vector<Case> cases = {
-      {"127.0.0.1:8080", F::Ipv4, "127.0.0.1", 8080, ""},
-      {"0.0.0.0:80", F::Ipv4, "0.0.0.0", 80, ""},
-      {"10.1.2.3:0", F::Ipv4, "10.1.2.3", 0, ""},
-      {"192.168.0.1:65535", F::Ipv4, "192.168.0.1", 65535, ""},
-      {"[::1]:8080", F::Ipv6, "::1", 8080, ""},
-      {"[::]:80", F::Ipv6, "::", 80, ""},
-      {"[0:0:0:0:0:0:0:1]:81", F::Ipv6, "::1", 81, ""},
-      {"[fe80::1:2]:443", F::Ipv6, "fe80::1:2", 443, ""},
-      {"[::ffff:127.0.0.1]:82", F::Ipv6, "::ffff:127.0.0.1", 82, ""},
-      {"unix:/run/app.sock", F::Unix, "", 0, "/run/app.sock"},
-      {"unix:rel/app.sock", F::Unix, "", 0, "rel/app.sock"},
-  };
-  for (const Case& c : cases) {
-    INFO(c.text);
-    cfg::AppSpec a = only_app(app_with("    listen:\n      l: \"" + c.text + "\"\n"));
-    REQUIRE(a.listeners.size() == 1);
-    const cfg::Address& addr = a.listeners[0].address;
-    CHECK(addr.family == c.family);
-    CHECK(addr.host == c.host);
-    CHECK(addr.port == c.port);
-    CHECK(addr.path == c.path);
-    CHECK(addr.text == c.text);
-  }
-}
-
-TEST_CASE("stop signals with and without SIG", "[config]") {
-  struct Case {
-    std::string text;
-    int want;
-  };
-  std::vector<Case> cases = {{"SIGTERM", SIGTERM}, {"TERM", SIGTERM},  {"SIGINT", SIGINT},
-                             {"QUIT", SIGQUIT},    {"SIGHUP", SIGHUP}, {"KILL", SIGKILL},
-                             {"SIGUSR1", SIGUSR1}, {"USR2", SIGUSR2},  {"SIGWINCH", SIGWINCH},
-                             {"PWR", SIGPWR},      {"SIGSYS", SIGSYS}, {"STKFLT", SIGSTKFLT}};
-  for (const Case& c : cases) {
-    INFO(c.text);
-    CHECK(only_app(app_with("    stop_signal: " + c.text + "\n")).stop_signal == c.want);
-  }
 }
 
 TEST_CASE("command as a list and as a string; instances", "[config]") {
@@ -297,7 +245,8 @@ TEST_CASE("malformed configs: one exact error each", "[config]") {
   };
   const std::string kAppKeys =
       "command, instances, cpu_affinity, listen, ready, ready_timeout, stop_signal, stop_timeout, "
-      "restart, min_uptime, max_restarts, restart_window, backoff, env, cwd, user, group, limits";
+      "restart, min_uptime, max_restarts, restart_window, backoff, env, cwd, user, group, limits, "
+      "rollout, watchdog, max_memory, memory_check_interval";
   const std::string kDur = "expected a duration such as 250ms, 10s or 2m, got ";
   std::vector<Case> cases = {
       // The document and apps.
@@ -318,7 +267,8 @@ TEST_CASE("malformed configs: one exact error each", "[config]") {
       {"apps:\n  web:\n    command: x\n    comand: y\n",
        "t.yaml:4:5: apps.web.comand: unknown key; expected one of " + kAppKeys},
       {"control: {sock: x}\napps:\n  web:\n    command: x\n",
-       "t.yaml:1:11: control.sock: unknown key; expected one of socket, group, max_clients, idle_timeout"},
+       "t.yaml:1:11: control.sock: unknown key; expected one of socket, group, max_clients, "
+       "idle_timeout"},
       {"control: {socket: \"\"}\napps:\n  web:\n    command: x\n",
        "t.yaml:1:19: control.socket: expected a non-empty string"},
       {"apps:\n  web:\n    command: x\n    command: y\n",
@@ -523,7 +473,8 @@ apps:
       "t.yaml:11:19: apps.api.stop_timeout: expected a duration such as 250ms, 10s or 2m, got '5'",
       "t.yaml:12:5: apps.api.comand: unknown key; expected one of command, instances, "
       "cpu_affinity, listen, ready, ready_timeout, stop_signal, stop_timeout, restart, "
-      "min_uptime, max_restarts, restart_window, backoff, env, cwd, user, group, limits",
+      "min_uptime, max_restarts, restart_window, backoff, env, cwd, user, group, limits, rollout, "
+      "watchdog, max_memory, memory_check_interval",
   };
   CHECK(joined(got) == joined(want));
   CHECK_FALSE(cfg::parse_config("app: {}\n", "t.yaml").config.has_value());

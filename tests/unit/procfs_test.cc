@@ -1,8 +1,8 @@
-#include <catch2/catch.hpp>
+#include "supervisor/os/procfs.h"
 
 #include <unistd.h>
 
-#include "supervisor/os/procfs.h"
+#include <catch2/catch.hpp>
 
 using namespace clusterd::os;
 

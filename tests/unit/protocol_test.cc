@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "supervisor/control/protocol.h"
+
+#include <catch2/catch.hpp>
 
 using namespace clusterd::control;
 

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "supervisor/core/supervisor.h"
+
+#include <catch2/catch.hpp>
 
 using namespace clusterd;
 using namespace std::chrono_literals;
@@ -50,7 +50,7 @@ TEST_CASE("scale up starts new slots; scale down stops and retires the highest o
   run(s, s.scale(0, 5, now), now, &seen);
   CHECK(count<core::Spawn>(seen) == 3);
   CHECK(s.apps()[0].slots.size() == 5);
-  for (const auto& slot : s.apps()[0].slots) CHECK(slot.state() == SlotState::Running);
+  for (const auto& slot : s.apps()[0].slots) CHECK(slot.current().state() == SlotState::Running);
 
   seen.clear();
   run(s, s.scale(0, 1, now), now, &seen);

@@ -251,3 +251,63 @@ TEST_CASE("every state change is reported as a Transition with a reason") {
   CHECK(std::string(t->to) == "starting");
   CHECK(t->reason == "start requested");
 }
+
+TEST_CASE("watchdog: pings re-arm it; silence sends SIGABRT, then SIGKILL after stop_timeout") {
+  Harness h;
+  h.spec.watchdog = 1s;
+  h.spec.stop_timeout = 2s;
+  h.start_running(100);
+  const core::ArmTimer* wd = nullptr;
+  for (const core::Action& a : h.last) {
+    if (const auto* t = std::get_if<core::ArmTimer>(&a); t && t->kind == core::TimerKind::Watchdog)
+      wd = t;
+  }
+  REQUIRE(wd != nullptr);
+  CHECK(wd->deadline - h.now == 1s);
+  const unsigned first = wd->token;
+  h.now += 500ms;
+  h.feed(core::WatchdogPing{});
+  REQUIRE(h.find<core::ArmTimer>() != nullptr);
+  const unsigned second = h.find<core::ArmTimer>()->token;
+  CHECK(second != first);
+  h.feed(core::TimerFired{first, core::TimerKind::Watchdog});  // stale
+  CHECK(h.last.empty());
+  h.now += 1s;
+  h.feed(core::TimerFired{second, core::TimerKind::Watchdog});
+  REQUIRE(h.find<core::Signal>() != nullptr);
+  CHECK(h.find<core::Signal>()->signal == 6);
+  const unsigned kill_token = h.find<core::ArmTimer>()->token;
+  CHECK(h.armed_in() == 2s);
+  h.now += 2s;
+  h.feed(core::TimerFired{kill_token});
+  REQUIRE(h.find<core::Signal>() != nullptr);
+  CHECK(h.find<core::Signal>()->signal == 9);
+  h.feed(Harness::killed_by(9));
+  REQUIRE(h.slot.last_exit());
+  CHECK(h.slot.last_exit()->kind == core::ExitStatus::Kind::WatchdogTimeout);
+  CHECK(h.has<core::Spawn>());  // ran longer than min_uptime: replaced at once
+}
+
+TEST_CASE("EXTEND_TIMEOUT_USEC moves the ready deadline") {
+  Harness h;
+  h.spec.ready = config::ReadyMode::Notify;
+  h.feed(core::StartRequested{});
+  h.feed(core::Spawned{100});
+  const unsigned first = h.armed_token();
+  h.now += 9s;
+  h.feed(core::ExtendTimeout{20s});
+  CHECK(h.armed_in() == 20s);
+  h.feed(core::TimerFired{first});  // the old deadline is void
+  CHECK(h.last.empty());
+  CHECK(h.slot.state() == SlotState::Starting);
+}
+
+TEST_CASE("a one-shot lane is not restarted by the restart policy") {
+  Harness h;
+  h.slot.set_one_shot(true);
+  h.start_running(100);
+  h.now += 5s;
+  h.feed(Harness::exit_code(1));
+  CHECK(h.slot.state() == SlotState::Idle);
+  CHECK_FALSE(h.has<core::Spawn>());
+}

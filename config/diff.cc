@@ -1,0 +1,87 @@
+#include "config/diff.h"
+
+#include <algorithm>
+
+namespace clusterd::config {
+namespace {
+
+// The structured bindings below name every member of their struct, so adding a field to one of
+// these structs in config.h breaks this file's build until the field is compared here (or, for
+// a Mark, deliberately left out).
+
+bool same_address(const Address& a, const Address& b) {
+  const auto& [family, host, port, path, text] = a;
+  return family == b.family && host == b.host && port == b.port && path == b.path && text == b.text;
+}
+
+bool same_listener(const ListenerSpec& a, const ListenerSpec& b) {
+  [[maybe_unused]] const auto& [name, address, mode, backlog, at] = a;
+  return name == b.name && same_address(address, b.address) && mode == b.mode &&
+         backlog == b.backlog;
+}
+
+bool same_rollout(const RolloutSpec& a, const RolloutSpec& b) {
+  const auto& [batch, canary_time] = a;
+  return batch == b.batch && canary_time == b.canary_time;
+}
+
+const AppSpec* find_app(const Config& config, const std::string& name) {
+  auto it = std::find_if(config.apps.begin(), config.apps.end(),
+                         [&](const AppSpec& app) { return app.name == name; });
+  return it == config.apps.end() ? nullptr : &*it;
+}
+
+}  // namespace
+
+bool same_socket(const ListenerSpec& a, const ListenerSpec& b) {
+  return a.name == b.name && a.address.text == b.address.text && a.mode == b.mode;
+}
+
+bool same_app(const AppSpec& a, const AppSpec& b) {
+  [[maybe_unused]] const auto& [name, command, instances, cpu_affinity, listeners, ready,
+                                ready_timeout, stop_signal, stop_timeout, restart, min_uptime,
+                                max_restarts, restart_window, backoff_initial, backoff_max, env,
+                                cwd, user, group, nofile, rollout, watchdog, max_memory,
+                                memory_check_interval, at, command_at, cwd_at, user_at, group_at] =
+      a;
+  return name == b.name && command == b.command && instances.count == b.instances.count &&
+         cpu_affinity == b.cpu_affinity &&
+         std::equal(listeners.begin(), listeners.end(), b.listeners.begin(), b.listeners.end(),
+                    same_listener) &&
+         ready == b.ready && ready_timeout == b.ready_timeout && stop_signal == b.stop_signal &&
+         stop_timeout == b.stop_timeout && restart == b.restart && min_uptime == b.min_uptime &&
+         max_restarts == b.max_restarts && restart_window == b.restart_window &&
+         backoff_initial == b.backoff_initial && backoff_max == b.backoff_max && env == b.env &&
+         cwd == b.cwd && user == b.user && group == b.group && nofile == b.nofile &&
+         same_rollout(rollout, b.rollout) && watchdog == b.watchdog && max_memory == b.max_memory &&
+         memory_check_interval == b.memory_check_interval;
+}
+
+bool same_control(const ControlSpec& a, const ControlSpec& b) {
+  [[maybe_unused]] const auto& [socket, group, max_clients, idle_timeout, socket_at, group_at] = a;
+  return socket == b.socket && group == b.group && max_clients == b.max_clients &&
+         idle_timeout == b.idle_timeout;
+}
+
+ConfigDiff diff_configs(const Config& running, const Config& next) {
+  // Config has path, control and apps; path is where it was read from, not what it means.
+  [[maybe_unused]] const auto& [path, control, apps] = running;
+  ConfigDiff diff;
+  diff.control_changed = !same_control(control, next.control);
+  for (const AppSpec& app : next.apps) {
+    const AppSpec* old = find_app(running, app.name);
+    if (old == nullptr) {
+      diff.added.push_back(app.name);
+    } else if (same_app(*old, app)) {
+      diff.unchanged.push_back(app.name);
+    } else {
+      diff.changed.push_back(app.name);
+    }
+  }
+  for (const AppSpec& app : apps) {
+    if (find_app(next, app.name) == nullptr) diff.removed.push_back(app.name);
+  }
+  return diff;
+}
+
+}  // namespace clusterd::config

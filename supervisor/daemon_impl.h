@@ -1,0 +1,124 @@
+// The inside of Daemon, shared by daemon.cc (the loop, children, notify sockets, actions) and
+// daemon_control.cc (control requests, scale, reload). Nothing else includes it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <asio/io_context.hpp>
+#include <asio/local/datagram_protocol.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/config.h"
+#include "supervisor/control/server.h"
+#include "supervisor/core/supervisor.h"
+#include "supervisor/daemon.h"
+#include "supervisor/os/process.h"
+#include "supervisor/os/unique_fd.h"
+#include "supervisor/status.h"
+
+namespace clusterd {
+
+// A configured listener with the sockets the master holds for it. Generations of an app share a
+// Listener while its name, address and mode stay the same.
+struct Listener {
+  config::ListenerSpec spec;
+  std::vector<os::UniqueFd> fds;  // shared: one; reuseport: one per slot; worker: none
+};
+
+// What the workers of one generation of an app need besides its spec.
+struct Generation {
+  std::string executable;
+  std::optional<os::Ids> ids;
+  std::vector<std::shared_ptr<Listener>> listeners;
+};
+
+struct AppRuntime {
+  std::map<unsigned, Generation> generations;
+  std::vector<int> cpus;  // slot i is pinned to cpus[i % size] with cpu_affinity: per-worker
+};
+
+// Per lane: its timers (created on first use), its worker's pidfd and notify socket.
+struct LaneRuntime {
+  std::unique_ptr<asio::steady_timer> timers[core::kTimerKinds];
+  os::UniqueFd pidfd;
+  std::shared_ptr<asio::local::datagram_protocol::socket> notify;
+  uid_t uid = 0;
+};
+struct SlotRuntime {
+  LaneRuntime lanes[2];
+};
+
+using Reply = std::function<void(std::string line, bool final)>;
+
+class Daemon::Impl {
+ public:
+  explicit Impl(DaemonOptions options);
+  ~Impl();
+  int run();
+
+ private:
+  static core::TimePoint now() { return core::Clock::now(); }
+  std::string label(core::SlotId id) const;
+
+  // daemon.cc
+  void wait_signal();
+  void on_signal(int signal);
+  void reap();
+  void finish_if_done();
+  void execute(std::vector<core::SlotAction> actions);
+  std::vector<core::SlotAction> perform(const core::SlotAction& item);
+  std::vector<core::SlotAction> spawn(core::SlotId id);
+  void watch_notify(core::SlotId id,
+                    std::shared_ptr<asio::local::datagram_protocol::socket> socket);
+  bool current_notify(core::SlotId id,
+                      const std::shared_ptr<asio::local::datagram_protocol::socket>& socket) const;
+  void drain_notify(core::SlotId id);
+  LaneRuntime& lane(core::SlotId id) { return slots_[id.app][id.index]->lanes[id.lane]; }
+  /// Resolves the command and credentials and binds the listeners of a generation of `spec`,
+  /// reusing `previous`'s sockets where name, address and mode are unchanged. Throws; binds
+  /// nothing permanent on failure.
+  Generation prepare_generation(const config::AppSpec& spec, unsigned slots,
+                                const Generation* previous);
+  void forget_unused_generations();
+
+  // daemon_control.cc
+  void open_control(const config::ControlSpec& spec);
+  void handle(const control::Request& request, const control::Peer& peer, const Reply& reply);
+  void grow_slots(std::size_t app, unsigned n);
+  void close_retiring_sockets(std::size_t app, unsigned n);
+  void retire(core::SlotId id);
+  /// Re-reads the config file and applies the difference. `only` limits it to one app (and rolls
+  /// that app even when unchanged). `reply` (may be empty) gets progress lines and the outcome.
+  void reload(const std::optional<std::string>& only, bool wait, Reply reply);
+  void report_reloads();
+
+  asio::io_context io_;
+  asio::signal_set signals_;
+  core::Supervisor supervisor_;
+  config::Config config_;  // the running configuration
+  std::vector<std::string> inherited_env_;
+  std::vector<AppRuntime> apps_;
+  std::vector<std::vector<std::unique_ptr<SlotRuntime>>> slots_;
+  std::vector<config::Address> bound_;  // Unix socket files we created
+  StatusSampler sampler_;
+  std::unique_ptr<control::ControlServer> control_;
+  std::optional<std::pair<unsigned long, unsigned long>> inherited_nofile_;
+  struct PendingReload {
+    Reply reply;
+    std::vector<std::string> apps;                // the apps it rolls
+    std::string summary;                          // what it changed besides rollouts
+    std::map<std::string, std::string> progress;  // last progress line sent, per app
+  };
+  std::vector<PendingReload> reloads_;
+  bool finished_ = false;
+};
+
+}  // namespace clusterd

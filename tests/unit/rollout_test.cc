@@ -1,0 +1,191 @@
+#include <catch2/catch.hpp>
+
+#include "supervisor/core/supervisor.h"
+
+using namespace clusterd;
+using namespace std::chrono_literals;
+using core::SlotAction;
+using core::SlotState;
+
+namespace {
+
+// A fake shell: every Spawn gets a pid (fed back as Spawned), and the test decides what the
+// workers do next (Ready, Exited) and when timers fire.
+struct Shell {
+  core::Supervisor sup;
+  core::TimePoint now{};
+  int next_pid = 100;
+  std::vector<SlotAction> log;  // every action, in order
+
+  explicit Shell(unsigned instances, unsigned batch = 1, core::Duration canary = 0ms)
+      : sup(make(instances, batch, canary)) {
+    run(sup.start_all(now));
+    for (unsigned i = 0; i < instances; ++i) ready({0, i, 0});
+  }
+  static std::vector<core::AppState> make(unsigned instances, unsigned batch,
+                                          core::Duration canary) {
+    core::AppState app;
+    app.spec.name = "web";
+    app.spec.command = {"/bin/app", "v1"};
+    app.spec.ready = config::ReadyMode::Notify;
+    app.spec.rollout.batch = batch;
+    app.spec.rollout.canary_time = canary;
+    app.instances = instances;
+    return {app};
+  }
+  void run(std::vector<SlotAction> actions) {
+    for (std::size_t i = 0; i < actions.size(); ++i) {
+      log.push_back(actions[i]);
+      if (std::holds_alternative<core::Spawn>(actions[i].action)) {
+        for (auto& more : sup.on(actions[i].slot, core::Spawned{next_pid++}, now)) {
+          actions.push_back(std::move(more));
+        }
+      }
+    }
+  }
+  void ready(core::SlotId id) { run(sup.on(id, core::Ready{}, now)); }
+  void exited(core::SlotId id, int code) {
+    run(sup.on(id, core::Exited{{core::ExitStatus::Kind::Exited, code, {}}}, now));
+  }
+  const core::AppState& app() const { return sup.apps()[0]; }
+  core::SlotId fresh(unsigned i) const { return {0, i, 1u - app().slots[i].active}; }
+  core::SlotId active(unsigned i) const { return {0, i, app().slots[i].active}; }
+  // Lanes now starting a new worker (the rollout's in-flight slots).
+  std::vector<unsigned> starting() const {
+    std::vector<unsigned> out;
+    for (unsigned i = 0; i < app().slots.size(); ++i) {
+      if (app().slots[i].other().state() == SlotState::Starting) out.push_back(i);
+    }
+    return out;
+  }
+  config::AppSpec v2() const {
+    config::AppSpec spec = app().spec;
+    spec.command = {"/bin/app", "v2"};
+    return spec;
+  }
+  // The old worker of slot i got its stop signal; let it exit.
+  void drain(unsigned i) { exited(fresh(i), 0); }
+};
+
+}  // namespace
+
+TEST_CASE("a rollout replaces the canary alone, then the rest in batches, old after new") {
+  Shell s(4, 2);
+  unsigned generation = 0;
+  s.run(s.sup.roll(0, s.v2(), s.now, &generation));
+  CHECK(generation == 2);
+  REQUIRE(s.app().rollout);
+  CHECK(s.starting() == std::vector<unsigned>{0});  // the canary alone
+  CHECK(s.sup.slot(s.fresh(0)).generation() == 2);
+  CHECK(s.sup.slot(s.active(0)).state() == SlotState::Running);  // the old one still serves
+  s.ready(s.fresh(0));
+  // Promoted: the new worker is active, the old one got its stop signal; then a batch of two.
+  CHECK(s.sup.slot(s.active(0)).generation() == 2);
+  CHECK(s.sup.slot(s.fresh(0)).state() == SlotState::Stopping);
+  CHECK(s.starting() == std::vector<unsigned>{1, 2});
+  s.ready(s.fresh(1));
+  CHECK(s.starting() == std::vector<unsigned>{2, 3});
+  s.ready(s.fresh(2));
+  s.ready(s.fresh(3));
+  CHECK(s.starting().empty());
+  CHECK(s.app().rollout);  // old workers are still draining
+  for (unsigned i = 0; i < 4; ++i) s.drain(i);
+  CHECK_FALSE(s.app().rollout);
+  REQUIRE(s.app().last_rollout);
+  CHECK(s.app().last_rollout->ok);
+  CHECK(s.app().last_rollout->message == "web: 4 worker(s) replaced with generation 2");
+  CHECK(s.app().good_generation == 2);
+  for (unsigned i = 0; i < 4; ++i) CHECK(s.sup.spec(s.active(i)).command[1] == "v2");
+}
+
+TEST_CASE("a canary that never gets ready is rolled back and nothing else is touched") {
+  Shell s(3);
+  s.run(s.sup.roll(0, s.v2(), s.now));
+  s.exited(s.fresh(0), 1);  // dies before READY=1
+  CHECK_FALSE(s.app().rollout);
+  REQUIRE(s.app().last_rollout);
+  CHECK_FALSE(s.app().last_rollout->ok);
+  CHECK(s.app().last_rollout->message ==
+        "web worker 0 of generation 2 failed: exit 1; rolled back to generation 1");
+  CHECK(s.app().generation == 1);
+  for (unsigned i = 0; i < 3; ++i) {
+    CHECK(s.sup.slot(s.active(i)).state() == SlotState::Running);
+    CHECK(s.sup.slot(s.active(i)).generation() == 1);
+    CHECK(s.sup.slot(s.fresh(i)).state() == SlotState::Idle);  // one-shot: not restarted
+  }
+}
+
+TEST_CASE("a failure after some slots moved rolls those slots back to the last good generation") {
+  Shell s(3);
+  s.run(s.sup.roll(0, s.v2(), s.now));
+  s.ready(s.fresh(0));
+  s.drain(0);
+  s.ready(s.fresh(1));
+  s.drain(1);
+  REQUIRE(s.starting() == std::vector<unsigned>{2});
+  s.exited(s.fresh(2), 7);
+  REQUIRE(s.app().rollout);
+  CHECK(s.app().rollout->rollback);
+  CHECK(s.app().rollout->to == 1);
+  // Slot 1 (the last moved) goes back first, with a generation 1 worker in its other lane.
+  CHECK(s.starting() == std::vector<unsigned>{1});
+  CHECK(s.sup.slot(s.fresh(1)).generation() == 1);
+  s.ready(s.fresh(1));
+  s.drain(1);
+  s.ready(s.fresh(0));
+  s.drain(0);
+  CHECK_FALSE(s.app().rollout);
+  CHECK_FALSE(s.app().last_rollout->ok);
+  CHECK(s.app().last_rollout->message ==
+        "web worker 2 of generation 2 failed: exit 7; rolled back to generation 1");
+  for (unsigned i = 0; i < 3; ++i) CHECK(s.sup.slot(s.active(i)).generation() == 1);
+  // The next reload gets a fresh number: generations are never reused.
+  unsigned generation = 0;
+  s.run(s.sup.roll(0, s.v2(), s.now, &generation));
+  CHECK(generation == 3);
+}
+
+TEST_CASE("the canary must stay ready for canary_time before the others follow") {
+  Shell s(2, 1, 500ms);
+  s.run(s.sup.roll(0, s.v2(), s.now));
+  s.ready(s.fresh(0));
+  CHECK(s.starting().empty());
+  CHECK(s.sup.slot(s.active(0)).generation() == 1);  // not promoted yet
+  const core::ArmTimer* canary = nullptr;
+  for (const SlotAction& a : s.log) {
+    if (const auto* t = std::get_if<core::ArmTimer>(&a.action);
+        t && t->kind == core::TimerKind::Rollout) {
+      canary = t;
+    }
+  }
+  REQUIRE(canary != nullptr);
+  CHECK(canary->deadline - s.now == 500ms);
+  const unsigned token = canary->token;
+  s.now += 500ms;
+  s.run(s.sup.on(s.fresh(0), core::TimerFired{token, core::TimerKind::Rollout}, s.now));
+  CHECK(s.sup.slot(s.active(0)).generation() == 2);
+  CHECK(s.starting() == std::vector<unsigned>{1});
+}
+
+TEST_CASE("a canary that dies during canary_time fails the rollout") {
+  Shell s(2, 1, 500ms);
+  s.run(s.sup.roll(0, s.v2(), s.now));
+  s.ready(s.fresh(0));
+  s.now += 200ms;
+  s.run(s.sup.on(s.fresh(0), core::Exited{{core::ExitStatus::Kind::Signaled, 11, {}}}, s.now));
+  CHECK_FALSE(s.app().rollout);
+  CHECK(s.app().last_rollout->message ==
+        "web worker 0 of generation 2 failed: signal SIGSEGV; rolled back to generation 1");
+  CHECK(s.sup.slot(s.active(0)).state() == SlotState::Running);
+}
+
+TEST_CASE("scaling and a second roll are refused while a rollout runs; stop abandons it") {
+  Shell s(2);
+  s.run(s.sup.roll(0, s.v2(), s.now));
+  CHECK(s.sup.rolling());
+  CHECK(s.sup.scale(0, 4, s.now).empty());
+  CHECK(s.sup.roll(0, s.v2(), s.now).empty());
+  s.run(s.sup.stop_all(s.now));
+  CHECK_FALSE(s.sup.rolling());
+  CHECK(s.app().last_rollout->message == "abandoned: clusterd is stopping");
+}
