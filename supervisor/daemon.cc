@@ -22,6 +22,7 @@
 #include "supervisor/daemon_impl.h"
 #include "supervisor/os/listeners.h"
 #include "supervisor/os/notify_socket.h"
+#include "supervisor/os/procfs.h"
 #include "worker/listen_env.h"
 
 extern char** environ;
@@ -89,6 +90,7 @@ int Daemon::Impl::run() {
                  app.instances == 1 ? "" : "s", app.instances_reason);
   }
   execute(supervisor_.start_all(now()));
+  arm_memory_check();
   io_.run();
   spdlog::info("clusterd stopped");
   return 0;
@@ -162,6 +164,60 @@ void Daemon::Impl::forget_unused_generations() {
       it = state.specs.count(it->first) ? std::next(it) : gens.erase(it);
     }
   }
+}
+
+void Daemon::Impl::arm_memory_check() {
+  std::optional<core::Duration> interval;
+  for (const core::AppState& app : supervisor_.apps()) {
+    if (app.removed || !app.spec.max_memory) continue;
+    if (!interval || app.spec.memory_check_interval < *interval) {
+      interval = app.spec.memory_check_interval;
+    }
+  }
+  if (!interval || supervisor_.stopping()) {
+    memory_timer_.reset();
+    over_memory_.clear();
+    return;
+  }
+  if (!memory_timer_) memory_timer_ = std::make_unique<asio::steady_timer>(io_);
+  memory_timer_->expires_after(*interval);
+  memory_timer_->async_wait([this](const std::error_code& ec) {
+    if (ec) return;
+    check_memory();
+    arm_memory_check();
+  });
+}
+
+// A worker whose RSS (with its descendants) is above max_memory at two samples in a row is
+// replaced gracefully: a fresh worker starts in the slot's other lane and takes over once ready.
+void Daemon::Impl::check_memory() {
+  const os::ProcessTree tree = os::ProcessTree::scan();
+  std::map<pid_t, unsigned> still_over;
+  for (std::size_t a = 0; a < supervisor_.apps().size(); ++a) {
+    const core::AppState& app = supervisor_.apps()[a];
+    if (app.removed || !app.spec.max_memory || app.rollout) continue;
+    for (unsigned i = 0; i < app.instances && i < app.slots.size(); ++i) {
+      const core::WorkerSlot& worker = app.slots[i].current();
+      if (worker.state() != core::SlotState::Running || worker.pid() == 0) continue;
+      std::uint64_t rss_kb = 0;
+      for (pid_t pid : tree.subtree(worker.pid())) {
+        if (std::optional<os::ProcStatus> status = os::read_proc_status(pid)) {
+          rss_kb += status->rss_kb;
+        }
+      }
+      if (rss_kb * 1024 <= *app.spec.max_memory) continue;
+      const unsigned samples = over_memory_[worker.pid()] + 1;
+      still_over[worker.pid()] = samples;
+      if (samples < 2) continue;
+      const std::string why = fmt::format("RSS {} KiB above max_memory {} KiB", rss_kb,
+                                          *app.spec.max_memory / 1024);
+      spdlog::warn("{}[{}]: {}; replacing it", app.spec.name, i, why);
+      still_over.erase(worker.pid());
+      execute(supervisor_.replace(a, i, why, now()));
+      break;  // one replacement per app at a time
+    }
+  }
+  over_memory_ = std::move(still_over);
 }
 
 void Daemon::Impl::wait_signal() {
@@ -245,6 +301,7 @@ void Daemon::Impl::finish_if_done() {
       }
     }
     signals_.cancel();
+    memory_timer_.reset();
     control_.reset();
     io_.stop();
   }

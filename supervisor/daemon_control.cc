@@ -344,6 +344,7 @@ void Daemon::Impl::reload(const std::optional<std::string>& only, bool wait, Rep
   if (diff.control_changed) changes.push_back("control settings need a restart (unchanged)");
   config_ = std::move(next);
   forget_unused_generations();
+  arm_memory_check();
 
   std::string summary = changes.empty() && rolled.empty() ? "nothing changed" : join(changes);
   if (!rolled.empty()) {

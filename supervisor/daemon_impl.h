@@ -88,6 +88,10 @@ class Daemon::Impl {
   Generation prepare_generation(const config::AppSpec& spec, unsigned slots,
                                 const Generation* previous);
   void forget_unused_generations();
+  /// max_memory: (re)arms the one sampling timer at the shortest memory_check_interval of the
+  /// apps that set max_memory; with none, no timer exists and the master never wakes on its own.
+  void arm_memory_check();
+  void check_memory();
 
   // daemon_control.cc
   void open_control(const config::ControlSpec& spec);
@@ -118,6 +122,8 @@ class Daemon::Impl {
     std::map<std::string, std::string> progress;  // last progress line sent, per app
   };
   std::vector<PendingReload> reloads_;
+  std::unique_ptr<asio::steady_timer> memory_timer_;
+  std::map<pid_t, unsigned> over_memory_;  // consecutive samples above max_memory, per worker
   bool finished_ = false;
 };
 

@@ -42,6 +42,23 @@ std::vector<SlotAction> Supervisor::roll(std::size_t app, config::AppSpec spec, 
   return out;
 }
 
+std::vector<SlotAction> Supervisor::replace(std::size_t app, unsigned index, std::string purpose,
+                                            TimePoint now) {
+  std::vector<SlotAction> out;
+  if (app >= apps_.size() || stopping_ || apps_[app].rollout) return out;
+  AppState& state = apps_[app];
+  if (index >= state.instances || index >= state.slots.size()) return out;
+  Rollout rollout;
+  rollout.from = rollout.to = state.slots[index].current().generation();
+  rollout.pending.push_back(index);
+  rollout.total = 1;
+  rollout.canary = false;
+  rollout.purpose = std::move(purpose);
+  state.rollout = std::move(rollout);
+  advance(app, now, out);
+  return out;
+}
+
 void Supervisor::advance(std::size_t a, TimePoint now, std::vector<SlotAction>& out) {
   AppState& app = apps_[a];
   if (!app.rollout) return;
@@ -154,6 +171,7 @@ void Supervisor::fail(std::size_t a, unsigned i, const std::string& why, TimePoi
   back.rollback = true;
   back.canary = false;
   back.failure = reason;
+  back.purpose = r.purpose;
   for (auto it = r.moved.rbegin(); it != r.moved.rend(); ++it) {
     if (*it < app.slots.size() && app.slots[*it].current().generation() == r.to) {
       back.pending.push_back(*it);
@@ -174,9 +192,15 @@ void Supervisor::fail(std::size_t a, unsigned i, const std::string& why, TimePoi
 void Supervisor::finish(std::size_t a, std::vector<SlotAction>& out) {
   AppState& app = apps_[a];
   Rollout& r = *app.rollout;
-  if (r.rollback) {
+  if (r.rollback && !r.purpose.empty()) {
+    app.last_rollout = RolloutResult{false, r.failure + "; the old worker keeps running"};
+  } else if (r.rollback) {
     app.last_rollout =
         RolloutResult{false, r.failure + "; rolled back to generation " + std::to_string(r.to)};
+  } else if (!r.purpose.empty()) {
+    app.last_rollout = RolloutResult{
+        true, app.spec.name + " worker " + std::to_string(r.moved.empty() ? 0 : r.moved[0]) +
+                  " replaced (" + r.purpose + ")"};
   } else {
     app.good_generation = r.to;
     app.last_rollout =

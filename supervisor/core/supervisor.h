@@ -45,6 +45,7 @@ struct Rollout {
   bool canary_passed = false;
   unsigned canary_token = 0;
   std::string failure;    // why the forward rollout failed (kept through the rollback)
+  std::string purpose;    // empty for a reload; else why one worker is replaced
   std::size_t total = 0;  // slots to replace
 };
 
@@ -95,6 +96,10 @@ class Supervisor {
   /// spec again for a plain `reload APP`). Returns the new generation in `generation`.
   std::vector<SlotAction> roll(std::size_t app, config::AppSpec spec, TimePoint now,
                                unsigned* generation = nullptr);
+  /// Replaces one worker gracefully with a fresh one of the same generation (new one ready first),
+  /// e.g. over max_memory. Nothing happens while the app has a rollout or is stopping.
+  std::vector<SlotAction> replace(std::size_t app, unsigned index, std::string purpose,
+                                  TimePoint now);
   /// True while any app has a rollout in progress (including old workers still draining).
   bool rolling() const;
   /// The generation number the next roll() of `app` will create.

@@ -189,3 +189,21 @@ TEST_CASE("scaling and a second roll are refused while a rollout runs; stop aban
   CHECK_FALSE(s.sup.rolling());
   CHECK(s.app().last_rollout->message == "abandoned: clusterd is stopping");
 }
+
+TEST_CASE("replace swaps one worker for a fresh one of the same generation, new one first") {
+  Shell s(2);
+  const int old_pid = s.sup.slot(s.active(1)).pid();
+  s.run(s.sup.replace(0, 1, "RSS 90000 KiB above max_memory 65536 KiB", s.now));
+  CHECK(s.starting() == std::vector<unsigned>{1});
+  CHECK(s.sup.slot(s.fresh(1)).generation() == 1);
+  CHECK(s.sup.slot(s.active(1)).pid() == old_pid);  // still serving
+  s.ready(s.fresh(1));
+  CHECK(s.sup.slot(s.active(1)).pid() != old_pid);
+  s.drain(1);
+  CHECK_FALSE(s.app().rollout);
+  CHECK(s.app().last_rollout->ok);
+  CHECK(s.app().last_rollout->message ==
+        "web worker 1 replaced (RSS 90000 KiB above max_memory 65536 KiB)");
+  CHECK(s.app().generation == 1);
+  CHECK(s.sup.replace(0, 7, "x", s.now).empty());  // no such slot
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# max_memory: a worker whose RSS (with its children) stays above the limit is replaced
+# gracefully: the new worker is ready before the old one is stopped. Without max_memory the
+# master arms no sampling timer at all.
+source "$(dirname "$0")/lib/common.sh"
+cat >"$T/hog.py" <<'PY'
+import os, socket, time
+hog = bytearray(96 * 1024 * 1024)   # touched: counts in RSS
+for i in range(0, len(hog), 4096):
+    hog[i] = 1
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+addr = os.environ["NOTIFY_SOCKET"]
+s.sendto(b"READY=1\nSTATUS=hogging", "\0" + addr[1:] if addr.startswith("@") else addr)
+time.sleep(600)
+PY
+cat >"$T/c.yaml" <<YAML
+control: { socket: "$T/ctl.sock" }
+apps:
+  hog:
+    command: ["python3", "$T/hog.py"]
+    instances: 1
+    ready: notify
+    max_memory: 64M
+    memory_check_interval: 200ms
+    stop_timeout: 2s
+YAML
+start_daemon "$T/c.yaml"
+wait_for 10 "the hog ready" log_ready 1
+first=$(worker_pids | head -1)
+wait_for 10 "the replacement" log_has "hog\[0\]: RSS [0-9]+ KiB above max_memory 65536 KiB; replacing it"
+wait_for 10 "the old worker stopped" log_has "pid $first exited"
+# The new worker became ready before the old one was told to stop.
+ready_line=$(grep -n "replaced slot 0 with generation 1" "$T/clusterd.log" | head -1 | cut -d: -f1)
+stop_line=$(grep -n "running -> stopping: sending SIGTERM" "$T/clusterd.log" | head -1 | cut -d: -f1)
+[[ -n $ready_line && -n $stop_line && $ready_line -lt $stop_line ]] || fail "the old worker was stopped before its replacement was ready"
+log_has "hog worker 0 replaced \(RSS" || fail "no outcome line"
+pass "a worker over max_memory was replaced, new one ready first"
