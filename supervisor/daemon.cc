@@ -318,6 +318,7 @@ void Daemon::Impl::execute(std::vector<core::SlotAction> actions) {
                  std::make_move_iterator(more.end()));
   }
   if (!reloads_.empty()) report_reloads();
+  forget_unused_generations();  // closes the sockets of generations no worker runs any more
 }
 
 std::vector<core::SlotAction> Daemon::Impl::perform(const core::SlotAction& item) {

@@ -69,6 +69,17 @@ web_now=$(snapshot | tr ' ' '\n' | grep '^web/' | tr '\n' ' ')
 "$CLUSTERCTL" reload web >"$T/out" 2>&1 || fail "reload web: $(cat "$T/out")"
 grep -q "web: 2 worker(s) replaced with generation 2" "$T/out" || fail "$(cat "$T/out")"
 
+# A changed listener address is bound anew; the old one closes once its workers are gone.
+PORT3=$(free_port)
+sed "s|127.0.0.1:$PORT|127.0.0.1:$PORT3|" "$T/good.yaml" >"$T/moved.yaml"
+sed -n '/^  api:/,$p' "$T/c.yaml" >>"$T/moved.yaml"
+cp "$T/moved.yaml" "$T/c.yaml"
+"$CLUSTERCTL" reload >"$T/out" 2>&1 || fail "reload to a new port: $(cat "$T/out")"
+$HTTP spread "$PORT3" 20 >/dev/null || fail "web does not serve on its new port"
+$HTTP get "$PORT" >/dev/null 2>&1 && fail "the old port still answers"
+sed "s|127.0.0.1:$PORT3|127.0.0.1:$PORT|" "$T/moved.yaml" >"$T/c.yaml"
+"$CLUSTERCTL" reload >"$T/out" 2>&1 || fail "reload back to the first port: $(cat "$T/out")"
+
 # SIGHUP with a valid file: remove `api`.
 cp "$T/good.yaml" "$T/c.yaml"
 kill -HUP "$DAEMON"

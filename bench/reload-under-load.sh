@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Benchmark: rolling reloads under load. For each listener mode and worker count, wrk drives the
+# cluster (keep-alive, and connection-per-request) while clusterctl reload replaces every worker
+# RELOADS times. Prints requests/s, failed requests (wrk socket errors + non-2xx) and the reload
+# duration (median, max). On demand only: bench/reload-under-load.sh [N ...]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD_DIR:-$ROOT/build}
+SIZES=("$@"); ((${#SIZES[@]})) || SIZES=(2 8 32)
+RELOADS=${RELOADS:-3}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-8}
+T=$(mktemp -d /tmp/clusterd-bench.XXXXXX)
+DAEMON=""
+cleanup() {
+  if [[ -n $DAEMON ]]; then kill -TERM "$DAEMON" 2>/dev/null || true; wait "$DAEMON" 2>/dev/null || true; fi
+  rm -rf "$T"
+}
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+errors() {  # errors WRK_OUTPUT: socket errors + non-2xx
+  awk '/Socket errors/ {gsub(",",""); n += $4 + $6 + $8 + $10} /Non-2xx/ {n += $5} END {print n + 0}' "$1"
+}
+echo "machine: $(nproc) CPUs, $(uname -sr); $RELOADS reloads in ${SECONDS_PER_RUN}s of load per row"
+printf '%-10s %-8s %-10s %-14s %-12s %-12s %-22s\n' mode workers clients "requests/s" failed "reload p50" "reload max"
+for mode in shared reuseport worker; do
+  for n in "${SIZES[@]}"; do
+    for clients in keepalive close; do
+      PORT=$(port)
+      write() {
+        cat >"$T/c.yaml" <<YAML
+control: { socket: "$T/ctl.sock" }
+apps:
+  web:
+    command: ["$BUILD/worker/hello-worker"]
+    instances: $n
+    ready: notify
+    stop_timeout: 5s
+    rollout: { batch: $(( n > 4 ? n / 4 : 1 )) }
+    env: { MARK: "$1" }
+    listen:
+      http: { address: "127.0.0.1:$PORT", mode: $mode }
+YAML
+      }
+      write 0
+      "$BUILD/clusterd" -c "$T/c.yaml" --log-level warn >"$T/log" 2>&1 &
+      DAEMON=$!
+      for _ in $(seq 200); do "$BUILD/clusterctl" -s "$T/ctl.sock" status --json 2>/dev/null | grep -q "\"ready\": $n," && break; sleep 0.05; done
+      header=(); [[ $clients == close ]] && header=(-H "Connection: close")
+      conns=32; [[ $clients == close ]] && conns=16
+      wrk -t2 -c$conns -d"${SECONDS_PER_RUN}s" "${header[@]}" "http://127.0.0.1:$PORT/read" >"$T/wrk" 2>&1 &
+      wrk_pid=$!
+      sleep 1
+      durations=()
+      for r in $(seq "$RELOADS"); do
+        write "$r"
+        t0=$(now_ms)
+        "$BUILD/clusterctl" -s "$T/ctl.sock" reload >/dev/null 2>&1 || echo "reload $r failed" >&2
+        durations+=($(( $(now_ms) - t0 )))
+        sleep 0.5
+      done
+      wait "$wrk_pid"
+      sorted=($(printf '%s\n' "${durations[@]}" | sort -n))
+      rps=$(awk '/Requests\/sec/ {print int($2)}' "$T/wrk")
+      printf '%-10s %-8s %-10s %-14s %-12s %-12s %-22s\n' "$mode" "$n" "$clients" "$rps" "$(errors "$T/wrk")" \
+        "${sorted[$(( ${#sorted[@]} / 2 ))]} ms" "${sorted[-1]} ms"
+      kill -TERM "$DAEMON"; wait "$DAEMON" || true; DAEMON=""
+    done
+  done
+done
