@@ -43,9 +43,13 @@ int main(int argc, char** argv) {
   std::string config_path = "/etc/clusterd/clusterd.yaml";
   std::string log_level = "info";
   bool check_only = false;
+  bool fd_store = false;
   cli.add_option("-c,--config", config_path, "the YAML configuration file")->capture_default_str();
   cli.add_flag("-t,--check", check_only,
                "validate the configuration, print what would run, and exit (0 valid, 2 invalid)");
+  cli.add_flag("--fd-store", fd_store,
+               "under systemd, keep every listening socket in its fd store (set "
+               "FileDescriptorStoreMax= in the unit), so a restarted master loses no connection");
   cli.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str();
   cli.set_version_flag("--version", std::string("clusterd ") + CLUSTERD_VERSION);
@@ -84,6 +88,7 @@ int main(int argc, char** argv) {
   // 4. Worker counts: `auto` is the CPUs we may really use (affinity and cgroup quota).
   clusterd::DaemonOptions options;
   options.config = std::move(*parsed.config);
+  options.fd_store = fd_store;
   try {
     resolve_instances(options, clusterd::os::detect_cpus());
   } catch (const std::exception& e) {

@@ -23,6 +23,7 @@
 #include "supervisor/os/listeners.h"
 #include "supervisor/os/notify_socket.h"
 #include "supervisor/os/procfs.h"
+#include "systemd/notify.h"
 #include "worker/listen_env.h"
 
 extern char** environ;
@@ -59,6 +60,8 @@ Daemon::Impl::Impl(DaemonOptions options)
       sampler_(options.config.path, now()),
       inherited_nofile_(options.inherited_nofile) {
   signals_.add(SIGCHLD);
+  fd_store_ = options.fd_store;
+  adopt_passed_fds();
   for (char** e = environ; *e != nullptr; ++e) inherited_env_.emplace_back(*e);
   for (std::size_t a = 0; a < options.config.apps.size(); ++a) {
     const config::AppSpec& spec = options.config.apps[a];
@@ -73,6 +76,8 @@ Daemon::Impl::Impl(DaemonOptions options)
     slots_.push_back(std::move(runtime));
     apps_.push_back(std::move(app));
   }
+  close_unclaimed_passed();
+  store_dirty_ = true;
   open_control(options.config.control);
 }
 
@@ -89,6 +94,7 @@ int Daemon::Impl::run() {
     spdlog::info("{}: {} instance{} ({})", app.spec.name, app.instances,
                  app.instances == 1 ? "" : "s", app.instances_reason);
   }
+  start_systemd_watchdog();
   execute(supervisor_.start_all(now()));
   arm_memory_check();
   io_.run();
@@ -137,15 +143,22 @@ Generation Daemon::Impl::prepare_generation(const config::AppSpec& spec, unsigne
     }
     auto listener = std::make_shared<Listener>(Listener{ls, {}});
     if (ls.mode == config::ListenMode::Shared) {
-      listener->fds.push_back(os::bind_listener(ls.address, ls.backlog, false));
-      if (ls.address.family == config::Address::Family::Unix) bound_.push_back(ls.address);
+      os::UniqueFd fd = take_passed(ls, 0);
+      if (!fd) {
+        fd = os::bind_listener(ls.address, ls.backlog, false);
+        if (ls.address.family == config::Address::Family::Unix) bound_.push_back(ls.address);
+      }
+      listener->fds.push_back(std::move(fd));
     } else if (ls.mode == config::ListenMode::ReusePort) {
       config::Address address = ls.address;
       for (unsigned i = 0; i < slots; ++i) {
-        listener->fds.push_back(os::bind_listener(address, ls.backlog, true));
+        os::UniqueFd fd = take_passed(ls, i);
+        if (!fd) fd = os::bind_listener(address, ls.backlog, true);
+        listener->fds.push_back(std::move(fd));
         if (address.port == 0) address.port = os::local_port(listener->fds.back().get());
       }
     }
+    store_dirty_ = true;
     if (!listener->fds.empty() && ls.address.family != config::Address::Family::Unix) {
       spdlog::info("{}: {} listening on {} port {} ({} socket{})", spec.name, ls.name,
                    ls.address.host, os::local_port(listener->fds[0].get()), listener->fds.size(),
@@ -161,7 +174,12 @@ void Daemon::Impl::forget_unused_generations() {
     const core::AppState& state = supervisor_.apps()[a];
     std::map<unsigned, Generation>& gens = apps_[a].generations;
     for (auto it = gens.begin(); it != gens.end();) {
-      it = state.specs.count(it->first) ? std::next(it) : gens.erase(it);
+      if (state.specs.count(it->first)) {
+        ++it;
+      } else {
+        it = gens.erase(it);
+        store_dirty_ = true;
+      }
     }
   }
 }
@@ -209,8 +227,8 @@ void Daemon::Impl::check_memory() {
       const unsigned samples = over_memory_[worker.pid()] + 1;
       still_over[worker.pid()] = samples;
       if (samples < 2) continue;
-      const std::string why = fmt::format("RSS {} KiB above max_memory {} KiB", rss_kb,
-                                          *app.spec.max_memory / 1024);
+      const std::string why =
+          fmt::format("RSS {} KiB above max_memory {} KiB", rss_kb, *app.spec.max_memory / 1024);
       spdlog::warn("{}[{}]: {}; replacing it", app.spec.name, i, why);
       still_over.erase(worker.pid());
       execute(supervisor_.replace(a, i, why, now()));
@@ -241,6 +259,7 @@ void Daemon::Impl::on_signal(int signal) {
         break;
       }
       spdlog::info("{}: stopping every worker gracefully", core::signal_name(signal));
+      sd::notify("STOPPING=1\nSTATUS=stopping: draining every worker");
       execute(supervisor_.stop_all(now()));
       report_reloads();
       finish_if_done();
@@ -302,6 +321,7 @@ void Daemon::Impl::finish_if_done() {
     }
     signals_.cancel();
     memory_timer_.reset();
+    sd_watchdog_.reset();
     control_.reset();
     io_.stop();
   }
@@ -319,6 +339,7 @@ void Daemon::Impl::execute(std::vector<core::SlotAction> actions) {
   }
   if (!reloads_.empty()) report_reloads();
   forget_unused_generations();  // closes the sockets of generations no worker runs any more
+  tell_systemd();
 }
 
 std::vector<core::SlotAction> Daemon::Impl::perform(const core::SlotAction& item) {

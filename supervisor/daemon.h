@@ -20,6 +20,8 @@ struct DaemonOptions {
   /// RLIMIT_NOFILE (soft, hard) clusterd was started with, before it raised its own soft limit;
   /// workers without limits.nofile get it back.
   std::optional<std::pair<unsigned long, unsigned long>> inherited_nofile;
+  /// Keep every listening socket in systemd's fd store (clusterd --fd-store).
+  bool fd_store = false;
 };
 
 class Daemon {

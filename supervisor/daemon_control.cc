@@ -20,6 +20,7 @@
 #include "supervisor/daemon_impl.h"
 #include "supervisor/os/cpus.h"
 #include "supervisor/os/listeners.h"
+#include "systemd/notify.h"
 
 namespace clusterd {
 
@@ -176,6 +177,7 @@ void Daemon::Impl::grow_slots(std::size_t a, unsigned n) {
     }
   }
   while (slots_[a].size() < n) slots_[a].push_back(std::make_unique<SlotRuntime>());
+  store_dirty_ = true;
 }
 
 // Scaling down: the master lets go of the reuseport sockets of slots >= n right away, so each
@@ -193,6 +195,7 @@ void Daemon::Impl::close_retiring_sockets(std::size_t a, unsigned n) {
       }
     }
   }
+  store_dirty_ = store_dirty_ || closed;
   if (closed && !tcp_migrate_req_enabled()) {
     spdlog::warn(
         "{}: net.ipv4.tcp_migrate_req is 0: connections still queued on the removed slots' "
@@ -205,6 +208,7 @@ void Daemon::Impl::close_retiring_sockets(std::size_t a, unsigned n) {
 void Daemon::Impl::retire(core::SlotId id) {
   if (id.app >= slots_.size() || id.index + 1 != slots_[id.app].size()) return;
   slots_[id.app].pop_back();
+  store_dirty_ = true;
   for (auto& [number, gen] : apps_[id.app].generations) {
     for (const std::shared_ptr<Listener>& listener : gen.listeners) {
       if (listener->spec.mode == config::ListenMode::ReusePort && listener->fds.size() > id.index) {
@@ -215,8 +219,11 @@ void Daemon::Impl::retire(core::SlotId id) {
 }
 
 void Daemon::Impl::reload(const std::optional<std::string>& only, bool wait, Reply reply) {
+  sd::notify("RELOADING=1\n" + sd::monotonic_usec() + "\nSTATUS=reloading " + config_.path);
+  reloading_ = true;
   auto refuse = [&](const std::string& why) {
     spdlog::error("reload refused, nothing changed: {}", why);
+    tell_systemd();  // READY=1 again: the old config keeps running
     if (reply) reply(control::encode_error("reload refused, nothing changed: " + why), true);
   };
   if (supervisor_.rolling()) {
@@ -351,6 +358,7 @@ void Daemon::Impl::reload(const std::optional<std::string>& only, bool wait, Rep
     summary += std::string(changes.empty() ? "" : "; ") + "rolling " + join(rolled);
   }
   spdlog::info("reload: {}", summary);
+  tell_systemd();  // READY=1 now if nothing rolls; else once the rollouts are over
   if (!reply) return;
   if (!wait || rolled.empty() || !supervisor_.rolling()) {
     std::string outcome = summary;

@@ -93,6 +93,22 @@ class Daemon::Impl {
   void arm_memory_check();
   void check_memory();
 
+  // daemon_systemd.cc: what systemd hears from us and hands us
+  /// Takes the sockets systemd passed (socket units, fd store) before any listener is bound.
+  void adopt_passed_fds();
+  /// A passed socket for slot `slot` of listener `spec` ("name/slot" from the fd store, or "name"
+  /// from a .socket unit for the first one), checked against the configured address; throws on
+  /// a mismatch. Empty when none was passed.
+  os::UniqueFd take_passed(const config::ListenerSpec& spec, unsigned slot);
+  /// Closes (and names in the log) passed sockets no listener claimed.
+  void close_unclaimed_passed();
+  void start_systemd_watchdog();
+  /// After every batch of actions: READY=1 once all first workers are up, STATUS= when it
+  /// changes, READY=1 at the end of a reload; the fd store when listeners changed.
+  void tell_systemd();
+  std::string status_line() const;
+  void sync_fd_store();
+
   // daemon_control.cc
   void open_control(const config::ControlSpec& spec);
   void handle(const control::Request& request, const control::Peer& peer, const Reply& reply);
@@ -125,6 +141,16 @@ class Daemon::Impl {
   std::unique_ptr<asio::steady_timer> memory_timer_;
   std::map<pid_t, unsigned> over_memory_;  // consecutive samples above max_memory, per worker
   bool finished_ = false;
+  // systemd
+  std::multimap<std::string, os::UniqueFd> passed_;  // by name, until claimed
+  bool fd_store_ = false;
+  bool announced_ready_ = false;
+  bool reloading_ = false;  // RELOADING=1 sent, READY=1 owed
+  std::string last_status_;
+  std::unique_ptr<asio::steady_timer> sd_watchdog_;
+  std::chrono::microseconds sd_watchdog_interval_{};
+  std::map<std::string, int> stored_;  // fd store contents we put there: name -> fd
+  bool store_dirty_ = false;
 };
 
 }  // namespace clusterd

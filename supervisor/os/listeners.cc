@@ -112,6 +112,55 @@ std::uint16_t local_port(int fd) {
   return 0;
 }
 
+std::string socket_mismatch(int fd, const config::Address& address) {
+  int type = 0;
+  int listening = 0;
+  socklen_t length = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0) return "not a socket";
+  if (type != SOCK_STREAM) return "not a stream socket";
+  length = sizeof listening;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0 || !listening) {
+    return "not listening";
+  }
+  sockaddr_storage storage{};
+  length = sizeof storage;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0) return "unnamed";
+  char host[INET6_ADDRSTRLEN] = {};
+  using Family = config::Address::Family;
+  if (storage.ss_family == AF_UNIX) {
+    const auto* sun = reinterpret_cast<const sockaddr_un*>(&storage);
+    const std::string path(sun->sun_path);
+    if (address.family != Family::Unix || path != address.path) return "bound to unix:" + path;
+    return {};
+  }
+  std::uint16_t port = 0;
+  if (storage.ss_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&storage);
+    inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
+    port = ntohs(sin->sin_port);
+  } else if (storage.ss_family == AF_INET6) {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&storage);
+    inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+    port = ntohs(sin6->sin6_port);
+  } else {
+    return "of an unexpected address family";
+  }
+  const bool family_ok = (storage.ss_family == AF_INET && address.family == Family::Ipv4) ||
+                         (storage.ss_family == AF_INET6 && address.family == Family::Ipv6);
+  // Compare numerically: "::1" and "0::1" are the same host.
+  unsigned char want[16] = {};
+  unsigned char have[16] = {};
+  const int af = storage.ss_family;
+  const bool host_ok = family_ok && inet_pton(af, address.host.c_str(), want) == 1 &&
+                       inet_pton(af, host, have) == 1 &&
+                       std::memcmp(want, have, af == AF_INET ? 4 : 16) == 0;
+  if (!host_ok || (address.port != 0 && port != address.port)) {
+    return std::string("bound to ") + (af == AF_INET6 ? "[" : "") + host +
+           (af == AF_INET6 ? "]" : "") + ":" + std::to_string(port);
+  }
+  return {};
+}
+
 void remove_socket_file(const config::Address& address) {
   if (address.family == config::Address::Family::Unix) unlink(address.path.c_str());
 }

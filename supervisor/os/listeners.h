@@ -18,6 +18,11 @@ UniqueFd bind_listener(const config::Address& address, int backlog, bool reusepo
 /// The port a bound TCP socket ended up on (for `:0`). 0 for Unix sockets.
 std::uint16_t local_port(int fd);
 
+/// Checks that an inherited fd (socket activation, fd store) is a listening stream socket bound
+/// to `address` (the same family, port and IP, or the same Unix path). Returns an empty string
+/// when it is, else what it is instead ("a UDP socket", "bound to 127.0.0.1:9000", ...).
+std::string socket_mismatch(int fd, const config::Address& address);
+
 /// Removes the socket file of a Unix listener the master created; no-op for TCP.
 void remove_socket_file(const config::Address& address);
 
