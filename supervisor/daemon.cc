@@ -443,8 +443,14 @@ std::vector<core::SlotAction> Daemon::Impl::spawn(SlotId id) {
                  spawn_spec.cpu >= 0 ? fmt::format(" on cpu {}", spawn_spec.cpu) : "");
     return supervisor_.on(id, core::Spawned{child.pid}, now());
   } catch (const std::exception& e) {
-    spdlog::error("{}: cannot start {}: {}", label(id), spec.command[0], e.what());
     core::ExitStatus status{core::ExitStatus::Kind::SpawnFailed, 127, e.what()};
+    if (const auto* spawn_error = dynamic_cast<const os::SpawnError*>(&e)) {
+      status.transient = os::transient_error(spawn_error->error());
+    } else if (const auto* system_error = dynamic_cast<const std::system_error*>(&e)) {
+      status.transient = os::transient_error(system_error->code().value());
+    }
+    spdlog::error("{}: cannot start {}: {}{}", label(id), spec.command[0], e.what(),
+                  status.transient ? " (out of a resource: retrying with backoff)" : "");
     return supervisor_.on(id, core::Exited{status}, now());
   }
 }

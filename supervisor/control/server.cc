@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <deque>
 #include <filesystem>
+#include <list>
 #include <system_error>
 #include <vector>
 
@@ -64,6 +65,7 @@ class ControlServer::Impl : public std::enable_shared_from_this<ControlServer::I
  public:
   Impl(asio::io_context& io, ServerOptions options, Handler handler)
       : io_(io), options_(std::move(options)), handler_(std::move(handler)), acceptor_(io) {}
+  ~Impl() { retry_.cancel(); }
 
   void open() {
     namespace fs = std::filesystem;
@@ -106,6 +108,7 @@ class ControlServer::Impl : public std::enable_shared_from_this<ControlServer::I
 
   void close() {
     std::error_code ignored;
+    retry_.cancel();
     acceptor_.close(ignored);
     if (created_) unlink(options_.path.c_str());
     created_ = false;
@@ -115,8 +118,21 @@ class ControlServer::Impl : public std::enable_shared_from_this<ControlServer::I
     acceptor_.async_accept(
         [self = shared_from_this()](const std::error_code& ec, stream_protocol::socket socket) {
           if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
-          if (!ec) self->admit(std::move(socket));
-          self->accept();
+          if (!ec) {
+            self->admit(std::move(socket));
+            self->accept();
+            return;
+          }
+          // EMFILE, ENFILE, ENOBUFS...: the connection stays queued; retrying at once would
+          // spin at 100% CPU, so wait a little and say so (once per streak).
+          if (!self->accept_failing_) {
+            spdlog::error("control: accept failed: {}; retrying every 100 ms", ec.message());
+          }
+          self->accept_failing_ = true;
+          self->retry_.expires_after(std::chrono::milliseconds(100));
+          self->retry_.async_wait([self](const std::error_code& e) {
+            if (!e) self->accept();
+          });
         });
   }
 
@@ -139,6 +155,10 @@ class ControlServer::Impl : public std::enable_shared_from_this<ControlServer::I
   stream_protocol::acceptor acceptor_;
   std::size_t clients_ = 0;
   bool created_ = false;
+  bool accept_failing_ = false;
+  asio::steady_timer retry_{io_};
+  // Admitted connections, oldest first, for evicting an idle one when the table is full.
+  std::list<std::weak_ptr<Connection>> live_;
 };
 
 class ControlServer::Impl::Connection
@@ -151,7 +171,23 @@ class ControlServer::Impl::Connection
         peer_(peer) {
     ++server_->clients_;
   }
-  ~Connection() { --server_->clients_; }
+  ~Connection() {
+    --server_->clients_;
+    if (listed_) server_->live_.erase(position_);
+  }
+
+  // Joins the server's list of live connections (oldest first).
+  void enlist() {
+    position_ = server_->live_.insert(server_->live_.end(), weak_from_this());
+    listed_ = true;
+  }
+  bool busy() const { return busy_; }
+
+  // Closes the connection to make room for a newer one.
+  void evict() {
+    spdlog::warn("control: too many clients; closing the longest-idle one (pid {})", peer_.pid);
+    shutdown();
+  }
 
   void start() {
     arm_idle();
@@ -263,6 +299,8 @@ class ControlServer::Impl::Connection
   std::string in_;
   std::string out_;  // a refusal
   std::deque<std::pair<std::string, bool>> queue_;
+  std::list<std::weak_ptr<Connection>>::iterator position_;
+  bool listed_ = false;
   bool busy_ = false;  // a request is being handled  // reply lines waiting to be written, final?
 };
 
@@ -279,10 +317,24 @@ void ControlServer::Impl::admit(stream_protocol::socket socket) {
     return;
   }
   if (clients_ > options_.max_clients) {
-    connection->refuse(encode_error("too many clients (" + std::to_string(options_.max_clients) +
-                                    "); try again later"));
-    return;
+    // Full: make room by closing the oldest connection that has no request in progress (idle or
+    // dribbling a partial line), so stuck clients cannot lock everyone else out.
+    std::shared_ptr<Connection> victim;
+    for (const std::weak_ptr<Connection>& weak : live_) {
+      std::shared_ptr<Connection> candidate = weak.lock();
+      if (candidate && !candidate->busy()) {
+        victim = std::move(candidate);
+        break;
+      }
+    }
+    if (!victim) {
+      connection->refuse(encode_error("too many clients (" + std::to_string(options_.max_clients) +
+                                      "); try again later"));
+      return;
+    }
+    victim->evict();
   }
+  connection->enlist();
   connection->start();
 }
 

@@ -198,9 +198,9 @@ void Supervisor::finish(std::size_t a, std::vector<SlotAction>& out) {
     app.last_rollout =
         RolloutResult{false, r.failure + "; rolled back to generation " + std::to_string(r.to)};
   } else if (!r.purpose.empty()) {
-    app.last_rollout = RolloutResult{
-        true, app.spec.name + " worker " + std::to_string(r.moved.empty() ? 0 : r.moved[0]) +
-                  " replaced (" + r.purpose + ")"};
+    app.last_rollout = RolloutResult{true, app.spec.name + " worker " +
+                                               std::to_string(r.moved.empty() ? 0 : r.moved[0]) +
+                                               " replaced (" + r.purpose + ")"};
   } else {
     app.good_generation = r.to;
     app.last_rollout =

@@ -32,8 +32,9 @@ inline constexpr unsigned kTimerKinds = 3;
 struct ExitStatus {
   enum class Kind { Exited, Signaled, SpawnFailed, ReadyTimeout, WatchdogTimeout };
   Kind kind = Kind::Exited;
-  int code = 0;        // exit code (Exited) or signal number (Signaled)
-  std::string detail;  // SpawnFailed: the error text; otherwise empty
+  int code = 0;            // exit code (Exited) or signal number (Signaled)
+  std::string detail;      // SpawnFailed: the error text; otherwise empty
+  bool transient = false;  // SpawnFailed for want of a resource (EAGAIN, ENOMEM, EMFILE, ...)
 
   /// A clean exit is code 0, or death by the stop signal the master itself sent.
   bool success() const { return kind == Kind::Exited && code == 0; }

@@ -274,7 +274,9 @@ void WorkerSlot::died(const ExitStatus& status, TimePoint now, const config::App
     start(what + "; ran " + std::to_string(uptime_ms) + "ms, restarting now", out);
     return;
   }
-  if (crash_loop(quick_deaths_, now, spec.restart_window, spec.max_restarts)) {
+  // A spawn that failed for want of a resource (pids, memory, fds) says nothing about the worker:
+  // keep retrying with backoff, and do not let it count toward the crash-loop limit.
+  if (!status.transient && crash_loop(quick_deaths_, now, spec.restart_window, spec.max_restarts)) {
     enter(SlotState::Failed,
           what + "; more than " + std::to_string(spec.max_restarts) + " quick deaths within " +
               std::to_string(spec.restart_window.count()) + "ms, giving up",

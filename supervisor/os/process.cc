@@ -89,8 +89,9 @@ Child spawn(const SpawnSpec& spec) {
   if (n == static_cast<ssize_t>(sizeof error)) {
     int status = 0;
     waitpid(child.pid, &status, 0);
-    throw SpawnError(std::string(worker::child_step_name(error.step)) + ": " +
-                     std::strerror(error.error));
+    throw SpawnError(
+        std::string(worker::child_step_name(error.step)) + ": " + std::strerror(error.error),
+        error.error);
   }
   return child;
 }
@@ -128,6 +129,11 @@ Ids resolve_ids(const std::string& user, const std::string& group) {
     if (user.empty()) ids.groups = {gr.gr_gid};
   }
   return ids;
+}
+
+bool transient_error(int error) {
+  return error == EAGAIN || error == ENOMEM || error == EMFILE || error == ENFILE ||
+         error == ENOBUFS;
 }
 
 std::optional<Reaped> reap_one() {

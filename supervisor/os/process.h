@@ -39,8 +39,15 @@ struct Child {
 /// A spawn that failed before the program ran ("execve: Permission denied").
 class SpawnError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  SpawnError(const std::string& what, int error) : std::runtime_error(what), error_(error) {}
+  int error() const { return error_; }  // the errno of the failed step
+
+ private:
+  int error_;
 };
+
+/// True for the errno values that mean "out of a resource, try again later".
+bool transient_error(int error);
 
 /// Starts a worker: clone3(CLONE_PIDFD | CLONE_VFORK), so the call returns once the child has
 /// exec'd (or failed, which is reported as SpawnError after the child is reaped).

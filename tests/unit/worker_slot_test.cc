@@ -311,3 +311,27 @@ TEST_CASE("a one-shot lane is not restarted by the restart policy") {
   CHECK(h.slot.state() == SlotState::Idle);
   CHECK_FALSE(h.has<core::Spawn>());
 }
+
+TEST_CASE("spawns failing for want of a resource back off but never mark the slot failed") {
+  Harness h;
+  h.spec.max_restarts = 2;
+  h.spec.backoff_max = 400ms;
+  h.feed(core::StartRequested{});
+  for (int i = 0; i < 20; ++i) {
+    core::ExitStatus status{core::ExitStatus::Kind::SpawnFailed, 127,
+                            "clone3: Resource temporarily unavailable"};
+    status.transient = true;
+    h.feed(core::Exited{status});
+    REQUIRE(h.slot.state() == SlotState::Backoff);
+    CHECK(h.armed_in() <= 400ms);
+    h.now += h.armed_in();
+    h.feed(core::TimerFired{h.armed_token()});
+    REQUIRE(h.has<core::Spawn>());
+  }
+  h.feed(core::Exited{{core::ExitStatus::Kind::SpawnFailed, 127, "execve: Permission denied"}});
+  h.feed(core::TimerFired{h.armed_token()});
+  h.feed(core::Exited{{core::ExitStatus::Kind::SpawnFailed, 127, "execve: Permission denied"}});
+  h.feed(core::TimerFired{h.armed_token()});
+  h.feed(core::Exited{{core::ExitStatus::Kind::SpawnFailed, 127, "execve: Permission denied"}});
+  CHECK(h.slot.state() == SlotState::Failed);  // real failures still count
+}
