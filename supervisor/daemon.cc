@@ -12,6 +12,7 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -426,9 +427,15 @@ std::vector<core::SlotAction> Daemon::Impl::spawn(SlotId id) {
     spawn_spec.ids = gen.ids;
     if (spec.nofile) {
       spawn_spec.nofile_soft = spawn_spec.nofile_hard = static_cast<unsigned long>(*spec.nofile);
-    } else if (inherited_nofile_) {  // workers get the limit clusterd itself was started with
-      spawn_spec.nofile_soft = inherited_nofile_->first;
-      spawn_spec.nofile_hard = inherited_nofile_->second;
+    } else if (inherited_nofile_) {
+      // Workers get the limit clusterd itself was started with, within the hard limit we have
+      // now (someone may have lowered it with prlimit, and raising needs CAP_SYS_RESOURCE).
+      rlimit now_limit{};
+      getrlimit(RLIMIT_NOFILE, &now_limit);
+      const unsigned long hard = std::min<unsigned long>(
+          inherited_nofile_->second, static_cast<unsigned long>(now_limit.rlim_max));
+      spawn_spec.nofile_soft = std::min(inherited_nofile_->first, hard);
+      spawn_spec.nofile_hard = hard;
     }
     if (spec.cpu_affinity == config::CpuAffinity::PerWorker && !app.cpus.empty()) {
       spawn_spec.cpu = app.cpus[id.index % app.cpus.size()];

@@ -80,3 +80,15 @@ none_alive() { for p in "$@"; do alive "$p" && return 1; done; return 0; }
 
 # log_ready N: at least N workers reported ready since the daemon started.
 log_ready() { [[ $(log_count '-> running: READY=1') -ge $1 ]]; }
+
+# cpu_ticks PID: utime + stime of a process, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# fd_count PID / rss_kb PID
+fd_count() { ls "/proc/$1/fd" | wc -l; }
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# status_ms: wall time of one `clusterctl status --json`, in ms (fails if it fails).
+status_ms() {
+  local t0 t1
+  t0=$(now_ms); "$CLUSTERCTL" --timeout 5 status --json >/dev/null || return 1; t1=$(now_ms)
+  echo $((t1 - t0))
+}
