@@ -198,7 +198,7 @@ apps:
   CHECK(b.restart == cfg::RestartPolicy::Never);
 }
 
-TEST_CASE("command as a list and as a string; instances", "[config]") {
+TEST_CASE("command as a list and as a string, instances", "[config]") {
   CHECK(only_app("apps:\n  a:\n    command: [\"prog\", \"\", \"x y\"]\n").command ==
         std::vector<std::string>{"prog", "", "x y"});
   CHECK(only_app("apps:\n  a:\n    command:\n      - prog\n      - --flag\n").command ==

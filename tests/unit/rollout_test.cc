@@ -179,7 +179,7 @@ TEST_CASE("a canary that dies during canary_time fails the rollout") {
   CHECK(s.sup.slot(s.active(0)).state() == SlotState::Running);
 }
 
-TEST_CASE("scaling and a second roll are refused while a rollout runs; stop abandons it") {
+TEST_CASE("scaling and a second roll are refused while a rollout runs, stop abandons it") {
   Shell s(2);
   s.run(s.sup.roll(0, s.v2(), s.now));
   CHECK(s.sup.rolling());

@@ -41,7 +41,7 @@ int count(const std::vector<core::SlotAction>& actions) {
 
 }  // namespace
 
-TEST_CASE("scale up starts new slots; scale down stops and retires the highest ones") {
+TEST_CASE("scale up starts new slots, scale down stops and retires the highest ones") {
   core::Supervisor s = make(2);
   core::TimePoint now{};
   run(s, s.start_all(now), now);
@@ -90,7 +90,7 @@ TEST_CASE("scaling back up before retirement keeps the stopping slot and restart
   CHECK(s.slot({0, 1}).state() == SlotState::Running);
 }
 
-TEST_CASE("stop_all ends with no workers; nothing starts afterwards") {
+TEST_CASE("stop_all ends with no workers, nothing starts afterwards") {
   core::Supervisor s = make(3);
   core::TimePoint now{};
   run(s, s.start_all(now), now);

@@ -231,7 +231,7 @@ TEST_CASE("a restart request stops the worker and starts a new one after it exit
   CHECK(h.slot.state() == SlotState::Starting);
 }
 
-TEST_CASE("stop during backoff cancels the timer; a failed spawn counts as a quick death") {
+TEST_CASE("stop during backoff cancels the timer, a failed spawn counts as a quick death") {
   Harness h;
   h.feed(core::StartRequested{});
   h.feed(core::Exited{{core::ExitStatus::Kind::SpawnFailed, 127, "execve: Permission denied"}});
@@ -252,7 +252,7 @@ TEST_CASE("every state change is reported as a Transition with a reason") {
   CHECK(t->reason == "start requested");
 }
 
-TEST_CASE("watchdog: pings re-arm it; silence sends SIGABRT, then SIGKILL after stop_timeout") {
+TEST_CASE("watchdog: pings re-arm it, silence sends SIGABRT, then SIGKILL after stop_timeout") {
   Harness h;
   h.spec.watchdog = 1s;
   h.spec.stop_timeout = 2s;
