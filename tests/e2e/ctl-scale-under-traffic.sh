@@ -14,16 +14,7 @@ ip link set lo up 2>/dev/null || python3 -c 'import socket' # lo is needed for 1
 sysctl -qw net.ipv4.tcp_migrate_req=1 || skip "this kernel has no net.ipv4.tcp_migrate_req"
 for mode in shared reuseport; do
   PORT=$(free_port)
-  cat >"$T/c.yaml" <<YAML
-control: { socket: "$T/ctl.sock" }
-apps:
-  web:
-    command: ["$HELLO"]
-    instances: 2
-    ready: notify
-    listen:
-      http: { address: "127.0.0.1:$PORT", mode: $mode }
-YAML
+  web_config 2 "$mode"
   start_daemon "$T/c.yaml"
   wait_for 10 "two workers ready" log_ready 2
   $HTTP load "$PORT" 6 4 >"$T/load.out" 2>&1 &

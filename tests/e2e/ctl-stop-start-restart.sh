@@ -2,16 +2,7 @@
 # clusterctl stop / start / restart APP / restart APP --worker N, and errors for unknown apps.
 source "$(dirname "$0")/lib/common.sh"
 PORT=$(free_port)
-cat >"$T/c.yaml" <<YAML
-control: { socket: "$T/ctl.sock" }
-apps:
-  web:
-    command: ["$HELLO"]
-    instances: 2
-    ready: notify
-    listen:
-      http: { address: "127.0.0.1:$PORT", mode: reuseport }
-YAML
+web_config 2 reuseport
 start_daemon "$T/c.yaml"
 wait_for 10 "two workers ready" log_ready 2
 pids() { "$CLUSTERCTL" status --json | python3 -c 'import json,sys; print(" ".join(str(w["pid"]) for w in json.load(sys.stdin)["apps"][0]["workers"]))'; }

@@ -2,16 +2,7 @@
 # shared mode: the master binds once and every worker accepts from that socket.
 source "$(dirname "$0")/lib/common.sh"
 PORT=$(free_port)
-cat >"$T/c.yaml" <<YAML
-control: { socket: "$T/ctl.sock" }
-apps:
-  web:
-    command: ["$HELLO"]
-    instances: 2
-    ready: notify
-    listen:
-      http: { address: "127.0.0.1:$PORT", mode: shared, backlog: 128 }
-YAML
+web_config 2 shared
 start_daemon "$T/c.yaml"
 wait_for 10 "two workers ready" log_ready 2
 out=$($HTTP spread "$PORT" 200) || fail "requests failed: $out"

@@ -92,3 +92,18 @@ status_ms() {
   t0=$(now_ms); "$CLUSTERCTL" --timeout 5 status --json >/dev/null || return 1; t1=$(now_ms)
   echo $((t1 - t0))
 }
+
+# web_config INSTANCES MODE: the common config: app `web`, hello-worker, ready: notify, one
+# listener `http` on 127.0.0.1:$PORT in MODE.
+web_config() {
+  cat >"$T/c.yaml" <<YAML
+control: { socket: "$T/ctl.sock" }
+apps:
+  web:
+    command: ["$HELLO"]
+    instances: $1
+    ready: notify
+    listen:
+      http: { address: "127.0.0.1:$PORT", mode: $2 }
+YAML
+}
