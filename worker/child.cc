@@ -28,10 +28,9 @@ namespace clusterd::worker {
 namespace {
 
 [[noreturn]] void fail(const ChildPlan& plan, int step) {
-  const ChildError error{step, errno};
-  if (plan.error_fd >= 0) {
-    ssize_t ignored = write(plan.error_fd, &error, sizeof error);
-    (void)ignored;
+  if (plan.error != nullptr) {
+    plan.error->step = step;
+    plan.error->error = errno;
   }
   _exit(127);
 }
@@ -91,50 +90,47 @@ void run_child(const ChildPlan& plan) {
 
   if (setpgid(0, 0) != 0) fail(plan, kStepProcessGroup);
 
-  // Lift every source fd above all targets (3 .. 3+n-1) and above the error pipe, then place them.
-  const int base = 3 + plan.fd_count + 1;
+  // Lift every source fd above all targets (3 .. 3+n-1), then place them.
+  const int base = 3 + plan.fd_count;
   int lifted[256];
   const int count = plan.fd_count < 256 ? plan.fd_count : 256;
   for (int i = 0; i < count; ++i) {
     lifted[i] = fcntl(plan.fds[i], F_DUPFD_CLOEXEC, base);
     if (lifted[i] < 0) fail(plan, kStepFds);
   }
-  ChildPlan moved = plan;
-  if (plan.error_fd >= 0 && plan.error_fd < base) {
-    moved.error_fd = fcntl(plan.error_fd, F_DUPFD_CLOEXEC, base);
-    if (moved.error_fd < 0) fail(plan, kStepFds);
-  }
   for (int i = 0; i < count; ++i) {
-    if (dup2(lifted[i], 3 + i) < 0) fail(moved, kStepFds);  // dup2 clears FD_CLOEXEC on 3+i
+    if (dup2(lifted[i], 3 + i) < 0) fail(plan, kStepFds);  // dup2 clears FD_CLOEXEC on 3+i
   }
   syscall(SYS_close_range, 3 + count, ~0U, CLOSE_RANGE_CLOEXEC);
 
-  if (plan.cwd != nullptr && chdir(plan.cwd) != 0) fail(moved, kStepCwd);
+  if (plan.cwd != nullptr && chdir(plan.cwd) != 0) fail(plan, kStepCwd);
   if (plan.set_nofile) {
     const rlimit limit{plan.nofile_soft, plan.nofile_hard};
-    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) fail(moved, kStepNofile);
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) fail(plan, kStepNofile);
   }
   if (plan.cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(plan.cpu, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0) fail(moved, kStepAffinity);
+    if (sched_setaffinity(0, sizeof set, &set) != 0) fail(plan, kStepAffinity);
   }
   if (plan.set_ids) {
-    if (setgroups(static_cast<size_t>(plan.group_count), plan.groups) != 0) {
-      fail(moved, kStepGroups);
+    // Raw system calls: glibc's wrappers would try to change the ids of every thread of the
+    // parent, whose memory we share, not just ours.
+    if (syscall(SYS_setgroups, static_cast<size_t>(plan.group_count), plan.groups) != 0) {
+      fail(plan, kStepGroups);
     }
-    if (setgid(plan.gid) != 0) fail(moved, kStepGid);
-    if (setuid(plan.uid) != 0) fail(moved, kStepUid);
+    if (syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid) != 0) fail(plan, kStepGid);
+    if (syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid) != 0) fail(plan, kStepUid);
   }
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(moved, kStepDeathSignal);
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(plan, kStepDeathSignal);
   if (getppid() != plan.parent) {
     errno = ESRCH;
-    fail(moved, kStepParentGone);
+    fail(plan, kStepParentGone);
   }
   if (plan.listen_pid != nullptr) write_pid(plan.listen_pid, getpid());
   execve(plan.path, plan.argv, plan.envp);
-  fail(moved, kStepExec);
+  fail(plan, kStepExec);
 }
 
 }  // namespace clusterd::worker

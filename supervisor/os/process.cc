@@ -2,9 +2,10 @@
 
 #include <fcntl.h>
 #include <grp.h>
-#include <linux/sched.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -64,29 +65,30 @@ Child spawn(const SpawnSpec& spec) {
   plan.cpu = spec.cpu;
   plan.parent = getpid();
 
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    throw std::system_error(errno, std::system_category(), "pipe2");
+  // The child runs on a stack of its own in our memory (CLONE_VM) while we wait (CLONE_VFORK),
+  // as posix_spawn does: no copy of the master's address space, however large it is. We run
+  // again once the child has exec'd (its memory is then its own) or exited, having written
+  // what failed into `error`.
+  static void* stack = nullptr;
+  constexpr std::size_t kStackSize = 256 * 1024;
+  if (stack == nullptr) {
+    stack = mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+      stack = nullptr;
+      throw std::system_error(errno, std::system_category(), "mmap(child stack)");
+    }
   }
-  UniqueFd error_read(pipe_fds[0]);
-  UniqueFd error_write(pipe_fds[1]);
-  plan.error_fd = error_write.get();
-
+  worker::ChildError error{0, 0};
+  plan.error = &error;
   int pidfd = -1;
-  clone_args args{};
-  args.flags = CLONE_PIDFD | CLONE_VFORK;
-  args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
-  args.exit_signal = SIGCHLD;
-  const long pid = syscall(SYS_clone3, &args, sizeof args);
-  if (pid < 0) throw std::system_error(errno, std::system_category(), "clone3");
-  if (pid == 0) worker::run_child(plan);
-
-  // CLONE_VFORK: we run again only once the child has exec'd or exited.
+  const int pid = clone(
+      [](void* arg) -> int { worker::run_child(*static_cast<const worker::ChildPlan*>(arg)); },
+      static_cast<char*>(stack) + kStackSize, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &plan,
+      &pidfd);
+  if (pid < 0) throw std::system_error(errno, std::system_category(), "clone");
   Child child{static_cast<pid_t>(pid), UniqueFd(pidfd)};
-  error_write.reset();
-  worker::ChildError error;
-  const ssize_t n = read(error_read.get(), &error, sizeof error);
-  if (n == static_cast<ssize_t>(sizeof error)) {
+  if (error.step != 0) {
     int status = 0;
     waitpid(child.pid, &status, 0);
     throw SpawnError(
