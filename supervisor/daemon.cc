@@ -154,6 +154,14 @@ Generation Daemon::Impl::prepare_generation(const config::AppSpec& spec, unsigne
       config::Address address = ls.address;
       for (unsigned i = 0; i < slots; ++i) {
         os::UniqueFd fd = take_passed(ls, i);
+        if (fd && i == 0 && !os::enable_reuseport(fd.get())) {
+          // The other slots must join its SO_REUSEPORT group. Setting it on a listening socket
+          // works on Linux; a .socket unit should say ReusePort=yes all the same.
+          spdlog::warn(
+              "listener {}: the socket systemd passed had no SO_REUSEPORT; set it now "
+              "(add ReusePort=yes to the .socket unit)",
+              ls.name);
+        }
         if (!fd) fd = os::bind_listener(address, ls.backlog, true);
         listener->fds.push_back(std::move(fd));
         if (address.port == 0) address.port = os::local_port(listener->fds.back().get());

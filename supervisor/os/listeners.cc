@@ -161,6 +161,17 @@ std::string socket_mismatch(int fd, const config::Address& address) {
   return {};
 }
 
+bool enable_reuseport(int fd) {
+  int on = 0;
+  socklen_t length = sizeof on;
+  if (getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, &length) == 0 && on) return true;
+  const int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    throw std::system_error(errno, std::system_category(), "setsockopt(SO_REUSEPORT)");
+  }
+  return false;
+}
+
 void remove_socket_file(const config::Address& address) {
   if (address.family == config::Address::Family::Unix) unlink(address.path.c_str());
 }

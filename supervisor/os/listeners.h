@@ -23,6 +23,10 @@ std::uint16_t local_port(int fd);
 /// when it is, else what it is instead ("a UDP socket", "bound to 127.0.0.1:9000", ...).
 std::string socket_mismatch(int fd, const config::Address& address);
 
+/// Makes sure SO_REUSEPORT is set on `fd`; returns true if it already was. Throws
+/// std::system_error if it cannot be set.
+bool enable_reuseport(int fd);
+
 /// Removes the socket file of a Unix listener the master created; no-op for TCP.
 void remove_socket_file(const config::Address& address);
 

@@ -76,7 +76,7 @@ shutdown_container() {
   # Never SIGKILL nspawn alone: the container's systemd would be orphaned. poweroff; else nspawn's
   # SIGTERM (clean halt), a second one (immediate); last, SIGKILL the container's PID 1.
   if [[ -n $LEADER ]]; then
-    timeout 10 nsenter --target "$LEADER" --mount --pid -- /bin/systemctl poweroff --no-block >/dev/null 2>&1 \
+    timeout 10 nsenter --target "$LEADER" --mount --pid -- /usr/bin/systemctl poweroff --no-block >/dev/null 2>&1 \
       || kill -TERM "$NSPAWN_PID" 2>/dev/null
   else
     kill -TERM "$NSPAWN_PID" 2>/dev/null
@@ -131,8 +131,8 @@ setup_nspawn() {
     [[ -x $d/usr/bin/systemd-nspawn ]] && exit 0
     say "downloading systemd-container + libsystemd-shared (extracted under $d, not installed)"
     rm -rf "$CACHE/debs" "$d.tmp" && mkdir -p "$CACHE/debs" || exit 1
-    dl() { (cd "$CACHE/debs" && timeout 120 apt-get -q -o APT::Sandbox::User=root download systemd-container libsystemd-shared) >/dev/null 2>&1; }
-    dl || { timeout 120 apt-get -q update >/dev/null 2>&1; dl; } || exit 1
+    dl() { (cd "$CACHE/debs" && timeout 60 apt-get -q -o APT::Sandbox::User=root download systemd-container libsystemd-shared) >/dev/null 2>&1; }
+    dl || { timeout 60 apt-get -q update >/dev/null 2>&1; dl; } || exit 1
     for f in "$CACHE"/debs/*.deb; do dpkg-deb -x "$f" "$d.tmp" || exit 1; done
     mv "$d.tmp" "$d"
   ) 9>"$CACHE/.lock" || return 1
@@ -264,7 +264,6 @@ check_a() {
   else
     fail "a. systemd-analyze verify exited $rc: $out"
   fi
-
 }
 
 # ------------------------------------------------------------------ b. socket activation
@@ -279,16 +278,22 @@ check_b() {
     t=$(now_us)
     if worker=$(http_get 30); then
       took=$(since "$t")
-      if why=$(up 5); then
-        pass "b. the first connection activated $UNIT and got a 200 from worker $worker after $took s; $(IN systemctl show -p ActiveState,SubState,StatusText $UNIT | xargs)"
-      else
+      local used listening
+      used=$(journal_count "listener http.*'http'")
+      listening=$(IN ss -Hltn "sport = :$PORT" | wc -l)
+      if ! why=$(up 5); then
         fail "b. activated and answered, but: $why"
+      elif (( used < 1 )); then
+        fail "b. the journal does not say listener http took the socket passed as 'http'"
+      elif (( listening != 2 )); then
+        fail "b. $listening sockets listen on port $PORT, expected 2 (the .socket's for slot 0, slot 1's beside it)"
+      else
+        pass "b. the first connection activated $UNIT and got a 200 from worker $worker after $took s; listener http took the passed 'http' socket, slot 1 listens beside it; $(IN systemctl show -p ActiveState,SubState,StatusText $UNIT | xargs)"
       fi
     else
       fail "b. the first connection got no 200 within 30 s; $(IN systemctl show -p ActiveState,SubState,Result,StatusText $UNIT | xargs)"
     fi
   fi
-
 }
 
 # ------------------------------------------------------------------ c. reload under load
@@ -369,7 +374,6 @@ check_d() {
       fail "d. refused reload${problems}"
     fi
   fi
-
 }
 
 # ------------------------------------------------------------------ e. stop
@@ -384,13 +388,16 @@ check_e() {
     took=$(since "$t")
     shown=$(IN systemctl show -p ActiveState,Result,MainPID $UNIT | xargs)
     left=$(IN pgrep -a -f 'hello-worker|/opt/clusterd/clusterd' | xargs)
-    if [[ $shown == *ActiveState=inactive* && $shown == *Result=success* && $shown == *MainPID=0* && -z $left ]]; then
-      pass "e. systemctl stop took $took s: $shown; no clusterd or hello-worker process left (workers were $workers)"
+    drained=""
+    for p in $workers; do
+      IN journalctl -u $UNIT --no-pager -o cat | grep -Eq "pid $p exited \(exit 0\)" || drained+=" $p"
+    done
+    if [[ $shown == *ActiveState=inactive* && $shown == *Result=success* && $shown == *MainPID=0* && -z $left && -z $drained ]]; then
+      pass "e. systemctl stop took $took s: $shown; workers $workers drained (exit 0); no clusterd or hello-worker process left"
     else
-      fail "e. after stop: $shown; processes left: '${left:-none}'"
+      fail "e. after stop: $shown; processes left: '${left:-none}'; workers without 'exited (exit 0)' in the journal: '${drained:-none}'"
     fi
   fi
-
 }
 
 # ------------------------------------------------------------------ f. WatchdogSec
@@ -434,7 +441,6 @@ check_f() {
       fi
     fi
   fi
-
 }
 
 # ------------------------------------------------------------------ g. kill -9 with the fd store
@@ -479,7 +485,6 @@ check_g() {
       fail "g. kill -9 of the master${problems}; load: $stats"
     fi
   fi
-
 }
 
 # ------------------------------------------------------------------ h. journald priorities
@@ -504,7 +509,6 @@ else:
 PY
   )
   if [[ $verdict == PASS* ]]; then pass "h. journald: ${verdict#PASS }"; else fail "h. journald: ${verdict#FAIL }"; fi
-
 }
 
 # ------------------------------------------------------------------ run them
