@@ -457,17 +457,22 @@ std::vector<core::SlotAction> Daemon::Impl::spawn(SlotId id) {
     spdlog::info("{}: spawned pid {}{}", label(id), child.pid,
                  spawn_spec.cpu >= 0 ? fmt::format(" on cpu {}", spawn_spec.cpu) : "");
     return supervisor_.on(id, core::Spawned{child.pid}, now());
+  } catch (const os::SpawnError& e) {
+    return spawn_failed(id, e.what(), os::transient_error(e.error()));
+  } catch (const std::system_error& e) {
+    return spawn_failed(id, e.what(), os::transient_error(e.code().value()));
   } catch (const std::exception& e) {
-    core::ExitStatus status{core::ExitStatus::Kind::SpawnFailed, 127, e.what()};
-    if (const auto* spawn_error = dynamic_cast<const os::SpawnError*>(&e)) {
-      status.transient = os::transient_error(spawn_error->error());
-    } else if (const auto* system_error = dynamic_cast<const std::system_error*>(&e)) {
-      status.transient = os::transient_error(system_error->code().value());
-    }
-    spdlog::error("{}: cannot start {}: {}{}", label(id), spec.command[0], e.what(),
-                  status.transient ? " (out of a resource: retrying with backoff)" : "");
-    return supervisor_.on(id, core::Exited{status}, now());
+    return spawn_failed(id, e.what(), false);
   }
+}
+
+std::vector<core::SlotAction> Daemon::Impl::spawn_failed(SlotId id, const std::string& what,
+                                                         bool transient) {
+  core::ExitStatus status{core::ExitStatus::Kind::SpawnFailed, 127, what};
+  status.transient = transient;
+  spdlog::error("{}: cannot start {}: {}{}", label(id), supervisor_.spec(id).command[0], what,
+                transient ? " (out of a resource: retrying with backoff)" : "");
+  return supervisor_.on(id, core::Exited{status}, now());
 }
 
 void Daemon::Impl::watch_notify(SlotId id,

@@ -76,6 +76,8 @@ class Daemon::Impl {
   void execute(std::vector<core::SlotAction> actions);
   std::vector<core::SlotAction> perform(const core::SlotAction& item);
   std::vector<core::SlotAction> spawn(core::SlotId id);
+  std::vector<core::SlotAction> spawn_failed(core::SlotId id, const std::string& what,
+                                             bool transient);
   void watch_notify(core::SlotId id,
                     std::shared_ptr<asio::local::datagram_protocol::socket> socket);
   bool current_notify(core::SlotId id,

@@ -2,6 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
 namespace clusterd::control {
 
 using nlohmann::json;
@@ -32,7 +36,9 @@ const char* name_of(Command command) {
   return "?";
 }
 
-std::string line(const json& document) { return document.dump() + "\n"; }
+std::string line(const json& document) {
+  return document.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
 
 json envelope(bool ok) { return json{{"v", kProtocolVersion}, {"ok", ok}}; }
 
@@ -89,11 +95,27 @@ json snapshot_json(const StatusSnapshot& s) {
               {"totals", {{"processes", s.totals.processes}, {"threads", s.totals.threads}}}};
 }
 
+// json::get<int>() of 1e300 is a float-to-int conversion out of range: undefined behaviour.
+// Integer fields of a reply must be JSON integers within the target type's range.
+template <typename T>
+T checked(const json& value, const char* key) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    const bool fits = value.is_number_unsigned()  ? std::in_range<T>(value.get<std::uint64_t>())
+                      : value.is_number_integer() ? std::in_range<T>(value.get<std::int64_t>())
+                                                  : false;
+    if (!fits) {
+      throw ProtocolError(std::string("malformed reply from the daemon: '") + key +
+                          "' is not an integer in range");
+    }
+  }
+  return value.get<T>();
+}
+
 template <typename T>
 T field(const json& object, const char* key, T fallback) {
   const auto it = object.find(key);
   if (it == object.end() || it->is_null()) return fallback;
-  return it->get<T>();
+  return checked<T>(*it, key);
 }
 
 StatusSnapshot snapshot_from(const json& j) {
@@ -144,7 +166,7 @@ Request decode_request(std::string_view text) {
   json request;
   try {
     request = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for 1e999
     throw ProtocolError(std::string("invalid JSON: ") + e.what());
   }
   if (!request.is_object()) throw ProtocolError("a request must be a JSON object");
@@ -226,7 +248,7 @@ Reply decode_reply(std::string_view text) {
   try {
     const json j = json::parse(text);
     reply.ok = j.at("ok").get<bool>();
-    reply.version = j.at("v").get<int>();
+    reply.version = checked<int>(j.at("v"), "v");
     reply.error = field<std::string>(j, "error", "");
     reply.message = field<std::string>(j, "message", "");
     if (j.contains("status")) reply.status = snapshot_from(j["status"]);

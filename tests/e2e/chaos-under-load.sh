@@ -68,7 +68,7 @@ YAML
   grep -q "requests in" "$T/wrk.out" || fail "$mode: wrk did not finish: $(cat "$T/wrk.out")"
   [[ $connect -eq 0 ]] || fail "$mode: $connect connections refused: $(cat "$T/wrk.out")"
   p95=$(printf '%s\n' "${samples[@]}" | sort -n | awk '{a[NR]=$1} END {i=int(NR*0.95); if (i<1) i=1; print a[i]}')
-  (( p95 < 100 )) || fail "$mode: clusterctl status p95 $p95 ms during the chaos (worst $worst)"
+  (( p95 < 100 * SLOWDOWN )) || fail "$mode: clusterctl status p95 $p95 ms during the chaos (worst $worst)"
   $HTTP spread "$PORT" 80 >"$T/spread" || fail "$mode: not serving after the chaos"
   [[ $(head -1 "$T/spread") -eq 4 ]] || fail "$mode: only $(head -1 "$T/spread") workers answer"
   echo "$mode: $kills kills, $stops stops in ${CHAOS_SECONDS}s; $(grep 'requests in' "$T/wrk.out" | sed 's/^ *//');" \

@@ -63,8 +63,8 @@ wait_for 5 "the replacement" bash -c "$(declare -f worker_pids); DAEMON=$DAEMON;
 wait "$abuser" || true
 rss1=$(rss_kb "$DAEMON")
 kill -0 "$DAEMON" || fail "the master died"
-(( worst < 100 )) || fail "status took $worst ms under abuse"
-(( rss1 < rss0 + 8192 )) || fail "RSS grew from $rss0 to $rss1 KiB"
+(( worst < 100 * SLOWDOWN )) || fail "status took $worst ms under abuse"
+(( SLOWDOWN > 1 || rss1 < rss0 + 8192 )) || fail "RSS grew from $rss0 to $rss1 KiB"
 log_has "too many clients; closing the longest-idle one" || fail "no eviction logged"
 wait_for 5 "idle clients dropped" bash -c "(( \$(ls /proc/$DAEMON/fd | wc -l) < 100 ))"
 pass "1000 idle + slow-loris + 16 MiB lines + vanishing clients: status worst $worst ms, worker replaced, RSS $rss0 -> $rss1 KiB"

@@ -4,7 +4,7 @@
 # every worker pid changes at every reload.
 source "$(dirname "$0")/lib/common.sh"
 command -v wrk >/dev/null || skip "wrk is not installed"
-RELOADS=${RELOADS:-20}
+RELOADS=${RELOADS:-$((20 / ${CLUSTERD_SLOWDOWN:-1}))}
 pids() { "$CLUSTERCTL" status --json | python3 "$SOURCE_DIR/tests/e2e/lib/status.py" pids; }
 for mode in shared reuseport; do
   PORT=$(free_port)

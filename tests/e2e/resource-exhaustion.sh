@@ -53,7 +53,11 @@ else
   echo "SKIP part 1: no writable pids cgroup here"
 fi
 
-# 2. EMFILE in the master.
+# 2. EMFILE in the master. Not under the sanitizers: their runtime needs fds of its own (UBSan
+# probes memory through a pipe), so it reports false errors once none are left.
+if [[ -n ${CLUSTERD_SANITIZED:-} ]]; then
+  echo "SKIP part 2 in a sanitizer build: the sanitizer runtime itself needs free fds"
+else
 start_daemon "$T/c.yaml"
 wait_for 10 "two workers ready" log_ready 2
 hard=$(awk '/^Max open files/ {print $5}' "/proc/$DAEMON/limits")
@@ -71,6 +75,7 @@ wait_for 5 "the replacement once fds are back" has_workers 2
 "$CLUSTERCTL" status >/dev/null || fail "status after EMFILE"
 kill -TERM "$DAEMON"; wait "$DAEMON"; DAEMON=""
 pass "EMFILE: backed off, no spin, recovered"
+fi
 
 # 3. A full disk under the log.
 mkdir "$T/logfs"

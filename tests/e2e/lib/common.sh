@@ -10,6 +10,8 @@ HELLO=$BUILD_DIR/worker/hello-worker
 CLUSTERCTL=$BUILD_DIR/clusterctl
 HTTP="python3 $SOURCE_DIR/tests/e2e/lib/http.py"
 T=$(mktemp -d /tmp/clusterd-e2e.XXXXXX)
+# How much slower than a Release build this one runs (5 under the sanitizers): time limits scale.
+SLOWDOWN=${CLUSTERD_SLOWDOWN:-1}
 DAEMON=""
 EXTRA_PIDS=()
 export CLUSTERD_SOCKET=$T/ctl.sock
@@ -48,9 +50,11 @@ free_port() {
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 wait_for() {
   local timeout=$1 what=$2; shift 2
-  local deadline=$(( $(now_ms) + ${timeout%.*} * 1000 ))
+  local deadline=$(( $(now_ms) + ${timeout%.*} * 1000 * SLOWDOWN ))
   until "$@" >/dev/null 2>&1; do
-    if (( $(now_ms) >= deadline )); then fail "timed out after ${timeout}s waiting for: $what"; fi
+    if (( $(now_ms) >= deadline )); then
+      fail "timed out after $(( ${timeout%.*} * SLOWDOWN ))s waiting for: $what"
+    fi
     sleep 0.02
   done
 }
