@@ -132,10 +132,11 @@ YAML
   echo "clusterd did not start: $(tail -3 "$T/log")" >&2; return 1
 }
 start_hand() {
-  python3 "$T/launch.py" "$1" "$2" "$BUILD/worker/hello-worker" >"$T/hand.out" 2>&1 &
+  # The port goes to its own file: the workers' log lines share stderr and may come first.
+  python3 "$T/launch.py" "$1" "$2" "$BUILD/worker/hello-worker" >"$T/hand.port" 2>"$T/hand.out" &
   SERVER=$!
   for _ in $(seq 200); do
-    PORT=$(head -1 "$T/hand.out")
+    PORT=$(head -1 "$T/hand.port")
     [[ -n $PORT && $(grep -c serving "$T/hand.out") -ge $2 ]] && return 0
     sleep 0.05
   done
