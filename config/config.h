@@ -50,7 +50,7 @@ enum class CpuAffinity { None, PerWorker };
 
 /// `rollout:` how a reload replaces an app's workers.
 struct RolloutSpec {
-  unsigned batch = 1;                                    // slots replaced at a time after the canary
+  unsigned batch = 1;                                   // slots replaced at a time after the canary
   Duration canary_time = std::chrono::milliseconds(0);  // the canary must stay ready this long
 };
 
@@ -81,7 +81,7 @@ struct AppSpec {
   std::string group;                                     // empty = the user's primary group
   std::optional<std::uint64_t> nofile;  // limits.nofile: RLIMIT_NOFILE soft and hard
   RolloutSpec rollout;
-  std::optional<Duration> watchdog;        // WATCHDOG=1 expected at least this often
+  std::optional<Duration> watchdog;         // WATCHDOG=1 expected at least this often
   std::optional<std::uint64_t> max_memory;  // bytes of RSS (worker + descendants) before a replace
   Duration memory_check_interval = std::chrono::seconds(5);  // sampling period for max_memory
 
@@ -95,7 +95,7 @@ struct AppSpec {
 struct ControlSpec {
   std::string socket;  // empty = the default path (see DESIGN.md)
   std::string group;   // members may use the control socket; empty = root and the daemon's uid
-  unsigned max_clients = 64;                          // concurrent clients; more are refused
+  unsigned max_clients = 64;                         // concurrent clients; more are refused
   Duration idle_timeout = std::chrono::seconds(30);  // a silent client is dropped after this
   Mark socket_at;
   Mark group_at;

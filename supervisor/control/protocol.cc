@@ -1,8 +1,7 @@
 #include "supervisor/control/protocol.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <type_traits>
 #include <utility>
 
