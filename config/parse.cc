@@ -3,17 +3,16 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <yaml-cpp/depthguard.h>
-#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <initializer_list>
-#include <sstream>
 #include <utility>
 
 #include "config/values.h"
+#include "config/yaml_documents.h"
 
 namespace clusterd::config {
 namespace {
@@ -523,43 +522,6 @@ void Walker::env(const Entry& e, AppSpec& app) {
   }
 }
 
-// yaml-cpp 0.7's LoadAll() loops forever, allocating, when a document starts with a token the
-// parser cannot consume (`,` alone: jbeder/yaml-cpp#1040, fixed upstream by #1319). So documents
-// are counted with a handler that builds nothing and stops when one starts where the previous
-// one did; the first document is then built with Load().
-struct DocumentCounter : YAML::EventHandler {
-  std::vector<YAML::Mark> roots;  // each document's root node (what LoadAll's nodes report)
-  YAML::Mark start;               // where the current document started
-  bool stuck = false;
-  bool in_root = false;
-  void OnDocumentStart(const YAML::Mark& m) override {
-    if (!roots.empty() && m.pos == start.pos) stuck = true;
-    start = m;
-    in_root = true;
-  }
-  void OnDocumentEnd() override {}
-  void node(const YAML::Mark& m) {
-    if (in_root) roots.push_back(m);
-    in_root = false;
-  }
-  void OnNull(const YAML::Mark& m, YAML::anchor_t) override { node(m); }
-  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { node(m); }
-  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t,
-                const std::string&) override {
-    node(m);
-  }
-  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {
-    node(m);
-  }
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {
-    node(m);
-  }
-  void OnMapEnd() override {}
-};
-
 }  // namespace
 
 ParseResult parse_config(std::string_view yaml, std::string_view origin) {
@@ -568,13 +530,7 @@ ParseResult parse_config(std::string_view yaml, std::string_view origin) {
   YAML::Node root;
   std::vector<YAML::Mark> starts;  // where each document's root node is
   try {
-    std::istringstream in{std::string(yaml)};
-    YAML::Parser parser(in);
-    DocumentCounter counter;
-    while (!counter.stuck && parser.HandleNextDocument(counter)) {
-    }
-    if (counter.stuck) throw YAML::ParserException(counter.start, "unexpected token");
-    starts = std::move(counter.roots);
+    starts = document_roots(std::string(yaml));
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::DeepRecursion& e) {  // yaml-cpp 0.7 labels it "bad file"
     walker.error(Mark{e.mark.line + 1, e.mark.column + 1}, "", "the document is nested too deeply");

@@ -1,0 +1,17 @@
+// Counting the documents of a YAML stream without yaml-cpp 0.7's LoadAll(), which loops forever,
+// allocating, on some inputs (a file holding only `,`: jbeder/yaml-cpp#1040, fixed upstream by
+// #1319, not in Debian 12's 0.7.0). Found by tests/fuzz/config_fuzz.cc.
+#pragma once
+
+#include <yaml-cpp/mark.h>
+
+#include <string>
+#include <vector>
+
+namespace clusterd::config {
+
+/// The mark of each document's root node, in order. Throws YAML::ParserException for a syntax
+/// error, including where LoadAll() would loop.
+std::vector<YAML::Mark> document_roots(const std::string& yaml);
+
+}  // namespace clusterd::config
