@@ -243,7 +243,6 @@ std::string encode_version(std::string_view version) {
 
 Reply decode_reply(std::string_view text) {
   Reply reply;
-  reply.raw = std::string(text);
   try {
     const json j = json::parse(text);
     reply.ok = j.at("ok").get<bool>();

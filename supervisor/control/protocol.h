@@ -61,7 +61,6 @@ struct Reply {
   std::string error;    // when !ok
   std::string message;  // when ok: what was done
   std::optional<StatusSnapshot> status;
-  std::string raw;                      // the reply line as received, for --json
   std::optional<std::string> progress;  // set on a progress line: more lines follow
 };
 /// Throws ProtocolError when the line is not a reply.
