@@ -302,6 +302,13 @@ void Daemon::Impl::reap() {
       runtime.notify.reset();
     }
     runtime.pidfd.reset();
+    if (runtime.spawn_errors) {  // an error was written before the exit, so it is there now
+      const os::SpawnReport report = os::read_spawn_report(runtime.spawn_errors->native_handle());
+      if (report.error) runtime.spawn_error = report.error;
+      std::error_code ignored;
+      runtime.spawn_errors->close(ignored);  // the watcher drops the child's memory: it is gone
+      runtime.spawn_errors.reset();
+    }
     // Whatever the worker left behind in its process group goes with it.
     try {
       os::signal_group(reaped->pid, SIGKILL);
@@ -309,8 +316,14 @@ void Daemon::Impl::reap() {
       spdlog::warn("{}: killing the rest of process group {}: {}", label(id), reaped->pid,
                    e.what());
     }
-    const core::ExitStatus status = exit_status_of(reaped->status);
-    spdlog::info("{}: pid {} exited ({})", label(id), reaped->pid, status.to_string());
+    core::ExitStatus status = exit_status_of(reaped->status);
+    if (runtime.spawn_error) {
+      status = spawn_failure(id, runtime.spawn_error->what(),
+                             os::transient_error(runtime.spawn_error->error()));
+      runtime.spawn_error.reset();
+    } else {
+      spdlog::info("{}: pid {} exited ({})", label(id), reaped->pid, status.to_string());
+    }
     execute(supervisor_.on(id, core::Exited{status}, now()));
   }
   finish_if_done();
@@ -450,6 +463,10 @@ std::vector<core::SlotAction> Daemon::Impl::spawn(SlotId id) {
     }
     os::Child child = os::spawn(spawn_spec);
     runtime.pidfd = std::move(child.pidfd);
+    runtime.spawn_error.reset();
+    runtime.spawn_errors =
+        std::make_shared<asio::posix::stream_descriptor>(io_, child.errors.release());
+    watch_spawn_errors(id, runtime.spawn_errors, std::move(child.memory));
     runtime.uid = gen.ids ? gen.ids->uid : getuid();
     runtime.notify = std::make_shared<asio::local::datagram_protocol::socket>(
         io_, asio::local::datagram_protocol(), notify.fd.release());
@@ -457,8 +474,6 @@ std::vector<core::SlotAction> Daemon::Impl::spawn(SlotId id) {
     spdlog::info("{}: spawned pid {}{}", label(id), child.pid,
                  spawn_spec.cpu >= 0 ? fmt::format(" on cpu {}", spawn_spec.cpu) : "");
     return supervisor_.on(id, core::Spawned{child.pid}, now());
-  } catch (const os::SpawnError& e) {
-    return spawn_failed(id, e.what(), os::transient_error(e.error()));
   } catch (const std::system_error& e) {
     return spawn_failed(id, e.what(), os::transient_error(e.code().value()));
   } catch (const std::exception& e) {
@@ -468,11 +483,35 @@ std::vector<core::SlotAction> Daemon::Impl::spawn(SlotId id) {
 
 std::vector<core::SlotAction> Daemon::Impl::spawn_failed(SlotId id, const std::string& what,
                                                          bool transient) {
+  return supervisor_.on(id, core::Exited{spawn_failure(id, what, transient)}, now());
+}
+
+core::ExitStatus Daemon::Impl::spawn_failure(SlotId id, const std::string& what, bool transient) {
   core::ExitStatus status{core::ExitStatus::Kind::SpawnFailed, 127, what};
   status.transient = transient;
   spdlog::error("{}: cannot start {}: {}{}", label(id), supervisor_.spec(id).command[0], what,
                 transient ? " (out of a resource: retrying with backoff)" : "");
-  return supervisor_.on(id, core::Exited{status}, now());
+  return status;
+}
+
+void Daemon::Impl::watch_spawn_errors(SlotId id,
+                                      std::shared_ptr<asio::posix::stream_descriptor> pipe,
+                                      std::shared_ptr<os::ChildMemory> memory) {
+  pipe->async_wait(
+      asio::posix::stream_descriptor::wait_read,
+      [this, id, pipe, memory = std::move(memory)](const std::error_code& ec) mutable {
+        if (ec) return;  // closed at reap: the child is gone, and its memory can go with this
+        const bool current = slot_exists(id) && lane(id).spawn_errors == pipe;
+        const os::SpawnReport report = os::read_spawn_report(pipe->native_handle());
+        if (current && report.error) lane(id).spawn_error = report.error;
+        if (!report.finished) {  // an error came first; the exit follows
+          watch_spawn_errors(id, std::move(pipe), std::move(memory));
+          return;
+        }
+        std::error_code ignored;
+        pipe->close(ignored);
+        if (current) lane(id).spawn_errors.reset();
+      });
 }
 
 void Daemon::Impl::watch_notify(SlotId id,
@@ -486,8 +525,7 @@ void Daemon::Impl::watch_notify(SlotId id,
 
 bool Daemon::Impl::current_notify(
     SlotId id, const std::shared_ptr<asio::local::datagram_protocol::socket>& socket) const {
-  return id.app < slots_.size() && id.index < slots_[id.app].size() &&
-         slots_[id.app][id.index]->lanes[id.lane].notify == socket;
+  return slot_exists(id) && slots_[id.app][id.index]->lanes[id.lane].notify == socket;
 }
 
 void Daemon::Impl::drain_notify(SlotId id) {

@@ -6,6 +6,7 @@
 
 #include <asio/io_context.hpp>
 #include <asio/local/datagram_protocol.hpp>
+#include <asio/posix/stream_descriptor.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <functional>
@@ -45,11 +46,14 @@ struct AppRuntime {
   std::vector<int> cpus;  // slot i is pinned to cpus[i % size] with cpu_affinity: per-worker
 };
 
-// Per lane: its timers (created on first use), its worker's pidfd and notify socket.
+// Per lane: its timers (created on first use), its worker's pidfd and notify socket, and the
+// error pipe of a worker that has not exec'd yet.
 struct LaneRuntime {
   std::unique_ptr<asio::steady_timer> timers[core::kTimerKinds];
   os::UniqueFd pidfd;
   std::shared_ptr<asio::local::datagram_protocol::socket> notify;
+  std::shared_ptr<asio::posix::stream_descriptor> spawn_errors;  // open until exec or exit
+  std::optional<os::SpawnError> spawn_error;  // what the child reported before it exited
   uid_t uid = 0;
 };
 struct SlotRuntime {
@@ -78,6 +82,14 @@ class Daemon::Impl {
   std::vector<core::SlotAction> spawn(core::SlotId id);
   std::vector<core::SlotAction> spawn_failed(core::SlotId id, const std::string& what,
                                              bool transient);
+  core::ExitStatus spawn_failure(core::SlotId id, const std::string& what, bool transient);
+  /// Waits for the child's error pipe: a ChildError lands in LaneRuntime::spawn_error (and
+  /// counts at reap); end of file (exec'd or exited) closes the pipe and frees `memory`.
+  void watch_spawn_errors(core::SlotId id, std::shared_ptr<asio::posix::stream_descriptor> pipe,
+                          std::shared_ptr<os::ChildMemory> memory);
+  bool slot_exists(core::SlotId id) const {
+    return id.app < slots_.size() && id.index < slots_[id.app].size();
+  }
   void watch_notify(core::SlotId id,
                     std::shared_ptr<asio::local::datagram_protocol::socket> socket);
   bool current_notify(core::SlotId id,

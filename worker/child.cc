@@ -1,6 +1,10 @@
-// The child side of spawning. Runs in a copy of the master right after clone(): only
-// async-signal-safe calls, in an order that matters:
-//  1. signals back to defaults and unblocked (the master's handlers and mask must not leak);
+// The child side of spawning. Runs right after clone(CLONE_VM) on its own stack in the master's
+// memory, while the master goes on: so it makes raw system calls only (glibc's wrappers would
+// set errno, which is the master's), writes nothing but its own stack, and reads nothing but its
+// ChildPlan, which the master leaves alone until this child has exec'd or exited. The order
+// matters:
+//  1. signals back to defaults, then unblocked (the parent blocked them all around the clone, so
+//     no signal can run one of the master's handlers in here);
 //  2. its own process group, so the master can signal the worker and everything it starts;
 //  3. the slot's sockets moved to 3.. (first lifted above every target to avoid clobbering);
 //     every other fd is marked close-on-exec;
@@ -9,10 +13,11 @@
 //  6. PR_SET_PDEATHSIG after the id change (which clears it), then a re-check that the master is
 //     still the parent, which closes the race of a master that died before the prctl;
 //  7. LISTEN_PID = our own pid, known only now; then execve.
+// This file is built without sanitizers: their runtime keeps per-thread state, and the thread
+// whose state that would be is the master's.
 #include "worker/child.h"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/close_range.h>
 #include <sched.h>
 #include <signal.h>
@@ -22,20 +27,50 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 
 namespace clusterd::worker {
 
 namespace {
 
-[[noreturn]] void fail(const ChildPlan& plan, int step) {
-  if (plan.error != nullptr) {
-    plan.error->step = step;
-    plan.error->error = errno;
-  }
-  _exit(127);
+// A system call that returns -errno on failure and touches no memory of its own.
+long sys(long number, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0) {
+  long result;
+#if defined(__x86_64__)
+  register long r10 __asm__("r10") = a4;
+  __asm__ volatile("syscall"
+                   : "=a"(result)
+                   : "a"(number), "D"(a1), "S"(a2), "d"(a3), "r"(r10)
+                   : "rcx", "r11", "memory");
+#elif defined(__aarch64__)
+  register long x8 __asm__("x8") = number;
+  register long x0 __asm__("x0") = a1;
+  register long x1 __asm__("x1") = a2;
+  register long x2 __asm__("x2") = a3;
+  register long x3 __asm__("x3") = a4;
+  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory", "cc");
+  result = x0;
+#else
+#error "worker/child.cc: raw system calls are written for x86_64 and aarch64 only"
+#endif
+  return result;
 }
 
-void write_pid(char* digits, pid_t pid) {
+template <typename P>
+long arg(P* pointer) {
+  return static_cast<long>(reinterpret_cast<std::uintptr_t>(pointer));
+}
+
+[[noreturn]] void fail(const ChildPlan& plan, int step, long result) {
+  if (plan.error_fd >= 0) {
+    const ChildError error{step, static_cast<int>(-result)};
+    // 8 bytes into an empty pipe: one atomic write that cannot block.
+    sys(SYS_write, plan.error_fd, arg(&error), sizeof error);
+  }
+  for (;;) sys(SYS_exit_group, 127);
+}
+
+void write_pid(char* digits, long pid) {
   char reversed[24];
   int n = 0;
   do {
@@ -79,58 +114,61 @@ const char* child_step_name(int step) {
 }
 
 void run_child(const ChildPlan& plan) {
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);
+  // The kernel's struct sigaction with SIG_DFL, no flags and an empty mask is all zeroes.
+  const unsigned long default_action[4] = {0, 0, 0, 0};
+  for (long sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) {
+      sys(SYS_rt_sigaction, sig, arg(default_action), 0, sizeof(unsigned long));
+    }
   }
-  sigset_t none;
-  sigemptyset(&none);
-  if (sigprocmask(SIG_SETMASK, &none, nullptr) != 0) fail(plan, kStepSignals);
+  const unsigned long no_signals = 0;
+  long r = sys(SYS_rt_sigprocmask, SIG_SETMASK, arg(&no_signals), 0, sizeof no_signals);
+  if (r < 0) fail(plan, kStepSignals, r);
 
-  if (setpgid(0, 0) != 0) fail(plan, kStepProcessGroup);
+  if ((r = sys(SYS_setpgid, 0, 0)) < 0) fail(plan, kStepProcessGroup, r);
 
   // Lift every source fd above all targets (3 .. 3+n-1), then place them.
-  const int base = 3 + plan.fd_count;
-  int lifted[256];
   const int count = plan.fd_count < 256 ? plan.fd_count : 256;
+  const long base = 3 + count;
+  int lifted[256];
   for (int i = 0; i < count; ++i) {
-    lifted[i] = fcntl(plan.fds[i], F_DUPFD_CLOEXEC, base);
-    if (lifted[i] < 0) fail(plan, kStepFds);
+    if ((r = sys(SYS_fcntl, plan.fds[i], F_DUPFD_CLOEXEC, base)) < 0) fail(plan, kStepFds, r);
+    lifted[i] = static_cast<int>(r);
   }
-  for (int i = 0; i < count; ++i) {
-    if (dup2(lifted[i], 3 + i) < 0) fail(plan, kStepFds);  // dup2 clears FD_CLOEXEC on 3+i
+  for (int i = 0; i < count; ++i) {  // dup3 without O_CLOEXEC: 3+i stays open across the exec
+    if ((r = sys(SYS_dup3, lifted[i], 3 + i, 0)) < 0) fail(plan, kStepFds, r);
   }
-  syscall(SYS_close_range, 3 + count, ~0U, CLOSE_RANGE_CLOEXEC);
+  sys(SYS_close_range, base, ~0U, CLOSE_RANGE_CLOEXEC);
 
-  if (plan.cwd != nullptr && chdir(plan.cwd) != 0) fail(plan, kStepCwd);
+  if (plan.cwd != nullptr && (r = sys(SYS_chdir, arg(plan.cwd))) < 0) fail(plan, kStepCwd, r);
   if (plan.set_nofile) {
     const rlimit limit{plan.nofile_soft, plan.nofile_hard};
-    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) fail(plan, kStepNofile);
+    if ((r = sys(SYS_prlimit64, 0, RLIMIT_NOFILE, arg(&limit), 0)) < 0) {
+      fail(plan, kStepNofile, r);
+    }
   }
   if (plan.cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(plan.cpu, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0) fail(plan, kStepAffinity);
+    if ((r = sys(SYS_sched_setaffinity, 0, sizeof set, arg(&set))) < 0) {
+      fail(plan, kStepAffinity, r);
+    }
   }
   if (plan.set_ids) {
-    // Raw system calls: glibc's wrappers would try to change the ids of every thread of the
-    // parent, whose memory we share, not just ours.
-    if (syscall(SYS_setgroups, static_cast<size_t>(plan.group_count), plan.groups) != 0) {
-      fail(plan, kStepGroups);
+    if ((r = sys(SYS_setgroups, plan.group_count, arg(plan.groups))) < 0) {
+      fail(plan, kStepGroups, r);
     }
-    if (syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid) != 0) fail(plan, kStepGid);
-    if (syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid) != 0) fail(plan, kStepUid);
+    if ((r = sys(SYS_setresgid, plan.gid, plan.gid, plan.gid)) < 0) fail(plan, kStepGid, r);
+    if ((r = sys(SYS_setresuid, plan.uid, plan.uid, plan.uid)) < 0) fail(plan, kStepUid, r);
   }
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(plan, kStepDeathSignal);
-  if (getppid() != plan.parent) {
-    errno = ESRCH;
-    fail(plan, kStepParentGone);
-  }
-  if (plan.listen_pid != nullptr) write_pid(plan.listen_pid, getpid());
-  execve(plan.path, plan.argv, plan.envp);
-  fail(plan, kStepExec);
+  if ((r = sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL)) < 0) fail(plan, kStepDeathSignal, r);
+  if (sys(SYS_getppid) != plan.parent) fail(plan, kStepParentGone, -ESRCH);
+  if (plan.listen_pid != nullptr) write_pid(plan.listen_pid, sys(SYS_getpid));
+  r = sys(SYS_execve, arg(plan.path), arg(plan.argv), arg(plan.envp));
+  fail(plan, kStepExec, r);
 }
+
+int child_main(void* plan) { run_child(*static_cast<const ChildPlan*>(plan)); }
 
 }  // namespace clusterd::worker

@@ -1,7 +1,9 @@
 // What runs in the child between clone and exec. Everything it needs is prepared by the parent in
 // a ChildPlan (paths, argv, envp, ids, fds), so the child only makes async-signal-safe system
 // calls: no allocation, no locks, no logging. It runs on its own stack in the parent's memory
-// (CLONE_VM | CLONE_VFORK, as posix_spawn does), so it must not touch anything else either.
+// (CLONE_VM, like posix_spawn, but without CLONE_VFORK: the parent does not wait for the exec),
+// so it makes raw system calls and touches nothing but its stack and the plan; what fails is
+// reported through a pipe.
 #pragma once
 
 #include <sys/types.h>
@@ -24,12 +26,13 @@ struct ChildPlan {
   bool set_nofile = false;
   unsigned long nofile_soft = 0;  // RLIMIT_NOFILE for the worker
   unsigned long nofile_hard = 0;
-  int cpu = -1;                        // pin to this CPU; -1 = inherit the mask
-  pid_t parent = 0;                    // the master; PR_SET_PDEATHSIG is re-checked against it
-  struct ChildError* error = nullptr;  // shared with the parent (CLONE_VM): set on failure
+  int cpu = -1;       // pin to this CPU; -1 = inherit the mask
+  pid_t parent = 0;   // the master; PR_SET_PDEATHSIG is re-checked against it
+  int error_fd = -1;  // close-on-exec pipe: a ChildError is written to it on failure
 };
 
-/// What failed in the child, written to *ChildPlan::error before _exit(127).
+/// What failed in the child, written to ChildPlan::error_fd before _exit(127). Exec closes the
+/// pipe instead, so the parent reads either a ChildError or end-of-file.
 struct ChildError {
   int step = 0;   // a ChildStep
   int error = 0;  // errno
@@ -55,5 +58,7 @@ const char* child_step_name(int step);
 
 /// Sets up the process as the plan says and execs it. Never returns.
 [[noreturn]] void run_child(const ChildPlan& plan);
+/// run_child() as the entry point of clone(): `plan` is a const ChildPlan*.
+int child_main(void* plan);
 
 }  // namespace clusterd::worker

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <sched.h>
 #if defined(__SANITIZE_ADDRESS__)
@@ -33,32 +34,67 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
   return out;
 }
 
+constexpr std::size_t kGuardSize = 4096;
+constexpr std::size_t kStackSize = 64 * 1024;
+
 }  // namespace
 
-Child spawn(const SpawnSpec& spec) {
-  // Everything the child needs is laid out here, before the clone.
-  std::vector<std::string> argv = spec.argv;
-  std::vector<std::string> env = spec.env;
-  std::vector<char*> argv_ptrs = pointers(argv);
-  std::vector<char*> env_ptrs = pointers(env);
+// Everything a starting child reads, and the stack it runs on: ours, in our memory, untouched by
+// us until the child has exec'd or exited.
+struct ChildMemory {
+  std::string path;
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+  std::vector<char*> argv_ptrs;
+  std::vector<char*> env_ptrs;
+  std::vector<int> fds;
+  std::vector<gid_t> groups;
+  std::string cwd;
   worker::ChildPlan plan;
-  plan.path = spec.path.c_str();
-  plan.argv = argv_ptrs.data();
-  plan.envp = env_ptrs.data();
-  for (std::string& entry : env) {
+  void* stack = MAP_FAILED;  // kGuardSize of PROT_NONE below kStackSize of stack
+
+  ChildMemory() = default;
+  ChildMemory(const ChildMemory&) = delete;
+  ChildMemory& operator=(const ChildMemory&) = delete;
+  ~ChildMemory() {
+    if (stack == MAP_FAILED) return;
+#if defined(__SANITIZE_ADDRESS__)
+    ASAN_UNPOISON_MEMORY_REGION(stack, kGuardSize + kStackSize);
+#endif
+    munmap(stack, kGuardSize + kStackSize);
+  }
+};
+
+Child spawn(const SpawnSpec& spec) {
+  // Everything the child needs is laid out here, before the clone, and kept alive by the Child.
+  auto memory = std::make_shared<ChildMemory>();
+  ChildMemory& m = *memory;
+  m.path = spec.path;
+  m.argv = spec.argv;
+  m.env = spec.env;
+  m.argv_ptrs = pointers(m.argv);
+  m.env_ptrs = pointers(m.env);
+  m.fds = spec.fds;
+  m.cwd = spec.cwd;
+  worker::ChildPlan& plan = m.plan;
+  plan.path = m.path.c_str();
+  plan.argv = m.argv_ptrs.data();
+  plan.envp = m.env_ptrs.data();
+  for (std::string& entry : m.env) {
     if (entry.rfind(worker::kListenPidPrefix, 0) == 0) {
       plan.listen_pid = entry.data() + worker::kListenPidPrefix.size();
     }
   }
-  plan.fds = spec.fds.data();
-  plan.fd_count = static_cast<int>(spec.fds.size());
-  plan.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+  plan.fds = m.fds.data();
+  plan.fd_count = static_cast<int>(m.fds.size());
+  plan.cwd = m.cwd.empty() ? nullptr : m.cwd.c_str();
   if (spec.ids) {
+    m.groups = spec.ids->groups;
     plan.set_ids = true;
     plan.uid = spec.ids->uid;
     plan.gid = spec.ids->gid;
-    plan.groups = spec.ids->groups.data();
-    plan.group_count = static_cast<int>(spec.ids->groups.size());
+    plan.groups = m.groups.data();
+    plan.group_count = static_cast<int>(m.groups.size());
   }
   if (spec.nofile_soft && spec.nofile_hard) {
     plan.set_nofile = true;
@@ -68,42 +104,58 @@ Child spawn(const SpawnSpec& spec) {
   plan.cpu = spec.cpu;
   plan.parent = getpid();
 
-  // The child runs on a stack of its own in our memory (CLONE_VM) while we wait (CLONE_VFORK),
-  // as posix_spawn does: no copy of the master's address space, however large it is. We run
-  // again once the child has exec'd (its memory is then its own) or exited, having written
-  // what failed into `error`.
-  static void* stack = nullptr;
-  constexpr std::size_t kStackSize = 256 * 1024;
-  if (stack == nullptr) {
-    stack = mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
+  // The child runs on a stack of its own in our memory (CLONE_VM: nothing is copied, however
+  // large the master is) while we go on (no CLONE_VFORK: a child that waits for a CPU under load
+  // does not stall the event loop). A guard page below the stack turns an overflow into a
+  // crash of the child rather than a write into our heap.
+  m.stack = mmap(nullptr, kGuardSize + kStackSize, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED) {
-      stack = nullptr;
-      throw std::system_error(errno, std::system_category(), "mmap(child stack)");
+  if (m.stack == MAP_FAILED) throw std::system_error(errno, std::system_category(), "mmap");
+  if (mprotect(m.stack, kGuardSize, PROT_NONE) != 0) {
+    throw std::system_error(errno, std::system_category(), "mprotect");
+  }
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+    throw std::system_error(errno, std::system_category(), "pipe2");
+  }
+  UniqueFd errors(pipe_fds[0]);
+  const UniqueFd error_write(pipe_fds[1]);
+  plan.error_fd = error_write.get();
+  // Every signal stays blocked until the child has put its handlers back to the defaults: one
+  // delivered in between would run the master's handler in the child.
+  sigset_t all;
+  sigset_t old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int pidfd = -1;
+  const int pid = clone(worker::child_main, static_cast<char*>(m.stack) + kGuardSize + kStackSize,
+                        CLONE_VM | CLONE_PIDFD | SIGCHLD, &plan, &pidfd);
+  const int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) throw std::system_error(clone_errno, std::system_category(), "clone");
+  return Child{static_cast<pid_t>(pid), UniqueFd(pidfd), std::move(errors), std::move(memory)};
+}
+
+SpawnReport read_spawn_report(int errors_fd) {
+  SpawnReport report;
+  while (true) {
+    worker::ChildError error{0, 0};
+    const ssize_t n = read(errors_fd, &error, sizeof error);
+    if (n == 0) {
+      report.finished = true;
+      return report;
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      report.finished = errno != EAGAIN;  // EAGAIN: still running; anything else: give up on it
+      return report;
+    }
+    if (n == static_cast<ssize_t>(sizeof error) && error.step != 0) {
+      report.error = SpawnError(
+          std::string(worker::child_step_name(error.step)) + ": " + std::strerror(error.error),
+          error.error);
     }
   }
-#if defined(__SANITIZE_ADDRESS__)
-  // Each child leaves its frames' redzones poisoned on this stack (it never returns): clear them,
-  // or the next child trips over them.
-  ASAN_UNPOISON_MEMORY_REGION(stack, kStackSize);
-#endif
-  worker::ChildError error{0, 0};
-  plan.error = &error;
-  int pidfd = -1;
-  const int pid = clone(
-      [](void* arg) -> int { worker::run_child(*static_cast<const worker::ChildPlan*>(arg)); },
-      static_cast<char*>(stack) + kStackSize, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &plan,
-      &pidfd);
-  if (pid < 0) throw std::system_error(errno, std::system_category(), "clone");
-  Child child{static_cast<pid_t>(pid), UniqueFd(pidfd)};
-  if (error.step != 0) {
-    int status = 0;
-    waitpid(child.pid, &status, 0);
-    throw SpawnError(
-        std::string(worker::child_step_name(error.step)) + ": " + std::strerror(error.error),
-        error.error);
-  }
-  return child;
 }
 
 Ids resolve_ids(const std::string& user, const std::string& group) {

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -31,9 +32,15 @@ struct SpawnSpec {
   int cpu = -1;  // -1 = inherit the affinity mask
 };
 
+struct ChildMemory;  // what a starting child reads, and its stack (process.cc)
+
 struct Child {
   pid_t pid = 0;
   UniqueFd pidfd;
+  UniqueFd errors;  // read end of the child's error pipe (non-blocking); see read_spawn_report()
+  /// The child runs in this memory until it has exec'd or exited: keep it until
+  /// read_spawn_report() says `finished`, or the child has been reaped.
+  std::shared_ptr<ChildMemory> memory;
 };
 
 /// A spawn that failed before the program ran ("execve: Permission denied").
@@ -49,9 +56,20 @@ class SpawnError : public std::runtime_error {
 /// True for the errno values that mean "out of a resource, try again later".
 bool transient_error(int error);
 
-/// Starts a worker: clone3(CLONE_PIDFD | CLONE_VFORK), so the call returns once the child has
-/// exec'd (or failed, which is reported as SpawnError after the child is reaped).
+/// Starts a worker: clone(CLONE_VM | CLONE_PIDFD) on a stack of its own; the child sets itself
+/// up and execs. Returns at once, without waiting for the exec (unlike vfork), so a child that
+/// waits for a CPU does not hold up the caller. Failures before the program runs arrive later on
+/// Child::errors. Throws std::system_error if no child could be created at all.
 Child spawn(const SpawnSpec& spec);
+
+struct SpawnReport {
+  /// The step that failed and its errno ("execve: No such file or directory"), if one did.
+  std::optional<SpawnError> error;
+  /// The child has exec'd or exited (end of file): its ChildMemory may go.
+  bool finished = false;
+};
+/// Reads what a child has written to its error pipe so far, without blocking.
+SpawnReport read_spawn_report(int errors_fd);
 
 /// Looks up a user (and a group, or the user's primary group). Throws std::runtime_error.
 Ids resolve_ids(const std::string& user, const std::string& group);

@@ -1,0 +1,117 @@
+// os::spawn with real child processes: what arrives on the error pipe for a child that exec'd and
+// for one that failed before it could, and many children starting at once in our memory.
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include "supervisor/os/process.h"
+
+using namespace clusterd::os;
+
+namespace {
+
+SpawnSpec spec_for(std::string path, std::vector<std::string> argv) {
+  SpawnSpec spec;
+  spec.path = std::move(path);
+  spec.argv = std::move(argv);
+  spec.env = {"PATH=/usr/bin:/bin"};
+  return spec;
+}
+
+// Waits (bounded) for the child to exit and returns its wait status.
+int wait_exit(const Child& child) {
+  pollfd pfd{child.pidfd.get(), POLLIN, 0};
+  REQUIRE(poll(&pfd, 1, 10000) == 1);
+  int status = 0;
+  REQUIRE(waitpid(child.pid, &status, 0) == child.pid);
+  return status;
+}
+
+}  // namespace
+
+TEST_CASE("a child that execs closes its error pipe without writing to it") {
+  const Child child = spawn(spec_for("/bin/sh", {"sh", "-c", "exit 3"}));
+  REQUIRE(child.pid > 0);
+  const int status = wait_exit(child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 3);
+  const SpawnReport report = read_spawn_report(child.errors.get());
+  CHECK(report.finished);
+  CHECK_FALSE(report.error.has_value());
+}
+
+TEST_CASE("a child whose exec fails reports the step and errno on its error pipe") {
+  const Child child = spawn(spec_for("/nonexistent/worker", {"worker"}));
+  const int status = wait_exit(child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 127);
+  const SpawnReport report = read_spawn_report(child.errors.get());
+  CHECK(report.finished);
+  const std::optional<SpawnError>& error = report.error;
+  REQUIRE(error.has_value());
+  CHECK(error->error() == ENOENT);
+  CHECK(std::string(error->what()) == "execve: No such file or directory");
+  CHECK_FALSE(transient_error(error->error()));
+}
+
+TEST_CASE("a child that cannot enter its working directory reports chdir") {
+  SpawnSpec spec = spec_for("/bin/true", {"true"});
+  spec.cwd = "/nonexistent/dir";
+  const Child child = spawn(spec);
+  wait_exit(child);
+  const std::optional<SpawnError> error = read_spawn_report(child.errors.get()).error;
+  REQUIRE(error.has_value());
+  CHECK(std::string(error->what()) == "chdir: No such file or directory");
+}
+
+TEST_CASE("the child gets the slot sockets at 3 and up and default signal handling") {
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  SpawnSpec spec = spec_for(
+      "/bin/sh", {"sh", "-c",
+                  "echo hello >&3 && grep -q '^SigBlk:[[:space:]]*0*$' /proc/self/status"});
+  spec.fds = {fds[1]};
+  // A blocked signal in the parent must not stay blocked in the worker.
+  sigset_t term;
+  sigset_t old;
+  sigemptyset(&term);
+  sigaddset(&term, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &term, &old);
+  const Child child = spawn(spec);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  close(fds[1]);
+  const int status = wait_exit(child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  char text[16] = {};
+  CHECK(read(fds[0], text, sizeof text - 1) == 6);
+  CHECK(std::string(text) == "hello\n");
+  close(fds[0]);
+}
+
+TEST_CASE("many children start side by side, each on its own stack and plan") {
+  constexpr int kChildren = 64;
+  std::vector<Child> children;
+  for (int i = 0; i < kChildren; ++i) {
+    // Odd ones fail in the child (a missing directory), even ones exec and exit with their index.
+    SpawnSpec spec = spec_for("/bin/sh", {"sh", "-c", "exit " + std::to_string(i)});
+    if (i % 2 == 1) spec.cwd = "/nonexistent/" + std::to_string(i);
+    children.push_back(spawn(spec));
+  }
+  for (int i = 0; i < kChildren; ++i) {
+    const int status = wait_exit(children[i]);
+    REQUIRE(WIFEXITED(status));
+    const SpawnReport report = read_spawn_report(children[i].errors.get());
+    CHECK(report.finished);
+    if (i % 2 == 1) {
+      CHECK(WEXITSTATUS(status) == 127);
+      REQUIRE(report.error.has_value());
+      CHECK(std::string(report.error->what()) == "chdir: No such file or directory");
+    } else {
+      CHECK(WEXITSTATUS(status) == i);
+      CHECK_FALSE(report.error.has_value());
+    }
+  }
+}
