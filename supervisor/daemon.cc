@@ -228,9 +228,7 @@ void Daemon::Impl::check_memory() {
       if (worker.state() != core::SlotState::Running || worker.pid() == 0) continue;
       std::uint64_t rss_kb = 0;
       for (pid_t pid : tree.subtree(worker.pid())) {
-        if (std::optional<os::ProcStatus> status = os::read_proc_status(pid)) {
-          rss_kb += status->rss_kb;
-        }
+        rss_kb += os::read_rss_kb(pid).value_or(0);
       }
       if (rss_kb * 1024 <= *app.spec.max_memory) continue;
       const unsigned samples = over_memory_[worker.pid()] + 1;

@@ -35,18 +35,12 @@ control::StatusSnapshot StatusSampler::sample(const core::Supervisor& supervisor
   out.master.uptime_s = std::chrono::duration<double>(now - started_).count();
   out.master.config = config_path_;
   out.master.version = CLUSTERD_VERSION;
-  if (std::optional<os::ProcStatus> status = os::read_proc_status(self)) {
-    out.master.threads = status->threads;
-    out.master.rss_kb = status->rss_kb;
-  }
-
-  // /proc/PID/status of every process in the tree, read once.
-  std::unordered_map<pid_t, os::ProcStatus> statuses;
+  if (const os::ProcStat* stat = tree.stat(self)) out.master.threads = stat->threads;
+  out.master.rss_kb = os::read_rss_kb(self).value_or(0);
   for (pid_t pid : tree.subtree(self)) {
-    if (std::optional<os::ProcStatus> status = os::read_proc_status(pid)) {
+    if (const os::ProcStat* stat = tree.stat(pid)) {
       ++out.totals.processes;
-      out.totals.threads += status->threads;
-      statuses.emplace(pid, std::move(*status));
+      out.totals.threads += stat->threads;
     }
   }
 
@@ -86,20 +80,18 @@ control::StatusSnapshot StatusSampler::sample(const core::Supervisor& supervisor
         if (slot.started_at()) {
           w.uptime_s = std::chrono::duration<double>(now - *slot.started_at()).count();
         }
-        if (const auto it = statuses.find(w.pid); it != statuses.end()) {
-          w.threads = it->second.threads;
-          w.rss_kb = it->second.rss_kb;
-          w.cpus = it->second.cpus;
-        }
         if (const os::ProcStat* stat = tree.stat(w.pid)) {
+          w.threads = stat->threads;
+          w.rss_kb = os::read_rss_kb(w.pid).value_or(0);
+          w.cpus = os::allowed_cpus(w.pid);
           w.cpu_percent = cpu_percent(w.pid, stat->cpu_ticks, stat->start_ticks, now);
           seen[w.pid] = previous_[w.pid];
         }
         for (pid_t pid : tree.subtree(w.pid)) {
-          const auto it = statuses.find(pid);
-          if (it == statuses.end()) continue;  // gone since the scan
+          const os::ProcStat* stat = tree.stat(pid);
+          if (stat == nullptr) continue;  // started after the scan
           ++w.processes;
-          w.tree_threads += it->second.threads;
+          w.tree_threads += stat->threads;
         }
       }
       a.workers.push_back(std::move(w));

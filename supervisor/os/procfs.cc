@@ -2,11 +2,14 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 
+#include "supervisor/os/cpus.h"
 #include "supervisor/os/unique_fd.h"
 
 namespace clusterd::os {
@@ -51,9 +54,11 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text) {
   }
   ProcStat stat;
   if (!parse_number(trim(text.substr(0, open_paren)), stat.pid)) return std::nullopt;
-  // Fields after ") ": 3 state, 4 ppid, ..., 14 utime, 15 stime, ..., 22 starttime.
+  // Fields after ") ": 3 state, 4 ppid, ..., 14 utime, 15 stime, ..., 20 num_threads,
+  // 22 starttime.
   std::string_view rest = text.substr(close_paren + 2);
   std::vector<std::string_view> fields;
+  fields.reserve(20);
   while (!rest.empty() && fields.size() < 20) {
     const std::size_t space = rest.find(' ');
     fields.push_back(rest.substr(0, space));
@@ -64,37 +69,12 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text) {
   stat.state = fields[0][0];
   std::uint64_t utime = 0, stime = 0;
   if (!parse_number(fields[1], stat.ppid) || !parse_number(fields[11], utime) ||
-      !parse_number(fields[12], stime) || !parse_number(trim(fields[19]), stat.start_ticks)) {
+      !parse_number(fields[12], stime) || !parse_number(fields[17], stat.threads) ||
+      !parse_number(trim(fields[19]), stat.start_ticks)) {
     return std::nullopt;
   }
   stat.cpu_ticks = utime + stime;
   return stat;
-}
-
-ProcStatus parse_proc_status(std::string_view text) {
-  ProcStatus status;
-  while (!text.empty()) {
-    const std::size_t end = text.find('\n');
-    const std::string_view line = text.substr(0, end);
-    const std::size_t colon = line.find(':');
-    if (colon != std::string_view::npos) {
-      const std::string_view key = line.substr(0, colon);
-      std::string_view value = trim(line.substr(colon + 1));
-      if (key == "Threads") {
-        parse_number(value, status.threads);
-      } else if (key == "VmRSS") {
-        if (value.size() > 3 && value.substr(value.size() - 3) == " kB") {
-          value.remove_suffix(3);
-        }
-        parse_number(trim(value), status.rss_kb);
-      } else if (key == "Cpus_allowed_list") {
-        status.cpus = std::string(value);
-      }
-    }
-    if (end == std::string_view::npos) break;
-    text.remove_prefix(end + 1);
-  }
-  return status;
 }
 
 std::optional<ProcStat> read_proc_stat(pid_t pid) {
@@ -104,22 +84,59 @@ std::optional<ProcStat> read_proc_stat(pid_t pid) {
   return parse_proc_stat(*text);
 }
 
-std::optional<ProcStatus> read_proc_status(pid_t pid) {
-  const std::string path = "/proc/" + std::to_string(pid) + "/status";
-  std::optional<std::string> text = slurp(path.c_str());
-  if (!text) return std::nullopt;
-  return parse_proc_status(*text);
+std::optional<std::uint64_t> parse_statm_resident(std::string_view text) {
+  const std::size_t first = text.find(' ');
+  if (first == std::string_view::npos) return std::nullopt;
+  text.remove_prefix(first + 1);
+  std::uint64_t pages = 0;
+  if (!parse_number(text.substr(0, text.find(' ')), pages)) return std::nullopt;
+  return pages;
+}
+
+std::optional<std::uint64_t> read_rss_kb(pid_t pid) {
+  static const std::uint64_t page_kb = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)) / 1024;
+  char path[32];
+  std::snprintf(path, sizeof path, "/proc/%d/statm", static_cast<int>(pid));
+  const UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  char text[256];
+  const ssize_t n = read(fd.get(), text, sizeof text);
+  if (n <= 0) return std::nullopt;
+  const std::optional<std::uint64_t> pages =
+      parse_statm_resident({text, static_cast<std::size_t>(n)});
+  if (!pages) return std::nullopt;
+  return *pages * page_kb;
+}
+
+std::string allowed_cpus(pid_t pid) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(pid, sizeof set, &set) != 0) return {};
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  }
+  return format_cpu_list(cpus);
 }
 
 ProcessTree ProcessTree::scan() {
   ProcessTree tree;
   DIR* dir = opendir("/proc");
   if (dir == nullptr) return tree;
+  const int proc_fd = dirfd(dir);
   while (dirent* entry = readdir(dir)) {
     pid_t pid = 0;
     const std::string_view name(entry->d_name);
     if (!parse_number(name, pid)) continue;
-    if (std::optional<ProcStat> stat = read_proc_stat(pid)) {
+    char path[32];
+    const int path_length = std::snprintf(path, sizeof path, "%s/stat", entry->d_name);
+    if (path_length <= 0 || path_length >= static_cast<int>(sizeof path)) continue;
+    const UniqueFd fd(openat(proc_fd, path, O_RDONLY | O_CLOEXEC));
+    if (!fd) continue;  // gone since readdir
+    char text[1024];    // a stat line is a few hundred bytes, whatever comm holds
+    const ssize_t n = read(fd.get(), text, sizeof text);
+    if (n <= 0) continue;
+    if (std::optional<ProcStat> stat = parse_proc_stat({text, static_cast<std::size_t>(n)})) {
       tree.children_[stat->ppid].push_back(pid);
       tree.stats_.emplace(pid, *stat);
     }

@@ -1,5 +1,8 @@
 // Reading processes from /proc: threads, memory, CPU time, allowed CPUs and the process tree.
 // Parsers are pure (for tests); the readers do the I/O. Nothing here is cached or estimated.
+// /proc/PID/stat and /proc/PID/statm rather than /proc/PID/status, which has the same counters
+// but costs the kernel several times more to format. (stat's own rss field is not used: since
+// Linux 6.2 it is an approximate per-CPU counter read, off by up to a few hundred KiB per CPU.)
 #pragma once
 
 #include <sys/types.h>
@@ -19,21 +22,20 @@ struct ProcStat {
   char state = '?';
   std::uint64_t cpu_ticks = 0;    // utime + stime, in clock ticks
   std::uint64_t start_ticks = 0;  // since boot, in clock ticks
-};
-
-struct ProcStatus {
-  unsigned threads = 0;
-  std::uint64_t rss_kb = 0;
-  std::string cpus;  // Cpus_allowed_list, e.g. "0-1"
+  unsigned threads = 0;           // num_threads
 };
 
 /// Parses /proc/PID/stat ("pid (comm) state ppid ..."); comm may hold spaces and parentheses.
 std::optional<ProcStat> parse_proc_stat(std::string_view text);
-/// Parses /proc/PID/status for Threads, VmRSS and Cpus_allowed_list.
-ProcStatus parse_proc_status(std::string_view text);
+
+/// The resident set in pages: the second field of /proc/PID/statm.
+std::optional<std::uint64_t> parse_statm_resident(std::string_view text);
 
 std::optional<ProcStat> read_proc_stat(pid_t pid);
-std::optional<ProcStatus> read_proc_status(pid_t pid);
+/// The resident set in KiB (VmRSS), exact; nullopt if the process is gone.
+std::optional<std::uint64_t> read_rss_kb(pid_t pid);
+/// The CPUs `pid` may run on ("0-1"), from sched_getaffinity; empty if it is gone.
+std::string allowed_cpus(pid_t pid);
 
 /// One pass over /proc: every process's parent, to find the descendants of any pid.
 class ProcessTree {

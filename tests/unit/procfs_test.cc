@@ -1,8 +1,12 @@
 #include "supervisor/os/procfs.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <map>
+#include <sstream>
+#include <string>
 
 using namespace clusterd::os;
 
@@ -17,18 +21,44 @@ TEST_CASE("/proc/PID/stat is parsed even with spaces and parentheses in comm") {
   CHECK(stat->state == 'S');
   CHECK(stat->cpu_ticks == 42);
   CHECK(stat->start_ticks == 987654);
+  CHECK(stat->threads == 3);
   CHECK_FALSE(parse_proc_stat("garbage").has_value());
   CHECK_FALSE(parse_proc_stat("12 (x) S 1").has_value());
 }
 
-TEST_CASE("/proc/PID/status gives threads, RSS and the allowed CPUs") {
-  const std::string text =
-      "Name:\thello-worker\nState:\tS (sleeping)\nVmRSS:\t    5120 kB\nThreads:\t4\n"
-      "Cpus_allowed:\t3\nCpus_allowed_list:\t0-1\n";
-  const ProcStatus status = parse_proc_status(text);
-  CHECK(status.threads == 4);
-  CHECK(status.rss_kb == 5120);
-  CHECK(status.cpus == "0-1");
+TEST_CASE("/proc/PID/statm gives the resident set") {
+  CHECK(parse_statm_resident("2871 1234 567 80 0 300 0\n") == 1234u);
+  CHECK_FALSE(parse_statm_resident("2871").has_value());
+  CHECK_FALSE(parse_statm_resident("2871 x 1").has_value());
+}
+
+TEST_CASE("threads, RSS and CPUs from stat, statm and sched_getaffinity match /proc/PID/status") {
+  // The RSS first, read back to back with the status file, before anything else allocates.
+  char text[8192];
+  const int fd = open("/proc/self/status", O_RDONLY);
+  REQUIRE(fd >= 0);
+  const std::optional<std::uint64_t> rss = read_rss_kb(getpid());
+  const ssize_t n = read(fd, text, sizeof text);
+  close(fd);
+  REQUIRE(n > 0);
+  REQUIRE(rss);
+  std::istringstream file(std::string(text, static_cast<std::size_t>(n)));
+  std::string line;
+  std::map<std::string, std::string> status;
+  while (std::getline(file, line)) {
+    const std::size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::size_t value = line.find_first_not_of(" \t", colon + 1);
+    status[line.substr(0, colon)] = value == std::string::npos ? "" : line.substr(value);
+  }
+  const std::optional<ProcStat> stat = read_proc_stat(getpid());
+  REQUIRE(stat);
+  CHECK(std::to_string(stat->threads) == status["Threads"]);
+  const std::uint64_t vm_rss = std::stoull(status["VmRSS"]);  // "5120 kB"
+  // Read a moment apart: allow for a few pages faulted in between.
+  CHECK(*rss + 16 >= vm_rss);
+  CHECK(*rss <= vm_rss + 16);
+  CHECK(allowed_cpus(getpid()) == status["Cpus_allowed_list"]);
 }
 
 TEST_CASE("the process tree finds every descendant") {
@@ -45,10 +75,8 @@ TEST_CASE("reading our own process from /proc") {
   REQUIRE(stat);
   CHECK(stat->pid == getpid());
   CHECK(stat->ppid == getppid());
-  const std::optional<ProcStatus> status = read_proc_status(getpid());
-  REQUIRE(status);
-  CHECK(status->threads >= 1);
-  CHECK(status->rss_kb > 0);
+  CHECK(stat->threads >= 1);
+  CHECK(read_rss_kb(getpid()).value_or(0) > 0);
   const std::vector<pid_t> sub = ProcessTree::scan().subtree(getppid());
   CHECK(std::find(sub.begin(), sub.end(), getpid()) != sub.end());
 }
