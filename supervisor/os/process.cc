@@ -5,9 +5,6 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <sched.h>
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#endif
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -15,8 +12,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <string_view>
 #include <system_error>
 
 #include "worker/child.h"
@@ -26,75 +26,110 @@ namespace clusterd::os {
 
 namespace {
 
-std::vector<char*> pointers(std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  out.reserve(strings.size() + 1);
-  for (std::string& s : strings) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
-}
-
-constexpr std::size_t kGuardSize = 4096;
+constexpr std::size_t kPageSize = 4096;
 constexpr std::size_t kStackSize = 64 * 1024;
+
+std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+// Hands out pieces of a ChildMemory's data area, in order.
+class Carver {
+ public:
+  explicit Carver(char* next) : next_(next) {}
+  template <typename T>
+  T* take(std::size_t count) {
+    next_ = reinterpret_cast<char*>(round_up(reinterpret_cast<std::uintptr_t>(next_), alignof(T)));
+    T* out = reinterpret_cast<T*>(next_);
+    next_ += sizeof(T) * count;
+    return out;
+  }
+  char* copy(const std::string& text) {
+    char* out = take<char>(text.size() + 1);
+    std::memcpy(out, text.c_str(), text.size() + 1);
+    return out;
+  }
+  char** copy_all(const std::vector<std::string>& texts) {
+    char** out = take<char*>(texts.size() + 1);
+    for (std::size_t i = 0; i < texts.size(); ++i) out[i] = copy(texts[i]);
+    out[texts.size()] = nullptr;
+    return out;
+  }
+
+ private:
+  char* next_;
+};
+
+// An upper bound of what Carver takes for `spec`, alignment included.
+std::size_t data_size(const SpawnSpec& spec) {
+  std::size_t bytes = sizeof(worker::ChildPlan) + 64 + spec.path.size() + spec.cwd.size() + 2;
+  for (const auto* list : {&spec.argv, &spec.env}) {
+    bytes += (list->size() + 1) * sizeof(char*) + alignof(char*);
+    for (const std::string& s : *list) bytes += s.size() + 1;
+  }
+  bytes += spec.fds.size() * sizeof(int) + alignof(int);
+  if (spec.ids) bytes += spec.ids->groups.size() * sizeof(gid_t) + alignof(gid_t);
+  return bytes;
+}
 
 }  // namespace
 
-// Everything a starting child reads, and the stack it runs on: ours, in our memory, untouched by
-// us until the child has exec'd or exited.
-struct ChildMemory {
-  std::string path;
-  std::vector<std::string> argv;
-  std::vector<std::string> env;
-  std::vector<char*> argv_ptrs;
-  std::vector<char*> env_ptrs;
-  std::vector<int> fds;
-  std::vector<gid_t> groups;
-  std::string cwd;
-  worker::ChildPlan plan;
-  void* stack = MAP_FAILED;  // kGuardSize of PROT_NONE below kStackSize of stack
-
-  ChildMemory() = default;
+// One mapping per starting child: a guard page, its stack, and its plan with every string the
+// plan points to. The child runs in it until it has exec'd or exited; we do not touch it
+// meanwhile, and unmapping it afterwards leaves nothing behind in our heap.
+//   [guard page, PROT_NONE][stack, grows down towards the guard][ChildPlan, argv, env, ...]
+class ChildMemory {
+ public:
+  explicit ChildMemory(std::size_t data_bytes)
+      : size_(kPageSize + kStackSize + round_up(data_bytes, kPageSize)) {
+    base_ = static_cast<char*>(mmap(nullptr, size_, PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0));
+    if (base_ == MAP_FAILED) throw std::system_error(errno, std::system_category(), "mmap");
+    if (mprotect(base_, kPageSize, PROT_NONE) != 0) {
+      const int error = errno;
+      munmap(base_, size_);
+      throw std::system_error(error, std::system_category(), "mprotect");
+    }
+  }
   ChildMemory(const ChildMemory&) = delete;
   ChildMemory& operator=(const ChildMemory&) = delete;
-  ~ChildMemory() {
-    if (stack == MAP_FAILED) return;
-#if defined(__SANITIZE_ADDRESS__)
-    ASAN_UNPOISON_MEMORY_REGION(stack, kGuardSize + kStackSize);
-#endif
-    munmap(stack, kGuardSize + kStackSize);
-  }
+  ~ChildMemory() { munmap(base_, size_); }
+
+  char* stack_top() const { return base_ + kPageSize + kStackSize; }
+  char* data() const { return stack_top(); }
+
+ private:
+  std::size_t size_;
+  char* base_;
 };
 
 Child spawn(const SpawnSpec& spec) {
   // Everything the child needs is laid out here, before the clone, and kept alive by the Child.
-  auto memory = std::make_shared<ChildMemory>();
-  ChildMemory& m = *memory;
-  m.path = spec.path;
-  m.argv = spec.argv;
-  m.env = spec.env;
-  m.argv_ptrs = pointers(m.argv);
-  m.env_ptrs = pointers(m.env);
-  m.fds = spec.fds;
-  m.cwd = spec.cwd;
-  worker::ChildPlan& plan = m.plan;
-  plan.path = m.path.c_str();
-  plan.argv = m.argv_ptrs.data();
-  plan.envp = m.env_ptrs.data();
-  for (std::string& entry : m.env) {
-    if (entry.rfind(worker::kListenPidPrefix, 0) == 0) {
-      plan.listen_pid = entry.data() + worker::kListenPidPrefix.size();
+  auto memory = std::make_shared<ChildMemory>(data_size(spec));
+  Carver carve(memory->data());
+  worker::ChildPlan& plan = *new (carve.take<worker::ChildPlan>(1)) worker::ChildPlan{};
+  plan.path = carve.copy(spec.path);
+  char** argv = carve.copy_all(spec.argv);
+  char** envp = carve.copy_all(spec.env);
+  plan.argv = argv;
+  plan.envp = envp;
+  for (char** entry = envp; *entry != nullptr; ++entry) {
+    if (std::string_view(*entry).substr(0, worker::kListenPidPrefix.size()) ==
+        worker::kListenPidPrefix) {
+      plan.listen_pid = *entry + worker::kListenPidPrefix.size();
     }
   }
-  plan.fds = m.fds.data();
-  plan.fd_count = static_cast<int>(m.fds.size());
-  plan.cwd = m.cwd.empty() ? nullptr : m.cwd.c_str();
+  int* fds = carve.take<int>(spec.fds.size());
+  std::copy(spec.fds.begin(), spec.fds.end(), fds);
+  plan.fds = fds;
+  plan.fd_count = static_cast<int>(spec.fds.size());
+  plan.cwd = spec.cwd.empty() ? nullptr : carve.copy(spec.cwd);
   if (spec.ids) {
-    m.groups = spec.ids->groups;
+    gid_t* groups = carve.take<gid_t>(spec.ids->groups.size());
+    std::copy(spec.ids->groups.begin(), spec.ids->groups.end(), groups);
     plan.set_ids = true;
     plan.uid = spec.ids->uid;
     plan.gid = spec.ids->gid;
-    plan.groups = m.groups.data();
-    plan.group_count = static_cast<int>(m.groups.size());
+    plan.groups = groups;
+    plan.group_count = static_cast<int>(spec.ids->groups.size());
   }
   if (spec.nofile_soft && spec.nofile_hard) {
     plan.set_nofile = true;
@@ -104,16 +139,6 @@ Child spawn(const SpawnSpec& spec) {
   plan.cpu = spec.cpu;
   plan.parent = getpid();
 
-  // The child runs on a stack of its own in our memory (CLONE_VM: nothing is copied, however
-  // large the master is) while we go on (no CLONE_VFORK: a child that waits for a CPU under load
-  // does not stall the event loop). A guard page below the stack turns an overflow into a
-  // crash of the child rather than a write into our heap.
-  m.stack = mmap(nullptr, kGuardSize + kStackSize, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (m.stack == MAP_FAILED) throw std::system_error(errno, std::system_category(), "mmap");
-  if (mprotect(m.stack, kGuardSize, PROT_NONE) != 0) {
-    throw std::system_error(errno, std::system_category(), "mprotect");
-  }
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
     throw std::system_error(errno, std::system_category(), "pipe2");
@@ -121,15 +146,17 @@ Child spawn(const SpawnSpec& spec) {
   UniqueFd errors(pipe_fds[0]);
   const UniqueFd error_write(pipe_fds[1]);
   plan.error_fd = error_write.get();
-  // Every signal stays blocked until the child has put its handlers back to the defaults: one
-  // delivered in between would run the master's handler in the child.
+  // The child runs on its own stack in our memory (CLONE_VM: nothing is copied, however large
+  // the master is) while we go on (no CLONE_VFORK: a child that waits for a CPU under load does
+  // not stall the event loop). Every signal stays blocked until the child has put its handlers
+  // back to the defaults: one delivered in between would run the master's handler in the child.
   sigset_t all;
   sigset_t old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd = -1;
-  const int pid = clone(worker::child_main, static_cast<char*>(m.stack) + kGuardSize + kStackSize,
-                        CLONE_VM | CLONE_PIDFD | SIGCHLD, &plan, &pidfd);
+  const int pid = clone(worker::child_main, memory->stack_top(), CLONE_VM | CLONE_PIDFD | SIGCHLD,
+                        &plan, &pidfd);
   const int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) throw std::system_error(clone_errno, std::system_category(), "clone");

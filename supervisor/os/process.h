@@ -32,7 +32,7 @@ struct SpawnSpec {
   int cpu = -1;  // -1 = inherit the affinity mask
 };
 
-struct ChildMemory;  // what a starting child reads, and its stack (process.cc)
+class ChildMemory;  // what a starting child reads, and its stack (process.cc)
 
 struct Child {
   pid_t pid = 0;

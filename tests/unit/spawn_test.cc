@@ -70,8 +70,8 @@ TEST_CASE("the child gets the slot sockets at 3 and up and default signal handli
   int fds[2];
   REQUIRE(pipe(fds) == 0);
   SpawnSpec spec = spec_for(
-      "/bin/sh", {"sh", "-c",
-                  "echo hello >&3 && grep -q '^SigBlk:[[:space:]]*0*$' /proc/self/status"});
+      "/bin/sh",
+      {"sh", "-c", "echo hello >&3 && grep -q '^SigBlk:[[:space:]]*0*$' /proc/self/status"});
   spec.fds = {fds[1]};
   // A blocked signal in the parent must not stay blocked in the worker.
   sigset_t term;
@@ -114,4 +114,24 @@ TEST_CASE("many children start side by side, each on its own stack and plan") {
       CHECK_FALSE(report.error.has_value());
     }
   }
+}
+
+TEST_CASE("a large environment and many arguments reach the program intact") {
+  SpawnSpec spec = spec_for("/bin/sh", {"sh", "-c",
+                                        "test ${#BIG} -eq 100000 && test $# -eq 500 && "
+                                        "test \"$1\" = a1 && test \"${500}\" = a500",
+                                        "sh"});
+  for (int i = 1; i <= 500; ++i) {
+    std::string arg = std::to_string(i);
+    arg.insert(arg.begin(), 'a');  // not "a" + ...: g++ 12 -O2 warns falsely about that
+    spec.argv.push_back(arg);
+  }
+  std::string big = "BIG=";
+  big.append(100000, 'x');
+  spec.env.push_back(big);
+  const Child child = spawn(spec);
+  const int status = wait_exit(child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK_FALSE(read_spawn_report(child.errors.get()).error.has_value());
 }
