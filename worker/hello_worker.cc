@@ -207,6 +207,7 @@ class Connection final : public ConnectionBase {
 
   void respond(const clusterd::http::Request& req) {
     const bool keep = req.keep_alive && !server_.draining;
+    client_closes_ = !req.keep_alive;
     if (req.expect_continue && !req.http10 && req.content_length > end_ - start_) {
       out_ += "HTTP/1.1 100 Continue\r\n\r\n";
     }
@@ -224,6 +225,7 @@ class Connection final : public ConnectionBase {
 
   // The stream cannot be framed any more: answer, then close.
   void respond_error(int status) {
+    client_closes_ = false;  // the client may still be sending: linger
     if (status == 431) return append("431 Request Header Fields Too Large", "header too large\n");
     if (status == 501) return append("501 Not Implemented", "chunked bodies not supported\n");
     if (status == 505) return append("505 HTTP Version Not Supported", "bad http version\n");
@@ -267,7 +269,13 @@ class Connection final : public ConnectionBase {
       log("answered %lld requests, crashing as asked (--crash-after)", total);
       std::abort();
     }
-    if (closing_) return linger();
+    if (closing_) {
+      // A client that sent "Connection: close" sends nothing more (RFC 9112, 9.6): with nothing
+      // left unread, close at once, as nginx does. Otherwise linger, so that what it still
+      // sends cannot turn our FIN into a reset that destroys the response.
+      if (client_closes_ && start_ == end_ && body_left_ == 0) return close();
+      return linger();
+    }
     read();
   }
 
@@ -314,7 +322,8 @@ class Connection final : public ConnectionBase {
   int pending_ = 0;              // responses in out_
   long long served_ = 0;
   bool reading_ = false;
-  bool closing_ = false;  // the last response said Connection: close
+  bool closing_ = false;        // the last response said Connection: close
+  bool client_closes_ = false;  // ... because the client's request said so
   bool lingering_ = false;
   bool grace_ = false;  // the drain's idle grace timer is armed (or was)
 };
