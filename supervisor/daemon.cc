@@ -12,11 +12,15 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
+#include <cstring>
 #include <deque>
+#include <system_error>
 
 #include "config/check.h"
 #include "supervisor/core/notify_message.h"
@@ -34,6 +38,16 @@ namespace clusterd {
 namespace {
 
 using core::SlotId;
+
+// A lane in 64 bits, for epoll_event::data: app (16 bits), slot index (32), lane (1).
+std::uint64_t pack(SlotId id) {
+  return (static_cast<std::uint64_t>(id.app) << 33) | (static_cast<std::uint64_t>(id.index) << 1) |
+         (id.lane & 1U);
+}
+SlotId unpack(std::uint64_t bits) {
+  return SlotId{static_cast<std::size_t>(bits >> 33),
+                static_cast<unsigned>((bits >> 1) & 0xffffffffU), static_cast<unsigned>(bits & 1U)};
+}
 
 core::ExitStatus exit_status_of(int status) {
   if (WIFSIGNALED(status)) return {core::ExitStatus::Kind::Signaled, WTERMSIG(status), {}};
@@ -88,6 +102,10 @@ Daemon::Impl::~Impl() {
 
 int Daemon::Impl::run() {
   os::become_subreaper();
+  const int starting = epoll_create1(EPOLL_CLOEXEC);
+  if (starting < 0) throw std::system_error(errno, std::system_category(), "epoll_create1");
+  starting_.emplace(io_, starting);
+  watch_starting();
   wait_signal();
   spdlog::info("clusterd {} pid {} starting {} app{}", CLUSTERD_VERSION, getpid(),
                supervisor_.apps().size(), supervisor_.apps().size() == 1 ? "" : "s");
@@ -300,13 +318,9 @@ void Daemon::Impl::reap() {
       runtime.notify.reset();
     }
     runtime.pidfd.reset();
-    if (runtime.spawn_errors) {  // an error was written before the exit, so it is there now
-      const os::SpawnReport report = os::read_spawn_report(runtime.spawn_errors->native_handle());
-      if (report.error) runtime.spawn_error = report.error;
-      std::error_code ignored;
-      runtime.spawn_errors->close(ignored);  // the watcher drops the child's memory: it is gone
-      runtime.spawn_errors.reset();
-    }
+    collect_spawn_report(id);  // an error was written before the exit, so it is there now
+    runtime.spawn_errors.reset();
+    runtime.child_memory.reset();  // the child is gone
     // Whatever the worker left behind in its process group goes with it.
     try {
       os::signal_group(reaped->pid, SIGKILL);
@@ -462,9 +476,15 @@ std::vector<core::SlotAction> Daemon::Impl::spawn(SlotId id) {
     os::Child child = os::spawn(spawn_spec);
     runtime.pidfd = std::move(child.pidfd);
     runtime.spawn_error.reset();
-    runtime.spawn_errors =
-        std::make_shared<asio::posix::stream_descriptor>(io_, child.errors.release());
-    watch_spawn_errors(id, runtime.spawn_errors, std::move(child.memory));
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.u64 = pack(id);
+    if (epoll_ctl(starting_->native_handle(), EPOLL_CTL_ADD, child.errors.get(), &event) != 0) {
+      // Not watched: the pipe is still read at reap, and the memory freed then.
+      spdlog::warn("{}: epoll_ctl: {}", label(id), std::strerror(errno));
+    }
+    runtime.spawn_errors = std::move(child.errors);
+    runtime.child_memory = std::move(child.memory);
     runtime.uid = gen.ids ? gen.ids->uid : getuid();
     runtime.notify = std::make_shared<asio::local::datagram_protocol::socket>(
         io_, asio::local::datagram_protocol(), notify.fd.release());
@@ -492,24 +512,33 @@ core::ExitStatus Daemon::Impl::spawn_failure(SlotId id, const std::string& what,
   return status;
 }
 
-void Daemon::Impl::watch_spawn_errors(SlotId id,
-                                      std::shared_ptr<asio::posix::stream_descriptor> pipe,
-                                      std::shared_ptr<os::ChildMemory> memory) {
-  pipe->async_wait(
-      asio::posix::stream_descriptor::wait_read,
-      [this, id, pipe, memory = std::move(memory)](const std::error_code& ec) mutable {
-        if (ec) return;  // closed at reap: the child is gone, and its memory can go with this
-        const bool current = slot_exists(id) && lane(id).spawn_errors == pipe;
-        const os::SpawnReport report = os::read_spawn_report(pipe->native_handle());
-        if (current && report.error) lane(id).spawn_error = report.error;
-        if (!report.finished) {  // an error came first; the exit follows
-          watch_spawn_errors(id, std::move(pipe), std::move(memory));
-          return;
-        }
-        std::error_code ignored;
-        pipe->close(ignored);
-        if (current) lane(id).spawn_errors.reset();
-      });
+void Daemon::Impl::watch_starting() {
+  starting_->async_wait(asio::posix::stream_descriptor::wait_read,
+                        [this](const std::error_code& ec) {
+                          if (ec) return;
+                          epoll_event events[64];
+                          int n = 0;
+                          do {
+                            n = epoll_wait(starting_->native_handle(), events, 64, 0);
+                            for (int i = 0; i < n; ++i) {
+                              const SlotId id = unpack(events[i].data.u64);
+                              if (!slot_exists(id)) continue;
+                              collect_spawn_report(id);
+                            }
+                          } while (n == 64);
+                          watch_starting();
+                        });
+}
+
+void Daemon::Impl::collect_spawn_report(SlotId id) {
+  LaneRuntime& runtime = lane(id);
+  if (!runtime.spawn_errors) return;
+  const os::SpawnReport report = os::read_spawn_report(runtime.spawn_errors.get());
+  if (report.error) runtime.spawn_error = report.error;
+  if (report.finished) {           // exec'd or exited: the child is done with its memory
+    runtime.spawn_errors.reset();  // closing it takes it out of the epoll set
+    runtime.child_memory.reset();
+  }
 }
 
 void Daemon::Impl::watch_notify(SlotId id,

@@ -52,7 +52,8 @@ struct LaneRuntime {
   std::unique_ptr<asio::steady_timer> timers[core::kTimerKinds];
   os::UniqueFd pidfd;
   std::shared_ptr<asio::local::datagram_protocol::socket> notify;
-  std::shared_ptr<asio::posix::stream_descriptor> spawn_errors;  // open until exec or exit
+  os::UniqueFd spawn_errors;     // the child's error pipe, in starting_; open until exec or exit
+  os::ChildMemory child_memory;  // the child's stack and plan, until then too
   std::optional<os::SpawnError> spawn_error;  // what the child reported before it exited
   uid_t uid = 0;
 };
@@ -83,10 +84,11 @@ class Daemon::Impl {
   std::vector<core::SlotAction> spawn_failed(core::SlotId id, const std::string& what,
                                              bool transient);
   core::ExitStatus spawn_failure(core::SlotId id, const std::string& what, bool transient);
-  /// Waits for the child's error pipe: a ChildError lands in LaneRuntime::spawn_error (and
-  /// counts at reap); end of file (exec'd or exited) closes the pipe and frees `memory`.
-  void watch_spawn_errors(core::SlotId id, std::shared_ptr<asio::posix::stream_descriptor> pipe,
-                          std::shared_ptr<os::ChildMemory> memory);
+  /// Reads the error pipes of starting children that have something to say: a ChildError lands
+  /// in LaneRuntime::spawn_error (and counts at reap); end of file (exec'd or exited) closes the
+  /// pipe and frees the child's memory.
+  void watch_starting();
+  void collect_spawn_report(core::SlotId id);
   bool slot_exists(core::SlotId id) const {
     return id.app < slots_.size() && id.index < slots_[id.app].size();
   }
@@ -140,6 +142,9 @@ class Daemon::Impl {
   config::Config config_;  // the running configuration
   std::vector<std::string> inherited_env_;
   std::vector<AppRuntime> apps_;
+  // The error pipes of every child that has not exec'd yet, in one epoll set that the loop
+  // watches as one descriptor: no asio state per spawn.
+  std::optional<asio::posix::stream_descriptor> starting_;
   std::vector<std::vector<std::unique_ptr<SlotRuntime>>> slots_;
   std::vector<config::Address> bound_;  // Unix socket files we created
   StatusSampler sampler_;

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 #include "worker/child.h"
 #include "worker/listen_env.h"
@@ -72,39 +73,41 @@ std::size_t data_size(const SpawnSpec& spec) {
 
 }  // namespace
 
-// One mapping per starting child: a guard page, its stack, and its plan with every string the
-// plan points to. The child runs in it until it has exec'd or exited; we do not touch it
-// meanwhile, and unmapping it afterwards leaves nothing behind in our heap.
 //   [guard page, PROT_NONE][stack, grows down towards the guard][ChildPlan, argv, env, ...]
-class ChildMemory {
- public:
-  explicit ChildMemory(std::size_t data_bytes)
-      : size_(kPageSize + kStackSize + round_up(data_bytes, kPageSize)) {
-    base_ = static_cast<char*>(mmap(nullptr, size_, PROT_READ | PROT_WRITE,
-                                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0));
-    if (base_ == MAP_FAILED) throw std::system_error(errno, std::system_category(), "mmap");
-    if (mprotect(base_, kPageSize, PROT_NONE) != 0) {
-      const int error = errno;
-      munmap(base_, size_);
-      throw std::system_error(error, std::system_category(), "mprotect");
-    }
+ChildMemory::ChildMemory(std::size_t data_bytes)
+    : size_(kPageSize + kStackSize + round_up(data_bytes, kPageSize)) {
+  void* base =
+      mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (base == MAP_FAILED) throw std::system_error(errno, std::system_category(), "mmap");
+  base_ = static_cast<char*>(base);
+  if (mprotect(base_, kPageSize, PROT_NONE) != 0) {
+    const int error = errno;
+    reset();
+    throw std::system_error(error, std::system_category(), "mprotect");
   }
-  ChildMemory(const ChildMemory&) = delete;
-  ChildMemory& operator=(const ChildMemory&) = delete;
-  ~ChildMemory() { munmap(base_, size_); }
+}
 
-  char* stack_top() const { return base_ + kPageSize + kStackSize; }
-  char* data() const { return stack_top(); }
+ChildMemory& ChildMemory::operator=(ChildMemory&& other) noexcept {
+  if (this != &other) {
+    reset();
+    base_ = std::exchange(other.base_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
 
- private:
-  std::size_t size_;
-  char* base_;
-};
+void ChildMemory::reset() {
+  if (base_ != nullptr) munmap(base_, size_);
+  base_ = nullptr;
+  size_ = 0;
+}
+
+char* ChildMemory::stack_top() const { return base_ + kPageSize + kStackSize; }
 
 Child spawn(const SpawnSpec& spec) {
   // Everything the child needs is laid out here, before the clone, and kept alive by the Child.
-  auto memory = std::make_shared<ChildMemory>(data_size(spec));
-  Carver carve(memory->data());
+  ChildMemory memory(data_size(spec));
+  Carver carve(memory.data());
   worker::ChildPlan& plan = *new (carve.take<worker::ChildPlan>(1)) worker::ChildPlan{};
   plan.path = carve.copy(spec.path);
   char** argv = carve.copy_all(spec.argv);
@@ -155,7 +158,7 @@ Child spawn(const SpawnSpec& spec) {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd = -1;
-  const int pid = clone(worker::child_main, memory->stack_top(), CLONE_VM | CLONE_PIDFD | SIGCHLD,
+  const int pid = clone(worker::child_main, memory.stack_top(), CLONE_VM | CLONE_PIDFD | SIGCHLD,
                         &plan, &pidfd);
   const int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);

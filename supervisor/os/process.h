@@ -3,7 +3,7 @@
 
 #include <sys/types.h>
 
-#include <memory>
+#include <cstddef>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -32,7 +32,25 @@ struct SpawnSpec {
   int cpu = -1;  // -1 = inherit the affinity mask
 };
 
-class ChildMemory;  // what a starting child reads, and its stack (process.cc)
+/// One mapping per starting child: a guard page, its stack, and its plan with every string the
+/// plan points to. The child runs in it until it has exec'd or exited; unmapping it afterwards
+/// leaves nothing behind in the heap.
+class ChildMemory {
+ public:
+  ChildMemory() = default;
+  explicit ChildMemory(std::size_t data_bytes);  // throws std::system_error
+  ChildMemory(ChildMemory&& other) noexcept { *this = std::move(other); }
+  ChildMemory& operator=(ChildMemory&& other) noexcept;
+  ~ChildMemory() { reset(); }
+  void reset();
+  explicit operator bool() const { return base_ != nullptr; }
+  char* stack_top() const;
+  char* data() const { return stack_top(); }  // the plan lives above the stack
+
+ private:
+  char* base_ = nullptr;
+  std::size_t size_ = 0;
+};
 
 struct Child {
   pid_t pid = 0;
@@ -40,7 +58,7 @@ struct Child {
   UniqueFd errors;  // read end of the child's error pipe (non-blocking); see read_spawn_report()
   /// The child runs in this memory until it has exec'd or exited: keep it until
   /// read_spawn_report() says `finished`, or the child has been reaped.
-  std::shared_ptr<ChildMemory> memory;
+  ChildMemory memory;
 };
 
 /// A spawn that failed before the program ran ("execve: Permission denied").
