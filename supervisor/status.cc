@@ -21,7 +21,10 @@ double StatusSampler::cpu_percent(pid_t pid, std::uint64_t ticks, std::uint64_t 
     const double age = os::system_uptime_s() - static_cast<double>(start_ticks) / hz;
     if (age > 0) percent = 100.0 * static_cast<double>(ticks) / hz / age;
   }
-  previous_[pid] = CpuSample{ticks, now};
+  CpuSample& sample = it != previous_.end() ? it->second : previous_[pid];
+  sample.ticks = ticks;
+  sample.at = now;
+  sample.round = round_;
   return percent;
 }
 
@@ -44,7 +47,7 @@ control::StatusSnapshot StatusSampler::sample(const core::Supervisor& supervisor
     }
   }
 
-  std::unordered_map<pid_t, CpuSample> seen;
+  ++round_;
   for (const core::AppState& state : supervisor.apps()) {
     if (app != nullptr && state.spec.name != *app) continue;
     if (state.removed && app == nullptr) {
@@ -85,7 +88,6 @@ control::StatusSnapshot StatusSampler::sample(const core::Supervisor& supervisor
           w.rss_kb = os::read_rss_kb(w.pid).value_or(0);
           w.cpus = os::allowed_cpus(w.pid);
           w.cpu_percent = cpu_percent(w.pid, stat->cpu_ticks, stat->start_ticks, now);
-          seen[w.pid] = previous_[w.pid];
         }
         for (pid_t pid : tree.subtree(w.pid)) {
           const os::ProcStat* stat = tree.stat(pid);
@@ -98,7 +100,9 @@ control::StatusSnapshot StatusSampler::sample(const core::Supervisor& supervisor
     }
     out.apps.push_back(std::move(a));
   }
-  if (app == nullptr) previous_ = std::move(seen);  // forget pids that are gone
+  if (app == nullptr) {  // forget pids that are gone
+    std::erase_if(previous_, [this](const auto& entry) { return entry.second.round != round_; });
+  }
   return out;
 }
 

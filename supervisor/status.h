@@ -26,13 +26,17 @@ class StatusSampler {
   struct CpuSample {
     std::uint64_t ticks = 0;
     std::chrono::steady_clock::time_point at;
+    unsigned round = 0;  // the last full sample() that saw this pid
   };
   double cpu_percent(pid_t pid, std::uint64_t ticks, std::uint64_t start_ticks,
                      std::chrono::steady_clock::time_point now);
 
   std::string config_path_;
   core::TimePoint started_;
+  // Updated in place: a status of 1024 workers allocates no new nodes for the pids it knows,
+  // which would otherwise be left between the freed JSON and keep the heap from shrinking.
   std::unordered_map<pid_t, CpuSample> previous_;
+  unsigned round_ = 0;
 };
 
 }  // namespace clusterd
