@@ -4,9 +4,9 @@
 # `clusterctl status` in under 100 ms throughout, every slot serves again within 1 s after the
 # chaos ends, and not one connection is refused (wrk connect errors = 0; read errors and
 # timeouts on connections held by a killed or stopped worker are expected and reported).
-# Status latency: the 95th percentile must be under 100 ms and none may fail; the worst is
-# printed (wrk saturates both CPUs here, so a single scheduling hiccup of the client process is
-# not the master's doing).
+# Status latency: every call, the worst included, must answer in under 100 ms (times the
+# sanitizer slowdown) and none may fail. Spawning does not wait for a child's exec, so a child
+# that waits for a CPU under this load does not hold up the master.
 # CHAOS_SECONDS (default 8; the documented long run is 30) per listener mode.
 source "$(dirname "$0")/lib/common.sh"
 command -v wrk >/dev/null || skip "wrk is not installed"
@@ -68,7 +68,7 @@ YAML
   grep -q "requests in" "$T/wrk.out" || fail "$mode: wrk did not finish: $(cat "$T/wrk.out")"
   [[ $connect -eq 0 ]] || fail "$mode: $connect connections refused: $(cat "$T/wrk.out")"
   p95=$(printf '%s\n' "${samples[@]}" | sort -n | awk '{a[NR]=$1} END {i=int(NR*0.95); if (i<1) i=1; print a[i]}')
-  (( p95 < 100 * SLOWDOWN )) || fail "$mode: clusterctl status p95 $p95 ms during the chaos (worst $worst)"
+  (( worst < 100 * SLOWDOWN )) || fail "$mode: clusterctl status took $worst ms during the chaos (p95 $p95)"
   $HTTP spread "$PORT" 80 >"$T/spread" || fail "$mode: not serving after the chaos"
   [[ $(head -1 "$T/spread") -eq 4 ]] || fail "$mode: only $(head -1 "$T/spread") workers answer"
   echo "$mode: $kills kills, $stops stops in ${CHAOS_SECONDS}s; $(grep 'requests in' "$T/wrk.out" | sed 's/^ *//');" \
