@@ -17,7 +17,7 @@ namespace {
       "  --ignore-term       ignore SIGTERM and SIGINT\n"
       "  --fork-child        fork one child that sleeps and dies with this process\n"
       "  --exit-after MS     exit with code 3 after MS milliseconds\n"
-      "  --drain-idle MS     when draining, keep an idle keep-alive connection open this long\n"
+      "  --drain-idle MS     when draining, keep an idle connection open this long\n"
       "                      for its next request (answered with Connection: close); default 1000\n"
       "Sockets come from LISTEN_FDS (socket activation), else CLUSTER_LISTEN_<NAME>=ADDR,\n"
       "plus every --listen. GET /read answers with X-Worker: <id>/<pid>.\n",

@@ -148,8 +148,10 @@ class Connection final : public ConnectionBase {
   }
 
  private:
-  // Between two requests of a keep-alive connection: nothing buffered, nothing owed.
-  bool idle() const { return served_ > 0 && start_ == end_ && body_left_ == 0 && !lingering_; }
+  // Before the first request or between two: nothing buffered, nothing owed. A connection that
+  // has not sent its first request is idle too (as nginx treats it at shutdown): otherwise one
+  // that never sends anything would hold the drain until the stop timeout kills the worker.
+  bool idle() const { return start_ == end_ && body_left_ == 0 && !lingering_; }
 
   void read() {
     if (server_.draining && idle() && !grace_) grace();
@@ -279,10 +281,10 @@ class Connection final : public ConnectionBase {
     read();
   }
 
-  // Draining, between two requests: a client under load sends its next request at any moment, and
-  // a close now would race it (the request finds a closed connection and is lost). So wait up to
-  // --drain-idle for it, answer it with Connection: close, and only close a connection that stays
-  // idle all that time.
+  // Draining, between two requests (or before the first): a client under load sends its next
+  // request at any moment, and a close now would race it (the request finds a closed connection
+  // and is lost). So wait up to --drain-idle for it, answer it with Connection: close, and only
+  // close a connection that stays idle all that time.
   void grace() {
     grace_ = true;
     timer_.expires_after(std::chrono::milliseconds(server_.opt.drain_idle_ms));
