@@ -23,7 +23,7 @@ errors() {  # errors WRK_OUTPUT: socket errors + non-2xx
 }
 echo "machine: $(nproc) CPUs, $(uname -sr); $RELOADS reloads in ${SECONDS_PER_RUN}s of load per row"
 printf '%-10s %-8s %-10s %-14s %-12s %-12s %-22s\n' mode workers clients "requests/s" failed "reload p50" "reload max"
-for mode in shared reuseport worker; do
+for mode in ${MODES:-shared reuseport worker}; do
   for n in "${SIZES[@]}"; do
     for clients in keepalive close; do
       PORT=$(port)
