@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "supervisor/os/procfs.h"
 
 namespace clusterd {
@@ -9,23 +11,10 @@ namespace clusterd {
 StatusSampler::StatusSampler(std::string config_path, core::TimePoint started)
     : config_path_(std::move(config_path)), started_(started) {}
 
-double StatusSampler::cpu_percent(pid_t pid, std::uint64_t ticks, std::uint64_t start_ticks,
-                                  std::chrono::steady_clock::time_point now) {
-  const double hz = static_cast<double>(os::clock_ticks_per_second());
-  double percent = 0;
-  auto it = previous_.find(pid);
-  if (it != previous_.end() && now > it->second.at && ticks >= it->second.ticks) {
-    const double seconds = std::chrono::duration<double>(now - it->second.at).count();
-    percent = 100.0 * static_cast<double>(ticks - it->second.ticks) / hz / seconds;
-  } else {
-    const double age = os::system_uptime_s() - static_cast<double>(start_ticks) / hz;
-    if (age > 0) percent = 100.0 * static_cast<double>(ticks) / hz / age;
-  }
-  CpuSample& sample = it != previous_.end() ? it->second : previous_[pid];
-  sample.ticks = ticks;
-  sample.at = now;
-  sample.round = round_;
-  return percent;
+StatusSampler::CpuSample* StatusSampler::previous(pid_t pid) {
+  const auto it = std::lower_bound(previous_.begin(), previous_.end(), pid,
+                                   [](const CpuSample& s, pid_t p) { return s.pid < p; });
+  return it != previous_.end() && it->pid == pid ? &*it : nullptr;
 }
 
 control::StatusSnapshot StatusSampler::sample(const core::Supervisor& supervisor,
@@ -47,7 +36,28 @@ control::StatusSnapshot StatusSampler::sample(const core::Supervisor& supervisor
     }
   }
 
-  ++round_;
+  // CPU% since the last status, or over the process's life when it is new.
+  const double hz = static_cast<double>(os::clock_ticks_per_second());
+  const double uptime_s = os::system_uptime_s();
+  std::vector<CpuSample> next;
+  if (app == nullptr) next.reserve(previous_.size() + 64);
+  auto cpu_percent = [&](pid_t pid, const os::ProcStat& stat) {
+    CpuSample* last = previous(pid);
+    double percent = 0;
+    if (last != nullptr && now > last->at && stat.cpu_ticks >= last->ticks) {
+      const double seconds = std::chrono::duration<double>(now - last->at).count();
+      percent = 100.0 * static_cast<double>(stat.cpu_ticks - last->ticks) / hz / seconds;
+    } else {
+      const double age = uptime_s - static_cast<double>(stat.start_ticks) / hz;
+      if (age > 0) percent = 100.0 * static_cast<double>(stat.cpu_ticks) / hz / age;
+    }
+    if (app == nullptr) {
+      next.push_back(CpuSample{pid, stat.cpu_ticks, now});
+    } else if (last != nullptr) {  // one app's status: keep the others' samples as they are
+      *last = CpuSample{pid, stat.cpu_ticks, now};
+    }
+    return percent;
+  };
   for (const core::AppState& state : supervisor.apps()) {
     if (app != nullptr && state.spec.name != *app) continue;
     if (state.removed && app == nullptr) {
@@ -87,7 +97,7 @@ control::StatusSnapshot StatusSampler::sample(const core::Supervisor& supervisor
           w.threads = stat->threads;
           w.rss_kb = os::read_rss_kb(w.pid).value_or(0);
           w.cpus = os::allowed_cpus(w.pid);
-          w.cpu_percent = cpu_percent(w.pid, stat->cpu_ticks, stat->start_ticks, now);
+          w.cpu_percent = cpu_percent(w.pid, *stat);
         }
         for (pid_t pid : tree.subtree(w.pid)) {
           const os::ProcStat* stat = tree.stat(pid);
@@ -100,8 +110,10 @@ control::StatusSnapshot StatusSampler::sample(const core::Supervisor& supervisor
     }
     out.apps.push_back(std::move(a));
   }
-  if (app == nullptr) {  // forget pids that are gone
-    std::erase_if(previous_, [this](const auto& entry) { return entry.second.round != round_; });
+  if (app == nullptr) {  // pids that are gone are forgotten with the old vector
+    std::sort(next.begin(), next.end(),
+              [](const CpuSample& a, const CpuSample& b) { return a.pid < b.pid; });
+    previous_ = std::move(next);
   }
   return out;
 }

@@ -7,7 +7,7 @@
 
 #include <chrono>
 #include <string>
-#include <unordered_map>
+#include <vector>
 
 #include "supervisor/control/status.h"
 #include "supervisor/core/supervisor.h"
@@ -24,19 +24,19 @@ class StatusSampler {
 
  private:
   struct CpuSample {
+    pid_t pid = 0;
     std::uint64_t ticks = 0;
     std::chrono::steady_clock::time_point at;
-    unsigned round = 0;  // the last full sample() that saw this pid
   };
-  double cpu_percent(pid_t pid, std::uint64_t ticks, std::uint64_t start_ticks,
-                     std::chrono::steady_clock::time_point now);
+  /// The sample of `pid` from the last full status, or null.
+  CpuSample* previous(pid_t pid);
 
   std::string config_path_;
   core::TimePoint started_;
-  // Updated in place: a status of 1024 workers allocates no new nodes for the pids it knows,
-  // which would otherwise be left between the freed JSON and keep the heap from shrinking.
-  std::unordered_map<pid_t, CpuSample> previous_;
-  unsigned round_ = 0;
+  // Sorted by pid; one block, replaced by each full status. (A map would allocate a node per
+  // worker while the reply's JSON is being built, and those nodes, outliving it, would keep
+  // the freed JSON's pages from going back to the kernel.)
+  std::vector<CpuSample> previous_;
 };
 
 }  // namespace clusterd
