@@ -82,7 +82,8 @@ TEST_CASE("a status survives the round trip through the wire format") {
 
 TEST_CASE("errors and requests encode as single lines") {
   const std::string error = encode_error("no app named 'x'");
-  CHECK(error == "{\"error\":\"no app named 'x'\",\"ok\":false,\"v\":1}\n");
+  // Keys in the order written, as docs/control-protocol.md shows them: v, ok, then the rest.
+  CHECK(error == "{\"v\":1,\"ok\":false,\"error\":\"no app named 'x'\"}\n");
   Request r;
   r.command = Command::Restart;
   r.app = "web";
