@@ -256,6 +256,15 @@ class Connection final : public ConnectionBase {
   }
 
   void write() {
+    // TCP_NODELAY once the connection stays open for more requests, as nginx does: a connection
+    // that closes after this response gains nothing from it and would pay a system call.
+    if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) {
+      if (!closing_ && !no_delay_) {
+        std::error_code ignored;
+        socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+        no_delay_ = true;
+      }
+    }
     asio::async_write(
         socket_, asio::buffer(out_),
         [self = shared_from_this(), this](std::error_code ec, std::size_t) { on_write(ec); });
@@ -326,6 +335,7 @@ class Connection final : public ConnectionBase {
   bool reading_ = false;
   bool closing_ = false;        // the last response said Connection: close
   bool client_closes_ = false;  // ... because the client's request said so
+  bool no_delay_ = false;       // TCP_NODELAY is set
   bool lingering_ = false;
   bool grace_ = false;  // the drain's idle grace timer is armed (or was)
 };
@@ -366,10 +376,6 @@ class Listener final : public ListenerBase {
         if (!e && acceptor_.is_open()) accept();
       });
       return;
-    }
-    if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) {
-      std::error_code ignored;
-      s.set_option(asio::ip::tcp::no_delay(true), ignored);
     }
     auto conn = std::make_shared<Connection<Protocol>>(server_, std::move(s));
     asio::post(conn->executor(), [conn] { conn->start(); });
