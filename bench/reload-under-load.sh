@@ -3,12 +3,16 @@
 # cluster (keep-alive, and connection-per-request) while clusterctl reload replaces every worker
 # RELOADS times. Prints requests/s, failed requests (wrk socket errors + non-2xx) and the reload
 # duration (median, max). On demand only: bench/reload-under-load.sh [N ...]
+# A reload slower than 1 s keeps the daemon's log (info level) in SLOW_LOG_DIR (default /tmp)
+# and says so under the table, so an outlier can be explained.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD_DIR:-$ROOT/build}
 SIZES=("$@"); ((${#SIZES[@]})) || SIZES=(2 8 32)
 RELOADS=${RELOADS:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-8}
+SLOW_LOG_DIR=${SLOW_LOG_DIR:-/tmp}
+slow=()
 T=$(mktemp -d /tmp/clusterd-bench.XXXXXX)
 DAEMON=""
 cleanup() {
@@ -43,7 +47,7 @@ apps:
 YAML
       }
       write 0
-      "$BUILD/clusterd" -c "$T/c.yaml" --log-level warn >"$T/log" 2>&1 &
+      "$BUILD/clusterd" -c "$T/c.yaml" --log-level info >"$T/log" 2>&1 &
       DAEMON=$!
       for _ in $(seq 200); do "$BUILD/clusterctl" -s "$T/ctl.sock" status --json 2>/dev/null | grep -q "\"ready\": $n," && break; sleep 0.05; done
       header=(); [[ $clients == close ]] && header=(-H "Connection: close")
@@ -57,6 +61,10 @@ YAML
         t0=$(now_ms)
         "$BUILD/clusterctl" -s "$T/ctl.sock" reload >/dev/null 2>&1 || echo "reload $r failed" >&2
         durations+=($(( $(now_ms) - t0 )))
+        if (( durations[-1] > 1000 )); then
+          kept="$SLOW_LOG_DIR/clusterd-slow-reload-$mode-$n-$clients-$r.log"
+          cp "$T/log" "$kept" && slow+=("$mode $n $clients reload $r: ${durations[-1]} ms, log in $kept")
+        fi
         sleep 0.5
       done
       wait "$wrk_pid"
@@ -68,3 +76,4 @@ YAML
     done
   done
 done
+for line in "${slow[@]}"; do echo "slow: $line"; done
