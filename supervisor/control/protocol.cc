@@ -7,7 +7,8 @@
 
 namespace clusterd::control {
 
-using json = nlohmann::ordered_json;  // keys in the order written: fewer allocations, readable output
+using json =
+    nlohmann::ordered_json;  // keys in the order written: fewer allocations, readable output
 
 const CommandInfo kCommands[7] = {
     {Command::Status, "status", false, "processes, threads and state of every worker"},
