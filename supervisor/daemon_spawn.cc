@@ -1,9 +1,9 @@
 // Starting workers: the spawn of a lane's worker with its sockets, environment and credentials,
 // and the error pipes of children that have not exec'd yet (one epoll set for all of them).
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -20,7 +20,7 @@ using core::SlotId;
 
 namespace {
 
-// A lane in 64 bits, for epoll_event::data: app (16 bits), slot index (32), lane (1).
+// A lane in 64 bits, for epoll_event::data: app (the top 31 bits), slot index (32), lane (1).
 std::uint64_t pack(SlotId id) {
   return (static_cast<std::uint64_t>(id.app) << 33) | (static_cast<std::uint64_t>(id.index) << 1) |
          (id.lane & 1U);
@@ -113,7 +113,10 @@ std::vector<core::SlotAction> Daemon::Impl::spawn(SlotId id) {
       spdlog::info("{}: spawned pid {}{}", label(id), child.pid,
                    spawn_spec.cpu >= 0 ? fmt::format(" on cpu {}", spawn_spec.cpu) : "");
     } catch (...) {
-      syscall(SYS_pidfd_send_signal, runtime.pidfd.get(), SIGKILL, nullptr, 0);
+      try {
+        os::signal_pidfd(runtime.pidfd.get(), SIGKILL);
+      } catch (const std::exception&) {  // nothing more to do for it; the reap comes anyway
+      }
       throw;
     }
     return supervisor_.on(id, core::Spawned{child.pid}, now());
