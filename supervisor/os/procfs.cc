@@ -7,7 +7,6 @@
 
 #include <charconv>
 #include <cstdio>
-#include <cstdlib>
 
 #include "supervisor/os/cpus.h"
 #include "supervisor/os/unique_fd.h"
@@ -16,20 +15,18 @@ namespace clusterd::os {
 
 namespace {
 
-// Reads a small /proc file in one go; nullopt if it is gone.
-std::optional<std::string> slurp(const char* path) {
-  UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
-  if (!fd) return std::nullopt;
-  std::string out;
-  char buffer[4096];
-  while (true) {
-    const ssize_t n = read(fd.get(), buffer, sizeof buffer);
-    if (n < 0) return std::nullopt;
-    if (n == 0) break;
-    out.append(buffer, static_cast<std::size_t>(n));
-  }
-  return out;
+// Reads a small /proc file (path relative to `dir`, or absolute) into `buffer` with one read:
+// the kernel formats these whole on the first read. Empty if the process is gone.
+template <std::size_t N>
+std::string_view read_small(int dir, const char* path, char (&buffer)[N]) {
+  const UniqueFd fd(openat(dir, path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return {};
+  const ssize_t n = read(fd.get(), buffer, N);
+  return n > 0 ? std::string_view(buffer, static_cast<std::size_t>(n)) : std::string_view();
 }
+
+// A /proc/PID/stat line is a few hundred bytes, whatever comm holds.
+constexpr std::size_t kStatBuffer = 1024;
 
 template <typename T>
 bool parse_number(std::string_view text, T& out) {
@@ -78,10 +75,10 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text) {
 }
 
 std::optional<ProcStat> read_proc_stat(pid_t pid) {
-  const std::string path = "/proc/" + std::to_string(pid) + "/stat";
-  std::optional<std::string> text = slurp(path.c_str());
-  if (!text) return std::nullopt;
-  return parse_proc_stat(*text);
+  char path[32];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  char text[kStatBuffer];
+  return parse_proc_stat(read_small(AT_FDCWD, path, text));
 }
 
 std::optional<std::uint64_t> parse_statm_resident(std::string_view text) {
@@ -97,13 +94,8 @@ std::optional<std::uint64_t> read_rss_kb(pid_t pid) {
   static const std::uint64_t page_kb = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)) / 1024;
   char path[32];
   std::snprintf(path, sizeof path, "/proc/%d/statm", static_cast<int>(pid));
-  const UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
-  if (!fd) return std::nullopt;
   char text[256];
-  const ssize_t n = read(fd.get(), text, sizeof text);
-  if (n <= 0) return std::nullopt;
-  const std::optional<std::uint64_t> pages =
-      parse_statm_resident({text, static_cast<std::size_t>(n)});
+  const std::optional<std::uint64_t> pages = parse_statm_resident(read_small(AT_FDCWD, path, text));
   if (!pages) return std::nullopt;
   return *pages * page_kb;
 }
@@ -131,12 +123,8 @@ ProcessTree ProcessTree::scan() {
     char path[32];
     const int path_length = std::snprintf(path, sizeof path, "%s/stat", entry->d_name);
     if (path_length <= 0 || path_length >= static_cast<int>(sizeof path)) continue;
-    const UniqueFd fd(openat(proc_fd, path, O_RDONLY | O_CLOEXEC));
-    if (!fd) continue;  // gone since readdir
-    char text[1024];    // a stat line is a few hundred bytes, whatever comm holds
-    const ssize_t n = read(fd.get(), text, sizeof text);
-    if (n <= 0) continue;
-    if (std::optional<ProcStat> stat = parse_proc_stat({text, static_cast<std::size_t>(n)})) {
+    char text[kStatBuffer];
+    if (std::optional<ProcStat> stat = parse_proc_stat(read_small(proc_fd, path, text))) {
       tree.children_[stat->ppid].push_back(pid);
       tree.stats_.emplace(pid, *stat);
     }
@@ -167,8 +155,11 @@ const ProcStat* ProcessTree::stat(pid_t pid) const {
 }
 
 double system_uptime_s() {
-  std::optional<std::string> text = slurp("/proc/uptime");
-  return text ? std::strtod(text->c_str(), nullptr) : 0.0;
+  char buffer[128];
+  const std::string_view text = read_small(AT_FDCWD, "/proc/uptime", buffer);
+  double seconds = 0;
+  std::from_chars(text.data(), text.data() + text.size(), seconds);  // "12345.67 23456.78\n"
+  return seconds;
 }
 
 long clock_ticks_per_second() { return sysconf(_SC_CLK_TCK); }

@@ -77,6 +77,9 @@ TEST_CASE("reading our own process from /proc") {
   CHECK(stat->ppid == getppid());
   CHECK(stat->threads >= 1);
   CHECK(read_rss_kb(getpid()).value_or(0) > 0);
+  // We started after boot, so our start time in ticks lies within the system's uptime.
+  CHECK(system_uptime_s() > 0);
+  CHECK(static_cast<double>(stat->start_ticks) / clock_ticks_per_second() <= system_uptime_s());
   const std::vector<pid_t> sub = ProcessTree::scan().subtree(getppid());
   CHECK(std::find(sub.begin(), sub.end(), getpid()) != sub.end());
 }
