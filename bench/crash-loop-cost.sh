@@ -5,16 +5,8 @@
 # workers it started (the master's children's CPU, from /proc/PID/stat cutime+cstime), and the
 # number of starts. PM2 7 burns 4.3 CPU-seconds in 10 s here. On demand only.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD_DIR:-$ROOT/build}
+source "$(dirname "$0")/lib.sh"
 WATCH=${SECONDS_TO_WATCH:-10}
-T=$(mktemp -d /tmp/clusterd-bench.XXXXXX)
-DAEMON=""
-cleanup() {
-  if [[ -n $DAEMON ]]; then kill -TERM "$DAEMON" 2>/dev/null || true; wait "$DAEMON" 2>/dev/null || true; fi
-  rm -rf "$T"
-}
-trap cleanup EXIT
 cat >"$T/c.yaml" <<YAML
 control: { socket: "$T/ctl.sock" }
 apps:
@@ -22,7 +14,7 @@ apps:
     command: ["/bin/false"]
     instances: 1
 YAML
-echo "machine: $(nproc) CPUs, $(uname -sr), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "machine: $(machine)"
 "$BUILD/clusterd" -c "$T/c.yaml" --log-level info >"$T/log" 2>&1 &
 DAEMON=$!
 sleep "$WATCH"

@@ -16,18 +16,13 @@
 #   bench/data-path.sh            (WORKERS="1 2", RUNS=3, DURATION=10, CONNS=64, CONNS_CLOSE=64)
 # On demand only. Talks only to 127.0.0.1; everything lives in a temp dir.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD_DIR:-$ROOT/build}
+source "$(dirname "$0")/lib.sh"
 WORKERS=${WORKERS:-1 2}
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
 CONNS_CLOSE=${CONNS_CLOSE:-64}
-T=$(mktemp -d /tmp/clusterd-bench.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-mkdir -p "$T/bin/worker"  # a snapshot: a rebuild of build/ during the run cannot break it
-cp "$BUILD/clusterd" "$BUILD/clusterctl" "$T/bin/" && cp "$BUILD/worker/hello-worker" "$T/bin/worker/"
-BUILD=$T/bin
+snapshot_binaries
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk"; exit 1; }
 NGINX=$(command -v nginx || true)
 [[ -z $NGINX && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
@@ -41,7 +36,7 @@ if [[ -z $NGINX ]]; then
   fi
   [[ -n $NGINX ]] || echo "nginx not found and cannot install it (needs root and apt-get): nginx rows skipped"
 fi
-echo "machine: $(nproc) CPUs, $(uname -sr), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "machine: $(machine)"
 echo "data path: wrk -t2 --latency, ${DURATION}s x $RUNS runs per row, keepalive -c$CONNS, close -c$CONNS_CLOSE"
 [[ -n $NGINX ]] && echo "nginx: $($NGINX -v 2>&1)"
 
@@ -100,7 +95,7 @@ SERVER=""
 stop_server() {
   if [[ -n $SERVER ]]; then kill -TERM "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; SERVER=""; fi
 }
-trap 'stop_server; rm -rf "$T"' EXIT
+trap 'stop_server; bench_cleanup' EXIT
 wait_http() {  # wait_http PORT: until GET / answers
   for _ in $(seq 200); do
     python3 -c "import socket,sys; s=socket.create_connection(('127.0.0.1',$1),1); s.sendall(b'GET /read HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n'); sys.exit(0 if s.recv(64).startswith(b'HTTP/1.1 200') else 1)" 2>/dev/null && return 0

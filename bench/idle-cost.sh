@@ -12,23 +12,13 @@
 #   bench/idle-cost.sh                (WORKERS=16, DURATION=60)
 # On demand only. Talks only to 127.0.0.1; everything lives in a temp dir.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD_DIR:-$ROOT/build}
+source "$(dirname "$0")/lib.sh"
 WORKERS=${WORKERS:-16}
 DURATION=${DURATION:-60}
 MEMCHECK=${MEMCHECK:-1s}
-T=$(mktemp -d /tmp/clusterd-bench.XXXXXX)
-DAEMON=""
-cleanup() {
-  if [[ -n $DAEMON ]]; then kill -TERM "$DAEMON" 2>/dev/null || true; wait "$DAEMON" 2>/dev/null || true; fi
-  rm -rf "$T"
-}
-trap cleanup EXIT
-mkdir -p "$T/bin/worker"  # a snapshot: a rebuild of build/ during the run cannot break it
-cp "$BUILD/clusterd" "$BUILD/clusterctl" "$T/bin/" && cp "$BUILD/worker/hello-worker" "$T/bin/worker/"
-BUILD=$T/bin
+snapshot_binaries
 HZ=$(getconf CLK_TCK)
-echo "machine: $(nproc) CPUs, $(uname -sr), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "machine: $(machine)"
 echo "idle cost of the master: $WORKERS idle hello-workers, ${DURATION}s window"
 sample() {  # sample PID: "ticks ns voluntary nonvoluntary"
   local ticks ns v nv

@@ -6,26 +6,18 @@
 # A reload slower than 1 s keeps the daemon's log (info level) in SLOW_LOG_DIR (default /tmp)
 # and says so under the table, so an outlier can be explained.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD_DIR:-$ROOT/build}
+source "$(dirname "$0")/lib.sh"
 SIZES=("$@"); ((${#SIZES[@]})) || SIZES=(2 8 32)
 RELOADS=${RELOADS:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-8}
 SLOW_LOG_DIR=${SLOW_LOG_DIR:-/tmp}
 slow=()
-T=$(mktemp -d /tmp/clusterd-bench.XXXXXX)
-DAEMON=""
-cleanup() {
-  if [[ -n $DAEMON ]]; then kill -TERM "$DAEMON" 2>/dev/null || true; wait "$DAEMON" 2>/dev/null || true; fi
-  rm -rf "$T"
-}
-trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 errors() {  # errors WRK_OUTPUT: socket errors + non-2xx
   awk '/Socket errors/ {gsub(",",""); n += $4 + $6 + $8 + $10} /Non-2xx/ {n += $5} END {print n + 0}' "$1"
 }
-echo "machine: $(nproc) CPUs, $(uname -sr); $RELOADS reloads in ${SECONDS_PER_RUN}s of load per row"
+echo "machine: $(machine); $RELOADS reloads in ${SECONDS_PER_RUN}s of load per row"
 printf '%-10s %-8s %-10s %-14s %-12s %-12s %-22s\n' mode workers clients "requests/s" failed "reload p50" "reload max"
 for mode in ${MODES:-shared reuseport worker}; do
   for n in "${SIZES[@]}"; do

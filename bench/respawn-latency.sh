@@ -11,16 +11,10 @@
 #   bench/respawn-latency.sh            KILLS=200 by default (env KILLS=20 for a quick run)
 # On demand only, never in CI. Talks only to 127.0.0.1; everything lives in a temp dir.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD_DIR:-$ROOT/build}
+source "$(dirname "$0")/lib.sh"
 KILLS=${KILLS:-200}
-T=$(mktemp -d /tmp/clusterd-bench.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-# A snapshot of the binaries: a rebuild of build/ during the run cannot break it.
-mkdir -p "$T/bin/worker"
-cp "$BUILD/clusterd" "$BUILD/clusterctl" "$T/bin/" && cp "$BUILD/worker/hello-worker" "$T/bin/worker/"
-BUILD=$T/bin
-echo "machine: $(nproc) CPUs, $(uname -sr), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+snapshot_binaries
+echo "machine: $(machine)"
 echo "respawn latency: $KILLS SIGKILLs of 1 hello-worker (reuseport, ready: notify, min_uptime 0)"
 BUILD="$BUILD" T="$T" KILLS="$KILLS" python3 - <<'PY'
 import datetime, json, os, re, signal, socket, subprocess, sys, time

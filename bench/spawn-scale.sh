@@ -15,17 +15,11 @@
 # info) and prints its syscall summary: where the master spends its start-up.
 # On demand only. Talks only to 127.0.0.1; everything lives in a temp dir.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD_DIR:-$ROOT/build}
+source "$(dirname "$0")/lib.sh"
 SIZES=("$@"); ((${#SIZES[@]})) || SIZES=(1 16 256 1024)
 RUNS=${RUNS:-3}
-T=$(mktemp -d /tmp/clusterd-bench.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-# A snapshot of the binaries: a rebuild of build/ during the run cannot break it.
-mkdir -p "$T/bin/worker"
-cp "$BUILD/clusterd" "$BUILD/clusterctl" "$T/bin/" && cp "$BUILD/worker/hello-worker" "$T/bin/worker/"
-BUILD=$T/bin
-echo "machine: $(nproc) CPUs, $(uname -sr), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+snapshot_binaries
+echo "machine: $(machine)"
 echo "spawn and stop N workers; medians of $RUNS runs (min-max)"
 BUILD="$BUILD" T="$T" RUNS="$RUNS" SIZES="${SIZES[*]}" DATA="${BENCH_DATA_DIR:-}" \
 PROFILE="${PROFILE:-0}" python3 - <<'PY'

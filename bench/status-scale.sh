@@ -3,23 +3,15 @@
 # workers (`sleep`, no listener). Prints a table; run it on demand, not in CI.
 #   bench/status-scale.sh [N ...]       (default: 16 256 1024; 11 status calls each)
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD_DIR:-$ROOT/build}
+source "$(dirname "$0")/lib.sh"
 SIZES=("$@"); ((${#SIZES[@]})) || SIZES=(16 256 1024)
 RUNS=${RUNS:-11}
-T=$(mktemp -d /tmp/clusterd-bench.XXXXXX)
-DAEMON=""
-cleanup() {
-  if [[ -n $DAEMON ]]; then kill -TERM "$DAEMON" 2>/dev/null || true; wait "$DAEMON" 2>/dev/null || true; fi
-  rm -rf "$T"
-}
-trap cleanup EXIT
 now_ns() { date +%s%N; }
 running() {
   "$BUILD/clusterctl" -s "$T/ctl.sock" status --json 2>/dev/null |
     python3 -c 'import json,sys; a=json.load(sys.stdin)["apps"][0]; sys.exit(0 if a["ready"]==a["instances"] else 1)'
 }
-echo "machine: $(nproc) CPUs, $(uname -sr), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "machine: $(machine)"
 printf '%-8s %-14s %-22s %-12s %-14s %-8s\n' workers "all running" "status p50 (min-max)" "master RSS" "RSS/worker" threads
 base_rss=""
 for n in "${SIZES[@]}"; do

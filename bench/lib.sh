@@ -1,0 +1,25 @@
+# Sourced by the bench/ scripts: the paths, a temp dir removed on exit together with the daemon
+# the script started (set DAEMON to its pid), a snapshot of the binaries, and the machine line
+# every table starts with.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD_DIR:-$ROOT/build}
+T=$(mktemp -d /tmp/clusterd-bench.XXXXXX)
+DAEMON=""
+bench_cleanup() {
+  if [[ -n $DAEMON ]]; then kill -TERM "$DAEMON" 2>/dev/null || true; wait "$DAEMON" 2>/dev/null || true; fi
+  rm -rf "$T"
+}
+trap bench_cleanup EXIT
+
+# Copies the binaries into $T/bin and points BUILD there: a rebuild of build/ during the run
+# cannot break it.
+snapshot_binaries() {
+  mkdir -p "$T/bin/worker"
+  cp "$BUILD/clusterd" "$BUILD/clusterctl" "$T/bin/" && cp "$BUILD/worker/hello-worker" "$T/bin/worker/"
+  BUILD=$T/bin
+}
+
+# "2 CPUs, Linux 6.18.44, AMD EPYC"
+machine() {
+  echo "$(nproc) CPUs, $(uname -sr), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+}
