@@ -14,6 +14,8 @@
 #include "supervisor/control/client.h"
 #include "supervisor/control/paths.h"
 #include "supervisor/control/protocol.h"
+#include "supervisor/control/socket_dir.h"
+#include "supervisor/control/text.h"
 
 namespace {
 
@@ -51,12 +53,17 @@ std::string human_kb(std::uint64_t kb) {
 }
 
 // Prints rows as columns padded to the widest cell; `colour[r]` wraps row r's state cell.
-void print_table(const std::vector<std::vector<std::string>>& rows,
-                 const std::vector<std::string>& colour, std::size_t state_column) {
+// Prints rows as columns padded to the widest cell; `colour[r]` wraps row r's state cell. Every
+// cell is escaped: worker-controlled text (STATUS=, names) must not drive the terminal.
+void print_table(std::vector<std::vector<std::string>> rows, const std::vector<std::string>& colour,
+                 std::size_t state_column) {
   std::vector<std::size_t> width;
-  for (const auto& row : rows) {
+  for (auto& row : rows) {
     if (width.size() < row.size()) width.resize(row.size());
-    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      row[c] = clusterd::control::printable(row[c]);
+      width[c] = std::max(width[c], row[c].size());
+    }
   }
   for (std::size_t r = 0; r < rows.size(); ++r) {
     std::string line;
@@ -101,8 +108,8 @@ void print_status(const StatusSnapshot& status, bool tty) {
   }
   print_table(rows, colour, 3);
   for (const auto& app : status.apps) {
-    std::cout << app.name << ": " << app.ready << "/" << app.instances << " ready, instances "
-              << app.instances_reason << "\n";
+    std::cout << clusterd::control::printable(app.name) << ": " << app.ready << "/" << app.instances
+              << " ready, instances " << clusterd::control::printable(app.instances_reason) << "\n";
   }
   std::cout << "master pid " << status.master.pid << ", " << status.master.threads
             << (status.master.threads == 1 ? " thread, " : " threads, ")
@@ -114,6 +121,9 @@ void print_status(const StatusSnapshot& status, bool tty) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  using clusterd::control::AppArg;
+  using clusterd::control::Command;
+  using clusterd::control::CommandSpec;
   CLI::App cli{
       "clusterctl: control a running clusterd\n"
       "exit codes: 0 done, 1 the daemon refused or the action failed, 2 usage, 3 no daemon "
@@ -127,34 +137,27 @@ int main(int argc, char** argv) {
                  "seconds to wait for the reply (reload: for each progress line)")
       ->capture_default_str();
 
-  clusterd::control::Request request;
+  // One subcommand per verb of the command table, with the arguments it declares.
   std::string app;
   unsigned number = 0;
   bool json = false;
   int worker = -1;
-
-  CLI::App* status = cli.add_subcommand("status", "processes, threads and state of every worker");
-  status->add_option("app", app, "only this app");
-  status->add_flag("--json", json, "the status as JSON (stable; see docs/control-protocol.md)");
-  CLI::App* scale = cli.add_subcommand("scale", "change an app's number of workers");
-  scale->add_option("app", app, "the app")->required();
-  scale->add_option("instances", number, "the new number of workers (>= 1)")->required();
-  CLI::App* start = cli.add_subcommand("start", "start every worker of a stopped app");
-  start->add_option("app", app, "the app")->required();
-  CLI::App* stop = cli.add_subcommand("stop", "stop every worker of an app gracefully");
-  stop->add_option("app", app, "the app")->required();
-  CLI::App* restart = cli.add_subcommand("restart", "hard-restart an app's workers (or one)");
-  restart->add_option("app", app, "the app")->required();
-  restart->add_option("-w,--worker", worker, "only this worker slot (0-based)");
-  CLI::App* version = cli.add_subcommand("version", "the daemon's and clusterctl's versions");
-  CLI::App* reload = cli.add_subcommand(
-      "reload",
-      "re-read the config (refused whole if invalid), then replace the changed apps' workers one "
-      "by one; waits for the rollout and prints its progress");
-  reload->add_option("app", app, "only this app, rolled even if its config did not change");
   bool no_wait = false;
-  reload->add_flag("--no-wait", no_wait, "return as soon as the reload has started");
-
+  std::vector<std::pair<const CommandSpec*, CLI::App*>> verbs;
+  for (const CommandSpec& spec : clusterd::control::kCommands) {
+    CLI::App* sub = cli.add_subcommand(spec.name, spec.summary);
+    if (spec.app == AppArg::Required) sub->add_option("app", app, "the app")->required();
+    if (spec.app == AppArg::Optional) sub->add_option("app", app, "only this app");
+    if (spec.instances) {
+      sub->add_option("instances", number, "the new number of workers (>= 1)")->required();
+    }
+    if (spec.worker) sub->add_option("-w,--worker", worker, "only this worker slot (0-based)");
+    if (spec.wait) sub->add_flag("--no-wait", no_wait, "return as soon as it has started");
+    if (spec.command == Command::Status) {
+      sub->add_flag("--json", json, "the status as JSON (stable; see docs/control-protocol.md)");
+    }
+    verbs.emplace_back(&spec, sub);
+  }
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -162,28 +165,25 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
 
-  using clusterd::control::Command;
-  if (status->parsed()) request.command = Command::Status;
-  if (scale->parsed()) {
-    request.command = Command::Scale;
-    request.instances = number;
+  clusterd::control::Request request;
+  for (const auto& [spec, sub] : verbs) {
+    if (sub->parsed()) request.command = spec->command;
   }
-  if (start->parsed()) request.command = Command::Start;
-  if (stop->parsed()) request.command = Command::Stop;
-  if (restart->parsed()) {
-    request.command = Command::Restart;
-    if (worker >= 0) request.worker = static_cast<unsigned>(worker);
-  }
-  if (version->parsed()) request.command = Command::Version;
-  if (reload->parsed()) {
-    request.command = Command::Reload;
-    request.wait = !no_wait;
-  }
+  const CommandSpec& spec = clusterd::control::spec_of(request.command);
   if (!app.empty()) request.app = app;
+  if (spec.instances) request.instances = number;
+  if (spec.worker && worker >= 0) request.worker = static_cast<unsigned>(worker);
+  if (spec.wait) request.wait = !no_wait;
 
   if (socket_path.empty()) {
     const char* env = std::getenv("CLUSTERD_SOCKET");
     socket_path = env && *env ? env : clusterd::control::default_socket_path();
+  }
+  // Whoever can replace the socket can answer in the daemon's name: check before believing it.
+  if (std::optional<std::string> why = clusterd::control::distrust_socket(socket_path)) {
+    std::cerr << "clusterctl: not trusting control socket " << socket_path << ": "
+              << clusterd::control::printable(*why) << "\n";
+    return kExitRefused;
   }
 
   std::string line;
@@ -195,7 +195,7 @@ int main(int argc, char** argv) {
           try {
             const clusterd::control::Reply progress = clusterd::control::decode_reply(reply_line);
             if (!progress.progress) return true;
-            std::cerr << *progress.progress << "\n";
+            std::cerr << clusterd::control::printable(*progress.progress) << "\n";
             return false;
           } catch (const std::exception&) {
             return true;  // let the caller report it
@@ -217,7 +217,7 @@ int main(int argc, char** argv) {
     return kExitRefused;
   }
   if (!reply.ok) {
-    std::cerr << "clusterctl: " << reply.error << "\n";
+    std::cerr << "clusterctl: " << clusterd::control::printable(reply.error, true) << "\n";
     return kExitRefused;
   }
   if (reply.status) {
@@ -227,10 +227,11 @@ int main(int argc, char** argv) {
       print_status(*reply.status, isatty(STDOUT_FILENO) == 1);
     }
   } else if (request.command == Command::Version) {
-    std::cout << "clusterctl " << CLUSTERD_VERSION << ", daemon: " << reply.message << ", protocol "
+    std::cout << "clusterctl " << CLUSTERD_VERSION
+              << ", daemon: " << clusterd::control::printable(reply.message) << ", protocol "
               << reply.version << "\n";
   } else {
-    std::cout << reply.message << "\n";
+    std::cout << clusterd::control::printable(reply.message, true) << "\n";
   }
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -11,9 +12,10 @@
 
 #include "config/check.h"
 #include "config/parse.h"
-#include "supervisor/core/types.h"
-#include "supervisor/daemon.h"
+#include "supervisor/core/reload_plan.h"
+#include "supervisor/daemon/daemon.h"
 #include "supervisor/logging.h"
+#include "supervisor/loop/asio_host.h"
 #include "supervisor/os/cpus.h"
 
 namespace {
@@ -21,18 +23,16 @@ namespace {
 constexpr int kExitRuntime = 1;
 constexpr int kExitConfig = 2;
 
-// Resolves `instances` for every app: a number as written, or `auto` = the usable CPUs.
-void resolve_instances(clusterd::DaemonOptions& options, const clusterd::os::CpuBudget& cpus) {
-  for (const clusterd::config::AppSpec& app : options.config.apps) {
-    if (app.instances.count) {
-      options.instances.push_back(*app.instances.count);
-      options.instances_reason.push_back(std::to_string(*app.instances.count) + ": set in config");
-    } else {
-      options.instances.push_back(cpus.count);
-      options.instances_reason.push_back(cpus.reason);
-    }
-    options.cpus.push_back(cpus.allowed);
-  }
+// Lifts our soft RLIMIT_NOFILE to the hard one (each worker costs the master a pidfd and a notify
+// socket); returns what we were started with, which the workers get back.
+std::optional<clusterd::core::NofileLimit> raise_nofile() {
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) != 0) return std::nullopt;
+  const clusterd::core::NofileLimit inherited{static_cast<unsigned long>(nofile.rlim_cur),
+                                              static_cast<unsigned long>(nofile.rlim_max)};
+  nofile.rlim_cur = nofile.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &nofile);
+  return inherited;
 }
 
 }  // namespace
@@ -84,41 +84,32 @@ int main(int argc, char** argv) {
               << (parsed.errors.size() == 1 ? " error" : " errors") << "\n";
     return kExitConfig;
   }
+  clusterd::loop::resolve_control_socket(*parsed.config);
 
-  // 4. Worker counts: `auto` is the CPUs we may really use (affinity and cgroup quota).
-  clusterd::DaemonOptions options;
-  options.config = std::move(*parsed.config);
-  options.fd_store = fd_store;
-  try {
-    resolve_instances(options, clusterd::os::detect_cpus());
-  } catch (const std::exception& e) {
-    std::cerr << "clusterd: " << e.what() << "\n";
-    return kExitRuntime;
-  }
-
+  // 4. --check: what would run, with `auto` resolved on this machine.
   if (check_only) {
+    const clusterd::os::CpuBudget cpus = clusterd::os::detect_cpus();
     std::cout << "clusterd: " << config_path << ": configuration is valid\n";
-    for (std::size_t a = 0; a < options.config.apps.size(); ++a) {
-      std::cout << "app " << options.config.apps[a].name << ": instances "
-                << options.instances_reason[a] << "\n";
+    for (const clusterd::config::AppSpec& app : parsed.config->apps) {
+      std::cout << "app " << app.name << ": instances "
+                << clusterd::core::resolve_instances(app, {cpus.count, cpus.reason}).second << "\n";
     }
     return 0;
   }
 
-  // 5. Bind and run. A write to a vanished peer must be an error, not a death. Each worker costs
-  //    the master two fds (pidfd, notify socket), so lift our soft RLIMIT_NOFILE to the hard one;
-  //    the workers get the original back.
+  // 5. Bind and run. A write to a vanished peer must be an error, not a death.
   signal(SIGPIPE, SIG_IGN);
-  rlimit nofile{};
-  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
-    options.inherited_nofile = std::make_pair(static_cast<unsigned long>(nofile.rlim_cur),
-                                              static_cast<unsigned long>(nofile.rlim_max));
-    nofile.rlim_cur = nofile.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &nofile);
-  }
+  clusterd::daemon::DaemonOptions options;
+  options.config = std::move(*parsed.config);
+  options.fd_store = fd_store;
+  options.inherited_nofile = raise_nofile();
+  spdlog::info("clusterd {} pid {} starting", CLUSTERD_VERSION, getpid());
   try {
-    clusterd::Daemon daemon(std::move(options));
-    return daemon.run();
+    clusterd::loop::AsioHost host;
+    clusterd::daemon::Daemon daemon(host, std::move(options));
+    daemon.start();
+    host.run(daemon);
+    return 0;
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     return kExitRuntime;

@@ -10,31 +10,16 @@ namespace clusterd::control {
 using json =
     nlohmann::ordered_json;  // keys in the order written: fewer allocations, readable output
 
-const CommandInfo kCommands[7] = {
-    {Command::Status, "status", false, "processes, threads and state of every worker"},
-    {Command::Scale, "scale", true, "change an app's number of workers"},
-    {Command::Start, "start", true, "start every worker of a stopped app"},
-    {Command::Stop, "stop", true, "stop every worker of an app gracefully"},
-    {Command::Restart, "restart", true, "hard-restart an app's workers, or one of them"},
-    {Command::Version, "version", false, "the daemon's version and protocol version"},
-    {Command::Reload, "reload", true, "re-read the config and roll the changed apps' workers"},
-};
-
-namespace {
-
-const CommandInfo* find_command(std::string_view name) {
-  for (const CommandInfo& info : kCommands) {
-    if (name == info.name) return &info;
+const CommandSpec* find_command(std::string_view name) {
+  for (const CommandSpec& spec : kCommands) {
+    if (name == spec.name) return &spec;
   }
   return nullptr;
 }
 
-const char* name_of(Command command) {
-  for (const CommandInfo& info : kCommands) {
-    if (info.command == command) return info.name;
-  }
-  return "?";
-}
+const char* to_string(Role role) { return role == Role::Admin ? "admin" : "read"; }
+
+namespace {
 
 std::string line(const json& document) {
   return document.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
@@ -173,10 +158,10 @@ Request decode_request(std::string_view text) {
   const auto cmd = request.find("cmd");
   if (cmd == request.end()) throw ProtocolError("missing field 'cmd'");
   if (!cmd->is_string()) throw ProtocolError("'cmd' must be a string");
-  const CommandInfo* info = find_command(cmd->get<std::string>());
+  const CommandSpec* info = find_command(cmd->get<std::string>());
   if (info == nullptr) {
     std::string known;
-    for (const CommandInfo& c : kCommands) known += std::string(known.empty() ? "" : ", ") + c.name;
+    for (const CommandSpec& c : kCommands) known += std::string(known.empty() ? "" : ", ") + c.name;
     throw ProtocolError("unknown command '" + cmd->get<std::string>() + "'; expected one of " +
                         known);
   }
@@ -192,22 +177,22 @@ Request decode_request(std::string_view text) {
     if (!request["wait"].is_boolean()) throw ProtocolError("'wait' must be true or false");
     out.wait = request["wait"].get<bool>();
   }
-  const bool needs_app = info->command == Command::Scale || info->command == Command::Start ||
-                         info->command == Command::Stop || info->command == Command::Restart;
-  if (needs_app && !out.app)
+  if (info->app == AppArg::Required && !out.app) {
     throw ProtocolError(std::string("missing field 'app' for ") + info->name);
-  if (info->command == Command::Scale && !out.instances) {
-    throw ProtocolError("missing field 'instances' for scale");
+  }
+  if (info->instances && !out.instances) {
+    throw ProtocolError(std::string("missing field 'instances' for ") + info->name);
   }
   return out;
 }
 
 std::string encode_request(const Request& request) {
-  json j{{"cmd", name_of(request.command)}};
+  const CommandSpec& spec = spec_of(request.command);
+  json j{{"cmd", spec.name}};
   if (request.app) j["app"] = *request.app;
   if (request.instances) j["instances"] = *request.instances;
   if (request.worker) j["worker"] = *request.worker;
-  if (request.command == Command::Reload) j["wait"] = request.wait;
+  if (spec.wait) j["wait"] = request.wait;
   return line(j);
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "supervisor/control/commands.h"
 #include "supervisor/control/status.h"
 
 namespace clusterd::control {
@@ -16,23 +17,13 @@ namespace clusterd::control {
 inline constexpr int kProtocolVersion = 1;
 inline constexpr std::size_t kMaxRequestBytes = 64 * 1024;
 
-enum class Command { Status, Scale, Start, Stop, Restart, Version, Reload };
-
-/// One entry of the command table: the wire name, whether it changes the cluster, a summary.
-struct CommandInfo {
-  Command command;
-  const char* name;
-  bool mutates;
-  const char* summary;
-};
-extern const CommandInfo kCommands[7];
-
+/// One request; which fields a command takes is its entry in kCommands.
 struct Request {
   Command command = Command::Status;
-  std::optional<std::string> app;     // status (optional), scale/start/stop/restart (required)
-  std::optional<unsigned> instances;  // scale
-  std::optional<unsigned> worker;     // restart --worker N
-  bool wait = true;                   // reload: reply when the rollout is over
+  std::optional<std::string> app;
+  std::optional<unsigned> instances;
+  std::optional<unsigned> worker;
+  bool wait = true;  // reload: reply when the rollout is over
 };
 
 /// A request the daemon cannot accept; the message goes back as {"ok": false, "error": ...}.
@@ -41,7 +32,8 @@ class ProtocolError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Decodes one request line (without the newline). Throws ProtocolError naming the problem.
+/// Decodes one request line (without the newline) and checks it against the command's entry in
+/// kCommands. Throws ProtocolError naming the problem.
 Request decode_request(std::string_view line);
 /// Encodes a request as one line (with the newline), for clusterctl.
 std::string encode_request(const Request& request);

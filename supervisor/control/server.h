@@ -1,9 +1,9 @@
 // The control server: a Unix stream socket served on the daemon's io_context. Fully asynchronous:
 // a slow or stuck client never blocks supervision or other clients. Every peer is checked with
-// SO_PEERCRED; requests are bounded in size, clients in number and in idle time.
+// SO_PEERCRED and gets a role (access.h); a request needing more is refused with the verb and the
+// role named. Requests are bounded in size, clients in number and idle time, and what a client
+// leaves unread in bytes.
 #pragma once
-
-#include <sys/types.h>
 
 #include <chrono>
 #include <cstddef>
@@ -11,6 +11,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+
+#include "supervisor/control/access.h"
+#include "supervisor/control/reply.h"
 
 namespace asio {
 class io_context;
@@ -22,33 +25,31 @@ struct Request;
 
 struct ServerOptions {
   std::string path;            // the socket file
-  std::optional<gid_t> group;  // members may connect; the file gets this group
+  std::optional<gid_t> group;  // the socket file's group (then mode 0660), so members connect
+  AccessList access;           // who gets which role
   std::size_t max_clients = 64;
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);
+  std::size_t max_queued_bytes = 4 << 20;  // unread reply bytes before a client is dropped
 };
 
-/// Who is asking (from SO_PEERCRED).
-struct Peer {
-  pid_t pid = 0;
-  uid_t uid = 0;
-  gid_t gid = 0;
-};
-
-/// Handles one decoded request. It calls `reply(line, false)` for progress lines (any number) and
-/// then `reply(line, true)` exactly once with the final reply; it may do so later, from the loop.
-using Handler = std::function<void(const Request&, const Peer&,
-                                   std::function<void(std::string line, bool final)> reply)>;
+/// Handles one decoded request the peer's role allows: any number of reply->send(), then
+/// reply->finish() exactly once, now or later from the loop.
+using Handler = std::function<void(const Request&, const Peer&, ReplyPtr reply)>;
 
 class ControlServer {
  public:
-  /// Binds the socket (mode 0660). A stale socket file is replaced; a socket on which a live
-  /// daemon answers is not, and std::runtime_error says so. Throws std::system_error otherwise.
+  /// Binds the socket. A stale socket file is replaced; a socket on which a live daemon answers
+  /// is not, and std::runtime_error says so. Throws std::system_error otherwise.
   ControlServer(asio::io_context& io, ServerOptions options, Handler handler);
   ~ControlServer();  // closes every connection and removes the socket file
   ControlServer(const ControlServer&) = delete;
   ControlServer& operator=(const ControlServer&) = delete;
 
   const std::string& path() const;
+  /// New limits and access list for new requests (a reload); the socket stays.
+  void reconfigure(const ServerOptions& options);
+  /// Clients dropped for not reading their replies, since start.
+  std::size_t dropped() const;
 
  private:
   class Impl;

@@ -37,4 +37,11 @@ NotifyMessage parse_notify(std::string_view datagram) {
   return message;
 }
 
+std::optional<std::string> refuse_notify(const NotifySender& sender, unsigned worker_uid,
+                                         unsigned master_uid) {
+  if (sender.uid == 0 || sender.uid == worker_uid || sender.uid == master_uid) return std::nullopt;
+  return "from uid " + std::to_string(sender.uid) + " pid " + std::to_string(sender.pid) +
+         ", not the worker's uid " + std::to_string(worker_uid);
+}
+
 }  // namespace clusterd::core

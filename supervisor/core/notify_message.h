@@ -20,4 +20,16 @@ struct NotifyMessage {
 /// Decodes the newline-separated assignments; unknown ones are ignored, as systemd does.
 NotifyMessage parse_notify(std::string_view datagram);
 
+/// The sender of a datagram on a worker's notify socket, as the kernel vouches for it.
+struct NotifySender {
+  unsigned uid = 0;
+  int pid = 0;
+};
+
+/// Whether a datagram from `sender` may speak for a worker running as `worker_uid` under a
+/// master running as `master_uid`: the worker's own uid, root, or the master's uid. The reason
+/// says why not.
+std::optional<std::string> refuse_notify(const NotifySender& sender, unsigned worker_uid,
+                                         unsigned master_uid);
+
 }  // namespace clusterd::core

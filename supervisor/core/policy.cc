@@ -1,32 +1,9 @@
 #include "supervisor/core/policy.h"
 
-#include <string.h>
-
+#include <algorithm>
 #include <csignal>
 
 namespace clusterd::core {
-
-std::string signal_name(int signal) {
-  const char* abbrev = sigabbrev_np(signal);
-  if (abbrev == nullptr) return "SIG" + std::to_string(signal);
-  return std::string("SIG") + abbrev;
-}
-
-std::string ExitStatus::to_string() const {
-  switch (kind) {
-    case Kind::Exited:
-      return "exit " + std::to_string(code);
-    case Kind::Signaled:
-      return "signal " + signal_name(code);
-    case Kind::SpawnFailed:
-      return "spawn failed: " + detail;
-    case Kind::ReadyTimeout:
-      return "no READY=1 within ready_timeout";
-    case Kind::WatchdogTimeout:
-      return "no WATCHDOG=1 within the watchdog interval (killed with SIGABRT)";
-  }
-  return "unknown";
-}
 
 namespace {
 
@@ -57,7 +34,7 @@ Decision should_restart(config::RestartPolicy policy, const ExitStatus& status) 
 Duration restart_delay(Duration initial, Duration max, unsigned n) {
   Duration delay = initial;
   for (unsigned i = 1; i < n && delay < max; ++i) delay *= 2;
-  return delay < max ? delay : max;
+  return std::min(delay, max);
 }
 
 bool crash_loop(std::vector<TimePoint>& history, TimePoint now, Duration window,

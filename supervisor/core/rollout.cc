@@ -1,130 +1,182 @@
-// Rollouts: replacing an app's workers with a new generation without dropping a request.
+// Rollouts (the phases are drawn in rollout.h).
 //
 // For each slot, the new worker starts in the slot's idle lane, on the slot's own sockets, while
 // the old one keeps serving in the active lane. Once the new worker is ready (READY=1, or exec'd
 // for `ready: exec`) the lanes swap roles: the new one is active, the old one gets its stop_signal
-// and stop_timeout to drain. The first slot is the canary: it goes alone, and must stay ready for
-// canary_time before the others follow, `rollout.batch` at a time.
+// and stop_timeout to drain. New workers are one-shot until promoted: the restart policy does not
+// restart them; the rollout decides.
 //
 // A new worker that exits or misses ready_timeout before it is promoted (or the canary dying
 // during canary_time) fails the rollout: every new worker still starting is stopped, and every
 // slot already moved is rolled back to the last good generation by the same procedure, so an app
-// never stays half old and half new. New workers are one-shot until promoted: the restart policy
-// does not restart them, the rollout decides.
-//
-// A rollout is over when no slot is pending or starting and every replaced worker has exited.
+// never stays half old and half new.
 #include <algorithm>
 
 #include "supervisor/core/supervisor.h"
 
 namespace clusterd::core {
 
-std::vector<SlotAction> Supervisor::roll(std::size_t app, config::AppSpec spec, TimePoint now,
-                                         unsigned* generation) {
-  std::vector<SlotAction> out;
-  if (app >= apps_.size() || stopping_ || apps_[app].rollout) return out;
-  AppState& state = apps_[app];
-  const unsigned from = state.good_generation;
-  const unsigned to = ++state.latest_generation;
-  state.specs[to] = spec;
-  state.spec = std::move(spec);
-  state.generation = to;
-  if (generation != nullptr) *generation = to;
-  Rollout rollout;
-  rollout.from = from;
-  rollout.to = to;
-  for (unsigned i = 0; i < state.instances && i < state.slots.size(); ++i) {
-    rollout.pending.push_back(i);
+const char* to_string(Rollout::Phase phase) {
+  switch (phase) {
+    case Rollout::Phase::Canary:
+      return "canary";
+    case Rollout::Phase::CanaryWait:
+      return "canary-wait";
+    case Rollout::Phase::Rolling:
+      return "rolling";
+    case Rollout::Phase::Draining:
+      return "draining";
   }
-  rollout.total = rollout.pending.size();
-  state.rollout = std::move(rollout);
-  advance(app, now, out);
-  return out;
+  return "unknown";
 }
 
-std::vector<SlotAction> Supervisor::replace(std::size_t app, unsigned index, std::string purpose,
-                                            TimePoint now) {
-  std::vector<SlotAction> out;
-  if (app >= apps_.size() || stopping_ || apps_[app].rollout) return out;
-  AppState& state = apps_[app];
-  if (index >= state.instances || index >= state.slots.size()) return out;
-  Rollout rollout;
-  rollout.from = rollout.to = state.slots[index].current().generation();
-  rollout.pending.push_back(index);
-  rollout.total = 1;
-  rollout.canary = false;
-  rollout.purpose = std::move(purpose);
-  state.rollout = std::move(rollout);
-  advance(app, now, out);
-  return out;
+std::optional<Refused> Supervisor::check_roll(std::size_t a) const { return check_change(a); }
+
+Outcome Supervisor::roll(std::size_t a, config::AppSpec spec, unsigned instances,
+                         std::string instances_reason, TimePoint now) {
+  if (auto refused = check_roll(a)) return {{}, refused};
+  if (instances == 0) return Outcome::refuse("an app needs at least 1 instance");
+  AppState& app = apps_[a];
+  Outcome outcome;
+  Rollout r;
+  r.from = app.good_generation;
+  r.to = ++app.latest_generation;
+  r.phase = Rollout::Phase::Canary;
+  app.specs[r.to] = spec;
+  app.spec = std::move(spec);
+  app.generation = r.to;
+  if (instances != app.instances) {
+    if (instances > app.instances) r.first_added = app.instances;
+    outcome.actions.push_back(
+        SlotAction{{a, 0, 0},
+                   Notice{Notice::Kind::Scaled, "instances " + std::to_string(app.instances) +
+                                                    " -> " + std::to_string(instances) + " (" +
+                                                    instances_reason + ")"}});
+    app.instances = instances;
+    app.instances_reason = std::move(instances_reason);
+    if (instances > app.slots.size()) app.slots.resize(instances);
+    for (unsigned i = instances; i < app.slots.size(); ++i) stop_slot(a, i, now, outcome.actions);
+    retire_idle_tail(a, outcome.actions);
+  }
+  for (unsigned i = 0; i < app.instances && i < app.slots.size(); ++i) r.pending.push_back(i);
+  begin_rollout(a, std::move(r), now, outcome.actions);
+  return outcome;
+}
+
+Outcome Supervisor::replace(std::size_t a, unsigned index, std::string purpose, TimePoint now) {
+  if (auto refused = check_change(a)) return {{}, refused};
+  AppState& app = apps_[a];
+  if (index >= app.instances || index >= app.slots.size()) {
+    return Outcome::refuse(app.spec.name + " has no worker " + std::to_string(index));
+  }
+  Rollout r;
+  r.from = r.to = app.slots[index].current().generation();
+  r.pending.push_back(index);
+  r.purpose = std::move(purpose);
+  Outcome outcome;
+  begin_rollout(a, std::move(r), now, outcome.actions);
+  return outcome;
+}
+
+void Supervisor::begin_rollout(std::size_t a, Rollout r, TimePoint now,
+                               std::vector<SlotAction>& out) {
+  AppState& app = apps_[a];
+  r.total = r.pending.size();
+  std::string what;
+  if (!r.purpose.empty()) {
+    what = "replacing worker " + std::to_string(r.pending.empty() ? 0 : r.pending.front()) + " (" +
+           r.purpose + ")";
+  } else if (r.rollback()) {
+    what = r.failure + "; rolling " + std::to_string(r.total) + " slot(s) back to generation " +
+           std::to_string(r.to);
+  } else {
+    what = "rolling " + std::to_string(r.total) + " slot(s) from generation " +
+           std::to_string(r.from) + " to " + std::to_string(r.to);
+  }
+  const Notice::Kind kind =
+      r.rollback() ? Notice::Kind::RolloutFailed : Notice::Kind::RolloutStarted;
+  out.push_back(SlotAction{{a, 0, 0}, Notice{kind, std::move(what)}});
+  app.rollout = std::move(r);
+  advance(a, now, out);
+}
+
+// The only writer of Rollout::phase. Leaving CanaryWait voids its timer.
+void Supervisor::enter_phase(std::size_t a, Rollout::Phase phase) {
+  Rollout& r = *apps_[a].rollout;
+  if (r.phase == Rollout::Phase::CanaryWait) r.canary_token = 0;
+  r.phase = phase;
 }
 
 void Supervisor::advance(std::size_t a, TimePoint now, std::vector<SlotAction>& out) {
   AppState& app = apps_[a];
   if (!app.rollout) return;
   Rollout& r = *app.rollout;
-
   // 1. Slots whose new worker is starting: promote the ready ones, fail on the dead ones.
   for (std::size_t k = 0; k < r.in_flight.size();) {
     const unsigned i = r.in_flight[k];
-    Slot& slot = app.slots[i];
-    const unsigned lane = 1 - slot.active;
-    const WorkerSlot& fresh = slot.lanes[lane];
-    if (fresh.state() == SlotState::Running) {
-      const bool canary_wait = r.canary && app.specs.at(r.to).rollout.canary_time.count() > 0;
-      if (canary_wait && !r.canary_passed) {
-        if (!r.canary_timer) {
-          r.canary_timer = true;
-          r.canary_token = next_token_++;
-          out.push_back(SlotAction{{a, i, lane},
-                                   ArmTimer{now + app.specs.at(r.to).rollout.canary_time,
-                                            r.canary_token, TimerKind::Rollout}});
-        }
-        ++k;
-        continue;
-      }
-      r.in_flight.erase(r.in_flight.begin() + static_cast<std::ptrdiff_t>(k));
-      promote(a, i, now, out);
+    const Lane& fresh = app.slots[i].other();
+    if (fresh.state() == LaneState::Starting) {
+      ++k;
       continue;
     }
-    if (fresh.state() != SlotState::Starting) {
+    if (fresh.state() != LaneState::Running) {
       const std::string why = fresh.last_exit() ? fresh.last_exit()->to_string() : "it stopped";
-      fail(a, i, why, now, out);
+      roll_back(a, i, why, now, out);
       return;
     }
-    ++k;
+    if (r.phase == Rollout::Phase::CanaryWait) return;  // the canary timer decides
+    if (r.phase == Rollout::Phase::Canary) {
+      const Duration canary_time = app.specs.at(r.to).rollout.canary_time;
+      if (canary_time > Duration::zero()) {
+        enter_phase(a, Rollout::Phase::CanaryWait);
+        r.canary_token = next_token_++;
+        out.push_back(
+            SlotAction{{a, i, 0}, ArmRolloutTimer{later(now, canary_time), r.canary_token}});
+        return;
+      }
+      enter_phase(a, Rollout::Phase::Rolling);
+    }
+    r.in_flight.erase(r.in_flight.begin() + static_cast<std::ptrdiff_t>(k));
+    promote(a, i, now, out);
   }
+  start_more(a, now, out);
+  if (!app.rollout) return;
+  // 3. Draining once nothing is pending or starting; done once every replaced worker has exited.
+  if (!r.pending.empty() || !r.in_flight.empty()) return;
+  if (r.phase != Rollout::Phase::Draining) enter_phase(a, Rollout::Phase::Draining);
+  for (unsigned i : r.moved) {
+    if (i < app.slots.size() && app.slots[i].other().state() != LaneState::Idle) return;
+  }
+  finish(a, out);
+}
 
-  // 2. Start more: the canary alone, then `batch` at a time.
-  const unsigned batch = r.canary ? 1 : std::max(1u, app.specs.at(r.to).rollout.batch);
+// 2. Start more: the canary alone, then `batch` at a time.
+void Supervisor::start_more(std::size_t a, TimePoint now, std::vector<SlotAction>& out) {
+  AppState& app = apps_[a];
+  Rollout& r = *app.rollout;
+  if (r.phase != Rollout::Phase::Canary && r.phase != Rollout::Phase::Rolling) return;
+  const unsigned batch =
+      r.phase == Rollout::Phase::Canary ? 1 : std::max(1u, app.specs.at(r.to).rollout.batch);
   while (r.in_flight.size() < batch && !r.pending.empty()) {
     const unsigned i = r.pending.front();
     r.pending.pop_front();
     if (i >= app.slots.size()) continue;
     Slot& slot = app.slots[i];
-    const WorkerSlot& old = slot.lanes[slot.active];
-    if (!old.wanted() && old.state() == SlotState::Idle) {
+    const bool added = i >= r.first_added;
+    if (!added && !slot.current().wanted() && slot.current().state() == LaneState::Idle) {
       // A stopped slot has nothing to replace: it starts with the new generation next time.
-      slot.lanes[slot.active].set_generation(r.to);
+      slot.lanes[slot.active].assign(r.to, false);
       r.moved.push_back(i);
       continue;
     }
     const unsigned lane = 1 - slot.active;
-    if (slot.lanes[lane].state() != SlotState::Idle) {  // still draining from the last rollout
+    if (slot.lanes[lane].state() != LaneState::Idle) {  // still draining from the last one
       r.pending.push_front(i);
       break;
     }
     r.in_flight.push_back(i);
     start_lane({a, i, lane}, r.to, true, now, out);
-  }
-  if (!app.rollout) return;  // a synchronous spawn failure ended it
-
-  // 3. Done when nothing is pending or starting and every replaced worker has exited.
-  if (r.pending.empty() && r.in_flight.empty()) {
-    for (unsigned i : r.moved) {
-      if (i < app.slots.size() && app.slots[i].other().state() != SlotState::Idle) return;
-    }
-    finish(a, out);
+    if (!app.rollout) return;  // a synchronous failure ended it
   }
 }
 
@@ -134,42 +186,40 @@ void Supervisor::promote(std::size_t a, unsigned i, TimePoint now, std::vector<S
   Slot& slot = app.slots[i];
   const unsigned old_lane = slot.active;
   slot.active = 1 - slot.active;
-  slot.lanes[slot.active].set_one_shot(false);
+  slot.lanes[slot.active].assign(r.to, false);
   r.moved.push_back(i);
-  r.canary = false;
-  out.push_back(SlotAction{
-      {a, i, slot.active},
-      Transition{"starting", "running",
-                 std::string(r.rollback ? "rolled back" : "replaced") + " slot " +
-                     std::to_string(i) + " with generation " + std::to_string(r.to) + " (" +
-                     std::to_string(r.moved.size()) + "/" + std::to_string(r.total) + ")"}});
+  out.push_back(
+      SlotAction{{a, i, slot.active},
+                 Notice{Notice::Kind::RolloutProgress,
+                        std::string(r.rollback() ? "rolled back" : "replaced") + " slot " +
+                            std::to_string(i) + " with generation " + std::to_string(r.to) + " (" +
+                            std::to_string(r.moved.size()) + "/" + std::to_string(r.total) + ")"}});
   feed({a, i, old_lane}, StopRequested{}, now, out);
 }
 
-void Supervisor::fail(std::size_t a, unsigned i, const std::string& why, TimePoint now,
-                      std::vector<SlotAction>& out) {
+void Supervisor::roll_back(std::size_t a, unsigned i, const std::string& why, TimePoint now,
+                           std::vector<SlotAction>& out) {
   AppState& app = apps_[a];
   Rollout& r = *app.rollout;
-  const WorkerSlot& fresh = app.slots[i].other();
   std::string reason = app.spec.name + " worker " + std::to_string(i) + " of generation " +
                        std::to_string(r.to) + " failed: " + why;
-  if (!fresh.status_text().empty()) reason += " (last STATUS: " + fresh.status_text() + ")";
-  for (unsigned k : r.in_flight) {  // the other new workers still starting
-    feed({a, k, 1 - app.slots[k].active}, StopRequested{}, now, out);
+  if (!app.slots[i].other().status_text().empty()) {
+    reason += " (last STATUS: " + app.slots[i].other().status_text() + ")";
   }
-  feed({a, i, 1 - app.slots[i].active}, StopRequested{}, now, out);
-  if (r.rollback) {
+  for (unsigned k : r.in_flight) feed({a, k, 1 - app.slots[k].active}, StopRequested{}, now, out);
+  if (r.rollback()) {
     app.last_rollout = RolloutResult{false, r.failure + "; rolling back failed too: " + reason +
                                                 "; slots may run mixed generations"};
+    out.push_back(
+        SlotAction{{a, 0, 0}, Notice{Notice::Kind::RolloutDone, app.last_rollout->message}});
     app.rollout.reset();
     forget_unused_specs(app);
     return;
   }
   Rollout back;
+  back.direction = Rollout::Direction::Back;
   back.from = r.to;
   back.to = r.from;
-  back.rollback = true;
-  back.canary = false;
   back.failure = reason;
   back.purpose = r.purpose;
   for (auto it = r.moved.rbegin(); it != r.moved.rend(); ++it) {
@@ -177,37 +227,31 @@ void Supervisor::fail(std::size_t a, unsigned i, const std::string& why, TimePoi
       back.pending.push_back(*it);
     }
   }
-  back.total = back.pending.size();
   app.generation = r.from;
   app.spec = app.specs.at(r.from);
-  out.push_back(
-      SlotAction{{a, i, 0},
-                 Transition{"rolling", "rolling back",
-                            reason + "; rolling " + std::to_string(back.total) +
-                                " slot(s) back to generation " + std::to_string(r.from)}});
-  app.rollout = std::move(back);
-  advance(a, now, out);
+  begin_rollout(a, std::move(back), now, out);
 }
 
 void Supervisor::finish(std::size_t a, std::vector<SlotAction>& out) {
   AppState& app = apps_[a];
-  Rollout& r = *app.rollout;
-  if (r.rollback && !r.purpose.empty()) {
+  const Rollout& r = *app.rollout;
+  if (r.rollback() && !r.purpose.empty()) {
     app.last_rollout = RolloutResult{false, r.failure + "; the old worker keeps running"};
-  } else if (r.rollback) {
+  } else if (r.rollback()) {
     app.last_rollout =
         RolloutResult{false, r.failure + "; rolled back to generation " + std::to_string(r.to)};
   } else if (!r.purpose.empty()) {
-    app.last_rollout = RolloutResult{true, app.spec.name + " worker " +
-                                               std::to_string(r.moved.empty() ? 0 : r.moved[0]) +
-                                               " replaced (" + r.purpose + ")"};
+    const unsigned slot = r.moved.empty() ? 0 : r.moved.front();
+    app.last_rollout = RolloutResult{
+        true, app.spec.name + " worker " + std::to_string(slot) + " replaced (" + r.purpose + ")"};
   } else {
     app.good_generation = r.to;
     app.last_rollout =
         RolloutResult{true, app.spec.name + ": " + std::to_string(r.total) +
                                 " worker(s) replaced with generation " + std::to_string(r.to)};
   }
-  out.push_back(SlotAction{{a, 0, 0}, Transition{"rolling", "done", app.last_rollout->message}});
+  out.push_back(
+      SlotAction{{a, 0, 0}, Notice{Notice::Kind::RolloutDone, app.last_rollout->message}});
   app.rollout.reset();
   forget_unused_specs(app);
 }
@@ -216,8 +260,8 @@ void Supervisor::forget_unused_specs(AppState& app) {
   for (auto it = app.specs.begin(); it != app.specs.end();) {
     bool used = it->first == app.generation || it->first == app.good_generation;
     for (const Slot& slot : app.slots) {
-      for (const WorkerSlot& lane : slot.lanes) {
-        used = used || (lane.generation() == it->first && lane.state() != SlotState::Idle);
+      for (const Lane& lane : slot.lanes) {
+        used = used || (lane.generation() == it->first && lane.state() != LaneState::Idle);
       }
     }
     it = used ? std::next(it) : app.specs.erase(it);

@@ -3,27 +3,53 @@
 namespace clusterd::core {
 
 Supervisor::Supervisor(std::vector<AppState> apps) : apps_(std::move(apps)) {
-  for (std::size_t a = 0; a < apps_.size(); ++a) {
-    AppState& app = apps_[a];
+  for (AppState& app : apps_) {
     app.slots.resize(app.instances);
     app.specs.emplace(app.generation, app.spec);
     app.good_generation = app.generation;
-    app.latest_generation = app.generation;
-    app_indices_.push_back(a);
+    app.latest_generation = std::max(app.latest_generation, app.generation);
   }
+}
+
+bool Supervisor::has_lane(SlotId id) const {
+  return id.app < apps_.size() && id.index < apps_[id.app].slots.size() && id.lane < 2;
 }
 
 const config::AppSpec& Supervisor::spec(SlotId id) const {
   const AppState& app = apps_[id.app];
-  const auto it = app.specs.find(slot(id).generation());
+  const auto it = app.specs.find(lane(id).generation());
   return it == app.specs.end() ? app.spec : it->second;
 }
 
-const std::size_t* Supervisor::find_app(const std::string& name) const {
+std::optional<std::size_t> Supervisor::find_app(const std::string& name) const {
   for (std::size_t a = 0; a < apps_.size(); ++a) {
-    if (!apps_[a].removed && apps_[a].spec.name == name) return &app_indices_[a];
+    if (!apps_[a].removed && apps_[a].spec.name == name) return a;
   }
-  return nullptr;
+  return std::nullopt;
+}
+
+std::vector<std::string> Supervisor::app_names() const {
+  std::vector<std::string> names;
+  for (const AppState& app : apps_) {
+    if (!app.removed) names.push_back(app.spec.name);
+  }
+  return names;
+}
+
+bool Supervisor::no_workers() const {
+  for (const AppState& app : apps_) {
+    for (const Slot& slot : app.slots) {
+      if (slot.lanes[0].pid() != 0 || slot.lanes[1].pid() != 0) return false;
+    }
+  }
+  return true;
+}
+
+bool Supervisor::rolling() const {
+  for (const AppState& app : apps_) {
+    if (app.rollout) return true;
+  }
+  return false;
 }
 
 std::vector<SlotAction> Supervisor::start_all(TimePoint now) {
@@ -45,75 +71,135 @@ std::vector<SlotAction> Supervisor::stop_all(TimePoint now) {
       apps_[a].rollout.reset();
       apps_[a].last_rollout = RolloutResult{false, "abandoned: clusterd is stopping"};
     }
-    for (unsigned i = 0; i < apps_[a].slots.size(); ++i) {
-      for (unsigned lane = 0; lane < 2; ++lane) feed({a, i, lane}, StopRequested{}, now, out);
-    }
+    for (unsigned i = 0; i < apps_[a].slots.size(); ++i) stop_slot(a, i, now, out);
   }
   return out;
 }
 
-std::vector<SlotAction> Supervisor::on(SlotId slot, const Event& event, TimePoint now) {
+std::vector<SlotAction> Supervisor::on(SlotId id, const Event& event, TimePoint now) {
   std::vector<SlotAction> out;
-  if (slot.app >= apps_.size() || slot.index >= apps_[slot.app].slots.size() || slot.lane > 1) {
-    return out;
-  }
-  if (stopping_ && (std::holds_alternative<StartRequested>(event) ||
-                    std::holds_alternative<RestartRequested>(event))) {
-    return out;
-  }
-  AppState& app = apps_[slot.app];
-  if (const auto* timer = std::get_if<TimerFired>(&event);
-      timer && timer->kind == TimerKind::Rollout) {
-    if (app.rollout && app.rollout->canary_timer && timer->token == app.rollout->canary_token) {
-      app.rollout->canary_timer = false;
-      app.rollout->canary_passed = true;
-      advance(slot.app, now, out);
-    }
-    return out;
-  }
-  feed(slot, event, now, out);
-  if (app.rollout) advance(slot.app, now, out);
+  if (!has_lane(id)) return out;
+  const bool restart = std::holds_alternative<StartRequested>(event) ||
+                       std::holds_alternative<RestartRequested>(event);
+  if (stopping_ && restart) return out;
+  feed(id, event, now, out);
+  if (std::holds_alternative<WorkerStopping>(event)) replace_stopping(id, now, out);
+  if (apps_[id.app].rollout) advance(id.app, now, out);
   return out;
 }
 
-void Supervisor::start_lane(SlotId id, unsigned generation, bool one_shot, TimePoint now,
-                            std::vector<SlotAction>& out) {
-  WorkerSlot& lane = mutable_slot(id);
-  lane.set_generation(generation);
-  lane.set_one_shot(one_shot);
-  feed(id, StartRequested{}, now, out);
+// A worker said STOPPING=1: it drains on its own. When the restart policy would start it again
+// anyway (always), its successor starts now in the slot's other lane instead of after the exit,
+// so the slot's capacity comes back as early as it can.
+void Supervisor::replace_stopping(SlotId id, TimePoint now, std::vector<SlotAction>& out) {
+  AppState& app = apps_[id.app];
+  Slot& slot = app.slots[id.index];
+  const Lane& old = slot.lanes[id.lane];
+  const bool eligible = !stopping_ && !app.rollout && !app.removed && id.lane == slot.active &&
+                        id.index < app.instances && old.stopping_by_itself() && old.wanted() &&
+                        !old.one_shot() && spec(id).restart == config::RestartPolicy::Always &&
+                        slot.other().state() == LaneState::Idle;
+  if (!eligible) return;
+  const unsigned fresh = 1 - id.lane;
+  out.push_back(
+      SlotAction{id, Notice{Notice::Kind::Replacing,
+                            "the worker is stopping on its own; starting its successor"}});
+  slot.active = fresh;
+  feed(id, StopRequested{}, now, out);  // not wanted any more: its exit ends the lane
+  start_lane({id.app, id.index, fresh}, old.generation(), false, now, out);
 }
 
-std::vector<SlotAction> Supervisor::scale(std::size_t app, unsigned instances, TimePoint now) {
+std::vector<SlotAction> Supervisor::rollout_timer(std::size_t a, unsigned token, TimePoint now) {
   std::vector<SlotAction> out;
-  if (app >= apps_.size() || instances == 0 || stopping_ || apps_[app].rollout) return out;
-  AppState& state = apps_[app];
-  const unsigned before = static_cast<unsigned>(state.slots.size());
-  state.instances_reason =
-      std::to_string(instances) + ": set by scale (was " + std::to_string(state.instances) + ")";
-  state.instances = instances;
-  if (instances > before) state.slots.resize(instances);
-  for (unsigned i = 0; i < state.slots.size(); ++i) {
-    const SlotId id{app, i, state.slots[i].active};
-    if (i < instances) {
-      if (i >= before || !slot(id).wanted()) start_lane(id, state.generation, false, now, out);
+  if (a >= apps_.size() || !apps_[a].rollout) return out;
+  Rollout& r = *apps_[a].rollout;
+  if (r.phase != Rollout::Phase::CanaryWait || token == 0 || token != r.canary_token) return out;
+  const unsigned canary = r.in_flight.front();
+  r.in_flight.clear();
+  enter_phase(a, Rollout::Phase::Rolling);
+  promote(a, canary, now, out);
+  advance(a, now, out);
+  return out;
+}
+
+std::optional<Refused> Supervisor::check_change(std::size_t a) const {
+  if (stopping_) return Refused{"clusterd is stopping; no changes accepted"};
+  if (a >= apps_.size() || apps_[a].removed) return Refused{"no such app"};
+  if (apps_[a].rollout) {
+    return Refused{apps_[a].spec.name + " is being rolled out; try again when the rollout is over"};
+  }
+  return std::nullopt;
+}
+
+Outcome Supervisor::for_each_active(std::size_t a, const Event& event, TimePoint now) {
+  if (auto refused = check_change(a)) return {{}, refused};
+  Outcome outcome;
+  AppState& app = apps_[a];
+  for (unsigned i = 0; i < app.instances && i < app.slots.size(); ++i) {
+    if (std::holds_alternative<StartRequested>(event)) {
+      start_lane({a, i, app.slots[i].active}, app.generation, false, now, outcome.actions);
     } else {
-      for (unsigned lane = 0; lane < 2; ++lane) feed({app, i, lane}, StopRequested{}, now, out);
+      feed({a, i, app.slots[i].active}, event, now, outcome.actions);
     }
   }
-  retire_idle_tail(app, out);
-  return out;
+  return outcome;
 }
 
-std::vector<SlotAction> Supervisor::on_app(std::size_t app, const Event& event, TimePoint now) {
-  std::vector<SlotAction> out;
-  if (app >= apps_.size()) return out;
-  for (unsigned i = 0; i < apps_[app].instances && i < apps_[app].slots.size(); ++i) {
-    for (SlotAction& action : on({app, i, apps_[app].slots[i].active}, event, now)) {
-      out.push_back(std::move(action));
+Outcome Supervisor::start_app(std::size_t a, TimePoint now) {
+  return for_each_active(a, StartRequested{}, now);
+}
+Outcome Supervisor::stop_app(std::size_t a, TimePoint now) {
+  return for_each_active(a, StopRequested{}, now);
+}
+Outcome Supervisor::restart_app(std::size_t a, TimePoint now) {
+  return for_each_active(a, RestartRequested{}, now);
+}
+
+Outcome Supervisor::restart_worker(std::size_t a, unsigned index, TimePoint now) {
+  if (auto refused = check_change(a)) return {{}, refused};
+  AppState& app = apps_[a];
+  if (index >= app.instances || index >= app.slots.size()) {
+    return Outcome::refuse(app.spec.name + " has no worker " + std::to_string(index) + " (it has " +
+                           std::to_string(app.instances) + ")");
+  }
+  Outcome outcome;
+  feed({a, index, app.slots[index].active}, RestartRequested{}, now, outcome.actions);
+  return outcome;
+}
+
+std::optional<Refused> Supervisor::check_scale(std::size_t a, unsigned instances) const {
+  if (auto refused = check_change(a)) return refused;
+  if (instances == 0) {
+    return Refused{"scale needs at least 1 instance; use `stop " + apps_[a].spec.name + "`"};
+  }
+  return std::nullopt;
+}
+
+Outcome Supervisor::scale(std::size_t a, unsigned instances, std::string reason, TimePoint now) {
+  if (auto refused = check_scale(a, instances)) return {{}, refused};
+  Outcome outcome;
+  AppState& app = apps_[a];
+  const unsigned before = app.instances;
+  app.instances_reason = std::move(reason);
+  app.instances = instances;
+  if (instances > app.slots.size()) app.slots.resize(instances);
+  for (unsigned i = 0; i < app.slots.size(); ++i) {
+    const SlotId id{a, i, app.slots[i].active};
+    if (i >= instances) {
+      stop_slot(a, i, now, outcome.actions);
+    } else if (i >= before || !lane(id).wanted()) {
+      start_lane(id, app.generation, false, now, outcome.actions);
     }
   }
-  return out;
+  if (before != instances) {
+    outcome.actions.push_back(
+        SlotAction{{a, 0, 0},
+                   Notice{Notice::Kind::Scaled, "instances " + std::to_string(before) + " -> " +
+                                                    std::to_string(instances) + " (" +
+                                                    app.instances_reason + ")"}});
+  }
+  retire_idle_tail(a, outcome.actions);
+  return outcome;
 }
 
 std::size_t Supervisor::add_app(AppState app, TimePoint now, std::vector<SlotAction>& out) {
@@ -123,62 +209,53 @@ std::size_t Supervisor::add_app(AppState app, TimePoint now, std::vector<SlotAct
   app.latest_generation = app.generation;
   apps_.push_back(std::move(app));
   const std::size_t index = apps_.size() - 1;
-  app_indices_.push_back(index);
+  if (stopping_) return index;
   for (unsigned i = 0; i < apps_[index].slots.size(); ++i) {
     start_lane({index, i, 0}, apps_[index].generation, false, now, out);
   }
   return index;
 }
 
-std::vector<SlotAction> Supervisor::remove_app(std::size_t app, TimePoint now) {
+std::vector<SlotAction> Supervisor::remove_app(std::size_t a, TimePoint now) {
   std::vector<SlotAction> out;
-  if (app >= apps_.size()) return out;
-  AppState& state = apps_[app];
-  state.removed = true;
-  state.rollout.reset();
-  for (unsigned i = 0; i < state.slots.size(); ++i) {
-    for (unsigned lane = 0; lane < 2; ++lane) feed({app, i, lane}, StopRequested{}, now, out);
-  }
+  if (a >= apps_.size()) return out;
+  AppState& app = apps_[a];
+  app.removed = true;
+  app.rollout.reset();
+  for (unsigned i = 0; i < app.slots.size(); ++i) stop_slot(a, i, now, out);
   return out;
 }
 
-void Supervisor::feed(SlotId id, const Event& event, TimePoint now, std::vector<SlotAction>& out) {
-  WorkerSlot& lane = mutable_slot(id);
-  const int pid_before = lane.pid();
-  const config::AppSpec& lane_spec = spec(id);
-  for (Action& action : lane.on(event, now, lane_spec)) {
-    out.push_back(SlotAction{id, std::move(action)});
+void Supervisor::stop_slot(std::size_t a, unsigned index, TimePoint now,
+                           std::vector<SlotAction>& out) {
+  for (unsigned lane = 0; lane < 2; ++lane) feed({a, index, lane}, StopRequested{}, now, out);
+}
+
+void Supervisor::start_lane(SlotId id, unsigned generation, bool one_shot, TimePoint now,
+                            std::vector<SlotAction>& out) {
+  Lane& lane = mutable_lane(id);
+  // A lane that starts now runs `generation`; one still running or stopping keeps its own.
+  if (lane.state() == LaneState::Idle || lane.state() == LaneState::Failed) {
+    lane.assign(generation, one_shot);
   }
-  if (lane.pid() != pid_before) {
-    if (pid_before != 0) by_pid_.erase(pid_before);
-    if (lane.pid() != 0) by_pid_[lane.pid()] = id;
+  feed(id, StartRequested{}, now, out);
+}
+
+void Supervisor::feed(SlotId id, const Event& event, TimePoint now, std::vector<SlotAction>& out) {
+  const config::AppSpec& lane_spec = spec(id);
+  for (Action& action : mutable_lane(id).on(event, now, lane_spec)) {
+    out.push_back(SlotAction{id, std::move(action)});
   }
   if (id.index >= apps_[id.app].instances) retire_idle_tail(id.app, out);
 }
 
-void Supervisor::retire_idle_tail(std::size_t app, std::vector<SlotAction>& out) {
-  AppState& state = apps_[app];
-  while (state.slots.size() > state.instances &&
-         state.slots.back().lanes[0].state() == SlotState::Idle &&
-         state.slots.back().lanes[1].state() == SlotState::Idle) {
-    const unsigned index = static_cast<unsigned>(state.slots.size() - 1);
-    out.push_back(SlotAction{{app, index, 0}, Retire{}});
-    state.slots.pop_back();
+void Supervisor::retire_idle_tail(std::size_t a, std::vector<SlotAction>& out) {
+  AppState& app = apps_[a];
+  while (app.slots.size() > app.instances && app.slots.back().lanes[0].state() == LaneState::Idle &&
+         app.slots.back().lanes[1].state() == LaneState::Idle) {
+    out.push_back(SlotAction{{a, static_cast<unsigned>(app.slots.size() - 1), 0}, Retire{}});
+    app.slots.pop_back();
   }
-}
-
-const SlotId* Supervisor::find_pid(int pid) const {
-  auto it = by_pid_.find(pid);
-  return it == by_pid_.end() ? nullptr : &it->second;
-}
-
-bool Supervisor::no_workers() const { return by_pid_.empty(); }
-
-bool Supervisor::rolling() const {
-  for (const AppState& app : apps_) {
-    if (app.rollout) return true;
-  }
-  return false;
 }
 
 }  // namespace clusterd::core

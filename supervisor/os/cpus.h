@@ -8,15 +8,9 @@
 #include <string_view>
 #include <vector>
 
-namespace clusterd::os {
+#include "supervisor/os/values.h"
 
-struct CpuBudget {
-  std::vector<int> allowed;     // CPUs in the affinity mask, ascending
-  std::optional<double> quota;  // the tightest cgroup quota in CPUs, if any
-  std::string quota_source;     // the file the quota came from
-  unsigned count = 1;           // min(allowed, ceil(quota)), at least 1
-  std::string reason;           // "2: affinity 0-1, no cgroup quota"
-};
+namespace clusterd::os {
 
 /// Reads the affinity mask and the cgroup quota of the calling process. Throws std::system_error
 /// only if sched_getaffinity fails; unreadable cgroup files count as "no quota".

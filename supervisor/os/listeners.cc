@@ -35,11 +35,16 @@ sockaddr_un unix_address(const config::Address& address) {
   return sun;
 }
 
-// True when something accepts connections on the Unix socket at `sun`.
-bool unix_socket_alive(const sockaddr_un& sun) {
-  UniqueFd probe(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!probe) return false;
-  return connect(probe.get(), reinterpret_cast<const sockaddr*>(&sun), sizeof sun) == 0;
+// True when something accepts (or queues) connections on the Unix socket at `sun`; false when
+// nobody listens there any more (ECONNREFUSED). Non-blocking: a full backlog is alive too. Any
+// other answer is an error: the file is then not ours to remove.
+bool unix_socket_alive(const sockaddr_un& sun, const config::Address& address) {
+  UniqueFd probe(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!probe) fail(address, "socket");
+  if (connect(probe.get(), reinterpret_cast<const sockaddr*>(&sun), sizeof sun) == 0) return true;
+  if (errno == EAGAIN || errno == EINPROGRESS) return true;
+  if (errno == ECONNREFUSED) return false;
+  fail(address, "connect (probing the socket file in the way)");
 }
 
 }  // namespace
@@ -61,7 +66,7 @@ UniqueFd bind_listener(const config::Address& address, int backlog, bool reusepo
         errno = EEXIST;
         fail(address, "bind (a file that is not a socket is in the way)");
       }
-      if (unix_socket_alive(sun)) {
+      if (unix_socket_alive(sun, address)) {
         errno = EADDRINUSE;
         fail(address, "bind");
       }
@@ -99,6 +104,8 @@ UniqueFd bind_listener(const config::Address& address, int backlog, bool reusepo
   if (listen(fd.get(), backlog) != 0) fail(address, "listen");
   return fd;
 }
+
+void listen_again(int fd, int backlog) { listen(fd, backlog); }
 
 std::uint16_t local_port(int fd) {
   sockaddr_storage storage{};

@@ -15,6 +15,9 @@ namespace clusterd::os {
 /// Throws std::system_error naming the address and the call that failed.
 UniqueFd bind_listener(const config::Address& address, int backlog, bool reuseport);
 
+/// Listens again with a new backlog (on a listening socket this only changes the backlog).
+void listen_again(int fd, int backlog);
+
 /// The port a bound TCP socket ended up on (for `:0`). 0 for Unix sockets.
 std::uint16_t local_port(int fd);
 

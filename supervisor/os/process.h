@@ -10,15 +10,9 @@
 #include <vector>
 
 #include "supervisor/os/unique_fd.h"
+#include "supervisor/os/values.h"
 
 namespace clusterd::os {
-
-/// Credentials to drop to, resolved from names by resolve_ids().
-struct Ids {
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::vector<gid_t> groups;
-};
 
 struct SpawnSpec {
   std::string path;  // resolved executable

@@ -164,4 +164,48 @@ double system_uptime_s() {
 
 long clock_ticks_per_second() { return sysconf(_SC_CLK_TCK); }
 
+ProcessSample sample_processes(const std::vector<pid_t>& pids, bool tree_rss) {
+  const ProcessTree tree = ProcessTree::scan();
+  ProcessSample out;
+  const pid_t self = getpid();
+  out.master_pid = self;
+  if (const ProcStat* stat = tree.stat(self)) {
+    out.master.alive = true;
+    out.master.threads = stat->threads;
+    out.master.cpu_ticks = stat->cpu_ticks;
+    out.master.start_ticks = stat->start_ticks;
+  }
+  out.master.rss_kb = read_rss_kb(self).value_or(0);
+  for (pid_t pid : tree.subtree(self)) {
+    if (const ProcStat* stat = tree.stat(pid)) {
+      ++out.total_processes;
+      out.total_threads += stat->threads;
+    }
+  }
+  out.system_uptime_s = system_uptime_s();
+  out.ticks_per_second = clock_ticks_per_second();
+  out.workers.reserve(pids.size());
+  for (pid_t pid : pids) {
+    ProcessFacts facts;
+    if (const ProcStat* stat = tree.stat(pid)) {
+      facts.alive = true;
+      facts.threads = stat->threads;
+      facts.cpu_ticks = stat->cpu_ticks;
+      facts.start_ticks = stat->start_ticks;
+      facts.rss_kb = read_rss_kb(pid).value_or(0);
+      facts.cpus = allowed_cpus(pid);
+      for (pid_t member : tree.subtree(pid)) {
+        const ProcStat* s = tree.stat(member);
+        if (s == nullptr) continue;  // started after the scan
+        ++facts.tree_processes;
+        facts.tree_threads += s->threads;
+        if (tree_rss)
+          facts.tree_rss_kb += member == pid ? facts.rss_kb : read_rss_kb(member).value_or(0);
+      }
+    }
+    out.workers.emplace_back(pid, std::move(facts));
+  }
+  return out;
+}
+
 }  // namespace clusterd::os

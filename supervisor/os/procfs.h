@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "supervisor/os/values.h"
+
 namespace clusterd::os {
 
 struct ProcStat {
@@ -54,6 +56,10 @@ class ProcessTree {
   std::unordered_map<pid_t, std::vector<pid_t>> children_;
   std::unordered_map<pid_t, ProcStat> stats_;
 };
+
+/// One scan of /proc: the calling process (the master) with the totals of its whole tree, and
+/// each of `pids` with its descendants (their RSS summed too when `tree_rss`).
+ProcessSample sample_processes(const std::vector<pid_t>& pids, bool tree_rss);
 
 /// Seconds since boot (/proc/uptime) and clock ticks per second, to turn start_ticks into ages.
 double system_uptime_s();

@@ -23,7 +23,7 @@ TEST_CASE("bad requests are ProtocolErrors with a message naming the problem") {
       {"[1,2]", "a request must be a JSON object"},
       {"{}", "missing field 'cmd'"},
       {R"({"cmd":5})", "'cmd' must be a string"},
-      {R"({"cmd":"explode"})", "unknown command 'explode'; expected one of status, scale"},
+      {R"({"cmd":"explode"})", "unknown command 'explode'; expected one of status, version, scale"},
       {R"({"cmd":"scale","app":"web"})", "missing field 'instances' for scale"},
       {R"({"cmd":"scale","instances":2})", "missing field 'app' for scale"},
       {R"({"cmd":"scale","app":"web","instances":-1})", "'instances' must be between 0 and"},

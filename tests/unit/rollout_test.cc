@@ -4,8 +4,8 @@
 
 using namespace clusterd;
 using namespace std::chrono_literals;
+using core::LaneState;
 using core::SlotAction;
-using core::SlotState;
 
 namespace {
 
@@ -45,7 +45,12 @@ struct Shell {
   }
   void ready(core::SlotId id) { run(sup.on(id, core::Ready{}, now)); }
   void exited(core::SlotId id, int code) {
-    run(sup.on(id, core::Exited{{core::ExitStatus::Kind::Exited, code, {}}}, now));
+    run(sup.on(id, core::Exited{core::ExitStatus::exited(code)}, now));
+  }
+  void roll(const config::AppSpec& spec) {
+    const core::Outcome outcome = sup.roll(0, spec, app().instances, app().instances_reason, now);
+    REQUIRE_FALSE(outcome.refused);
+    run(outcome.actions);
   }
   const core::AppState& app() const { return sup.apps()[0]; }
   core::SlotId fresh(unsigned i) const { return {0, i, 1u - app().slots[i].active}; }
@@ -54,7 +59,7 @@ struct Shell {
   std::vector<unsigned> starting() const {
     std::vector<unsigned> out;
     for (unsigned i = 0; i < app().slots.size(); ++i) {
-      if (app().slots[i].other().state() == SlotState::Starting) out.push_back(i);
+      if (app().slots[i].other().state() == LaneState::Starting) out.push_back(i);
     }
     return out;
   }
@@ -71,17 +76,17 @@ struct Shell {
 
 TEST_CASE("a rollout replaces the canary alone, then the rest in batches, old after new") {
   Shell s(4, 2);
-  unsigned generation = 0;
-  s.run(s.sup.roll(0, s.v2(), s.now, &generation));
-  CHECK(generation == 2);
+  CHECK(s.sup.next_generation(0) == 2);
+  s.roll(s.v2());
+  CHECK(s.app().generation == 2);
   REQUIRE(s.app().rollout);
   CHECK(s.starting() == std::vector<unsigned>{0});  // the canary alone
-  CHECK(s.sup.slot(s.fresh(0)).generation() == 2);
-  CHECK(s.sup.slot(s.active(0)).state() == SlotState::Running);  // the old one still serves
+  CHECK(s.sup.lane(s.fresh(0)).generation() == 2);
+  CHECK(s.sup.lane(s.active(0)).state() == LaneState::Running);  // the old one still serves
   s.ready(s.fresh(0));
   // Promoted: the new worker is active, the old one got its stop signal; then a batch of two.
-  CHECK(s.sup.slot(s.active(0)).generation() == 2);
-  CHECK(s.sup.slot(s.fresh(0)).state() == SlotState::Stopping);
+  CHECK(s.sup.lane(s.active(0)).generation() == 2);
+  CHECK(s.sup.lane(s.fresh(0)).state() == LaneState::Stopping);
   CHECK(s.starting() == std::vector<unsigned>{1, 2});
   s.ready(s.fresh(1));
   CHECK(s.starting() == std::vector<unsigned>{2, 3});
@@ -100,7 +105,7 @@ TEST_CASE("a rollout replaces the canary alone, then the rest in batches, old af
 
 TEST_CASE("a canary that never gets ready is rolled back and nothing else is touched") {
   Shell s(3);
-  s.run(s.sup.roll(0, s.v2(), s.now));
+  s.roll(s.v2());
   s.exited(s.fresh(0), 1);  // dies before READY=1
   CHECK_FALSE(s.app().rollout);
   REQUIRE(s.app().last_rollout);
@@ -109,15 +114,15 @@ TEST_CASE("a canary that never gets ready is rolled back and nothing else is tou
         "web worker 0 of generation 2 failed: exit 1; rolled back to generation 1");
   CHECK(s.app().generation == 1);
   for (unsigned i = 0; i < 3; ++i) {
-    CHECK(s.sup.slot(s.active(i)).state() == SlotState::Running);
-    CHECK(s.sup.slot(s.active(i)).generation() == 1);
-    CHECK(s.sup.slot(s.fresh(i)).state() == SlotState::Idle);  // one-shot: not restarted
+    CHECK(s.sup.lane(s.active(i)).state() == LaneState::Running);
+    CHECK(s.sup.lane(s.active(i)).generation() == 1);
+    CHECK(s.sup.lane(s.fresh(i)).state() == LaneState::Idle);  // one-shot: not restarted
   }
 }
 
 TEST_CASE("a failure after some slots moved rolls those slots back to the last good generation") {
   Shell s(3);
-  s.run(s.sup.roll(0, s.v2(), s.now));
+  s.roll(s.v2());
   s.ready(s.fresh(0));
   s.drain(0);
   s.ready(s.fresh(1));
@@ -125,11 +130,11 @@ TEST_CASE("a failure after some slots moved rolls those slots back to the last g
   REQUIRE(s.starting() == std::vector<unsigned>{2});
   s.exited(s.fresh(2), 7);
   REQUIRE(s.app().rollout);
-  CHECK(s.app().rollout->rollback);
+  CHECK(s.app().rollout->rollback());
   CHECK(s.app().rollout->to == 1);
   // Slot 1 (the last moved) goes back first, with a generation 1 worker in its other lane.
   CHECK(s.starting() == std::vector<unsigned>{1});
-  CHECK(s.sup.slot(s.fresh(1)).generation() == 1);
+  CHECK(s.sup.lane(s.fresh(1)).generation() == 1);
   s.ready(s.fresh(1));
   s.drain(1);
   s.ready(s.fresh(0));
@@ -138,53 +143,58 @@ TEST_CASE("a failure after some slots moved rolls those slots back to the last g
   CHECK_FALSE(s.app().last_rollout->ok);
   CHECK(s.app().last_rollout->message ==
         "web worker 2 of generation 2 failed: exit 7; rolled back to generation 1");
-  for (unsigned i = 0; i < 3; ++i) CHECK(s.sup.slot(s.active(i)).generation() == 1);
+  for (unsigned i = 0; i < 3; ++i) CHECK(s.sup.lane(s.active(i)).generation() == 1);
   // The next reload gets a fresh number: generations are never reused.
-  unsigned generation = 0;
-  s.run(s.sup.roll(0, s.v2(), s.now, &generation));
-  CHECK(generation == 3);
+  CHECK(s.sup.next_generation(0) == 3);
+  s.roll(s.v2());
+  CHECK(s.app().generation == 3);
 }
 
 TEST_CASE("the canary must stay ready for canary_time before the others follow") {
   Shell s(2, 1, 500ms);
-  s.run(s.sup.roll(0, s.v2(), s.now));
+  s.roll(s.v2());
   s.ready(s.fresh(0));
   CHECK(s.starting().empty());
-  CHECK(s.sup.slot(s.active(0)).generation() == 1);  // not promoted yet
-  const core::ArmTimer* canary = nullptr;
+  CHECK(s.sup.lane(s.active(0)).generation() == 1);  // not promoted yet
+  CHECK(s.app().rollout->phase == core::Rollout::Phase::CanaryWait);
+  const core::ArmRolloutTimer* canary = nullptr;
   for (const SlotAction& a : s.log) {
-    if (const auto* t = std::get_if<core::ArmTimer>(&a.action);
-        t && t->kind == core::TimerKind::Rollout) {
-      canary = t;
-    }
+    if (const auto* t = std::get_if<core::ArmRolloutTimer>(&a.action)) canary = t;
   }
   REQUIRE(canary != nullptr);
   CHECK(canary->deadline - s.now == 500ms);
   const unsigned token = canary->token;
   s.now += 500ms;
-  s.run(s.sup.on(s.fresh(0), core::TimerFired{token, core::TimerKind::Rollout}, s.now));
-  CHECK(s.sup.slot(s.active(0)).generation() == 2);
+  s.run(s.sup.rollout_timer(0, token + 1, s.now));  // stale: nothing happens
+  CHECK(s.sup.lane(s.active(0)).generation() == 1);
+  s.run(s.sup.rollout_timer(0, token, s.now));
+  CHECK(s.app().rollout->phase == core::Rollout::Phase::Rolling);
+  CHECK(s.sup.lane(s.active(0)).generation() == 2);
   CHECK(s.starting() == std::vector<unsigned>{1});
 }
 
 TEST_CASE("a canary that dies during canary_time fails the rollout") {
   Shell s(2, 1, 500ms);
-  s.run(s.sup.roll(0, s.v2(), s.now));
+  s.roll(s.v2());
   s.ready(s.fresh(0));
   s.now += 200ms;
-  s.run(s.sup.on(s.fresh(0), core::Exited{{core::ExitStatus::Kind::Signaled, 11, {}}}, s.now));
+  s.run(s.sup.on(s.fresh(0), core::Exited{core::ExitStatus::signaled(11)}, s.now));
   CHECK_FALSE(s.app().rollout);
   CHECK(s.app().last_rollout->message ==
         "web worker 0 of generation 2 failed: signal SIGSEGV; rolled back to generation 1");
-  CHECK(s.sup.slot(s.active(0)).state() == SlotState::Running);
+  CHECK(s.sup.lane(s.active(0)).state() == LaneState::Running);
 }
 
 TEST_CASE("scaling and a second roll are refused while a rollout runs, stop abandons it") {
   Shell s(2);
-  s.run(s.sup.roll(0, s.v2(), s.now));
+  s.roll(s.v2());
   CHECK(s.sup.rolling());
-  CHECK(s.sup.scale(0, 4, s.now).empty());
-  CHECK(s.sup.roll(0, s.v2(), s.now).empty());
+  const core::Outcome scaled = s.sup.scale(0, 4, "4: test", s.now);
+  REQUIRE(scaled.refused);
+  CHECK(scaled.refused->reason == "web is being rolled out; try again when the rollout is over");
+  CHECK(scaled.actions.empty());
+  CHECK(s.sup.roll(0, s.v2(), 2, "", s.now).refused);
+  CHECK(s.sup.restart_app(0, s.now).refused);
   s.run(s.sup.stop_all(s.now));
   CHECK_FALSE(s.sup.rolling());
   CHECK(s.app().last_rollout->message == "abandoned: clusterd is stopping");
@@ -192,18 +202,61 @@ TEST_CASE("scaling and a second roll are refused while a rollout runs, stop aban
 
 TEST_CASE("replace swaps one worker for a fresh one of the same generation, new one first") {
   Shell s(2);
-  const int old_pid = s.sup.slot(s.active(1)).pid();
-  s.run(s.sup.replace(0, 1, "RSS 90000 KiB above max_memory 65536 KiB", s.now));
+  const int old_pid = s.sup.lane(s.active(1)).pid();
+  s.run(s.sup.replace(0, 1, "RSS 90000 KiB above max_memory 65536 KiB", s.now).actions);
   CHECK(s.starting() == std::vector<unsigned>{1});
-  CHECK(s.sup.slot(s.fresh(1)).generation() == 1);
-  CHECK(s.sup.slot(s.active(1)).pid() == old_pid);  // still serving
+  CHECK(s.sup.lane(s.fresh(1)).generation() == 1);
+  CHECK(s.sup.lane(s.active(1)).pid() == old_pid);  // still serving
   s.ready(s.fresh(1));
-  CHECK(s.sup.slot(s.active(1)).pid() != old_pid);
+  CHECK(s.sup.lane(s.active(1)).pid() != old_pid);
   s.drain(1);
   CHECK_FALSE(s.app().rollout);
   CHECK(s.app().last_rollout->ok);
   CHECK(s.app().last_rollout->message ==
         "web worker 1 replaced (RSS 90000 KiB above max_memory 65536 KiB)");
   CHECK(s.app().generation == 1);
-  CHECK(s.sup.replace(0, 7, "x", s.now).empty());  // no such slot
+  CHECK(s.sup.replace(0, 7, "x", s.now).refused->reason == "web has no worker 7");
+}
+
+TEST_CASE("a reload that adds slots starts them with the new generation, after the canary") {
+  Shell s(2);
+  s.run(s.sup.roll(0, s.v2(), 4, "4: set in config", s.now).actions);
+  CHECK(s.app().instances == 4);
+  CHECK(s.app().slots.size() == 4);
+  CHECK(s.starting() == std::vector<unsigned>{0});  // the canary alone, even for new capacity
+  s.ready(s.fresh(0));
+  for (unsigned i = 1; i < 4; ++i) {
+    CHECK(s.starting() == std::vector<unsigned>{i});
+    s.ready(s.fresh(i));
+  }
+  s.drain(0);
+  s.drain(1);  // slots 2 and 3 had no old worker to drain
+  CHECK_FALSE(s.app().rollout);
+  CHECK(s.app().last_rollout->ok);
+  for (unsigned i = 0; i < 4; ++i) {
+    CHECK(s.sup.lane(s.active(i)).state() == LaneState::Running);
+    CHECK(s.sup.lane(s.active(i)).generation() == 2);
+  }
+}
+
+TEST_CASE("a reload that removes slots stops and retires them and rolls the rest") {
+  Shell s(3);
+  const core::Outcome outcome = s.sup.roll(0, s.v2(), 1, "1: set in config", s.now);
+  s.run(outcome.actions);
+  int stops = 0;
+  for (const SlotAction& a : outcome.actions) {
+    if (const auto* signal = std::get_if<core::Signal>(&a.action); signal && signal->signal == 15) {
+      CHECK(a.slot.index >= 1);
+      ++stops;
+    }
+  }
+  CHECK(stops == 2);
+  CHECK(s.starting() == std::vector<unsigned>{0});
+  s.exited(s.active(2), 0);
+  s.exited(s.active(1), 0);
+  CHECK(s.app().slots.size() == 1);  // retired once idle
+  s.ready(s.fresh(0));
+  s.drain(0);
+  CHECK_FALSE(s.app().rollout);
+  CHECK(s.sup.lane(s.active(0)).generation() == 2);
 }

@@ -4,7 +4,7 @@
 
 using namespace clusterd;
 using namespace std::chrono_literals;
-using core::SlotState;
+using core::LaneState;
 
 namespace {
 
@@ -47,47 +47,46 @@ TEST_CASE("scale up starts new slots, scale down stops and retires the highest o
   run(s, s.start_all(now), now);
   REQUIRE(s.apps()[0].slots.size() == 2);
   std::vector<core::SlotAction> seen;
-  run(s, s.scale(0, 5, now), now, &seen);
+  run(s, s.scale(0, 5, "5: test", now).actions, now, &seen);
   CHECK(count<core::Spawn>(seen) == 3);
   CHECK(s.apps()[0].slots.size() == 5);
-  for (const auto& slot : s.apps()[0].slots) CHECK(slot.current().state() == SlotState::Running);
+  for (const auto& slot : s.apps()[0].slots) CHECK(slot.current().state() == LaneState::Running);
 
   seen.clear();
-  run(s, s.scale(0, 1, now), now, &seen);
+  run(s, s.scale(0, 1, "1: test", now).actions, now, &seen);
   CHECK(count<core::Signal>(seen) == 4);  // slots 1-4 get their stop signal
   CHECK(count<core::Retire>(seen) == 0);  // not retired before they exited
   CHECK(s.apps()[0].instances == 1);
   // The workers exit in any order; a slot is retired once it and every slot above it is idle.
   std::vector<core::SlotAction> exits;
-  const int pid2 = s.slot({0, 2}).pid();
-  for (auto& a : s.on({0, 2}, core::Exited{{core::ExitStatus::Kind::Exited, 0, {}}}, now)) {
+  for (auto& a : s.on({0, 2}, core::Exited{core::ExitStatus::exited(0)}, now)) {
     exits.push_back(std::move(a));
   }
   CHECK(count<core::Retire>(exits) == 0);
-  CHECK(s.find_pid(pid2) == nullptr);
+  CHECK(s.lane({0, 2}).pid() == 0);
   exits.clear();
   for (unsigned i : {4u, 3u, 1u}) {
-    for (auto& a : s.on({0, i}, core::Exited{{core::ExitStatus::Kind::Exited, 0, {}}}, now)) {
+    for (auto& a : s.on({0, i}, core::Exited{core::ExitStatus::exited(0)}, now)) {
       exits.push_back(std::move(a));
     }
   }
   CHECK(count<core::Retire>(exits) == 4);
   CHECK(s.apps()[0].slots.size() == 1);
-  CHECK(s.slot({0, 0}).state() == SlotState::Running);
+  CHECK(s.lane({0, 0}).state() == LaneState::Running);
 }
 
 TEST_CASE("scaling back up before retirement keeps the stopping slot and restarts it") {
   core::Supervisor s = make(2);
   core::TimePoint now{};
   run(s, s.start_all(now), now);
-  run(s, s.scale(0, 1, now), now);
-  CHECK(s.slot({0, 1}).state() == SlotState::Stopping);
-  run(s, s.scale(0, 2, now), now);
+  run(s, s.scale(0, 1, "1: test", now).actions, now);
+  CHECK(s.lane({0, 1}).state() == LaneState::Stopping);
+  run(s, s.scale(0, 2, "2: test", now).actions, now);
   std::vector<core::SlotAction> seen;
-  run(s, s.on({0, 1}, core::Exited{{core::ExitStatus::Kind::Signaled, 15, {}}}, now), now, &seen);
+  run(s, s.on({0, 1}, core::Exited{core::ExitStatus::signaled(15)}, now), now, &seen);
   CHECK(count<core::Spawn>(seen) == 1);
   CHECK(count<core::Retire>(seen) == 0);
-  CHECK(s.slot({0, 1}).state() == SlotState::Running);
+  CHECK(s.lane({0, 1}).state() == LaneState::Running);
 }
 
 TEST_CASE("stop_all ends with no workers, nothing starts afterwards") {
@@ -97,22 +96,65 @@ TEST_CASE("stop_all ends with no workers, nothing starts afterwards") {
   CHECK_FALSE(s.no_workers());
   run(s, s.stop_all(now), now);
   for (unsigned i = 0; i < 3; ++i) {
-    run(s, s.on({0, i}, core::Exited{{core::ExitStatus::Kind::Exited, 0, {}}}, now), now);
+    run(s, s.on({0, i}, core::Exited{core::ExitStatus::exited(0)}, now), now);
   }
   CHECK(s.no_workers());
-  CHECK(s.scale(0, 5, now).empty());
+  CHECK(s.scale(0, 5, "5: test", now).actions.empty());
   CHECK(s.on({0, 0}, core::StartRequested{}, now).empty());
 }
 
-TEST_CASE("apps are found by name and workers by pid") {
+TEST_CASE("apps are found by name, commands on them are refused with a reason") {
+  core::Supervisor s = make(2);
+  core::TimePoint now{};
+  run(s, s.start_all(now), now);
+  REQUIRE(s.find_app("web"));
+  CHECK(*s.find_app("web") == 0);
+  CHECK_FALSE(s.find_app("api"));
+  CHECK(s.app_names() == std::vector<std::string>{"web"});
+  CHECK(s.lane({0, 0}).generation() == 1);
+  CHECK(s.restart_worker(0, 7, now).refused->reason == "web has no worker 7 (it has 2)");
+  CHECK(s.check_scale(0, 0)->reason == "scale needs at least 1 instance; use `stop web`");
+  run(s, s.stop_all(now), now);
+  CHECK(s.start_app(0, now).refused->reason == "clusterd is stopping; no changes accepted");
+}
+
+TEST_CASE("a worker that says STOPPING=1 gets its successor at once under restart: always") {
   core::Supervisor s = make(1);
   core::TimePoint now{};
   run(s, s.start_all(now), now);
-  REQUIRE(s.find_app("web") != nullptr);
-  CHECK(*s.find_app("web") == 0);
-  CHECK(s.find_app("api") == nullptr);
-  const int pid = s.slot({0, 0}).pid();
-  REQUIRE(s.find_pid(pid) != nullptr);
-  CHECK(s.find_pid(pid)->index == 0);
-  CHECK(s.slot({0, 0}).generation() == 1);
+  const int old_pid = s.lane({0, 0, 0}).pid();
+  std::vector<core::SlotAction> seen;
+  run(s, s.on({0, 0, 0}, core::WorkerStopping{}, now), now, &seen);
+  CHECK(s.apps()[0].slots[0].active == 1);
+  CHECK(s.lane({0, 0, 0}).state() == LaneState::Stopping);
+  CHECK(s.lane({0, 0, 1}).state() == LaneState::Running);
+  CHECK(count<core::Spawn>(seen) == 1);
+  CHECK(count<core::Signal>(seen) == 0);  // it is leaving by itself: nothing to send
+  // The old one exits: nothing restarts it, the successor serves.
+  seen.clear();
+  now += std::chrono::seconds(2);
+  run(s, s.on({0, 0, 0}, core::Exited{core::ExitStatus::exited(0)}, now), now, &seen);
+  CHECK(count<core::Spawn>(seen) == 0);
+  CHECK(s.lane({0, 0, 0}).state() == LaneState::Idle);
+  CHECK(s.lane({0, 0, 1}).pid() != old_pid);
+}
+
+TEST_CASE("under restart: on-failure a STOPPING=1 worker is judged by its exit") {
+  core::AppState app;
+  app.spec.name = "web";
+  app.spec.command = {"/bin/true"};
+  app.spec.restart = config::RestartPolicy::OnFailure;
+  app.instances = 1;
+  core::Supervisor s({app});
+  core::TimePoint now{};
+  run(s, s.start_all(now), now);
+  std::vector<core::SlotAction> seen;
+  run(s, s.on({0, 0, 0}, core::WorkerStopping{}, now), now, &seen);
+  CHECK(count<core::Spawn>(seen) == 0);
+  CHECK(s.lane({0, 0, 0}).state() == LaneState::Stopping);
+  now += std::chrono::seconds(5);
+  seen.clear();
+  run(s, s.on({0, 0, 0}, core::Exited{core::ExitStatus::exited(3)}, now), now, &seen);
+  CHECK(count<core::Spawn>(seen) == 1);  // a failure: restarted
+  CHECK(s.lane({0, 0, 0}).last_exit()->to_string() == "exit 3");
 }

@@ -1,17 +1,17 @@
-#include "supervisor/core/worker_slot.h"
+#include "supervisor/core/lane.h"
 
 #include <catch2/catch.hpp>
 
 using namespace clusterd;
 using namespace std::chrono_literals;
-using core::SlotState;
+using core::LaneState;
 
 namespace {
 
 // Drives one slot with a fake clock and keeps the last batch of actions.
 struct Harness {
   config::AppSpec spec;
-  core::WorkerSlot slot;
+  core::Lane slot;
   core::TimePoint now{};
   std::vector<core::Action> last;
 
@@ -43,11 +43,9 @@ struct Harness {
     feed(core::Spawned{pid});
     if (spec.ready == config::ReadyMode::Notify) feed(core::Ready{});
   }
-  static core::Exited exit_code(int code) {
-    return core::Exited{{core::ExitStatus::Kind::Exited, code, {}}};
-  }
+  static core::Exited exit_code(int code) { return core::Exited{core::ExitStatus::exited(code)}; }
   static core::Exited killed_by(int signal) {
-    return core::Exited{{core::ExitStatus::Kind::Signaled, signal, {}}};
+    return core::Exited{core::ExitStatus::signaled(signal)};
   }
 };
 
@@ -57,9 +55,9 @@ TEST_CASE("ready: exec runs as soon as the spawn succeeded") {
   Harness h;
   h.feed(core::StartRequested{});
   CHECK(h.has<core::Spawn>());
-  CHECK(h.slot.state() == SlotState::Starting);
+  CHECK(h.slot.state() == LaneState::Starting);
   h.feed(core::Spawned{100});
-  CHECK(h.slot.state() == SlotState::Running);
+  CHECK(h.slot.state() == LaneState::Running);
   CHECK(h.slot.pid() == 100);
   CHECK_FALSE(h.has<core::ArmTimer>());
 }
@@ -70,13 +68,13 @@ TEST_CASE("ready: notify waits for READY=1 under ready_timeout") {
   h.spec.ready_timeout = 5s;
   h.feed(core::StartRequested{});
   h.feed(core::Spawned{100});
-  CHECK(h.slot.state() == SlotState::Starting);
+  CHECK(h.slot.state() == LaneState::Starting);
   REQUIRE(h.has<core::ArmTimer>());
   CHECK(h.armed_in() == 5s);
   h.now += 1s;
   h.feed(core::Ready{});
   CHECK(h.has<core::CancelTimer>());
-  CHECK(h.slot.state() == SlotState::Running);
+  CHECK(h.slot.state() == LaneState::Running);
 }
 
 TEST_CASE("a worker that misses ready_timeout is killed and backs off") {
@@ -86,14 +84,14 @@ TEST_CASE("a worker that misses ready_timeout is killed and backs off") {
   h.feed(core::Spawned{100});
   const unsigned token = h.armed_token();
   h.now += 10s;
-  h.feed(core::TimerFired{token});
+  h.feed(core::TimerFired{core::LaneTimer::State, token});
   const core::Signal* kill = h.find<core::Signal>();
   REQUIRE(kill != nullptr);
   CHECK(kill->signal == 9);
-  CHECK(kill->process_group);
+  CHECK(kill->group);
   CHECK(kill->pid == 100);
   h.feed(Harness::killed_by(9));
-  CHECK(h.slot.state() == SlotState::Backoff);
+  CHECK(h.slot.state() == LaneState::Backoff);
   REQUIRE(h.slot.last_exit());
   CHECK(h.slot.last_exit()->kind == core::ExitStatus::Kind::ReadyTimeout);
 }
@@ -105,9 +103,9 @@ TEST_CASE("a worker that ran longer than min_uptime is replaced at once") {
   h.feed(Harness::killed_by(9));
   CHECK(h.has<core::Spawn>());
   CHECK_FALSE(h.has<core::ArmTimer>());
-  CHECK(h.slot.state() == SlotState::Starting);
+  CHECK(h.slot.state() == LaneState::Starting);
   h.feed(core::Spawned{101});
-  CHECK(h.slot.state() == SlotState::Running);
+  CHECK(h.slot.state() == LaneState::Running);
   CHECK(h.slot.restarts() == 1);
   CHECK(h.slot.last_exit()->to_string() == "signal SIGKILL");
 }
@@ -120,18 +118,18 @@ TEST_CASE("quick deaths back off exponentially, then the slot fails") {
   for (int i = 0; i < 3; ++i) {
     h.now += 200ms;
     h.feed(Harness::exit_code(1));
-    REQUIRE(h.slot.state() == SlotState::Backoff);
+    REQUIRE(h.slot.state() == LaneState::Backoff);
     delays.push_back(h.armed_in());
     const unsigned token = h.armed_token();
     h.now += h.armed_in();
-    h.feed(core::TimerFired{token});
+    h.feed(core::TimerFired{core::LaneTimer::State, token});
     REQUIRE(h.has<core::Spawn>());
     h.feed(core::Spawned{101 + i});
   }
   CHECK(delays == std::vector<core::Duration>{100ms, 200ms, 400ms});
   h.now += 200ms;
   h.feed(Harness::exit_code(1));  // the 4th quick death within 60 s
-  CHECK(h.slot.state() == SlotState::Failed);
+  CHECK(h.slot.state() == LaneState::Failed);
   CHECK_FALSE(h.has<core::Spawn>());
   CHECK_FALSE(h.has<core::ArmTimer>());
   // A start command gives it a fresh chance.
@@ -146,13 +144,13 @@ TEST_CASE("a long run resets the backoff streak") {
   h.feed(Harness::exit_code(1));
   CHECK(h.armed_in() == 100ms);
   h.now += 100ms;
-  h.feed(core::TimerFired{h.armed_token()});
+  h.feed(core::TimerFired{core::LaneTimer::State, h.armed_token()});
   h.feed(core::Spawned{101});
   h.now += 100ms;
   h.feed(Harness::exit_code(1));
   CHECK(h.armed_in() == 200ms);
   h.now += 200ms;
-  h.feed(core::TimerFired{h.armed_token()});
+  h.feed(core::TimerFired{core::LaneTimer::State, h.armed_token()});
   h.feed(core::Spawned{102});
   h.now += 10s;
   h.feed(Harness::exit_code(1));
@@ -169,20 +167,20 @@ TEST_CASE("graceful stop: stop_signal, then SIGKILL of the group after stop_time
   h.spec.stop_timeout = 2s;
   h.start_running(100);
   h.feed(core::StopRequested{});
-  CHECK(h.slot.state() == SlotState::Stopping);
+  CHECK(h.slot.state() == LaneState::Stopping);
   const core::Signal* sent = h.find<core::Signal>();
   REQUIRE(sent != nullptr);
   CHECK(sent->signal == 3);
-  CHECK_FALSE(sent->process_group);
+  CHECK_FALSE(sent->group);
   CHECK(h.armed_in() == 2s);
   const unsigned token = h.armed_token();
   h.now += 2s;
-  h.feed(core::TimerFired{token});
+  h.feed(core::TimerFired{core::LaneTimer::State, token});
   REQUIRE(h.find<core::Signal>() != nullptr);
   CHECK(h.find<core::Signal>()->signal == 9);
-  CHECK(h.find<core::Signal>()->process_group);
+  CHECK(h.find<core::Signal>()->group);
   h.feed(Harness::killed_by(9));
-  CHECK(h.slot.state() == SlotState::Idle);
+  CHECK(h.slot.state() == LaneState::Idle);
   CHECK(h.slot.pid() == 0);
   CHECK_FALSE(h.has<core::Spawn>());
 }
@@ -193,10 +191,10 @@ TEST_CASE("a stale timer token is ignored") {
   h.feed(core::StopRequested{});
   const unsigned token = h.armed_token();
   h.feed(Harness::exit_code(0));
-  CHECK(h.slot.state() == SlotState::Idle);
-  h.feed(core::TimerFired{token});
+  CHECK(h.slot.state() == LaneState::Idle);
+  h.feed(core::TimerFired{core::LaneTimer::State, token});
   CHECK(h.last.empty());
-  h.feed(core::TimerFired{0});
+  h.feed(core::TimerFired{core::LaneTimer::State, 0});
   CHECK(h.last.empty());
 }
 
@@ -206,40 +204,40 @@ TEST_CASE("restart policies never and on-failure leave the slot idle") {
   h.start_running(100);
   h.now += 5s;
   h.feed(Harness::killed_by(11));
-  CHECK(h.slot.state() == SlotState::Idle);
+  CHECK(h.slot.state() == LaneState::Idle);
   Harness g;
   g.spec.restart = config::RestartPolicy::OnFailure;
   g.start_running(100);
   g.now += 5s;
   g.feed(Harness::exit_code(0));
-  CHECK(g.slot.state() == SlotState::Idle);
+  CHECK(g.slot.state() == LaneState::Idle);
   g.feed(core::StartRequested{});
   g.feed(core::Spawned{200});
   g.now += 5s;
   g.feed(Harness::exit_code(2));
-  CHECK(g.slot.state() == SlotState::Starting);
+  CHECK(g.slot.state() == LaneState::Starting);
 }
 
 TEST_CASE("a restart request stops the worker and starts a new one after it exited") {
   Harness h;
   h.start_running(100);
   h.feed(core::RestartRequested{});
-  CHECK(h.slot.state() == SlotState::Stopping);
+  CHECK(h.slot.state() == LaneState::Stopping);
   CHECK_FALSE(h.has<core::Spawn>());
   h.feed(Harness::killed_by(15));
   CHECK(h.has<core::Spawn>());
-  CHECK(h.slot.state() == SlotState::Starting);
+  CHECK(h.slot.state() == LaneState::Starting);
 }
 
 TEST_CASE("stop during backoff cancels the timer, a failed spawn counts as a quick death") {
   Harness h;
   h.feed(core::StartRequested{});
-  h.feed(core::Exited{{core::ExitStatus::Kind::SpawnFailed, 127, "execve: Permission denied"}});
-  CHECK(h.slot.state() == SlotState::Backoff);
+  h.feed(core::Exited{core::ExitStatus::spawn_failed("execve: Permission denied")});
+  CHECK(h.slot.state() == LaneState::Backoff);
   CHECK(h.slot.last_exit()->to_string() == "spawn failed: execve: Permission denied");
   h.feed(core::StopRequested{});
   CHECK(h.has<core::CancelTimer>());
-  CHECK(h.slot.state() == SlotState::Idle);
+  CHECK(h.slot.state() == LaneState::Idle);
 }
 
 TEST_CASE("every state change is reported as a Transition with a reason") {
@@ -247,8 +245,8 @@ TEST_CASE("every state change is reported as a Transition with a reason") {
   h.feed(core::StartRequested{});
   const core::Transition* t = h.find<core::Transition>();
   REQUIRE(t != nullptr);
-  CHECK(std::string(t->from) == "idle");
-  CHECK(std::string(t->to) == "starting");
+  CHECK(t->from == LaneState::Idle);
+  CHECK(t->to == LaneState::Starting);
   CHECK(t->reason == "start requested");
 }
 
@@ -259,7 +257,7 @@ TEST_CASE("watchdog: pings re-arm it, silence sends SIGABRT, then SIGKILL after 
   h.start_running(100);
   const core::ArmTimer* wd = nullptr;
   for (const core::Action& a : h.last) {
-    if (const auto* t = std::get_if<core::ArmTimer>(&a); t && t->kind == core::TimerKind::Watchdog)
+    if (const auto* t = std::get_if<core::ArmTimer>(&a); t && t->timer == core::LaneTimer::Watchdog)
       wd = t;
   }
   REQUIRE(wd != nullptr);
@@ -270,16 +268,16 @@ TEST_CASE("watchdog: pings re-arm it, silence sends SIGABRT, then SIGKILL after 
   REQUIRE(h.find<core::ArmTimer>() != nullptr);
   const unsigned second = h.find<core::ArmTimer>()->token;
   CHECK(second != first);
-  h.feed(core::TimerFired{first, core::TimerKind::Watchdog});  // stale
+  h.feed(core::TimerFired{core::LaneTimer::Watchdog, first});  // stale
   CHECK(h.last.empty());
   h.now += 1s;
-  h.feed(core::TimerFired{second, core::TimerKind::Watchdog});
+  h.feed(core::TimerFired{core::LaneTimer::Watchdog, second});
   REQUIRE(h.find<core::Signal>() != nullptr);
   CHECK(h.find<core::Signal>()->signal == 6);
   const unsigned kill_token = h.find<core::ArmTimer>()->token;
   CHECK(h.armed_in() == 2s);
   h.now += 2s;
-  h.feed(core::TimerFired{kill_token});
+  h.feed(core::TimerFired{core::LaneTimer::State, kill_token});
   REQUIRE(h.find<core::Signal>() != nullptr);
   CHECK(h.find<core::Signal>()->signal == 9);
   h.feed(Harness::killed_by(9));
@@ -297,19 +295,9 @@ TEST_CASE("EXTEND_TIMEOUT_USEC moves the ready deadline") {
   h.now += 9s;
   h.feed(core::ExtendTimeout{20s});
   CHECK(h.armed_in() == 20s);
-  h.feed(core::TimerFired{first});  // the old deadline is void
+  h.feed(core::TimerFired{core::LaneTimer::State, first});  // the old deadline is void
   CHECK(h.last.empty());
-  CHECK(h.slot.state() == SlotState::Starting);
-}
-
-TEST_CASE("a one-shot lane is not restarted by the restart policy") {
-  Harness h;
-  h.slot.set_one_shot(true);
-  h.start_running(100);
-  h.now += 5s;
-  h.feed(Harness::exit_code(1));
-  CHECK(h.slot.state() == SlotState::Idle);
-  CHECK_FALSE(h.has<core::Spawn>());
+  CHECK(h.slot.state() == LaneState::Starting);
 }
 
 TEST_CASE("spawns failing for want of a resource back off but never mark the slot failed") {
@@ -318,20 +306,19 @@ TEST_CASE("spawns failing for want of a resource back off but never mark the slo
   h.spec.backoff_max = 400ms;
   h.feed(core::StartRequested{});
   for (int i = 0; i < 20; ++i) {
-    core::ExitStatus status{core::ExitStatus::Kind::SpawnFailed, 127,
-                            "clone3: Resource temporarily unavailable"};
-    status.transient = true;
+    const core::ExitStatus status = core::ExitStatus::spawn_failed(
+        "clone3: Resource temporarily unavailable", core::ExitStatus::Blame::Resources);
     h.feed(core::Exited{status});
-    REQUIRE(h.slot.state() == SlotState::Backoff);
+    REQUIRE(h.slot.state() == LaneState::Backoff);
     CHECK(h.armed_in() <= 400ms);
     h.now += h.armed_in();
-    h.feed(core::TimerFired{h.armed_token()});
+    h.feed(core::TimerFired{core::LaneTimer::State, h.armed_token()});
     REQUIRE(h.has<core::Spawn>());
   }
-  h.feed(core::Exited{{core::ExitStatus::Kind::SpawnFailed, 127, "execve: Permission denied"}});
-  h.feed(core::TimerFired{h.armed_token()});
-  h.feed(core::Exited{{core::ExitStatus::Kind::SpawnFailed, 127, "execve: Permission denied"}});
-  h.feed(core::TimerFired{h.armed_token()});
-  h.feed(core::Exited{{core::ExitStatus::Kind::SpawnFailed, 127, "execve: Permission denied"}});
-  CHECK(h.slot.state() == SlotState::Failed);  // real failures still count
+  h.feed(core::Exited{core::ExitStatus::spawn_failed("execve: Permission denied")});
+  h.feed(core::TimerFired{core::LaneTimer::State, h.armed_token()});
+  h.feed(core::Exited{core::ExitStatus::spawn_failed("execve: Permission denied")});
+  h.feed(core::TimerFired{core::LaneTimer::State, h.armed_token()});
+  h.feed(core::Exited{core::ExitStatus::spawn_failed("execve: Permission denied")});
+  CHECK(h.slot.state() == LaneState::Failed);  // real failures still count
 }

@@ -1,0 +1,81 @@
+// What the core asks the shell to do, in order. Data only: the shell carries each one out (a
+// std::visit over an overload set, so a new action does not compile until the shell handles it).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "supervisor/core/types.h"
+
+namespace clusterd::core {
+
+// start a worker for the lane, then feed back Spawned or Exited{SpawnFailed}
+struct Spawn {};
+// send `signal` to the worker, or to its whole process group
+struct Signal {
+  int pid = 0;
+  int signal = 0;
+  bool group = false;
+};
+// arm the lane's timer; TimerFired{timer, token} comes back at `deadline`
+struct ArmTimer {
+  LaneTimer timer = LaneTimer::State;
+  TimePoint deadline;
+  unsigned token = 0;
+};
+struct CancelTimer {
+  LaneTimer timer = LaneTimer::State;
+};
+// arm the app's rollout timer (the canary's wait); Supervisor::rollout_timer(app, token) then
+struct ArmRolloutTimer {
+  TimePoint deadline;
+  unsigned token = 0;
+};
+// the slot is gone (scaled down): release what the shell holds for it (its sockets, timers)
+struct Retire {};
+// a lane changed state
+struct Transition {
+  LaneState from = LaneState::Idle;
+  LaneState to = LaneState::Idle;
+  std::string reason;
+};
+// something worth a log line and an event record that is not a lane's change of state
+struct Notice {
+  enum class Kind {
+    StopTimeout,      // still running after stop_timeout: SIGKILL
+    WatchdogExpired,  // no WATCHDOG=1 in time: SIGABRT
+    ReadyTimeout,     // no READY=1 within ready_timeout: SIGKILL
+    Replacing,        // a fresh worker is starting beside this one (STOPPING=1, max_memory)
+    RolloutStarted,
+    RolloutProgress,  // a slot moved to the new generation
+    RolloutFailed,    // a new worker failed: rolling back
+    RolloutDone,      // ended, well or not (see the message)
+    Scaled,
+  };
+  Kind kind = Kind::StopTimeout;
+  std::string message;
+};
+using Action =
+    std::variant<Spawn, Signal, ArmTimer, CancelTimer, ArmRolloutTimer, Retire, Transition, Notice>;
+
+/// An action for one lane of one slot (app-wide actions name lane 0 of slot 0).
+struct SlotAction {
+  SlotId slot;
+  Action action;
+};
+
+/// A command the core will not carry out, and why, in words that go back to the user verbatim.
+struct Refused {
+  std::string reason;
+};
+
+/// What a command of the core gives back: its actions, or why it was refused (then no actions).
+struct Outcome {
+  std::vector<SlotAction> actions;
+  std::optional<Refused> refused;
+  static Outcome refuse(std::string reason) { return {{}, Refused{std::move(reason)}}; }
+};
+
+}  // namespace clusterd::core

@@ -1,0 +1,56 @@
+// What happens to a lane, as the shell reports it (or as the Supervisor decides it). Every
+// alternative must be handled by Lane::on: the dispatch is a std::visit over an overload set, so
+// a new event does not compile until it is, and it needs a column in lane_table.h.
+#pragma once
+
+#include <string>
+#include <variant>
+
+#include "supervisor/core/types.h"
+
+namespace clusterd::core {
+
+// the lane should run (start-up, scale up, `start`, a rollout)
+struct StartRequested {};
+// the lane should stop gracefully (shutdown, `stop`, a rollout, scale down)
+struct StopRequested {};
+// stop the current worker, then start a new one
+struct RestartRequested {};
+// the shell started the worker's process
+struct Spawned {
+  int pid = 0;
+};
+// READY=1 arrived from the worker
+struct Ready {};
+// the worker was reaped, or its spawn failed
+struct Exited {
+  ExitStatus status;
+};
+// the lane's timer expired; a token that is not the armed one is stale and ignored
+struct TimerFired {
+  LaneTimer timer = LaneTimer::State;
+  unsigned token = 0;
+};
+// WATCHDOG=1
+struct WatchdogPing {};
+// EXTEND_TIMEOUT_USEC=: the current deadline (ready or stop) moves to now + by
+struct ExtendTimeout {
+  Duration by{};
+};
+// WATCHDOG_USEC=: the worker sets its own watchdog interval (0 turns it off)
+struct SetWatchdog {
+  Duration interval{};
+};
+// STATUS=: the worker's own one-line status
+struct StatusText {
+  std::string text;
+};
+// STOPPING=1: the worker says it is shutting down on its own
+struct WorkerStopping {};
+
+using Event =
+    std::variant<StartRequested, StopRequested, RestartRequested, Spawned, Ready, Exited,
+                 TimerFired, WatchdogPing, ExtendTimeout, SetWatchdog, StatusText, WorkerStopping>;
+inline constexpr std::size_t kLaneEvents = std::variant_size_v<Event>;
+
+}  // namespace clusterd::core

@@ -1,0 +1,317 @@
+// The lane state machine; its table is lane_table.h. The rules in words:
+//  - a start spawns; the worker is Running once exec'd (ready: exec) or once it sent READY=1
+//    (ready: notify) before ready_timeout, else it is killed and counts as a quick death;
+//  - a stop sends stop_signal, then SIGKILL to the whole process group after stop_timeout;
+//  - a worker that dies on its own is judged by the restart policy: not restarted (Idle), started
+//    again at once (it ran min_uptime or longer), after a backoff (a quick death), or not any more
+//    (Failed: more than max_restarts quick deaths within restart_window);
+//  - a one-shot lane (a rollout's new worker) goes Idle instead: the rollout decides;
+//  - the watchdog: each WATCHDOG=1 re-arms a timer of its own; when it fires the worker gets
+//    SIGABRT, and SIGKILL after stop_timeout; its end is then reported as a watchdog timeout;
+//  - STOPPING=1 means the worker drains on its own: Stopping, with stop_timeout to finish; its
+//    exit is judged by the restart policy unless the Supervisor has replaced it meanwhile;
+//  - whatever a worker left behind in its process group is killed when it is reaped.
+#include "supervisor/core/lane.h"
+
+#include <cassert>
+
+#include "supervisor/core/lane_table.h"
+#include "supervisor/core/policy.h"
+
+namespace clusterd::core {
+
+namespace {
+constexpr int kSigKill = 9;
+constexpr int kSigAbrt = 6;
+}  // namespace
+
+std::vector<Action> Lane::on(const Event& event, TimePoint now, const config::AppSpec& spec) {
+  Step step{now, spec, event.index(), {}, false};
+  std::visit([&](const auto& e) { handle(e, step); }, event);
+  assert(step.entered || lane_allows(state_, step.event, lane_table::Stay));
+  return std::move(step.out);
+}
+
+std::optional<TimePoint> Lane::started_at() const {
+  if (!worker_) return std::nullopt;
+  return worker_->started;
+}
+
+void Lane::handle(const StartRequested&, Step& s) {
+  wanted_ = true;
+  switch (state_) {
+    case LaneState::Idle:
+    case LaneState::Failed:
+      quick_deaths_.clear();
+      quick_streak_ = 0;
+      start("start requested", s);
+      break;
+    case LaneState::Stopping:
+      restart_after_stop_ = true;
+      break;
+    case LaneState::Starting:
+    case LaneState::Running:
+    case LaneState::Backoff:
+      break;
+  }
+}
+
+void Lane::handle(const StopRequested&, Step& s) {
+  wanted_ = false;
+  restart_after_stop_ = false;
+  switch (state_) {
+    case LaneState::Starting:
+    case LaneState::Running:
+      stop(s);
+      break;
+    case LaneState::Backoff:
+    case LaneState::Failed:
+      enter(LaneState::Idle, "stop requested", s);
+      break;
+    case LaneState::Idle:
+    case LaneState::Stopping:
+      break;
+  }
+}
+
+void Lane::handle(const RestartRequested&, Step& s) {
+  wanted_ = true;
+  switch (state_) {
+    case LaneState::Starting:
+    case LaneState::Running:
+      restart_after_stop_ = true;
+      stop(s);
+      break;
+    case LaneState::Stopping:
+      restart_after_stop_ = true;
+      break;
+    case LaneState::Backoff:
+    case LaneState::Idle:
+    case LaneState::Failed:
+      quick_deaths_.clear();
+      quick_streak_ = 0;
+      start("restart requested", s);
+      break;
+  }
+}
+
+void Lane::handle(const Spawned& e, Step& s) {
+  if (state_ != LaneState::Starting || worker_) return;
+  worker_ = Worker{e.pid, s.now, s.spec.watchdog.value_or(Duration::zero())};
+  if (s.spec.ready == config::ReadyMode::Exec) {
+    enter(LaneState::Running, "exec succeeded (ready: exec)", s);
+  } else {
+    arm(LaneTimer::State, later(s.now, s.spec.ready_timeout), s);
+  }
+  arm_watchdog(s);
+}
+
+void Lane::handle(const Ready&, Step& s) {
+  if (state_ != LaneState::Starting || !worker_) return;
+  enter(LaneState::Running, "READY=1", s);
+}
+
+void Lane::handle(const Exited& e, Step& s) {
+  ExitStatus status = e.status;
+  if (worker_ && worker_->ready_timed_out) status = {ExitStatus::Kind::ReadyTimeout, 0, {}, {}};
+  if (worker_ && worker_->watchdog_fired) status = {ExitStatus::Kind::WatchdogTimeout, 0, {}, {}};
+  switch (state_) {
+    case LaneState::Starting:
+    case LaneState::Running:
+      died(std::move(status), s);
+      break;
+    case LaneState::Stopping: {
+      const bool by_itself = worker_ && worker_->stopping_by_itself;
+      if (restart_after_stop_ && wanted_) {
+        kill_group(s);
+        last_exit_ = status;
+        restart_after_stop_ = false;
+        start("stopped (" + status.to_string() + "); starting again", s);
+      } else if (by_itself && wanted_) {
+        died(std::move(status), s);  // it ended on its own: the restart policy decides
+      } else {
+        kill_group(s);
+        last_exit_ = status;
+        enter(LaneState::Idle, "stopped (" + status.to_string() + ")", s);
+      }
+      break;
+    }
+    case LaneState::Idle:
+    case LaneState::Backoff:
+    case LaneState::Failed:
+      break;
+  }
+}
+
+void Lane::handle(const TimerFired& e, Step& s) {
+  unsigned& armed = tokens_[static_cast<std::size_t>(e.timer)];
+  if (e.token == 0 || e.token != armed) return;  // stale
+  armed = 0;
+  if (e.timer == LaneTimer::Watchdog) {
+    if (!worker_ || (state_ != LaneState::Starting && state_ != LaneState::Running)) return;
+    worker_->watchdog_fired = true;
+    s.out.push_back(Notice{
+        Notice::Kind::WatchdogExpired,
+        "no WATCHDOG=1 for " + std::to_string(worker_->watchdog.count()) + "ms; sending SIGABRT"});
+    s.out.push_back(Signal{worker_->pid, kSigAbrt, false});
+    arm(LaneTimer::State, later(s.now, s.spec.stop_timeout), s);  // then SIGKILL
+    return;
+  }
+  switch (state_) {
+    case LaneState::Starting:
+    case LaneState::Running:
+    case LaneState::Stopping:
+      if (worker_ && !worker_->killed) {
+        worker_->killed = true;
+        if (worker_->watchdog_fired) {
+          // SIGABRT was not enough
+        } else if (state_ == LaneState::Starting) {
+          worker_->ready_timed_out = true;
+          s.out.push_back(
+              Notice{Notice::Kind::ReadyTimeout, "no READY=1 within " +
+                                                     std::to_string(s.spec.ready_timeout.count()) +
+                                                     "ms; sending SIGKILL"});
+        } else if (state_ == LaneState::Stopping) {
+          s.out.push_back(Notice{Notice::Kind::StopTimeout,
+                                 "still running after stop_timeout; sending SIGKILL"});
+        }
+        s.out.push_back(Signal{worker_->pid, kSigKill, true});
+      }
+      break;
+    case LaneState::Backoff:
+      start("backoff over", s);
+      break;
+    case LaneState::Idle:
+    case LaneState::Failed:
+      break;
+  }
+}
+
+void Lane::handle(const WatchdogPing&, Step& s) {
+  const bool live = state_ == LaneState::Starting || state_ == LaneState::Running;
+  if (live && worker_ && !worker_->watchdog_fired) arm_watchdog(s);
+}
+
+void Lane::handle(const ExtendTimeout& e, Step& s) {
+  const bool waiting_ready = state_ == LaneState::Starting && worker_ &&
+                             tokens_[static_cast<std::size_t>(LaneTimer::State)];
+  const bool waiting_exit = state_ == LaneState::Stopping && worker_ && !worker_->killed;
+  if (waiting_ready || waiting_exit) arm(LaneTimer::State, later(s.now, e.by), s);
+}
+
+void Lane::handle(const SetWatchdog& e, Step& s) {
+  const bool live = state_ == LaneState::Starting || state_ == LaneState::Running;
+  if (!live || !worker_ || worker_->watchdog_fired) return;
+  worker_->watchdog = e.interval;
+  arm_watchdog(s);
+}
+
+void Lane::handle(const StatusText& e, Step&) {
+  if (worker_) status_text_ = e.text;
+}
+
+void Lane::handle(const WorkerStopping&, Step& s) {
+  const bool live = state_ == LaneState::Starting || state_ == LaneState::Running;
+  if (!live || !worker_) return;
+  worker_->stopping_by_itself = true;
+  enter(LaneState::Stopping, "the worker sent STOPPING=1", s);
+  arm(LaneTimer::State, later(s.now, s.spec.stop_timeout), s);
+}
+
+void Lane::start(std::string reason, Step& s) {
+  if (spawns_++ > 0) ++restarts_;
+  worker_.reset();
+  status_text_.clear();
+  enter(LaneState::Starting, std::move(reason), s);
+  s.out.push_back(Spawn{});
+}
+
+void Lane::stop(Step& s) {
+  if (!worker_) {  // not spawned yet: nothing to signal
+    if (restart_after_stop_) {
+      restart_after_stop_ = false;  // a spawn is already on its way
+      return;
+    }
+    enter(LaneState::Idle, "stopped before it was spawned", s);
+    return;
+  }
+  enter(LaneState::Stopping, "sending " + signal_name(s.spec.stop_signal), s);
+  s.out.push_back(Signal{worker_->pid, s.spec.stop_signal, false});
+  arm(LaneTimer::State, later(s.now, s.spec.stop_timeout), s);
+}
+
+void Lane::died(ExitStatus status, Step& s) {
+  const Duration uptime =
+      worker_ ? std::chrono::duration_cast<Duration>(s.now - worker_->started) : Duration::zero();
+  const bool ran_long_enough =
+      worker_ && uptime >= s.spec.min_uptime && status.kind != ExitStatus::Kind::ReadyTimeout;
+  kill_group(s);
+  last_exit_ = status;
+  const std::string what = status.to_string();
+  if (one_shot_) {
+    wanted_ = false;
+    enter(LaneState::Idle, what + "; not restarting (a rollout's new worker)", s);
+    return;
+  }
+  const Decision decision = should_restart(s.spec.restart, status);
+  if (!decision.yes || !wanted_) {
+    wanted_ = false;
+    enter(LaneState::Idle, what + "; not restarting (" + decision.reason + ")", s);
+    return;
+  }
+  if (ran_long_enough) {
+    quick_streak_ = 0;
+    start(what + "; ran " + std::to_string(uptime.count()) + "ms, restarting now", s);
+    return;
+  }
+  if (status.counts_as_crash() &&
+      crash_loop(quick_deaths_, s.now, s.spec.restart_window, s.spec.max_restarts)) {
+    enter(LaneState::Failed,
+          what + "; more than " + std::to_string(s.spec.max_restarts) + " quick deaths within " +
+              std::to_string(s.spec.restart_window.count()) + "ms, giving up",
+          s);
+    return;
+  }
+  ++quick_streak_;
+  const Duration delay = restart_delay(s.spec.backoff_initial, s.spec.backoff_max, quick_streak_);
+  enter(LaneState::Backoff, what + "; restarting in " + std::to_string(delay.count()) + "ms", s);
+  arm(LaneTimer::State, later(s.now, delay), s);
+}
+
+// Whatever the worker left behind in its process group goes with it.
+void Lane::kill_group(Step& s) {
+  if (worker_) s.out.push_back(Signal{worker_->pid, kSigKill, true});
+  worker_.reset();
+}
+
+void Lane::arm(LaneTimer timer, TimePoint deadline, Step& s) {
+  unsigned& token = tokens_[static_cast<std::size_t>(timer)];
+  token = next_token_++;
+  if (next_token_ == 0) next_token_ = 1;
+  s.out.push_back(ArmTimer{timer, deadline, token});
+}
+
+void Lane::disarm(LaneTimer timer, Step& s) {
+  unsigned& token = tokens_[static_cast<std::size_t>(timer)];
+  if (token != 0) s.out.push_back(CancelTimer{timer});
+  token = 0;
+}
+
+void Lane::arm_watchdog(Step& s) {
+  if (!worker_ || worker_->watchdog <= Duration::zero()) {
+    disarm(LaneTimer::Watchdog, s);
+    return;
+  }
+  arm(LaneTimer::Watchdog, later(s.now, worker_->watchdog), s);
+}
+
+void Lane::enter(LaneState next, std::string reason, Step& s) {
+  assert(lane_allows(state_, s.event, outcome_of(next)));
+  disarm(LaneTimer::State, s);  // the deadline belonged to the state we leave
+  if (next != LaneState::Starting && next != LaneState::Running) disarm(LaneTimer::Watchdog, s);
+  s.out.push_back(Transition{state_, next, std::move(reason)});
+  state_ = next;
+  s.entered = true;
+}
+
+}  // namespace clusterd::core

@@ -1,0 +1,106 @@
+// Lane: the life of one worker of a slot as a pure state machine (lane_table.h is its table). It
+// is fed events with the time they happened and answers with the actions the shell must carry
+// out. A slot has two lanes: the one serving, and the one a replacement starts in.
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "supervisor/core/actions.h"
+#include "supervisor/core/events.h"
+#include "supervisor/core/types.h"
+
+namespace clusterd::core {
+
+class Lane {
+ public:
+  /// Applies one event at time `now` under `spec` (the app generation the lane runs); returns
+  /// what the shell must do, in order. Events that do not apply in the current state change
+  /// nothing (an empty result).
+  std::vector<Action> on(const Event& event, TimePoint now, const config::AppSpec& spec);
+
+  LaneState state() const { return state_; }
+  int pid() const { return worker_ ? worker_->pid : 0; }  // 0 while no worker process exists
+  bool wanted() const { return wanted_; }
+  unsigned restarts() const { return restarts_; }  // starts after the first one
+  std::optional<TimePoint> started_at() const;
+  const std::optional<ExitStatus>& last_exit() const { return last_exit_; }
+  const std::string& status_text() const { return status_text_; }
+  /// The app generation the current (or next) worker runs.
+  unsigned generation() const { return generation_; }
+  /// A one-shot lane is never restarted by the restart policy: it holds a rollout's new worker
+  /// until it is promoted, and the rollout decides.
+  bool one_shot() const { return one_shot_; }
+  /// The worker said STOPPING=1 and is draining on its own.
+  bool stopping_by_itself() const { return worker_ && worker_->stopping_by_itself; }
+
+ private:
+  friend class Supervisor;  // assigns the generation and one-shot flag before a start
+  void assign(unsigned generation, bool one_shot) {
+    generation_ = generation;
+    one_shot_ = one_shot;
+  }
+
+  // What exists only while a worker process does: dropped with it.
+  struct Worker {
+    int pid = 0;
+    TimePoint started;
+    Duration watchdog{};           // 0 = no watchdog
+    bool killed = false;           // SIGKILL already sent to its group
+    bool ready_timed_out = false;  // missed ready_timeout and was killed
+    bool watchdog_fired = false;   // missed its watchdog and got SIGABRT
+    bool stopping_by_itself = false;
+  };
+  // The context of one call of on(): its inputs and the actions so far.
+  struct Step {
+    TimePoint now;
+    const config::AppSpec& spec;
+    std::size_t event;  // the Event alternative being handled, for the table check
+    std::vector<Action> out;
+    bool entered = false;
+  };
+
+  void handle(const StartRequested&, Step& s);
+  void handle(const StopRequested&, Step& s);
+  void handle(const RestartRequested&, Step& s);
+  void handle(const Spawned& e, Step& s);
+  void handle(const Ready&, Step& s);
+  void handle(const Exited& e, Step& s);
+  void handle(const TimerFired& e, Step& s);
+  void handle(const WatchdogPing&, Step& s);
+  void handle(const ExtendTimeout& e, Step& s);
+  void handle(const SetWatchdog& e, Step& s);
+  void handle(const StatusText& e, Step& s);
+  void handle(const WorkerStopping&, Step& s);
+
+  void start(std::string reason, Step& s);
+  void stop(Step& s);
+  void died(ExitStatus status, Step& s);
+  void kill_group(Step& s);
+  void arm(LaneTimer timer, TimePoint deadline, Step& s);
+  void disarm(LaneTimer timer, Step& s);
+  void arm_watchdog(Step& s);
+  /// The only writer of state_: checks the move against the table, drops the timers that
+  /// belonged to the state it leaves, and reports a Transition.
+  void enter(LaneState next, std::string reason, Step& s);
+
+  LaneState state_ = LaneState::Idle;
+  std::optional<Worker> worker_;
+  bool wanted_ = false;  // should a worker run in this lane?
+  bool restart_after_stop_ = false;
+  bool one_shot_ = false;
+  unsigned generation_ = 0;
+  unsigned spawns_ = 0;
+  unsigned restarts_ = 0;
+  unsigned quick_streak_ = 0;  // consecutive quick deaths, for the backoff exponent
+  std::vector<TimePoint> quick_deaths_;
+  std::optional<ExitStatus> last_exit_;
+  std::string status_text_;
+  std::array<unsigned, kLaneTimers> tokens_{};  // the armed token of each timer; 0 = none
+  unsigned next_token_ = 1;
+};
+
+}  // namespace clusterd::core

@@ -1,0 +1,61 @@
+#include "supervisor/core/memory_policy.h"
+
+#include <set>
+
+namespace clusterd::core {
+
+std::optional<Duration> MemoryPolicy::interval(const Supervisor& supervisor) {
+  if (supervisor.stopping()) return std::nullopt;
+  std::optional<Duration> shortest;
+  for (const AppState& app : supervisor.apps()) {
+    if (app.removed || !app.spec.max_memory) continue;
+    if (!shortest || app.spec.memory_check_interval < *shortest) {
+      shortest = app.spec.memory_check_interval;
+    }
+  }
+  return shortest;
+}
+
+std::vector<SlotId> MemoryPolicy::watched(const Supervisor& supervisor) {
+  std::vector<SlotId> out;
+  for (std::size_t a = 0; a < supervisor.apps().size(); ++a) {
+    const AppState& app = supervisor.apps()[a];
+    if (app.removed || !app.spec.max_memory || app.rollout) continue;
+    for (unsigned i = 0; i < app.instances && i < app.slots.size(); ++i) {
+      const Lane& lane = app.slots[i].current();
+      if (lane.state() == LaneState::Running && lane.pid() != 0) {
+        out.push_back({a, i, app.slots[i].active});
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<MemoryVerdict> MemoryPolicy::check(const Supervisor& supervisor,
+                                               const std::vector<MemoryReading>& readings) {
+  std::map<int, unsigned> still_over;
+  std::vector<MemoryVerdict> verdicts;
+  std::set<std::size_t> apps_replacing;
+  for (const MemoryReading& reading : readings) {
+    if (!supervisor.has_lane(reading.slot)) continue;
+    const AppState& app = supervisor.apps()[reading.slot.app];
+    if (!app.spec.max_memory || app.rollout) continue;
+    if (supervisor.lane(reading.slot).pid() != reading.pid) continue;  // replaced meanwhile
+    const std::uint64_t limit_kb = *app.spec.max_memory / 1024;
+    if (reading.rss_kb <= limit_kb) continue;
+    const auto it = over_.find(reading.pid);
+    const unsigned samples = (it == over_.end() ? 0 : it->second) + 1;
+    if (samples < 2 || apps_replacing.count(reading.slot.app) != 0) {
+      still_over[reading.pid] = samples;
+      continue;
+    }
+    apps_replacing.insert(reading.slot.app);
+    verdicts.push_back({reading.slot.app, reading.slot.index,
+                        "RSS " + std::to_string(reading.rss_kb) + " KiB above max_memory " +
+                            std::to_string(limit_kb) + " KiB"});
+  }
+  over_ = std::move(still_over);
+  return verdicts;
+}
+
+}  // namespace clusterd::core

@@ -1,0 +1,54 @@
+// A rollout: replacing an app's workers slot by slot with a generation, without dropping a request.
+// Its phase is an enum with explicit moves (Supervisor::enter_phase in rollout.cc):
+//
+//   Canary --(ready, canary_time > 0)--> CanaryWait --(canary_time over)--> Rolling
+//   Canary --(ready, no canary_time)-----------------------------------------> Rolling
+//   Rolling --(nothing pending or starting)--> Draining --(every replaced worker gone)--> done
+//   any phase --(a new worker fails)--> a new Rollout back to the last good generation (Rolling),
+//                                       or, if it already was one, done with the failure
+//
+// A replace (max_memory, one worker) and a rollback have no canary: they start in Rolling.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <string>
+#include <vector>
+
+namespace clusterd::core {
+
+struct Rollout {
+  enum class Phase {
+    Canary,      // the first slot's new worker starts alone
+    CanaryWait,  // it is ready and must stay so for canary_time before the others follow
+    Rolling,     // the other slots, `rollout.batch` at a time
+    Draining,    // every slot moved; the workers it replaced are still exiting
+  };
+  enum class Direction { Forward, Back };
+
+  Phase phase = Phase::Rolling;
+  Direction direction = Direction::Forward;
+  unsigned from = 0;                // the generation being replaced
+  unsigned to = 0;                  // the generation the slots move to
+  std::deque<unsigned> pending;     // slots still to replace, in order
+  std::vector<unsigned> in_flight;  // slots whose new worker is starting
+  std::vector<unsigned> moved;      // slots whose serving worker now runs `to`
+  unsigned canary_token = 0;        // the canary timer (CanaryWait only); 0 = none
+  unsigned first_added = ~0U;       // slots from here on are new (a reload that also scales up)
+  std::size_t total = 0;            // slots to replace
+  std::string failure;              // Back: why the forward rollout failed
+  std::string purpose;              // empty for a reload; otherwise why one worker is replaced
+
+  bool rollback() const { return direction == Direction::Back; }
+};
+
+/// "canary", "canary-wait", "rolling", "draining".
+const char* to_string(Rollout::Phase phase);
+
+/// How the last rollout of an app ended.
+struct RolloutResult {
+  bool ok = false;
+  std::string message;
+};
+
+}  // namespace clusterd::core

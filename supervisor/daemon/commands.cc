@@ -1,0 +1,143 @@
+// The control verbs, one handler each. kCommands (supervisor/control/commands.h) declares them;
+// handler_for() maps each to its handler in the same order, checked at compile time. Refusals
+// come from the core with their reason and go back verbatim.
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+#include "supervisor/control/text.h"
+#include "supervisor/daemon/daemon.h"
+
+namespace clusterd::daemon {
+
+using control::Command;
+
+Daemon::Handler Daemon::handler_for(Command command) {
+  static constexpr std::array<HandlerEntry, control::kCommandCount> kTable = {{
+      {Command::Status, &Daemon::status},
+      {Command::Version, &Daemon::version},
+      {Command::Scale, &Daemon::scale},
+      {Command::Start, &Daemon::start_app},
+      {Command::Stop, &Daemon::stop_app},
+      {Command::Restart, &Daemon::restart},
+      {Command::Reload, &Daemon::reload_command},
+  }};
+  static_assert(
+      [] {
+        for (std::size_t i = 0; i < kTable.size(); ++i) {
+          if (kTable[i].command != control::kCommands[i].command) return false;
+        }
+        return true;
+      }(),
+      "one handler per control verb, in the order of control::kCommands");
+  return kTable[static_cast<std::size_t>(command)].handler;
+}
+
+void Daemon::on_request(const control::Request& request, const control::Peer& peer,
+                        control::ReplyPtr reply) {
+  const control::CommandSpec& spec = control::spec_of(request.command);
+  if (spec.role == control::Role::Admin) {
+    spdlog::info("control: {}{}{} from uid {} pid {}", spec.name, request.app ? " " : "",
+                 request.app ? control::printable(*request.app) : "", peer.uid, peer.pid);
+  }
+  (this->*handler_for(request.command))(request, peer, std::move(reply));
+}
+
+std::optional<std::size_t> Daemon::app_of(const control::Request& request,
+                                          control::ReplyPtr& reply) {
+  const std::optional<std::size_t> app = supervisor_.find_app(*request.app);
+  if (!app) {
+    std::string names;
+    for (const std::string& name : supervisor_.app_names()) {
+      names += (names.empty() ? "" : ", ") + name;
+    }
+    reply->finish(control::encode_error("no app named '" + *request.app + "'; apps: " + names));
+  }
+  return app;
+}
+
+void Daemon::answer(control::ReplyPtr& reply, const core::Outcome& outcome,
+                    const std::string& done) {
+  if (outcome.refused) {
+    reply->finish(control::encode_error(outcome.refused->reason));
+    return;
+  }
+  execute(outcome.actions);
+  reply->finish(control::encode_done(done));
+}
+
+void Daemon::status(const control::Request& request, const control::Peer&,
+                    control::ReplyPtr reply) {
+  if (request.app && !app_of(request, reply)) return;
+  reply->finish(control::encode_status(
+      sampler_.sample(host_, supervisor_, request.app ? &*request.app : nullptr)));
+}
+
+void Daemon::version(const control::Request&, const control::Peer&, control::ReplyPtr reply) {
+  reply->finish(control::encode_version(CLUSTERD_VERSION));
+}
+
+void Daemon::scale(const control::Request& request, const control::Peer&, control::ReplyPtr reply) {
+  const std::optional<std::size_t> app = app_of(request, reply);
+  if (!app) return;
+  const std::string& name = *request.app;
+  const unsigned n = *request.instances;
+  if (std::optional<core::Refused> refused = supervisor_.check_scale(*app, n)) {
+    reply->finish(control::encode_error(refused->reason));
+    return;
+  }
+  const unsigned before = supervisor_.apps()[*app].instances;
+  AppRuntime& runtime = apps_[*app];
+  try {  // every socket the new slots need, before anything changes
+    listeners_.install(
+        listeners_.grow(runtime.generations.at(supervisor_.apps()[*app].generation), n));
+  } catch (const std::exception& e) {
+    reply->finish(control::encode_error("cannot scale " + name + " to " + std::to_string(n) + ": " +
+                                        e.what()));
+    return;
+  }
+  if (n < before && listeners_.shrink(runtime.generations, n) && !host_.tcp_migrate_req()) {
+    spdlog::warn(
+        "{}: net.ipv4.tcp_migrate_req is 0: connections still queued on the removed slots' "
+        "sockets will be reset; set it to 1 (Linux 5.14+) to migrate them",
+        name);
+  }
+  systemd_.sockets_changed();
+  const std::string reason =
+      std::to_string(n) + ": set by scale (was " + std::to_string(before) + ")";
+  answer(reply, supervisor_.scale(*app, n, reason, host_.now()),
+         "scaled " + name + " from " + std::to_string(before) + " to " + std::to_string(n));
+}
+
+void Daemon::start_app(const control::Request& request, const control::Peer&,
+                       control::ReplyPtr reply) {
+  if (const std::optional<std::size_t> app = app_of(request, reply)) {
+    answer(reply, supervisor_.start_app(*app, host_.now()), "starting " + *request.app);
+  }
+}
+
+void Daemon::stop_app(const control::Request& request, const control::Peer&,
+                      control::ReplyPtr reply) {
+  if (const std::optional<std::size_t> app = app_of(request, reply)) {
+    answer(reply, supervisor_.stop_app(*app, host_.now()), "stopping " + *request.app);
+  }
+}
+
+void Daemon::restart(const control::Request& request, const control::Peer&,
+                     control::ReplyPtr reply) {
+  const std::optional<std::size_t> app = app_of(request, reply);
+  if (!app) return;
+  if (request.worker) {
+    answer(reply, supervisor_.restart_worker(*app, *request.worker, host_.now()),
+           "restarting " + *request.app + " worker " + std::to_string(*request.worker));
+    return;
+  }
+  answer(reply, supervisor_.restart_app(*app, host_.now()), "restarting " + *request.app);
+}
+
+void Daemon::reload_command(const control::Request& request, const control::Peer&,
+                            control::ReplyPtr reply) {
+  reload(request.app, request.wait, std::move(reply));
+}
+
+}  // namespace clusterd::daemon

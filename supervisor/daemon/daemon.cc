@@ -1,0 +1,375 @@
+// The daemon loop's shell. Every event reaches the core with the time the host read; the actions
+// that come back are carried out here, in order (depth first: what an action leads to runs
+// before the next one), through the host. Nothing here decides.
+#include "supervisor/daemon/daemon.h"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <deque>
+
+#include "supervisor/control/text.h"
+#include "supervisor/core/notify_message.h"
+
+namespace clusterd::daemon {
+
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+std::vector<core::AppState> make_apps(const config::Config& config,
+                                      const core::AutoInstances& auto_instances) {
+  std::vector<core::AppState> apps;
+  for (const config::AppSpec& spec : config.apps) {
+    core::AppState app;
+    app.spec = spec;
+    std::tie(app.instances, app.instances_reason) = core::resolve_instances(spec, auto_instances);
+    apps.push_back(std::move(app));
+  }
+  return apps;
+}
+
+core::AutoInstances auto_instances(Host& host) {
+  const os::CpuBudget cpus = host.cpus();
+  return {cpus.count, cpus.reason};
+}
+
+TimerKey lane_key(core::SlotId id, core::LaneTimer timer) {
+  return {TimerKey::Kind::Lane, id.app, id.index, id.lane, timer};
+}
+
+}  // namespace
+
+Daemon::Daemon(Host& host, DaemonOptions options)
+    : host_(host),
+      config_(std::move(options.config)),
+      supervisor_(make_apps(config_, auto_instances(host))),
+      listeners_(host),
+      sampler_(config_.path, host.now()),
+      systemd_(host, options.fd_store) {
+  listeners_.adopt_passed();
+  const std::vector<int> cpus = host_.cpus().allowed;
+  for (const core::AppState& app : supervisor_.apps()) {
+    AppRuntime runtime;
+    runtime.cpus = cpus;
+    runtime.generations.emplace(app.generation,
+                                listeners_.prepare(app.spec, app.instances, nullptr, nullptr));
+    apps_.push_back(std::move(runtime));
+  }
+  listeners_.close_unclaimed_passed();
+  spawn_context_.inherited_env = host_.environment();
+  spawn_context_.inherited_nofile = options.inherited_nofile;
+  open_control();
+}
+
+Daemon::~Daemon() {
+  if (control_) host_.close_control(*control_);
+}
+
+void Daemon::start() {
+  spdlog::info("{} app{} to start", supervisor_.apps().size(),
+               supervisor_.apps().size() == 1 ? "" : "s");
+  for (const core::AppState& app : supervisor_.apps()) {
+    spdlog::info("{}: {} instance{} ({})", app.spec.name, app.instances,
+                 app.instances == 1 ? "" : "s", app.instances_reason);
+  }
+  execute(supervisor_.start_all(host_.now()));
+  arm_memory_check();
+}
+
+void Daemon::on_signal(int signal) {
+  switch (signal) {
+    case SIGTERM:
+    case SIGINT:
+      stop_all(signal == SIGTERM ? "SIGTERM" : "SIGINT");
+      break;
+    case SIGHUP:
+      if (supervisor_.stopping()) {
+        spdlog::info("SIGHUP: ignored, clusterd is stopping");
+        break;
+      }
+      spdlog::info("SIGHUP: reloading {}", config_.path);
+      reload(std::nullopt, false, nullptr);
+      break;
+    default:
+      break;
+  }
+}
+
+void Daemon::on_exit(WorkerHandle worker, const core::ExitStatus& status) {
+  const std::optional<core::SlotId> id = workers_.remove(worker);
+  if (!id) return;
+  if (status.kind == core::ExitStatus::Kind::SpawnFailed) {
+    log_spawn_failure(*id, status.detail, status.blame);
+  } else {
+    spdlog::info("{}: pid {} exited ({})", label(*id), supervisor_.lane(*id).pid(),
+                 status.to_string());
+  }
+  execute(supervisor_.on(*id, core::Exited{status}, host_.now()));
+  finish_if_done();
+}
+
+void Daemon::on_notify(WorkerHandle worker, const NotifyDatagram& datagram) {
+  const std::optional<core::SlotId> id = workers_.slot_of(worker);
+  if (!id) return;
+  if (std::optional<std::string> why = core::refuse_notify(
+          {datagram.uid, datagram.pid}, workers_.uid_of(worker), host_.self_uid())) {
+    spdlog::warn("{}: ignored a notify message {}", label(*id), *why);
+    return;
+  }
+  const core::NotifyMessage message = core::parse_notify(datagram.text);
+  std::vector<core::Event> events;
+  if (message.status) {
+    spdlog::debug("{}: STATUS={}", label(*id), control::printable(*message.status));
+    events.push_back(core::StatusText{*message.status});
+  }
+  if (message.watchdog_usec) events.push_back(core::SetWatchdog{*message.watchdog_usec});
+  if (message.extend_timeout) events.push_back(core::ExtendTimeout{*message.extend_timeout});
+  if (message.watchdog) events.push_back(core::WatchdogPing{});
+  if (message.ready) events.push_back(core::Ready{});
+  if (message.stopping) events.push_back(core::WorkerStopping{});
+  for (const core::Event& event : events) {
+    execute(supervisor_.on(*id, event, host_.now()));
+    if (workers_.slot_of(worker) != id) return;  // the worker's lane is gone
+  }
+}
+
+void Daemon::on_timer(const TimerKey& key) {
+  const core::TimePoint now = host_.now();
+  switch (key.kind) {
+    case TimerKey::Kind::Lane: {
+      const auto it = timer_tokens_.find(key);
+      if (it == timer_tokens_.end()) return;
+      const unsigned token = it->second;
+      timer_tokens_.erase(it);
+      execute(
+          supervisor_.on({key.app, key.index, key.lane}, core::TimerFired{key.timer, token}, now));
+      break;
+    }
+    case TimerKey::Kind::Rollout: {
+      const auto it = timer_tokens_.find(key);
+      if (it == timer_tokens_.end()) return;
+      const unsigned token = it->second;
+      timer_tokens_.erase(it);
+      execute(supervisor_.rollout_timer(key.app, token, now));
+      break;
+    }
+    case TimerKey::Kind::Memory:
+      memory_timer_armed_ = false;
+      check_memory();
+      arm_memory_check();
+      break;
+  }
+  finish_if_done();
+}
+
+void Daemon::execute(std::vector<core::SlotAction> actions) {
+  std::deque<core::SlotAction> queue(std::make_move_iterator(actions.begin()),
+                                     std::make_move_iterator(actions.end()));
+  while (!queue.empty()) {
+    core::SlotAction item = std::move(queue.front());
+    queue.pop_front();
+    std::vector<core::SlotAction> more;
+    perform(item, more);
+    queue.insert(queue.begin(), std::make_move_iterator(more.begin()),
+                 std::make_move_iterator(more.end()));
+  }
+  after_actions();
+}
+
+void Daemon::perform(const core::SlotAction& item, std::vector<core::SlotAction>& more) {
+  const core::SlotId id = item.slot;
+  std::visit(
+      Overloaded{
+          [&](const core::Spawn&) { spawn(id, more); },
+          [&](const core::Signal& s) {
+            if (s.group) {
+              host_.signal_group(s.pid, s.signal);
+            } else if (const std::optional<WorkerHandle> handle = workers_.handle_of(id)) {
+              host_.signal(*handle, s.signal);
+            }
+            spdlog::debug("{}: sent {} to {}{}", label(id), core::signal_name(s.signal),
+                          s.group ? "process group " : "pid ", s.pid);
+          },
+          [&](const core::ArmTimer& t) {
+            timer_tokens_[lane_key(id, t.timer)] = t.token;
+            host_.arm(lane_key(id, t.timer), t.deadline);
+          },
+          [&](const core::CancelTimer& t) {
+            timer_tokens_.erase(lane_key(id, t.timer));
+            host_.cancel(lane_key(id, t.timer));
+          },
+          [&](const core::ArmRolloutTimer& t) {
+            const TimerKey key{TimerKey::Kind::Rollout, id.app, 0, 0, core::LaneTimer::State};
+            timer_tokens_[key] = t.token;
+            host_.arm(key, t.deadline);
+          },
+          [&](const core::Retire&) { retire(id); },
+          [&](const core::Transition& t) {
+            spdlog::info("{}: {} -> {}: {}", label(id), core::to_string(t.from),
+                         core::to_string(t.to), t.reason);
+          },
+          [&](const core::Notice& n) {
+            const bool bad = n.kind == core::Notice::Kind::StopTimeout ||
+                             n.kind == core::Notice::Kind::WatchdogExpired ||
+                             n.kind == core::Notice::Kind::ReadyTimeout ||
+                             n.kind == core::Notice::Kind::RolloutFailed;
+            const std::string where = n.kind >= core::Notice::Kind::RolloutStarted
+                                          ? supervisor_.apps()[id.app].spec.name
+                                          : label(id);
+            spdlog::log(bad ? spdlog::level::warn : spdlog::level::info, "{}: {}", where,
+                        n.message);
+          },
+      },
+      item.action);
+}
+
+void Daemon::spawn(core::SlotId id, std::vector<core::SlotAction>& more) {
+  const core::TimePoint now = host_.now();
+  const config::AppSpec& spec = supervisor_.spec(id);
+  const core::Lane& lane = supervisor_.lane(id);
+  try {
+    AppRuntime& app = apps_[id.app];
+    const auto gen = app.generations.find(lane.generation());
+    if (gen == app.generations.end()) {
+      throw SpawnFailure("generation " + std::to_string(lane.generation()) + " is not prepared",
+                         core::ExitStatus::Blame::Master);
+    }
+    SpawnRequest request;
+    try {
+      spawn_context_.nofile_hard_now = host_.nofile_hard_limit();
+      request = spawn_request(spec, gen->second, id.index, supervisor_.apps()[id.app].instances,
+                              app.cpus, spawn_context_);
+    } catch (const std::runtime_error& e) {
+      throw SpawnFailure(e.what(), core::ExitStatus::Blame::Master);
+    }
+    const Spawned spawned = host_.spawn(request);
+    const unsigned uid = gen->second.ids ? gen->second.ids->uid : host_.self_uid();
+    workers_.add(spawned.handle, id, uid);
+    spdlog::info("{}: spawned pid {}{}", label(id), spawned.pid,
+                 request.cpu >= 0 ? fmt::format(" on cpu {}", request.cpu) : "");
+    more = supervisor_.on(id, core::Spawned{spawned.pid}, now);
+  } catch (const SpawnFailure& e) {
+    log_spawn_failure(id, e.what(), e.blame());
+    more =
+        supervisor_.on(id, core::Exited{core::ExitStatus::spawn_failed(e.what(), e.blame())}, now);
+  }
+}
+
+void Daemon::log_spawn_failure(core::SlotId id, const std::string& what,
+                               core::ExitStatus::Blame blame) const {
+  spdlog::error("{}: cannot start {}: {}{}", label(id), supervisor_.spec(id).command[0], what,
+                blame == core::ExitStatus::Blame::Resources
+                    ? " (out of a resource: retrying with backoff)"
+                    : "");
+}
+
+// A scaled-down slot is gone: the master lets go of its reuseport sockets.
+void Daemon::retire(core::SlotId id) {
+  if (id.app >= apps_.size()) return;
+  if (listeners_.shrink(apps_[id.app].generations, id.index)) systemd_.sockets_changed();
+}
+
+void Daemon::after_actions() {
+  if (!reload_waiters_.empty()) reload_waiters_.report(supervisor_);
+  forget_unused_generations();
+  systemd_.update(supervisor_, target_generations());
+}
+
+// Closes the sockets of generations no lane runs any more.
+void Daemon::forget_unused_generations() {
+  for (std::size_t a = 0; a < apps_.size(); ++a) {
+    const core::AppState& state = supervisor_.apps()[a];
+    std::map<unsigned, Generation>& gens = apps_[a].generations;
+    for (auto it = gens.begin(); it != gens.end();) {
+      bool live = !state.removed && state.specs.count(it->first) != 0;
+      for (const core::Slot& slot : state.slots) {
+        for (const core::Lane& lane : slot.lanes) {
+          live = live || (lane.generation() == it->first && lane.state() != core::LaneState::Idle);
+        }
+      }
+      if (live) {
+        ++it;
+      } else {
+        it = gens.erase(it);
+        systemd_.sockets_changed();
+      }
+    }
+  }
+}
+
+std::vector<const Generation*> Daemon::target_generations() const {
+  std::vector<const Generation*> out;
+  for (std::size_t a = 0; a < apps_.size(); ++a) {
+    const core::AppState& state = supervisor_.apps()[a];
+    if (state.removed) continue;
+    const auto gen = apps_[a].generations.find(state.generation);
+    if (gen != apps_[a].generations.end()) out.push_back(&gen->second);
+  }
+  return out;
+}
+
+void Daemon::arm_memory_check() {
+  const std::optional<core::Duration> interval = core::MemoryPolicy::interval(supervisor_);
+  const TimerKey key{TimerKey::Kind::Memory, 0, 0, 0, core::LaneTimer::State};
+  if (!interval) {
+    if (memory_timer_armed_) host_.cancel(key);
+    memory_timer_armed_ = false;
+    return;
+  }
+  if (memory_timer_armed_) return;
+  host_.arm(key, core::later(host_.now(), *interval));
+  memory_timer_armed_ = true;
+}
+
+void Daemon::check_memory() {
+  const std::vector<core::SlotId> watched = core::MemoryPolicy::watched(supervisor_);
+  if (watched.empty()) return;
+  std::vector<int> pids;
+  for (const core::SlotId& id : watched) pids.push_back(supervisor_.lane(id).pid());
+  const ProcessSample sample = host_.sample(pids, true);
+  std::vector<core::MemoryReading> readings;
+  for (std::size_t k = 0; k < watched.size() && k < sample.workers.size(); ++k) {
+    if (!sample.workers[k].second.alive) continue;
+    readings.push_back({watched[k], sample.workers[k].first, sample.workers[k].second.tree_rss_kb});
+  }
+  for (const core::MemoryVerdict& verdict : memory_.check(supervisor_, readings)) {
+    spdlog::warn("{}[{}]: {}; replacing it", supervisor_.apps()[verdict.app].spec.name,
+                 verdict.index, verdict.reason);
+    execute(supervisor_.replace(verdict.app, verdict.index, verdict.reason, host_.now()).actions);
+  }
+}
+
+void Daemon::stop_all(const char* why) {
+  if (supervisor_.stopping()) {
+    spdlog::info("{}: already stopping; waiting for the workers to drain", why);
+    return;
+  }
+  spdlog::info("{}: stopping every worker gracefully", why);
+  systemd_.stopping();
+  execute(supervisor_.stop_all(host_.now()));
+  arm_memory_check();  // no sampling while stopping
+  finish_if_done();
+}
+
+void Daemon::finish_if_done() {
+  if (finished_ || !supervisor_.stopping() || !supervisor_.no_workers()) return;
+  finished_ = true;
+  if (control_) host_.close_control(*control_);
+  control_.reset();
+  spdlog::info("clusterd stopped");
+  host_.quit();
+}
+
+std::string Daemon::label(core::SlotId id) const {
+  const core::AppState& app = supervisor_.apps()[id.app];
+  if (id.index >= app.slots.size()) return fmt::format("{}[{}]", app.spec.name, id.index);
+  return fmt::format("{}[{}] gen {}", app.spec.name, id.index, supervisor_.lane(id).generation());
+}
+
+}  // namespace clusterd::daemon

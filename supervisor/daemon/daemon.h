@@ -1,0 +1,129 @@
+// The daemon: the imperative shell around the core. It turns what the host reports (signals,
+// exits, notify datagrams, timers, control requests) into core events and commands, and the
+// core's actions into host calls, in order. It decides nothing: every decision is the core's.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "supervisor/control/protocol.h"
+#include "supervisor/core/memory_policy.h"
+#include "supervisor/core/reload_plan.h"
+#include "supervisor/core/supervisor.h"
+#include "supervisor/daemon/host.h"
+#include "supervisor/daemon/listeners.h"
+#include "supervisor/daemon/reload_waiters.h"
+#include "supervisor/daemon/status.h"
+#include "supervisor/daemon/systemd.h"
+#include "supervisor/daemon/workers.h"
+
+namespace clusterd::daemon {
+
+struct DaemonOptions {
+  config::Config config;  // parsed and checked
+  /// RLIMIT_NOFILE clusterd was started with, before it raised its own soft limit: workers
+  /// without limits.nofile get it back.
+  std::optional<core::NofileLimit> inherited_nofile;
+  /// Keep every listening socket in systemd's fd store (clusterd --fd-store).
+  bool fd_store = false;
+};
+
+class Daemon final : public HostEvents {
+ public:
+  /// Binds every listener and opens the control socket. Throws std::exception on a runtime
+  /// failure such as an address in use; nothing stays bound then.
+  Daemon(Host& host, DaemonOptions options);
+  ~Daemon() override;
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  /// Starts every app's workers.
+  void start();
+  /// True once a graceful stop is over (the host's loop has been told to quit).
+  bool finished() const { return finished_; }
+
+  void on_signal(int signal) override;
+  void on_exit(WorkerHandle worker, const core::ExitStatus& status) override;
+  void on_notify(WorkerHandle worker, const NotifyDatagram& datagram) override;
+  void on_timer(const TimerKey& key) override;
+  void on_request(const control::Request& request, const control::Peer& peer,
+                  control::ReplyPtr reply);
+
+  const core::Supervisor& supervisor() const { return supervisor_; }
+
+ private:
+  // What the daemon holds for each app besides the core's state.
+  struct AppRuntime {
+    std::map<unsigned, Generation> generations;  // the prepared runtime of each live generation
+    std::vector<int> cpus;  // slot i is pinned to cpus[i % size] with cpu_affinity: per-worker
+  };
+
+  // daemon.cc: the actions
+  void execute(std::vector<core::SlotAction> actions);
+  void perform(const core::SlotAction& item, std::vector<core::SlotAction>& more);
+  void spawn(core::SlotId id, std::vector<core::SlotAction>& more);
+  void log_spawn_failure(core::SlotId id, const std::string& what,
+                         core::ExitStatus::Blame blame) const;
+  void retire(core::SlotId id);
+  void after_actions();
+  void forget_unused_generations();
+  void arm_memory_check();
+  void check_memory();
+  void stop_all(const char* why);
+  void finish_if_done();
+  std::string label(core::SlotId id) const;
+  std::vector<const Generation*> target_generations() const;
+
+  // commands.cc: one handler per control verb (handler_for)
+  void status(const control::Request& request, const control::Peer& peer, control::ReplyPtr reply);
+  void version(const control::Request& request, const control::Peer& peer, control::ReplyPtr reply);
+  void scale(const control::Request& request, const control::Peer& peer, control::ReplyPtr reply);
+  void start_app(const control::Request& request, const control::Peer& peer,
+                 control::ReplyPtr reply);
+  void stop_app(const control::Request& request, const control::Peer& peer,
+                control::ReplyPtr reply);
+  void restart(const control::Request& request, const control::Peer& peer, control::ReplyPtr reply);
+  void reload_command(const control::Request& request, const control::Peer& peer,
+                      control::ReplyPtr reply);
+  using Handler = void (Daemon::*)(const control::Request&, const control::Peer&,
+                                   control::ReplyPtr);
+  struct HandlerEntry {
+    control::Command command;
+    Handler handler;
+  };
+  static Handler handler_for(control::Command command);
+  std::optional<std::size_t> app_of(const control::Request& request, control::ReplyPtr& reply);
+  void answer(control::ReplyPtr& reply, const core::Outcome& outcome, const std::string& done);
+
+  // reload.cc
+  /// Re-reads the config and applies all of it or none of it. `only` limits it to one app (and
+  /// rolls that app even when unchanged); `reply` (may be null) gets progress and the outcome.
+  void reload(const std::optional<std::string>& only, bool wait, control::ReplyPtr reply);
+  struct Prepared;
+  Prepared prepare(const config::Config& next, const core::ReloadPlan& plan);
+  std::vector<std::string> apply(config::Config next, const core::ReloadPlan& plan,
+                                 Prepared prepared);
+  control::ServerOptions control_options(const config::ControlSpec& spec);
+  void open_control();
+
+  Host& host_;
+  config::Config config_;  // the running configuration
+  core::Supervisor supervisor_;
+  std::vector<AppRuntime> apps_;  // parallel to supervisor_.apps()
+  Listeners listeners_;
+  Workers workers_;
+  SpawnContext spawn_context_;
+  StatusSampler sampler_;
+  core::MemoryPolicy memory_;
+  SystemdBridge systemd_;
+  ReloadWaiters reload_waiters_;
+  std::optional<int> control_;                 // the host's id of our control server
+  std::map<TimerKey, unsigned> timer_tokens_;  // the core's token of each armed timer
+  bool memory_timer_armed_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace clusterd::daemon

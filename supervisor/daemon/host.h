@@ -1,0 +1,163 @@
+// The machine as the daemon sees it. Every side effect the daemon causes goes through Host, and
+// everything that happens reaches it through HostEvents (or the control handler). The real Host
+// is loop::AsioHost (one asio io_context on one thread); tests/unit drive the whole daemon over
+// a fake one, with a fake clock and no process started. So nothing here may decide anything:
+// each call is one mechanical thing the OS does.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "config/config.h"
+#include "config/parse.h"
+#include "supervisor/control/server.h"
+#include "supervisor/core/limits.h"
+#include "supervisor/core/types.h"
+#include "supervisor/os/values.h"
+
+namespace clusterd::daemon {
+
+/// The host's name for a worker process it started; never reused.
+using WorkerHandle = std::uint64_t;
+
+/// What a timer is for: a lane's timer, an app's rollout timer, or the daemon's sampling timer.
+struct TimerKey {
+  enum class Kind { Lane, Rollout, Memory };
+  Kind kind = Kind::Lane;
+  std::size_t app = 0;
+  unsigned index = 0;
+  unsigned lane = 0;
+  core::LaneTimer timer = core::LaneTimer::State;
+  friend bool operator<(const TimerKey& a, const TimerKey& b) {
+    return std::tie(a.kind, a.app, a.index, a.lane, a.timer) <
+           std::tie(b.kind, b.app, b.index, b.lane, b.timer);
+  }
+  friend bool operator==(const TimerKey&, const TimerKey&) = default;
+};
+
+struct SpawnRequest {
+  std::string path;               // the resolved executable
+  std::vector<std::string> argv;  // argv[0] as configured
+  std::vector<std::string> env;   // without NOTIFY_SOCKET: the host adds it
+  std::vector<int> fds;           // placed at 3, 4, ...
+  std::string cwd;                // empty = inherit
+  std::optional<os::Ids> ids;     // drop to these credentials
+  std::optional<core::NofileLimit> nofile;
+  int cpu = -1;  // pin to this CPU; -1 = inherit the mask
+};
+
+struct Spawned {
+  WorkerHandle handle = 0;
+  int pid = 0;
+};
+
+/// A worker that could not be started, and whose fault that was.
+class SpawnFailure : public std::runtime_error {
+ public:
+  SpawnFailure(const std::string& what, core::ExitStatus::Blame blame)
+      : std::runtime_error(what), blame_(blame) {}
+  core::ExitStatus::Blame blame() const { return blame_; }
+
+ private:
+  core::ExitStatus::Blame blame_;
+};
+
+/// One sd_notify datagram from a worker's notify socket, with the sender the kernel vouches for.
+struct NotifyDatagram {
+  std::string text;
+  unsigned uid = 0;
+  int pid = 0;
+};
+
+using os::ProcessSample;
+
+/// A socket systemd passed (socket activation, fd store), by name.
+struct PassedSocket {
+  int fd = -1;
+  std::string name;
+};
+
+class Host {
+ public:
+  virtual ~Host() = default;
+
+  // ---- time and self ----
+  virtual core::TimePoint now() = 0;
+  virtual unsigned self_uid() = 0;
+  virtual std::vector<std::string> environment() = 0;  // the master's own, as NAME=value
+
+  // ---- workers ----
+  /// Starts a worker with its own notify socket. Failures that happen before the program runs
+  /// come back later as its exit (HostEvents::on_exit); throws SpawnFailure when no process
+  /// could be created at all.
+  virtual Spawned spawn(const SpawnRequest& request) = 0;
+  /// Signals the worker itself (a pidfd: never another process); a worker that is gone is fine.
+  virtual void signal(WorkerHandle worker, int signal) = 0;
+  /// Signals a process group; an empty one is fine.
+  virtual void signal_group(int pgid, int signal) = 0;
+
+  // ---- timers: HostEvents::on_timer(key) at the deadline; re-arming replaces ----
+  virtual void arm(const TimerKey& key, core::TimePoint deadline) = 0;
+  virtual void cancel(const TimerKey& key) = 0;
+
+  // ---- listening sockets (fds the master holds) ----
+  /// Binds and listens; throws std::system_error naming the address.
+  virtual int bind(const config::Address& address, int backlog, bool reuseport) = 0;
+  virtual void close(int fd) = 0;
+  virtual void listen(int fd, int backlog) = 0;  // a new backlog on a listening socket
+  virtual void set_reuseport(int fd) = 0;        // throws std::system_error
+  virtual std::uint16_t local_port(int fd) = 0;
+  /// Empty when `fd` is a listening socket bound to `address`, else what it is instead.
+  virtual std::string socket_mismatch(int fd, const config::Address& address) = 0;
+  virtual void remove_socket_file(const config::Address& address) = 0;
+  virtual std::vector<PassedSocket> take_passed_sockets() = 0;
+
+  // ---- the machine ----
+  virtual config::ParseResult load_config(const std::string& path) = 0;
+  virtual std::vector<config::ConfigError> check_environment(const config::Config& config) = 0;
+  virtual std::optional<std::string> find_executable(const std::string& name,
+                                                     const std::string& cwd) = 0;
+  /// Throws std::runtime_error naming an unknown user or group.
+  virtual os::Ids resolve_ids(const std::string& user, const std::string& group) = 0;
+  virtual os::CpuBudget cpus() = 0;
+  virtual unsigned long nofile_hard_limit() = 0;
+  virtual bool tcp_migrate_req() = 0;
+  /// Reads the master, the whole tree's totals, and each of `pids` with its descendants (and
+  /// their summed RSS when `tree_rss`).
+  virtual ProcessSample sample(const std::vector<int>& pids, bool tree_rss) = 0;
+
+  // ---- systemd (each a no-op outside it) ----
+  virtual bool sd_enabled() = 0;
+  virtual void sd_notify(const std::string& state) = 0;
+  virtual bool sd_store_fd(int fd, const std::string& name) = 0;
+  virtual void sd_remove_fd(const std::string& name) = 0;
+
+  // ---- the control socket ----
+  /// Opens a control server calling `handler`; throws when it cannot. Returns its id.
+  virtual int open_control(const control::ServerOptions& options, control::Handler handler) = 0;
+  virtual void reconfigure_control(int id, const control::ServerOptions& options) = 0;
+  virtual void close_control(int id) = 0;
+
+  // ---- the loop ----
+  /// Ends the event loop once the current event is handled.
+  virtual void quit() = 0;
+};
+
+/// What the host reports. Each call is one event; the host catches whatever escapes it, logs
+/// it as critical and goes on, so no event can end the master.
+class HostEvents {
+ public:
+  virtual ~HostEvents() = default;
+  virtual void on_signal(int signal) = 0;
+  /// A worker was reaped (or its spawn failed before the program ran). Its notify datagrams
+  /// sent before the exit have been delivered first; its handle is forgotten afterwards.
+  virtual void on_exit(WorkerHandle worker, const core::ExitStatus& status) = 0;
+  virtual void on_notify(WorkerHandle worker, const NotifyDatagram& datagram) = 0;
+  virtual void on_timer(const TimerKey& key) = 0;
+};
+
+}  // namespace clusterd::daemon

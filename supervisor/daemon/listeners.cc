@@ -1,0 +1,209 @@
+#include "supervisor/daemon/listeners.h"
+
+#include <spdlog/spdlog.h>
+
+namespace clusterd::daemon {
+
+Fd& Fd::operator=(Fd&& other) noexcept {
+  if (this != &other) {
+    reset();
+    host_ = other.host_;
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+void Fd::reset() {
+  if (fd_ >= 0 && host_ != nullptr) host_->close(fd_);
+  fd_ = -1;
+}
+
+Listeners::~Listeners() {
+  for (const config::Address& address : socket_files_) host_.remove_socket_file(address);
+}
+
+void Listeners::adopt_passed() {
+  for (PassedSocket& passed : host_.take_passed_sockets()) {
+    spdlog::info("systemd passed a socket named '{}' (fd {})", passed.name, passed.fd);
+    passed_.emplace(passed.name, Fd(host_, passed.fd));
+  }
+}
+
+void Listeners::close_unclaimed_passed() {
+  for (auto& [name, fd] : passed_) {
+    spdlog::error("systemd passed a socket named '{}' that matches no listener; closing it", name);
+    if (name.find('/') != std::string::npos) host_.sd_remove_fd(name);
+  }
+  passed_.clear();
+}
+
+// A passed socket for slot `slot` of `spec`: "name/slot" from the fd store (ours from before a
+// restart: if the config has moved the listener since, it is stale and dropped), or "name" from a
+// .socket unit for slot 0 (a mismatch there is a configuration error).
+Fd Listeners::take_passed(const config::ListenerSpec& spec, unsigned slot) {
+  auto claim = [&](const std::string& name) -> Fd {
+    auto it = passed_.find(name);
+    if (it == passed_.end()) return {};
+    Fd fd = std::move(it->second);
+    passed_.erase(it);
+    return fd;
+  };
+  const std::string stored_name = spec.name + "/" + std::to_string(slot);
+  if (Fd stored = claim(stored_name)) {
+    const std::string mismatch = host_.socket_mismatch(stored.get(), spec.address);
+    if (mismatch.empty()) {
+      spdlog::info("listener {} slot {}: took the socket back from the fd store", spec.name, slot);
+      if (slot == 0) claim(spec.name);  // a .socket unit's copy of the same socket, if any
+      return stored;
+    }
+    spdlog::warn("listener {}: the fd store's '{}' is {}, the config says {}; dropping it",
+                 spec.name, stored_name, mismatch, spec.address.text);
+    host_.sd_remove_fd(stored_name);
+  }
+  if (slot != 0) return {};
+  Fd unit = claim(spec.name);
+  if (!unit) return {};
+  const std::string mismatch = host_.socket_mismatch(unit.get(), spec.address);
+  if (!mismatch.empty()) {
+    throw std::runtime_error("listener " + spec.name + ": the socket systemd passed as '" +
+                             spec.name + "' is " + mismatch + ", but the config says " +
+                             spec.address.text);
+  }
+  spdlog::info("listener {} slot 0: using the socket systemd passed as '{}'", spec.name, spec.name);
+  return unit;
+}
+
+Fd Listeners::bind(const config::ListenerSpec& spec, const config::Address& address,
+                   bool reuseport) {
+  Fd fd(host_, host_.bind(address, spec.backlog, reuseport));
+  if (address.family == config::Address::Family::Unix) socket_files_.push_back(address);
+  return fd;
+}
+
+std::shared_ptr<Listener> Listeners::bind_listener(const config::ListenerSpec& spec, unsigned slots,
+                                                   bool beside) {
+  auto listener = std::make_shared<Listener>(Listener{spec, {}});
+  if (spec.mode == config::ListenMode::Shared) {
+    Fd fd = take_passed(spec, 0);
+    // Beside a running reuseport group on the same address, the shared socket joins the group.
+    if (!fd) fd = bind(spec, spec.address, beside);
+    listener->fds.push_back(std::move(fd));
+  } else if (spec.mode == config::ListenMode::ReusePort) {
+    config::Address address = spec.address;
+    for (unsigned i = 0; i < slots; ++i) {
+      Fd fd = take_passed(spec, i);
+      if (fd && i == 0) {
+        // The other slots must join its SO_REUSEPORT group; a .socket unit should say
+        // ReusePort=yes, and setting it on a listening socket works on Linux all the same.
+        host_.set_reuseport(fd.get());
+      }
+      if (!fd) fd = bind(spec, address, true);
+      if (address.port == 0) address.port = host_.local_port(fd.get());
+      listener->fds.push_back(std::move(fd));
+    }
+  }
+  if (!listener->fds.empty() && spec.address.family != config::Address::Family::Unix) {
+    spdlog::info("listener {} on {} port {} ({} socket{})", spec.name, spec.address.host,
+                 host_.local_port(listener->fds[0].get()), listener->fds.size(),
+                 listener->fds.size() == 1 ? "" : "s");
+  }
+  return listener;
+}
+
+Generation Listeners::prepare(const config::AppSpec& spec, unsigned slots,
+                              const Generation* running,
+                              const std::vector<core::ListenerStep>* steps) {
+  Generation gen;
+  std::optional<std::string> exe = host_.find_executable(spec.command.at(0), spec.cwd);
+  if (!exe) {
+    throw std::runtime_error("apps." + spec.name + ".command: '" + spec.command[0] +
+                             "' not found or not executable");
+  }
+  gen.executable = *exe;
+  if (!spec.user.empty() || !spec.group.empty()) gen.ids = host_.resolve_ids(spec.user, spec.group);
+  for (std::size_t l = 0; l < spec.listeners.size(); ++l) {
+    const config::ListenerSpec& ls = spec.listeners[l];
+    const core::ListenerStep* step = steps != nullptr && l < steps->size() ? &(*steps)[l] : nullptr;
+    const bool from_running = running != nullptr && step != nullptr && step->old &&
+                              *step->old < running->listeners.size();
+    if (from_running && step->kind == core::ListenerStep::Kind::Reuse) {
+      const std::shared_ptr<Listener>& old = running->listeners[*step->old];
+      if (old->spec.backlog != ls.backlog) gen.new_backlogs.emplace_back(old, ls.backlog);
+      gen.listeners.push_back(old);
+      continue;
+    }
+    const bool beside = from_running && step->kind == core::ListenerStep::Kind::Beside;
+    if (beside) {
+      // Before the new sockets can bind the address, the running ones must allow it. (This
+      // stays set if the reload is refused later on: harmless, only our own uid may join.)
+      for (const Fd& fd : running->listeners[*step->old]->fds) {
+        if (fd) host_.set_reuseport(fd.get());
+      }
+    }
+    gen.listeners.push_back(bind_listener(ls, slots, beside));
+  }
+  return gen;
+}
+
+std::vector<std::pair<Listener*, std::vector<Fd>>> Listeners::grow(const Generation& gen,
+                                                                   unsigned slots) {
+  std::vector<std::pair<Listener*, std::vector<Fd>>> grown;
+  for (const std::shared_ptr<Listener>& listener : gen.listeners) {
+    if (listener->spec.mode != config::ListenMode::ReusePort) continue;
+    config::Address address = listener->spec.address;
+    if (!listener->fds.empty() && listener->fds[0]) {
+      address.port = host_.local_port(listener->fds[0].get());
+    }
+    std::vector<Fd> fds;
+    for (unsigned i = 0; i < slots; ++i) {
+      const bool have = i < listener->fds.size() && listener->fds[i];
+      fds.push_back(have ? Fd() : bind(listener->spec, address, true));
+    }
+    grown.emplace_back(listener.get(), std::move(fds));
+  }
+  return grown;
+}
+
+void Listeners::install(std::vector<std::pair<Listener*, std::vector<Fd>>> grown) {
+  for (auto& [listener, fds] : grown) {
+    if (listener->fds.size() < fds.size()) listener->fds.resize(fds.size());
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      if (fds[i]) listener->fds[i] = std::move(fds[i]);
+    }
+  }
+}
+
+bool Listeners::shrink(std::map<unsigned, Generation>& generations, unsigned slots) {
+  bool closed = false;
+  for (auto& [number, gen] : generations) {
+    for (const std::shared_ptr<Listener>& listener : gen.listeners) {
+      if (listener->spec.mode != config::ListenMode::ReusePort) continue;
+      for (std::size_t i = slots; i < listener->fds.size(); ++i) {
+        closed = closed || static_cast<bool>(listener->fds[i]);
+      }
+      if (listener->fds.size() > slots) listener->fds.resize(slots);
+    }
+  }
+  return closed;
+}
+
+void Listeners::apply_backlogs(Generation& gen) {
+  for (auto& [listener, backlog] : gen.new_backlogs) {
+    for (const Fd& fd : listener->fds) {
+      if (fd) host_.listen(fd.get(), backlog);
+    }
+    listener->spec.backlog = backlog;
+  }
+  gen.new_backlogs.clear();
+}
+
+void Listeners::store_names(const Generation& gen, std::map<std::string, int>& out) {
+  for (const std::shared_ptr<Listener>& listener : gen.listeners) {
+    for (std::size_t i = 0; i < listener->fds.size(); ++i) {
+      if (listener->fds[i])
+        out[listener->spec.name + "/" + std::to_string(i)] = listener->fds[i].get();
+    }
+  }
+}
+
+}  // namespace clusterd::daemon

@@ -1,0 +1,93 @@
+// The listening sockets the master holds, by app and generation. A generation's listeners are
+// shared with the previous generation's wherever a reload kept the address and mode, so a
+// rollout hands the same socket to the old and the new workers and no connection is refused.
+// Every socket is made through the Host, and closed through it when the last generation using
+// it is forgotten.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/config.h"
+#include "supervisor/core/reload_plan.h"
+#include "supervisor/daemon/host.h"
+
+namespace clusterd::daemon {
+
+/// A socket the master holds, closed through the host when dropped.
+class Fd {
+ public:
+  Fd() = default;
+  Fd(Host& host, int fd) : host_(&host), fd_(fd) {}
+  Fd(Fd&& other) noexcept : host_(other.host_), fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept;
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  void reset();
+
+ private:
+  Host* host_ = nullptr;
+  int fd_ = -1;
+};
+
+/// A configured listener with the sockets the master holds for it.
+struct Listener {
+  config::ListenerSpec spec;
+  std::vector<Fd> fds;  // shared: one; reuseport: one per slot; worker: none
+};
+
+/// What the workers of one generation of an app need besides its spec.
+struct Generation {
+  std::string executable;
+  std::optional<os::Ids> ids;
+  std::vector<std::shared_ptr<Listener>> listeners;
+  std::vector<std::pair<std::shared_ptr<Listener>, int>> new_backlogs;  // applied when installed
+};
+
+class Listeners {
+ public:
+  explicit Listeners(Host& host) : host_(host) {}
+  ~Listeners();  // removes the socket files of unix listeners the master created
+
+  /// Takes the sockets systemd passed, before anything is bound.
+  void adopt_passed();
+  /// Closes (and names in the log) passed sockets no listener claimed.
+  void close_unclaimed_passed();
+
+  /// Resolves the command and credentials of `spec` and gets its listeners' sockets for
+  /// `slots` slots: from `running` (a running generation) as `steps` say, else bound anew.
+  /// Throws, naming the problem; whatever it bound is closed again then.
+  Generation prepare(const config::AppSpec& spec, unsigned slots, const Generation* running,
+                     const std::vector<core::ListenerStep>* steps);
+  /// Sockets so that the reuseport listeners of `gen` cover `slots` slots, not yet installed.
+  /// Throws, naming the problem; nothing is installed then.
+  std::vector<std::pair<Listener*, std::vector<Fd>>> grow(const Generation& gen, unsigned slots);
+  /// Installs what grow() made.
+  void install(std::vector<std::pair<Listener*, std::vector<Fd>>> grown);
+  /// Lets go of the reuseport sockets of slots >= `slots` in every generation of `app` (scale
+  /// down, or a retired slot). Returns whether any was closed.
+  bool shrink(std::map<unsigned, Generation>& generations, unsigned slots);
+  /// What installing a prepared generation changes in sockets it shares with a running one: a
+  /// new backlog (listen() again; it cannot fail on a listening socket).
+  void apply_backlogs(Generation& gen);
+
+  /// The fd store's wanted contents: "listener/slot" -> fd, for the given generations.
+  static void store_names(const Generation& gen, std::map<std::string, int>& out);
+
+ private:
+  Fd take_passed(const config::ListenerSpec& spec, unsigned slot);
+  Fd bind(const config::ListenerSpec& spec, const config::Address& address, bool reuseport);
+  std::shared_ptr<Listener> bind_listener(const config::ListenerSpec& spec, unsigned slots,
+                                          bool beside);
+
+  Host& host_;
+  std::multimap<std::string, Fd> passed_;      // by name, until claimed
+  std::vector<config::Address> socket_files_;  // unix sockets the master created
+};
+
+}  // namespace clusterd::daemon

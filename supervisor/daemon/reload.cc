@@ -1,0 +1,177 @@
+// Reload: re-read the config file and apply all of it or none of it.
+//  1. read and check the whole file (any error refuses the reload);
+//  2. plan it (core/reload_plan.h: pure; refuses what cannot be done in place);
+//  3. prepare everything that can fail: commands, credentials, every new socket (bound, not yet
+//     used), a moved control socket. Any failure refuses the reload, and what was prepared is
+//     closed again as it goes out of scope;
+//  4. apply: core calls and installing what was prepared, none of which can fail.
+// The reply then waits for the rollouts to end, with progress lines, unless the client asked
+// not to wait.
+#include <spdlog/spdlog.h>
+
+#include "supervisor/daemon/daemon.h"
+
+namespace clusterd::daemon {
+
+struct Daemon::Prepared {
+  struct App {
+    std::optional<Generation> generation;  // a new app's first, or a rolled app's next
+    std::vector<std::pair<Listener*, std::vector<Fd>>> grown;  // the running generation's
+  };
+  std::vector<App> apps;  // parallel to the plan's apps
+  std::optional<control::ServerOptions> control;
+  std::optional<int> moved_control;  // a control server on the new socket path
+};
+
+void Daemon::reload(const std::optional<std::string>& only, bool wait, control::ReplyPtr reply) {
+  systemd_.reloading(config_.path);
+  auto refuse = [&](const std::string& why) {
+    spdlog::error("reload refused, nothing changed: {}", why);
+    after_actions();  // READY=1 again: the running config goes on
+    if (reply) reply->finish(control::encode_error("reload refused, nothing changed: " + why));
+  };
+  if (supervisor_.stopping()) return refuse("clusterd is stopping");
+  config::ParseResult parsed = host_.load_config(config_.path);
+  if (parsed.config) {
+    for (config::ConfigError& e : host_.check_environment(*parsed.config)) {
+      parsed.errors.push_back(std::move(e));
+    }
+  }
+  if (!parsed.errors.empty()) {
+    std::string lines;
+    for (const config::ConfigError& e : parsed.errors) lines += "\n" + e.to_string();
+    return refuse(std::to_string(parsed.errors.size()) +
+                  (parsed.errors.size() == 1 ? " error" : " errors") + lines);
+  }
+  config::Config next = std::move(*parsed.config);
+  const os::CpuBudget cpus = host_.cpus();
+  auto planned = core::plan_reload(config_, next, supervisor_, {cpus.count, cpus.reason}, only);
+  if (const core::Refused* refused = std::get_if<core::Refused>(&planned)) {
+    return refuse(refused->reason);
+  }
+  const core::ReloadPlan& plan = std::get<core::ReloadPlan>(planned);
+  std::optional<Prepared> prepared;
+  try {
+    prepared.emplace(prepare(next, plan));
+  } catch (const std::exception& e) {
+    return refuse(e.what());
+  }
+  const std::vector<std::string> rolled = apply(std::move(next), plan, std::move(*prepared));
+  spdlog::info("reload: {}", plan.summary);
+  after_actions();  // READY=1 now if nothing rolls; else once the rollouts are over
+  if (!reply) return;
+  if (!wait || rolled.empty() || !supervisor_.rolling()) {
+    const auto [ok, text] = ReloadWaiters::outcome(
+        supervisor_, wait ? rolled : std::vector<std::string>{}, plan.summary);
+    reply->finish(ok ? control::encode_done(text) : control::encode_error(text));
+    return;
+  }
+  reload_waiters_.add(std::move(reply), rolled, plan.summary);
+  reload_waiters_.report(supervisor_);
+}
+
+Daemon::Prepared Daemon::prepare(const config::Config& next, const core::ReloadPlan& plan) {
+  Prepared prepared;
+  for (const core::AppPlan& p : plan.apps) {
+    const config::AppSpec& spec = next.apps[p.spec];
+    Prepared::App app;
+    if (!p.running) {
+      app.generation = listeners_.prepare(spec, p.instances, nullptr, nullptr);
+    } else {
+      const core::AppState& state = supervisor_.apps()[*p.running];
+      const Generation& running = apps_[*p.running].generations.at(state.generation);
+      if (p.roll) app.generation = listeners_.prepare(spec, p.instances, &running, &p.listeners);
+      // New slots need sockets in the running generation too: a scale runs it there, and a
+      // rollback of a rollout that added slots starts it there.
+      if (p.instances > state.instances) app.grown = listeners_.grow(running, p.instances);
+    }
+    prepared.apps.push_back(std::move(app));
+  }
+  if (plan.control_changed) {
+    prepared.control = control_options(next.control);
+    if (plan.control_moved) {
+      prepared.moved_control = host_.open_control(
+          *prepared.control,
+          [this](const control::Request& request, const control::Peer& peer,
+                 control::ReplyPtr reply) { on_request(request, peer, std::move(reply)); });
+    }
+  }
+  return prepared;
+}
+
+std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPlan& plan,
+                                       Prepared prepared) {
+  const core::TimePoint now = host_.now();
+  std::vector<std::string> rolled;
+  for (std::size_t a : plan.remove) execute(supervisor_.remove_app(a, now));
+  for (std::size_t k = 0; k < plan.apps.size(); ++k) {
+    const core::AppPlan& p = plan.apps[k];
+    Prepared::App& app = prepared.apps[k];
+    const config::AppSpec& spec = next.apps[p.spec];
+    if (!p.running) {
+      core::AppState state;
+      state.spec = spec;
+      state.instances = p.instances;
+      state.instances_reason = p.instances_reason;
+      AppRuntime runtime;
+      runtime.cpus = host_.cpus().allowed;
+      runtime.generations.emplace(state.generation, std::move(*app.generation));
+      apps_.push_back(std::move(runtime));
+      std::vector<core::SlotAction> actions;
+      supervisor_.add_app(std::move(state), now, actions);
+      execute(std::move(actions));
+      continue;
+    }
+    const std::size_t a = *p.running;
+    listeners_.install(std::move(app.grown));
+    if (p.roll) {
+      listeners_.apply_backlogs(*app.generation);
+      apps_[a].generations[supervisor_.next_generation(a)] = std::move(*app.generation);
+      execute(supervisor_.roll(a, spec, p.instances, p.instances_reason, now).actions);
+      rolled.push_back(spec.name);
+    } else if (p.scale) {
+      if (p.instances < supervisor_.apps()[a].instances &&
+          listeners_.shrink(apps_[a].generations, p.instances) && !host_.tcp_migrate_req()) {
+        spdlog::warn(
+            "{}: net.ipv4.tcp_migrate_req is 0: connections still queued on the removed "
+            "slots' sockets will be reset",
+            spec.name);
+      }
+      execute(supervisor_.scale(a, p.instances, p.instances_reason, now).actions);
+    }
+  }
+  systemd_.sockets_changed();
+  if (prepared.control) {
+    if (prepared.moved_control) {
+      if (control_) host_.close_control(*control_);
+      control_ = prepared.moved_control;
+    } else if (control_) {
+      host_.reconfigure_control(*control_, *prepared.control);
+    }
+  }
+  if (plan.control_changed) config_.control = std::move(next.control);
+  arm_memory_check();
+  return rolled;
+}
+
+control::ServerOptions Daemon::control_options(const config::ControlSpec& spec) {
+  control::ServerOptions options;
+  options.path = spec.socket;
+  options.max_clients = spec.max_clients;
+  options.idle_timeout = spec.idle_timeout;
+  if (!spec.group.empty()) {
+    options.group = host_.resolve_ids("", spec.group).gid;
+    options.access.admin_groups.push_back(*options.group);
+  }
+  return options;
+}
+
+void Daemon::open_control() {
+  const control::ServerOptions options = control_options(config_.control);
+  control_ = host_.open_control(
+      options, [this](const control::Request& request, const control::Peer& peer,
+                      control::ReplyPtr reply) { on_request(request, peer, std::move(reply)); });
+  spdlog::info("control socket {}", options.path);
+}
+
+}  // namespace clusterd::daemon

@@ -1,0 +1,122 @@
+#include "supervisor/daemon/status.h"
+
+#include <algorithm>
+
+namespace clusterd::daemon {
+
+StatusSampler::CpuSample* StatusSampler::previous(int pid) {
+  const auto it = std::lower_bound(previous_.begin(), previous_.end(), pid,
+                                   [](const CpuSample& s, int p) { return s.pid < p; });
+  return it != previous_.end() && it->pid == pid ? &*it : nullptr;
+}
+
+// CPU% since the last status, or over the process's life when it is new.
+double StatusSampler::cpu_percent(int pid, const os::ProcessFacts& facts, core::TimePoint now,
+                                  const ProcessSample& sample, bool whole,
+                                  std::vector<CpuSample>& next) {
+  const double hz = static_cast<double>(sample.ticks_per_second);
+  CpuSample* last = previous(pid);
+  double percent = 0;
+  if (last != nullptr && now > last->at && facts.cpu_ticks >= last->ticks) {
+    const double seconds = std::chrono::duration<double>(now - last->at).count();
+    percent = 100.0 * static_cast<double>(facts.cpu_ticks - last->ticks) / hz / seconds;
+  } else {
+    const double age = sample.system_uptime_s - static_cast<double>(facts.start_ticks) / hz;
+    if (age > 0) percent = 100.0 * static_cast<double>(facts.cpu_ticks) / hz / age;
+  }
+  if (whole) {
+    next.push_back(CpuSample{pid, facts.cpu_ticks, now});
+  } else if (last != nullptr) {  // one app's status: keep the others' samples as they are
+    *last = CpuSample{pid, facts.cpu_ticks, now};
+  }
+  return percent;
+}
+
+control::StatusSnapshot StatusSampler::sample(Host& host, const core::Supervisor& supervisor,
+                                              const std::string* app) {
+  // Each slot's active worker; during a replacement also the other lane's (the new worker
+  // starting, or the old one draining), so both generations are visible.
+  struct Shown {
+    std::size_t app;
+    unsigned index;
+    const core::Lane* lane;
+    bool active;
+  };
+  std::vector<Shown> shown;
+  std::vector<int> pids;
+  for (std::size_t a = 0; a < supervisor.apps().size(); ++a) {
+    const core::AppState& state = supervisor.apps()[a];
+    if (app != nullptr && state.spec.name != *app) continue;
+    for (unsigned i = 0; i < state.slots.size(); ++i) {
+      shown.push_back({a, i, &state.slots[i].current(), true});
+      if (state.slots[i].other().pid() != 0)
+        shown.push_back({a, i, &state.slots[i].other(), false});
+    }
+  }
+  for (const Shown& s : shown) {
+    if (s.lane->pid() != 0) pids.push_back(s.lane->pid());
+  }
+  const ProcessSample sample = host.sample(pids, false);
+  const core::TimePoint now = host.now();
+
+  control::StatusSnapshot out;
+  out.master.pid = sample.master_pid;
+  out.master.uptime_s = std::chrono::duration<double>(now - started_).count();
+  out.master.config = config_path_;
+  out.master.version = CLUSTERD_VERSION;
+  out.master.threads = sample.master.threads;
+  out.master.rss_kb = sample.master.rss_kb;
+  out.totals.processes = sample.total_processes;
+  out.totals.threads = sample.total_threads;
+
+  std::vector<CpuSample> next;
+  if (app == nullptr) next.reserve(previous_.size() + 64);
+  std::size_t facts = 0;
+  std::size_t listed = supervisor.apps().size();  // the app whose entry is out.apps.back()
+  for (const Shown& s : shown) {
+    const core::AppState& state = supervisor.apps()[s.app];
+    if (listed != s.app) {
+      const bool live = std::any_of(state.slots.begin(), state.slots.end(), [](const auto& slot) {
+        return slot.lanes[0].pid() != 0 || slot.lanes[1].pid() != 0;
+      });
+      if (state.removed && !live) continue;  // dropped by a reload and gone
+      listed = s.app;
+      out.apps.push_back(
+          {state.spec.name, state.instances, state.instances_reason, 0, state.generation, {}});
+    }
+    control::AppStatus& a = out.apps.back();
+    const core::Lane& lane = *s.lane;
+    control::WorkerStatus w;
+    w.id = s.index;
+    w.pid = lane.pid();
+    w.state = core::to_string(lane.state());
+    w.generation = lane.generation();
+    w.restarts = lane.restarts();
+    if (lane.last_exit()) w.last_exit = lane.last_exit()->to_string();
+    w.status_text = lane.status_text();
+    if (s.active && lane.state() == core::LaneState::Running) ++a.ready;
+    if (w.pid != 0 && facts < sample.workers.size() && sample.workers[facts].first == w.pid) {
+      const os::ProcessFacts& f = sample.workers[facts++].second;
+      if (lane.started_at()) {
+        w.uptime_s = std::chrono::duration<double>(now - *lane.started_at()).count();
+      }
+      if (f.alive) {
+        w.threads = f.threads;
+        w.rss_kb = f.rss_kb;
+        w.cpus = f.cpus;
+        w.cpu_percent = cpu_percent(w.pid, f, now, sample, app == nullptr, next);
+        w.processes = f.tree_processes;
+        w.tree_threads = f.tree_threads;
+      }
+    }
+    a.workers.push_back(std::move(w));
+  }
+  if (app == nullptr) {  // pids that are gone are forgotten with the old vector
+    std::sort(next.begin(), next.end(),
+              [](const CpuSample& x, const CpuSample& y) { return x.pid < y.pid; });
+    previous_ = std::move(next);
+  }
+  return out;
+}
+
+}  // namespace clusterd::daemon

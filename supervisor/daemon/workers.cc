@@ -1,0 +1,88 @@
+#include "supervisor/daemon/workers.h"
+
+#include <chrono>
+
+#include "worker/listen_env.h"
+
+namespace clusterd::daemon {
+
+namespace {
+std::tuple<std::size_t, unsigned, unsigned> key(core::SlotId id) {
+  return {id.app, id.index, id.lane};
+}
+}  // namespace
+
+SpawnRequest spawn_request(const config::AppSpec& spec, const Generation& gen, unsigned index,
+                           unsigned workers, const std::vector<int>& cpus,
+                           const SpawnContext& context) {
+  SpawnRequest request;
+  worker::WorkerEnvSpec env;
+  env.app = spec.name;
+  env.worker_id = index;
+  env.workers = workers;
+  env.app_env = spec.env;
+  if (spec.watchdog) {
+    env.app_env.emplace_back(
+        "WATCHDOG_USEC",
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::microseconds>(*spec.watchdog).count()));
+  }
+  for (const std::shared_ptr<Listener>& listener : gen.listeners) {
+    if (listener->spec.mode == config::ListenMode::Worker) {
+      env.worker_listen.emplace_back(listener->spec.name, listener->spec.address.text);
+      continue;
+    }
+    const std::size_t which = listener->spec.mode == config::ListenMode::ReusePort ? index : 0;
+    if (which >= listener->fds.size() || !listener->fds[which]) {
+      throw std::runtime_error("listener " + listener->spec.name + " has no socket for slot " +
+                               std::to_string(index));
+    }
+    request.fds.push_back(listener->fds[which].get());
+    env.fd_names.push_back(listener->spec.name);
+  }
+  request.path = gen.executable;
+  request.argv = spec.command;
+  request.env = worker::build_worker_env(context.inherited_env, env);
+  request.cwd = spec.cwd;
+  request.ids = gen.ids;
+  request.nofile =
+      core::worker_nofile(spec.nofile, context.inherited_nofile, context.nofile_hard_now);
+  if (spec.cpu_affinity == config::CpuAffinity::PerWorker && !cpus.empty()) {
+    request.cpu = cpus[index % cpus.size()];
+  }
+  return request;
+}
+
+void Workers::add(WorkerHandle handle, core::SlotId slot, unsigned uid) {
+  by_handle_[handle] = Entry{slot, uid};
+  by_slot_[key(slot)] = handle;
+}
+
+std::optional<core::SlotId> Workers::remove(WorkerHandle handle) {
+  const auto it = by_handle_.find(handle);
+  if (it == by_handle_.end()) return std::nullopt;
+  const core::SlotId slot = it->second.slot;
+  by_handle_.erase(it);
+  const auto s = by_slot_.find(key(slot));
+  if (s != by_slot_.end() && s->second == handle) by_slot_.erase(s);
+  return slot;
+}
+
+std::optional<core::SlotId> Workers::slot_of(WorkerHandle handle) const {
+  const auto it = by_handle_.find(handle);
+  if (it == by_handle_.end()) return std::nullopt;
+  return it->second.slot;
+}
+
+std::optional<WorkerHandle> Workers::handle_of(core::SlotId slot) const {
+  const auto it = by_slot_.find(key(slot));
+  if (it == by_slot_.end()) return std::nullopt;
+  return it->second;
+}
+
+unsigned Workers::uid_of(WorkerHandle handle) const {
+  const auto it = by_handle_.find(handle);
+  return it == by_handle_.end() ? 0 : it->second.uid;
+}
+
+}  // namespace clusterd::daemon

@@ -1,0 +1,52 @@
+// Which worker process runs in which lane, and how a lane's worker is started: its spawn request
+// (sockets at fd 3.., the worker environment, credentials, limits, CPU) from the app's spec and
+// the generation's prepared runtime.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "supervisor/core/limits.h"
+#include "supervisor/core/types.h"
+#include "supervisor/daemon/host.h"
+#include "supervisor/daemon/listeners.h"
+
+namespace clusterd::daemon {
+
+/// The parts of a spawn request that do not depend on the lane.
+struct SpawnContext {
+  std::vector<std::string> inherited_env;             // the master's environment
+  std::optional<core::NofileLimit> inherited_nofile;  // what clusterd was started with
+  unsigned long nofile_hard_now = 0;
+};
+
+/// Builds the request that starts slot `index` of an app running `spec` with `gen`'s runtime.
+/// Throws std::runtime_error when the generation has no socket for the slot.
+SpawnRequest spawn_request(const config::AppSpec& spec, const Generation& gen, unsigned index,
+                           unsigned workers, const std::vector<int>& cpus,
+                           const SpawnContext& context);
+
+class Workers {
+ public:
+  void add(WorkerHandle handle, core::SlotId slot, unsigned uid);
+  /// Forgets a worker that exited; returns its lane.
+  std::optional<core::SlotId> remove(WorkerHandle handle);
+  std::optional<core::SlotId> slot_of(WorkerHandle handle) const;
+  std::optional<WorkerHandle> handle_of(core::SlotId slot) const;
+  /// The uid the worker runs as.
+  unsigned uid_of(WorkerHandle handle) const;
+  std::size_t size() const { return by_handle_.size(); }
+
+ private:
+  struct Entry {
+    core::SlotId slot;
+    unsigned uid = 0;
+  };
+  std::map<WorkerHandle, Entry> by_handle_;
+  std::map<std::tuple<std::size_t, unsigned, unsigned>, WorkerHandle> by_slot_;
+};
+
+}  // namespace clusterd::daemon

@@ -1,0 +1,67 @@
+// The real Host: one asio io_context on one thread. It turns signals, reaped children, notify
+// datagrams, the error pipes of starting children, timers and control connections into calls on
+// HostEvents, and the daemon's calls into system calls (through supervisor/os/). Every call into
+// the daemon is an exception boundary: whatever escapes is logged as critical with its context,
+// and the loop goes on, so no event can end the master.
+#pragma once
+
+#include <memory>
+
+#include "supervisor/daemon/host.h"
+
+namespace clusterd::loop {
+
+/// Fills in the control socket's default path when the config does not name one.
+void resolve_control_socket(config::Config& config);
+
+class AsioHost final : public daemon::Host {
+ public:
+  AsioHost();
+  ~AsioHost() override;
+  AsioHost(const AsioHost&) = delete;
+  AsioHost& operator=(const AsioHost&) = delete;
+
+  /// Runs the loop, delivering events to `events`, until quit(). Starts systemd's watchdog
+  /// pings when WatchdogSec= is set for us.
+  void run(daemon::HostEvents& events);
+
+  core::TimePoint now() override;
+  unsigned self_uid() override;
+  std::vector<std::string> environment() override;
+  daemon::Spawned spawn(const daemon::SpawnRequest& request) override;
+  void signal(daemon::WorkerHandle worker, int signal) override;
+  void signal_group(int pgid, int signal) override;
+  void arm(const daemon::TimerKey& key, core::TimePoint deadline) override;
+  void cancel(const daemon::TimerKey& key) override;
+  int bind(const config::Address& address, int backlog, bool reuseport) override;
+  void close(int fd) override;
+  void listen(int fd, int backlog) override;
+  void set_reuseport(int fd) override;
+  std::uint16_t local_port(int fd) override;
+  std::string socket_mismatch(int fd, const config::Address& address) override;
+  void remove_socket_file(const config::Address& address) override;
+  std::vector<daemon::PassedSocket> take_passed_sockets() override;
+  config::ParseResult load_config(const std::string& path) override;
+  std::vector<config::ConfigError> check_environment(const config::Config& config) override;
+  std::optional<std::string> find_executable(const std::string& name,
+                                             const std::string& cwd) override;
+  os::Ids resolve_ids(const std::string& user, const std::string& group) override;
+  os::CpuBudget cpus() override;
+  unsigned long nofile_hard_limit() override;
+  bool tcp_migrate_req() override;
+  daemon::ProcessSample sample(const std::vector<int>& pids, bool tree_rss) override;
+  bool sd_enabled() override;
+  void sd_notify(const std::string& state) override;
+  bool sd_store_fd(int fd, const std::string& name) override;
+  void sd_remove_fd(const std::string& name) override;
+  int open_control(const control::ServerOptions& options, control::Handler handler) override;
+  void reconfigure_control(int id, const control::ServerOptions& options) override;
+  void close_control(int id) override;
+  void quit() override;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace clusterd::loop

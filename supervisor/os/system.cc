@@ -1,0 +1,37 @@
+#include "supervisor/os/system.h"
+
+#include <fcntl.h>
+#include <malloc.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "supervisor/os/unique_fd.h"
+
+extern char** environ;
+
+namespace clusterd::os {
+
+unsigned long nofile_hard_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  return static_cast<unsigned long>(limit.rlim_max);
+}
+
+bool sysctl_enabled(const char* path) {
+  const UniqueFd fd(open((std::string("/proc/sys/") + path).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  char c = 0;
+  return read(fd.get(), &c, 1) == 1 && c == '1';
+}
+
+std::vector<std::string> environment() {
+  std::vector<std::string> out;
+  for (char** e = environ; *e != nullptr; ++e) out.emplace_back(*e);
+  return out;
+}
+
+void trim_memory() { malloc_trim(0); }
+
+}  // namespace clusterd::os

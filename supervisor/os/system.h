@@ -1,0 +1,18 @@
+// Small facts about this process and the machine, each one system call or file away.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace clusterd::os {
+
+/// The hard RLIMIT_NOFILE of this process now.
+unsigned long nofile_hard_limit();
+/// True when the /proc/sys file `path` (e.g. "net/ipv4/tcp_migrate_req") starts with '1'.
+bool sysctl_enabled(const char* path);
+/// This process's environment, as NAME=value.
+std::vector<std::string> environment();
+/// Hands freed heap pages back to the kernel (after a large reply).
+void trim_memory();
+
+}  // namespace clusterd::os

@@ -1,0 +1,56 @@
+// Plain values the OS layer hands up: credentials, the CPU budget, what /proc says about a
+// process. No system call is declared here, so the daemon may use these types without reaching
+// the OS itself.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace clusterd::os {
+
+/// Credentials to drop to, resolved from names by resolve_ids().
+struct Ids {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+};
+
+/// How many CPUs this process may really use (cpus.h).
+struct CpuBudget {
+  std::vector<int> allowed;     // CPUs in the affinity mask, ascending
+  std::optional<double> quota;  // the tightest cgroup quota in CPUs, if any
+  std::string quota_source;     // the file the quota came from
+  unsigned count = 1;           // min(allowed, ceil(quota)), at least 1
+  std::string reason;           // "2: affinity 0-1, no cgroup quota"
+};
+
+/// One process and its descendants as /proc shows them at one moment.
+struct ProcessFacts {
+  bool alive = false;
+  unsigned threads = 0;         // the process's own
+  std::uint64_t rss_kb = 0;     // the process's own, exact (statm)
+  std::string cpus;             // its affinity, "0-1"
+  std::uint64_t cpu_ticks = 0;  // utime + stime
+  std::uint64_t start_ticks = 0;
+  unsigned tree_processes = 0;  // it and all its descendants
+  unsigned tree_threads = 0;
+  std::uint64_t tree_rss_kb = 0;
+};
+
+/// What /proc says about the master and some workers, at one moment.
+struct ProcessSample {
+  int master_pid = 0;
+  ProcessFacts master;
+  unsigned total_processes = 0;  // the master and everything below it
+  unsigned total_threads = 0;
+  std::vector<std::pair<int, ProcessFacts>> workers;  // in the order asked for
+  double system_uptime_s = 0;
+  long ticks_per_second = 100;
+};
+
+}  // namespace clusterd::os

@@ -1,0 +1,293 @@
+// The whole daemon loop (supervisor/daemon/) over a fake host: signals, exits, notify datagrams,
+// timers and control requests go in; spawns, signals, sockets and replies come out. No process is
+// started, no socket is bound, the clock is a number.
+#include "supervisor/daemon/daemon.h"
+
+#include <spdlog/spdlog.h>
+
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <cstdlib>
+
+#include "fake_host.h"
+
+using namespace clusterd;
+using namespace std::chrono_literals;
+using test::RecordingReply;
+
+namespace {
+
+std::string web_config(const std::string& instances = "2", const std::string& extra = "") {
+  return "control: { socket: /run/test/ctl.sock }\n"
+         "apps:\n"
+         "  web:\n"
+         "    command: [\"/bin/web\", \"--v1\"]\n"
+         "    instances: " +
+         instances +
+         "\n"
+         "    ready: notify\n"
+         "    stop_timeout: 5s\n" +
+         extra +
+         "    listen:\n"
+         "      http: { address: \"127.0.0.1:8080\", mode: reuseport }\n";
+}
+
+struct Loop {
+  test::FakeHost host;
+  std::unique_ptr<daemon::Daemon> daemon;
+  std::set<daemon::WorkerHandle> readied;
+
+  explicit Loop(const std::string& yaml) {
+    if (std::getenv("CLUSTERD_TEST_LOG") == nullptr) spdlog::set_level(spdlog::level::off);
+    host.config_text = yaml;
+    config::ParseResult parsed = host.load_config("c.yaml");
+    REQUIRE(parsed.errors.empty());
+    daemon::DaemonOptions options;
+    options.config = std::move(*parsed.config);
+    daemon = std::make_unique<daemon::Daemon>(host, std::move(options));
+    daemon->start();
+  }
+  std::vector<daemon::WorkerHandle> alive() const {
+    std::vector<daemon::WorkerHandle> out;
+    for (const auto& [handle, worker] : host.workers) {
+      if (worker.alive) out.push_back(handle);
+    }
+    return out;
+  }
+  void ready_all() {
+    for (daemon::WorkerHandle h : alive()) {
+      if (readied.insert(h).second) notify(h, "READY=1");
+    }
+  }
+  void notify(daemon::WorkerHandle h, const std::string& text, unsigned uid = 0) {
+    daemon->on_notify(h, {text, uid, host.workers.at(h).pid});
+  }
+  void exit(daemon::WorkerHandle h, core::ExitStatus status) {
+    host.workers.at(h).alive = false;
+    daemon->on_exit(h, status);
+  }
+  // Moves the clock and fires every timer that is due, in deadline order.
+  void advance(core::Duration by) {
+    host.clock += by;
+    while (true) {
+      auto due = host.timers.end();
+      for (auto it = host.timers.begin(); it != host.timers.end(); ++it) {
+        if (it->second <= host.clock && (due == host.timers.end() || it->second < due->second)) {
+          due = it;
+        }
+      }
+      if (due == host.timers.end()) return;
+      const daemon::TimerKey key = due->first;
+      host.timers.erase(due);
+      daemon->on_timer(key);
+    }
+  }
+  std::shared_ptr<RecordingReply> request(const std::string& json) {
+    auto reply = std::make_shared<RecordingReply>();
+    REQUIRE_FALSE(host.controls.empty());
+    host.controls.begin()->second(control::decode_request(json), control::Peer{}, reply);
+    return reply;
+  }
+  bool signalled(daemon::WorkerHandle h, int signal) const {
+    for (const auto& [worker, sig] : host.signals) {
+      if (worker == h && sig == signal) return true;
+    }
+    return false;
+  }
+  const core::AppState& web() const { return daemon->supervisor().apps()[0]; }
+};
+
+}  // namespace
+
+TEST_CASE("daemon: start spawns every slot with its socket at fd 3, READY=1 makes it run") {
+  Loop loop(web_config());
+  REQUIRE(loop.alive().size() == 2);
+  const daemon::SpawnRequest& first = loop.host.workers.at(1).request;
+  CHECK(first.argv == std::vector<std::string>{"/bin/web", "--v1"});
+  REQUIRE(first.fds.size() == 1);
+  CHECK(first.fds[0] != loop.host.workers.at(2).request.fds[0]);  // reuseport: one per slot
+  CHECK(std::count(first.env.begin(), first.env.end(), "CLUSTER_WORKER_ID=0") == 1);
+  CHECK(std::count(first.env.begin(), first.env.end(), "LISTEN_FDNAMES=http") == 1);
+  CHECK(loop.host.binds == 2);
+  CHECK(loop.host.sd_messages.back() == "STATUS=web 0/2 ready");
+  loop.ready_all();
+  CHECK(loop.web().slots[0].current().state() == core::LaneState::Running);
+  CHECK(loop.host.sd_messages.back() == "READY=1\nSTATUS=web 2/2 ready");
+}
+
+TEST_CASE("daemon: a worker killed with SIGKILL is replaced at once, its group killed too") {
+  Loop loop(web_config());
+  loop.ready_all();
+  loop.advance(5s);
+  const int old_pid = loop.host.workers.at(1).pid;
+  loop.exit(1, core::ExitStatus::signaled(SIGKILL));
+  CHECK(loop.host.group_signals.back() == std::pair<int, int>{old_pid, SIGKILL});
+  REQUIRE(loop.alive().size() == 2);
+  const daemon::WorkerHandle fresh = loop.alive().back();
+  CHECK(fresh == 3);
+  CHECK(loop.web().slots[0].current().restarts() == 1);
+  CHECK(loop.web().slots[0].current().last_exit()->to_string() == "signal SIGKILL");
+  // The same slot's socket.
+  CHECK(loop.host.workers.at(fresh).request.fds == loop.host.workers.at(1).request.fds);
+}
+
+TEST_CASE("daemon: a quick death backs off on a timer, then the slot starts again") {
+  Loop loop(web_config());
+  loop.ready_all();
+  loop.exit(1, core::ExitStatus::exited(1));  // ran 0 ms: a quick death
+  CHECK(loop.alive().size() == 1);
+  CHECK(loop.web().slots[0].current().state() == core::LaneState::Backoff);
+  loop.advance(99ms);
+  CHECK(loop.alive().size() == 1);
+  loop.advance(1ms);
+  CHECK(loop.alive().size() == 2);
+}
+
+TEST_CASE("daemon: stop, start and restart over the control socket") {
+  Loop loop(web_config());
+  loop.ready_all();
+  auto reply = loop.request(R"({"cmd":"stop","app":"web"})");
+  CHECK(reply->last().message == "stopping web");
+  CHECK(loop.signalled(1, SIGTERM));
+  CHECK(loop.signalled(2, SIGTERM));
+  loop.advance(5s);  // stop_timeout: SIGKILL to the groups
+  CHECK(loop.host.group_signals.size() == 2);
+  loop.exit(1, core::ExitStatus::signaled(SIGKILL));
+  loop.exit(2, core::ExitStatus::signaled(SIGKILL));
+  CHECK(loop.alive().empty());
+  CHECK(loop.request(R"({"cmd":"start","app":"web"})")->last().message == "starting web");
+  CHECK(loop.alive().size() == 2);
+  reply = loop.request(R"({"cmd":"restart","app":"web","worker":7})");
+  CHECK(reply->last().error == "web has no worker 7 (it has 2)");
+  reply = loop.request(R"({"cmd":"stop","app":"api"})");
+  CHECK(reply->last().error == "no app named 'api'; apps: web");
+}
+
+TEST_CASE("daemon: scale while idle binds the new slots' sockets, scale down retires them") {
+  Loop loop(web_config());
+  loop.ready_all();
+  auto reply = loop.request(R"({"cmd":"scale","app":"web","instances":4})");
+  CHECK(reply->last().message == "scaled web from 2 to 4");
+  CHECK(loop.host.binds == 4);
+  CHECK(loop.alive().size() == 4);
+  loop.ready_all();
+  const std::size_t fds_before = loop.host.open_fds.size();
+  reply = loop.request(R"({"cmd":"scale","app":"web","instances":1})");
+  CHECK(loop.host.open_fds.size() == fds_before - 3);  // let go at once, so queues migrate
+  for (daemon::WorkerHandle h : {2, 3, 4}) CHECK(loop.signalled(h, SIGTERM));
+  for (daemon::WorkerHandle h : {4, 3, 2}) loop.exit(h, core::ExitStatus::signaled(SIGTERM));
+  CHECK(loop.web().slots.size() == 1);
+  CHECK(loop.request(R"({"cmd":"scale","app":"web","instances":0})")->last().error ==
+        "scale needs at least 1 instance; use `stop web`");
+}
+
+TEST_CASE("daemon: a reload rolls the changed app, new workers first, with progress lines") {
+  Loop loop(web_config());
+  loop.ready_all();
+  loop.host.config_text = web_config("2", "    env: { MODE: \"fast\" }\n");
+  auto reply = loop.request(R"({"cmd":"reload"})");
+  CHECK_FALSE(reply->finished);
+  CHECK(loop.host.sd_messages.back().rfind("STATUS=reloading web 0/2", 0) == 0);
+  REQUIRE(loop.alive().size() == 3);  // the canary beside the two old ones
+  CHECK(loop.host.workers.at(3).request.fds == loop.host.workers.at(1).request.fds);
+  loop.ready_all();  // the canary is ready: slot 0's old worker drains, slot 1's new one starts
+  CHECK(loop.signalled(1, SIGTERM));
+  loop.exit(1, core::ExitStatus::exited(0));
+  loop.ready_all();
+  loop.exit(2, core::ExitStatus::exited(0));
+  REQUIRE(reply->finished);
+  CHECK(reply->last().ok);
+  CHECK(reply->last().message == "rolling web; web: 2 worker(s) replaced with generation 2");
+  CHECK(control::decode_reply(reply->lines.front()).progress);
+  CHECK(loop.host.binds == 2);  // the same sockets all along
+  CHECK(loop.host.sd_messages.back() == "READY=1\nSTATUS=web 2/2 ready");
+}
+
+TEST_CASE("daemon: a bad config refuses the reload whole and nothing changes") {
+  Loop loop(web_config());
+  loop.ready_all();
+  loop.host.config_text = web_config("2") + "    bogus: 1\n";
+  auto reply = loop.request(R"({"cmd":"reload"})");
+  REQUIRE(reply->finished);
+  CHECK_FALSE(reply->last().ok);
+  CHECK_THAT(reply->last().error, Catch::StartsWith("reload refused, nothing changed: 1 error\n"));
+  CHECK_THAT(reply->last().error, Catch::Contains("bogus"));
+  CHECK(loop.alive().size() == 2);
+  CHECK(loop.host.signals.empty());
+  CHECK(loop.host.sd_messages.back() == "READY=1\nSTATUS=web 2/2 ready");
+}
+
+TEST_CASE("daemon: a socket that cannot be bound refuses the reload, and closes what it bound") {
+  Loop loop(web_config());
+  loop.ready_all();
+  const std::set<int> fds_before = loop.host.open_fds;
+  loop.host.config_text = web_config("5");
+  loop.host.fail_bind_after = 2;  // the third new socket fails with EMFILE
+  auto reply = loop.request(R"({"cmd":"reload"})");
+  REQUIRE(reply->finished);
+  CHECK_THAT(reply->last().error,
+             Catch::Contains("reload refused, nothing changed: socket 127.0.0.1:8080"));
+  CHECK_THAT(reply->last().error, Catch::Contains("Too many open files"));
+  CHECK(loop.host.open_fds == fds_before);
+  CHECK(loop.alive().size() == 2);
+  CHECK(loop.web().instances == 2);
+  // The same by SIGHUP, which has no one to answer: the master goes on.
+  loop.host.fail_bind_after = 0;
+  loop.daemon->on_signal(SIGHUP);
+  CHECK(loop.web().instances == 2);
+  CHECK(loop.host.open_fds == fds_before);
+}
+
+TEST_CASE("daemon: a canary that dies before READY=1 rolls back, the old workers never stop") {
+  Loop loop(web_config());
+  loop.ready_all();
+  loop.host.config_text = web_config("2", "    env: { BROKEN: \"1\" }\n");
+  auto reply = loop.request(R"({"cmd":"reload"})");
+  REQUIRE(loop.alive().size() == 3);
+  loop.notify(3, "STATUS=cannot open database");
+  loop.exit(3, core::ExitStatus::exited(1));
+  REQUIRE(reply->finished);
+  CHECK_FALSE(reply->last().ok);
+  CHECK(reply->last().error ==
+        "rolling web; web worker 0 of generation 2 failed: exit 1 (last STATUS: cannot open "
+        "database); rolled back to generation 1");
+  CHECK(loop.alive() == std::vector<daemon::WorkerHandle>{1, 2});
+  CHECK(loop.host.signals.empty());
+  CHECK(loop.web().generation == 1);
+}
+
+TEST_CASE("daemon: SIGTERM drains every worker, then the loop ends") {
+  Loop loop(web_config());
+  loop.ready_all();
+  loop.daemon->on_signal(SIGTERM);
+  CHECK(loop.host.sd_messages.back().rfind("STOPPING=1", 0) == 0);
+  CHECK(loop.signalled(1, SIGTERM));
+  CHECK_FALSE(loop.host.quit_called);
+  CHECK(loop.request(R"({"cmd":"start","app":"web"})")->last().error ==
+        "clusterd is stopping; no changes accepted");
+  loop.exit(1, core::ExitStatus::signaled(SIGTERM));
+  loop.exit(2, core::ExitStatus::exited(0));
+  CHECK(loop.host.quit_called);
+  CHECK(loop.daemon->finished());
+  CHECK(loop.host.controls.empty());
+}
+
+TEST_CASE("daemon: a notify message from another uid does not count") {
+  Loop loop(web_config("1", "    user: nobody\n"));
+  loop.notify(1, "READY=1", 1000);
+  CHECK(loop.web().slots[0].current().state() == core::LaneState::Starting);
+  loop.notify(1, "READY=1", 65534);
+  CHECK(loop.web().slots[0].current().state() == core::LaneState::Running);
+}
+
+TEST_CASE("daemon: max_memory samples on its timer and replaces a worker over the limit") {
+  Loop loop(web_config("1", "    max_memory: 64M\n    memory_check_interval: 2s\n"));
+  loop.ready_all();
+  loop.host.rss_kb[loop.host.workers.at(1).pid] = 90000;
+  loop.advance(2s);
+  CHECK(loop.alive().size() == 1);  // one sample over is not enough
+  loop.advance(2s);
+  REQUIRE(loop.alive().size() == 2);  // a fresh worker beside the old one
+  loop.ready_all();
+  CHECK(loop.signalled(1, SIGTERM));
+}

@@ -1,0 +1,149 @@
+// A fake daemon::Host for driving the whole daemon loop in unit tests: a fake clock, workers that
+// are only numbers, sockets that are only numbers (with a check that each is closed once), timers
+// in a map, a config file that is a string. Nothing here starts a process or touches the system.
+#pragma once
+
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <system_error>
+
+#include "config/parse.h"
+#include "supervisor/control/protocol.h"
+#include "supervisor/daemon/daemon.h"
+
+namespace clusterd::test {
+
+struct RecordingReply : control::ReplyStream {
+  std::vector<std::string> lines;
+  bool finished = false;
+  void send(std::string line) override { lines.push_back(std::move(line)); }
+  void finish(std::string line) override {
+    if (finished) throw std::logic_error("finish() called twice");
+    finished = true;
+    lines.push_back(std::move(line));
+  }
+  bool open() const override { return !finished; }
+  control::Reply last() const { return control::decode_reply(lines.back()); }
+};
+
+class FakeHost final : public daemon::Host {
+ public:
+  // ---- what the test sets ----
+  std::string config_text;
+  std::vector<config::ConfigError> environment_errors;
+  int fail_bind_after = -1;             // this many more binds succeed, then they fail with EMFILE
+  std::map<int, std::uint64_t> rss_kb;  // by pid, for sample()
+
+  // ---- what the daemon did ----
+  struct Worker {
+    daemon::SpawnRequest request;
+    int pid = 0;
+    bool alive = true;
+  };
+  std::map<daemon::WorkerHandle, Worker> workers;
+  std::vector<std::pair<daemon::WorkerHandle, int>> signals;  // (worker, signal) via pidfd
+  std::vector<std::pair<int, int>> group_signals;             // (pgid, signal)
+  std::map<daemon::TimerKey, core::TimePoint> timers;
+  std::set<int> open_fds;
+  std::vector<std::string> sd_messages;
+  int binds = 0;
+  bool quit_called = false;
+  std::map<int, control::Handler> controls;
+
+  core::TimePoint clock = core::TimePoint{} + std::chrono::hours(1);
+
+  core::TimePoint now() override { return clock; }
+  unsigned self_uid() override { return 0; }
+  std::vector<std::string> environment() override { return {"PATH=/usr/bin", "HOME=/root"}; }
+
+  daemon::Spawned spawn(const daemon::SpawnRequest& request) override {
+    const daemon::WorkerHandle handle = next_handle_++;
+    const int pid = next_pid_++;
+    workers[handle] = Worker{request, pid, true};
+    return {handle, pid};
+  }
+  void signal(daemon::WorkerHandle worker, int signal) override {
+    signals.emplace_back(worker, signal);
+  }
+  void signal_group(int pgid, int signal) override { group_signals.emplace_back(pgid, signal); }
+  void arm(const daemon::TimerKey& key, core::TimePoint deadline) override {
+    timers[key] = deadline;
+  }
+  void cancel(const daemon::TimerKey& key) override { timers.erase(key); }
+
+  int bind(const config::Address& address, int, bool) override {
+    if (fail_bind_after == 0) {
+      throw std::system_error(EMFILE, std::system_category(), "socket " + address.text);
+    }
+    if (fail_bind_after > 0) --fail_bind_after;
+    ++binds;
+    const int fd = next_fd_++;
+    open_fds.insert(fd);
+    return fd;
+  }
+  void close(int fd) override {
+    if (open_fds.erase(fd) != 1)
+      throw std::logic_error("fd " + std::to_string(fd) + " closed twice");
+  }
+  void listen(int, int) override {}
+  void set_reuseport(int) override {}
+  std::uint16_t local_port(int) override { return 8080; }
+  std::string socket_mismatch(int, const config::Address&) override { return {}; }
+  void remove_socket_file(const config::Address&) override {}
+  std::vector<daemon::PassedSocket> take_passed_sockets() override { return {}; }
+
+  config::ParseResult load_config(const std::string& path) override {
+    return config::parse_config(config_text, path);
+  }
+  std::vector<config::ConfigError> check_environment(const config::Config&) override {
+    return environment_errors;
+  }
+  std::optional<std::string> find_executable(const std::string& name, const std::string&) override {
+    return name;
+  }
+  os::Ids resolve_ids(const std::string& user, const std::string&) override {
+    if (user == "nobody") return {65534, 65534, {}};
+    return {0, 0, {}};
+  }
+  os::CpuBudget cpus() override { return {{0, 1}, std::nullopt, "", 2, "2: affinity 0-1"}; }
+  unsigned long nofile_hard_limit() override { return 4096; }
+  bool tcp_migrate_req() override { return true; }
+  daemon::ProcessSample sample(const std::vector<int>& pids, bool) override {
+    daemon::ProcessSample out;
+    out.master_pid = 1;
+    out.master.alive = true;
+    out.master.threads = 1;
+    for (int pid : pids) {
+      os::ProcessFacts facts;
+      facts.alive = true;
+      facts.threads = 1;
+      facts.tree_processes = 1;
+      facts.tree_threads = 1;
+      facts.rss_kb = facts.tree_rss_kb = rss_kb.count(pid) ? rss_kb[pid] : 1000;
+      out.workers.emplace_back(pid, facts);
+    }
+    out.total_processes = static_cast<unsigned>(1 + pids.size());
+    out.total_threads = out.total_processes;
+    return out;
+  }
+  bool sd_enabled() override { return true; }
+  void sd_notify(const std::string& state) override { sd_messages.push_back(state); }
+  bool sd_store_fd(int, const std::string&) override { return true; }
+  void sd_remove_fd(const std::string&) override {}
+  int open_control(const control::ServerOptions&, control::Handler handler) override {
+    controls[next_control_] = std::move(handler);
+    return next_control_++;
+  }
+  void reconfigure_control(int, const control::ServerOptions&) override {}
+  void close_control(int id) override { controls.erase(id); }
+  void quit() override { quit_called = true; }
+
+ private:
+  daemon::WorkerHandle next_handle_ = 1;
+  int next_pid_ = 1000;
+  int next_fd_ = 100;
+  int next_control_ = 1;
+};
+
+}  // namespace clusterd::test
