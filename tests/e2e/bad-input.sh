@@ -31,7 +31,7 @@ python3 -c 'import socket,time
 s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1], flush=True)
 time.sleep(60)' >"$T/port" &
 EXTRA_PIDS+=($!)
-wait_for 5 "the blocker to listen" test -s "$T/port"
+wait_for "the blocker to listen" test -s "$T/port"
 busy=$(cat "$T/port")
 printf 'apps:\n  web:\n    command: ["%s"]\n    instances: 2\n    listen:\n      http: "127.0.0.1:%s"\n' "$HELLO" "$busy" >"$T/c.yaml"
 expect 1 "bind 127.0.0.1:$busy: Address already in use"

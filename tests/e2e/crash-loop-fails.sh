@@ -12,7 +12,7 @@ apps:
     backoff: { initial: 50ms, max: 1s }
 YAML
 start_daemon "$T/c.yaml"
-wait_for 20 "the slot to fail" log_has '-> failed: exit 3; more than 3 quick deaths'
+wait_for "the slot to fail" log_has '-> failed: exit 3; more than 3 quick deaths'
 [[ $(log_count 'spawned pid') -eq 4 ]] || fail "expected 4 starts, saw $(log_count 'spawned pid')"
 log_has 'restarting in 50ms' || fail "no 50 ms backoff"
 log_has 'restarting in 100ms' || fail "no 100 ms backoff"

@@ -23,7 +23,7 @@ apps:
 $v6
 YAML
 start_daemon "$T/c.yaml"
-wait_for 10 "the worker ready" log_ready 1
+wait_for "the worker ready" log_ready 1
 pid=$(worker_pids | head -1)
 uid=$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")
 [[ $uid -eq $(id -u nobody) ]] || fail "worker uid $uid"

@@ -14,7 +14,7 @@ apps:
     instances: 1
 YAML
 start_daemon "$T/c.yaml"
-wait_for 10 "the control socket" test -S "$T/ctl.sock"
+wait_for "the control socket" test -S "$T/ctl.sock"
 [[ $(stat -c %a "$T/ctl.sock") == 660 ]] || fail "socket mode $(stat -c %a "$T/ctl.sock")"
 as_nobody() { setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups "$@"; }
 rc=0; as_nobody "$CLUSTERCTL" status >"$T/out" 2>&1 || rc=$?
@@ -85,7 +85,7 @@ kill -TERM "$DAEMON"; wait "$DAEMON"; DAEMON=""
 group=$(id -gn nobody)
 sed -i "s|max_clients: 4|max_clients: 4, group: $group|" "$T/c.yaml"
 start_daemon "$T/c.yaml"
-wait_for 10 "the control socket" test -S "$T/ctl.sock"
+wait_for "the control socket" test -S "$T/ctl.sock"
 [[ $(stat -c %G "$T/ctl.sock") == "$group" ]] || fail "socket group $(stat -c %G "$T/ctl.sock")"
 as_nobody "$CLUSTERCTL" status >"$T/out" 2>&1 || fail "group member refused: $(cat "$T/out")"
 pass "0660 + SO_PEERCRED, control.group, error replies, max_clients, idle timeout, no stealing"

@@ -16,16 +16,16 @@ for mode in shared reuseport; do
   PORT=$(free_port)
   web_config 2 "$mode"
   start_daemon "$T/c.yaml"
-  wait_for 10 "two workers ready" log_ready 2
+  wait_for "two workers ready" log_ready 2
   $HTTP load "$PORT" 6 4 >"$T/load.out" 2>&1 &
   load=$!
   EXTRA_PIDS+=($load)
   sleep 1
   "$CLUSTERCTL" scale web 5 >/dev/null || fail "scale to 5"
-  wait_for 10 "five workers" has_workers 5
+  wait_for "five workers" has_workers 5
   sleep 1.5
   "$CLUSTERCTL" scale web 1 >/dev/null || fail "scale to 1"
-  wait_for 15 "one worker" has_workers 1
+  wait_for "one worker" has_workers 1
   wait "$load" || fail "$mode: requests failed while scaling: $(cat "$T/load.out")"
   "$CLUSTERCTL" status --json | python3 -c 'import json,sys; a=json.load(sys.stdin)["apps"][0]; assert a["instances"]==1 and len(a["workers"])==1, a' || fail "status after scale"
   echo "$mode: $(head -1 "$T/load.out")"

@@ -15,13 +15,13 @@ apps:
     ready: notify
 YAML
 start_daemon "$T/c.yaml"
-wait_for 10 "three workers ready" log_ready 3
+wait_for "three workers ready" log_ready 3
 forked() {
   local pid
   pid=$("$CLUSTERCTL" status forks --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["apps"][0]["workers"][0]["pid"])')
   [[ -n $(cat "/proc/$pid/task/$pid/children" 2>/dev/null) ]]
 }
-wait_for 5 "the forked child" forked
+wait_for "the forked child" forked
 "$CLUSTERCTL" status --json >"$T/status.json" || fail "status failed"
 "$CLUSTERCTL" status >"$T/status.txt" || fail "human status failed"
 grep -q "whole tree: 5 processes" "$T/status.txt" || fail "human totals: $(cat "$T/status.txt")"

@@ -4,25 +4,25 @@ source "$(dirname "$0")/lib/common.sh"
 PORT=$(free_port)
 web_config 2 reuseport
 start_daemon "$T/c.yaml"
-wait_for 10 "two workers ready" log_ready 2
+wait_for "two workers ready" log_ready 2
 pids() { "$CLUSTERCTL" status --json | python3 -c 'import json,sys; print(" ".join(str(w["pid"]) for w in json.load(sys.stdin)["apps"][0]["workers"]))'; }
 states() { "$CLUSTERCTL" status --json | python3 -c 'import json,sys; print(" ".join(w["state"] for w in json.load(sys.stdin)["apps"][0]["workers"]))'; }
 states_are() { [[ $(states) == "$1" ]]; }
 
 "$CLUSTERCTL" stop web | grep -q "stopping web" || fail "stop"
-wait_for 10 "both idle" states_are "idle idle"
+wait_for "both idle" states_are "idle idle"
 has_workers 0 || fail "workers still running after stop"
 "$CLUSTERCTL" start web >/dev/null || fail "start"
-wait_for 10 "both running" states_are "running running"
+wait_for "both running" states_are "running running"
 read -r a0 a1 <<<"$(pids)"
 "$CLUSTERCTL" restart web --worker 1 >/dev/null || fail "restart --worker 1"
-wait_for 10 "worker 1 replaced" bash -c "[[ \$($(declare -f pids); CLUSTERCTL=$CLUSTERCTL pids | cut -d' ' -f2) != $a1 ]]"
-wait_for 10 "both running" states_are "running running"
+wait_for "worker 1 replaced" bash -c "[[ \$($(declare -f pids); CLUSTERCTL=$CLUSTERCTL pids | cut -d' ' -f2) != $a1 ]]"
+wait_for "both running" states_are "running running"
 read -r b0 b1 <<<"$(pids)"
 [[ $b0 == "$a0" ]] || fail "restart --worker 1 also replaced worker 0"
 "$CLUSTERCTL" restart web >/dev/null || fail "restart"
-wait_for 10 "both replaced" bash -c "$(declare -f pids); CLUSTERCTL=$CLUSTERCTL; read -r x y <<<\"\$(pids)\"; [[ \$x != $b0 && \$y != $b1 && \$x != None && \$y != None ]]"
-wait_for 10 "both running" states_are "running running"
+wait_for "both replaced" bash -c "$(declare -f pids); CLUSTERCTL=$CLUSTERCTL; read -r x y <<<\"\$(pids)\"; [[ \$x != $b0 && \$y != $b1 && \$x != None && \$y != None ]]"
+wait_for "both running" states_are "running running"
 $HTTP spread "$PORT" 50 >/dev/null || fail "not serving after the restarts"
 
 rc=0; "$CLUSTERCTL" stop nope 2>"$T/err" || rc=$?

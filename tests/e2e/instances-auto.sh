@@ -17,7 +17,7 @@ out=$(taskset -c 0 "$CLUSTERD" --check -c "$T/c.yaml")
 grep -q "instances 1: affinity 0, no cgroup quota" <<<"$out" || fail "taskset -c 0: $out"
 taskset -c 0 "$CLUSTERD" -c "$T/c.yaml" --log-level debug >"$T/clusterd.log" 2>&1 &
 DAEMON=$!
-wait_for 10 "the worker to start" log_has 'spawned pid'
+wait_for "the worker to start" log_has 'spawned pid'
 sleep 0.3  # a second worker, if any, would be spawned in the same loop turn; give it a moment
 has_workers 1 || fail "under taskset -c 0 the daemon runs $(worker_count) workers"
 kill -TERM "$DAEMON"; wait "$DAEMON"; DAEMON=""

@@ -25,10 +25,10 @@ apps:
     stop_timeout: 2s
 YAML
 start_daemon "$T/c.yaml"
-wait_for 10 "the hog ready" log_ready 1
+wait_for "the hog ready" log_ready 1
 first=$(worker_pids | head -1)
-wait_for 10 "the replacement" log_has "hog\[0\]: RSS [0-9]+ KiB above max_memory 65536 KiB; replacing it"
-wait_for 10 "the old worker stopped" log_has "pid $first exited"
+wait_for "the replacement" log_has "hog\[0\]: RSS [0-9]+ KiB above max_memory 65536 KiB; replacing it"
+wait_for "the old worker stopped" log_has "pid $first exited"
 # The new worker became ready before the old one was told to stop.
 ready_line=$(grep -n "replaced slot 0 with generation 1" "$T/clusterd.log" | head -1 | cut -d: -f1)
 stop_line=$(grep -n "running -> stopping: sending SIGTERM" "$T/clusterd.log" | head -1 | cut -d: -f1)

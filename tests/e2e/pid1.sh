@@ -23,8 +23,8 @@ YAML
 unshare --pid --fork --mount-proc "$CLUSTERD" -c "$T/c.yaml" --log-level debug >"$T/clusterd.log" 2>&1 &
 UNSHARE=$!
 EXTRA_PIDS+=($UNSHARE)
-wait_for 10 "clusterd to start" log_has "spawned pid"
-wait_for 10 "the short-lived orphans to be reaped" bash -c "[[ \$(grep -c 'reaped pid .* an orphan' $T/clusterd.log) -ge 2 ]]"
+wait_for "clusterd to start" log_has "spawned pid"
+wait_for "the short-lived orphans to be reaped" bash -c "[[ \$(grep -c 'reaped pid .* an orphan' $T/clusterd.log) -ge 2 ]]"
 log_has "clusterd .* pid 1 starting" || fail "clusterd is not PID 1: $(head -3 "$T/clusterd.log")"
 # No zombie anywhere in the namespace: every process under unshare is alive.
 init=$(pgrep -P "$UNSHARE" -x clusterd)

@@ -16,7 +16,7 @@ apps:
 YAML
 cp "$T/good.yaml" "$T/c.yaml"
 start_daemon "$T/c.yaml"
-wait_for 10 "two workers ready" log_ready 2
+wait_for "two workers ready" log_ready 2
 snapshot() { "$CLUSTERCTL" status --json | python3 "$SOURCE_DIR/tests/e2e/lib/status.py" snapshot; }
 before=$(snapshot)
 refused() {  # refused PATTERN: clusterctl reload exits 1 with PATTERN and nothing changes
@@ -37,7 +37,7 @@ python3 -c 'import socket,time
 s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1], flush=True)
 time.sleep(60)' >"$T/busy" &
 EXTRA_PIDS+=($!)
-wait_for 5 "the blocker to listen" test -s "$T/busy"
+wait_for "the blocker to listen" test -s "$T/busy"
 busy=$(cat "$T/busy")
 sed "s|127.0.0.1:$PORT|127.0.0.1:$busy|" "$T/good.yaml" >"$T/c.yaml"
 refused "bind 127.0.0.1:$busy: Address already in use"
@@ -45,7 +45,7 @@ refused "bind 127.0.0.1:$busy: Address already in use"
 # SIGHUP with an invalid file: logged, nothing changes.
 printf 'apps: {web: {command: 5}}\n' >"$T/c.yaml"
 kill -HUP "$DAEMON"
-wait_for 5 "the refusal in the log" log_has "reload refused, nothing changed"
+wait_for "the refusal in the log" log_has "reload refused, nothing changed"
 [[ $(snapshot) == "$before" ]] || fail "SIGHUP with a bad file changed the cluster"
 
 # A valid reload: add `api`, keep `web` unchanged (its workers stay).
@@ -60,7 +60,7 @@ cat >>"$T/c.yaml" <<YAML
 YAML
 "$CLUSTERCTL" reload >"$T/out" 2>&1 || fail "valid reload: $(cat "$T/out")"
 grep -q "added api" "$T/out" || fail "reload message: $(cat "$T/out")"
-wait_for 10 "api ready" log_ready 3
+wait_for "api ready" log_ready 3
 $HTTP get "$PORT2" >/dev/null || fail "the new app does not serve"
 web_now=$(snapshot | tr ' ' '\n' | grep '^web/' | tr '\n' ' ')
 [[ "$web_now" == "$(tr ' ' '\n' <<<"$before" | grep '^web/' | tr '\n' ' ')" ]] || fail "unchanged web was restarted: $before -> $web_now"
@@ -83,7 +83,7 @@ sed "s|127.0.0.1:$PORT3|127.0.0.1:$PORT|" "$T/moved.yaml" >"$T/c.yaml"
 # SIGHUP with a valid file: remove `api`.
 cp "$T/good.yaml" "$T/c.yaml"
 kill -HUP "$DAEMON"
-wait_for 10 "api removed" log_has "reload: removed api"
-wait_for 10 "api's worker gone" bash -c "! $CLUSTERCTL status --json | grep -q '\"api\"'"
+wait_for "api removed" log_has "reload: removed api"
+wait_for "api's worker gone" bash -c "! $CLUSTERCTL status --json | grep -q '\"api\"'"
 $HTTP spread "$PORT" 20 >/dev/null || fail "web does not serve after the reloads"
 pass "bad YAML, missing file, missing command, busy port and bad SIGHUP changed nothing; apps added and removed"

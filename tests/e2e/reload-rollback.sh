@@ -22,7 +22,7 @@ YAML
 workers() { "$CLUSTERCTL" status --json | python3 "$SOURCE_DIR/tests/e2e/lib/status.py" workers; }
 write_config "[\"$HELLO\"]"
 start_daemon "$T/c.yaml"
-wait_for 10 "three workers ready" log_ready 3
+wait_for "three workers ready" log_ready 3
 before=$(workers)
 
 # 1. Never ready: the canary times out, nothing else is touched.

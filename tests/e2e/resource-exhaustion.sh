@@ -33,19 +33,19 @@ fi
 if [[ -n $cg ]] && mkdir "$cg" 2>/dev/null; then
   bash -c 'echo $$ >"$1/cgroup.procs" && exec "$2" -c "$3" --log-level debug' _ "$cg" "$CLUSTERD" "$T/c.yaml" >"$T/clusterd.log" 2>&1 &
   DAEMON=$!
-  wait_for 10 "two workers ready" log_ready 2
+  wait_for "two workers ready" log_ready 2
   survivor=$(worker_pids | tail -1)
   victim=$(worker_pids | head -1)
   echo 2 >"$cg/pids.max"          # the master and one worker: no room for a replacement
   kill -KILL "$victim"
-  wait_for 10 "a failed fork" log_has "out of a resource: retrying with backoff"
+  wait_for "a failed fork" log_has "out of a resource: retrying with backoff"
   spins 2
   alive "$survivor" || fail "the running worker was lost"
   $HTTP get "$PORT" >/dev/null || fail "the surviving worker does not serve"
   "$CLUSTERCTL" status --json | grep -q '"state": "failed"' && fail "a slot was marked failed for want of pids"
   echo max >"$cg/pids.max"
-  wait_for 5 "the replacement once forks work again" has_workers 2
-  wait_for 5 "it is ready" log_ready 3
+  wait_for "the replacement once forks work again" has_workers 2
+  wait_for "it is ready" log_ready 3
   kill -TERM "$DAEMON"; wait "$DAEMON"; DAEMON=""
   rmdir "$cg"
   pass "pids.max: fork failures backed off, no spin, no failed slot, recovered"
@@ -59,7 +59,7 @@ if [[ -n ${CLUSTERD_SANITIZED:-} ]]; then
   echo "SKIP part 2 in a sanitizer build: the sanitizer runtime itself needs free fds"
 else
 start_daemon "$T/c.yaml"
-wait_for 10 "two workers ready" log_ready 2
+wait_for "two workers ready" log_ready 2
 hard=$(awk '/^Max open files/ {print $5}' "/proc/$DAEMON/limits")
 # Only the soft limit, down to 4: no new fd can get a number (RLIMIT_NOFILE bounds fd numbers,
 # not their count), while the ones it holds stay open. (Raising a lowered hard limit back would
@@ -67,11 +67,11 @@ hard=$(awk '/^Max open files/ {print $5}' "/proc/$DAEMON/limits")
 prlimit --pid "$DAEMON" --nofile="4:$hard"
 victim=$(worker_pids | head -1)
 kill -KILL "$victim"
-wait_for 10 "EMFILE at spawn" log_has "Too many open files.*out of a resource"
+wait_for "EMFILE at spawn" log_has "Too many open files.*out of a resource"
 spins 2
 has_workers 1 || fail "expected the other worker to keep running"
 prlimit --pid "$DAEMON" --nofile="$hard:$hard"
-wait_for 5 "the replacement once fds are back" has_workers 2
+wait_for "the replacement once fds are back" has_workers 2
 "$CLUSTERCTL" status >/dev/null || fail "status after EMFILE"
 kill -TERM "$DAEMON"; wait "$DAEMON"; DAEMON=""
 pass "EMFILE: backed off, no spin, recovered"
@@ -83,12 +83,12 @@ mount -t tmpfs -o size=64k clusterd-test-log "$T/logfs"
 trap 'umount "$T/logfs" 2>/dev/null || true; cleanup' EXIT
 "$CLUSTERD" -c "$T/c.yaml" --log-level debug >"$T/logfs/clusterd.log" 2>&1 &
 DAEMON=$!
-wait_for 10 "two workers" has_workers 2
+wait_for "two workers" has_workers 2
 dd if=/dev/zero of="$T/logfs/fill" bs=4k 2>/dev/null || true   # until ENOSPC
 for i in 1 2 3; do
   victim=$(worker_pids | head -1)
   kill -KILL "$victim"
-  wait_for 5 "replacement $i" bash -c "$(declare -f worker_pids); DAEMON=$DAEMON; ! worker_pids | grep -qx $victim && [[ \$(worker_pids | wc -l) -eq 2 ]]"
+  wait_for "replacement $i" bash -c "$(declare -f worker_pids); DAEMON=$DAEMON; ! worker_pids | grep -qx $victim && [[ \$(worker_pids | wc -l) -eq 2 ]]"
 done
 spins 1
 "$CLUSTERCTL" status >/dev/null || fail "status with a full log disk"

@@ -14,10 +14,10 @@ apps:
       http: { address: "127.0.0.1:$PORT", mode: reuseport }
 YAML
 start_daemon "$T/c.yaml"
-wait_for 10 "the worker ready" log_ready 1
+wait_for "the worker ready" log_ready 1
 victim=$(worker_pids | head -1)
 kill -KILL "$victim"
-wait_for 5 "the victim to be gone" none_alive "$victim"
+wait_for "the victim to be gone" none_alive "$victim"
 # The replacement sleeps 300 ms before it accepts; these 50 connections land in the gap.
 out=$($HTTP burst "$PORT" 50) || fail "connections made while the slot was empty failed: $out"
 log_ready 2 || fail "the replacement did not report ready"

@@ -38,7 +38,7 @@ with open(sys.argv[2], "w", buffering=1) as out:
         pass
 PY
 EXTRA_PIDS+=($!)
-wait_for 5 "the notify socket" test -S "$NOTIFY"
+wait_for "the notify socket" test -S "$NOTIFY"
 
 # WATCHDOG_PID must be the master's own pid: the bash wrapper exports its pid, then execs clusterd.
 NOTIFY_SOCKET=$NOTIFY WATCHDOG_USEC=1000000 CLUSTERD="$CLUSTERD" CONFIG="$T/c.yaml" \
@@ -47,7 +47,7 @@ DAEMON=$!
 
 notes() { cut -d' ' -f2- "$T/notify.log"; }
 has_note() { notes | grep -Eq -- "$1"; }
-wait_for 10 "READY=1" has_note '(^|\|)READY=1(\||$)'
+wait_for "READY=1" has_note '(^|\|)READY=1(\||$)'
 first_ready=$(notes | grep -E '(^|\|)READY=1(\||$)' | head -1)
 [[ $first_ready == *"STATUS=web 2/2 ready"* ]] || fail "the first READY=1 is '$first_ready', without STATUS=web 2/2 ready"
 [[ $(worker_count) -eq 2 ]] || fail "READY=1 with $(worker_count) workers"

@@ -14,7 +14,7 @@ apps:
       http: { address: "127.0.0.1:$PORT", mode: reuseport }
 YAML
 start_daemon "$T/c.yaml"
-wait_for 10 "workers ready" log_ready 2
+wait_for "workers ready" log_ready 2
 pids=$(worker_pids)
 grandchildren=""
 for p in $pids; do grandchildren+=" $(cat /proc/$p/task/$p/children 2>/dev/null || true)"; done
@@ -23,8 +23,8 @@ kill -KILL "$DAEMON"
 wait "$DAEMON" 2>/dev/null || true
 DAEMON=""
 # shellcheck disable=SC2086
-wait_for 1 "every worker and its child to die" none_alive $pids $grandchildren
+wait_for "every worker and its child to die" none_alive $pids $grandchildren
 start_daemon "$T/c.yaml"
-wait_for 10 "a new master's workers ready" log_ready 2
+wait_for "a new master's workers ready" log_ready 2
 $HTTP get "$PORT" >/dev/null || fail "the new master does not serve"
 pass "no worker outlived the master; a new master started cleanly"

@@ -20,11 +20,11 @@ YAML
 }
 write 0
 start_daemon "$T/c.yaml"
-wait_for 10 "two workers ready" log_ready 2
+wait_for "two workers ready" log_ready 2
 write 3000   # the new generation takes 3 s to get ready
 "$CLUSTERCTL" reload >"$T/reload.out" 2>&1 &
 reload=$!
-wait_for 5 "the canary starting" log_has "gen 2: spawned pid"
+wait_for "the canary starting" log_has "gen 2: spawned pid"
 pids=$(worker_pids)
 kill -TERM "$DAEMON"
 rc=0; wait "$reload" || rc=$?
@@ -38,12 +38,12 @@ none_alive $pids || fail "workers left after TERM during a reload"
 write 0
 sed -i "s|\"$HELLO\", \"--ready-delay\", \"0\"|\"$HELLO\", \"--ignore-term\"|" "$T/c.yaml"
 start_daemon "$T/c.yaml"
-wait_for 10 "two workers" has_workers 2
+wait_for "two workers" has_workers 2
 pids=$(worker_pids)
 kill -TERM "$DAEMON"
 sleep 0.3
 kill -HUP "$DAEMON"
-wait_for 5 "the HUP to be ignored" log_has "SIGHUP: ignored, clusterd is stopping"
+wait_for "the HUP to be ignored" log_has "SIGHUP: ignored, clusterd is stopping"
 rc=0; wait "$DAEMON" || rc=$?; DAEMON=""
 [[ $rc -eq 0 ]] || fail "clusterd exited $rc"
 # shellcheck disable=SC2086

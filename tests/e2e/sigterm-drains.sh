@@ -19,10 +19,9 @@ apps:
     stop_timeout: 1s
 YAML
 start_daemon "$T/c.yaml"
-wait_for 10 "web ready" log_ready 2
-wait_for 10 "three workers" has_workers 3
+wait_for "web ready" log_ready 2
+wait_for "three workers" has_workers 3
 pids=$(worker_pids)
-start=$SECONDS
 kill -TERM "$DAEMON"
 sleep 0.2
 kill -TERM "$DAEMON"
@@ -33,6 +32,5 @@ none_alive $pids || fail "workers left behind: $pids"
 log_has 'already stopping' || fail "the second SIGTERM was not noticed"
 log_has 'still running after stop_timeout; sending SIGKILL' || fail "no SIGKILL after stop_timeout"
 log_has 'web\[0\] gen 1: pid [0-9]+ exited \(exit 0\)' || fail "web[0] did not exit 0 on SIGTERM"
-(( SECONDS - start < 10 )) || fail "stop took too long"
 DAEMON=""
 pass "graceful stop: exit 0, no process left, stubborn worker killed after stop_timeout"

@@ -26,7 +26,7 @@ systemd-socket-activate -l "127.0.0.1:$PORT" -l "127.0.0.1:$SPARE" --fdname=http
   "$CLUSTERD" -c "$T/c.yaml" --log-level debug >"$T/clusterd.log" 2>&1 &
 DAEMON=$!
 listening() { ss -Hltn "sport = :$PORT" | grep -q .; }
-wait_for 5 "systemd-socket-activate listening" listening
+wait_for "systemd-socket-activate listening" listening
 [[ $(worker_count) -eq 0 ]] || fail "workers before the first connection"
 
 # The first connection starts clusterd; it is answered once a worker takes the passed socket.
@@ -38,7 +38,7 @@ if ! first=$($HTTP get "$PORT" 2>"$T/get.err"); then
   fail "the first connection got no 200: $(tail -1 "$T/get.err")"
 fi
 [[ $(cat "/proc/$DAEMON/comm") == clusterd ]] || fail "pid $DAEMON is $(cat "/proc/$DAEMON/comm"), not clusterd"
-wait_for 10 "two workers ready" log_ready 2
+wait_for "two workers ready" log_ready 2
 log_has "listener http.*'http'" || fail "the log does not say listener http uses the passed socket 'http'"
 log_has "'bogus'.*(no listener|matches no|unmatched|unused)" ||
   fail "the log does not report the passed socket 'bogus' as matching no listener"

@@ -6,7 +6,7 @@ for mode in shared reuseport; do
   PORT=$(free_port)
   web_config 2 "$mode"
   start_daemon "$T/c.yaml"
-  wait_for 10 "two workers ready" log_ready 2
+  wait_for "two workers ready" log_ready 2
   out=$($HTTP spread "$PORT" 200) || fail "$mode: requests failed: $out"
   distinct=$(head -1 <<<"$out")
   [[ $distinct -eq 2 ]] || fail "$mode: expected 2 distinct workers, saw $distinct"

@@ -23,11 +23,11 @@ apps:
     stop_timeout: 1s
 YAML
 start_daemon "$T/c.yaml"
-wait_for 10 "the worker ready" log_ready 1
+wait_for "the worker ready" log_ready 1
 first=$(worker_pids | head -1)
 [[ $(cat "$T/watchdog_usec") == 800000 ]] || fail "WATCHDOG_USEC=$(cat "$T/watchdog_usec")"
-wait_for 10 "the watchdog to fire" log_has "no WATCHDOG=1 for 800ms; sending SIGABRT"
-wait_for 10 "the worker replaced" log_has "pid $first exited \(signal SIGABRT\)"
-wait_for 10 "a new worker ready" log_ready 2
+wait_for "the watchdog to fire" log_has "no WATCHDOG=1 for 800ms; sending SIGABRT"
+wait_for "the worker replaced" log_has "pid $first exited \(signal SIGABRT\)"
+wait_for "a new worker ready" log_ready 2
 "$CLUSTERCTL" status --json | grep -q '"last_exit": "no WATCHDOG=1 within the watchdog interval' || fail "status: $("$CLUSTERCTL" status --json)"
 pass "a silent worker was killed with SIGABRT after 800 ms and replaced"

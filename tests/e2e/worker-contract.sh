@@ -34,7 +34,7 @@ apps:
       direct: { address: "127.0.0.1:$P2", mode: worker }
 YAML
 start_daemon "$T/c.yaml"
-wait_for 10 "both workers ready via systemd-notify" log_ready 2
+wait_for "both workers ready via systemd-notify" log_ready 2
 for id in 0 1; do
   f=$T/wd/env.$id
   [[ -f $f ]] || fail "worker $id wrote no env"
@@ -51,7 +51,7 @@ for id in 0 1; do
   grep -q "^fd3=socket:" "$f" || fail "fd 3 is not a socket"
   grep -q "^fd4=socket:" "$f" || fail "fd 4 is not a socket"
   # Once the script has exec'd sleep, nothing but 0-2 and the two sockets may be open.
-  wait_for 5 "worker $id to exec sleep" grep -qx sleep "/proc/$pid/comm"
+  wait_for "worker $id to exec sleep" grep -qx sleep "/proc/$pid/comm"
   fds=$(ls "/proc/$pid/fd" | sort -n | tr '\n' ' ')
   [[ $fds == "0 1 2 3 4 " ]] || fail "worker $id has fds $fds: $(ls -l "/proc/$pid/fd")"
   expected_cpu=$(( id % $(nproc) ))

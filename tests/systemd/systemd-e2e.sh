@@ -229,6 +229,15 @@ wait_prop() {
 worker_pids() { IN clusterctl -s $CTL status --json 2>/dev/null | python3 "$SOURCE_DIR/tests/e2e/lib/status.py" pids 2>/dev/null; }
 http_get() { IN python3 /opt/clusterd-tests/systemd/client.py get $PORT "${1:-10}"; }
 journal_count() { IN journalctl -u $UNIT --no-pager -o cat 2>/dev/null | grep -Ec -- "$1"; }
+# journal_has REGEX: true once a line of the unit's journal matches (journald may write a line a
+# moment after the event: wait for it, up to 30 s).
+journal_has() {
+  local deadline=$(( $(date +%s) + 30 ))
+  until (( $(journal_count "$1") > 0 )); do
+    (( $(date +%s) < deadline )) || return 1
+    sleep 0.2
+  done
+}
 # up: the service is active, its StatusText says both workers are ready, and it serves.
 up() {
   wait_prop ActiveState '^active$' "${1:-20}" || { echo "ActiveState=$VALUE SubState=$(prop SubState) Result=$(prop Result)"; return 1; }
@@ -278,12 +287,11 @@ check_b() {
     t=$(now_us)
     if worker=$(http_get 30); then
       took=$(since "$t")
-      local used listening
-      used=$(journal_count "listener http.*'http'")
+      local listening
       listening=$(IN ss -Hltn "sport = :$PORT" | wc -l)
       if ! why=$(up 5); then
         fail "b. activated and answered, but: $why"
-      elif (( used < 1 )); then
+      elif ! journal_has "listener http.*'http'"; then
         fail "b. the journal does not say listener http took the socket passed as 'http'"
       elif (( listening != 2 )); then
         fail "b. $listening sockets listen on port $PORT, expected 2 (the .socket's for slot 0, slot 1's beside it)"
@@ -390,7 +398,7 @@ check_e() {
     left=$(IN pgrep -a -f 'hello-worker|/opt/clusterd/clusterd' | xargs)
     drained=""
     for p in $workers; do
-      IN journalctl -u $UNIT --no-pager -o cat | grep -Eq "pid $p exited \(exit 0\)" || drained+=" $p"
+      journal_has "pid $p exited \(exit 0\)" || drained+=" $p"
     done
     if [[ $shown == *ActiveState=inactive* && $shown == *Result=success* && $shown == *MainPID=0* && -z $left && -z $drained ]]; then
       pass "e. systemctl stop took $took s: $shown; workers $workers drained (exit 0); no clusterd or hello-worker process left"

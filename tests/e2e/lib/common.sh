@@ -10,8 +10,9 @@ HELLO=$BUILD_DIR/worker/hello-worker
 CLUSTERCTL=$BUILD_DIR/clusterctl
 HTTP="python3 $SOURCE_DIR/tests/e2e/lib/http.py"
 T=$(mktemp -d /tmp/clusterd-e2e.XXXXXX)
-# How much slower than a Release build this one runs (5 under the sanitizers): time limits scale.
-SLOWDOWN=${CLUSTERD_SLOWDOWN:-1}
+# Every wait is for a condition, bounded only so that a broken build fails instead of hanging:
+# the bound is far above what any machine of this kind needs, and no test asserts a duration.
+WAIT_BOUND=${CLUSTERD_WAIT_BOUND:-60}
 DAEMON=""
 EXTRA_PIDS=()
 export CLUSTERD_SOCKET=$T/ctl.sock
@@ -46,15 +47,14 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# wait_for TIMEOUT_S DESCRIPTION COMMAND...: polls COMMAND every 20 ms until it succeeds.
+# wait_for DESCRIPTION COMMAND...: polls COMMAND every 20 ms until it succeeds (at most
+# WAIT_BOUND seconds).
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 wait_for() {
-  local timeout=$1 what=$2; shift 2
-  local deadline=$(( $(now_ms) + ${timeout%.*} * 1000 * SLOWDOWN ))
+  local what=$1; shift
+  local deadline=$(( $(now_ms) + WAIT_BOUND * 1000 ))
   until "$@" >/dev/null 2>&1; do
-    if (( $(now_ms) >= deadline )); then
-      fail "timed out after $(( ${timeout%.*} * SLOWDOWN ))s waiting for: $what"
-    fi
+    (( $(now_ms) < deadline )) || fail "nothing after ${WAIT_BOUND}s waiting for: $what"
     sleep 0.02
   done
 }
