@@ -118,79 +118,58 @@ void print_status(const StatusSnapshot& status, bool tty) {
             << status.totals.threads << " threads\n";
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  using clusterd::control::AppArg;
-  using clusterd::control::Command;
-  using clusterd::control::CommandSpec;
-  CLI::App cli{
-      "clusterctl: control a running clusterd\n"
-      "exit codes: 0 done, 1 the daemon refused or the action failed, 2 usage, 3 no daemon "
-      "reachable"};
-  cli.require_subcommand(1);
+// What the command line says.
+struct Args {
   std::string socket_path;
-  cli.add_option("-s,--socket", socket_path,
-                 "control socket (default: $CLUSTERD_SOCKET, else the daemon's default)");
   double timeout_s = 30;
-  cli.add_option("--timeout", timeout_s,
-                 "seconds to wait for the reply (reload: for each progress line)")
-      ->capture_default_str();
-
-  // One subcommand per verb of the command table, with the arguments it declares.
   std::string app;
   unsigned number = 0;
   bool json = false;
   int worker = -1;
   bool no_wait = false;
-  std::vector<std::pair<const CommandSpec*, CLI::App*>> verbs;
-  for (const CommandSpec& spec : clusterd::control::kCommands) {
-    CLI::App* sub = cli.add_subcommand(spec.name, spec.summary);
-    if (spec.app == AppArg::Required) sub->add_option("app", app, "the app")->required();
-    if (spec.app == AppArg::Optional) sub->add_option("app", app, "only this app");
-    if (spec.instances) {
-      sub->add_option("instances", number, "the new number of workers (>= 1)")->required();
-    }
-    if (spec.worker) sub->add_option("-w,--worker", worker, "only this worker slot (0-based)");
-    if (spec.wait) sub->add_flag("--no-wait", no_wait, "return as soon as it has started");
-    if (spec.command == Command::Status) {
-      sub->add_flag("--json", json, "the status as JSON (stable; see docs/control-protocol.md)");
-    }
-    verbs.emplace_back(&spec, sub);
-  }
-  try {
-    cli.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int rc = cli.exit(e);
-    return rc == 0 ? 0 : kExitUsage;
-  }
+  std::vector<std::pair<const clusterd::control::CommandSpec*, CLI::App*>> verbs;
+};
 
+// One subcommand per verb of the command table, with the arguments it declares.
+void add_verbs(CLI::App& cli, Args& args) {
+  using clusterd::control::AppArg;
+  for (const clusterd::control::CommandSpec& spec : clusterd::control::kCommands) {
+    CLI::App* sub = cli.add_subcommand(spec.name, spec.summary);
+    if (spec.app == AppArg::Required) sub->add_option("app", args.app, "the app")->required();
+    if (spec.app == AppArg::Optional) sub->add_option("app", args.app, "only this app");
+    if (spec.instances) {
+      sub->add_option("instances", args.number, "the new number of workers (>= 1)")->required();
+    }
+    if (spec.worker) sub->add_option("-w,--worker", args.worker, "only this worker slot (0-based)");
+    if (spec.wait) sub->add_flag("--no-wait", args.no_wait, "return as soon as it has started");
+    if (spec.command == clusterd::control::Command::Status) {
+      sub->add_flag("--json", args.json,
+                    "the status as JSON (stable; see docs/control-protocol.md)");
+    }
+    args.verbs.emplace_back(&spec, sub);
+  }
+}
+
+clusterd::control::Request request_of(const Args& args) {
   clusterd::control::Request request;
-  for (const auto& [spec, sub] : verbs) {
+  for (const auto& [spec, sub] : args.verbs) {
     if (sub->parsed()) request.command = spec->command;
   }
-  const CommandSpec& spec = clusterd::control::spec_of(request.command);
-  if (!app.empty()) request.app = app;
-  if (spec.instances) request.instances = number;
-  if (spec.worker && worker >= 0) request.worker = static_cast<unsigned>(worker);
-  if (spec.wait) request.wait = !no_wait;
+  const clusterd::control::CommandSpec& spec = clusterd::control::spec_of(request.command);
+  if (!args.app.empty()) request.app = args.app;
+  if (spec.instances) request.instances = args.number;
+  if (spec.worker && args.worker >= 0) request.worker = static_cast<unsigned>(args.worker);
+  if (spec.wait) request.wait = !args.no_wait;
+  return request;
+}
 
-  if (socket_path.empty()) {
-    const char* env = std::getenv("CLUSTERD_SOCKET");
-    socket_path = env && *env ? env : clusterd::control::default_socket_path();
-  }
-  // Whoever can replace the socket can answer in the daemon's name: check before believing it.
-  if (std::optional<std::string> why = clusterd::control::distrust_socket(socket_path)) {
-    std::cerr << "clusterctl: not trusting control socket " << socket_path << ": "
-              << clusterd::control::printable(*why) << "\n";
-    return kExitRefused;
-  }
-
-  std::string line;
+// Sends the request and returns the final reply line; progress lines go to stderr. Exits with
+// the documented code when there is no reply.
+std::string call(const Args& args, const clusterd::control::Request& request) {
   try {
-    line = clusterd::control::call(
-        socket_path, clusterd::control::encode_request(request),
-        std::chrono::milliseconds(static_cast<long long>(std::lround(timeout_s * 1000))),
+    return clusterd::control::call(
+        args.socket_path, clusterd::control::encode_request(request),
+        std::chrono::milliseconds(static_cast<long long>(std::lround(args.timeout_s * 1000))),
         [](const std::string& reply_line) {
           try {
             const clusterd::control::Reply progress = clusterd::control::decode_reply(reply_line);
@@ -203,12 +182,15 @@ int main(int argc, char** argv) {
         });
   } catch (const clusterd::control::Unreachable& e) {
     std::cerr << "clusterctl: no clusterd reachable at " << e.what() << "\n";
-    return kExitUnreachable;
+    std::exit(kExitUnreachable);
   } catch (const std::exception& e) {
-    std::cerr << "clusterctl: " << socket_path << ": " << e.what() << "\n";
-    return kExitRefused;
+    std::cerr << "clusterctl: " << args.socket_path << ": " << e.what() << "\n";
+    std::exit(kExitRefused);
   }
+}
 
+int print_reply(const Args& args, const clusterd::control::Request& request,
+                const std::string& line) {
   clusterd::control::Reply reply;
   try {
     reply = clusterd::control::decode_reply(line);
@@ -221,12 +203,12 @@ int main(int argc, char** argv) {
     return kExitRefused;
   }
   if (reply.status) {
-    if (json) {
+    if (args.json) {
       std::cout << clusterd::control::status_json(*reply.status) << "\n";
     } else {
       print_status(*reply.status, isatty(STDOUT_FILENO) == 1);
     }
-  } else if (request.command == Command::Version) {
+  } else if (request.command == clusterd::control::Command::Version) {
     std::cout << "clusterctl " << CLUSTERD_VERSION
               << ", daemon: " << clusterd::control::printable(reply.message) << ", protocol "
               << reply.version << "\n";
@@ -234,4 +216,39 @@ int main(int argc, char** argv) {
     std::cout << clusterd::control::printable(reply.message, true) << "\n";
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{
+      "clusterctl: control a running clusterd\n"
+      "exit codes: 0 done, 1 the daemon refused or the action failed, 2 usage, 3 no daemon "
+      "reachable"};
+  cli.require_subcommand(1);
+  Args args;
+  cli.add_option("-s,--socket", args.socket_path,
+                 "control socket (default: $CLUSTERD_SOCKET, else the daemon's default)");
+  cli.add_option("--timeout", args.timeout_s,
+                 "seconds to wait for the reply (reload: for each progress line)")
+      ->capture_default_str();
+  add_verbs(cli, args);
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = cli.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+  const clusterd::control::Request request = request_of(args);
+  if (args.socket_path.empty()) {
+    const char* env = std::getenv("CLUSTERD_SOCKET");
+    args.socket_path = env && *env ? env : clusterd::control::default_socket_path();
+  }
+  // Whoever can replace the socket can answer in the daemon's name: check before believing it.
+  if (std::optional<std::string> why = clusterd::control::distrust_socket(args.socket_path)) {
+    std::cerr << "clusterctl: not trusting control socket " << args.socket_path << ": "
+              << clusterd::control::printable(*why) << "\n";
+    return kExitRefused;
+  }
+  return print_reply(args, request, call(args, request));
 }

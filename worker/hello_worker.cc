@@ -229,6 +229,65 @@ void fork_child() {
   for (;;) ::pause();
 }
 
+// SIGTERM / SIGINT: stop accepting, tell every connection to finish, and exit once the last one
+// is gone (or at the drain deadline, whatever is still open).
+void drain(Server& server, Timer& exit_timer, Timer& deadline, int signo) {
+  server.draining = true;
+  clusterd::sd::notify("STOPPING=1");
+  for (auto& listener : server.listeners) listener->close();
+  exit_timer.cancel();
+  std::vector<std::shared_ptr<ConnectionBase>> live;
+  {
+    std::lock_guard lock(server.mu);
+    for (ConnectionBase* c : server.connections) {
+      if (auto sp = c->weak_from_this().lock()) live.push_back(std::move(sp));
+    }
+  }
+  log("%s: draining %zu connections", signo == SIGTERM ? "SIGTERM" : "SIGINT", live.size());
+  for (auto& c : live) c->drain();
+  live.clear();
+  deadline.expires_after(kDrainDeadline);
+  deadline.async_wait([&server](std::error_code e) {
+    if (e) return;
+    std::lock_guard lock(server.mu);
+    server.exiting = true;
+    log("drain deadline reached with %zu connections open, exiting anyway",
+        server.connections.size());
+    server.io.stop();
+  });
+  // Posted, not called: an accept that completed before the close is queued ahead of it.
+  asio::post(server.main, [&server] { server.stop_if_drained(); });
+}
+
+// The sockets to serve: LISTEN_FDS, else CLUSTER_LISTEN_<NAME>=ADDR, and --listen. Returns an
+// exit code: 0 when there is something to serve.
+int open_sockets(Server& server, const Options& opt) {
+  try {
+    if (take_listen_fds(server) == 0) {
+      for (char** env = environ; *env != nullptr; ++env) {
+        const std::string_view var = *env;
+        constexpr std::string_view kPrefix = "CLUSTER_LISTEN_";
+        const std::size_t eq = var.find('=');
+        if (var.substr(0, kPrefix.size()) != kPrefix || eq == std::string_view::npos) continue;
+        bind_address(server, std::string(var.substr(kPrefix.size(), eq - kPrefix.size())),
+                     std::string(var.substr(eq + 1)));
+      }
+    }
+    for (const std::string& addr : opt.listen) bind_address(server, "cli", addr);
+  } catch (const std::exception& e) {
+    log("%s", e.what());
+    return 1;
+  }
+  for (auto& listener : server.listeners) listener->start();
+  if (server.listeners.empty()) {
+    std::fprintf(stderr,
+                 "hello-worker: no socket to serve: expected LISTEN_FDS (socket activation), "
+                 "CLUSTER_LISTEN_<NAME>=ADDR or --listen ADDR\n");
+    return 2;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -261,61 +320,14 @@ int main(int argc, char** argv) {
     signals.add(SIGTERM);
     signals.add(SIGINT);
     signals.async_wait([&](std::error_code ec, int signo) {
-      if (ec) return;
-      server.draining = true;
-      clusterd::sd::notify("STOPPING=1");
-      for (auto& listener : server.listeners) listener->close();
-      exit_timer.cancel();
-      std::vector<std::shared_ptr<ConnectionBase>> live;
-      {
-        std::lock_guard lock(server.mu);
-        for (ConnectionBase* c : server.connections) {
-          if (auto sp = c->weak_from_this().lock()) live.push_back(std::move(sp));
-        }
-      }
-      log("%s: draining %zu connections", signo == SIGTERM ? "SIGTERM" : "SIGINT", live.size());
-      for (auto& c : live) c->drain();
-      live.clear();
-      deadline.expires_after(kDrainDeadline);
-      deadline.async_wait([&](std::error_code e) {
-        if (e) return;
-        std::lock_guard lock(server.mu);
-        server.exiting = true;
-        log("drain deadline reached with %zu connections open, exiting anyway",
-            server.connections.size());
-        server.io.stop();
-      });
-      // Posted, not called: an accept that completed before the close is queued ahead of it.
-      asio::post(server.main, [&server] { server.stop_if_drained(); });
+      if (!ec) drain(server, exit_timer, deadline, signo);
     });
   }
 
   if (opt.ready_delay_ms > 0)
     std::this_thread::sleep_for(std::chrono::milliseconds(opt.ready_delay_ms));
 
-  try {
-    if (take_listen_fds(server) == 0) {
-      for (char** env = environ; *env != nullptr; ++env) {
-        const std::string_view var = *env;
-        constexpr std::string_view kPrefix = "CLUSTER_LISTEN_";
-        const std::size_t eq = var.find('=');
-        if (var.substr(0, kPrefix.size()) != kPrefix || eq == std::string_view::npos) continue;
-        bind_address(server, std::string(var.substr(kPrefix.size(), eq - kPrefix.size())),
-                     std::string(var.substr(eq + 1)));
-      }
-    }
-    for (const std::string& addr : opt.listen) bind_address(server, "cli", addr);
-  } catch (const std::exception& e) {
-    log("%s", e.what());
-    return 1;
-  }
-  for (auto& listener : server.listeners) listener->start();
-  if (server.listeners.empty()) {
-    std::fprintf(stderr,
-                 "hello-worker: no socket to serve: expected LISTEN_FDS (socket activation), "
-                 "CLUSTER_LISTEN_<NAME>=ADDR or --listen ADDR\n");
-    return 2;
-  }
+  if (const int rc = open_sockets(server, opt); rc != 0) return rc;
 
   const std::size_t n = server.listeners.size();
   clusterd::sd::notify("READY=1\nSTATUS=serving on " + std::to_string(n) + " sockets");

@@ -79,6 +79,75 @@ void for_each_element(std::string_view value, Fn fn) {
 
 }  // namespace detail
 
+namespace detail {
+
+// request-line = method SP request-target SP HTTP-version. Returns 0, or the status to fail with.
+inline int parse_request_line(std::string_view line, Request& req) {
+  const std::size_t sp1 = line.find(' ');
+  const std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos) return 400;
+  const std::string_view method = line.substr(0, sp1);
+  const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  const std::string_view version = line.substr(sp2 + 1);
+  if (!is_token(method) || target.empty()) return 400;
+  for (char c : target) {
+    if (static_cast<unsigned char>(c) <= ' ' || c == '\x7f') return 400;
+  }
+  if (version == "HTTP/1.1") {
+    req.http10 = false;
+  } else if (version == "HTTP/1.0") {
+    req.http10 = true;
+  } else if (version.size() == 8 && version.substr(0, 5) == "HTTP/" && version[6] == '.' &&
+             version[5] >= '0' && version[5] <= '9' && version[7] >= '0' && version[7] <= '9') {
+    return 505;
+  } else {
+    return 400;
+  }
+  req.method = method == "GET" ? Method::kGet : method == "HEAD" ? Method::kHead : Method::kOther;
+  req.target = target;
+  return 0;
+}
+
+// What the header lines said about framing and the connection.
+struct Headers {
+  bool have_length = false;
+  bool close = false;
+  bool keep_alive = false;
+};
+
+// One header line. Returns 0, or the status to fail with.
+inline int parse_header(std::string_view line, Request& req, Headers& seen) {
+  if (line.front() == ' ' || line.front() == '\t') return 400;  // obsolete line folding
+  const std::size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return 400;
+  const std::string_view name = line.substr(0, colon);
+  const std::string_view value = trim(line.substr(colon + 1));
+  if (!is_token(name)) return 400;
+  for (char c : value) {
+    if ((static_cast<unsigned char>(c) < ' ' && c != '\t') || c == '\x7f') return 400;
+  }
+  if (iequals(name, "content-length")) {
+    std::uint64_t n = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (value.empty() || ec != std::errc() || end != value.data() + value.size()) return 400;
+    if (seen.have_length && n != req.content_length) return 400;
+    seen.have_length = true;
+    req.content_length = n;
+  } else if (iequals(name, "transfer-encoding")) {
+    return req.http10 ? 400 : 501;  // chunked bodies are not supported
+  } else if (iequals(name, "connection")) {
+    for_each_element(value, [&](std::string_view token) {
+      if (iequals(token, "close")) seen.close = true;
+      if (iequals(token, "keep-alive")) seen.keep_alive = true;
+    });
+  } else if (iequals(name, "expect")) {
+    req.expect_continue = iequals(value, "100-continue");
+  }
+  return 0;
+}
+
+}  // namespace detail
+
 /// Parses the request head at the start of `data`. kIncomplete means "need more bytes" (the caller
 /// enforces the size limit); kError means the stream cannot be framed and must be closed.
 inline ParseResult parse_request(std::string_view data) {
@@ -99,73 +168,19 @@ inline ParseResult parse_request(std::string_view data) {
     r.error = status;
     return r;
   };
-
   std::string_view line;
   do {
     if (!next_line(line)) return r;
   } while (line.empty());
-
-  // request-line = method SP request-target SP HTTP-version
-  const std::size_t sp1 = line.find(' ');
-  const std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos) return fail(400);
-  const std::string_view method = line.substr(0, sp1);
-  const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  const std::string_view version = line.substr(sp2 + 1);
-  if (!is_token(method) || target.empty()) return fail(400);
-  for (char c : target) {
-    if (static_cast<unsigned char>(c) <= ' ' || c == '\x7f') return fail(400);
-  }
   Request& req = r.request;
-  if (version == "HTTP/1.1") {
-    req.http10 = false;
-  } else if (version == "HTTP/1.0") {
-    req.http10 = true;
-  } else if (version.size() == 8 && version.substr(0, 5) == "HTTP/" && version[6] == '.' &&
-             version[5] >= '0' && version[5] <= '9' && version[7] >= '0' && version[7] <= '9') {
-    return fail(505);
-  } else {
-    return fail(400);
-  }
-  req.method = method == "GET" ? Method::kGet : method == "HEAD" ? Method::kHead : Method::kOther;
-  req.target = target;
-
-  bool have_length = false;
-  bool conn_close = false;
-  bool conn_keep_alive = false;
+  if (const int status = parse_request_line(line, req)) return fail(status);
+  Headers seen;
   for (;;) {
     if (!next_line(line)) return r;  // kIncomplete
     if (line.empty()) break;
-    if (line.front() == ' ' || line.front() == '\t') return fail(400);  // obsolete line folding
-    const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos) return fail(400);
-    const std::string_view name = line.substr(0, colon);
-    const std::string_view value = trim(line.substr(colon + 1));
-    if (!is_token(name)) return fail(400);
-    for (char c : value) {
-      if ((static_cast<unsigned char>(c) < ' ' && c != '\t') || c == '\x7f') return fail(400);
-    }
-    if (iequals(name, "content-length")) {
-      std::uint64_t n = 0;
-      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-      if (value.empty() || ec != std::errc() || end != value.data() + value.size()) {
-        return fail(400);
-      }
-      if (have_length && n != req.content_length) return fail(400);
-      have_length = true;
-      req.content_length = n;
-    } else if (iequals(name, "transfer-encoding")) {
-      return fail(req.http10 ? 400 : 501);  // chunked bodies are not supported
-    } else if (iequals(name, "connection")) {
-      for_each_element(value, [&](std::string_view token) {
-        if (iequals(token, "close")) conn_close = true;
-        if (iequals(token, "keep-alive")) conn_keep_alive = true;
-      });
-    } else if (iequals(name, "expect")) {
-      req.expect_continue = iequals(value, "100-continue");
-    }
+    if (const int status = parse_header(line, req, seen)) return fail(status);
   }
-  req.keep_alive = !conn_close && (!req.http10 || conn_keep_alive);
+  req.keep_alive = !seen.close && (!req.http10 || seen.keep_alive);
   r.status = ParseStatus::kComplete;
   r.consumed = pos;
   return r;

@@ -80,7 +80,8 @@ Fd Listeners::bind(const config::ListenerSpec& spec, const config::Address& addr
   return fd;
 }
 
-std::shared_ptr<Listener> Listeners::bind_listener(const config::ListenerSpec& spec, unsigned slots,
+std::shared_ptr<Listener> Listeners::bind_listener(const std::string& app,
+                                                   const config::ListenerSpec& spec, unsigned slots,
                                                    bool beside) {
   auto listener = std::make_shared<Listener>(Listener{spec, {}});
   if (spec.mode == config::ListenMode::Shared) {
@@ -103,7 +104,7 @@ std::shared_ptr<Listener> Listeners::bind_listener(const config::ListenerSpec& s
     }
   }
   if (!listener->fds.empty() && spec.address.family != config::Address::Family::Unix) {
-    spdlog::info("listener {} on {} port {} ({} socket{})", spec.name, spec.address.host,
+    spdlog::info("{}: {} listening on {} port {} ({} socket{})", app, spec.name, spec.address.host,
                  host_.local_port(listener->fds[0].get()), listener->fds.size(),
                  listener->fds.size() == 1 ? "" : "s");
   }
@@ -140,7 +141,7 @@ Generation Listeners::prepare(const config::AppSpec& spec, unsigned slots,
         if (fd) host_.set_reuseport(fd.get());
       }
     }
-    gen.listeners.push_back(bind_listener(ls, slots, beside));
+    gen.listeners.push_back(bind_listener(spec.name, ls, slots, beside));
   }
   return gen;
 }

@@ -82,8 +82,8 @@ class Listeners {
  private:
   Fd take_passed(const config::ListenerSpec& spec, unsigned slot);
   Fd bind(const config::ListenerSpec& spec, const config::Address& address, bool reuseport);
-  std::shared_ptr<Listener> bind_listener(const config::ListenerSpec& spec, unsigned slots,
-                                          bool beside);
+  std::shared_ptr<Listener> bind_listener(const std::string& app, const config::ListenerSpec& spec,
+                                          unsigned slots, bool beside);
 
   Host& host_;
   std::multimap<std::string, Fd> passed_;      // by name, until claimed

@@ -32,6 +32,32 @@ double StatusSampler::cpu_percent(int pid, const os::ProcessFacts& facts, core::
   return percent;
 }
 
+control::WorkerStatus StatusSampler::worker(unsigned index, const core::Lane& lane,
+                                            const os::ProcessFacts* facts, core::TimePoint now,
+                                            const ProcessSample& sample, bool whole,
+                                            std::vector<CpuSample>& next) {
+  control::WorkerStatus w;
+  w.id = index;
+  w.pid = lane.pid();
+  w.state = core::to_string(lane.state());
+  w.generation = lane.generation();
+  w.restarts = lane.restarts();
+  if (lane.last_exit()) w.last_exit = lane.last_exit()->to_string();
+  w.status_text = lane.status_text();
+  if (w.pid == 0 || facts == nullptr) return w;
+  if (lane.started_at())
+    w.uptime_s = std::chrono::duration<double>(now - *lane.started_at()).count();
+  if (facts->alive) {
+    w.threads = facts->threads;
+    w.rss_kb = facts->rss_kb;
+    w.cpus = facts->cpus;
+    w.cpu_percent = cpu_percent(w.pid, *facts, now, sample, whole, next);
+    w.processes = facts->tree_processes;
+    w.tree_threads = facts->tree_threads;
+  }
+  return w;
+}
+
 control::StatusSnapshot StatusSampler::sample(Host& host, const core::Supervisor& supervisor,
                                               const std::string* app) {
   // Each slot's active worker; during a replacement also the other lane's (the new worker
@@ -85,31 +111,13 @@ control::StatusSnapshot StatusSampler::sample(Host& host, const core::Supervisor
           {state.spec.name, state.instances, state.instances_reason, 0, state.generation, {}});
     }
     control::AppStatus& a = out.apps.back();
-    const core::Lane& lane = *s.lane;
-    control::WorkerStatus w;
-    w.id = s.index;
-    w.pid = lane.pid();
-    w.state = core::to_string(lane.state());
-    w.generation = lane.generation();
-    w.restarts = lane.restarts();
-    if (lane.last_exit()) w.last_exit = lane.last_exit()->to_string();
-    w.status_text = lane.status_text();
-    if (s.active && lane.state() == core::LaneState::Running) ++a.ready;
-    if (w.pid != 0 && facts < sample.workers.size() && sample.workers[facts].first == w.pid) {
-      const os::ProcessFacts& f = sample.workers[facts++].second;
-      if (lane.started_at()) {
-        w.uptime_s = std::chrono::duration<double>(now - *lane.started_at()).count();
-      }
-      if (f.alive) {
-        w.threads = f.threads;
-        w.rss_kb = f.rss_kb;
-        w.cpus = f.cpus;
-        w.cpu_percent = cpu_percent(w.pid, f, now, sample, app == nullptr, next);
-        w.processes = f.tree_processes;
-        w.tree_threads = f.tree_threads;
-      }
+    if (s.active && s.lane->state() == core::LaneState::Running) ++a.ready;
+    const os::ProcessFacts* f = nullptr;
+    if (s.lane->pid() != 0 && facts < sample.workers.size() &&
+        sample.workers[facts].first == s.lane->pid()) {
+      f = &sample.workers[facts++].second;
     }
-    a.workers.push_back(std::move(w));
+    a.workers.push_back(worker(s.index, *s.lane, f, now, sample, app == nullptr, next));
   }
   if (app == nullptr) {  // pids that are gone are forgotten with the old vector
     std::sort(next.begin(), next.end(),

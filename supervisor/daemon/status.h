@@ -32,6 +32,10 @@ class StatusSampler {
     core::TimePoint at;
   };
   CpuSample* previous(int pid);
+  control::WorkerStatus worker(unsigned index, const core::Lane& lane,
+                               const os::ProcessFacts* facts, core::TimePoint now,
+                               const ProcessSample& sample, bool whole,
+                               std::vector<CpuSample>& next);
   double cpu_percent(int pid, const os::ProcessFacts& facts, core::TimePoint now,
                      const ProcessSample& sample, bool whole, std::vector<CpuSample>& next);
 

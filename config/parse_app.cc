@@ -1,0 +1,203 @@
+// The sections of an app: its command, listeners, backoff, rollout, env and limits.
+#include <algorithm>
+
+#include "config/values.h"
+#include "config/walker.h"
+
+namespace clusterd::config {
+
+void Walker::instances(const Entry& k, AppSpec& app) {
+  if (k.value.IsScalar() && k.value.Scalar() == "auto") {
+    app.instances.count.reset();
+  } else if (!k.value.IsScalar()) {
+    error(k.value_at, k.path, "expected auto or an integer");
+  } else if (auto r = parse_integer(k.value.Scalar(), 1, 65536); r.value) {
+    app.instances.count = static_cast<unsigned>(*r.value);
+  } else {
+    error(k.value_at, k.path,
+          "expected auto or an integer from 1 to 65536, got " + quoted(k.value.Scalar()));
+  }
+}
+
+void Walker::stop_signal(const Entry& k, AppSpec& app) {
+  std::optional<int> sig = k.value.IsScalar() ? parse_signal(k.value.Scalar()) : std::nullopt;
+  if (sig) {
+    app.stop_signal = *sig;
+  } else {
+    error(k.value_at, k.path,
+          std::string("expected a signal name such as SIGTERM or TERM") +
+              (k.value.IsScalar() ? ", got " + quoted(k.value.Scalar()) : ""));
+  }
+}
+
+void Walker::limits(const Entry& k, AppSpec& app) {
+  if (auto limits = map_entries(k.value, k.value_at, k.path, {"nofile"})) {
+    for (const Entry& l : *limits) {
+      if (auto n = integer(l, 1, std::uint64_t{1} << 30)) app.nofile = *n;
+    }
+  }
+}
+
+void Walker::command(const Entry& e, AppSpec& app) {
+  app.command_at = e.value_at;
+  if (e.value.IsScalar()) {
+    app.command = split_command(e.value.Scalar());
+    if (app.command.empty()) error(e.value_at, e.path, "expected a non-empty command");
+    return;
+  }
+  if (!e.value.IsSequence()) {
+    error(e.value_at, e.path, "expected a sequence of strings or a string");
+    return;
+  }
+  if (e.value.size() == 0) {
+    error(e.value_at, e.path, "expected a non-empty sequence of strings");
+    return;
+  }
+  std::size_t i = 0;
+  for (const YAML::Node& item : e.value) {
+    Entry arg{"", e.path + "[" + std::to_string(i) + "]", item, e.value_at,
+              mark_of(item, e.value_at)};
+    if (auto s = string(arg, i > 0)) app.command.push_back(*s);
+    ++i;
+  }
+}
+
+void Walker::listeners(const Entry& e, AppSpec& app) {
+  auto entries = map_entries(e.value, e.value_at, e.path, {});
+  if (!entries) return;
+  for (const Entry& l : *entries) {
+    if (!is_listener_name(l.key)) {
+      error(l.key_at, l.path,
+            "invalid listener name; expected 1 to 255 characters of A-Z, a-z, 0-9, '_', '-'");
+    } else {
+      for (const ListenerSpec& other : app.listeners) {
+        if (listener_env_name(other.name) == listener_env_name(l.key)) {
+          error(l.key_at, l.path,
+                "listener name clashes with '" + other.name + "' (both become CLUSTER_LISTEN_" +
+                    listener_env_name(l.key) + ")");
+          break;
+        }
+      }
+    }
+    listener(l, app);
+  }
+}
+
+void Walker::listener(const Entry& e, AppSpec& app) {
+  ListenerSpec spec;
+  spec.name = e.key;
+  std::optional<Entry> address;
+  std::optional<Entry> mode;
+  if (e.value.IsScalar()) {
+    address = e;
+  } else if (auto entries =
+                 map_entries(e.value, e.value_at, e.path, {"address", "mode", "backlog"})) {
+    for (const Entry& k : *entries) {
+      if (k.key == "address") {
+        address = k;
+      } else if (k.key == "mode") {
+        mode = k;
+        if (auto v = one_of<ListenMode>(k, {{"shared", ListenMode::Shared},
+                                            {"reuseport", ListenMode::ReusePort},
+                                            {"worker", ListenMode::Worker}})) {
+          spec.mode = *v;
+        }
+      } else if (auto n = integer(k, 1, 65535)) {
+        spec.backlog = static_cast<int>(*n);
+      }
+    }
+    if (!address) error(e.key_at, join(e.path, "address"), "required key is missing");
+  } else {
+    return;  // map_entries reported it
+  }
+  if (!address) return;
+  if (!address->value.IsScalar()) {
+    error(address->value_at, address->path, "expected a string");
+    return;
+  }
+  Result<Address> r = parse_address(address->value.Scalar());
+  if (!r.value) {
+    error(address->value_at, address->path, r.error);
+    return;
+  }
+  spec.address = *r.value;
+  spec.at = address->value_at;
+  if (spec.address.family == Address::Family::Unix && spec.mode == ListenMode::ReusePort) {
+    error(mode->value_at, mode->path,
+          "reuseport does not work with unix sockets (SO_REUSEPORT does not balance them); use "
+          "shared");
+  }
+  for (const Bound& b : bound_) {
+    if (!addresses_conflict(b.address, spec.address)) continue;
+    std::string where = b.path + " at line " + std::to_string(b.at.line);
+    if (b.address.text == spec.address.text) {
+      error(spec.at, address->path, spec.address.text + " is already used by " + where);
+    } else {
+      error(spec.at, address->path,
+            spec.address.text + " overlaps " + b.address.text + " of " + where);
+    }
+    break;
+  }
+  bound_.push_back({e.path, spec.address, spec.at});
+  app.listeners.push_back(std::move(spec));
+}
+
+void Walker::backoff(const Entry& e, AppSpec& app) {
+  auto entries = map_entries(e.value, e.value_at, e.path, {"initial", "max"});
+  if (!entries) return;
+  std::optional<Entry> initial;
+  bool ok = true;
+  for (const Entry& k : *entries) {
+    if (k.key == "initial") {
+      initial = k;
+      if (auto d = duration(k, true)) {
+        app.backoff_initial = *d;
+      } else {
+        ok = false;
+      }
+    } else if (auto d = duration(k)) {
+      app.backoff_max = *d;
+    } else {
+      ok = false;
+    }
+  }
+  if (ok && app.backoff_initial > app.backoff_max) {
+    const Entry& at = initial ? *initial
+                              : *std::find_if(entries->begin(), entries->end(),
+                                              [](const Entry& k) { return k.key == "max"; });
+    error(at.value_at, at.path,
+          "backoff.initial (" + format_duration(app.backoff_initial) +
+              ") must not be greater than backoff.max (" + format_duration(app.backoff_max) + ")");
+  }
+}
+
+void Walker::rollout(const Entry& e, AppSpec& app) {
+  auto entries = map_entries(e.value, e.value_at, e.path, {"batch", "canary_time"});
+  if (!entries) return;
+  for (const Entry& k : *entries) {
+    if (k.key == "batch") {
+      if (auto n = integer(k, 1, 65536)) app.rollout.batch = static_cast<unsigned>(*n);
+    } else if (auto d = duration(k)) {
+      app.rollout.canary_time = *d;
+    }
+  }
+}
+
+void Walker::env(const Entry& e, AppSpec& app) {
+  auto entries = map_entries(e.value, e.value_at, e.path, {});
+  if (!entries) return;
+  for (const Entry& k : *entries) {
+    if (k.key.empty() || k.key.find('=') != std::string::npos ||
+        k.key.find('\0') != std::string::npos) {
+      error(k.key_at, k.path, "invalid environment variable name; expected non-empty, without '='");
+      continue;
+    }
+    if (!k.value.IsScalar()) {
+      error(k.value_at, k.path, "expected a scalar value (write \"\" for an empty string)");
+      continue;
+    }
+    if (auto s = string(k, true)) app.env.emplace_back(k.key, *s);
+  }
+}
+
+}  // namespace clusterd::config

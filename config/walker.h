@@ -1,0 +1,103 @@
+// The Walker: the YAML tree of a config file walked into a Config, every problem recorded as a
+// ConfigError at its FILE:LINE:COL with its dotted key, none of them fatal. Shared by the files
+// of config/ that walk parts of the tree (parse.cc: the top and the apps; parse_app.cc: an app's
+// sections). Not a public header.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "config/config.h"
+
+namespace clusterd::config {
+
+std::string join(const std::string& path, std::string_view key);
+std::string quoted(std::string_view text);
+
+// One key: value pair of a YAML map, with the marks to report problems at.
+struct Entry {
+  std::string key;
+  std::string path;  // dotted path of the key
+  YAML::Node value;
+  Mark key_at;
+  Mark value_at;  // the value's own mark; the key's for an implicit null (`key:` with nothing)
+};
+
+// A listener already seen, for the address-conflict check.
+struct Bound {
+  std::string path;  // apps.NAME.listen.LNAME
+  Address address;
+  Mark at;
+};
+
+class Walker {
+ public:
+  Walker(std::string_view source, std::string_view origin) : source_(source), origin_(origin) {}
+
+  std::vector<ConfigError> errors;
+
+  void error(Mark at, std::string key, std::string message) {
+    errors.push_back({origin_, at, std::move(key), std::move(message)});
+  }
+
+  Config walk(const YAML::Node& root);
+
+ private:
+  // walker.cc: typed values
+  Mark mark_of(const YAML::Node& node, Mark fallback) const;
+  std::optional<std::vector<Entry>> map_entries(const YAML::Node& node, Mark at,
+                                                const std::string& path,
+                                                std::initializer_list<std::string_view> allowed);
+  std::optional<std::string> string(const Entry& e, bool allow_empty = false);
+  template <class T>
+  std::optional<T> one_of(const Entry& e,
+                          std::initializer_list<std::pair<std::string_view, T>> choices);
+  std::optional<std::uint64_t> integer(const Entry& e, std::uint64_t min, std::uint64_t max);
+  std::optional<Duration> duration(const Entry& e, bool positive = false);
+  std::optional<std::uint64_t> size(const Entry& e);
+
+  // parse.cc
+  void control(const Entry& e, ControlSpec& out);
+  void apps(const Entry& e, Config& out);
+  void app(const Entry& e, AppSpec& app);
+  bool lifecycle_key(const Entry& k, AppSpec& app);
+  bool runtime_key(const Entry& k, AppSpec& app);
+  // parse_app.cc
+  void instances(const Entry& e, AppSpec& app);
+  void stop_signal(const Entry& e, AppSpec& app);
+  void limits(const Entry& e, AppSpec& app);
+  void command(const Entry& e, AppSpec& app);
+  void listeners(const Entry& e, AppSpec& app);
+  void listener(const Entry& e, AppSpec& app);
+  void backoff(const Entry& e, AppSpec& app);
+  void rollout(const Entry& e, AppSpec& app);
+  void env(const Entry& e, AppSpec& app);
+
+  std::string_view source_;
+  std::string origin_;
+  std::vector<Bound> bound_;
+};
+
+template <class T>
+std::optional<T> Walker::one_of(const Entry& e,
+                                std::initializer_list<std::pair<std::string_view, T>> choices) {
+  std::string list;
+  for (const auto& [name, value] : choices) {
+    list += (list.empty() ? "" : ", ") + std::string(name);
+    if (e.value.IsScalar() && e.value.Scalar() == name) return value;
+  }
+  if (!e.value.IsScalar()) {
+    error(e.value_at, e.path, "expected one of " + list);
+  } else {
+    error(e.value_at, e.path, "expected one of " + list + ", got " + quoted(e.value.Scalar()));
+  }
+  return std::nullopt;
+}
+
+}  // namespace clusterd::config
