@@ -2,10 +2,13 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -18,13 +21,50 @@ constexpr std::string_view kDefaultPath = "/bin:/usr/bin";
 
 std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
 
+// `name` relative to `cwd`, and both relative to our own working directory: the result is
+// absolute, so that the worker, which changes to `cwd` before its exec, runs the same file.
 std::string resolve(std::string_view name, std::string_view cwd) {
   if (!name.empty() && name.front() == '/') return std::string(name);
-  if (cwd.empty()) return std::string(name);
-  std::string out(cwd);
-  if (out.back() != '/') out += '/';
+  std::string out;
+  if (cwd.empty() || cwd.front() != '/') {
+    char here[4096];
+    if (getcwd(here, sizeof here) != nullptr) out = here;
+  }
+  if (!cwd.empty()) {
+    if (!out.empty() && out.back() != '/') out += '/';
+    out += cwd;
+  }
+  if (!out.empty() && out.back() != '/') out += '/';
   out += name;
   return out;
+}
+
+// fs.nr_open: the highest RLIMIT_NOFILE the kernel allows anyone.
+std::optional<std::uint64_t> nr_open() {
+  std::FILE* f = std::fopen("/proc/sys/fs/nr_open", "r");
+  if (f == nullptr) return std::nullopt;
+  unsigned long long value = 0;
+  const bool ok = std::fscanf(f, "%llu", &value) == 1;
+  std::fclose(f);
+  return ok ? std::optional<std::uint64_t>(value) : std::nullopt;
+}
+
+void check_nofile(const AppSpec& app, const std::string& file, const std::string& prefix,
+                  std::vector<ConfigError>& errors) {
+  if (!app.nofile) return;
+  const std::optional<std::uint64_t> kernel_max = nr_open();
+  if (kernel_max && *app.nofile > *kernel_max) {
+    errors.push_back({file, app.nofile_at, prefix + "limits.nofile",
+                      std::to_string(*app.nofile) + " is above the kernel's fs.nr_open (" +
+                          std::to_string(*kernel_max) + "): every start would fail"});
+    return;
+  }
+  rlimit own{};
+  if (geteuid() != 0 && getrlimit(RLIMIT_NOFILE, &own) == 0 && *app.nofile > own.rlim_max) {
+    errors.push_back({file, app.nofile_at, prefix + "limits.nofile",
+                      std::to_string(*app.nofile) + " is above clusterd's own hard limit (" +
+                          std::to_string(own.rlim_max) + "), and only root may raise it"});
+  }
 }
 
 bool is_executable_file(const std::string& path) {
@@ -97,13 +137,13 @@ std::optional<std::string> find_executable(std::string_view name, std::string_vi
   return std::nullopt;
 }
 
-std::vector<ConfigError> check_environment(const Config& config) {
+std::vector<ConfigError> check_environment(const Config& config, bool names) {
   std::vector<ConfigError> errors;
   const std::string& file = config.path;
   const char* path_var = std::getenv("PATH");
   std::string_view path_env = path_var != nullptr ? std::string_view(path_var) : kDefaultPath;
 
-  if (!config.control.group.empty()) {
+  if (names && !config.control.group.empty()) {
     check_group(config.control.group, file, config.control.group_at, "control.group", errors);
   }
 
@@ -144,6 +184,8 @@ std::vector<ConfigError> check_environment(const Config& config) {
       }
     }
 
+    check_nofile(app, file, prefix, errors);
+    if (!names) continue;
     if (!app.user.empty()) check_user(app.user, file, app.user_at, prefix + "user", errors);
     if (!app.group.empty()) check_group(app.group, file, app.group_at, prefix + "group", errors);
   }

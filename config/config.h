@@ -41,7 +41,13 @@ struct ListenerSpec {
   Address address;
   ListenMode mode = ListenMode::Shared;
   int backlog = 4096;
+  // unix: listeners only: the socket file's mode (default 0666, as a systemd .socket's
+  // SocketMode=), owner and group (default: clusterd's).
+  unsigned socket_mode = 0666;
+  std::string socket_user;
+  std::string socket_group;
   Mark at;  // where the listener's address was written
+  Mark socket_owner_at;
 };
 
 enum class ReadyMode { Exec, Notify };
@@ -57,6 +63,19 @@ struct RolloutSpec {
 /// `instances: auto` (count unset) or `instances: N`.
 struct Instances {
   std::optional<unsigned> count;  // nullopt = auto
+};
+
+/// `inherit_env:` which of the master's environment variables a worker gets.
+struct EnvInherit {
+  enum class Mode {
+    Auto,    // all of them without `user:`; with it, none (a clean environment, as systemd does)
+    All,     // true
+    None,    // false
+    Listed,  // [NAME, ...]
+  };
+  Mode mode = Mode::Auto;
+  std::vector<std::string> names;  // Listed
+  friend bool operator==(const EnvInherit&, const EnvInherit&) = default;
 };
 
 struct AppSpec {
@@ -76,9 +95,10 @@ struct AppSpec {
   Duration backoff_initial = std::chrono::milliseconds(100);
   Duration backoff_max = std::chrono::seconds(30);
   std::vector<std::pair<std::string, std::string>> env;  // in file order
-  std::string cwd;                                       // empty = the daemon's working directory
-  std::string user;                                      // empty = the daemon's user
-  std::string group;                                     // empty = the user's primary group
+  EnvInherit inherit_env;
+  std::string cwd;                      // empty = the daemon's working directory
+  std::string user;                     // empty = the daemon's user
+  std::string group;                    // empty = the user's primary group
   std::optional<std::uint64_t> nofile;  // limits.nofile: RLIMIT_NOFILE soft and hard
   RolloutSpec rollout;
   std::optional<Duration> watchdog;         // WATCHDOG=1 expected at least this often
@@ -90,12 +110,26 @@ struct AppSpec {
   Mark cwd_at;
   Mark user_at;
   Mark group_at;
+  Mark nofile_at;
+};
+
+/// A user or a group named in `control.read` / `control.admin`: "alice", "@ops" for a group;
+/// names or numeric ids.
+struct Principal {
+  bool group = false;
+  std::string name;
+  Mark at;
+  friend bool operator==(const Principal& a, const Principal& b) {
+    return a.group == b.group && a.name == b.name;
+  }
 };
 
 struct ControlSpec {
-  std::string socket;  // empty = the default path (see DESIGN.md)
-  std::string group;   // members may use the control socket; empty = root and the daemon's uid
-  unsigned max_clients = 64;                         // concurrent clients; more are refused
+  std::string socket;            // empty = the default path (see DESIGN.md)
+  std::string group;             // the socket file's group, and its members are admins
+  std::vector<Principal> read;   // may use the verbs that read (status, ...)
+  std::vector<Principal> admin;  // may use every verb
+  unsigned max_clients = 64;     // concurrent clients; more are refused
   Duration idle_timeout = std::chrono::seconds(30);  // a silent client is dropped after this
   Mark socket_at;
   Mark group_at;
@@ -104,6 +138,9 @@ struct ControlSpec {
 struct Config {
   std::string path;  // the file it was read from ("<string>" when parsed from memory)
   ControlSpec control;
+  /// `cgroups:` where workers get cgroups of their own: "auto" (a cgroup systemd delegated, or a
+  /// container's), "off", or an absolute path under the cgroup v2 mount.
+  std::string cgroups = "auto";
   std::vector<AppSpec> apps;  // in file order
 };
 

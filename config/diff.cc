@@ -15,9 +15,11 @@ bool same_address(const Address& a, const Address& b) {
 }
 
 bool same_listener(const ListenerSpec& a, const ListenerSpec& b) {
-  [[maybe_unused]] const auto& [name, address, mode, backlog, at] = a;
+  [[maybe_unused]] const auto& [name, address, mode, backlog, socket_mode, socket_user,
+                                socket_group, at, socket_owner_at] = a;
   return name == b.name && same_address(address, b.address) && mode == b.mode &&
-         backlog == b.backlog;
+         backlog == b.backlog && socket_mode == b.socket_mode && socket_user == b.socket_user &&
+         socket_group == b.socket_group;
 }
 
 bool same_rollout(const RolloutSpec& a, const RolloutSpec& b) {
@@ -41,9 +43,9 @@ bool same_app(const AppSpec& a, const AppSpec& b) {
   [[maybe_unused]] const auto& [name, command, instances, cpu_affinity, listeners, ready,
                                 ready_timeout, stop_signal, stop_timeout, restart, min_uptime,
                                 max_restarts, restart_window, backoff_initial, backoff_max, env,
-                                cwd, user, group, nofile, rollout, watchdog, max_memory,
-                                memory_check_interval, at, command_at, cwd_at, user_at, group_at] =
-      a;
+                                inherit_env, cwd, user, group, nofile, rollout, watchdog,
+                                max_memory, memory_check_interval, at, command_at, cwd_at, user_at,
+                                group_at, nofile_at] = a;
   return name == b.name && command == b.command && instances.count == b.instances.count &&
          cpu_affinity == b.cpu_affinity &&
          std::equal(listeners.begin(), listeners.end(), b.listeners.begin(), b.listeners.end(),
@@ -52,22 +54,25 @@ bool same_app(const AppSpec& a, const AppSpec& b) {
          stop_timeout == b.stop_timeout && restart == b.restart && min_uptime == b.min_uptime &&
          max_restarts == b.max_restarts && restart_window == b.restart_window &&
          backoff_initial == b.backoff_initial && backoff_max == b.backoff_max && env == b.env &&
-         cwd == b.cwd && user == b.user && group == b.group && nofile == b.nofile &&
-         same_rollout(rollout, b.rollout) && watchdog == b.watchdog && max_memory == b.max_memory &&
-         memory_check_interval == b.memory_check_interval;
+         inherit_env == b.inherit_env && cwd == b.cwd && user == b.user && group == b.group &&
+         nofile == b.nofile && same_rollout(rollout, b.rollout) && watchdog == b.watchdog &&
+         max_memory == b.max_memory && memory_check_interval == b.memory_check_interval;
 }
 
 bool same_control(const ControlSpec& a, const ControlSpec& b) {
-  [[maybe_unused]] const auto& [socket, group, max_clients, idle_timeout, socket_at, group_at] = a;
-  return socket == b.socket && group == b.group && max_clients == b.max_clients &&
-         idle_timeout == b.idle_timeout;
+  [[maybe_unused]] const auto& [socket, group, read, admin, max_clients, idle_timeout, socket_at,
+                                group_at] = a;
+  return socket == b.socket && group == b.group && read == b.read && admin == b.admin &&
+         max_clients == b.max_clients && idle_timeout == b.idle_timeout;
 }
 
 ConfigDiff diff_configs(const Config& running, const Config& next) {
-  // Config has path, control and apps; path is where it was read from, not what it means.
-  [[maybe_unused]] const auto& [path, control, apps] = running;
+  // Config has path, control, cgroups and apps; path is where it was read from, not what it
+  // means.
+  [[maybe_unused]] const auto& [path, control, cgroups, apps] = running;
   ConfigDiff diff;
   diff.control_changed = !same_control(control, next.control);
+  diff.cgroups_changed = cgroups != next.cgroups;
   for (const AppSpec& app : next.apps) {
     const AppSpec* old = find_app(running, app.name);
     if (old == nullptr) {

@@ -15,7 +15,8 @@ struct ConfigDiff {
   std::vector<std::string> removed;    // in the running config only, in its order
   std::vector<std::string> changed;    // in both, with a different runtime meaning (new order)
   std::vector<std::string> unchanged;  // in both, same_app() (new order)
-  bool control_changed = false;        // the control section differs (needs a daemon restart)
+  bool control_changed = false;        // the control section differs
+  bool cgroups_changed = false;        // `cgroups:` differs (needs a restart of clusterd)
 };
 
 /// Compares two configs by app name. Config::path and every Mark are ignored.

@@ -1,6 +1,7 @@
 #include "config/parse.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
@@ -24,12 +25,21 @@ Config Walker::walk(const YAML::Node& root) {
     error(root_at, "apps", "required key is missing");
     return config;
   }
-  auto entries = map_entries(root, root_at, "", {"control", "apps"});
+  auto entries = map_entries(root, root_at, "", {"control", "cgroups", "apps"});
   if (!entries) return config;
   bool have_apps = false;
   for (const Entry& e : *entries) {
     if (e.key == "control") {
       control(e, config.control);
+    } else if (e.key == "cgroups") {
+      if (auto s = string(e)) {
+        if (*s == "auto" || *s == "off" ||
+            (s->front() == '/' && s->find("/..") == std::string::npos)) {
+          config.cgroups = *s;
+        } else {
+          error(e.value_at, e.path, "expected auto, off or an absolute path, got " + quoted(*s));
+        }
+      }
     } else {
       have_apps = true;
       apps(e, config);
@@ -40,11 +50,13 @@ Config Walker::walk(const YAML::Node& root) {
 }
 
 void Walker::control(const Entry& e, ControlSpec& out) {
-  auto entries =
-      map_entries(e.value, e.value_at, e.path, {"socket", "group", "max_clients", "idle_timeout"});
+  auto entries = map_entries(e.value, e.value_at, e.path,
+                             {"socket", "group", "read", "admin", "max_clients", "idle_timeout"});
   if (!entries) return;
   for (const Entry& c : *entries) {
-    if (c.key == "max_clients") {
+    if (c.key == "read" || c.key == "admin") {
+      principals(c, c.key == "read" ? out.read : out.admin);
+    } else if (c.key == "max_clients") {
       if (auto n = integer(c, 1, 65536)) out.max_clients = static_cast<unsigned>(*n);
     } else if (c.key == "idle_timeout") {
       if (auto d = duration(c, true)) out.idle_timeout = *d;
@@ -57,6 +69,27 @@ void Walker::control(const Entry& e, ControlSpec& out) {
         out.group_at = c.value_at;
       }
     }
+  }
+}
+
+// `read: [alice, "@ops", 1001]`: users, and groups written with a leading '@'.
+void Walker::principals(const Entry& e, std::vector<Principal>& out) {
+  if (!e.value.IsSequence()) {
+    error(e.value_at, e.path, "expected a sequence of user names and @group names");
+    return;
+  }
+  std::size_t i = 0;
+  for (const YAML::Node& item : e.value) {
+    Entry one{"", e.path + "[" + std::to_string(i++) + "]", item, e.value_at,
+              mark_of(item, e.value_at)};
+    std::optional<std::string> s = string(one);
+    if (!s) continue;
+    Principal p{(*s)[0] == '@', (*s)[0] == '@' ? s->substr(1) : *s, one.value_at};
+    if (p.name.empty()) {
+      error(one.value_at, one.path, "expected a group name after '@'");
+      continue;
+    }
+    out.push_back(std::move(p));
   }
 }
 
@@ -86,7 +119,7 @@ void Walker::app(const Entry& e, AppSpec& app) {
       {"command", "instances", "cpu_affinity", "listen", "ready", "ready_timeout", "stop_signal",
        "stop_timeout", "restart", "min_uptime", "max_restarts", "restart_window", "backoff", "env",
        "cwd", "user", "group", "limits", "rollout", "watchdog", "max_memory",
-       "memory_check_interval"});
+       "memory_check_interval", "inherit_env"});
   // clang-format on
   if (!entries) return;
   bool have_command = false;
@@ -165,6 +198,8 @@ bool Walker::runtime_key(const Entry& k, AppSpec& app) {
     app.group_at = k.value_at;
   } else if (key == "limits") {
     limits(k, app);
+  } else if (key == "inherit_env") {
+    inherit_env(k, app);
   } else {
     return false;
   }
@@ -174,6 +209,13 @@ bool Walker::runtime_key(const Entry& k, AppSpec& app) {
 ParseResult parse_config(std::string_view yaml, std::string_view origin) {
   Walker walker(yaml, origin);
   ParseResult result;
+  if (yaml.size() > kMaxConfigBytes) {
+    walker.error(Mark{}, "",
+                 "larger than " + std::to_string(kMaxConfigBytes) + " bytes (" +
+                     std::to_string(yaml.size()) + ")");
+    result.errors = std::move(walker.errors);
+    return result;
+  }
   YAML::Node root;
   std::vector<YAML::Mark> starts;  // where each document's root node is
   try {
@@ -214,25 +256,38 @@ ParseResult parse_config(std::string_view yaml, std::string_view origin) {
 }
 
 ParseResult load_config(const std::string& path) {
-  auto fail = [&](int err) {
-    return ParseResult{
-        std::nullopt,
-        {ConfigError{path, Mark{}, "", "cannot read: " + std::string(std::strerror(err))}}};
+  auto fail = [&](const std::string& why) {
+    return ParseResult{std::nullopt, {ConfigError{path, Mark{}, "", why}}};
   };
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail(errno);
+  // O_NONBLOCK: a FIFO put where the file should be must not block the open (or the loop).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return fail("cannot read: " + std::string(std::strerror(errno)));
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return fail("not a regular file");
+  }
+  if (st.st_size > static_cast<off_t>(kMaxConfigBytes)) {
+    ::close(fd);
+    return fail("larger than " + std::to_string(kMaxConfigBytes) + " bytes (" +
+                std::to_string(st.st_size) + ")");
+  }
   std::string text;
   char buf[65536];
   for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      int err = errno;
+      const int err = errno;
       ::close(fd);
-      return fail(err);
+      return fail("cannot read: " + std::string(std::strerror(err)));
     }
     if (n == 0) break;
     text.append(buf, static_cast<std::size_t>(n));
+    if (text.size() > kMaxConfigBytes) {  // it grew since fstat()
+      ::close(fd);
+      return fail("larger than " + std::to_string(kMaxConfigBytes) + " bytes");
+    }
   }
   ::close(fd);
   return parse_config(text, path);

@@ -2,6 +2,7 @@
 // (file:line:col, dotted key, what was expected) instead of stopping at the first.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,6 +11,9 @@
 #include "config/config.h"
 
 namespace clusterd::config {
+
+/// A config file is at most this big (1 MiB): a real one is a few kilobytes.
+inline constexpr std::size_t kMaxConfigBytes = 1 << 20;
 
 struct ParseResult {
   std::optional<Config> config;     // set only when errors is empty
@@ -20,8 +24,9 @@ struct ParseResult {
 /// Never throws for bad input; every problem becomes a ConfigError.
 ParseResult parse_config(std::string_view yaml, std::string_view origin);
 
-/// Reads `path` and parses it. An unreadable file is one ConfigError (line 0) naming the errno
-/// text. This is the only function of config/ that touches the file system.
+/// Reads `path` and parses it. An unreadable file, one that is not a regular file (a FIFO, a
+/// device) or one over kMaxConfigBytes is one ConfigError (line 0) naming the problem. This is the
+/// only function of config/ that touches the file system.
 ParseResult load_config(const std::string& path);
 
 }  // namespace clusterd::config

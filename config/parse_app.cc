@@ -1,5 +1,6 @@
 // The sections of an app: its command, listeners, backoff, rollout, env and limits.
 #include <algorithm>
+#include <charconv>
 
 #include "config/values.h"
 #include "config/walker.h"
@@ -30,10 +31,36 @@ void Walker::stop_signal(const Entry& k, AppSpec& app) {
   }
 }
 
+void Walker::inherit_env(const Entry& k, AppSpec& app) {
+  if (k.value.IsScalar() && (k.value.Scalar() == "true" || k.value.Scalar() == "false")) {
+    app.inherit_env.mode =
+        k.value.Scalar() == "true" ? EnvInherit::Mode::All : EnvInherit::Mode::None;
+    return;
+  }
+  if (!k.value.IsSequence()) {
+    error(k.value_at, k.path, "expected true, false or a sequence of variable names");
+    return;
+  }
+  app.inherit_env.mode = EnvInherit::Mode::Listed;
+  std::size_t i = 0;
+  for (const YAML::Node& item : k.value) {
+    Entry name{"", k.path + "[" + std::to_string(i++) + "]", item, k.value_at,
+               mark_of(item, k.value_at)};
+    if (auto s = string(name)) {
+      if (s->find('=') != std::string::npos) {
+        error(name.value_at, name.path, "expected a variable name, without '='");
+      } else {
+        app.inherit_env.names.push_back(*s);
+      }
+    }
+  }
+}
+
 void Walker::limits(const Entry& k, AppSpec& app) {
   if (auto limits = map_entries(k.value, k.value_at, k.path, {"nofile"})) {
     for (const Entry& l : *limits) {
       if (auto n = integer(l, 1, std::uint64_t{1} << 30)) app.nofile = *n;
+      app.nofile_at = l.value_at;
     }
   }
 }
@@ -83,15 +110,36 @@ void Walker::listeners(const Entry& e, AppSpec& app) {
   }
 }
 
+// socket_mode, socket_user, socket_group of a unix: listener.
+void Walker::socket_key(const Entry& k, ListenerSpec& spec) {
+  if (k.key == "socket_mode") {
+    const std::optional<std::string> text = string(k);
+    if (!text) return;
+    unsigned mode = 0;
+    const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), mode, 8);
+    if (ec != std::errc() || end != text->data() + text->size() || mode > 0777 ||
+        text->size() > 4) {
+      error(k.value_at, k.path, "expected an octal mode such as 0660, got " + quoted(*text));
+      return;
+    }
+    spec.socket_mode = mode;
+  } else if (auto s = string(k)) {
+    (k.key == "socket_user" ? spec.socket_user : spec.socket_group) = *s;
+    spec.socket_owner_at = k.value_at;
+  }
+}
+
 void Walker::listener(const Entry& e, AppSpec& app) {
   ListenerSpec spec;
   spec.name = e.key;
   std::optional<Entry> address;
   std::optional<Entry> mode;
+  std::vector<Entry> socket_file;  // socket_mode, socket_user, socket_group
   if (e.value.IsScalar()) {
     address = e;
-  } else if (auto entries =
-                 map_entries(e.value, e.value_at, e.path, {"address", "mode", "backlog"})) {
+  } else if (auto entries = map_entries(
+                 e.value, e.value_at, e.path,
+                 {"address", "mode", "backlog", "socket_mode", "socket_user", "socket_group"})) {
     for (const Entry& k : *entries) {
       if (k.key == "address") {
         address = k;
@@ -102,8 +150,11 @@ void Walker::listener(const Entry& e, AppSpec& app) {
                                             {"worker", ListenMode::Worker}})) {
           spec.mode = *v;
         }
-      } else if (auto n = integer(k, 1, 65535)) {
-        spec.backlog = static_cast<int>(*n);
+      } else if (k.key == "backlog") {
+        if (auto n = integer(k, 1, 65535)) spec.backlog = static_cast<int>(*n);
+      } else {
+        socket_file.push_back(k);
+        socket_key(k, spec);
       }
     }
     if (!address) error(e.key_at, join(e.path, "address"), "required key is missing");
@@ -122,6 +173,10 @@ void Walker::listener(const Entry& e, AppSpec& app) {
   }
   spec.address = *r.value;
   spec.at = address->value_at;
+  if (spec.address.family != Address::Family::Unix && !socket_file.empty()) {
+    error(socket_file[0].key_at, socket_file[0].path,
+          "applies to unix: listeners only (" + spec.address.text + " is not one)");
+  }
   if (spec.address.family == Address::Family::Unix && spec.mode == ListenMode::ReusePort) {
     error(mode->value_at, mode->path,
           "reuseport does not work with unix sockets (SO_REUSEPORT does not balance them); use "

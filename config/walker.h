@@ -64,6 +64,7 @@ class Walker {
 
   // parse.cc
   void control(const Entry& e, ControlSpec& out);
+  void principals(const Entry& e, std::vector<Principal>& out);
   void apps(const Entry& e, Config& out);
   void app(const Entry& e, AppSpec& app);
   bool lifecycle_key(const Entry& k, AppSpec& app);
@@ -72,9 +73,11 @@ class Walker {
   void instances(const Entry& e, AppSpec& app);
   void stop_signal(const Entry& e, AppSpec& app);
   void limits(const Entry& e, AppSpec& app);
+  void inherit_env(const Entry& e, AppSpec& app);
   void command(const Entry& e, AppSpec& app);
   void listeners(const Entry& e, AppSpec& app);
   void listener(const Entry& e, AppSpec& app);
+  void socket_key(const Entry& k, ListenerSpec& spec);
   void backoff(const Entry& e, AppSpec& app);
   void rollout(const Entry& e, AppSpec& app);
   void env(const Entry& e, AppSpec& app);

@@ -5,13 +5,17 @@
 
 #include <yaml-cpp/mark.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace clusterd::config {
 
+/// At most this many nodes in a document, an alias counting as the subtree it stands for.
+inline constexpr std::uint64_t kMaxExpandedNodes = 100000;
+
 /// The mark of each document's root node, in order. Throws YAML::ParserException for a syntax
-/// error, including where LoadAll() would loop.
+/// error, including where LoadAll() would loop, and for a document over kMaxExpandedNodes.
 std::vector<YAML::Mark> document_roots(const std::string& yaml);
 
 }  // namespace clusterd::config

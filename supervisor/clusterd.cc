@@ -12,6 +12,7 @@
 
 #include "config/check.h"
 #include "config/parse.h"
+#include "supervisor/control/socket_dir.h"
 #include "supervisor/core/reload_plan.h"
 #include "supervisor/daemon/daemon.h"
 #include "supervisor/logging.h"
@@ -105,7 +106,8 @@ int main(int argc, char** argv) {
   options.inherited_nofile = raise_nofile();
   spdlog::info("clusterd {} pid {} starting", CLUSTERD_VERSION, getpid());
   try {
-    clusterd::loop::AsioHost host;
+    clusterd::loop::AsioHost host(clusterd::control::socket_dir_of(options.config.control.socket),
+                                  options.config.cgroups);
     clusterd::daemon::Daemon daemon(host, std::move(options));
     daemon.start();
     host.run(daemon);

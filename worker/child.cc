@@ -5,7 +5,9 @@
 // matters:
 //  1. signals back to defaults, then unblocked (the parent blocked them all around the clone, so
 //     no signal can run one of the master's handlers in here);
-//  2. its own process group, so the master can signal the worker and everything it starts;
+//  2. its own session (setsid): no controlling terminal, so nothing it runs can reach the
+//     admin's terminal (TIOCSTI, /dev/tty); its session and process group id is its pid, so the
+//     master can signal the worker and everything it starts; stdin is /dev/null;
 //  3. the slot's sockets moved to 3.. (first lifted above every target to avoid clobbering);
 //     every other fd is marked close-on-exec;
 //  4. cwd, RLIMIT_NOFILE and CPU affinity while still privileged;
@@ -87,8 +89,12 @@ const char* child_step_name(int step) {
   switch (step) {
     case kStepSignals:
       return "sigprocmask";
-    case kStepProcessGroup:
-      return "setpgid";
+    case kStepSession:
+      return "setsid";
+    case kStepStdin:
+      return "dup3(/dev/null, 0)";
+    case kStepCloseFds:
+      return "close_range(CLOSE_RANGE_CLOEXEC)";
     case kStepFds:
       return "dup2";
     case kStepCwd:
@@ -125,7 +131,8 @@ void run_child(const ChildPlan& plan) {
   long r = sys(SYS_rt_sigprocmask, SIG_SETMASK, arg(&no_signals), 0, sizeof no_signals);
   if (r < 0) fail(plan, kStepSignals, r);
 
-  if ((r = sys(SYS_setpgid, 0, 0)) < 0) fail(plan, kStepProcessGroup, r);
+  if ((r = sys(SYS_setsid)) < 0) fail(plan, kStepSession, r);
+  if (plan.stdin_fd > 0 && (r = sys(SYS_dup3, plan.stdin_fd, 0, 0)) < 0) fail(plan, kStepStdin, r);
 
   // Lift every source fd above all targets (3 .. 3+n-1), then place them.
   const int count = plan.fd_count < 256 ? plan.fd_count : 256;
@@ -138,7 +145,9 @@ void run_child(const ChildPlan& plan) {
   for (int i = 0; i < count; ++i) {  // dup3 without O_CLOEXEC: 3+i stays open across the exec
     if ((r = sys(SYS_dup3, lifted[i], 3 + i, 0)) < 0) fail(plan, kStepFds, r);
   }
-  sys(SYS_close_range, base, ~0U, CLOSE_RANGE_CLOEXEC);
+  // Everything else the master holds stays behind; a kernel without the flag (before 5.11)
+  // fails the spawn rather than leak the master's fds into a worker.
+  if ((r = sys(SYS_close_range, base, ~0U, CLOSE_RANGE_CLOEXEC)) < 0) fail(plan, kStepCloseFds, r);
 
   if (plan.cwd != nullptr && (r = sys(SYS_chdir, arg(plan.cwd))) < 0) fail(plan, kStepCwd, r);
   if (plan.set_nofile) {

@@ -29,6 +29,7 @@ struct ChildPlan {
   int cpu = -1;       // pin to this CPU; -1 = inherit the mask
   pid_t parent = 0;   // the master; PR_SET_PDEATHSIG is re-checked against it
   int error_fd = -1;  // close-on-exec pipe: a ChildError is written to it on failure
+  int stdin_fd = -1;  // becomes fd 0 (the master's /dev/null); -1 = inherit
 };
 
 /// What failed in the child, written to ChildPlan::error_fd before _exit(127). Exec closes the
@@ -40,8 +41,10 @@ struct ChildError {
 
 enum ChildStep {
   kStepSignals = 1,
-  kStepProcessGroup,
+  kStepSession,
+  kStepStdin,
   kStepFds,
+  kStepCloseFds,
   kStepCwd,
   kStepNofile,
   kStepAffinity,

@@ -1,5 +1,6 @@
 #include "worker/listen_env.h"
 
+#include <algorithm>
 #include <cctype>
 
 namespace clusterd::worker {
@@ -28,6 +29,24 @@ void set(std::vector<std::string>& env, std::string_view name, std::string_view 
 
 }  // namespace
 
+std::vector<std::string> inherited_env(const std::vector<std::string>& master, Inherit inherit,
+                                       const std::vector<std::string>& names) {
+  if (inherit == Inherit::All) return master;
+  std::vector<std::string> out;
+  if (inherit == Inherit::Listed) {
+    for (const std::string& entry : master) {
+      if (std::find(names.begin(), names.end(), name_of(entry)) != names.end()) {
+        out.push_back(entry);
+      }
+    }
+  }
+  if (std::none_of(out.begin(), out.end(),
+                   [](const std::string& e) { return name_of(e) == "PATH"; })) {
+    out.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  }
+  return out;
+}
+
 std::string listen_env_name(std::string_view listener) {
   std::string name = "CLUSTER_LISTEN_";
   for (char c : listener) {
@@ -45,6 +64,7 @@ std::vector<std::string> build_worker_env(const std::vector<std::string>& inheri
   for (const std::string& entry : inherited) {
     if (!master_only(name_of(entry))) env.push_back(entry);
   }
+  for (const auto& [name, value] : spec.identity) set(env, name, value);
   for (const auto& [name, value] : spec.app_env) set(env, name, value);
   set(env, "CLUSTER_APP", spec.app);
   set(env, "CLUSTER_WORKER_ID", std::to_string(spec.worker_id));

@@ -1,5 +1,6 @@
-// The environment a worker sees (DESIGN.md, "Worker environment"): the master's own environment
-// minus anything that describes the master's sockets, then the app's `env`, then the contract
+// The environment a worker sees (DESIGN.md, "Worker environment"): what it inherits of the master's
+// own environment (inherited_env()) minus anything that describes the master's sockets, then the
+// identity of `user:` (HOME, USER, LOGNAME, SHELL), then the app's `env`, then the contract
 // variables, which always win: CLUSTER_APP, CLUSTER_WORKER_ID, CLUSTER_WORKERS, LISTEN_FDS,
 // LISTEN_FDNAMES, LISTEN_PID, NOTIFY_SOCKET and CLUSTER_LISTEN_<NAME>. Pure.
 #pragma once
@@ -11,6 +12,15 @@
 
 namespace clusterd::worker {
 
+/// Which of the master's environment variables a worker inherits.
+enum class Inherit { All, None, Listed };
+
+/// The part of the master's environment `master` a worker inherits. Without all of it, a worker
+/// still gets a PATH (PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin, as a
+/// systemd service does) unless the list names PATH.
+std::vector<std::string> inherited_env(const std::vector<std::string>& master, Inherit inherit,
+                                       const std::vector<std::string>& names);
+
 struct WorkerEnvSpec {
   std::string app;
   unsigned worker_id = 0;
@@ -18,6 +28,7 @@ struct WorkerEnvSpec {
   std::vector<std::string> fd_names;  // names of the fds at 3, 4, ... (LISTEN_FDNAMES)
   std::vector<std::pair<std::string, std::string>> worker_listen;  // worker mode: name, address
   std::string notify_socket;                                       // empty = not set
+  std::vector<std::pair<std::string, std::string>> identity;       // HOME, USER, ... of `user:`
   std::vector<std::pair<std::string, std::string>> app_env;        // the app's `env`
 };
 

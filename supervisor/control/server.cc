@@ -91,7 +91,9 @@ class ControlServer::Impl : public std::enable_shared_from_this<ControlServer::I
 
 void ControlServer::Impl::open() {
   prepare_socket_path(options_.path);
-  const mode_t old_mask = umask(0117);  // the socket is created 0660, with no window of 0777
+  // The socket is created with its final mode (0660, or 0666 with roles for named users), with
+  // no window of anything wider.
+  const mode_t old_mask = umask(options_.world_connectable ? 0111 : 0117);
   std::error_code ec;
   acceptor_.open(stream_protocol(), ec);
   if (!ec) acceptor_.bind(stream_protocol::endpoint(options_.path), ec);

@@ -24,9 +24,10 @@ namespace clusterd::control {
 struct Request;
 
 struct ServerOptions {
-  std::string path;            // the socket file
-  std::optional<gid_t> group;  // the socket file's group (then mode 0660), so members connect
-  AccessList access;           // who gets which role
+  std::string path;                // the socket file
+  std::optional<gid_t> group;      // the socket file's group (then mode 0660), so members connect
+  AccessList access;               // who gets which role
+  bool world_connectable = false;  // socket file 0666 (roles checked per peer); else 0660
   std::size_t max_clients = 64;
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);
   std::size_t max_queued_bytes = 4 << 20;  // unread reply bytes before a client is dropped

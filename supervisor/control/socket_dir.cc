@@ -69,13 +69,22 @@ bool live_socket(const std::string& path) {
 
 }  // namespace
 
+std::string socket_dir_of(const std::string& path) { return parent_of(path); }
+
+void prepare_socket_dir(const std::string& dir) {
+  make_dirs(dir, 0711);
+  if (std::string why = distrust_dir(dir, nullptr); !why.empty()) {
+    throw std::runtime_error("runtime directory not safe: " + why);
+  }
+}
+
 void prepare_socket_path(const std::string& path) {
   sockaddr_un sun{};
   if (path.empty() || path.size() >= sizeof sun.sun_path) {
     throw std::runtime_error("control socket path '" + path + "' is empty or too long");
   }
   const std::string dir = parent_of(path);
-  make_dirs(dir, 0750);
+  make_dirs(dir, 0711);
   struct stat st {};
   const bool exists = lstat(path.c_str(), &st) == 0;
   if (std::string why = distrust_dir(dir, exists ? &st : nullptr); !why.empty()) {

@@ -10,10 +10,18 @@
 
 namespace clusterd::control {
 
-/// Readies `path` for bind(): creates its directory (mode 0750; missing parents 0755) or checks
-/// the existing one; removes a stale socket file nobody answers on. Throws std::runtime_error
-/// naming the problem: an untrusted directory, a file that is not a socket, or a live daemon.
+/// Creates the directory `dir` (mode 0711: others may pass through to a socket they are allowed
+/// to use, a worker to its notify socket, but not list it; missing parents 0755), or checks the
+/// existing one. Throws std::runtime_error naming the problem.
+void prepare_socket_dir(const std::string& dir);
+
+/// Readies `path` for bind(): prepare_socket_dir() of its directory, and a stale socket file
+/// nobody answers on removed. Throws std::runtime_error naming the problem: an untrusted
+/// directory, a file that is not a socket, or a live daemon.
 void prepare_socket_path(const std::string& path);
+
+/// The directory part of a socket path.
+std::string socket_dir_of(const std::string& path);
 
 /// Why the socket at `path` should not be trusted by a client running as this euid (an empty
 /// optional when it may be): its directory or the socket file belongs to another user, or the

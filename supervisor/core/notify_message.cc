@@ -1,5 +1,6 @@
 #include "supervisor/core/notify_message.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 
@@ -37,11 +38,24 @@ NotifyMessage parse_notify(std::string_view datagram) {
   return message;
 }
 
-std::optional<std::string> refuse_notify(const NotifySender& sender, unsigned worker_uid,
+std::optional<std::string> refuse_notify(const NotifySender& sender, const NotifyWorker& worker,
                                          unsigned master_uid) {
-  if (sender.uid == 0 || sender.uid == worker_uid || sender.uid == master_uid) return std::nullopt;
-  return "from uid " + std::to_string(sender.uid) + " pid " + std::to_string(sender.pid) +
-         ", not the worker's uid " + std::to_string(worker_uid);
+  const std::string who =
+      "from uid " + std::to_string(sender.uid) + " pid " + std::to_string(sender.pid);
+  if (sender.uid != 0 && sender.uid != worker.uid && sender.uid != master_uid) {
+    return who + ", not the worker's uid " + std::to_string(worker.uid);
+  }
+  if (!sender.pidfd) return std::nullopt;  // a kernel that cannot tell us more
+  if (worker.cgroup && sender.cgroup) {
+    if (*sender.cgroup == *worker.cgroup) return std::nullopt;
+    return who + ", a process outside the worker's cgroup";
+  }
+  if (!sender.alive) return std::nullopt;
+  const bool below = std::find(sender.ancestors.begin(), sender.ancestors.end(), worker.pid) !=
+                     sender.ancestors.end();
+  if (sender.pid == worker.pid || sender.session == worker.pid || below) return std::nullopt;
+  return who + ", not one of the worker's processes (session " + std::to_string(sender.session) +
+         ")";
 }
 
 }  // namespace clusterd::core

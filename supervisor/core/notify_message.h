@@ -2,9 +2,11 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace clusterd::core {
 
@@ -24,12 +26,28 @@ NotifyMessage parse_notify(std::string_view datagram);
 struct NotifySender {
   unsigned uid = 0;
   int pid = 0;
+  bool pidfd = false;  // the kernel handed its pidfd (Linux 6.5+): the facts below are known
+  bool alive = false;  // not reaped yet when the master looked
+  std::optional<std::uint64_t> cgroup;  // its cgroup v2 id, known even after its exit
+  int session = 0;                      // alive only
+  std::vector<int> ancestors;           // alive only: parent first
 };
 
-/// Whether a datagram from `sender` may speak for a worker running as `worker_uid` under a
-/// master running as `master_uid`: the worker's own uid, root, or the master's uid. The reason
-/// says why not.
-std::optional<std::string> refuse_notify(const NotifySender& sender, unsigned worker_uid,
+/// The worker whose notify socket it was.
+struct NotifyWorker {
+  int pid = 0;
+  unsigned uid = 0;
+  std::optional<std::uint64_t> cgroup;  // its own cgroup, when clusterd made one
+};
+
+/// Whether a datagram may speak for `worker`; the reason when it may not. Each check stops a
+/// different attacker (docs/reliability.md): the socket itself, mode 0600 in a directory only the
+/// master writes, keeps other uids out; the uid must be the worker's (or root's, or the
+/// master's); and the sender must be one of the worker's own processes: in its cgroup when it
+/// has one (which the kernel remembers after the sender exits), else, while alive, the worker,
+/// in its session, or below it. A sender already gone, without a cgroup to ask, is taken on the
+/// first two checks alone (a short-lived `systemd-notify --ready` of a shell worker is one).
+std::optional<std::string> refuse_notify(const NotifySender& sender, const NotifyWorker& worker,
                                          unsigned master_uid);
 
 }  // namespace clusterd::core

@@ -84,6 +84,10 @@ std::variant<ReloadPlan, Refused> plan_reload(const config::Config& running,
                                               const AutoInstances& auto_instances,
                                               const std::optional<std::string>& only) {
   if (supervisor.rolling()) return Refused{"a rollout is still in progress"};
+  if (running.cgroups != next.cgroups) {
+    return Refused{"cgroups: " + next.cgroups + " (running: " + running.cgroups +
+                   ") takes a restart of clusterd; change it back or restart"};
+  }
   if (only && std::none_of(next.apps.begin(), next.apps.end(),
                            [&](const config::AppSpec& a) { return a.name == *only; })) {
     return Refused{"no app named '" + *only + "' in " + next.path};

@@ -10,6 +10,7 @@
 
 #include "supervisor/control/text.h"
 #include "supervisor/core/notify_message.h"
+#include "supervisor/daemon/names.h"
 
 namespace clusterd::daemon {
 
@@ -53,18 +54,24 @@ Daemon::Daemon(Host& host, DaemonOptions options)
       sampler_(config_.path, host.now()),
       systemd_(host, options.fd_store) {
   listeners_.adopt_passed();
+  // Before the loop runs, a blocking lookup is fine (and a slow NSS only delays the start).
+  const os::ResolvedNames names = host_.lookup_names(names_of(config_));
+  if (const auto errors = name_errors(config_, names); !errors.empty()) {
+    throw std::runtime_error(describe(errors));
+  }
   const std::vector<int> cpus = host_.cpus().allowed;
   for (const core::AppState& app : supervisor_.apps()) {
     AppRuntime runtime;
     runtime.cpus = cpus;
-    runtime.generations.emplace(app.generation,
-                                listeners_.prepare(app.spec, app.instances, nullptr, nullptr));
+    runtime.generations.emplace(
+        app.generation, listeners_.prepare(app.spec, app.instances, nullptr, nullptr,
+                                           ids_for(app.spec, names, host_.self_uid()), names));
     apps_.push_back(std::move(runtime));
   }
   listeners_.close_unclaimed_passed();
   spawn_context_.inherited_env = host_.environment();
   spawn_context_.inherited_nofile = options.inherited_nofile;
-  open_control();
+  open_control(names);
 }
 
 Daemon::~Daemon() {
@@ -117,9 +124,18 @@ void Daemon::on_exit(WorkerHandle worker, const core::ExitStatus& status) {
 void Daemon::on_notify(WorkerHandle worker, const NotifyDatagram& datagram) {
   const std::optional<core::SlotId> id = workers_.slot_of(worker);
   if (!id) return;
-  if (std::optional<std::string> why = core::refuse_notify(
-          {datagram.uid, datagram.pid}, workers_.uid_of(worker), host_.self_uid())) {
-    spdlog::warn("{}: ignored a notify message {}", label(*id), *why);
+  const os::NotifySender& from = datagram.sender;
+  const core::NotifySender sender{from.uid,
+                                  from.pid,
+                                  from.pidfd,
+                                  from.alive,
+                                  from.cgroup,
+                                  from.session,
+                                  std::vector<int>(from.ancestors.begin(), from.ancestors.end())};
+  const core::NotifyWorker owner{supervisor_.lane(*id).pid(), workers_.uid_of(worker),
+                                 workers_.cgroup_of(worker)};
+  if (std::optional<std::string> why = core::refuse_notify(sender, owner, host_.self_uid())) {
+    notify_rejected(*id, *why);
     return;
   }
   const core::NotifyMessage message = core::parse_notify(datagram.text);
@@ -189,12 +205,12 @@ void Daemon::perform(const core::SlotAction& item, std::vector<core::SlotAction>
           [&](const core::Spawn&) { spawn(id, more); },
           [&](const core::Signal& s) {
             if (s.group) {
-              host_.signal_group(s.pid, s.signal);
+              host_.signal_tree(s.pid, s.signal);
             } else if (const std::optional<WorkerHandle> handle = workers_.handle_of(id)) {
               host_.signal(*handle, s.signal);
             }
             spdlog::debug("{}: sent {} to {}{}", label(id), core::signal_name(s.signal),
-                          s.group ? "process group " : "pid ", s.pid);
+                          s.group ? "the tree of pid " : "pid ", s.pid);
           },
           [&](const core::ArmTimer& t) {
             timer_tokens_[lane_key(id, t.timer)] = t.token;
@@ -248,9 +264,12 @@ void Daemon::spawn(core::SlotId id, std::vector<core::SlotAction>& more) {
     } catch (const std::runtime_error& e) {
       throw SpawnFailure(e.what(), core::ExitStatus::Blame::Master);
     }
+    request.cgroup = supervisor_.apps()[id.app].spec.name + "/" + std::to_string(id.index);
     const Spawned spawned = host_.spawn(request);
     const unsigned uid = gen->second.ids ? gen->second.ids->uid : host_.self_uid();
-    workers_.add(spawned.handle, id, uid);
+    workers_.add(
+        spawned.handle, id, uid,
+        spawned.cgroup_id != 0 ? std::optional<std::uint64_t>(spawned.cgroup_id) : std::nullopt);
     spdlog::info("{}: spawned pid {}{}", label(id), spawned.pid,
                  request.cpu >= 0 ? fmt::format(" on cpu {}", request.cpu) : "");
     more = supervisor_.on(id, core::Spawned{spawned.pid}, now);
@@ -267,6 +286,24 @@ void Daemon::log_spawn_failure(core::SlotId id, const std::string& what,
                 blame == core::ExitStatus::Blame::Resources
                     ? " (out of a resource: retrying with backoff)"
                     : "");
+}
+
+// A flood of forged datagrams must not become a flood of log lines: the first of each minute is
+// logged, the others counted and summed up in the next line.
+void Daemon::notify_rejected(core::SlotId id, const std::string& why) {
+  ++notify_rejected_total_;
+  const core::TimePoint now = host_.now();
+  if (now < notify_log_next_) {
+    ++notify_rejected_quiet_;
+    return;
+  }
+  const std::string more =
+      notify_rejected_quiet_ == 0
+          ? ""
+          : fmt::format(" ({} more rejected since the last such line)", notify_rejected_quiet_);
+  spdlog::warn("{}: ignored a notify message {}{}", label(id), control::printable(why), more);
+  notify_rejected_quiet_ = 0;
+  notify_log_next_ = now + std::chrono::minutes(1);
 }
 
 // A scaled-down slot is gone: the master lets go of its reuseport sockets.

@@ -67,6 +67,7 @@ class Daemon final : public HostEvents {
   void spawn(core::SlotId id, std::vector<core::SlotAction>& more);
   void log_spawn_failure(core::SlotId id, const std::string& what,
                          core::ExitStatus::Blame blame) const;
+  void notify_rejected(core::SlotId id, const std::string& why);
   void retire(core::SlotId id);
   void after_actions();
   void forget_unused_generations();
@@ -102,12 +103,17 @@ class Daemon final : public HostEvents {
   /// Re-reads the config and applies all of it or none of it. `only` limits it to one app (and
   /// rolls that app even when unchanged); `reply` (may be null) gets progress and the outcome.
   void reload(const std::optional<std::string>& only, bool wait, control::ReplyPtr reply);
+  void finish_reload(config::Config next, const os::ResolvedNames& names,
+                     const std::optional<std::string>& only, bool wait, control::ReplyPtr reply);
+  void refuse_reload(const control::ReplyPtr& reply, const std::string& why);
   struct Prepared;
-  Prepared prepare(const config::Config& next, const core::ReloadPlan& plan);
+  Prepared prepare(const config::Config& next, const core::ReloadPlan& plan,
+                   const os::ResolvedNames& names);
   std::vector<std::string> apply(config::Config next, const core::ReloadPlan& plan,
                                  Prepared prepared);
-  control::ServerOptions control_options(const config::ControlSpec& spec);
-  void open_control();
+  control::ServerOptions control_options(const config::ControlSpec& spec,
+                                         const os::ResolvedNames& names);
+  void open_control(const os::ResolvedNames& names);
 
   Host& host_;
   config::Config config_;  // the running configuration
@@ -122,7 +128,11 @@ class Daemon final : public HostEvents {
   ReloadWaiters reload_waiters_;
   std::optional<int> control_;                 // the host's id of our control server
   std::map<TimerKey, unsigned> timer_tokens_;  // the core's token of each armed timer
+  std::uint64_t notify_rejected_total_ = 0;
+  std::uint64_t notify_rejected_quiet_ = 0;  // rejected since the last line about it
+  core::TimePoint notify_log_next_{};        // no line about rejections before this
   bool memory_timer_armed_ = false;
+  bool reload_pending_ = false;  // a reload waits for its name lookups
   bool finished_ = false;
 };
 

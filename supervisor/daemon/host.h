@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -47,12 +48,15 @@ struct SpawnRequest {
   std::string cwd;                // empty = inherit
   std::optional<os::Ids> ids;     // drop to these credentials
   std::optional<core::NofileLimit> nofile;
-  int cpu = -1;  // pin to this CPU; -1 = inherit the mask
+  int cpu = -1;        // pin to this CPU; -1 = inherit the mask
+  std::string cgroup;  // "web/3": the worker's cgroup goes under workers/web/3, if cgroups are on
 };
 
 struct Spawned {
   WorkerHandle handle = 0;
   int pid = 0;
+  std::uint64_t cgroup_id = 0;  // 0 without a cgroup of its own
+  std::string cgroup_path;
 };
 
 /// A worker that could not be started, and whose fault that was.
@@ -69,8 +73,7 @@ class SpawnFailure : public std::runtime_error {
 /// One sd_notify datagram from a worker's notify socket, with the sender the kernel vouches for.
 struct NotifyDatagram {
   std::string text;
-  unsigned uid = 0;
-  int pid = 0;
+  os::NotifySender sender;
 };
 
 using os::ProcessSample;
@@ -97,16 +100,20 @@ class Host {
   virtual Spawned spawn(const SpawnRequest& request) = 0;
   /// Signals the worker itself (a pidfd: never another process); a worker that is gone is fine.
   virtual void signal(WorkerHandle worker, int signal) = 0;
-  /// Signals a process group; an empty one is fine.
-  virtual void signal_group(int pgid, int signal) = 0;
+  /// Signals the whole tree of the worker whose pid this is (or was): its cgroup when it has one
+  /// (SIGKILL through cgroup.kill), else its process group and session. A tree that is gone is
+  /// fine.
+  virtual void signal_tree(int pid, int signal) = 0;
 
   // ---- timers: HostEvents::on_timer(key) at the deadline; re-arming replaces ----
   virtual void arm(const TimerKey& key, core::TimePoint deadline) = 0;
   virtual void cancel(const TimerKey& key) = 0;
 
   // ---- listening sockets (fds the master holds) ----
-  /// Binds and listens; throws std::system_error naming the address.
-  virtual int bind(const config::Address& address, int backlog, bool reuseport) = 0;
+  /// Binds and listens (a unix: socket file gets `access`); throws std::system_error naming the
+  /// address.
+  virtual int bind(const config::Address& address, int backlog, bool reuseport,
+                   const os::SocketAccess& access) = 0;
   virtual void close(int fd) = 0;
   virtual void listen(int fd, int backlog) = 0;  // a new backlog on a listening socket
   virtual void set_reuseport(int fd) = 0;        // throws std::system_error
@@ -118,12 +125,19 @@ class Host {
 
   // ---- the machine ----
   virtual config::ParseResult load_config(const std::string& path) = 0;
+  /// What only the machine can tell about `config`, but its users and groups (resolve_names()).
   virtual std::vector<config::ConfigError> check_environment(const config::Config& config) = 0;
   virtual std::optional<std::string> find_executable(const std::string& name,
                                                      const std::string& cwd) = 0;
-  /// Throws std::runtime_error naming an unknown user or group.
-  virtual os::Ids resolve_ids(const std::string& user, const std::string& group) = 0;
+  /// Looks users and groups up now. Blocking (NSS): for start-up only, before the loop runs.
+  virtual os::ResolvedNames lookup_names(const os::NameQueries& queries) = 0;
+  /// Looks users and groups up without blocking the loop (NSS may be a network service): `done`
+  /// is called later, from the loop, with the answers; after a timeout, every name failed.
+  virtual void resolve_names(const os::NameQueries& queries,
+                             std::function<void(os::ResolvedNames)> done) = 0;
   virtual os::CpuBudget cpus() = 0;
+  /// Whether workers get cgroups of their own, and where or why not (for status).
+  virtual std::string cgroup_mode() = 0;
   virtual unsigned long nofile_hard_limit() = 0;
   virtual bool tcp_migrate_req() = 0;
   /// Reads the master, the whole tree's totals, and each of `pids` with its descendants (and

@@ -73,21 +73,21 @@ Fd Listeners::take_passed(const config::ListenerSpec& spec, unsigned slot) {
   return unit;
 }
 
-Fd Listeners::bind(const config::ListenerSpec& spec, const config::Address& address,
-                   bool reuseport) {
-  Fd fd(host_, host_.bind(address, spec.backlog, reuseport));
+Fd Listeners::bind(const config::ListenerSpec& spec, const config::Address& address, bool reuseport,
+                   const os::SocketAccess& access) {
+  Fd fd(host_, host_.bind(address, spec.backlog, reuseport, access));
   if (address.family == config::Address::Family::Unix) socket_files_.push_back(address);
   return fd;
 }
 
 std::shared_ptr<Listener> Listeners::bind_listener(const std::string& app,
                                                    const config::ListenerSpec& spec, unsigned slots,
-                                                   bool beside) {
+                                                   bool beside, const os::SocketAccess& access) {
   auto listener = std::make_shared<Listener>(Listener{spec, {}});
   if (spec.mode == config::ListenMode::Shared) {
     Fd fd = take_passed(spec, 0);
     // Beside a running reuseport group on the same address, the shared socket joins the group.
-    if (!fd) fd = bind(spec, spec.address, beside);
+    if (!fd) fd = bind(spec, spec.address, beside, access);
     listener->fds.push_back(std::move(fd));
   } else if (spec.mode == config::ListenMode::ReusePort) {
     config::Address address = spec.address;
@@ -98,7 +98,7 @@ std::shared_ptr<Listener> Listeners::bind_listener(const std::string& app,
         // ReusePort=yes, and setting it on a listening socket works on Linux all the same.
         host_.set_reuseport(fd.get());
       }
-      if (!fd) fd = bind(spec, address, true);
+      if (!fd) fd = bind(spec, address, true, access);
       if (address.port == 0) address.port = host_.local_port(fd.get());
       listener->fds.push_back(std::move(fd));
     }
@@ -113,7 +113,8 @@ std::shared_ptr<Listener> Listeners::bind_listener(const std::string& app,
 
 Generation Listeners::prepare(const config::AppSpec& spec, unsigned slots,
                               const Generation* running,
-                              const std::vector<core::ListenerStep>* steps) {
+                              const std::vector<core::ListenerStep>* steps,
+                              std::optional<os::Ids> ids, const os::ResolvedNames& names) {
   Generation gen;
   std::optional<std::string> exe = host_.find_executable(spec.command.at(0), spec.cwd);
   if (!exe) {
@@ -121,7 +122,7 @@ Generation Listeners::prepare(const config::AppSpec& spec, unsigned slots,
                              "' not found or not executable");
   }
   gen.executable = *exe;
-  if (!spec.user.empty() || !spec.group.empty()) gen.ids = host_.resolve_ids(spec.user, spec.group);
+  gen.ids = std::move(ids);
   for (std::size_t l = 0; l < spec.listeners.size(); ++l) {
     const config::ListenerSpec& ls = spec.listeners[l];
     const core::ListenerStep* step = steps != nullptr && l < steps->size() ? &(*steps)[l] : nullptr;
@@ -141,7 +142,11 @@ Generation Listeners::prepare(const config::AppSpec& spec, unsigned slots,
         if (fd) host_.set_reuseport(fd.get());
       }
     }
-    gen.listeners.push_back(bind_listener(spec.name, ls, slots, beside));
+    os::SocketAccess access;
+    access.mode = ls.socket_mode;
+    if (!ls.socket_user.empty()) access.uid = names.users.at(ls.socket_user).uid;
+    if (!ls.socket_group.empty()) access.gid = names.groups.at(ls.socket_group);
+    gen.listeners.push_back(bind_listener(spec.name, ls, slots, beside, access));
   }
   return gen;
 }
@@ -158,7 +163,7 @@ std::vector<std::pair<Listener*, std::vector<Fd>>> Listeners::grow(const Generat
     std::vector<Fd> fds;
     for (unsigned i = 0; i < slots; ++i) {
       const bool have = i < listener->fds.size() && listener->fds[i];
-      fds.push_back(have ? Fd() : bind(listener->spec, address, true));
+      fds.push_back(have ? Fd() : bind(listener->spec, address, true, {}));
     }
     grown.emplace_back(listener.get(), std::move(fds));
   }

@@ -59,11 +59,13 @@ class Listeners {
   /// Closes (and names in the log) passed sockets no listener claimed.
   void close_unclaimed_passed();
 
-  /// Resolves the command and credentials of `spec` and gets its listeners' sockets for
-  /// `slots` slots: from `running` (a running generation) as `steps` say, else bound anew.
-  /// Throws, naming the problem; whatever it bound is closed again then.
+  /// Resolves the command of `spec` and gets its listeners' sockets for `slots` slots: from
+  /// `running` (a running generation) as `steps` say, else bound anew. `ids`: the credentials of
+  /// its `user:`/`group:`, looked up already. Throws, naming the problem; whatever it bound is
+  /// closed again then.
   Generation prepare(const config::AppSpec& spec, unsigned slots, const Generation* running,
-                     const std::vector<core::ListenerStep>* steps);
+                     const std::vector<core::ListenerStep>* steps, std::optional<os::Ids> ids,
+                     const os::ResolvedNames& names);
   /// Sockets so that the reuseport listeners of `gen` cover `slots` slots, not yet installed.
   /// Throws, naming the problem; nothing is installed then.
   std::vector<std::pair<Listener*, std::vector<Fd>>> grow(const Generation& gen, unsigned slots);
@@ -81,9 +83,11 @@ class Listeners {
 
  private:
   Fd take_passed(const config::ListenerSpec& spec, unsigned slot);
-  Fd bind(const config::ListenerSpec& spec, const config::Address& address, bool reuseport);
+  Fd bind(const config::ListenerSpec& spec, const config::Address& address, bool reuseport,
+          const os::SocketAccess& access);
   std::shared_ptr<Listener> bind_listener(const std::string& app, const config::ListenerSpec& spec,
-                                          unsigned slots, bool beside);
+                                          unsigned slots, bool beside,
+                                          const os::SocketAccess& access);
 
   Host& host_;
   std::multimap<std::string, Fd> passed_;      // by name, until claimed

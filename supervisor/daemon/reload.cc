@@ -1,15 +1,20 @@
 // Reload: re-read the config file and apply all of it or none of it.
 //  1. read and check the whole file (any error refuses the reload);
 //  2. plan it (core/reload_plan.h: pure; refuses what cannot be done in place);
-//  3. prepare everything that can fail: commands, credentials, every new socket (bound, not yet
-//     used), a moved control socket. Any failure refuses the reload, and what was prepared is
-//     closed again as it goes out of scope;
-//  4. apply: core calls and installing what was prepared, none of which can fail.
+//  3. look up its users and groups outside the loop (NSS may be a network service: a slow one
+//     delays this reload, never supervision); the reload goes on when the answers are in;
+//  4. plan again (the cluster may have changed meanwhile) and prepare everything that can fail:
+//     commands, credentials, every new socket (bound, not yet used), a moved control socket. Any
+//     failure refuses the reload, and what was prepared is closed again as it goes out of scope;
+//  5. apply: core calls and installing what was prepared, none of which can fail.
 // The reply then waits for the rollouts to end, with progress lines, unless the client asked
 // not to wait.
 #include <spdlog/spdlog.h>
 
+#include <tuple>
+
 #include "supervisor/daemon/daemon.h"
+#include "supervisor/daemon/names.h"
 
 namespace clusterd::daemon {
 
@@ -23,38 +28,60 @@ struct Daemon::Prepared {
   std::optional<int> moved_control;  // a control server on the new socket path
 };
 
+void Daemon::refuse_reload(const control::ReplyPtr& reply, const std::string& why) {
+  spdlog::error("reload refused, nothing changed: {}", why);
+  after_actions();  // READY=1 again: the running config goes on
+  if (reply) reply->finish(control::encode_error("reload refused, nothing changed: " + why));
+}
+
 void Daemon::reload(const std::optional<std::string>& only, bool wait, control::ReplyPtr reply) {
+  if (reload_pending_) {
+    if (reply) reply->finish(control::encode_error("a reload is being prepared; try again"));
+    return;
+  }
   systemd_.reloading(config_.path);
-  auto refuse = [&](const std::string& why) {
-    spdlog::error("reload refused, nothing changed: {}", why);
-    after_actions();  // READY=1 again: the running config goes on
-    if (reply) reply->finish(control::encode_error("reload refused, nothing changed: " + why));
-  };
-  if (supervisor_.stopping()) return refuse("clusterd is stopping");
+  if (supervisor_.stopping()) return refuse_reload(reply, "clusterd is stopping");
   config::ParseResult parsed = host_.load_config(config_.path);
   if (parsed.config) {
     for (config::ConfigError& e : host_.check_environment(*parsed.config)) {
       parsed.errors.push_back(std::move(e));
     }
   }
-  if (!parsed.errors.empty()) {
-    std::string lines;
-    for (const config::ConfigError& e : parsed.errors) lines += "\n" + e.to_string();
-    return refuse(std::to_string(parsed.errors.size()) +
-                  (parsed.errors.size() == 1 ? " error" : " errors") + lines);
-  }
-  config::Config next = std::move(*parsed.config);
+  if (!parsed.errors.empty()) return refuse_reload(reply, describe(parsed.errors));
+  auto next = std::make_shared<config::Config>(std::move(*parsed.config));
   const os::CpuBudget cpus = host_.cpus();
-  auto planned = core::plan_reload(config_, next, supervisor_, {cpus.count, cpus.reason}, only);
+  const auto planned =
+      core::plan_reload(config_, *next, supervisor_, {cpus.count, cpus.reason}, only);
   if (const core::Refused* refused = std::get_if<core::Refused>(&planned)) {
-    return refuse(refused->reason);
+    return refuse_reload(reply, refused->reason);
+  }
+  reload_pending_ = true;
+  host_.resolve_names(names_of(*next),
+                      [this, next, only, wait, reply](os::ResolvedNames names) mutable {
+                        reload_pending_ = false;
+                        finish_reload(std::move(*next), names, only, wait, std::move(reply));
+                      });
+}
+
+void Daemon::finish_reload(config::Config next, const os::ResolvedNames& names,
+                           const std::optional<std::string>& only, bool wait,
+                           control::ReplyPtr reply) {
+  if (supervisor_.stopping()) return refuse_reload(reply, "clusterd is stopping");
+  if (const auto errors = name_errors(next, names); !errors.empty()) {
+    return refuse_reload(reply, describe(errors));
+  }
+  const os::CpuBudget cpus = host_.cpus();
+  const auto planned =
+      core::plan_reload(config_, next, supervisor_, {cpus.count, cpus.reason}, only);
+  if (const core::Refused* refused = std::get_if<core::Refused>(&planned)) {
+    return refuse_reload(reply, refused->reason);
   }
   const core::ReloadPlan& plan = std::get<core::ReloadPlan>(planned);
   std::optional<Prepared> prepared;
   try {
-    prepared.emplace(prepare(next, plan));
+    prepared.emplace(prepare(next, plan, names));
   } catch (const std::exception& e) {
-    return refuse(e.what());
+    return refuse_reload(reply, e.what());
   }
   const std::vector<std::string> rolled = apply(std::move(next), plan, std::move(*prepared));
   spdlog::info("reload: {}", plan.summary);
@@ -70,17 +97,21 @@ void Daemon::reload(const std::optional<std::string>& only, bool wait, control::
   reload_waiters_.report(supervisor_);
 }
 
-Daemon::Prepared Daemon::prepare(const config::Config& next, const core::ReloadPlan& plan) {
+Daemon::Prepared Daemon::prepare(const config::Config& next, const core::ReloadPlan& plan,
+                                 const os::ResolvedNames& names) {
   Prepared prepared;
   for (const core::AppPlan& p : plan.apps) {
     const config::AppSpec& spec = next.apps[p.spec];
     Prepared::App app;
+    const std::optional<os::Ids> ids = ids_for(spec, names, host_.self_uid());
     if (!p.running) {
-      app.generation = listeners_.prepare(spec, p.instances, nullptr, nullptr);
+      app.generation = listeners_.prepare(spec, p.instances, nullptr, nullptr, ids, names);
     } else {
       const core::AppState& state = supervisor_.apps()[*p.running];
       const Generation& running = apps_[*p.running].generations.at(state.generation);
-      if (p.roll) app.generation = listeners_.prepare(spec, p.instances, &running, &p.listeners);
+      if (p.roll) {
+        app.generation = listeners_.prepare(spec, p.instances, &running, &p.listeners, ids, names);
+      }
       // New slots need sockets in the running generation too: a scale runs it there, and a
       // rollback of a rollout that added slots starts it there.
       if (p.instances > state.instances) app.grown = listeners_.grow(running, p.instances);
@@ -88,7 +119,7 @@ Daemon::Prepared Daemon::prepare(const config::Config& next, const core::ReloadP
     prepared.apps.push_back(std::move(app));
   }
   if (plan.control_changed) {
-    prepared.control = control_options(next.control);
+    prepared.control = control_options(next.control, names);
     if (plan.control_moved) {
       prepared.moved_control = host_.open_control(
           *prepared.control,
@@ -154,20 +185,35 @@ std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPl
   return rolled;
 }
 
-control::ServerOptions Daemon::control_options(const config::ControlSpec& spec) {
+control::ServerOptions Daemon::control_options(const config::ControlSpec& spec,
+                                               const os::ResolvedNames& names) {
   control::ServerOptions options;
   options.path = spec.socket;
   options.max_clients = spec.max_clients;
   options.idle_timeout = spec.idle_timeout;
   if (!spec.group.empty()) {
-    options.group = host_.resolve_ids("", spec.group).gid;
+    options.group = names.groups.at(spec.group);
     options.access.admin_groups.push_back(*options.group);
   }
+  for (const auto& [list, users, groups] :
+       {std::tuple{&spec.read, &options.access.read_users, &options.access.read_groups},
+        std::tuple{&spec.admin, &options.access.admin_users, &options.access.admin_groups}}) {
+    for (const config::Principal& p : *list) {
+      if (p.group) {
+        groups->push_back(names.groups.at(p.name));
+      } else {
+        users->push_back(names.users.at(p.name).uid);
+      }
+    }
+  }
+  // Roles for named users need the socket file open to them (they are checked per connection);
+  // with a group only, the file's group is enough.
+  options.world_connectable = !spec.read.empty() || !spec.admin.empty();
   return options;
 }
 
-void Daemon::open_control() {
-  const control::ServerOptions options = control_options(config_.control);
+void Daemon::open_control(const os::ResolvedNames& names) {
+  const control::ServerOptions options = control_options(config_.control, names);
   control_ = host_.open_control(
       options, [this](const control::Request& request, const control::Peer& peer,
                       control::ReplyPtr reply) { on_request(request, peer, std::move(reply)); });

@@ -40,9 +40,32 @@ SpawnRequest spawn_request(const config::AppSpec& spec, const Generation& gen, u
     request.fds.push_back(listener->fds[which].get());
     env.fd_names.push_back(listener->spec.name);
   }
+  // With `user:`, the worker starts from a clean environment unless the config says otherwise,
+  // and HOME, USER, LOGNAME and SHELL are the user's, not the master's.
+  worker::Inherit inherit = worker::Inherit::All;
+  switch (spec.inherit_env.mode) {
+    case config::EnvInherit::Mode::Auto:
+      inherit = spec.user.empty() ? worker::Inherit::All : worker::Inherit::None;
+      break;
+    case config::EnvInherit::Mode::All:
+      break;
+    case config::EnvInherit::Mode::None:
+      inherit = worker::Inherit::None;
+      break;
+    case config::EnvInherit::Mode::Listed:
+      inherit = worker::Inherit::Listed;
+      break;
+  }
+  if (gen.ids && !gen.ids->user.empty()) {
+    env.identity = {{"HOME", gen.ids->home},
+                    {"USER", gen.ids->user},
+                    {"LOGNAME", gen.ids->user},
+                    {"SHELL", gen.ids->shell}};
+  }
   request.path = gen.executable;
   request.argv = spec.command;
-  request.env = worker::build_worker_env(context.inherited_env, env);
+  request.env = worker::build_worker_env(
+      worker::inherited_env(context.inherited_env, inherit, spec.inherit_env.names), env);
   request.cwd = spec.cwd;
   request.ids = gen.ids;
   request.nofile =
@@ -53,8 +76,9 @@ SpawnRequest spawn_request(const config::AppSpec& spec, const Generation& gen, u
   return request;
 }
 
-void Workers::add(WorkerHandle handle, core::SlotId slot, unsigned uid) {
-  by_handle_[handle] = Entry{slot, uid};
+void Workers::add(WorkerHandle handle, core::SlotId slot, unsigned uid,
+                  std::optional<std::uint64_t> cgroup) {
+  by_handle_[handle] = Entry{slot, uid, cgroup};
   by_slot_[key(slot)] = handle;
 }
 
@@ -78,6 +102,11 @@ std::optional<WorkerHandle> Workers::handle_of(core::SlotId slot) const {
   const auto it = by_slot_.find(key(slot));
   if (it == by_slot_.end()) return std::nullopt;
   return it->second;
+}
+
+std::optional<std::uint64_t> Workers::cgroup_of(WorkerHandle handle) const {
+  const auto it = by_handle_.find(handle);
+  return it == by_handle_.end() ? std::nullopt : it->second.cgroup;
 }
 
 unsigned Workers::uid_of(WorkerHandle handle) const {

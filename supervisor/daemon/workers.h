@@ -31,19 +31,23 @@ SpawnRequest spawn_request(const config::AppSpec& spec, const Generation& gen, u
 
 class Workers {
  public:
-  void add(WorkerHandle handle, core::SlotId slot, unsigned uid);
+  void add(WorkerHandle handle, core::SlotId slot, unsigned uid,
+           std::optional<std::uint64_t> cgroup = std::nullopt);
   /// Forgets a worker that exited; returns its lane.
   std::optional<core::SlotId> remove(WorkerHandle handle);
   std::optional<core::SlotId> slot_of(WorkerHandle handle) const;
   std::optional<WorkerHandle> handle_of(core::SlotId slot) const;
   /// The uid the worker runs as.
   unsigned uid_of(WorkerHandle handle) const;
+  /// The id of the worker's own cgroup, if it has one.
+  std::optional<std::uint64_t> cgroup_of(WorkerHandle handle) const;
   std::size_t size() const { return by_handle_.size(); }
 
  private:
   struct Entry {
     core::SlotId slot;
     unsigned uid = 0;
+    std::optional<std::uint64_t> cgroup;
   };
   std::map<WorkerHandle, Entry> by_handle_;
   std::map<std::tuple<std::size_t, unsigned, unsigned>, WorkerHandle> by_slot_;

@@ -2,101 +2,55 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <asio/io_context.hpp>
-#include <asio/local/datagram_protocol.hpp>
-#include <asio/posix/stream_descriptor.hpp>
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <map>
-#include <unordered_map>
 
 #include "config/check.h"
 #include "supervisor/control/paths.h"
 #include "supervisor/control/protocol.h"
+#include "supervisor/loop/guard.h"
+#include "supervisor/loop/name_lookup.h"
+#include "supervisor/loop/processes.h"
 #include "supervisor/os/cpus.h"
 #include "supervisor/os/listeners.h"
-#include "supervisor/os/notify_socket.h"
 #include "supervisor/os/process.h"
 #include "supervisor/os/procfs.h"
-#include "supervisor/os/spawn_watch.h"
 #include "supervisor/os/system.h"
 #include "systemd/notify.h"
 #include "systemd/socket_activation.h"
 
 namespace clusterd::loop {
 
-using daemon::WorkerHandle;
-using DatagramSocket = asio::local::datagram_protocol::socket;
-
 void resolve_control_socket(config::Config& config) {
   if (config.control.socket.empty()) config.control.socket = control::default_socket_path();
 }
 
-namespace {
-
-core::ExitStatus::Blame blame_of(int error) {
-  return os::transient_error(error) ? core::ExitStatus::Blame::Resources
-                                    : core::ExitStatus::Blame::Master;
-}
-
-core::ExitStatus exit_status_of(int status) {
-  if (WIFSIGNALED(status)) return core::ExitStatus::signaled(WTERMSIG(status));
-  return core::ExitStatus::exited(WEXITSTATUS(status));
-}
-
-}  // namespace
-
 class AsioHost::Impl {
  public:
-  struct Worker {
-    pid_t pid = 0;
-    os::UniqueFd pidfd;
-    std::shared_ptr<DatagramSocket> notify;
-    os::UniqueFd errors;                  // the child's error pipe, until it exec'd or exited
-    os::ChildMemory memory;               // the child's stack and plan, until then too
-    std::optional<os::SpawnError> error;  // what the child reported before it exited
-  };
   struct Timer {
     std::unique_ptr<asio::steady_timer> timer;
     std::uint64_t serial = 0;  // the arm() this timer's wait belongs to
   };
 
-  Impl() : spawn_io(io, dup(spawn_watch.fd())) { signals.add(SIGCHLD); }
-
-  // Runs one event's handling; whatever escapes is logged, and the loop goes on.
-  template <typename F>
-  void guard(const char* where, F&& f) {
-    try {
-      f();
-    } catch (const std::exception& e) {
-      spdlog::critical("{}: {} (the event is dropped; clusterd goes on)", where, e.what());
-    } catch (...) {
-      spdlog::critical("{}: unknown exception (the event is dropped; clusterd goes on)", where);
-    }
+  Impl(const std::string& runtime_dir, const std::string& cgroups)
+      : processes(io, runtime_dir, cgroups) {
+    signals.add(SIGCHLD);
   }
 
   void wait_signal();
-  void reap();
-  void watch_notify(WorkerHandle handle, const std::shared_ptr<DatagramSocket>& socket);
-  void drain_notify(WorkerHandle handle);
-  void watch_spawns();
-  void collect_report(Worker& worker);
   void start_sd_watchdog();
 
   asio::io_context io;
   asio::signal_set signals{io, SIGTERM, SIGINT, SIGHUP};
   daemon::HostEvents* events = nullptr;
-  std::map<WorkerHandle, Worker> workers;
-  std::unordered_map<pid_t, WorkerHandle> by_pid;
-  WorkerHandle next_handle = 1;
+  Processes processes;
   std::map<daemon::TimerKey, Timer> timers;
   std::uint64_t next_serial = 1;
-  os::SpawnWatch spawn_watch;
-  asio::posix::stream_descriptor spawn_io;
   std::map<int, std::unique_ptr<control::ControlServer>> controls;
   int next_control = 1;
   std::unique_ptr<asio::steady_timer> sd_watchdog;
@@ -107,94 +61,12 @@ void AsioHost::Impl::wait_signal() {
   signals.async_wait([this](const std::error_code& ec, int signal) {
     if (ec) return;
     if (signal == SIGCHLD) {
-      reap();
+      processes.reap();
     } else {
       guard(core::signal_name(signal).c_str(), [&] { events->on_signal(signal); });
     }
     wait_signal();
   });
-}
-
-// Reaps every exited child: workers (their last notify datagrams and spawn report first), and
-// orphans handed to us as subreaper.
-void AsioHost::Impl::reap() {
-  while (std::optional<os::Reaped> reaped = os::reap_one()) {
-    const auto found = by_pid.find(reaped->pid);
-    if (found == by_pid.end()) {
-      spdlog::debug("reaped pid {} (not a worker: an orphan handed to us as subreaper)",
-                    reaped->pid);
-      continue;
-    }
-    const WorkerHandle handle = found->second;
-    by_pid.erase(found);
-    drain_notify(handle);  // messages sent just before the exit still count (STATUS=)
-    const auto it = workers.find(handle);
-    if (it == workers.end()) continue;
-    collect_report(it->second);  // an error was written before the exit, so it is there now
-    core::ExitStatus status = exit_status_of(reaped->status);
-    if (it->second.error) {
-      status = core::ExitStatus::spawn_failed(it->second.error->what(),
-                                              os::transient_error(it->second.error->error())
-                                                  ? core::ExitStatus::Blame::Resources
-                                                  : core::ExitStatus::Blame::Program);
-    }
-    if (it->second.notify) it->second.notify->close();
-    workers.erase(it);
-    guard("worker exit", [&] { events->on_exit(handle, status); });
-  }
-}
-
-void AsioHost::Impl::watch_notify(WorkerHandle handle,
-                                  const std::shared_ptr<DatagramSocket>& socket) {
-  socket->async_wait(asio::socket_base::wait_read,
-                     [this, handle, socket](const std::error_code& ec) {
-                       if (ec) return;  // closed with its worker
-                       drain_notify(handle);
-                       const auto it = workers.find(handle);
-                       if (it != workers.end() && it->second.notify == socket) {
-                         watch_notify(handle, socket);
-                       }
-                     });
-}
-
-void AsioHost::Impl::drain_notify(WorkerHandle handle) {
-  for (int i = 0; i < 64; ++i) {  // bounded: a chatty worker cannot starve the loop
-    const auto it = workers.find(handle);
-    if (it == workers.end() || !it->second.notify) return;
-    std::optional<os::NotifyDatagram> datagram;
-    try {
-      datagram = os::read_notify(it->second.notify->native_handle());
-    } catch (const std::exception& e) {
-      spdlog::warn("notify socket of pid {}: {}", it->second.pid, e.what());
-      return;
-    }
-    if (!datagram) return;
-    const daemon::NotifyDatagram message{std::move(datagram->text), datagram->uid, datagram->pid};
-    guard("notify", [&] { events->on_notify(handle, message); });
-  }
-}
-
-void AsioHost::Impl::watch_spawns() {
-  spawn_io.async_wait(asio::posix::stream_descriptor::wait_read, [this](const std::error_code& ec) {
-    if (ec) return;
-    for (std::uint64_t handle : spawn_watch.ready()) {
-      const auto it = workers.find(handle);
-      if (it != workers.end()) collect_report(it->second);
-    }
-    watch_spawns();
-  });
-}
-
-// Reads what a starting child wrote to its error pipe; at end of file (exec'd or exited) the
-// pipe closes (leaving the epoll set) and the child's memory goes.
-void AsioHost::Impl::collect_report(Worker& worker) {
-  if (!worker.errors) return;
-  const os::SpawnReport report = os::read_spawn_report(worker.errors.get());
-  if (report.error) worker.error = report.error;
-  if (report.finished) {
-    worker.errors.reset();
-    worker.memory.reset();
-  }
 }
 
 void AsioHost::Impl::start_sd_watchdog() {
@@ -217,15 +89,16 @@ void AsioHost::Impl::start_sd_watchdog() {
   sd_watchdog->async_wait(Pinger{this});
 }
 
-AsioHost::AsioHost() : impl_(std::make_unique<Impl>()) {
+AsioHost::AsioHost(const std::string& runtime_dir, const std::string& cgroups)
+    : impl_(std::make_unique<Impl>(runtime_dir, cgroups)) {
   os::become_subreaper();  // before the first worker: orphans of its tree come back to us
 }
 AsioHost::~AsioHost() = default;
 
 void AsioHost::run(daemon::HostEvents& events) {
   impl_->events = &events;
+  impl_->processes.start(events);
   impl_->wait_signal();
-  impl_->watch_spawns();
   impl_->start_sd_watchdog();
   impl_->io.run();
   impl_->events = nullptr;
@@ -236,73 +109,12 @@ unsigned AsioHost::self_uid() { return static_cast<unsigned>(geteuid()); }
 std::vector<std::string> AsioHost::environment() { return os::environment(); }
 
 daemon::Spawned AsioHost::spawn(const daemon::SpawnRequest& request) {
-  os::NotifySocket notify;
-  try {
-    notify = os::open_notify_socket();
-  } catch (const std::system_error& e) {
-    throw daemon::SpawnFailure(e.what(), blame_of(e.code().value()));
-  }
-  os::SpawnSpec spec;
-  spec.path = request.path;
-  spec.argv = request.argv;
-  spec.env = request.env;
-  spec.env.push_back("NOTIFY_SOCKET=" + notify.name);
-  spec.fds = request.fds;
-  spec.cwd = request.cwd;
-  spec.ids = request.ids;
-  if (request.nofile) {
-    spec.nofile_soft = request.nofile->soft;
-    spec.nofile_hard = request.nofile->hard;
-  }
-  spec.cpu = request.cpu;
-  os::Child child;
-  try {
-    child = os::spawn(spec);
-  } catch (const std::system_error& e) {
-    throw daemon::SpawnFailure(e.what(), blame_of(e.code().value()));
-  }
-  // The child runs in child.memory until it has exec'd: into the table at once, before anything
-  // that can throw, so that its exit is reaped and reported whatever happens next.
-  const WorkerHandle handle = impl_->next_handle++;
-  Impl::Worker& worker = impl_->workers[handle];
-  worker.pid = child.pid;
-  worker.pidfd = std::move(child.pidfd);
-  worker.errors = std::move(child.errors);
-  worker.memory = std::move(child.memory);
-  impl_->by_pid[child.pid] = handle;
-  try {
-    if (!impl_->spawn_watch.add(worker.errors.get(), handle)) {
-      spdlog::warn("pid {}: cannot watch its start-up; its errors are read when it exits",
-                   child.pid);
-    }
-    worker.notify = std::make_shared<DatagramSocket>(impl_->io, asio::local::datagram_protocol(),
-                                                     notify.fd.release());
-    impl_->watch_notify(handle, worker.notify);
-  } catch (const std::exception& e) {
-    os::signal_pidfd(worker.pidfd.get(), SIGKILL);  // one we cannot follow must not run
-    throw daemon::SpawnFailure(std::string("watching the new worker: ") + e.what(),
-                               core::ExitStatus::Blame::Master);
-  }
-  return {handle, child.pid};
+  return impl_->processes.spawn(request);
 }
-
-void AsioHost::signal(WorkerHandle worker, int signal) {
-  const auto it = impl_->workers.find(worker);
-  if (it == impl_->workers.end() || !it->second.pidfd) return;
-  try {
-    os::signal_pidfd(it->second.pidfd.get(), signal);
-  } catch (const std::exception& e) {
-    spdlog::error("pid {}: {}", it->second.pid, e.what());
-  }
+void AsioHost::signal(daemon::WorkerHandle worker, int signal) {
+  impl_->processes.signal(worker, signal);
 }
-
-void AsioHost::signal_group(int pgid, int signal) {
-  try {
-    os::signal_group(pgid, signal);
-  } catch (const std::exception& e) {
-    spdlog::error("process group {}: {}", pgid, e.what());
-  }
-}
+void AsioHost::signal_tree(int pid, int signal) { impl_->processes.signal_tree(pid, signal); }
 
 void AsioHost::arm(const daemon::TimerKey& key, core::TimePoint deadline) {
   Impl::Timer& timer = impl_->timers[key];
@@ -315,14 +127,15 @@ void AsioHost::arm(const daemon::TimerKey& key, core::TimePoint deadline) {
     if (ec) return;
     const auto it = impl->timers.find(key);
     if (it == impl->timers.end() || it->second.serial != serial) return;
-    impl->guard("timer", [&] { impl->events->on_timer(key); });
+    guard("timer", [&] { impl->events->on_timer(key); });
   });
 }
 
 void AsioHost::cancel(const daemon::TimerKey& key) { impl_->timers.erase(key); }
 
-int AsioHost::bind(const config::Address& address, int backlog, bool reuseport) {
-  return os::bind_listener(address, backlog, reuseport).release();
+int AsioHost::bind(const config::Address& address, int backlog, bool reuseport,
+                   const os::SocketAccess& access) {
+  return os::bind_listener(address, backlog, reuseport, access).release();
 }
 void AsioHost::close(int fd) { ::close(fd); }
 void AsioHost::listen(int fd, int backlog) { os::listen_again(fd, backlog); }
@@ -348,7 +161,7 @@ config::ParseResult AsioHost::load_config(const std::string& path) {
 }
 
 std::vector<config::ConfigError> AsioHost::check_environment(const config::Config& config) {
-  return config::check_environment(config);
+  return config::check_environment(config, /*names=*/false);  // resolve_names() does those
 }
 
 std::optional<std::string> AsioHost::find_executable(const std::string& name,
@@ -357,10 +170,16 @@ std::optional<std::string> AsioHost::find_executable(const std::string& name,
   return config::find_executable(name, path ? path : "/usr/bin:/bin", cwd);
 }
 
-os::Ids AsioHost::resolve_ids(const std::string& user, const std::string& group) {
-  return os::resolve_ids(user, group);
+os::ResolvedNames AsioHost::lookup_names(const os::NameQueries& queries) {
+  return os::lookup_names(queries);
 }
+void AsioHost::resolve_names(const os::NameQueries& queries,
+                             std::function<void(os::ResolvedNames)> done) {
+  lookup_names_async(impl_->io, queries, std::move(done));
+}
+
 os::CpuBudget AsioHost::cpus() { return os::detect_cpus(); }
+std::string AsioHost::cgroup_mode() { return impl_->processes.cgroup_mode(); }
 unsigned long AsioHost::nofile_hard_limit() { return os::nofile_hard_limit(); }
 bool AsioHost::tcp_migrate_req() { return os::sysctl_enabled("net/ipv4/tcp_migrate_req"); }
 daemon::ProcessSample AsioHost::sample(const std::vector<int>& pids, bool tree_rss) {
@@ -395,6 +214,7 @@ void AsioHost::reconfigure_control(int id, const control::ServerOptions& options
 void AsioHost::close_control(int id) { impl_->controls.erase(id); }
 
 void AsioHost::quit() {
+  impl_->processes.end_leftovers();
   impl_->signals.cancel();
   impl_->sd_watchdog.reset();
   impl_->io.stop();

@@ -16,7 +16,9 @@ void resolve_control_socket(config::Config& config);
 
 class AsioHost final : public daemon::Host {
  public:
-  AsioHost();
+  /// `runtime_dir` holds the workers' notify sockets (a directory of their own inside it);
+  /// `cgroups` is the config's setting ("auto", "off" or a path). Throws std::system_error.
+  AsioHost(const std::string& runtime_dir, const std::string& cgroups);
   ~AsioHost() override;
   AsioHost(const AsioHost&) = delete;
   AsioHost& operator=(const AsioHost&) = delete;
@@ -30,10 +32,11 @@ class AsioHost final : public daemon::Host {
   std::vector<std::string> environment() override;
   daemon::Spawned spawn(const daemon::SpawnRequest& request) override;
   void signal(daemon::WorkerHandle worker, int signal) override;
-  void signal_group(int pgid, int signal) override;
+  void signal_tree(int pid, int signal) override;
   void arm(const daemon::TimerKey& key, core::TimePoint deadline) override;
   void cancel(const daemon::TimerKey& key) override;
-  int bind(const config::Address& address, int backlog, bool reuseport) override;
+  int bind(const config::Address& address, int backlog, bool reuseport,
+           const os::SocketAccess& access) override;
   void close(int fd) override;
   void listen(int fd, int backlog) override;
   void set_reuseport(int fd) override;
@@ -45,8 +48,11 @@ class AsioHost final : public daemon::Host {
   std::vector<config::ConfigError> check_environment(const config::Config& config) override;
   std::optional<std::string> find_executable(const std::string& name,
                                              const std::string& cwd) override;
-  os::Ids resolve_ids(const std::string& user, const std::string& group) override;
+  os::ResolvedNames lookup_names(const os::NameQueries& queries) override;
+  void resolve_names(const os::NameQueries& queries,
+                     std::function<void(os::ResolvedNames)> done) override;
   os::CpuBudget cpus() override;
+  std::string cgroup_mode() override;
   unsigned long nofile_hard_limit() override;
   bool tcp_migrate_req() override;
   daemon::ProcessSample sample(const std::vector<int>& pids, bool tree_rss) override;

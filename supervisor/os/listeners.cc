@@ -1,6 +1,7 @@
 #include "supervisor/os/listeners.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -49,7 +50,8 @@ bool unix_socket_alive(const sockaddr_un& sun, const config::Address& address) {
 
 }  // namespace
 
-UniqueFd bind_listener(const config::Address& address, int backlog, bool reuseport) {
+UniqueFd bind_listener(const config::Address& address, int backlog, bool reuseport,
+                       const SocketAccess& access) {
   using Family = config::Address::Family;
   const int domain = address.family == Family::Ipv4   ? AF_INET
                      : address.family == Family::Ipv6 ? AF_INET6
@@ -72,7 +74,17 @@ UniqueFd bind_listener(const config::Address& address, int backlog, bool reusepo
       }
       unlink(address.path.c_str());
     }
+    const mode_t old_mask = umask(~access.mode & 0777);
     rc = bind(fd.get(), reinterpret_cast<const sockaddr*>(&sun), sizeof sun);
+    umask(old_mask);
+    if (rc == 0 && (access.uid || access.gid) &&
+        fchownat(AT_FDCWD, address.path.c_str(), access.uid.value_or(static_cast<uid_t>(-1)),
+                 access.gid.value_or(static_cast<gid_t>(-1)), AT_SYMLINK_NOFOLLOW) != 0) {
+      const int error = errno;
+      unlink(address.path.c_str());
+      errno = error;
+      fail(address, "chown");
+    }
   } else {
     set_flag(fd.get(), SO_REUSEADDR, address);
     if (reuseport) set_flag(fd.get(), SO_REUSEPORT, address);

@@ -7,13 +7,16 @@
 
 #include "config/config.h"
 #include "supervisor/os/unique_fd.h"
+#include "supervisor/os/values.h"
 
 namespace clusterd::os {
 
 /// Binds and listens on `address` with SO_REUSEADDR (and SO_REUSEPORT when `reuseport`). For a
-/// Unix path, a stale socket file (nobody accepting) is replaced; a live one is an error.
-/// Throws std::system_error naming the address and the call that failed.
-UniqueFd bind_listener(const config::Address& address, int backlog, bool reuseport);
+/// Unix path, a stale socket file (nobody accepting) is replaced; a live one is an error; the new
+/// file gets `access` (its mode from the bind on: no window with another). Throws
+/// std::system_error naming the address and the call that failed.
+UniqueFd bind_listener(const config::Address& address, int backlog, bool reuseport,
+                       const SocketAccess& access = {});
 
 /// Listens again with a new backlog (on a listening socket this only changes the backlog).
 void listen_again(int fd, int backlog);

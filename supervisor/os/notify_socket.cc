@@ -1,40 +1,134 @@
 #include "supervisor/os/notify_socket.h"
 
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <system_error>
+
+#include "supervisor/os/procfs.h"
 
 namespace clusterd::os {
 
-NotifySocket open_notify_socket() {
-  static unsigned long counter = 0;
+namespace {
+
+// From <linux/socket.h> and <linux/pidfd.h> (Linux 6.5 and 6.13+); glibc 2.36 has neither.
+constexpr int kSoPassPidfd = 76;
+constexpr int kScmPidfd = 0x04;
+struct PidfdInfo {
+  std::uint64_t mask;
+  std::uint64_t cgroupid;
+  std::uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+  std::int32_t exit_code;
+  std::uint32_t coredump_mask, spare;
+};
+constexpr std::uint64_t kInfoCgroupId = 1UL << 2;
+constexpr std::uint64_t kInfoExit = 1UL << 3;
+constexpr unsigned long kPidfdGetInfo = _IOWR(0xFF, 11, PidfdInfo);
+
+[[noreturn]] void fail(const std::string& what) {
+  throw std::system_error(errno, std::system_category(), what);
+}
+
+std::string random_name() {
+  unsigned char bytes[8];
+  if (getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) fail("getrandom");
+  char name[17];
+  for (std::size_t i = 0; i < sizeof bytes; ++i) std::snprintf(name + 2 * i, 3, "%02x", bytes[i]);
+  return name;
+}
+
+// What the pidfd of a sender says about it: alive or not, its cgroup, its session and parents.
+void describe(int pidfd, NotifySender& sender) {
+  sender.pidfd = true;
+  PidfdInfo info{};
+  info.mask = kInfoCgroupId | kInfoExit;
+  if (ioctl(pidfd, kPidfdGetInfo, &info) == 0 && (info.mask & kInfoCgroupId) != 0) {
+    sender.cgroup = info.cgroupid;
+  }
+  if (sender.pid <= 0) return;
+  // /proc is read by pid, then the pidfd says whether that pid was still the sender: a process
+  // that is alive now was alive while we read (its pid cannot have been reused).
+  std::optional<ProcStat> stat = read_proc_stat(sender.pid);
+  std::vector<pid_t> ancestors;
+  for (pid_t p = stat ? stat->ppid : 0; p > 1 && ancestors.size() < 64;) {
+    ancestors.push_back(p);
+    const std::optional<ProcStat> parent = read_proc_stat(p);
+    p = parent ? parent->ppid : 0;
+  }
+  if (!stat || syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) != 0) return;
+  sender.alive = true;
+  sender.session = stat->session;
+  sender.ancestors = std::move(ancestors);
+}
+
+}  // namespace
+
+NotifyDir::NotifyDir(const std::string& parent) {
+  std::string pattern = parent + "/notify.XXXXXX";
+  if (mkdtemp(pattern.data()) == nullptr) fail("mkdtemp " + pattern);
+  path_ = pattern;
+  // Others may pass through (a worker running as another user must reach its socket) but not
+  // list it: the names are the secret, the sockets' own mode the lock.
+  if (chmod(path_.c_str(), 0711) != 0) fail("chmod " + path_);
+  sockaddr_un sun{};
+  if (path_.size() + 1 + 16 >= sizeof sun.sun_path) {
+    errno = ENAMETOOLONG;
+    fail("notify socket directory " + path_ + " (socket paths must stay under 108 bytes)");
+  }
+}
+
+NotifyDir::~NotifyDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+NotifySocket NotifyDir::open(uid_t uid) const {
   NotifySocket out;
   out.fd = UniqueFd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!out.fd) throw std::system_error(errno, std::system_category(), "socket(notify)");
+  if (!out.fd) fail("socket(notify)");
   const int one = 1;
   if (setsockopt(out.fd.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0) {
-    throw std::system_error(errno, std::system_category(), "setsockopt(SO_PASSCRED)");
+    fail("setsockopt(SO_PASSCRED)");
   }
-  const std::string abstract =
-      "clusterd/" + std::to_string(getpid()) + "/" + std::to_string(++counter);
+  setsockopt(out.fd.get(), SOL_SOCKET, kSoPassPidfd, &one, sizeof one);  // Linux 6.5+
+  out.path = path_ + "/" + random_name();
   sockaddr_un sun{};
   sun.sun_family = AF_UNIX;
-  std::memcpy(sun.sun_path + 1, abstract.data(), abstract.size());  // sun_path[0] = 0: abstract
-  const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + abstract.size());
-  if (bind(out.fd.get(), reinterpret_cast<const sockaddr*>(&sun), length) != 0) {
-    throw std::system_error(errno, std::system_category(), "bind(notify @" + abstract + ")");
+  std::memcpy(sun.sun_path, out.path.c_str(), out.path.size() + 1);
+  const mode_t old_mask = umask(0177);  // created 0600: no window where others may connect
+  const int rc = bind(out.fd.get(), reinterpret_cast<const sockaddr*>(&sun), sizeof sun);
+  umask(old_mask);
+  if (rc != 0) fail("bind(notify " + out.path + ")");
+  if (uid != geteuid() &&
+      fchownat(AT_FDCWD, out.path.c_str(), uid, static_cast<gid_t>(-1), AT_SYMLINK_NOFOLLOW) != 0) {
+    const int error = errno;
+    unlink(out.path.c_str());
+    errno = error;
+    fail("chown(notify " + out.path + ")");
   }
-  out.name = "@" + abstract;
   return out;
+}
+
+bool notify_pidfds_supported() {
+  const UniqueFd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  const int one = 1;
+  return fd && setsockopt(fd.get(), SOL_SOCKET, kSoPassPidfd, &one, sizeof one) == 0;
 }
 
 std::optional<NotifyDatagram> read_notify(int fd) {
   char data[4096];
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int) * 16)];
+  alignas(cmsghdr) char
+      control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(int) * 16)];
   iovec iov{data, sizeof data - 1};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -44,17 +138,21 @@ std::optional<NotifyDatagram> read_notify(int fd) {
   const ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return std::nullopt;
-    throw std::system_error(errno, std::system_category(), "recvmsg(notify)");
+    fail("recvmsg(notify)");
   }
   NotifyDatagram out;
-  out.uid = static_cast<uid_t>(-1);
+  UniqueFd pidfd;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET) continue;
     if (c->cmsg_type == SCM_CREDENTIALS) {
       ucred cred{};
       std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
-      out.uid = cred.uid;
-      out.pid = cred.pid;
+      out.sender.uid = cred.uid;
+      out.sender.pid = cred.pid;
+    } else if (c->cmsg_type == kScmPidfd) {
+      int passed = -1;
+      std::memcpy(&passed, CMSG_DATA(c), sizeof passed);
+      pidfd.reset(passed);
     } else if (c->cmsg_type == SCM_RIGHTS) {  // nobody may park fds with us: close them
       const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
       for (std::size_t i = 0; i < count; ++i) {
@@ -64,6 +162,7 @@ std::optional<NotifyDatagram> read_notify(int fd) {
       }
     }
   }
+  if (pidfd) describe(pidfd.get(), out.sender);
   const std::size_t length =
       static_cast<std::size_t>(n) < sizeof data - 1 ? static_cast<std::size_t>(n) : sizeof data - 1;
   out.text.assign(data, length);

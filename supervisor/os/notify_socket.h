@@ -1,32 +1,55 @@
-// The per-worker sd_notify socket: an abstract AF_UNIX datagram socket owned by the master, one per
-// worker process, so every datagram on it belongs to that worker, whichever of its descendants sent
-// it (a shell script's `systemd-notify --ready` included) and even if the sender already exited.
+// The per-worker sd_notify sockets: path sockets in a directory only the master can write, with
+// names no one can predict, each owned by its worker's uid with mode 0600. So no other user can
+// bind a worker's name before it (the directory), find it (0711: not listable) or connect to it
+// (the socket's mode), and every datagram on a socket belongs to that worker slot, whichever of
+// its processes sent it. The kernel also hands over who sent each datagram: its credentials
+// (SCM_CREDENTIALS) and a pidfd (SCM_PIDFD, Linux 6.5+) that stays valid after the sender exits,
+// so the daemon can check the sender is one of the worker's own processes (notify_sender()).
 #pragma once
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "supervisor/os/unique_fd.h"
+#include "supervisor/os/values.h"
 
 namespace clusterd::os {
 
 struct NotifySocket {
-  UniqueFd fd;       // non-blocking, close-on-exec, SO_PASSCRED on
-  std::string name;  // for NOTIFY_SOCKET: "@clusterd/<master pid>/<n>"
+  UniqueFd fd;       // non-blocking, close-on-exec, SO_PASSCRED and SO_PASSPIDFD on
+  std::string path;  // for NOTIFY_SOCKET
 };
 
-/// Creates and binds a new notify socket with a name unique within this master.
-NotifySocket open_notify_socket();
+/// The directory of one master's notify sockets, removed with it.
+class NotifyDir {
+ public:
+  /// Creates `parent`/notify.XXXXXX (mode 0711). Throws std::system_error.
+  explicit NotifyDir(const std::string& parent);
+  ~NotifyDir();
+  NotifyDir(const NotifyDir&) = delete;
+  NotifyDir& operator=(const NotifyDir&) = delete;
+  const std::string& path() const { return path_; }
+
+  /// Binds a new socket with a random name, owned by `uid` (mode 0600). Throws std::system_error.
+  NotifySocket open(uid_t uid) const;
+
+ private:
+  std::string path_;
+};
 
 struct NotifyDatagram {
   std::string text;
-  uid_t uid = 0;  // the sender's credentials (SCM_CREDENTIALS)
-  pid_t pid = 0;
+  NotifySender sender;
 };
 
 /// Reads one waiting datagram, or nullopt when none is queued. Throws std::system_error.
 std::optional<NotifyDatagram> read_notify(int fd);
+
+/// True when the kernel supports SO_PASSPIDFD (Linux 6.5+).
+bool notify_pidfds_supported();
 
 }  // namespace clusterd::os

@@ -20,6 +20,7 @@
 #include <system_error>
 #include <utility>
 
+#include "supervisor/os/procfs.h"
 #include "worker/child.h"
 #include "worker/listen_env.h"
 
@@ -69,6 +70,61 @@ std::size_t data_size(const SpawnSpec& spec) {
   bytes += spec.fds.size() * sizeof(int) + alignof(int);
   if (spec.ids) bytes += spec.ids->groups.size() * sizeof(gid_t) + alignof(gid_t);
   return bytes;
+}
+
+// struct clone_args of <linux/sched.h> up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+struct CloneArgs {
+  std::uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+      set_tid_size, cgroup;
+};
+constexpr std::uint64_t kCloneIntoCgroup = 0x200000000ULL;
+
+// clone3(2) whose child calls fn(arg) on the stack given in `args` and exits with its result;
+// returns the child's pid, or -errno. glibc has no clone3 wrapper: like its clone(), the child's
+// first instructions are ours, because it must not return into the caller's frame.
+long clone3_run(CloneArgs* args, int (*fn)(void*), void* arg) {
+#if defined(__x86_64__)
+  long ret;
+  register void* r8 __asm__("r8") = arg;  // the syscall keeps every register but rax, rcx, r11
+  register int (*r9)(void*) __asm__("r9") = fn;
+  __asm__ volatile(
+      "syscall\n\t"
+      "test %%rax, %%rax\n\t"
+      "jnz 1f\n\t"
+      "xor %%ebp, %%ebp\n\t"  // the child: the stack given, aligned for a call
+      "and $-16, %%rsp\n\t"
+      "mov %%r8, %%rdi\n\t"
+      "call *%%r9\n\t"
+      "mov %%eax, %%edi\n\t"
+      "mov $60, %%eax\n\t"  // SYS_exit
+      "syscall\n\t"
+      "hlt\n\t"
+      "1:\n\t"
+      : "=a"(ret)
+      : "a"(static_cast<long>(SYS_clone3)), "D"(args), "S"(sizeof(CloneArgs)), "r"(r8), "r"(r9)
+      : "rcx", "r11", "memory", "cc");
+  return ret;
+#elif defined(__aarch64__)
+  register long x8 __asm__("x8") = SYS_clone3;
+  register long x0 __asm__("x0") = reinterpret_cast<long>(args);
+  register long x1 __asm__("x1") = sizeof(CloneArgs);
+  register void* x2 __asm__("x2") = arg;
+  register int (*x3)(void*) __asm__("x3") = fn;
+  __asm__ volatile(
+      "svc #0\n\t"
+      "cbnz x0, 1f\n\t"
+      "mov x0, x2\n\t"
+      "blr x3\n\t"
+      "mov x8, #93\n\t"  // SYS_exit
+      "svc #0\n\t"
+      "1:\n\t"
+      : "+r"(x0)
+      : "r"(x8), "r"(x1), "r"(x2), "r"(x3)
+      : "memory", "cc");
+  return x0;
+#else
+#error "supervisor/os/process.cc: clone3 is written for x86_64 and aarch64 only"
+#endif
 }
 
 }  // namespace
@@ -140,6 +196,7 @@ Child spawn(const SpawnSpec& spec) {
     plan.nofile_hard = *spec.nofile_hard;
   }
   plan.cpu = spec.cpu;
+  plan.stdin_fd = spec.stdin_fd;
   plan.parent = getpid();
 
   int pipe_fds[2];
@@ -158,11 +215,29 @@ Child spawn(const SpawnSpec& spec) {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd = -1;
-  const int pid = clone(worker::child_main, memory.stack_top(), CLONE_VM | CLONE_PIDFD | SIGCHLD,
-                        &plan, &pidfd);
-  const int clone_errno = errno;
+  int pid = -1;
+  int clone_errno = 0;
+  if (spec.cgroup_fd >= 0) {
+    CloneArgs args{};
+    args.flags = CLONE_VM | CLONE_PIDFD | kCloneIntoCgroup;
+    args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd);
+    args.exit_signal = SIGCHLD;
+    args.stack = reinterpret_cast<std::uintptr_t>(memory.stack_top() - kStackSize);
+    args.stack_size = kStackSize;
+    args.cgroup = static_cast<std::uint64_t>(spec.cgroup_fd);
+    const long r = clone3_run(&args, worker::child_main, &plan);
+    pid = r < 0 ? -1 : static_cast<int>(r);
+    clone_errno = r < 0 ? static_cast<int>(-r) : 0;
+  } else {
+    pid = clone(worker::child_main, memory.stack_top(), CLONE_VM | CLONE_PIDFD | SIGCHLD, &plan,
+                &pidfd);
+    clone_errno = errno;
+  }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (pid < 0) throw std::system_error(clone_errno, std::system_category(), "clone");
+  if (pid < 0) {
+    throw std::system_error(clone_errno, std::system_category(),
+                            spec.cgroup_fd >= 0 ? "clone3" : "clone");
+  }
   return Child{static_cast<pid_t>(pid), UniqueFd(pidfd), std::move(errors), std::move(memory)};
 }
 
@@ -189,7 +264,9 @@ SpawnReport read_spawn_report(int errors_fd) {
 }
 
 Ids resolve_ids(const std::string& user, const std::string& group) {
-  Ids ids{getuid(), getgid(), {}};
+  Ids ids;
+  ids.uid = getuid();
+  ids.gid = getgid();
   std::vector<char> buffer(16384);
   if (!user.empty()) {
     passwd pw{};
@@ -201,6 +278,9 @@ Ids resolve_ids(const std::string& user, const std::string& group) {
     }
     ids.uid = pw.pw_uid;
     ids.gid = pw.pw_gid;
+    ids.user = pw.pw_name;
+    ids.home = pw.pw_dir != nullptr ? pw.pw_dir : "/";
+    ids.shell = pw.pw_shell != nullptr && pw.pw_shell[0] != '\0' ? pw.pw_shell : "/bin/sh";
     int count = 64;
     ids.groups.resize(static_cast<std::size_t>(count));
     if (getgrouplist(user.c_str(), pw.pw_gid, ids.groups.data(), &count) < 0) {
@@ -221,6 +301,90 @@ Ids resolve_ids(const std::string& user, const std::string& group) {
     if (user.empty()) ids.groups = {gr.gr_gid};
   }
   return ids;
+}
+
+ResolvedNames lookup_names(const NameQueries& queries) {
+  ResolvedNames out;
+  for (const std::string& user : queries.users) {
+    try {
+      out.users[user] = resolve_ids(user, "");
+    } catch (const std::exception& e) {
+      out.failed["user " + user] = e.what();
+    }
+  }
+  for (const std::string& group : queries.groups) {
+    try {
+      out.groups[group] = resolve_ids("", group).gid;
+    } catch (const std::exception& e) {
+      out.failed["group " + group] = e.what();
+    }
+  }
+  return out;
+}
+
+void decode_line(const std::vector<std::string>& fields, ResolvedNames& out);
+
+// One line per answer, tab-separated: U name uid gid user home shell g1,g2 / G name gid /
+// F what why. Names with tabs or newlines do not exist (useradd refuses them).
+std::string encode_names(const ResolvedNames& names) {
+  std::string out;
+  for (const auto& [name, ids] : names.users) {
+    out += "U\t" + name + "\t" + std::to_string(ids.uid) + "\t" + std::to_string(ids.gid) + "\t" +
+           ids.user + "\t" + ids.home + "\t" + ids.shell + "\t";
+    for (std::size_t i = 0; i < ids.groups.size(); ++i) {
+      out += (i ? "," : "") + std::to_string(ids.groups[i]);
+    }
+    out += "\n";
+  }
+  for (const auto& [name, gid] : names.groups) {
+    out += "G\t" + name + "\t" + std::to_string(gid) + "\n";
+  }
+  for (const auto& [what, why] : names.failed) out += "F\t" + what + "\t" + why + "\n";
+  return out;
+}
+
+ResolvedNames decode_names(const std::string& text) {
+  ResolvedNames out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::vector<std::string> f;
+    for (std::size_t at = start; at <= end;) {
+      const std::size_t tab = std::min(text.find('\t', at), end);
+      f.push_back(text.substr(at, tab - at));
+      at = tab + 1;
+    }
+    start = end + 1;
+    try {
+      decode_line(f, out);
+    } catch (const std::exception&) {  // a malformed line: its name stays unanswered
+    }
+  }
+  return out;
+}
+
+void decode_line(const std::vector<std::string>& f, ResolvedNames& out) {
+  {
+    if (f[0] == "U" && f.size() == 8) {
+      Ids ids;
+      ids.uid = static_cast<uid_t>(std::stoul(f[2]));
+      ids.gid = static_cast<gid_t>(std::stoul(f[3]));
+      ids.user = f[4];
+      ids.home = f[5];
+      ids.shell = f[6];
+      for (std::size_t at = 0; at < f[7].size();) {
+        const std::size_t comma = std::min(f[7].find(',', at), f[7].size());
+        ids.groups.push_back(static_cast<gid_t>(std::stoul(f[7].substr(at, comma - at))));
+        at = comma + 1;
+      }
+      out.users[f[1]] = std::move(ids);
+    } else if (f[0] == "G" && f.size() == 3) {
+      out.groups[f[1]] = static_cast<gid_t>(std::stoul(f[2]));
+    } else if (f[0] == "F" && f.size() == 3) {
+      out.failed[f[1]] = f[2];
+    }
+  }
 }
 
 bool transient_error(int error) {
@@ -244,6 +408,24 @@ void signal_pidfd(int pidfd, int signal) {
 void signal_group(pid_t pgid, int signal) {
   if (pgid > 0 && kill(-pgid, signal) != 0 && errno != ESRCH) {
     throw std::system_error(errno, std::system_category(), "kill");
+  }
+}
+
+void signal_session(pid_t sid, int signal) {
+  if (sid <= 1) return;
+  const ProcessTree tree = ProcessTree::scan();
+  for (pid_t pid : tree.pids()) {
+    const ProcStat* stat = tree.stat(pid);
+    if (stat != nullptr && stat->session == sid) kill(pid, signal);
+  }
+}
+
+void kill_adopted(int signal) {
+  const pid_t self = getpid();
+  const ProcessTree tree = ProcessTree::scan();
+  for (pid_t pid : tree.pids()) {
+    const ProcStat* stat = tree.stat(pid);
+    if (stat != nullptr && stat->ppid == self) kill(pid, signal);
   }
 }
 

@@ -23,7 +23,9 @@ struct SpawnSpec {
   std::optional<Ids> ids;
   std::optional<unsigned long> nofile_soft;  // RLIMIT_NOFILE to set; unset = inherit the master's
   std::optional<unsigned long> nofile_hard;
-  int cpu = -1;  // -1 = inherit the affinity mask
+  int cpu = -1;        // -1 = inherit the affinity mask
+  int stdin_fd = -1;   // becomes the worker's fd 0 (/dev/null); -1 = inherit
+  int cgroup_fd = -1;  // start the child in this cgroup (a directory fd); -1 = the master's
 };
 
 /// One mapping per starting child: a guard page, its stack, and its plan with every string the
@@ -68,7 +70,8 @@ class SpawnError : public std::runtime_error {
 /// True for the errno values that mean "out of a resource, try again later".
 bool transient_error(int error);
 
-/// Starts a worker: clone(CLONE_VM | CLONE_PIDFD) on a stack of its own; the child sets itself
+/// Starts a worker: clone(CLONE_VM | CLONE_PIDFD) on a stack of its own (clone3 with
+/// CLONE_INTO_CGROUP when a cgroup is given, so it never runs outside it); the child sets itself
 /// up and execs. Returns at once, without waiting for the exec (unlike vfork), so a child that
 /// waits for a CPU does not hold up the caller. Failures before the program runs arrive later on
 /// Child::errors. Throws std::system_error if no child could be created at all.
@@ -85,6 +88,11 @@ SpawnReport read_spawn_report(int errors_fd);
 
 /// Looks up a user (and a group, or the user's primary group). Throws std::runtime_error.
 Ids resolve_ids(const std::string& user, const std::string& group);
+/// Looks up every name of `queries` (blocking: NSS).
+ResolvedNames lookup_names(const NameQueries& queries);
+/// ResolvedNames as text, and back (for a lookup done in a child process).
+std::string encode_names(const ResolvedNames& names);
+ResolvedNames decode_names(const std::string& text);
 
 struct Reaped {
   pid_t pid = 0;
@@ -97,6 +105,11 @@ std::optional<Reaped> reap_one();
 void signal_pidfd(int pidfd, int signal);
 /// Sends `signal` to a process group; an empty group is not an error.
 void signal_group(pid_t pgid, int signal);
+/// Sends `signal` to every process in session `sid` (a /proc scan).
+void signal_session(pid_t sid, int signal);
+/// Sends `signal` to every child of this process (at a clean stop, with every worker gone: the
+/// orphans it adopted as subreaper; a /proc scan).
+void kill_adopted(int signal);
 
 /// Makes orphaned descendants of this process its children (PR_SET_CHILD_SUBREAPER).
 void become_subreaper();

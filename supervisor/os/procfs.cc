@@ -65,8 +65,9 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text) {
   if (fields.size() < 20 || fields[0].empty()) return std::nullopt;
   stat.state = fields[0][0];
   std::uint64_t utime = 0, stime = 0;
-  if (!parse_number(fields[1], stat.ppid) || !parse_number(fields[11], utime) ||
-      !parse_number(fields[12], stime) || !parse_number(fields[17], stat.threads) ||
+  if (!parse_number(fields[1], stat.ppid) || !parse_number(fields[3], stat.session) ||
+      !parse_number(fields[11], utime) || !parse_number(fields[12], stime) ||
+      !parse_number(fields[17], stat.threads) ||
       !parse_number(trim(fields[19]), stat.start_ticks)) {
     return std::nullopt;
   }
@@ -137,6 +138,13 @@ ProcessTree ProcessTree::from(const std::vector<std::pair<pid_t, pid_t>>& parent
   ProcessTree tree;
   for (const auto& [pid, ppid] : parents) tree.children_[ppid].push_back(pid);
   return tree;
+}
+
+std::vector<pid_t> ProcessTree::pids() const {
+  std::vector<pid_t> out;
+  out.reserve(stats_.size());
+  for (const auto& [pid, stat] : stats_) out.push_back(pid);
+  return out;
 }
 
 std::vector<pid_t> ProcessTree::subtree(pid_t pid) const {

@@ -21,6 +21,7 @@ namespace clusterd::os {
 struct ProcStat {
   pid_t pid = 0;
   pid_t ppid = 0;
+  pid_t session = 0;
   char state = '?';
   std::uint64_t cpu_ticks = 0;    // utime + stime, in clock ticks
   std::uint64_t start_ticks = 0;  // since boot, in clock ticks
@@ -47,6 +48,8 @@ class ProcessTree {
   /// Builds a tree from (pid, ppid) pairs, for tests.
   static ProcessTree from(const std::vector<std::pair<pid_t, pid_t>>& parents);
 
+  /// Every pid scanned.
+  std::vector<pid_t> pids() const;
   /// `pid` and all its descendants, pid first.
   std::vector<pid_t> subtree(pid_t pid) const;
   /// The /proc/PID/stat read during the scan, or null (not scanned, or gone).

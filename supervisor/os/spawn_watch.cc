@@ -20,12 +20,9 @@ bool SpawnWatch::add(int pipe, std::uint64_t key) {
 
 std::vector<std::uint64_t> SpawnWatch::ready() {
   std::vector<std::uint64_t> keys;
-  epoll_event events[64];
-  int n = 0;
-  do {
-    n = epoll_wait(epoll_.get(), events, 64, 0);
-    for (int i = 0; i < n; ++i) keys.push_back(events[i].data.u64);
-  } while (n == 64);
+  epoll_event events[kBatch];
+  const int n = epoll_wait(epoll_.get(), events, static_cast<int>(kBatch), 0);
+  for (int i = 0; i < n; ++i) keys.push_back(events[i].data.u64);
   return keys;
 }
 

@@ -3,6 +3,7 @@
 // 64-bit key of the caller's choosing (the host's worker handle).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -19,8 +20,10 @@ class SpawnWatch {
   /// Watches `pipe` (a child's error pipe) under `key`. Returns false if it could not be added
   /// (the pipe is then read at reap time instead).
   bool add(int pipe, std::uint64_t key);
-  /// The keys of the pipes that have something to say now (data or end of file). A closed pipe
-  /// leaves the set by itself.
+  static constexpr std::size_t kBatch = 64;
+  /// The keys of at most kBatch pipes that have something to say now (data or end of file). A
+  /// pipe stays ready until it is read to its end or closed (closing takes it out of the set):
+  /// handle a batch before asking for the next one.
   std::vector<std::uint64_t> ready();
 
  private:

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -18,6 +19,30 @@ struct Ids {
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<gid_t> groups;
+  std::string user;  // the passwd entry of `user:`, for HOME, USER, LOGNAME and SHELL
+  std::string home;
+  std::string shell;
+};
+
+/// Who may use a unix: listener's socket file.
+struct SocketAccess {
+  unsigned mode = 0666;
+  std::optional<uid_t> uid;  // owner; unset: clusterd's
+  std::optional<gid_t> gid;
+};
+
+/// Users and groups to look up (NSS: maybe a network service, so never in the event loop).
+struct NameQueries {
+  std::vector<std::string> users;
+  std::vector<std::string> groups;
+  bool empty() const { return users.empty() && groups.empty(); }
+};
+
+/// What the lookups found.
+struct ResolvedNames {
+  std::map<std::string, Ids> users;  // by name, with the user's groups
+  std::map<std::string, gid_t> groups;
+  std::map<std::string, std::string> failed;  // "user www" -> "does not exist"
 };
 
 /// How many CPUs this process may really use (cpus.h).
@@ -40,6 +65,17 @@ struct ProcessFacts {
   unsigned tree_processes = 0;  // it and all its descendants
   unsigned tree_threads = 0;
   std::uint64_t tree_rss_kb = 0;
+};
+
+/// Who sent a notify datagram, as far as the kernel can tell (notify_socket.h).
+struct NotifySender {
+  uid_t uid = static_cast<uid_t>(-1);  // SCM_CREDENTIALS
+  pid_t pid = 0;
+  bool pidfd = false;                   // the kernel handed a pidfd (SCM_PIDFD, Linux 6.5+)
+  bool alive = false;                   // the sender had not been reaped when we looked
+  std::optional<std::uint64_t> cgroup;  // its cgroup v2 id (kept by the kernel after its exit)
+  pid_t session = 0;                    // alive only
+  std::vector<pid_t> ancestors;         // alive only: its parent, grandparent, ... (at most 64)
 };
 
 /// What /proc says about the master and some workers, at one moment.

@@ -47,7 +47,9 @@ for id in 0 1; do
   grep -qx "CLUSTER_WORKERS=2" "$f" || fail "CLUSTER_WORKERS"
   grep -qx "CLUSTER_LISTEN_DIRECT=127.0.0.1:$P2" "$f" || fail "CLUSTER_LISTEN_DIRECT"
   grep -qx "GOMAXPROCS=1" "$f" || fail "app env"
-  grep -q "^NOTIFY_SOCKET=@clusterd/" "$f" || fail "NOTIFY_SOCKET"
+  sock=$(sed -n 's/^NOTIFY_SOCKET=//p' "$f")
+  [[ -S $sock ]] || fail "NOTIFY_SOCKET is not a socket: $sock"
+  [[ $(stat -c %a "$sock") == 600 ]] || fail "notify socket mode $(stat -c %a "$sock")"
   grep -q "^fd3=socket:" "$f" || fail "fd 3 is not a socket"
   grep -q "^fd4=socket:" "$f" || fail "fd 4 is not a socket"
   # Once the script has exec'd sleep, nothing but 0-2 and the two sockets may be open.

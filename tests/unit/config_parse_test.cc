@@ -246,7 +246,7 @@ TEST_CASE("malformed configs: one exact error each", "[config]") {
   const std::string kAppKeys =
       "command, instances, cpu_affinity, listen, ready, ready_timeout, stop_signal, stop_timeout, "
       "restart, min_uptime, max_restarts, restart_window, backoff, env, cwd, user, group, limits, "
-      "rollout, watchdog, max_memory, memory_check_interval";
+      "rollout, watchdog, max_memory, memory_check_interval, inherit_env";
   const std::string kDur = "expected a duration such as 250ms, 10s or 2m, got ";
   std::vector<Case> cases = {
       // The document and apps.
@@ -267,7 +267,8 @@ TEST_CASE("malformed configs: one exact error each", "[config]") {
       {"apps:\n  web:\n    command: x\n    comand: y\n",
        "t.yaml:4:5: apps.web.comand: unknown key; expected one of " + kAppKeys},
       {"control: {sock: x}\napps:\n  web:\n    command: x\n",
-       "t.yaml:1:11: control.sock: unknown key; expected one of socket, group, max_clients, "
+       "t.yaml:1:11: control.sock: unknown key; expected one of socket, group, read, admin, "
+       "max_clients, "
        "idle_timeout"},
       {"control: {socket: \"\"}\napps:\n  web:\n    command: x\n",
        "t.yaml:1:19: control.socket: expected a non-empty string"},
@@ -425,7 +426,7 @@ TEST_CASE("malformed configs: one exact error each", "[config]") {
        "t.yaml:5:48: apps.web.listen.http.backlog: expected an integer from 1 to 65535, got '0'"},
       {app_with("    listen:\n      http: {address: \"127.0.0.1:80\", port: 80}\n"),
        "t.yaml:5:39: apps.web.listen.http.port: unknown key; expected one of address, mode, "
-       "backlog"},
+       "backlog, socket_mode, socket_user, socket_group"},
       {app_with("    listen:\n      http: {mode: shared}\n"),
        "t.yaml:5:7: apps.web.listen.http.address: required key is missing"},
       {app_with("    listen:\n      http: {address: [a]}\n"),
@@ -464,7 +465,7 @@ apps:
     comand: x
 )");
   std::vector<std::string> want = {
-      "t.yaml:1:1: app: unknown key; expected one of control, apps",
+      "t.yaml:1:1: app: unknown key; expected one of control, cgroups, apps",
       "t.yaml:4:3: apps.web.command: required key is missing",
       "t.yaml:5:16: apps.web.instances: expected auto or an integer from 1 to 65536, got 'zero'",
       "t.yaml:6:12: apps.web.ready: expected one of exec, notify, got 'maybe'",
@@ -474,13 +475,14 @@ apps:
       "t.yaml:12:5: apps.api.comand: unknown key; expected one of command, instances, "
       "cpu_affinity, listen, ready, ready_timeout, stop_signal, stop_timeout, restart, "
       "min_uptime, max_restarts, restart_window, backoff, env, cwd, user, group, limits, rollout, "
-      "watchdog, max_memory, memory_check_interval",
+      "watchdog, max_memory, memory_check_interval, inherit_env",
   };
   CHECK(joined(got) == joined(want));
   CHECK_FALSE(cfg::parse_config("app: {}\n", "t.yaml").config.has_value());
   CHECK(errors_of("app: {}\n") ==
-        std::vector<std::string>{"t.yaml:1:1: app: unknown key; expected one of control, apps",
-                                 "t.yaml:1:1: apps: required key is missing"});
+        std::vector<std::string>{
+            "t.yaml:1:1: app: unknown key; expected one of control, cgroups, apps",
+            "t.yaml:1:1: apps: required key is missing"});
 }
 
 TEST_CASE("duplicate keys in every kind of map", "[config]") {
@@ -550,7 +552,7 @@ TEST_CASE("load_config reads files and reports unreadable ones", "[config]") {
 
   cfg::ParseResult dir = cfg::load_config("/");
   REQUIRE(dir.errors.size() == 1);
-  CHECK(dir.errors[0].to_string() == "/: cannot read: Is a directory");
+  CHECK(dir.errors[0].to_string() == "/: not a regular file");
 
   char path[] = "/tmp/cfgtest-XXXXXX";
   int fd = mkstemp(path);

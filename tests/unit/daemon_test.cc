@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <cstdlib>
+#include <functional>
 
 #include "fake_host.h"
 
@@ -37,8 +38,9 @@ struct Loop {
   std::unique_ptr<daemon::Daemon> daemon;
   std::set<daemon::WorkerHandle> readied;
 
-  explicit Loop(const std::string& yaml) {
+  explicit Loop(const std::string& yaml, const std::function<void(test::FakeHost&)>& setup = {}) {
     if (std::getenv("CLUSTERD_TEST_LOG") == nullptr) spdlog::set_level(spdlog::level::off);
+    if (setup) setup(host);
     host.config_text = yaml;
     config::ParseResult parsed = host.load_config("c.yaml");
     REQUIRE(parsed.errors.empty());
@@ -60,7 +62,13 @@ struct Loop {
     }
   }
   void notify(daemon::WorkerHandle h, const std::string& text, unsigned uid = 0) {
-    daemon->on_notify(h, {text, uid, host.workers.at(h).pid});
+    os::NotifySender sender;
+    sender.uid = uid;
+    sender.pid = host.workers.at(h).pid;
+    daemon->on_notify(h, {text, sender});
+  }
+  void notify_from(daemon::WorkerHandle h, const std::string& text, const os::NotifySender& s) {
+    daemon->on_notify(h, {text, s});
   }
   void exit(daemon::WorkerHandle h, core::ExitStatus status) {
     host.workers.at(h).alive = false;
@@ -121,7 +129,7 @@ TEST_CASE("daemon: a worker killed with SIGKILL is replaced at once, its group k
   loop.advance(5s);
   const int old_pid = loop.host.workers.at(1).pid;
   loop.exit(1, core::ExitStatus::signaled(SIGKILL));
-  CHECK(loop.host.group_signals.back() == std::pair<int, int>{old_pid, SIGKILL});
+  CHECK(loop.host.tree_signals.back() == std::pair<int, int>{old_pid, SIGKILL});
   REQUIRE(loop.alive().size() == 2);
   const daemon::WorkerHandle fresh = loop.alive().back();
   CHECK(fresh == 3);
@@ -151,7 +159,7 @@ TEST_CASE("daemon: stop, start and restart over the control socket") {
   CHECK(loop.signalled(1, SIGTERM));
   CHECK(loop.signalled(2, SIGTERM));
   loop.advance(5s);  // stop_timeout: SIGKILL to the groups
-  CHECK(loop.host.group_signals.size() == 2);
+  CHECK(loop.host.tree_signals.size() == 2);
   loop.exit(1, core::ExitStatus::signaled(SIGKILL));
   loop.exit(2, core::ExitStatus::signaled(SIGKILL));
   CHECK(loop.alive().empty());
@@ -277,6 +285,44 @@ TEST_CASE("daemon: a notify message from another uid does not count") {
   loop.notify(1, "READY=1", 1000);
   CHECK(loop.web().slots[0].current().state() == core::LaneState::Starting);
   loop.notify(1, "READY=1", 65534);
+  CHECK(loop.web().slots[0].current().state() == core::LaneState::Running);
+}
+
+TEST_CASE("daemon: a notify message counts only from the worker's own processes") {
+  Loop loop(web_config("1"));
+  const int worker = loop.host.workers.at(1).pid;
+  os::NotifySender stranger;  // same uid, alive, but in another session and not below it
+  stranger.uid = 0;
+  stranger.pid = 4242;
+  stranger.pidfd = true;
+  stranger.alive = true;
+  stranger.session = 4242;
+  stranger.ancestors = {1};
+  loop.notify_from(1, "READY=1", stranger);
+  CHECK(loop.web().slots[0].current().state() == core::LaneState::Starting);
+  os::NotifySender child = stranger;  // systemd-notify run by the worker's shell
+  child.session = worker;
+  child.ancestors = {worker, 1};
+  loop.notify_from(1, "READY=1", child);
+  CHECK(loop.web().slots[0].current().state() == core::LaneState::Running);
+}
+
+TEST_CASE("daemon: with cgroups, a sender counts by its cgroup, even after it exited") {
+  test::FakeHost* host = nullptr;
+  Loop loop(web_config("1"), [&](test::FakeHost& h) {
+    h.cgroups = true;
+    host = &h;
+  });
+  REQUIRE(host != nullptr);
+  os::NotifySender gone;  // reaped before the master looked: only its cgroup is known
+  gone.uid = 0;
+  gone.pid = 777;
+  gone.pidfd = true;
+  gone.cgroup = 1234;  // not the worker's (5001)
+  loop.notify_from(1, "READY=1", gone);
+  CHECK(loop.web().slots[0].current().state() == core::LaneState::Starting);
+  gone.cgroup = 5001;
+  loop.notify_from(1, "READY=1", gone);
   CHECK(loop.web().slots[0].current().state() == core::LaneState::Running);
 }
 

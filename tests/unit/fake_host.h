@@ -34,6 +34,7 @@ class FakeHost final : public daemon::Host {
   std::vector<config::ConfigError> environment_errors;
   int fail_bind_after = -1;             // this many more binds succeed, then they fail with EMFILE
   std::map<int, std::uint64_t> rss_kb;  // by pid, for sample()
+  bool cgroups = false;                 // workers get cgroups (id 5000 + handle)
 
   // ---- what the daemon did ----
   struct Worker {
@@ -43,7 +44,7 @@ class FakeHost final : public daemon::Host {
   };
   std::map<daemon::WorkerHandle, Worker> workers;
   std::vector<std::pair<daemon::WorkerHandle, int>> signals;  // (worker, signal) via pidfd
-  std::vector<std::pair<int, int>> group_signals;             // (pgid, signal)
+  std::vector<std::pair<int, int>> tree_signals;              // (pid, signal)
   std::map<daemon::TimerKey, core::TimePoint> timers;
   std::set<int> open_fds;
   std::vector<std::string> sd_messages;
@@ -61,18 +62,18 @@ class FakeHost final : public daemon::Host {
     const daemon::WorkerHandle handle = next_handle_++;
     const int pid = next_pid_++;
     workers[handle] = Worker{request, pid, true};
-    return {handle, pid};
+    return {handle, pid, cgroups ? 5000 + handle : 0, ""};
   }
   void signal(daemon::WorkerHandle worker, int signal) override {
     signals.emplace_back(worker, signal);
   }
-  void signal_group(int pgid, int signal) override { group_signals.emplace_back(pgid, signal); }
+  void signal_tree(int pid, int signal) override { tree_signals.emplace_back(pid, signal); }
   void arm(const daemon::TimerKey& key, core::TimePoint deadline) override {
     timers[key] = deadline;
   }
   void cancel(const daemon::TimerKey& key) override { timers.erase(key); }
 
-  int bind(const config::Address& address, int, bool) override {
+  int bind(const config::Address& address, int, bool, const os::SocketAccess&) override {
     if (fail_bind_after == 0) {
       throw std::system_error(EMFILE, std::system_category(), "socket " + address.text);
     }
@@ -102,11 +103,32 @@ class FakeHost final : public daemon::Host {
   std::optional<std::string> find_executable(const std::string& name, const std::string&) override {
     return name;
   }
-  os::Ids resolve_ids(const std::string& user, const std::string&) override {
-    if (user == "nobody") return {65534, 65534, {}};
-    return {0, 0, {}};
+  os::ResolvedNames lookup_names(const os::NameQueries& queries) override {
+    os::ResolvedNames names;
+    resolve_names(queries, [&](os::ResolvedNames answer) { names = std::move(answer); });
+    return names;
+  }
+  void resolve_names(const os::NameQueries& queries,
+                     std::function<void(os::ResolvedNames)> done) override {
+    os::ResolvedNames names;
+    for (const std::string& user : queries.users) {
+      if (user == "nobody") {
+        names.users[user] = {65534, 65534, {65534}, "nobody", "/nonexistent", "/usr/sbin/nologin"};
+      } else {
+        names.failed["user " + user] = "user '" + user + "' does not exist";
+      }
+    }
+    for (const std::string& group : queries.groups) {
+      if (group == "nogroup") {
+        names.groups[group] = 65534;
+      } else {
+        names.failed["group " + group] = "group '" + group + "' does not exist";
+      }
+    }
+    done(std::move(names));
   }
   os::CpuBudget cpus() override { return {{0, 1}, std::nullopt, "", 2, "2: affinity 0-1"}; }
+  std::string cgroup_mode() override { return "no per-worker cgroups: a fake host"; }
   unsigned long nofile_hard_limit() override { return 4096; }
   bool tcp_migrate_req() override { return true; }
   daemon::ProcessSample sample(const std::vector<int>& pids, bool) override {

@@ -101,11 +101,45 @@ TEST_CASE("workers get limits.nofile, else the limit clusterd was started with")
   CHECK_FALSE(core::worker_nofile(std::nullopt, std::nullopt, 1024));
 }
 
-TEST_CASE("notify messages count from the worker's uid, root or the master's uid only") {
-  CHECK_FALSE(core::refuse_notify({0, 10}, 65534, 0));
-  CHECK_FALSE(core::refuse_notify({65534, 10}, 65534, 0));
-  CHECK(*core::refuse_notify({1000, 10}, 65534, 0) ==
+namespace {
+core::NotifySender from(unsigned uid, int pid) {
+  return {uid, pid, false, false, std::nullopt, 0, {}};
+}
+}  // namespace
+
+TEST_CASE("notify: the uid must be the worker's, root's or the master's") {
+  const core::NotifyWorker worker{500, 65534, std::nullopt};
+  CHECK_FALSE(core::refuse_notify(from(0, 10), worker, 0));
+  CHECK_FALSE(core::refuse_notify(from(65534, 10), worker, 0));
+  CHECK(*core::refuse_notify(from(1000, 10), worker, 0) ==
         "from uid 1000 pid 10, not the worker's uid 65534");
+}
+
+TEST_CASE("notify: the sender must be one of the worker's processes") {
+  const core::NotifyWorker worker{500, 65534, std::nullopt};
+  core::NotifySender s{65534, 600, true, true, std::nullopt, 600, {1}};
+  CHECK(*core::refuse_notify(s, worker, 0) ==
+        "from uid 65534 pid 600, not one of the worker's processes (session 600)");
+  s.session = 500;  // in the worker's session
+  CHECK_FALSE(core::refuse_notify(s, worker, 0));
+  s.session = 600;
+  s.ancestors = {550, 500, 1};  // below it, in a session of its own
+  CHECK_FALSE(core::refuse_notify(s, worker, 0));
+  s.ancestors = {1};
+  s.pid = 500;  // the worker itself
+  CHECK_FALSE(core::refuse_notify(s, worker, 0));
+  // Gone before the master looked, and no cgroup to ask: the socket and the uid vouch for it.
+  core::NotifySender gone{65534, 601, true, false, std::nullopt, 0, {}};
+  CHECK_FALSE(core::refuse_notify(gone, worker, 0));
+  // With a cgroup of its own, the kernel remembers where even a dead sender was.
+  const core::NotifyWorker boxed{500, 65534, 42};
+  gone.cgroup = 42;
+  CHECK_FALSE(core::refuse_notify(gone, boxed, 0));
+  gone.cgroup = 43;
+  CHECK(*core::refuse_notify(gone, boxed, 0) ==
+        "from uid 65534 pid 601, a process outside the worker's cgroup");
+  // A kernel without SCM_PIDFD: the socket and the uid are all there is.
+  CHECK_FALSE(core::refuse_notify(from(65534, 602), boxed, 0));
 }
 
 TEST_CASE("deadlines saturate instead of overflowing") {

@@ -1,0 +1,307 @@
+#include "supervisor/loop/processes.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <vector>
+
+#include "supervisor/control/socket_dir.h"
+#include "supervisor/loop/guard.h"
+
+namespace clusterd::loop {
+
+using daemon::WorkerHandle;
+
+namespace {
+
+core::ExitStatus::Blame blame_of(int error) {
+  return os::transient_error(error) ? core::ExitStatus::Blame::Resources
+                                    : core::ExitStatus::Blame::Master;
+}
+
+// Where the workers' notify sockets go: the runtime directory, unless workers running as other
+// users could not pass through it (a directory of mode 0700 given in the config): then a
+// directory of its own in /tmp (created with a random name, owned by the master; /tmp's sticky
+// bit keeps others from replacing it).
+std::string notify_parent(const std::string& runtime_dir) {
+  control::prepare_socket_dir(runtime_dir);
+  struct stat st {};
+  if (stat(runtime_dir.c_str(), &st) == 0 && (st.st_mode & S_IXOTH) != 0) return runtime_dir;
+  const char* tmp = std::getenv("TMPDIR");
+  return tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp";
+}
+
+core::ExitStatus exit_status_of(int status) {
+  if (WIFSIGNALED(status)) return core::ExitStatus::signaled(WTERMSIG(status));
+  return core::ExitStatus::exited(WEXITSTATUS(status));
+}
+
+}  // namespace
+
+Processes::Processes(asio::io_context& io, const std::string& runtime_dir,
+                     const std::string& cgroups)
+    : io_(io),
+      spawn_io_(io_, dup(spawn_watch_.fd())),
+      devnull_(open("/dev/null", O_RDONLY | O_CLOEXEC)),
+      notify_dir_(notify_parent(runtime_dir)) {
+  choose_cgroups(cgroups);
+}
+
+void Processes::start(daemon::HostEvents& events) {
+  events_ = &events;
+  watch_spawns();
+}
+
+void Processes::choose_cgroups(const std::string& setting) {
+  os::CgroupChoice choice = os::find_cgroup_tree(setting);
+  if (choice.tree) {
+    try {
+      os::prepare_cgroup_tree(*choice.tree);
+      cgroup_tree_ = choice.tree;
+      cgroup_mode_ = "per-worker cgroups under " + choice.tree->root + "/workers (" +
+                     choice.tree->reason + ")";
+    } catch (const std::exception& e) {
+      choice.why_not = std::string("cannot use ") + choice.tree->root + ": " + e.what();
+    }
+  }
+  if (!cgroup_tree_) cgroup_mode_ = "no per-worker cgroups: " + choice.why_not;
+  spdlog::info("{}", cgroup_mode_);
+}
+
+std::shared_ptr<os::Cgroup> Processes::make_cgroup(const std::string& name) {
+  if (!cgroup_tree_ || name.empty()) return nullptr;
+  try {
+    return std::make_shared<os::Cgroup>(cgroup_tree_->root + "/workers/" + name + "/" +
+                                        std::to_string(next_cgroup_++));
+  } catch (const std::system_error& e) {
+    throw daemon::SpawnFailure(e.what(), blame_of(e.code().value()));
+  }
+}
+
+// Removes a worker's cgroup once nothing is left in it: cgroup.events says when.
+void Processes::watch_tree(pid_t pid, const std::shared_ptr<os::Cgroup>& tree) {
+  if (!tree->populated()) {
+    tree->remove();
+    trees_.erase(pid);
+    return;
+  }
+  auto changes = std::make_shared<asio::posix::stream_descriptor>(io_, dup(tree->events_fd()));
+  changes->async_wait(asio::posix::stream_descriptor::wait_error,
+                      [this, pid, tree, changes](const std::error_code& ec) {
+                        if (ec) return;
+                        const auto it = trees_.find(pid);
+                        if (it == trees_.end() || it->second != tree) return;
+                        watch_tree(pid, tree);
+                      });
+}
+
+// A clean stop leaves nothing behind: every worker cgroup is killed and waited for (bounded),
+// and without cgroups every process adopted as subreaper is killed and reaped.
+void Processes::end_leftovers() {
+  for (auto& [pid, tree] : trees_) tree->kill();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::vector<pollfd> fds;
+  for (auto& [pid, tree] : trees_) fds.push_back({tree->events_fd(), POLLPRI, 0});
+  while (std::chrono::steady_clock::now() < deadline) {
+    bool left = false;
+    for (auto& [pid, tree] : trees_) left = left || tree->populated();
+    while (os::reap_one()) {
+    }
+    if (!left) break;
+    poll(fds.data(), fds.size(), 100);
+  }
+  for (auto& [pid, tree] : trees_) tree->remove();
+  trees_.clear();
+  os::kill_adopted(SIGKILL);
+  while (os::reap_one()) {
+  }
+}
+
+// Reaps every exited child: workers (their last notify datagrams and spawn report first), and
+// orphans handed to us as subreaper.
+void Processes::reap() {
+  while (std::optional<os::Reaped> reaped = os::reap_one()) {
+    const auto found = by_pid_.find(reaped->pid);
+    if (found == by_pid_.end()) {
+      spdlog::debug("reaped pid {} (not a worker: an orphan handed to us as subreaper)",
+                    reaped->pid);
+      continue;
+    }
+    const WorkerHandle handle = found->second;
+    by_pid_.erase(found);
+    drain_notify(handle);  // messages sent just before the exit still count (STATUS=)
+    const auto it = workers_.find(handle);
+    if (it == workers_.end()) continue;
+    collect_report(it->second);  // an error was written before the exit, so it is there now
+    core::ExitStatus status = exit_status_of(reaped->status);
+    if (it->second.error) {
+      status = core::ExitStatus::spawn_failed(it->second.error->what(),
+                                              os::transient_error(it->second.error->error())
+                                                  ? core::ExitStatus::Blame::Resources
+                                                  : core::ExitStatus::Blame::Program);
+    }
+    if (it->second.notify) it->second.notify->close();
+    if (!it->second.notify_path.empty()) unlink(it->second.notify_path.c_str());
+    workers_.erase(it);
+    guard("worker exit", [&] { events_->on_exit(handle, status); });
+    // What the worker left behind is killed by now (the daemon's SIGKILL to its tree): its
+    // cgroup goes once empty.
+    if (const auto tree = trees_.find(reaped->pid); tree != trees_.end()) {
+      watch_tree(reaped->pid, tree->second);
+    }
+  }
+}
+
+void Processes::watch_notify(WorkerHandle handle, const std::shared_ptr<DatagramSocket>& socket) {
+  socket->async_wait(asio::socket_base::wait_read,
+                     [this, handle, socket](const std::error_code& ec) {
+                       if (ec) return;  // closed with its worker
+                       drain_notify(handle);
+                       const auto it = workers_.find(handle);
+                       if (it != workers_.end() && it->second.notify == socket) {
+                         watch_notify(handle, socket);
+                       }
+                     });
+}
+
+void Processes::drain_notify(WorkerHandle handle) {
+  for (int i = 0; i < 64; ++i) {  // bounded: a chatty worker cannot starve the loop
+    const auto it = workers_.find(handle);
+    if (it == workers_.end() || !it->second.notify) return;
+    std::optional<os::NotifyDatagram> datagram;
+    try {
+      datagram = os::read_notify(it->second.notify->native_handle());
+    } catch (const std::exception& e) {
+      spdlog::warn("notify socket of pid {}: {}", it->second.pid, e.what());
+      return;
+    }
+    if (!datagram) return;
+    const daemon::NotifyDatagram message{std::move(datagram->text), std::move(datagram->sender)};
+    guard("notify", [&] { events_->on_notify(handle, message); });
+  }
+}
+
+void Processes::watch_spawns() {
+  spawn_io_.async_wait(
+      asio::posix::stream_descriptor::wait_read, [this](const std::error_code& ec) {
+        if (ec) return;
+        std::vector<std::uint64_t> ready;
+        int batches = 0;  // bounded: what is left is reported again at the next wait
+        do {
+          ready = spawn_watch_.ready();
+          for (std::uint64_t handle : ready) {
+            const auto it = workers_.find(handle);
+            if (it != workers_.end()) collect_report(it->second);
+          }
+        } while (ready.size() == os::SpawnWatch::kBatch && ++batches < 64);
+        watch_spawns();
+      });
+}
+
+// Reads what a starting child wrote to its error pipe; at end of file (exec'd or exited) the
+// pipe closes (leaving the epoll set) and the child's memory goes.
+void Processes::collect_report(Worker& worker) {
+  if (!worker.errors) return;
+  const os::SpawnReport report = os::read_spawn_report(worker.errors.get());
+  if (report.error) worker.error = report.error;
+  if (report.finished) {
+    worker.errors.reset();
+    worker.memory.reset();
+  }
+}
+
+daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
+  os::NotifySocket notify;
+  try {
+    notify = notify_dir_.open(request.ids ? request.ids->uid : geteuid());
+  } catch (const std::system_error& e) {
+    throw daemon::SpawnFailure(e.what(), blame_of(e.code().value()));
+  }
+  const std::shared_ptr<os::Cgroup> cgroup = make_cgroup(request.cgroup);
+  os::SpawnSpec spec;
+  spec.path = request.path;
+  spec.argv = request.argv;
+  spec.env = request.env;
+  spec.env.push_back("NOTIFY_SOCKET=" + notify.path);
+  spec.fds = request.fds;
+  spec.cwd = request.cwd;
+  spec.ids = request.ids;
+  if (request.nofile) {
+    spec.nofile_soft = request.nofile->soft;
+    spec.nofile_hard = request.nofile->hard;
+  }
+  spec.cpu = request.cpu;
+  spec.stdin_fd = devnull_.get();
+  spec.cgroup_fd = cgroup ? cgroup->dir_fd() : -1;
+  os::Child child;
+  try {
+    child = os::spawn(spec);
+  } catch (const std::system_error& e) {
+    unlink(notify.path.c_str());
+    if (cgroup) cgroup->remove();
+    throw daemon::SpawnFailure(e.what(), blame_of(e.code().value()));
+  }
+  // The child runs in child.memory until it has exec'd: into the table at once, before anything
+  // that can throw, so that its exit is reaped and reported whatever happens next.
+  const WorkerHandle handle = next_handle_++;
+  Worker& worker = workers_[handle];
+  worker.pid = child.pid;
+  worker.pidfd = std::move(child.pidfd);
+  worker.errors = std::move(child.errors);
+  worker.memory = std::move(child.memory);
+  worker.notify_path = notify.path;
+  by_pid_[child.pid] = handle;
+  if (cgroup) trees_[child.pid] = cgroup;
+  try {
+    if (!spawn_watch_.add(worker.errors.get(), handle)) {
+      spdlog::warn("pid {}: cannot watch its start-up; its errors are read when it exits",
+                   child.pid);
+    }
+    worker.notify = std::make_shared<DatagramSocket>(io_, asio::local::datagram_protocol(),
+                                                     notify.fd.release());
+    watch_notify(handle, worker.notify);
+  } catch (const std::exception& e) {
+    os::signal_pidfd(worker.pidfd.get(), SIGKILL);  // one we cannot follow must not run
+    throw daemon::SpawnFailure(std::string("watching the new worker: ") + e.what(),
+                               core::ExitStatus::Blame::Master);
+  }
+  return {handle, child.pid, cgroup ? cgroup->id() : 0, cgroup ? cgroup->path() : ""};
+}
+
+void Processes::signal(WorkerHandle worker, int signal) {
+  const auto it = workers_.find(worker);
+  if (it == workers_.end() || !it->second.pidfd) return;
+  try {
+    os::signal_pidfd(it->second.pidfd.get(), signal);
+  } catch (const std::exception& e) {
+    spdlog::error("pid {}: {}", it->second.pid, e.what());
+  }
+}
+
+void Processes::signal_tree(int pid, int signal) {
+  try {
+    if (const auto tree = trees_.find(pid); tree != trees_.end()) {
+      if (signal == SIGKILL) {
+        tree->second->kill();
+      } else {
+        tree->second->signal(signal);
+      }
+      return;
+    }
+    os::signal_group(pid, signal);
+    // Without a cgroup, processes that left the worker's process group but not its session go
+    // with it too (those that called setsid() escape until the master's clean stop).
+    if (signal == SIGKILL) os::signal_session(pid, signal);
+  } catch (const std::exception& e) {
+    spdlog::error("the tree of pid {}: {}", pid, e.what());
+  }
+}
+
+}  // namespace clusterd::loop

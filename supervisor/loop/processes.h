@@ -1,0 +1,82 @@
+// The workers as the kernel sees them: starting one (its notify socket, its cgroup, the error
+// pipe of its start-up), signalling it or its whole tree, reaping it, reading what it sends on
+// its notify socket, and, at a clean stop, making sure nothing it started is left. Part of the
+// real host (asio_host.h); it reports to the daemon's HostEvents.
+#pragma once
+
+#include <sys/types.h>
+
+#include <asio/io_context.hpp>
+#include <asio/local/datagram_protocol.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "supervisor/daemon/host.h"
+#include "supervisor/os/cgroup.h"
+#include "supervisor/os/notify_socket.h"
+#include "supervisor/os/process.h"
+#include "supervisor/os/spawn_watch.h"
+
+namespace clusterd::loop {
+
+class Processes {
+ public:
+  /// `runtime_dir` holds the notify sockets' directory; `cgroups` is the config's setting.
+  /// Throws std::system_error.
+  Processes(asio::io_context& io, const std::string& runtime_dir, const std::string& cgroups);
+  /// From now on, exits and notify datagrams go to `events`.
+  void start(daemon::HostEvents& events);
+
+  daemon::Spawned spawn(const daemon::SpawnRequest& request);
+  void signal(daemon::WorkerHandle worker, int signal);
+  void signal_tree(int pid, int signal);
+  /// SIGCHLD: reaps every exited child, workers and adopted orphans.
+  void reap();
+  const std::string& cgroup_mode() const { return cgroup_mode_; }
+  /// A clean stop: kills and waits for (bounded) every worker cgroup, then the adopted orphans.
+  void end_leftovers();
+
+ private:
+  using DatagramSocket = asio::local::datagram_protocol::socket;
+  struct Worker {
+    pid_t pid = 0;
+    os::UniqueFd pidfd;
+    std::shared_ptr<DatagramSocket> notify;
+    std::string notify_path;
+    os::UniqueFd errors;                  // the child's error pipe, until it exec'd or exited
+    os::ChildMemory memory;               // the child's stack and plan, until then too
+    std::optional<os::SpawnError> error;  // what the child reported before it exited
+  };
+
+  void choose_cgroups(const std::string& setting);
+  std::shared_ptr<os::Cgroup> make_cgroup(const std::string& name);
+  void watch_tree(pid_t pid, const std::shared_ptr<os::Cgroup>& tree);
+  void watch_notify(daemon::WorkerHandle handle, const std::shared_ptr<DatagramSocket>& socket);
+  void drain_notify(daemon::WorkerHandle handle);
+  void watch_spawns();
+  void collect_report(Worker& worker);
+  os::SpawnSpec spawn_spec(const daemon::SpawnRequest& request, const std::string& notify_path,
+                           int cgroup_fd) const;
+
+  asio::io_context& io_;
+  daemon::HostEvents* events_ = nullptr;
+  std::map<daemon::WorkerHandle, Worker> workers_;
+  std::unordered_map<pid_t, daemon::WorkerHandle> by_pid_;
+  daemon::WorkerHandle next_handle_ = 1;
+  os::SpawnWatch spawn_watch_;
+  asio::posix::stream_descriptor spawn_io_;
+  os::UniqueFd devnull_;  // every worker's stdin
+  os::NotifyDir notify_dir_;
+  std::optional<os::CgroupTree> cgroup_tree_;
+  std::string cgroup_mode_;
+  std::uint64_t next_cgroup_ = 1;
+  // Each worker's cgroup by the worker's pid, from its spawn until it is empty and removed (which
+  // may be after the worker itself was reaped: what it left behind is killed first).
+  std::map<pid_t, std::shared_ptr<os::Cgroup>> trees_;
+};
+
+}  // namespace clusterd::loop

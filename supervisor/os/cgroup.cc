@@ -1,0 +1,188 @@
+#include "supervisor/os/cgroup.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+namespace clusterd::os {
+
+namespace {
+
+// The inode of the initial cgroup namespace (PROC_CGROUP_INIT_INO in the kernel): any other
+// value means we run in a cgroup namespace of our own.
+constexpr ino_t kInitialCgroupNamespace = 0xEFFFFFFBU;
+
+[[noreturn]] void fail(const std::string& what) {
+  throw std::system_error(errno, std::system_category(), what);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  const UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) fail("open " + path);
+  if (write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    fail("write " + path);
+  }
+}
+
+// The cgroup v2 mount point, from /proc/self/mountinfo; empty when there is none.
+std::string v2_mount() {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    const std::size_t dash = line.find(" - cgroup2 ");
+    if (dash == std::string::npos) continue;
+    std::istringstream fields(line.substr(0, dash));
+    std::string id, parent, devices, root, point;
+    fields >> id >> parent >> devices >> root >> point;
+    return point;
+  }
+  return {};
+}
+
+// The master's own cgroup v2 path ("0::/system.slice/clusterd.service").
+std::string own_cgroup() {
+  std::ifstream in("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("0::", 0) == 0) return line.substr(3);
+  }
+  return {};
+}
+
+bool delegated(const std::string& path) {
+  for (const char* name : {"trusted.delegate", "user.delegate"}) {
+    char value[8] = {};
+    const ssize_t n = getxattr(path.c_str(), name, value, sizeof value - 1);
+    if (n > 0 && value[0] == '1') return true;
+  }
+  return false;
+}
+
+bool in_own_cgroup_namespace() {
+  struct stat st {};
+  return stat("/proc/self/ns/cgroup", &st) == 0 && st.st_ino != kInitialCgroupNamespace;
+}
+
+void make_dirs(const std::string& path) {
+  std::size_t slash = 1;
+  while (slash != std::string::npos) {
+    slash = path.find('/', slash + 1);
+    const std::string part = path.substr(0, slash);
+    if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) fail("mkdir " + part);
+  }
+}
+
+}  // namespace
+
+bool parse_populated(const std::string& events) {
+  const std::size_t at = events.find("populated ");
+  return at != std::string::npos && at + 10 < events.size() && events[at + 10] == '1';
+}
+
+std::uint64_t parse_cpu_usage(const std::string& stat) {
+  const std::size_t at = stat.find("usage_usec ");
+  if (at == std::string::npos) return 0;
+  std::uint64_t value = 0;
+  const char* begin = stat.data() + at + 11;
+  std::from_chars(begin, stat.data() + stat.size(), value);
+  return value;
+}
+
+CgroupChoice find_cgroup_tree(const std::string& setting) {
+  if (setting == "off") return {std::nullopt, "cgroups: off"};
+  const std::string mount = v2_mount();
+  if (mount.empty()) return {std::nullopt, "no cgroup v2 hierarchy is mounted"};
+  if (setting != "auto") {
+    if (setting.rfind(mount + "/", 0) != 0 && setting != mount) {
+      return {std::nullopt, "cgroups: " + setting + " is not under the cgroup v2 mount " + mount};
+    }
+    return {CgroupTree{setting, "cgroups: " + setting, false}, {}};
+  }
+  const std::string own = own_cgroup();
+  const std::string path = own == "/" ? mount : mount + own;
+  if (access(path.c_str(), W_OK) != 0) {
+    return {std::nullopt, "the master's cgroup " + path + " is not writable"};
+  }
+  if (delegated(path)) return {CgroupTree{path, "delegated by systemd", true}, {}};
+  if (own == "/" && in_own_cgroup_namespace()) {
+    return {CgroupTree{path, "a container's cgroup namespace", true}, {}};
+  }
+  return {std::nullopt, "the master's cgroup " + path +
+                            " is not delegated to it (Delegate=yes) and no cgroups: parent is set"};
+}
+
+void prepare_cgroup_tree(const CgroupTree& tree) {
+  make_dirs(tree.root + "/workers");
+  if (!tree.own) return;
+  make_dirs(tree.root + "/master");
+  write_file(tree.root + "/master/cgroup.procs", "0");  // this process
+}
+
+std::uint64_t cgroup_id(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_ino) : 0;
+}
+
+Cgroup::Cgroup(std::string path) : path_(std::move(path)) {
+  make_dirs(path_);
+  dir_ = UniqueFd(open(path_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_) fail("open " + path_);
+  events_ = UniqueFd(open((path_ + "/cgroup.events").c_str(), O_RDONLY | O_CLOEXEC));
+  if (!events_) fail("open " + path_ + "/cgroup.events");
+  id_ = cgroup_id(path_);
+}
+
+bool Cgroup::populated() const {
+  char text[256];
+  const ssize_t n = pread(events_.get(), text, sizeof text - 1, 0);
+  return n > 0 && parse_populated(std::string(text, static_cast<std::size_t>(n)));
+}
+
+void Cgroup::kill() const {
+  const UniqueFd fd(open((path_ + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC));
+  if (fd && write(fd.get(), "1", 1) == 1) return;
+  signal(SIGKILL);  // before Linux 5.14: one by one
+}
+
+void Cgroup::signal(int signal) const {
+  for (pid_t pid : procs()) ::kill(pid, signal);
+}
+
+std::vector<pid_t> Cgroup::procs() const {
+  std::vector<pid_t> pids;
+  std::istringstream in(read_file(path_ + "/cgroup.procs"));
+  pid_t pid = 0;
+  while (in >> pid) pids.push_back(pid);
+  return pids;
+}
+
+unsigned Cgroup::threads() const {
+  const std::string text = read_file(path_ + "/cgroup.threads");
+  unsigned lines = 0;
+  for (char c : text) lines += c == '\n' ? 1 : 0;
+  return lines;
+}
+
+std::uint64_t Cgroup::cpu_usage_usec() const {
+  return parse_cpu_usage(read_file(path_ + "/cpu.stat"));
+}
+
+bool Cgroup::remove() const { return rmdir(path_.c_str()) == 0 || errno == ENOENT; }
+
+}  // namespace clusterd::os

@@ -1,0 +1,79 @@
+// Per-worker cgroups (cgroup v2): where clusterd may create them, and one worker's cgroup:
+// membership from birth (clone3 with CLONE_INTO_CGROUP), an atomic kill of the whole tree
+// (cgroup.kill), whether anything is left (cgroup.events), and what the tree costs (cgroup.procs,
+// cgroup.threads, cpu.stat). Nothing here decides; docs/cgroups.md has the layout.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "supervisor/os/unique_fd.h"
+
+namespace clusterd::os {
+
+/// The cgroup directory clusterd owns, and why it may.
+struct CgroupTree {
+  std::string root;    // absolute path, e.g. /sys/fs/cgroup/system.slice/clusterd.service
+  std::string reason;  // "delegated by systemd", "a container's cgroup namespace", "cgroups: PATH"
+  bool own = false;    // root is the master's own cgroup: the master must move into a leaf
+};
+
+/// Where clusterd may create cgroups. `setting` is the config's `cgroups:` ("auto", "off" or an
+/// absolute path). Auto takes the master's own cgroup when systemd delegated it (the
+/// trusted.delegate / user.delegate xattr) or when it is the root of a cgroup namespace of its
+/// own (a container); never the host's root cgroup. Returns the tree, or why there is none.
+struct CgroupChoice {
+  std::optional<CgroupTree> tree;
+  std::string why_not;  // when there is no tree: the reason, for status and the log
+};
+CgroupChoice find_cgroup_tree(const std::string& setting);
+
+/// Prepares `tree`: root/workers exists, and with `own`, the master moves into root/master.
+/// Throws std::system_error.
+void prepare_cgroup_tree(const CgroupTree& tree);
+
+/// The cgroup v2 id of the directory at `path` (its inode number), or 0.
+std::uint64_t cgroup_id(const std::string& path);
+
+/// One worker's cgroup.
+class Cgroup {
+ public:
+  /// Creates `path` (and missing parents). Throws std::system_error.
+  explicit Cgroup(std::string path);
+  Cgroup(Cgroup&&) = default;
+  Cgroup& operator=(Cgroup&&) = default;
+
+  const std::string& path() const { return path_; }
+  int dir_fd() const { return dir_.get(); }        // for CLONE_INTO_CGROUP
+  int events_fd() const { return events_.get(); }  // EPOLLPRI when `populated` changes
+  std::uint64_t id() const { return id_; }
+  /// True while any process is in it (cgroup.events).
+  bool populated() const;
+  /// SIGKILL to every process in it at once (cgroup.kill; Linux 5.14+), else each pid of
+  /// cgroup.procs.
+  void kill() const;
+  /// `signal` to each process of cgroup.procs.
+  void signal(int signal) const;
+  std::vector<pid_t> procs() const;
+  unsigned threads() const;              // lines of cgroup.threads
+  std::uint64_t cpu_usage_usec() const;  // cpu.stat usage_usec
+  /// Removes the directory; false while processes are left in it.
+  bool remove() const;
+
+ private:
+  std::string path_;
+  UniqueFd dir_;
+  UniqueFd events_;
+  std::uint64_t id_ = 0;
+};
+
+/// "populated 1\nfrozen 0\n" -> true. Pure, for tests.
+bool parse_populated(const std::string& events);
+/// "usage_usec 1234\nuser_usec ..." -> 1234. Pure.
+std::uint64_t parse_cpu_usage(const std::string& stat);
+
+}  // namespace clusterd::os
