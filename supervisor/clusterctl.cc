@@ -15,7 +15,7 @@
 #include "supervisor/control/paths.h"
 #include "supervisor/control/protocol.h"
 #include "supervisor/control/socket_dir.h"
-#include "supervisor/control/text.h"
+#include "text/printable.h"
 
 namespace {
 
@@ -61,7 +61,7 @@ void print_table(std::vector<std::vector<std::string>> rows, const std::vector<s
   for (auto& row : rows) {
     if (width.size() < row.size()) width.resize(row.size());
     for (std::size_t c = 0; c < row.size(); ++c) {
-      row[c] = clusterd::control::printable(row[c]);
+      row[c] = clusterd::printable(row[c]);
       width[c] = std::max(width[c], row[c].size());
     }
   }
@@ -108,8 +108,8 @@ void print_status(const StatusSnapshot& status, bool tty) {
   }
   print_table(rows, colour, 3);
   for (const auto& app : status.apps) {
-    std::cout << clusterd::control::printable(app.name) << ": " << app.ready << "/" << app.instances
-              << " ready, instances " << clusterd::control::printable(app.instances_reason) << "\n";
+    std::cout << clusterd::printable(app.name) << ": " << app.ready << "/" << app.instances
+              << " ready, instances " << clusterd::printable(app.instances_reason) << "\n";
   }
   std::cout << "master pid " << status.master.pid << ", " << status.master.threads
             << (status.master.threads == 1 ? " thread, " : " threads, ")
@@ -174,7 +174,7 @@ std::string call(const Args& args, const clusterd::control::Request& request) {
           try {
             const clusterd::control::Reply progress = clusterd::control::decode_reply(reply_line);
             if (!progress.progress) return true;
-            std::cerr << clusterd::control::printable(*progress.progress) << "\n";
+            std::cerr << clusterd::printable(*progress.progress) << "\n";
             return false;
           } catch (const std::exception&) {
             return true;  // let the caller report it
@@ -199,7 +199,7 @@ int print_reply(const Args& args, const clusterd::control::Request& request,
     return kExitRefused;
   }
   if (!reply.ok) {
-    std::cerr << "clusterctl: " << clusterd::control::printable(reply.error, true) << "\n";
+    std::cerr << "clusterctl: " << clusterd::printable(reply.error, true) << "\n";
     return kExitRefused;
   }
   if (reply.status) {
@@ -210,10 +210,10 @@ int print_reply(const Args& args, const clusterd::control::Request& request,
     }
   } else if (request.command == clusterd::control::Command::Version) {
     std::cout << "clusterctl " << CLUSTERD_VERSION
-              << ", daemon: " << clusterd::control::printable(reply.message) << ", protocol "
+              << ", daemon: " << clusterd::printable(reply.message) << ", protocol "
               << reply.version << "\n";
   } else {
-    std::cout << clusterd::control::printable(reply.message, true) << "\n";
+    std::cout << clusterd::printable(reply.message, true) << "\n";
   }
   return 0;
 }
@@ -247,7 +247,7 @@ int main(int argc, char** argv) {
   // Whoever can replace the socket can answer in the daemon's name: check before believing it.
   if (std::optional<std::string> why = clusterd::control::distrust_socket(args.socket_path)) {
     std::cerr << "clusterctl: not trusting control socket " << args.socket_path << ": "
-              << clusterd::control::printable(*why) << "\n";
+              << clusterd::printable(*why) << "\n";
     return kExitRefused;
   }
   return print_reply(args, request, call(args, request));

@@ -18,6 +18,7 @@
 #include "supervisor/logging.h"
 #include "supervisor/loop/asio_host.h"
 #include "supervisor/os/cpus.h"
+#include "text/printable.h"
 
 namespace {
 
@@ -79,7 +80,7 @@ int main(int argc, char** argv) {
   }
   if (!parsed.errors.empty()) {
     for (const clusterd::config::ConfigError& error : parsed.errors) {
-      std::cerr << error.to_string() << "\n";
+      std::cerr << clusterd::printable(error.to_string()) << "\n";
     }
     std::cerr << "clusterd: " << config_path << ": " << parsed.errors.size()
               << (parsed.errors.size() == 1 ? " error" : " errors") << "\n";

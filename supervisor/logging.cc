@@ -20,6 +20,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "text/printable.h"
+
 namespace clusterd {
 
 namespace {
@@ -127,7 +129,13 @@ class StderrSink final : public spdlog::sinks::base_sink<spdlog::details::null_m
       formatted.push_back(static_cast<char>('0' + journal_priority(msg.level)));
       formatted.push_back('>');
     }
-    formatter_->format(msg, formatted);
+    // Every record is one line: a newline or an escape sequence in what it quotes (a worker's
+    // STATUS=, a name from a request, a config key) is written as \xNN, so nothing can forge
+    // a line of its own or drive the terminal the log is shown on.
+    const std::string safe = printable(std::string_view(msg.payload.data(), msg.payload.size()));
+    spdlog::details::log_msg escaped = msg;
+    escaped.payload = spdlog::string_view_t(safe.data(), safe.size());
+    formatter_->format(escaped, formatted);
     out_.write_line(std::string_view(formatted.data(), formatted.size()));
   }
   void flush_() override {}

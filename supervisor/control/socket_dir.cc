@@ -74,7 +74,7 @@ std::string socket_dir_of(const std::string& path) { return parent_of(path); }
 void prepare_socket_dir(const std::string& dir) {
   make_dirs(dir, 0711);
   if (std::string why = distrust_dir(dir, nullptr); !why.empty()) {
-    throw std::runtime_error("runtime directory not safe: " + why);
+    throw std::runtime_error("control socket directory not safe: " + why);
   }
 }
 

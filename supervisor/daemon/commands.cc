@@ -5,7 +5,6 @@
 
 #include <array>
 
-#include "supervisor/control/text.h"
 #include "supervisor/daemon/daemon.h"
 
 namespace clusterd::daemon {
@@ -38,7 +37,7 @@ void Daemon::on_request(const control::Request& request, const control::Peer& pe
   const control::CommandSpec& spec = control::spec_of(request.command);
   if (spec.role == control::Role::Admin) {
     spdlog::info("control: {}{}{} from uid {} pid {}", spec.name, request.app ? " " : "",
-                 request.app ? control::printable(*request.app) : "", peer.uid, peer.pid);
+                 request.app ? *request.app : "", peer.uid, peer.pid);
   }
   (this->*handler_for(request.command))(request, peer, std::move(reply));
 }

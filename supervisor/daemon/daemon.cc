@@ -8,7 +8,6 @@
 #include <csignal>
 #include <deque>
 
-#include "supervisor/control/text.h"
 #include "supervisor/core/notify_message.h"
 #include "supervisor/daemon/names.h"
 
@@ -141,7 +140,7 @@ void Daemon::on_notify(WorkerHandle worker, const NotifyDatagram& datagram) {
   const core::NotifyMessage message = core::parse_notify(datagram.text);
   std::vector<core::Event> events;
   if (message.status) {
-    spdlog::debug("{}: STATUS={}", label(*id), control::printable(*message.status));
+    spdlog::debug("{}: STATUS={}", label(*id), *message.status);
     events.push_back(core::StatusText{*message.status});
   }
   if (message.watchdog_usec) events.push_back(core::SetWatchdog{*message.watchdog_usec});
@@ -301,7 +300,7 @@ void Daemon::notify_rejected(core::SlotId id, const std::string& why) {
       notify_rejected_quiet_ == 0
           ? ""
           : fmt::format(" ({} more rejected since the last such line)", notify_rejected_quiet_);
-  spdlog::warn("{}: ignored a notify message {}{}", label(id), control::printable(why), more);
+  spdlog::warn("{}: ignored a notify message {}{}", label(id), why, more);
   notify_rejected_quiet_ = 0;
   notify_log_next_ = now + std::chrono::minutes(1);
 }

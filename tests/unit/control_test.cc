@@ -7,9 +7,10 @@
 
 #include "supervisor/control/access.h"
 #include "supervisor/control/commands.h"
-#include "supervisor/control/text.h"
+#include "text/printable.h"
 
 using namespace clusterd::control;
+using clusterd::printable;
 
 TEST_CASE("roles: root and the daemon's uid are admin; the lists grant read or admin") {
   AccessList access;

@@ -1,10 +1,15 @@
 // os::spawn with real child processes: what arrives on the error pipe for a child that exec'd and
 // for one that failed before it could, and many children starting at once in our memory.
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstddef>
 
 #include "supervisor/os/process.h"
 
@@ -134,4 +139,48 @@ TEST_CASE("a large environment and many arguments reach the program intact") {
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
   CHECK_FALSE(read_spawn_report(child.errors.get()).error.has_value());
+}
+
+namespace {
+
+// Runs `check` in a child process of the test under a seccomp filter that makes close_range(2)
+// fail with ENOSYS (a kernel before 5.9 has no such call); returns the child's exit code.
+int with_close_range_failing(int (*check)()) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_close_range, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
+      _exit(100);
+    }
+    _exit(check());
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 200;
+}
+
+}  // namespace
+
+TEST_CASE("a child that cannot mark the master's fds close-on-exec fails instead of leaking them") {
+  const int result = with_close_range_failing([] {
+    const Child child = spawn(spec_for("/bin/true", {"true"}));
+    pollfd pfd{child.pidfd.get(), POLLIN, 0};
+    if (poll(&pfd, 1, 10000) != 1) return 1;
+    int status = 0;
+    waitpid(child.pid, &status, 0);
+    const SpawnReport report = read_spawn_report(child.errors.get());
+    if (!report.error) return 2;  // it ran /bin/true with every fd of ours open
+    return std::string(report.error->what()) ==
+                   "close_range(CLOSE_RANGE_CLOEXEC): Function not implemented"
+               ? 0
+               : 3;
+  });
+  CHECK(result == 0);
 }

@@ -15,6 +15,7 @@ T=$(mktemp -d /tmp/clusterd-e2e.XXXXXX)
 WAIT_BOUND=${CLUSTERD_WAIT_BOUND:-60}
 DAEMON=""
 EXTRA_PIDS=()
+CGROUPS=()  # cgroup directories a test made: removed (depth first) once its processes are gone
 export CLUSTERD_SOCKET=$T/ctl.sock
 
 cleanup() {
@@ -29,6 +30,11 @@ cleanup() {
     for p in $workers; do kill -KILL "$p" 2>/dev/null || true; done
   fi
   for p in "${EXTRA_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  for cg in "${CGROUPS[@]}"; do
+    [[ -d $cg ]] || continue
+    [[ -e $cg/cgroup.kill ]] && find "$cg" -name cgroup.kill -exec sh -c 'echo 1 >"$1"' _ {} \; 2>/dev/null
+    for _ in $(seq 50); do find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null && break; sleep 0.1; done
+  done
   if [[ $rc -ne 0 && $rc -ne 77 && -f $T/clusterd.log ]]; then
     echo "---- clusterd log (last 60 lines) ----"
     tail -n 60 "$T/clusterd.log"

@@ -1,6 +1,6 @@
-#include "supervisor/control/text.h"
+#include "text/printable.h"
 
-namespace clusterd::control {
+namespace clusterd {
 
 std::string printable(std::string_view text, bool multiline) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -21,4 +21,4 @@ std::string printable(std::string_view text, bool multiline) {
   return out;
 }
 
-}  // namespace clusterd::control
+}  // namespace clusterd

@@ -1,0 +1,44 @@
+// libFuzzer target: arbitrary bytes as one sd_notify datagram, the way a hostile worker sends
+// it. parse_notify() must decode it without crashing; what it reports must be in the datagram;
+// the durations it returns must be usable as deadlines (core::later saturates); the sender check
+// must give an answer for any sender facts derived from the bytes.
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+
+#include "supervisor/core/notify_message.h"
+#include "supervisor/core/types.h"
+
+namespace {
+
+[[noreturn]] void fail(const char* what) {
+  std::fprintf(stderr, "notify_fuzz: invariant violated: %s\n", what);
+  std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace clusterd::core;
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  const NotifyMessage m = parse_notify(text);
+  if (m.ready && text.find("READY=1") == std::string_view::npos) fail("READY without READY=1");
+  if (m.stopping && text.find("STOPPING=1") == std::string_view::npos) fail("STOPPING invented");
+  if (m.status && m.status->find('\n') != std::string::npos) fail("a STATUS= spans lines");
+  const TimePoint now = TimePoint{} + std::chrono::hours(1);
+  for (const auto& d : {m.watchdog_usec, m.extend_timeout}) {
+    if (d && later(now, *d) < now) fail("a deadline before now");
+  }
+  NotifySender sender;
+  sender.uid = size > 0 ? data[0] : 0;
+  sender.pid = static_cast<int>(size);
+  sender.pidfd = size > 1 && (data[1] & 1);
+  sender.alive = size > 1 && (data[1] & 2);
+  if (size > 2 && (data[2] & 1)) sender.cgroup = data[2];
+  for (std::size_t i = 3; i < size && i < 8; ++i) sender.ancestors.push_back(data[i]);
+  const NotifyWorker worker{42, 7, size > 8 ? std::optional<std::uint64_t>(data[8]) : std::nullopt};
+  (void)refuse_notify(sender, worker, 0);
+  return 0;
+}
