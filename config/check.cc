@@ -111,6 +111,43 @@ void check_group(const std::string& name, const std::string& file, Mark at, cons
   }
 }
 
+// The master binds a unix: listener's socket in its directory: one that is missing, is not a
+// directory or is read-only (systemd's ProtectSystem=strict makes all but a few paths so) would
+// fail every start.
+void check_unix_listener(const ListenerSpec& listener, const std::string& file,
+                         const std::string& prefix, std::vector<ConfigError>& errors) {
+  if (listener.address.family != Address::Family::Unix || listener.mode == ListenMode::Worker) {
+    return;
+  }
+  const std::string& path = listener.address.path;
+  if (path.empty() || path.front() == '@') return;  // abstract: no file
+  const std::size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  const std::string key = prefix + "listen." + listener.name;
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    const int err = errno;
+    errors.push_back({file, listener.at, key,
+                      err == ENOENT
+                          ? "directory " + quoted(dir) + " does not exist"
+                          : "cannot use directory " + quoted(dir) + ": " + std::strerror(err)});
+  } else if (!S_ISDIR(st.st_mode)) {
+    errors.push_back({file, listener.at, key, quoted(dir) + " is not a directory"});
+  } else if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    const int err = errno;
+    std::string message = "cannot create a socket in " + quoted(dir) + ": " + std::strerror(err);
+    if (err == EROFS) {
+      message +=
+          " (under the shipped clusterd.service only /run, /tmp and /var/tmp are "
+          "writable; add ReadWritePaths=" +
+          dir + ")";
+    }
+    errors.push_back({file, listener.at, key, message});
+  }
+}
+
 }  // namespace
 
 std::optional<std::string> find_executable(std::string_view name, std::string_view path_env,
@@ -185,6 +222,9 @@ std::vector<ConfigError> check_environment(const Config& config, bool names) {
     }
 
     check_nofile(app, file, prefix, errors);
+    for (const ListenerSpec& listener : app.listeners) {
+      check_unix_listener(listener, file, prefix, errors);
+    }
     if (!names) continue;
     if (!app.user.empty()) check_user(app.user, file, app.user_at, prefix + "user", errors);
     if (!app.group.empty()) check_group(app.group, file, app.group_at, prefix + "group", errors);

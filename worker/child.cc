@@ -89,6 +89,8 @@ const char* child_step_name(int step) {
   switch (step) {
     case kStepSignals:
       return "sigprocmask";
+    case kStepCgroup:
+      return "write(cgroup.procs)";
     case kStepSession:
       return "setsid";
     case kStepStdin:
@@ -130,6 +132,9 @@ void run_child(const ChildPlan& plan) {
   const unsigned long no_signals = 0;
   long r = sys(SYS_rt_sigprocmask, SIG_SETMASK, arg(&no_signals), 0, sizeof no_signals);
   if (r < 0) fail(plan, kStepSignals, r);
+  if (plan.cgroup_procs_fd >= 0 && (r = sys(SYS_write, plan.cgroup_procs_fd, arg("0"), 1)) < 0) {
+    fail(plan, kStepCgroup, r);  // "0": the writer itself; before anything else it could start
+  }
 
   if ((r = sys(SYS_setsid)) < 0) fail(plan, kStepSession, r);
   if (plan.stdin_fd > 0 && (r = sys(SYS_dup3, plan.stdin_fd, 0, 0)) < 0) fail(plan, kStepStdin, r);

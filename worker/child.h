@@ -30,6 +30,10 @@ struct ChildPlan {
   pid_t parent = 0;   // the master; PR_SET_PDEATHSIG is re-checked against it
   int error_fd = -1;  // close-on-exec pipe: a ChildError is written to it on failure
   int stdin_fd = -1;  // becomes fd 0 (the master's /dev/null); -1 = inherit
+  // A cgroup's cgroup.procs, open for writing: the child moves itself there first thing. Only
+  // where clone3(CLONE_INTO_CGROUP) is refused (a seccomp filter such as systemd's
+  // RestrictNamespaces= answers ENOSYS to clone3); -1 = none.
+  int cgroup_procs_fd = -1;
 };
 
 /// What failed in the child, written to ChildPlan::error_fd before _exit(127). Exec closes the
@@ -41,6 +45,7 @@ struct ChildError {
 
 enum ChildStep {
   kStepSignals = 1,
+  kStepCgroup,
   kStepSession,
   kStepStdin,
   kStepFds,

@@ -58,23 +58,33 @@ Daemon::Daemon(Host& host, DaemonOptions options)
   if (const auto errors = name_errors(config_, names); !errors.empty()) {
     throw std::runtime_error(describe(errors));
   }
+  spawn_context_.inherited_env = host_.environment();
+  spawn_context_.service_dirs = service_dirs(spawn_context_.inherited_env);
+  spawn_context_.inherited_nofile = options.inherited_nofile;
   const std::vector<int> cpus = host_.cpus().allowed;
   for (const core::AppState& app : supervisor_.apps()) {
     AppRuntime runtime;
     runtime.cpus = cpus;
+    const std::optional<os::Ids> ids = ids_for(app.spec, names, host_.self_uid());
+    make_app_dirs(app.spec, ids);
     runtime.generations.emplace(
-        app.generation, listeners_.prepare(app.spec, app.instances, nullptr, nullptr,
-                                           ids_for(app.spec, names, host_.self_uid()), names));
+        app.generation, listeners_.prepare(app.spec, app.instances, nullptr, nullptr, ids, names));
     apps_.push_back(std::move(runtime));
   }
   listeners_.close_unclaimed_passed();
-  spawn_context_.inherited_env = host_.environment();
-  spawn_context_.inherited_nofile = options.inherited_nofile;
   open_control(names);
 }
 
 Daemon::~Daemon() {
   if (control_) host_.close_control(*control_);
+}
+
+// A worker with `user:` gets its own directory in each of the master's service directories.
+void Daemon::make_app_dirs(const config::AppSpec& spec, const std::optional<os::Ids>& ids) {
+  if (!ids) return;
+  for (const auto& [name, dir] : app_dirs(spec, spawn_context_)) {
+    host_.make_private_dir(dir, ids->uid, ids->gid);
+  }
 }
 
 void Daemon::start() {

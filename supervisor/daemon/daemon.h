@@ -65,6 +65,7 @@ class Daemon final : public HostEvents {
   void execute(std::vector<core::SlotAction> actions);
   void perform(const core::SlotAction& item, std::vector<core::SlotAction>& more);
   void spawn(core::SlotId id, std::vector<core::SlotAction>& more);
+  void make_app_dirs(const config::AppSpec& spec, const std::optional<os::Ids>& ids);
   void log_spawn_failure(core::SlotId id, const std::string& what,
                          core::ExitStatus::Blame blame) const;
   void notify_rejected(core::SlotId id, const std::string& why);

@@ -122,6 +122,9 @@ class Host {
   virtual std::string socket_mismatch(int fd, const config::Address& address) = 0;
   virtual void remove_socket_file(const config::Address& address) = 0;
   virtual std::vector<PassedSocket> take_passed_sockets() = 0;
+  /// Makes `path` a directory (mode 0750) owned by `uid`:`gid`, creating it if missing; one in
+  /// the way that is not a directory (or is a symlink) is an error. Throws std::system_error.
+  virtual void make_private_dir(const std::string& path, unsigned uid, unsigned gid) = 0;
 
   // ---- the machine ----
   virtual config::ParseResult load_config(const std::string& path) = 0;

@@ -11,6 +11,8 @@
 // not to wait.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <string_view>
 #include <tuple>
 
 #include "supervisor/daemon/daemon.h"
@@ -29,7 +31,18 @@ struct Daemon::Prepared {
 };
 
 void Daemon::refuse_reload(const control::ReplyPtr& reply, const std::string& why) {
-  spdlog::error("reload refused, nothing changed: {}", why);
+  // One log line per line of the reason (a config's errors, one each): the sink escapes a
+  // newline inside a message, which would run them together.
+  std::string_view rest = why;
+  for (bool first = true; !rest.empty() || first; first = false) {
+    const std::size_t end = std::min(rest.find('\n'), rest.size());
+    if (first) {
+      spdlog::error("reload refused, nothing changed: {}", rest.substr(0, end));
+    } else {
+      spdlog::error("  {}", rest.substr(0, end));
+    }
+    rest.remove_prefix(std::min(end + 1, rest.size()));
+  }
   after_actions();  // READY=1 again: the running config goes on
   if (reply) reply->finish(control::encode_error("reload refused, nothing changed: " + why));
 }
@@ -104,6 +117,7 @@ Daemon::Prepared Daemon::prepare(const config::Config& next, const core::ReloadP
     const config::AppSpec& spec = next.apps[p.spec];
     Prepared::App app;
     const std::optional<os::Ids> ids = ids_for(spec, names, host_.self_uid());
+    make_app_dirs(spec, ids);
     if (!p.running) {
       app.generation = listeners_.prepare(spec, p.instances, nullptr, nullptr, ids, names);
     } else {

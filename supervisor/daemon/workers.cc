@@ -12,6 +12,30 @@ std::tuple<std::size_t, unsigned, unsigned> key(core::SlotId id) {
 }
 }  // namespace
 
+std::vector<std::pair<std::string, std::string>> service_dirs(
+    const std::vector<std::string>& inherited) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const char* name :
+       {"RUNTIME_DIRECTORY", "STATE_DIRECTORY", "CACHE_DIRECTORY", "LOGS_DIRECTORY"}) {
+    const std::string prefix = std::string(name) + "=";
+    for (const std::string& entry : inherited) {
+      if (entry.rfind(prefix, 0) != 0 || entry.size() == prefix.size()) continue;
+      const std::string value = entry.substr(prefix.size());
+      out.emplace_back(name, value.substr(0, value.find(':')));  // several are ':'-separated
+    }
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> app_dirs(const config::AppSpec& spec,
+                                                          const SpawnContext& context) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (spec.user.empty()) return out;
+  for (const auto& [name, dir] : context.service_dirs)
+    out.emplace_back(name, dir + "/" + spec.name);
+  return out;
+}
+
 SpawnRequest spawn_request(const config::AppSpec& spec, const Generation& gen, unsigned index,
                            unsigned workers, const std::vector<int>& cpus,
                            const SpawnContext& context) {
@@ -61,6 +85,12 @@ SpawnRequest spawn_request(const config::AppSpec& spec, const Generation& gen, u
                     {"USER", gen.ids->user},
                     {"LOGNAME", gen.ids->user},
                     {"SHELL", gen.ids->shell}};
+  }
+  // The service directories: each worker with `user:` its own (app_dirs(), made by the daemon),
+  // the others the master's, whatever else of the environment they inherit.
+  const auto own = app_dirs(spec, context);
+  for (const auto& [name, dir] : own.empty() ? context.service_dirs : own) {
+    env.identity.emplace_back(name, dir);
   }
   request.path = gen.executable;
   request.argv = spec.command;

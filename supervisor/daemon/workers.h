@@ -18,7 +18,11 @@ namespace clusterd::daemon {
 
 /// The parts of a spawn request that do not depend on the lane.
 struct SpawnContext {
-  std::vector<std::string> inherited_env;             // the master's environment
+  std::vector<std::string> inherited_env;  // the master's environment
+  /// systemd's RuntimeDirectory=, StateDirectory=, CacheDirectory=, LogsDirectory= of the master
+  /// (RUNTIME_DIRECTORY, ... -> the first directory): a worker with `user:` gets a directory of
+  /// its own in each, <dir>/<app>, owned by it (app_dirs()).
+  std::vector<std::pair<std::string, std::string>> service_dirs;
   std::optional<core::NofileLimit> inherited_nofile;  // what clusterd was started with
   unsigned long nofile_hard_now = 0;
 };
@@ -28,6 +32,15 @@ struct SpawnContext {
 SpawnRequest spawn_request(const config::AppSpec& spec, const Generation& gen, unsigned index,
                            unsigned workers, const std::vector<int>& cpus,
                            const SpawnContext& context);
+
+/// The service directories of `inherited` (systemd's *_DIRECTORY variables), first path each.
+std::vector<std::pair<std::string, std::string>> service_dirs(
+    const std::vector<std::string>& inherited);
+
+/// The directories an app with `user:` gets (<dir>/<app> for each service directory), by
+/// variable: what the worker's STATE_DIRECTORY and the others say.
+std::vector<std::pair<std::string, std::string>> app_dirs(const config::AppSpec& spec,
+                                                          const SpawnContext& context);
 
 class Workers {
  public:

@@ -148,6 +148,10 @@ void AsioHost::remove_socket_file(const config::Address& address) {
   os::remove_socket_file(address);
 }
 
+void AsioHost::make_private_dir(const std::string& path, unsigned uid, unsigned gid) {
+  os::make_private_dir(path, uid, gid);
+}
+
 std::vector<daemon::PassedSocket> AsioHost::take_passed_sockets() {
   std::vector<daemon::PassedSocket> out;
   for (sd::PassedFd& passed : sd::take_passed_fds()) out.push_back({passed.fd, passed.name});

@@ -44,6 +44,7 @@ class AsioHost final : public daemon::Host {
   std::string socket_mismatch(int fd, const config::Address& address) override;
   void remove_socket_file(const config::Address& address) override;
   std::vector<daemon::PassedSocket> take_passed_sockets() override;
+  void make_private_dir(const std::string& path, unsigned uid, unsigned gid) override;
   config::ParseResult load_config(const std::string& path) override;
   std::vector<config::ConfigError> check_environment(const config::Config& config) override;
   std::optional<std::string> find_executable(const std::string& name,

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -160,6 +161,60 @@ void ChildMemory::reset() {
 
 char* ChildMemory::stack_top() const { return base_ + kPageSize + kStackSize; }
 
+namespace {
+
+// Starts the child that runs `plan` on `memory`'s stack, in the cgroup `cgroup_fd` (-1: ours).
+// Returns its pid, with its pidfd in *pidfd. Throws std::system_error.
+long start_child(worker::ChildPlan& plan, const ChildMemory& memory, int cgroup_fd, int* pidfd) {
+  // The child runs on its own stack in our memory (CLONE_VM: nothing is copied, however large
+  // the master is) while we go on (no CLONE_VFORK: a child that waits for a CPU under load does
+  // not stall the event loop). Every signal stays blocked until the child has put its handlers
+  // back to the defaults: one delivered in between would run the master's handler in the child.
+  sigset_t all;
+  sigset_t old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  long pid = -1;
+  int clone_errno = 0;
+  // Where clone3 is refused (ENOSYS or EPERM from a seccomp filter: systemd's
+  // RestrictNamespaces= cannot inspect clone3's flags, so it answers ENOSYS), the child joins
+  // its cgroup itself before it does anything else; it is still never seen running outside it.
+  static std::atomic<bool> clone3_refused{false};
+  if (cgroup_fd >= 0 && !clone3_refused.load(std::memory_order_relaxed)) {
+    CloneArgs args{};
+    args.flags = CLONE_VM | CLONE_PIDFD | kCloneIntoCgroup;
+    args.pidfd = reinterpret_cast<std::uintptr_t>(pidfd);
+    args.exit_signal = SIGCHLD;
+    args.stack = reinterpret_cast<std::uintptr_t>(memory.stack_top() - kStackSize);
+    args.stack_size = kStackSize;
+    args.cgroup = static_cast<std::uint64_t>(cgroup_fd);
+    const long r = clone3_run(&args, worker::child_main, &plan);
+    pid = r < 0 ? -1 : r;
+    clone_errno = r < 0 ? static_cast<int>(-r) : 0;
+    if (pid < 0 && (clone_errno == ENOSYS || clone_errno == EPERM)) {
+      clone3_refused.store(true, std::memory_order_relaxed);
+    }
+  }
+  const char* failed = cgroup_fd >= 0 ? "clone3" : "clone";
+  UniqueFd cgroup_procs;
+  if (cgroup_fd >= 0 && clone3_refused.load(std::memory_order_relaxed)) {
+    cgroup_procs.reset(openat(cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC));
+    plan.cgroup_procs_fd = cgroup_procs.get();
+    failed = cgroup_procs ? "clone" : "open(cgroup.procs)";
+    clone_errno = errno;
+  }
+  if (pid < 0 && (cgroup_fd < 0 || cgroup_procs)) {
+    pid = clone(worker::child_main, memory.stack_top(), CLONE_VM | CLONE_PIDFD | SIGCHLD, &plan,
+                pidfd);
+    clone_errno = errno;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) throw std::system_error(clone_errno, std::system_category(), failed);
+  return pid;
+}
+
+}  // namespace
+
 Child spawn(const SpawnSpec& spec) {
   // Everything the child needs is laid out here, before the clone, and kept alive by the Child.
   ChildMemory memory(data_size(spec));
@@ -206,38 +261,8 @@ Child spawn(const SpawnSpec& spec) {
   UniqueFd errors(pipe_fds[0]);
   const UniqueFd error_write(pipe_fds[1]);
   plan.error_fd = error_write.get();
-  // The child runs on its own stack in our memory (CLONE_VM: nothing is copied, however large
-  // the master is) while we go on (no CLONE_VFORK: a child that waits for a CPU under load does
-  // not stall the event loop). Every signal stays blocked until the child has put its handlers
-  // back to the defaults: one delivered in between would run the master's handler in the child.
-  sigset_t all;
-  sigset_t old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd = -1;
-  int pid = -1;
-  int clone_errno = 0;
-  if (spec.cgroup_fd >= 0) {
-    CloneArgs args{};
-    args.flags = CLONE_VM | CLONE_PIDFD | kCloneIntoCgroup;
-    args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd);
-    args.exit_signal = SIGCHLD;
-    args.stack = reinterpret_cast<std::uintptr_t>(memory.stack_top() - kStackSize);
-    args.stack_size = kStackSize;
-    args.cgroup = static_cast<std::uint64_t>(spec.cgroup_fd);
-    const long r = clone3_run(&args, worker::child_main, &plan);
-    pid = r < 0 ? -1 : static_cast<int>(r);
-    clone_errno = r < 0 ? static_cast<int>(-r) : 0;
-  } else {
-    pid = clone(worker::child_main, memory.stack_top(), CLONE_VM | CLONE_PIDFD | SIGCHLD, &plan,
-                &pidfd);
-    clone_errno = errno;
-  }
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (pid < 0) {
-    throw std::system_error(clone_errno, std::system_category(),
-                            spec.cgroup_fd >= 0 ? "clone3" : "clone");
-  }
+  const long pid = start_child(plan, memory, spec.cgroup_fd, &pidfd);
   return Child{static_cast<pid_t>(pid), UniqueFd(pidfd), std::move(errors), std::move(memory)};
 }
 

@@ -3,9 +3,12 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <string>
+#include <system_error>
 
 #include "supervisor/os/unique_fd.h"
 
@@ -30,6 +33,17 @@ std::vector<std::string> environment() {
   std::vector<std::string> out;
   for (char** e = environ; *e != nullptr; ++e) out.emplace_back(*e);
   return out;
+}
+
+void make_private_dir(const std::string& path, unsigned uid, unsigned gid) {
+  if (mkdir(path.c_str(), 0750) != 0 && errno != EEXIST) {
+    throw std::system_error(errno, std::system_category(), "mkdir " + path);
+  }
+  const UniqueFd fd(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) throw std::system_error(errno, std::system_category(), "open " + path);
+  if (fchown(fd.get(), uid, gid) != 0 || fchmod(fd.get(), 0750) != 0) {
+    throw std::system_error(errno, std::system_category(), "chown " + path);
+  }
 }
 
 void trim_memory() { malloc_trim(0); }

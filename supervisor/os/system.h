@@ -12,6 +12,9 @@ unsigned long nofile_hard_limit();
 bool sysctl_enabled(const char* path);
 /// This process's environment, as NAME=value.
 std::vector<std::string> environment();
+/// Makes `path` a directory of mode 0750 owned by `uid`:`gid` (created if missing, without
+/// following a symlink in the way). Throws std::system_error.
+void make_private_dir(const std::string& path, unsigned uid, unsigned gid);
 /// Hands freed heap pages back to the kernel (after a large reply).
 void trim_memory();
 

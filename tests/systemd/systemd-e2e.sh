@@ -16,7 +16,9 @@
 #
 # Checks (one PASS/FAIL line each): a. systemd-analyze verify, b. socket activation, c. reload
 # under load, d. a refused reload, e. stop, f. WatchdogSec on a SIGSTOPped master, g. kill -9 of
-# the master with the fd store, h. journald priorities.
+# the master with the fd store, h. journald priorities, i. systemd-analyze security of the shipped
+# unit, j. a user: worker on a privileged port and a unix socket inside its sandbox
+# (hardening-checks.sh).
 #
 # Usage (root): BUILD_DIR=/work/main/build SOURCE_DIR=/work/main bash tests/systemd/systemd-e2e.sh
 # Exit: 0 all passed, 1 a check failed, 77 this machine cannot run it (not root, no systemd,
@@ -519,8 +521,10 @@ PY
   if [[ $verdict == PASS* ]]; then pass "h. journald: ${verdict#PASS }"; else fail "h. journald: ${verdict#FAIL }"; fi
 }
 
+source "$SOURCE_DIR/tests/systemd/hardening-checks.sh"
+
 # ------------------------------------------------------------------ run them
-for c in ${ONLY:-a b c d e f g h}; do "check_$c"; done
+for c in ${ONLY:-a b c d e f g h i j}; do "check_$c"; done
 IN_TIMEOUT=50 IN systemctl stop $UNIT clusterd.socket >/dev/null 2>&1
 say "$PASSED passed, $FAILED failed${FAILED_NAMES:+ (checks:$FAILED_NAMES)}"
 (( FAILED == 0 && PASSED > 0 ))

@@ -168,3 +168,18 @@ TEST_CASE("check_environment reports every app's problems", "[config]") {
   };
   CHECK(got == want);
 }
+
+TEST_CASE("check_environment reports a unix: listener whose directory cannot hold it", "[config]") {
+  Scratch s;
+  PathEnv path(s.dir);
+  const auto listen = [&](const std::string& address) {
+    return check(app("[run]", "    listen: { api: \"unix:" + address + "\" }\n"));
+  };
+  CHECK(listen(s.dir + "/sub/api.sock").empty());
+  CHECK(listen(s.dir + "/missing/api.sock") ==
+        std::vector<std::string>{"c.yaml:4:20: apps.web.listen.api: directory '" + s.dir +
+                                 "/missing' does not exist"});
+  CHECK(listen(s.dir + "/data/api.sock") ==
+        std::vector<std::string>{"c.yaml:4:20: apps.web.listen.api: '" + s.dir +
+                                 "/data' is not a directory"});
+}

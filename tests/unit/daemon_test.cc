@@ -337,3 +337,21 @@ TEST_CASE("daemon: max_memory samples on its timer and replaces a worker over th
   loop.ready_all();
   CHECK(loop.signalled(1, SIGTERM));
 }
+
+TEST_CASE("daemon: a worker with user: gets directories of its own in the service's") {
+  auto setup = [](test::FakeHost& h) {
+    h.environment_ = {"PATH=/usr/bin", "STATE_DIRECTORY=/var/lib/clusterd",
+                      "LOGS_DIRECTORY=/var/log/clusterd:/var/log/other"};
+  };
+  Loop mine(web_config("1", "    user: nobody\n"), setup);
+  CHECK(mine.host.private_dirs == std::vector<std::string>{"/var/lib/clusterd/web:65534:65534",
+                                                           "/var/log/clusterd/web:65534:65534"});
+  const std::vector<std::string>& env = mine.host.workers.at(1).request.env;
+  CHECK(std::count(env.begin(), env.end(), "STATE_DIRECTORY=/var/lib/clusterd/web") == 1);
+  CHECK(std::count(env.begin(), env.end(), "LOGS_DIRECTORY=/var/log/clusterd/web") == 1);
+  CHECK(std::count(env.begin(), env.end(), "HOME=/nonexistent") == 1);
+  Loop shared(web_config("1"), setup);  // no user: the master's own
+  CHECK(shared.host.private_dirs.empty());
+  const std::vector<std::string>& env2 = shared.host.workers.at(1).request.env;
+  CHECK(std::count(env2.begin(), env2.end(), "STATE_DIRECTORY=/var/lib/clusterd") == 1);
+}

@@ -56,7 +56,8 @@ class FakeHost final : public daemon::Host {
 
   core::TimePoint now() override { return clock; }
   unsigned self_uid() override { return 0; }
-  std::vector<std::string> environment() override { return {"PATH=/usr/bin", "HOME=/root"}; }
+  std::vector<std::string> environment_ = {"PATH=/usr/bin", "HOME=/root"};
+  std::vector<std::string> environment() override { return environment_; }
 
   daemon::Spawned spawn(const daemon::SpawnRequest& request) override {
     const daemon::WorkerHandle handle = next_handle_++;
@@ -93,6 +94,10 @@ class FakeHost final : public daemon::Host {
   std::string socket_mismatch(int, const config::Address&) override { return {}; }
   void remove_socket_file(const config::Address&) override {}
   std::vector<daemon::PassedSocket> take_passed_sockets() override { return {}; }
+  std::vector<std::string> private_dirs;  // path:uid:gid
+  void make_private_dir(const std::string& path, unsigned uid, unsigned gid) override {
+    private_dirs.push_back(path + ":" + std::to_string(uid) + ":" + std::to_string(gid));
+  }
 
   config::ParseResult load_config(const std::string& path) override {
     return config::parse_config(config_text, path);
