@@ -78,6 +78,29 @@ struct EnvInherit {
   friend bool operator==(const EnvInherit&, const EnvInherit&) = default;
 };
 
+/// `logs:` where a worker's stdout and stderr go (docs/logs.md).
+struct LogSpec {
+  enum class Mode {
+    Auto,     // journal when clusterd's own output is the journal (JOURNAL_STREAM), else capture
+    Journal,  // each line to journald with the app's fields, credited to the worker
+    Capture,  // each line through the master: to its output and/or a file, and the ring
+    Inherit,  // the master's own stdout and stderr, byte for byte
+  };
+  Mode mode = Mode::Auto;
+  std::string file;                           // capture: also append to this file; empty = none
+  bool console = true;                        // capture: also to clusterd's own output
+  std::uint64_t max_size = 10 * 1024 * 1024;  // rotate `file` past this; 0 = never
+  unsigned keep = 5;                          // rotated files kept: FILE.1 (newest) .. FILE.keep
+  std::size_t line_max = 16 * 1024;           // a longer line is cut here and marked
+  unsigned ring = 1000;  // lines kept in memory for `clusterctl logs`; 0 = none
+  Mark file_at;
+  friend bool operator==(const LogSpec& a, const LogSpec& b) {
+    return a.mode == b.mode && a.file == b.file && a.console == b.console &&
+           a.max_size == b.max_size && a.keep == b.keep && a.line_max == b.line_max &&
+           a.ring == b.ring;
+  }
+};
+
 struct AppSpec {
   std::string name;
   std::vector<std::string> command;  // argv; command[0] is resolved against PATH at start
@@ -94,6 +117,7 @@ struct AppSpec {
   Duration restart_window = std::chrono::seconds(60);
   Duration backoff_initial = std::chrono::milliseconds(100);
   Duration backoff_max = std::chrono::seconds(30);
+  double backoff_jitter = 0.2;  // each delay is shortened by up to this fraction, at random
   std::vector<std::pair<std::string, std::string>> env;  // in file order
   EnvInherit inherit_env;
   std::string cwd;                      // empty = the daemon's working directory
@@ -104,6 +128,7 @@ struct AppSpec {
   std::optional<Duration> watchdog;         // WATCHDOG=1 expected at least this often
   std::optional<std::uint64_t> max_memory;  // bytes of RSS (worker + descendants) before a replace
   Duration memory_check_interval = std::chrono::seconds(5);  // sampling period for max_memory
+  LogSpec logs;
 
   Mark at;          // the app's key
   Mark command_at;  // the command value
@@ -153,5 +178,8 @@ struct ConfigError {
 
   std::string to_string() const;
 };
+
+/// "auto", "journal", "capture", "inherit".
+const char* to_string(LogSpec::Mode mode);
 
 }  // namespace clusterd::config

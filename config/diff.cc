@@ -42,10 +42,10 @@ bool same_socket(const ListenerSpec& a, const ListenerSpec& b) {
 bool same_app(const AppSpec& a, const AppSpec& b) {
   [[maybe_unused]] const auto& [name, command, instances, cpu_affinity, listeners, ready,
                                 ready_timeout, stop_signal, stop_timeout, restart, min_uptime,
-                                max_restarts, restart_window, backoff_initial, backoff_max, env,
-                                inherit_env, cwd, user, group, nofile, rollout, watchdog,
-                                max_memory, memory_check_interval, at, command_at, cwd_at, user_at,
-                                group_at, nofile_at] = a;
+                                max_restarts, restart_window, backoff_initial, backoff_max,
+                                backoff_jitter, env, inherit_env, cwd, user, group, nofile, rollout,
+                                watchdog, max_memory, memory_check_interval, logs, at, command_at,
+                                cwd_at, user_at, group_at, nofile_at] = a;
   return name == b.name && command == b.command && instances.count == b.instances.count &&
          cpu_affinity == b.cpu_affinity &&
          std::equal(listeners.begin(), listeners.end(), b.listeners.begin(), b.listeners.end(),
@@ -53,10 +53,11 @@ bool same_app(const AppSpec& a, const AppSpec& b) {
          ready == b.ready && ready_timeout == b.ready_timeout && stop_signal == b.stop_signal &&
          stop_timeout == b.stop_timeout && restart == b.restart && min_uptime == b.min_uptime &&
          max_restarts == b.max_restarts && restart_window == b.restart_window &&
-         backoff_initial == b.backoff_initial && backoff_max == b.backoff_max && env == b.env &&
-         inherit_env == b.inherit_env && cwd == b.cwd && user == b.user && group == b.group &&
-         nofile == b.nofile && same_rollout(rollout, b.rollout) && watchdog == b.watchdog &&
-         max_memory == b.max_memory && memory_check_interval == b.memory_check_interval;
+         backoff_initial == b.backoff_initial && backoff_max == b.backoff_max &&
+         backoff_jitter == b.backoff_jitter && env == b.env && inherit_env == b.inherit_env &&
+         cwd == b.cwd && user == b.user && group == b.group && nofile == b.nofile &&
+         same_rollout(rollout, b.rollout) && watchdog == b.watchdog && max_memory == b.max_memory &&
+         memory_check_interval == b.memory_check_interval && logs == b.logs;
 }
 
 bool same_control(const ControlSpec& a, const ControlSpec& b) {

@@ -119,7 +119,7 @@ void Walker::app(const Entry& e, AppSpec& app) {
       {"command", "instances", "cpu_affinity", "listen", "ready", "ready_timeout", "stop_signal",
        "stop_timeout", "restart", "min_uptime", "max_restarts", "restart_window", "backoff", "env",
        "cwd", "user", "group", "limits", "rollout", "watchdog", "max_memory",
-       "memory_check_interval", "inherit_env"});
+       "memory_check_interval", "inherit_env", "logs"});
   // clang-format on
   if (!entries) return;
   bool have_command = false;
@@ -200,6 +200,8 @@ bool Walker::runtime_key(const Entry& k, AppSpec& app) {
     limits(k, app);
   } else if (key == "inherit_env") {
     inherit_env(k, app);
+  } else if (key == "logs") {
+    logs(k, app);
   } else {
     return false;
   }

@@ -198,12 +198,14 @@ void Walker::listener(const Entry& e, AppSpec& app) {
 }
 
 void Walker::backoff(const Entry& e, AppSpec& app) {
-  auto entries = map_entries(e.value, e.value_at, e.path, {"initial", "max"});
+  auto entries = map_entries(e.value, e.value_at, e.path, {"initial", "max", "jitter"});
   if (!entries) return;
   std::optional<Entry> initial;
   bool ok = true;
   for (const Entry& k : *entries) {
-    if (k.key == "initial") {
+    if (k.key == "jitter") {
+      if (auto f = fraction(k)) app.backoff_jitter = *f;
+    } else if (k.key == "initial") {
       initial = k;
       if (auto d = duration(k, true)) {
         app.backoff_initial = *d;

@@ -61,6 +61,7 @@ class Walker {
   std::optional<std::uint64_t> integer(const Entry& e, std::uint64_t min, std::uint64_t max);
   std::optional<Duration> duration(const Entry& e, bool positive = false);
   std::optional<std::uint64_t> size(const Entry& e);
+  std::optional<double> fraction(const Entry& e);  // parse_logs.cc
 
   // parse.cc
   void control(const Entry& e, ControlSpec& out);
@@ -81,6 +82,8 @@ class Walker {
   void backoff(const Entry& e, AppSpec& app);
   void rollout(const Entry& e, AppSpec& app);
   void env(const Entry& e, AppSpec& app);
+  // parse_logs.cc
+  void logs(const Entry& e, AppSpec& app);
 
   std::string_view source_;
   std::string origin_;

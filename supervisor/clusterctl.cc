@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -109,13 +110,74 @@ void print_status(const StatusSnapshot& status, bool tty) {
   print_table(rows, colour, 3);
   for (const auto& app : status.apps) {
     std::cout << clusterd::printable(app.name) << ": " << app.ready << "/" << app.instances
-              << " ready, instances " << clusterd::printable(app.instances_reason) << "\n";
+              << " ready, instances " << clusterd::printable(app.instances_reason) << ", logs "
+              << clusterd::printable(app.logs);
+    if (app.log_dropped_bytes > 0) std::cout << " (" << app.log_dropped_bytes << " bytes dropped)";
+    std::cout << "\n";
   }
   std::cout << "master pid " << status.master.pid << ", " << status.master.threads
             << (status.master.threads == 1 ? " thread, " : " threads, ")
             << human_kb(status.master.rss_kb) << ", up " << human_duration(status.master.uptime_s)
             << "; whole tree: " << status.totals.processes << " processes, "
             << status.totals.threads << " threads\n";
+}
+
+// "30s", "10m", "2h", "1d", "500ms" -> milliseconds.
+std::optional<std::uint64_t> duration_ms(const std::string& text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 9) return std::nullopt;
+  const std::uint64_t n = std::stoull(text.substr(0, digits));
+  const std::string unit = text.substr(digits);
+  if (unit == "ms") return n;
+  if (unit == "s" || unit.empty()) return n * 1000;
+  if (unit == "m") return n * 60 * 1000;
+  if (unit == "h") return n * 3600 * 1000;
+  if (unit == "d") return n * 86400 * 1000;
+  return std::nullopt;
+}
+
+std::string clock_time(std::int64_t ms) {
+  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm local{};
+  localtime_r(&seconds, &local);
+  char text[32];
+  const std::size_t n = std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &local);
+  std::snprintf(text + n, sizeof text - n, ".%03d", static_cast<int>(ms % 1000));
+  return text;
+}
+
+// One colour per worker slot on a terminal, so interleaved workers stay apart.
+const char* worker_colour(unsigned worker) {
+  static const char* const colours[] = {"\033[36m", "\033[33m", "\033[35m",
+                                        "\033[32m", "\033[34m", "\033[91m"};
+  return colours[worker % (sizeof colours / sizeof colours[0])];
+}
+
+void print_log(const clusterd::control::LogRecord& r, bool json, bool tty) {
+  if (json) {
+    std::cout << clusterd::control::record_json(r) << std::flush;
+    return;
+  }
+  const std::string who = clusterd::printable(r.app) + "[" + std::to_string(r.worker) + "]";
+  std::cout << clock_time(r.time_ms) << " " << (tty ? worker_colour(r.worker) : "") << who
+            << (tty ? "\033[0m" : "") << " " << r.pid << (r.err ? " err| " : " out| ")
+            << clusterd::printable(r.text) << (r.cut ? " [cut]" : "") << "\n"
+            << std::flush;
+}
+
+void print_event(const clusterd::control::EventRecord& e, bool json) {
+  if (json) {
+    std::cout << clusterd::control::record_json(e) << std::flush;
+    return;
+  }
+  std::string who = e.app.empty() ? "clusterd" : clusterd::printable(e.app);
+  if (e.worker >= 0) who += "[" + std::to_string(e.worker) + "]";
+  if (e.generation != 0) who += " gen " + std::to_string(e.generation);
+  if (e.pid != 0) who += " pid " + std::to_string(e.pid);
+  std::cout << clock_time(e.time_ms) << " " << e.kind << " " << who << ": "
+            << clusterd::printable(e.reason) << "\n"
+            << std::flush;
 }
 
 // What the command line says.
@@ -127,6 +189,9 @@ struct Args {
   bool json = false;
   int worker = -1;
   bool no_wait = false;
+  unsigned lines = 0;  // 0: the daemon's default
+  bool follow = false;
+  std::string since;
   std::vector<std::pair<const clusterd::control::CommandSpec*, CLI::App*>> verbs;
 };
 
@@ -146,6 +211,13 @@ void add_verbs(CLI::App& cli, Args& args) {
       sub->add_flag("--json", args.json,
                     "the status as JSON (stable; see docs/control-protocol.md)");
     }
+    if (spec.history) {
+      sub->add_option("-n,--lines", args.lines, "how many of the latest to show (default 20)");
+      sub->add_flag("-f,--follow", args.follow,
+                    "then show the new ones as they come (Ctrl-C ends)");
+      sub->add_option("--since", args.since, "only those of the last DURATION (30s, 10m, 2h, 1d)");
+      sub->add_flag("--json", args.json, "one JSON object per line (see docs/control-protocol.md)");
+    }
     args.verbs.emplace_back(&spec, sub);
   }
 }
@@ -160,6 +232,19 @@ clusterd::control::Request request_of(const Args& args) {
   if (spec.instances) request.instances = args.number;
   if (spec.worker && args.worker >= 0) request.worker = static_cast<unsigned>(args.worker);
   if (spec.wait) request.wait = !args.no_wait;
+  if (spec.history) {
+    if (args.lines > 0) request.lines = args.lines;
+    request.follow = args.follow;
+    if (!args.since.empty()) {
+      const std::optional<std::uint64_t> ms = duration_ms(args.since);
+      if (!ms) {
+        std::cerr << "clusterctl: --since: expected a duration such as 30s, 10m, 2h or 1d, got '"
+                  << clusterd::printable(args.since) << "'\n";
+        std::exit(kExitUsage);
+      }
+      request.since_ms = *ms;
+    }
+  }
   return request;
 }
 
@@ -169,13 +254,16 @@ std::string call(const Args& args, const clusterd::control::Request& request) {
   try {
     return clusterd::control::call(
         args.socket_path, clusterd::control::encode_request(request),
-        std::chrono::milliseconds(static_cast<long long>(std::lround(args.timeout_s * 1000))),
-        [](const std::string& reply_line) {
+        request.follow
+            ? std::chrono::milliseconds(0)
+            : std::chrono::milliseconds(static_cast<long long>(std::lround(args.timeout_s * 1000))),
+        [&args, tty = isatty(STDOUT_FILENO) == 1](const std::string& reply_line) {
           try {
-            const clusterd::control::Reply progress = clusterd::control::decode_reply(reply_line);
-            if (!progress.progress) return true;
-            std::cerr << clusterd::printable(*progress.progress) << "\n";
-            return false;
+            const clusterd::control::Reply line = clusterd::control::decode_reply(reply_line);
+            if (line.progress) std::cerr << clusterd::printable(*line.progress) << "\n";
+            if (line.log) print_log(*line.log, args.json, tty);
+            if (line.event) print_event(*line.event, args.json);
+            return !line.more();
           } catch (const std::exception&) {
             return true;  // let the caller report it
           }
@@ -208,6 +296,8 @@ int print_reply(const Args& args, const clusterd::control::Request& request,
     } else {
       print_status(*reply.status, isatty(STDOUT_FILENO) == 1);
     }
+  } else if (clusterd::control::spec_of(request.command).history) {
+    if (!args.json) std::cerr << clusterd::printable(reply.message) << "\n";
   } else if (request.command == clusterd::control::Command::Version) {
     std::cout << "clusterctl " << CLUSTERD_VERSION
               << ", daemon: " << clusterd::printable(reply.message) << ", protocol "

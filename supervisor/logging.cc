@@ -1,8 +1,8 @@
-// The master's log: one line per event on stderr, never blocking. A log reader that stops
-// reading (a pipe nobody drains, a stopped terminal) must not stop supervision, so the master
-// writes through a descriptor of its own in non-blocking mode: a pipe or a terminal is opened
-// anew (/proc/self/fd/2 gives a new open file description: the workers keep the blocking one they
-// inherit as their fd 2), a socket gets MSG_DONTWAIT. A line that does not fit is dropped and
+// The master's log: one line per event on stderr (or the journal), never blocking. A log reader
+// that stops reading (a pipe nobody drains, a stopped terminal) must not stop supervision, so the
+// master writes through a descriptor of its own in non-blocking mode: a pipe or a terminal is
+// opened anew (/proc/self/fd/2 gives a new open file description: the workers keep the blocking one
+// they inherit as their fd 2), a socket gets MSG_DONTWAIT. A line that does not fit is dropped and
 // counted; the next line that gets through says how many were lost.
 #include "supervisor/logging.h"
 
@@ -15,29 +15,21 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <stdexcept>
 #include <string>
 
+#include "supervisor/os/journal.h"
+#include "supervisor/os/system.h"
+#include "text/journal_fields.h"
 #include "text/printable.h"
 
 namespace clusterd {
 
 namespace {
-
-// journald reads our stderr when JOURNAL_STREAM names the very file stderr is ("dev:inode").
-bool stderr_is_journal() {
-  const char* stream = std::getenv("JOURNAL_STREAM");
-  if (stream == nullptr) return false;
-  struct stat st {};
-  if (fstat(2, &st) != 0) return false;
-  unsigned long long dev = 0;
-  unsigned long long ino = 0;
-  if (std::sscanf(stream, "%llu:%llu", &dev, &ino) != 2) return false;
-  return dev == static_cast<unsigned long long>(st.st_dev) &&
-         ino == static_cast<unsigned long long>(st.st_ino);
-}
 
 int journal_priority(spdlog::level::level_enum level) {
   switch (level) {
@@ -80,8 +72,8 @@ class NonBlockingStderr {
   NonBlockingStderr(const NonBlockingStderr&) = delete;
   NonBlockingStderr& operator=(const NonBlockingStderr&) = delete;
 
-  // Writes one line, or drops it (counted) when the reader does not keep up.
-  void write_line(std::string_view line) {
+  // Writes one line, or drops it (counted; false) when the reader does not keep up.
+  bool write_line(std::string_view line) {
     if (line.size() > kMaxLine) line = line.substr(0, kMaxLine);
     if (dropped_ > 0) {
       char note[96];
@@ -90,11 +82,13 @@ class NonBlockingStderr {
                                   static_cast<unsigned long long>(dropped_));
       if (!put(std::string_view(note, static_cast<std::size_t>(n)))) {
         ++dropped_;
-        return;
+        return false;
       }
       dropped_ = 0;
     }
-    if (!put(line)) ++dropped_;
+    if (put(line)) return true;
+    ++dropped_;
+    return false;
   }
 
  private:
@@ -117,35 +111,101 @@ class NonBlockingStderr {
   unsigned long long dropped_ = 0;
 };
 
-class StderrSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
- public:
-  explicit StderrSink(bool journal) : journal_(journal) {}
+// What a log line is about, on this thread (LogScope).
+thread_local const LogFields* current_fields = nullptr;
 
+void add_fields(std::string& entry, const LogFields& f) {
+  if (!f.app.empty()) add_journal_field(entry, "CLUSTERD_APP", f.app);
+  if (f.worker >= 0) add_journal_field(entry, "CLUSTERD_WORKER", std::to_string(f.worker));
+  if (f.generation != 0) {
+    add_journal_field(entry, "CLUSTERD_GENERATION", std::to_string(f.generation));
+  }
+  if (f.pid != 0) add_journal_field(entry, "CLUSTERD_PID", std::to_string(f.pid));
+  if (!f.event.empty()) add_journal_field(entry, "CLUSTERD_EVENT", f.event);
+}
+
+// Where every line goes: stderr, or journald's native socket when stderr is the journal (then
+// with the fields of the current LogScope; stderr with a "<N>" prefix if the socket fails).
+class Output {
+ public:
+  explicit Output(bool journal) : journal_(journal) {}
+
+  bool line(int priority, std::string_view text, std::string_view timestamped) {
+    if (journal_ && journal_socket_.available()) {
+      std::string entry;
+      add_journal_field(entry, "MESSAGE", text);
+      add_journal_field(entry, "PRIORITY", std::to_string(priority));
+      add_journal_field(entry, "SYSLOG_IDENTIFIER", "clusterd");
+      if (current_fields != nullptr) add_fields(entry, *current_fields);
+      switch (journal_socket_.send(entry)) {
+        case os::JournalSocket::Result::Sent:
+          return true;
+        case os::JournalSocket::Result::Dropped:
+          return false;
+        case os::JournalSocket::Result::Failed:
+          break;  // the stream below still reaches it
+      }
+    }
+    std::string out;
+    if (journal_) {  // sd-daemon "<N>" priority prefix, so `journalctl -p warning` works
+      out = "<" + std::to_string(priority) + ">";
+      out.append(text);
+    } else {
+      out.assign(timestamped);
+    }
+    if (out.size() >= kMaxLine) out.resize(kMaxLine - 1);  // the newline stays
+    out.push_back('\n');
+    return stderr_.write_line(out);
+  }
+
+ private:
+  bool journal_;
+  os::JournalSocket journal_socket_;
+  NonBlockingStderr stderr_;
+};
+
+Output* output = nullptr;  // set once by setup_logging(), before any other thread exists
+
+class Sink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
-    spdlog::memory_buf_t formatted;
-    if (journal_) {  // sd-daemon "<N>" priority prefix, so `journalctl -p warning` works
-      formatted.push_back('<');
-      formatted.push_back(static_cast<char>('0' + journal_priority(msg.level)));
-      formatted.push_back('>');
-    }
+    if (output == nullptr) return;
     // Every record is one line: a newline or an escape sequence in what it quotes (a worker's
     // STATUS=, a name from a request, a config key) is written as \xNN, so nothing can forge
     // a line of its own or drive the terminal the log is shown on.
     const std::string safe = printable(std::string_view(msg.payload.data(), msg.payload.size()));
     spdlog::details::log_msg escaped = msg;
     escaped.payload = spdlog::string_view_t(safe.data(), safe.size());
+    spdlog::memory_buf_t formatted;
     formatter_->format(escaped, formatted);
-    out_.write_line(std::string_view(formatted.data(), formatted.size()));
+    std::string_view line(formatted.data(), formatted.size());
+    while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+    output->line(journal_priority(msg.level), safe, line);
   }
   void flush_() override {}
-
- private:
-  bool journal_;
-  NonBlockingStderr out_;
 };
 
 }  // namespace
+
+LogScope::LogScope(const LogFields& fields) : previous_(current_fields) {
+  current_fields = &fields;
+}
+
+LogScope::~LogScope() { current_fields = previous_; }
+
+bool write_output_line(std::string_view line, bool err) {
+  if (output == nullptr) return false;
+  const std::string safe = printable(line);
+  char stamp[40];
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
+  std::tm local{};
+  localtime_r(&seconds, &local);
+  const std::size_t n = std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &local);
+  std::snprintf(stamp + n, sizeof stamp - n, ".%03d ", static_cast<int>(ms.count() % 1000));
+  return output->line(err ? 3 : 6, safe, std::string(stamp) + safe);
+}
 
 void setup_logging(const std::string& level) {
   const spdlog::level::level_enum parsed = spdlog::level::from_str(level);
@@ -153,10 +213,10 @@ void setup_logging(const std::string& level) {
     throw std::invalid_argument("unknown log level '" + level +
                                 "'; expected trace, debug, info, warn, error or off");
   }
-  const bool journal = stderr_is_journal();
-  auto logger = std::make_shared<spdlog::logger>("clusterd", std::make_shared<StderrSink>(journal));
-  // journald adds its own timestamp.
-  logger->set_pattern(journal ? "%v" : "%Y-%m-%d %H:%M:%S.%e %l %v");
+  static Output the_output(os::stderr_is_journal());
+  output = &the_output;
+  auto logger = std::make_shared<spdlog::logger>("clusterd", std::make_shared<Sink>());
+  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %l %v");
   logger->set_level(parsed);
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);

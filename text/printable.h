@@ -1,4 +1,3 @@
-// Text from outside made safe to print: shared by every module that prints it.
 // Text from outside (worker output, STATUS= lines, names in requests) made safe to print.
 #pragma once
 

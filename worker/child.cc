@@ -95,6 +95,8 @@ const char* child_step_name(int step) {
       return "setsid";
     case kStepStdin:
       return "dup3(/dev/null, 0)";
+    case kStepOutput:
+      return "dup3(output pipe, 1 or 2)";
     case kStepCloseFds:
       return "close_range(CLOSE_RANGE_CLOEXEC)";
     case kStepFds:
@@ -138,6 +140,12 @@ void run_child(const ChildPlan& plan) {
 
   if ((r = sys(SYS_setsid)) < 0) fail(plan, kStepSession, r);
   if (plan.stdin_fd > 0 && (r = sys(SYS_dup3, plan.stdin_fd, 0, 0)) < 0) fail(plan, kStepStdin, r);
+  if (plan.stdout_fd > 2 && (r = sys(SYS_dup3, plan.stdout_fd, 1, 0)) < 0) {
+    fail(plan, kStepOutput, r);
+  }
+  if (plan.stderr_fd > 2 && (r = sys(SYS_dup3, plan.stderr_fd, 2, 0)) < 0) {
+    fail(plan, kStepOutput, r);
+  }
 
   // Lift every source fd above all targets (3 .. 3+n-1), then place them.
   const int count = plan.fd_count < 256 ? plan.fd_count : 256;

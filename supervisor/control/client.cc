@@ -60,7 +60,7 @@ std::string call(const std::string& path, const std::string& request_line,
   char buffer[65536];
   while (true) {
     pollfd pfd{sock.fd, POLLIN, 0};
-    const int ready = poll(&pfd, 1, remaining_ms(deadline));
+    const int ready = poll(&pfd, 1, timeout.count() <= 0 ? -1 : remaining_ms(deadline));
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) throw std::runtime_error("no reply from the daemon within the timeout");
     const ssize_t n = recv(sock.fd, buffer, sizeof buffer, 0);

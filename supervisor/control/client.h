@@ -19,7 +19,7 @@ class Unreachable : public std::runtime_error {
 /// without its newline. Throws Unreachable when nothing listens there, std::runtime_error when
 /// permission is denied, the daemon hangs up, or it does not answer within `timeout`.
 /// `is_final(line)` is asked about every line received: lines for which it returns false (progress
-/// lines) are skipped, and each one restarts the timeout.
+/// lines) are skipped, and each one restarts the timeout. A timeout of 0 waits forever (a follow).
 std::string call(const std::string& path, const std::string& request_line,
                  std::chrono::milliseconds timeout,
                  const std::function<bool(const std::string&)>& is_final = {});

@@ -11,8 +11,8 @@
 
 namespace clusterd::control {
 
-enum class Command { Status, Version, Scale, Start, Stop, Restart, Reload };
-inline constexpr std::size_t kCommandCount = 7;
+enum class Command { Status, Version, Scale, Start, Stop, Restart, Reload, Logs, Events, Reopen };
+inline constexpr std::size_t kCommandCount = 10;
 
 /// What a peer may do: read the state, or change it. An admin may read.
 enum class Role { Read, Admin };
@@ -29,25 +29,32 @@ struct CommandSpec {
   bool instances;  // "instances": required
   bool worker;     // "worker": optional
   bool wait;       // "wait": optional, true by default
+  bool history;    // "lines", "follow", "since": optional (a record history and a live follow)
   const char* summary;
 };
 
 inline constexpr std::array<CommandSpec, kCommandCount> kCommands = {{
-    {Command::Status, "status", Role::Read, false, AppArg::Optional, false, false, false,
+    {Command::Status, "status", Role::Read, false, AppArg::Optional, false, false, false, false,
      "processes, threads and state of every worker"},
-    {Command::Version, "version", Role::Read, false, AppArg::None, false, false, false,
+    {Command::Version, "version", Role::Read, false, AppArg::None, false, false, false, false,
      "the daemon's version and protocol version"},
-    {Command::Scale, "scale", Role::Admin, false, AppArg::Required, true, false, false,
+    {Command::Scale, "scale", Role::Admin, false, AppArg::Required, true, false, false, false,
      "change an app's number of workers"},
-    {Command::Start, "start", Role::Admin, false, AppArg::Required, false, false, false,
+    {Command::Start, "start", Role::Admin, false, AppArg::Required, false, false, false, false,
      "start every worker of a stopped app"},
-    {Command::Stop, "stop", Role::Admin, false, AppArg::Required, false, false, false,
+    {Command::Stop, "stop", Role::Admin, false, AppArg::Required, false, false, false, false,
      "stop every worker of an app gracefully"},
-    {Command::Restart, "restart", Role::Admin, false, AppArg::Required, false, true, false,
+    {Command::Restart, "restart", Role::Admin, false, AppArg::Required, false, true, false, false,
      "hard-restart an app's workers, or one of them"},
-    {Command::Reload, "reload", Role::Admin, true, AppArg::Optional, false, false, true,
+    {Command::Reload, "reload", Role::Admin, true, AppArg::Optional, false, false, true, false,
      "re-read the config (refused whole if invalid), then replace the changed apps' workers one "
      "by one; progress lines until the rollout is over"},
+    {Command::Logs, "logs", Role::Read, true, AppArg::Optional, false, true, false, true,
+     "the workers' latest output lines, and with --follow what they write next"},
+    {Command::Events, "events", Role::Read, true, AppArg::Optional, false, true, false, true,
+     "the latest lifecycle events (spawned, ready, exited, ...), and with --follow the next ones"},
+    {Command::Reopen, "reopen", Role::Admin, false, AppArg::None, false, false, false, false,
+     "reopen the log files (after logrotate moved them; SIGUSR1 does the same)"},
 }};
 
 /// The table entry of `command`.

@@ -67,6 +67,8 @@ json snapshot_json(const StatusSnapshot& s) {
                         {"instances_reason", a.instances_reason},
                         {"ready", a.ready},
                         {"generation", a.generation},
+                        {"logs", a.logs},
+                        {"log_dropped_bytes", a.log_dropped_bytes},
                         {"workers", std::move(workers)}});
   }
   return json{{"master",
@@ -119,6 +121,8 @@ StatusSnapshot snapshot_from(const json& j) {
     app.instances_reason = field<std::string>(a, "instances_reason", "");
     app.ready = field(a, "ready", 0u);
     app.generation = field(a, "generation", 0u);
+    app.logs = field<std::string>(a, "logs", "");
+    app.log_dropped_bytes = field<std::uint64_t>(a, "log_dropped_bytes", 0);
     for (const json& w : a.at("workers")) {
       WorkerStatus worker;
       worker.id = field(w, "id", 0u);
@@ -143,6 +147,56 @@ StatusSnapshot snapshot_from(const json& j) {
   s.totals.processes = field(t, "processes", 0u);
   s.totals.threads = field(t, "threads", 0u);
   return s;
+}
+
+json log_json(const LogRecord& r) {
+  return json{{"seq", r.seq},
+              {"time_ms", r.time_ms},
+              {"app", r.app},
+              {"worker", r.worker},
+              {"generation", r.generation},
+              {"pid", r.pid},
+              {"stream", r.err ? "stderr" : "stdout"},
+              {"cut", r.cut},
+              {"text", r.text}};
+}
+
+json event_json(const EventRecord& r) {
+  return json{{"seq", r.seq},
+              {"time_ms", r.time_ms},
+              {"kind", r.kind},
+              {"app", r.app.empty() ? json(nullptr) : json(r.app)},
+              {"worker", r.worker < 0 ? json(nullptr) : json(r.worker)},
+              {"generation", r.generation == 0 ? json(nullptr) : json(r.generation)},
+              {"pid", r.pid == 0 ? json(nullptr) : json(r.pid)},
+              {"reason", r.reason}};
+}
+
+LogRecord log_from(const json& j) {
+  LogRecord r;
+  r.seq = field<std::uint64_t>(j, "seq", 0);
+  r.time_ms = field<std::int64_t>(j, "time_ms", 0);
+  r.app = field<std::string>(j, "app", "");
+  r.worker = field(j, "worker", 0u);
+  r.generation = field(j, "generation", 0u);
+  r.pid = field(j, "pid", 0);
+  r.err = field<std::string>(j, "stream", "stdout") == "stderr";
+  r.cut = field(j, "cut", false);
+  r.text = field<std::string>(j, "text", "");
+  return r;
+}
+
+EventRecord event_from(const json& j) {
+  EventRecord r;
+  r.seq = field<std::uint64_t>(j, "seq", 0);
+  r.time_ms = field<std::int64_t>(j, "time_ms", 0);
+  r.kind = field<std::string>(j, "kind", "");
+  r.app = field<std::string>(j, "app", "");
+  r.worker = field(j, "worker", -1);
+  r.generation = field(j, "generation", 0u);
+  r.pid = field(j, "pid", 0);
+  r.reason = field<std::string>(j, "reason", "");
+  return r;
 }
 
 }  // namespace
@@ -177,6 +231,16 @@ Request decode_request(std::string_view text) {
     if (!request["wait"].is_boolean()) throw ProtocolError("'wait' must be true or false");
     out.wait = request["wait"].get<bool>();
   }
+  if (info->history) {
+    out.lines = get_count(request, "lines", 1000000);
+    if (const std::optional<unsigned> since = get_count(request, "since_s", 100U * 365 * 86400)) {
+      out.since_ms = static_cast<std::uint64_t>(*since) * 1000;
+    }
+    if (request.contains("follow")) {
+      if (!request["follow"].is_boolean()) throw ProtocolError("'follow' must be true or false");
+      out.follow = request["follow"].get<bool>();
+    }
+  }
   if (info->app == AppArg::Required && !out.app) {
     throw ProtocolError(std::string("missing field 'app' for ") + info->name);
   }
@@ -193,6 +257,11 @@ std::string encode_request(const Request& request) {
   if (request.instances) j["instances"] = *request.instances;
   if (request.worker) j["worker"] = *request.worker;
   if (spec.wait) j["wait"] = request.wait;
+  if (spec.history) {
+    if (request.lines) j["lines"] = *request.lines;
+    if (request.since_ms) j["since_s"] = (*request.since_ms + 999) / 1000;
+    if (request.follow) j["follow"] = true;
+  }
   return line(j);
 }
 
@@ -220,6 +289,21 @@ std::string encode_progress(std::string_view message) {
   return line(j);
 }
 
+std::string encode_log(const LogRecord& r) {
+  json j = envelope(true);
+  j["log"] = log_json(r);
+  return line(j);
+}
+
+std::string encode_event(const EventRecord& r) {
+  json j = envelope(true);
+  j["event"] = event_json(r);
+  return line(j);
+}
+
+std::string record_json(const LogRecord& record) { return line(log_json(record)); }
+std::string record_json(const EventRecord& record) { return line(event_json(record)); }
+
 std::string encode_version(std::string_view version) {
   json j = envelope(true);
   j["version"] = version;
@@ -237,6 +321,8 @@ Reply decode_reply(std::string_view text) {
     reply.message = field<std::string>(j, "message", "");
     if (j.contains("status")) reply.status = snapshot_from(j["status"]);
     if (j.contains("progress")) reply.progress = j["progress"].get<std::string>();
+    if (j.contains("log")) reply.log = log_from(j["log"]);
+    if (j.contains("event")) reply.event = event_from(j["event"]);
   } catch (const json::exception& e) {
     throw ProtocolError(std::string("malformed reply from the daemon: ") + e.what());
   }

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "supervisor/control/commands.h"
+#include "supervisor/control/records.h"
 #include "supervisor/control/status.h"
 
 namespace clusterd::control {
@@ -24,6 +25,12 @@ struct Request {
   std::optional<unsigned> instances;
   std::optional<unsigned> worker;
   bool wait = true;  // reload: reply when the rollout is over
+  // logs, events: the last `lines` records (the daemon's default when unset), only those at
+  // most `since_ms` old ("since_s" on the wire), then, with `follow`, every new one until the
+  // client goes.
+  std::optional<unsigned> lines;
+  std::optional<std::uint64_t> since_ms;
+  bool follow = false;
 };
 
 /// A request the daemon cannot accept; the message goes back as {"ok": false, "error": ...}.
@@ -45,6 +52,9 @@ std::string encode_status(const StatusSnapshot& status);
 std::string encode_version(std::string_view version);
 /// A progress line of a long command (reload); the final reply follows it.
 std::string encode_progress(std::string_view message);
+/// One record of a logs or events reply; more lines follow (the last one is encode_done).
+std::string encode_log(const LogRecord& record);
+std::string encode_event(const EventRecord& record);
 
 /// A decoded reply, for clusterctl.
 struct Reply {
@@ -54,9 +64,17 @@ struct Reply {
   std::string message;  // when ok: what was done
   std::optional<StatusSnapshot> status;
   std::optional<std::string> progress;  // set on a progress line: more lines follow
+  std::optional<LogRecord> log;         // set on a record line: more lines follow
+  std::optional<EventRecord> event;     // likewise
+  bool more() const { return progress || log || event; }
 };
 /// Throws ProtocolError when the line is not a reply.
 Reply decode_reply(std::string_view line);
+
+/// A record as one line of JSON (the object inside a log or event reply line), for
+/// `clusterctl logs --json` and `clusterctl events --json`.
+std::string record_json(const LogRecord& record);
+std::string record_json(const EventRecord& record);
 
 /// The JSON document of a status, pretty-printed, for `clusterctl status --json`.
 std::string status_json(const StatusSnapshot& status);

@@ -32,6 +32,8 @@ struct AppStatus {
   unsigned ready = 0;
   unsigned generation = 0;
   std::vector<WorkerStatus> workers;
+  std::string logs;                     // where its output goes: journal, capture or inherit
+  std::uint64_t log_dropped_bytes = 0;  // output dropped because a sink was behind
 };
 
 struct MasterStatus {

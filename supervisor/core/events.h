@@ -25,6 +25,9 @@ struct Ready {};
 // the worker was reaped, or its spawn failed
 struct Exited {
   ExitStatus status;
+  // A number in [0, 1) the shell draws at random (like the time, an input): it sets how much
+  // of backoff.jitter shortens the delay, so workers that fail together do not restart together.
+  double chance = 0;
 };
 // the lane's timer expired; a token that is not the armed one is stale and ignored
 struct TimerFired {

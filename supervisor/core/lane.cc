@@ -118,7 +118,7 @@ void Lane::handle(const Exited& e, Step& s) {
   switch (state_) {
     case LaneState::Starting:
     case LaneState::Running:
-      died(std::move(status), s);
+      died(std::move(status), e.chance, s);
       break;
     case LaneState::Stopping: {
       const bool by_itself = worker_ && worker_->stopping_by_itself;
@@ -128,7 +128,7 @@ void Lane::handle(const Exited& e, Step& s) {
         restart_after_stop_ = false;
         start("stopped (" + status.to_string() + "); starting again", s);
       } else if (by_itself && wanted_) {
-        died(std::move(status), s);  // it ended on its own: the restart policy decides
+        died(std::move(status), e.chance, s);  // it ended on its own: the restart policy decides
       } else {
         kill_group(s);
         last_exit_ = status;
@@ -240,7 +240,7 @@ void Lane::stop(Step& s) {
   arm(LaneTimer::State, later(s.now, s.spec.stop_timeout), s);
 }
 
-void Lane::died(ExitStatus status, Step& s) {
+void Lane::died(ExitStatus status, double chance, Step& s) {
   const Duration uptime =
       worker_ ? std::chrono::duration_cast<Duration>(s.now - worker_->started) : Duration::zero();
   const bool ran_long_enough =
@@ -273,7 +273,9 @@ void Lane::died(ExitStatus status, Step& s) {
     return;
   }
   ++quick_streak_;
-  const Duration delay = restart_delay(s.spec.backoff_initial, s.spec.backoff_max, quick_streak_);
+  const Duration delay =
+      jittered(restart_delay(s.spec.backoff_initial, s.spec.backoff_max, quick_streak_),
+               s.spec.backoff_jitter, chance);
   enter(LaneState::Backoff, what + "; restarting in " + std::to_string(delay.count()) + "ms", s);
   arm(LaneTimer::State, later(s.now, delay), s);
 }

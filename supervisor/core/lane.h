@@ -78,7 +78,7 @@ class Lane {
 
   void start(std::string reason, Step& s);
   void stop(Step& s);
-  void died(ExitStatus status, Step& s);
+  void died(ExitStatus status, double chance, Step& s);  // chance: Exited::chance
   void kill_group(Step& s);
   void arm(LaneTimer timer, TimePoint deadline, Step& s);
   void disarm(LaneTimer timer, Step& s);

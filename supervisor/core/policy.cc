@@ -37,6 +37,11 @@ Duration restart_delay(Duration initial, Duration max, unsigned n) {
   return std::min(delay, max);
 }
 
+Duration jittered(Duration delay, double jitter, double chance) {
+  const double cut = std::clamp(jitter, 0.0, 1.0) * std::clamp(chance, 0.0, 1.0);
+  return delay - std::chrono::duration_cast<Duration>(delay * cut);
+}
+
 bool crash_loop(std::vector<TimePoint>& history, TimePoint now, Duration window,
                 unsigned max_restarts) {
   history.push_back(now);

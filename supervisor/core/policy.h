@@ -22,6 +22,9 @@ Decision should_restart(config::RestartPolicy policy, const ExitStatus& status);
 
 /// The wait before the n-th consecutive quick restart (n >= 1): initial, doubling, capped at max.
 Duration restart_delay(Duration initial, Duration max, unsigned n);
+/// `delay` shortened by the fraction jitter * chance (both in [0, 1]): never longer, so
+/// backoff.max stays the longest wait, and at least (1 - jitter) of it.
+Duration jittered(Duration delay, double jitter, double chance);
 
 /// Records a quick death at `now` in `history`, forgets those older than `window`, and says whether
 /// the slot is now crash-looping (more than `max_restarts` quick deaths within the window).

@@ -20,6 +20,9 @@ Daemon::Handler Daemon::handler_for(Command command) {
       {Command::Stop, &Daemon::stop_app},
       {Command::Restart, &Daemon::restart},
       {Command::Reload, &Daemon::reload_command},
+      {Command::Logs, &Daemon::logs},
+      {Command::Events, &Daemon::events},
+      {Command::Reopen, &Daemon::reopen},
   }};
   static_assert(
       [] {
@@ -68,8 +71,15 @@ void Daemon::answer(control::ReplyPtr& reply, const core::Outcome& outcome,
 void Daemon::status(const control::Request& request, const control::Peer&,
                     control::ReplyPtr reply) {
   if (request.app && !app_of(request, reply)) return;
-  reply->finish(control::encode_status(
-      sampler_.sample(host_, supervisor_, request.app ? &*request.app : nullptr)));
+  control::StatusSnapshot snapshot =
+      sampler_.sample(host_, supervisor_, request.app ? &*request.app : nullptr);
+  for (control::AppStatus& app : snapshot.apps) {
+    if (const std::optional<std::size_t> a = supervisor_.find_app(app.name)) {
+      app.logs = config::to_string(output_.mode_of(supervisor_.apps()[*a].spec.logs));
+    }
+    app.log_dropped_bytes = output_.dropped(app.name);
+  }
+  reply->finish(control::encode_status(snapshot));
 }
 
 void Daemon::version(const control::Request&, const control::Peer&, control::ReplyPtr reply) {
@@ -137,6 +147,22 @@ void Daemon::restart(const control::Request& request, const control::Peer&,
 void Daemon::reload_command(const control::Request& request, const control::Peer&,
                             control::ReplyPtr reply) {
   reload(request.app, request.wait, std::move(reply));
+}
+
+void Daemon::logs(const control::Request& request, const control::Peer&, control::ReplyPtr reply) {
+  if (request.app && !app_of(request, reply)) return;
+  output_.serve(request, reply);
+}
+
+void Daemon::events(const control::Request& request, const control::Peer&,
+                    control::ReplyPtr reply) {
+  if (request.app && !app_of(request, reply)) return;
+  events_.serve(request, reply);
+}
+
+void Daemon::reopen(const control::Request&, const control::Peer&, control::ReplyPtr reply) {
+  host_.log_files_reopen();
+  reply->finish(control::encode_done("log files reopened"));
 }
 
 }  // namespace clusterd::daemon

@@ -50,6 +50,8 @@ Daemon::Daemon(Host& host, DaemonOptions options)
       config_(std::move(options.config)),
       supervisor_(make_apps(config_, auto_instances(host))),
       listeners_(host),
+      events_(host),
+      output_(host),
       sampler_(config_.path, host.now()),
       systemd_(host, options.fd_store) {
   listeners_.adopt_passed();
@@ -72,6 +74,7 @@ Daemon::Daemon(Host& host, DaemonOptions options)
     apps_.push_back(std::move(runtime));
   }
   listeners_.close_unclaimed_passed();
+  output_.configure(config_);
   open_control(names);
 }
 
@@ -104,6 +107,10 @@ void Daemon::on_signal(int signal) {
     case SIGINT:
       stop_all(signal == SIGTERM ? "SIGTERM" : "SIGINT");
       break;
+    case SIGUSR1:
+      spdlog::info("SIGUSR1: reopening the log files");
+      host_.log_files_reopen();
+      break;
     case SIGHUP:
       if (supervisor_.stopping()) {
         spdlog::info("SIGHUP: ignored, clusterd is stopping");
@@ -120,14 +127,17 @@ void Daemon::on_signal(int signal) {
 void Daemon::on_exit(WorkerHandle worker, const core::ExitStatus& status) {
   const std::optional<core::SlotId> id = workers_.remove(worker);
   if (!id) return;
-  if (status.kind == core::ExitStatus::Kind::SpawnFailed) {
-    log_spawn_failure(*id, status.detail, status.blame);
-  } else {
-    spdlog::info("{}: pid {} exited ({})", label(*id), supervisor_.lane(*id).pid(),
-                 status.to_string());
-  }
-  execute(supervisor_.on(*id, core::Exited{status}, host_.now()));
+  on_exited(*id, status);
+  execute(supervisor_.on(*id, core::Exited{status, host_.random()}, host_.now()));
   finish_if_done();
+}
+
+void Daemon::on_output(WorkerHandle worker, OutputStream stream, std::string_view bytes) {
+  output_.bytes(worker, stream, bytes);
+}
+
+void Daemon::on_output_end(WorkerHandle worker, OutputStream stream) {
+  output_.end(worker, stream);
 }
 
 void Daemon::on_notify(WorkerHandle worker, const NotifyDatagram& datagram) {
@@ -235,21 +245,8 @@ void Daemon::perform(const core::SlotAction& item, std::vector<core::SlotAction>
             host_.arm(key, t.deadline);
           },
           [&](const core::Retire&) { retire(id); },
-          [&](const core::Transition& t) {
-            spdlog::info("{}: {} -> {}: {}", label(id), core::to_string(t.from),
-                         core::to_string(t.to), t.reason);
-          },
-          [&](const core::Notice& n) {
-            const bool bad = n.kind == core::Notice::Kind::StopTimeout ||
-                             n.kind == core::Notice::Kind::WatchdogExpired ||
-                             n.kind == core::Notice::Kind::ReadyTimeout ||
-                             n.kind == core::Notice::Kind::RolloutFailed;
-            const std::string where = n.kind >= core::Notice::Kind::RolloutStarted
-                                          ? supervisor_.apps()[id.app].spec.name
-                                          : label(id);
-            spdlog::log(bad ? spdlog::level::warn : spdlog::level::info, "{}: {}", where,
-                        n.message);
-          },
+          [&](const core::Transition& t) { on_transition(id, t); },
+          [&](const core::Notice& n) { on_notice(id, n); },
       },
       item.action);
 }
@@ -274,27 +271,23 @@ void Daemon::spawn(core::SlotId id, std::vector<core::SlotAction>& more) {
       throw SpawnFailure(e.what(), core::ExitStatus::Blame::Master);
     }
     request.cgroup = supervisor_.apps()[id.app].spec.name + "/" + std::to_string(id.index);
+    request.capture_output = output_.mode_of(spec.logs) != config::LogSpec::Mode::Inherit;
     const Spawned spawned = host_.spawn(request);
     const unsigned uid = gen->second.ids ? gen->second.ids->uid : host_.self_uid();
     workers_.add(
         spawned.handle, id, uid,
         spawned.cgroup_id != 0 ? std::optional<std::uint64_t>(spawned.cgroup_id) : std::nullopt);
-    spdlog::info("{}: spawned pid {}{}", label(id), spawned.pid,
-                 request.cpu >= 0 ? fmt::format(" on cpu {}", request.cpu) : "");
+    if (request.capture_output) {
+      output_.attach(spawned.handle, {spec.name, id.index, lane.generation(), spawned.pid, uid,
+                                      gen->second.ids ? gen->second.ids->gid : host_.self_gid()});
+    }
+    on_spawned(id, spawned.pid, request.cpu);
     more = supervisor_.on(id, core::Spawned{spawned.pid}, now);
   } catch (const SpawnFailure& e) {
     log_spawn_failure(id, e.what(), e.blame());
-    more =
-        supervisor_.on(id, core::Exited{core::ExitStatus::spawn_failed(e.what(), e.blame())}, now);
+    more = supervisor_.on(
+        id, core::Exited{core::ExitStatus::spawn_failed(e.what(), e.blame()), host_.random()}, now);
   }
-}
-
-void Daemon::log_spawn_failure(core::SlotId id, const std::string& what,
-                               core::ExitStatus::Blame blame) const {
-  spdlog::error("{}: cannot start {}: {}{}", label(id), supervisor_.spec(id).command[0], what,
-                blame == core::ExitStatus::Blame::Resources
-                    ? " (out of a resource: retrying with backoff)"
-                    : "");
 }
 
 // A flood of forged datagrams must not become a flood of log lines: the first of each minute is
@@ -385,8 +378,17 @@ void Daemon::check_memory() {
     readings.push_back({watched[k], sample.workers[k].first, sample.workers[k].second.tree_rss_kb});
   }
   for (const core::MemoryVerdict& verdict : memory_.check(supervisor_, readings)) {
-    spdlog::warn("{}[{}]: {}; replacing it", supervisor_.apps()[verdict.app].spec.name,
-                 verdict.index, verdict.reason);
+    const core::SlotId slot{verdict.app, verdict.index, 0};
+    control::EventRecord e = event_for(slot, "memory-limit", verdict.reason);
+    for (const core::MemoryReading& reading : readings) {
+      if (reading.slot.app == verdict.app && reading.slot.index == verdict.index) {
+        e.pid = reading.pid;
+      }
+    }
+    events_.record(
+        std::move(e), EventLog::Level::Warning,
+        fmt::format("{}[{}]: {}; replacing it", supervisor_.apps()[verdict.app].spec.name,
+                    verdict.index, verdict.reason));
     execute(supervisor_.replace(verdict.app, verdict.index, verdict.reason, host_.now()).actions);
   }
 }
@@ -406,6 +408,8 @@ void Daemon::stop_all(const char* why) {
 void Daemon::finish_if_done() {
   if (finished_ || !supervisor_.stopping() || !supervisor_.no_workers()) return;
   finished_ = true;
+  events_.stop();
+  output_.stop();
   if (control_) host_.close_control(*control_);
   control_.reset();
   spdlog::info("clusterd stopped");

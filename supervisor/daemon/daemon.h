@@ -6,6 +6,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "config/config.h"
@@ -13,8 +15,10 @@
 #include "supervisor/core/memory_policy.h"
 #include "supervisor/core/reload_plan.h"
 #include "supervisor/core/supervisor.h"
+#include "supervisor/daemon/events.h"
 #include "supervisor/daemon/host.h"
 #include "supervisor/daemon/listeners.h"
+#include "supervisor/daemon/output.h"
 #include "supervisor/daemon/reload_waiters.h"
 #include "supervisor/daemon/status.h"
 #include "supervisor/daemon/systemd.h"
@@ -49,6 +53,8 @@ class Daemon final : public HostEvents {
   void on_exit(WorkerHandle worker, const core::ExitStatus& status) override;
   void on_notify(WorkerHandle worker, const NotifyDatagram& datagram) override;
   void on_timer(const TimerKey& key) override;
+  void on_output(WorkerHandle worker, OutputStream stream, std::string_view bytes) override;
+  void on_output_end(WorkerHandle worker, OutputStream stream) override;
   void on_request(const control::Request& request, const control::Peer& peer,
                   control::ReplyPtr reply);
 
@@ -66,8 +72,13 @@ class Daemon final : public HostEvents {
   void perform(const core::SlotAction& item, std::vector<core::SlotAction>& more);
   void spawn(core::SlotId id, std::vector<core::SlotAction>& more);
   void make_app_dirs(const config::AppSpec& spec, const std::optional<os::Ids>& ids);
-  void log_spawn_failure(core::SlotId id, const std::string& what,
-                         core::ExitStatus::Blame blame) const;
+  // lifecycle.cc: events and log lines
+  control::EventRecord event_for(core::SlotId id, std::string kind, std::string reason) const;
+  void on_transition(core::SlotId id, const core::Transition& t);
+  void on_notice(core::SlotId id, const core::Notice& n);
+  void on_spawned(core::SlotId id, int pid, int cpu);
+  void on_exited(core::SlotId id, const core::ExitStatus& status);
+  void log_spawn_failure(core::SlotId id, const std::string& what, core::ExitStatus::Blame blame);
   void notify_rejected(core::SlotId id, const std::string& why);
   void retire(core::SlotId id);
   void after_actions();
@@ -90,6 +101,9 @@ class Daemon final : public HostEvents {
   void restart(const control::Request& request, const control::Peer& peer, control::ReplyPtr reply);
   void reload_command(const control::Request& request, const control::Peer& peer,
                       control::ReplyPtr reply);
+  void logs(const control::Request& request, const control::Peer& peer, control::ReplyPtr reply);
+  void events(const control::Request& request, const control::Peer& peer, control::ReplyPtr reply);
+  void reopen(const control::Request& request, const control::Peer& peer, control::ReplyPtr reply);
   using Handler = void (Daemon::*)(const control::Request&, const control::Peer&,
                                    control::ReplyPtr);
   struct HandlerEntry {
@@ -121,6 +135,9 @@ class Daemon final : public HostEvents {
   core::Supervisor supervisor_;
   std::vector<AppRuntime> apps_;  // parallel to supervisor_.apps()
   Listeners listeners_;
+  EventLog events_;
+  WorkerOutput output_;
+  std::map<std::tuple<std::size_t, unsigned, unsigned>, std::string> start_reasons_;
   Workers workers_;
   SpawnContext spawn_context_;
   StatusSampler sampler_;

@@ -10,6 +10,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -50,6 +51,28 @@ struct SpawnRequest {
   std::optional<core::NofileLimit> nofile;
   int cpu = -1;        // pin to this CPU; -1 = inherit the mask
   std::string cgroup;  // "web/3": the worker's cgroup goes under workers/web/3, if cgroups are on
+  bool capture_output = false;  // stdout and stderr into pipes (HostEvents::on_output); else
+                                // the master's own, inherited as they are
+};
+
+/// One of a worker's two output streams.
+enum class OutputStream { Out, Err };
+
+/// An entry for journald, in the native protocol (text/journal_fields.h). With `pid` set it is
+/// sent as that process (uid, gid) where the host may (CAP_SYS_ADMIN), so that journald credits
+/// the worker, not the master, and reads its metadata (_PID, _COMM, _SYSTEMD_UNIT, ...).
+struct JournalEntry {
+  std::string fields;
+  int pid = 0;
+  unsigned uid = 0;
+  unsigned gid = 0;
+};
+
+/// A log file of an app in `capture` mode.
+struct LogFile {
+  std::string path;
+  std::uint64_t max_size = 0;  // rotate past this size; 0 = never
+  unsigned keep = 0;           // PATH.1 .. PATH.keep kept
 };
 
 struct Spawned {
@@ -91,7 +114,10 @@ class Host {
   // ---- time and self ----
   virtual core::TimePoint now() = 0;
   virtual unsigned self_uid() = 0;
+  virtual unsigned self_gid() = 0;
   virtual std::vector<std::string> environment() = 0;  // the master's own, as NAME=value
+  virtual std::int64_t unix_ms() = 0;                  // wall-clock time, for records
+  virtual double random() = 0;                         // a number in [0, 1), for jitter
 
   // ---- workers ----
   /// Starts a worker with its own notify socket. Failures that happen before the program runs
@@ -125,6 +151,18 @@ class Host {
   /// Makes `path` a directory (mode 0750) owned by `uid`:`gid`, creating it if missing; one in
   /// the way that is not a directory (or is a symlink) is an error. Throws std::system_error.
   virtual void make_private_dir(const std::string& path, unsigned uid, unsigned gid) = 0;
+
+  // ---- worker output (never blocking: what cannot be written now is dropped, false) ----
+  /// Whether clusterd's own stderr is the journal (JOURNAL_STREAM names it).
+  virtual bool stderr_is_journal() = 0;
+  /// Whether journald's native socket is there to send to.
+  virtual bool journal_available() = 0;
+  virtual bool journal_send(const JournalEntry& entry) = 0;
+  /// Appends `lines` (whole lines) to `file`, rotating it as it says: written by a thread of its
+  /// own, so a slow disk never stalls the loop; false when its queue is full (dropped).
+  virtual bool log_file_write(const LogFile& file, std::string lines) = 0;
+  /// Opens every log file anew (logrotate moved them away).
+  virtual void log_files_reopen() = 0;
 
   // ---- the machine ----
   virtual config::ParseResult load_config(const std::string& path) = 0;
@@ -174,6 +212,11 @@ class HostEvents {
   /// sent before the exit have been delivered first; its handle is forgotten afterwards.
   virtual void on_exit(WorkerHandle worker, const core::ExitStatus& status) = 0;
   virtual void on_notify(WorkerHandle worker, const NotifyDatagram& datagram) = 0;
+  /// Bytes a worker started with capture_output wrote. What it wrote before it exited arrives
+  /// before its on_exit; descendants holding the pipe may write more after it, until
+  /// on_output_end for that stream.
+  virtual void on_output(WorkerHandle worker, OutputStream stream, std::string_view bytes) = 0;
+  virtual void on_output_end(WorkerHandle worker, OutputStream stream) = 0;
   virtual void on_timer(const TimerKey& key) = 0;
 };
 

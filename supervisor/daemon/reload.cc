@@ -37,7 +37,11 @@ void Daemon::refuse_reload(const control::ReplyPtr& reply, const std::string& wh
   for (bool first = true; !rest.empty() || first; first = false) {
     const std::size_t end = std::min(rest.find('\n'), rest.size());
     if (first) {
-      spdlog::error("reload refused, nothing changed: {}", rest.substr(0, end));
+      control::EventRecord e;
+      e.kind = "reload-refused";
+      e.reason = why;
+      events_.record(std::move(e), EventLog::Level::Error,
+                     "reload refused, nothing changed: " + std::string(rest.substr(0, end)));
     } else {
       spdlog::error("  {}", rest.substr(0, end));
     }
@@ -96,8 +100,12 @@ void Daemon::finish_reload(config::Config next, const os::ResolvedNames& names,
   } catch (const std::exception& e) {
     return refuse_reload(reply, e.what());
   }
+  output_.configure(next);  // before the new workers start
   const std::vector<std::string> rolled = apply(std::move(next), plan, std::move(*prepared));
-  spdlog::info("reload: {}", plan.summary);
+  control::EventRecord e;
+  e.kind = "reload";
+  e.reason = plan.summary;
+  events_.record(std::move(e), EventLog::Level::Info, "reload: " + plan.summary);
   after_actions();  // READY=1 now if nothing rolls; else once the rollouts are over
   if (!reply) return;
   if (!wait || rolled.empty() || !supervisor_.rolling()) {

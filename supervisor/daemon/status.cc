@@ -107,8 +107,14 @@ control::StatusSnapshot StatusSampler::sample(Host& host, const core::Supervisor
       });
       if (state.removed && !live) continue;  // dropped by a reload and gone
       listed = s.app;
-      out.apps.push_back(
-          {state.spec.name, state.instances, state.instances_reason, 0, state.generation, {}});
+      out.apps.push_back({state.spec.name,
+                          state.instances,
+                          state.instances_reason,
+                          0,
+                          state.generation,
+                          {},
+                          "",
+                          0});
     }
     control::AppStatus& a = out.apps.back();
     if (s.active && s.lane->state() == core::LaneState::Running) ++a.ready;

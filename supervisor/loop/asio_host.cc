@@ -8,7 +8,9 @@
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
+#include <chrono>
 #include <map>
+#include <random>
 
 #include "config/check.h"
 #include "supervisor/control/paths.h"
@@ -17,7 +19,9 @@
 #include "supervisor/loop/name_lookup.h"
 #include "supervisor/loop/processes.h"
 #include "supervisor/os/cpus.h"
+#include "supervisor/os/journal.h"
 #include "supervisor/os/listeners.h"
+#include "supervisor/os/log_files.h"
 #include "supervisor/os/process.h"
 #include "supervisor/os/procfs.h"
 #include "supervisor/os/system.h"
@@ -40,6 +44,7 @@ class AsioHost::Impl {
   Impl(const std::string& runtime_dir, const std::string& cgroups)
       : processes(io, runtime_dir, cgroups) {
     signals.add(SIGCHLD);
+    signals.add(SIGUSR1);
   }
 
   void wait_signal();
@@ -47,6 +52,11 @@ class AsioHost::Impl {
 
   asio::io_context io;
   asio::signal_set signals{io, SIGTERM, SIGINT, SIGHUP};
+  os::JournalSocket journal;
+  bool journal_credit_logged = false;
+  os::LogFiles log_files;
+  std::mt19937_64 random{std::random_device{}()};
+  bool stderr_journal = os::stderr_is_journal();
   daemon::HostEvents* events = nullptr;
   Processes processes;
   std::map<daemon::TimerKey, Timer> timers;
@@ -106,7 +116,37 @@ void AsioHost::run(daemon::HostEvents& events) {
 
 core::TimePoint AsioHost::now() { return core::Clock::now(); }
 unsigned AsioHost::self_uid() { return static_cast<unsigned>(geteuid()); }
+unsigned AsioHost::self_gid() { return static_cast<unsigned>(getegid()); }
 std::vector<std::string> AsioHost::environment() { return os::environment(); }
+std::int64_t AsioHost::unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+double AsioHost::random() {
+  return std::uniform_real_distribution<double>(0.0, 1.0)(impl_->random);
+}
+
+bool AsioHost::stderr_is_journal() { return impl_->stderr_journal; }
+bool AsioHost::journal_available() { return impl_->journal.available(); }
+bool AsioHost::journal_send(const daemon::JournalEntry& entry) {
+  const os::JournalSocket::Sender as{entry.pid, entry.uid, entry.gid};
+  const bool sent = impl_->journal.send(entry.fields, entry.pid > 0 ? &as : nullptr) ==
+                    os::JournalSocket::Result::Sent;
+  if (!impl_->journal.credits_workers() && !impl_->journal_credit_logged) {
+    impl_->journal_credit_logged = true;
+    spdlog::warn(
+        "journal: cannot send worker lines in the worker's name (no CAP_SYS_ADMIN): they are "
+        "credited to clusterd, with OBJECT_PID= and CLUSTERD_PID= naming the worker");
+  }
+  return sent;
+}
+
+bool AsioHost::log_file_write(const daemon::LogFile& file, std::string lines) {
+  for (const std::string& error : impl_->log_files.take_errors()) spdlog::error("logs: {}", error);
+  return impl_->log_files.write(file.path, file.max_size, file.keep, std::move(lines));
+}
+void AsioHost::log_files_reopen() { impl_->log_files.reopen(); }
 
 daemon::Spawned AsioHost::spawn(const daemon::SpawnRequest& request) {
   return impl_->processes.spawn(request);

@@ -29,7 +29,15 @@ class AsioHost final : public daemon::Host {
 
   core::TimePoint now() override;
   unsigned self_uid() override;
+  unsigned self_gid() override;
   std::vector<std::string> environment() override;
+  std::int64_t unix_ms() override;
+  double random() override;
+  bool stderr_is_journal() override;
+  bool journal_available() override;
+  bool journal_send(const daemon::JournalEntry& entry) override;
+  bool log_file_write(const daemon::LogFile& file, std::string lines) override;
+  void log_files_reopen() override;
   daemon::Spawned spawn(const daemon::SpawnRequest& request) override;
   void signal(daemon::WorkerHandle worker, int signal) override;
   void signal_tree(int pid, int signal) override;

@@ -47,7 +47,8 @@ core::ExitStatus exit_status_of(int status) {
 
 Processes::Processes(asio::io_context& io, const std::string& runtime_dir,
                      const std::string& cgroups)
-    : io_(io),
+    : output_(io),
+      io_(io),
       spawn_io_(io_, dup(spawn_watch_.fd())),
       devnull_(open("/dev/null", O_RDONLY | O_CLOEXEC)),
       notify_dir_(notify_parent(runtime_dir)) {
@@ -56,6 +57,7 @@ Processes::Processes(asio::io_context& io, const std::string& runtime_dir,
 
 void Processes::start(daemon::HostEvents& events) {
   events_ = &events;
+  output_.start(events);
   watch_spawns();
 }
 
@@ -136,7 +138,8 @@ void Processes::reap() {
     }
     const WorkerHandle handle = found->second;
     by_pid_.erase(found);
-    drain_notify(handle);  // messages sent just before the exit still count (STATUS=)
+    drain_notify(handle);   // messages sent just before the exit still count (STATUS=)
+    output_.drain(handle);  // and its last words come before its exit
     const auto it = workers_.find(handle);
     if (it == workers_.end()) continue;
     collect_report(it->second);  // an error was written before the exit, so it is there now
@@ -225,6 +228,16 @@ daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
     throw daemon::SpawnFailure(e.what(), blame_of(e.code().value()));
   }
   const std::shared_ptr<os::Cgroup> cgroup = make_cgroup(request.cgroup);
+  OutputPipes::Pipes pipes;
+  if (request.capture_output) {
+    try {
+      pipes = OutputPipes::open();
+    } catch (const std::system_error& e) {
+      unlink(notify.path.c_str());
+      if (cgroup) cgroup->remove();
+      throw daemon::SpawnFailure(e.what(), blame_of(e.code().value()));
+    }
+  }
   os::SpawnSpec spec;
   spec.path = request.path;
   spec.argv = request.argv;
@@ -239,6 +252,8 @@ daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
   }
   spec.cpu = request.cpu;
   spec.stdin_fd = devnull_.get();
+  spec.stdout_fd = pipes.out_write.get();  // -1 without capture: the master's own
+  spec.stderr_fd = pipes.err_write.get();
   spec.cgroup_fd = cgroup ? cgroup->dir_fd() : -1;
   os::Child child;
   try {
@@ -267,6 +282,7 @@ daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
     worker.notify = std::make_shared<DatagramSocket>(io_, asio::local::datagram_protocol(),
                                                      notify.fd.release());
     watch_notify(handle, worker.notify);
+    if (request.capture_output) output_.watch(handle, pipes);
   } catch (const std::exception& e) {
     os::signal_pidfd(worker.pidfd.get(), SIGKILL);  // one we cannot follow must not run
     throw daemon::SpawnFailure(std::string("watching the new worker: ") + e.what(),

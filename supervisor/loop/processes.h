@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "supervisor/daemon/host.h"
+#include "supervisor/loop/output_pipes.h"
 #include "supervisor/os/cgroup.h"
 #include "supervisor/os/notify_socket.h"
 #include "supervisor/os/process.h"
@@ -58,6 +59,7 @@ class Processes {
   void watch_notify(daemon::WorkerHandle handle, const std::shared_ptr<DatagramSocket>& socket);
   void drain_notify(daemon::WorkerHandle handle);
   void watch_spawns();
+  OutputPipes output_;
   void collect_report(Worker& worker);
   os::SpawnSpec spawn_spec(const daemon::SpawnRequest& request, const std::string& notify_path,
                            int cgroup_fd) const;

@@ -252,6 +252,8 @@ Child spawn(const SpawnSpec& spec) {
   }
   plan.cpu = spec.cpu;
   plan.stdin_fd = spec.stdin_fd;
+  plan.stdout_fd = spec.stdout_fd;
+  plan.stderr_fd = spec.stderr_fd;
   plan.parent = getpid();
 
   int pipe_fds[2];

@@ -14,6 +14,8 @@ bool sysctl_enabled(const char* path);
 std::vector<std::string> environment();
 /// Makes `path` a directory of mode 0750 owned by `uid`:`gid` (created if missing, without
 /// following a symlink in the way). Throws std::system_error.
+/// Whether journald reads our stderr: JOURNAL_STREAM names the very file it is ("dev:inode").
+bool stderr_is_journal();
 void make_private_dir(const std::string& path, unsigned uid, unsigned gid);
 /// Hands freed heap pages back to the kernel (after a large reply).
 void trim_memory();

@@ -9,7 +9,7 @@ apps:
     instances: 1
     max_restarts: 3
     restart_window: 60s
-    backoff: { initial: 50ms, max: 1s }
+    backoff: { initial: 50ms, max: 1s, jitter: 0 }
 YAML
 start_daemon "$T/c.yaml"
 wait_for "the slot to fail" log_has '-> failed: exit 3; more than 3 quick deaths'

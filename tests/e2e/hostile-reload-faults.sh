@@ -71,9 +71,13 @@ wait_for "the port to be taken" bash -c "ss -Hltn 'sport = :$BUSY' | grep -q ."
 write 2 "      extra: { address: \"127.0.0.1:$BUSY\", mode: shared }"
 reload_refused "a port in use" "Address already in use"
 
-# 3. A unix listener in a directory that is gone.
+# 3. A unix listener in a directory that is gone (the config check says so), and one whose path
+# is taken by a file that is not a socket (bind(2) says so, in the prepare phase).
 write 2 "      sock: { address: \"unix:$T/gone/web.sock\", mode: shared }"
-reload_refused "a removed directory" "No such file or directory"
+reload_refused "a removed directory" "directory '$T/gone' does not exist"
+echo "not a socket" >"$T/taken.sock"
+write 2 "      sock: { address: \"unix:$T/taken.sock\", mode: shared }"
+reload_refused "a file in the socket's place" "taken.sock"
 
 # 4. The control socket moved into a directory another user may write to.
 mkdir -m 0777 "$T/unsafe"

@@ -246,7 +246,7 @@ TEST_CASE("malformed configs: one exact error each", "[config]") {
   const std::string kAppKeys =
       "command, instances, cpu_affinity, listen, ready, ready_timeout, stop_signal, stop_timeout, "
       "restart, min_uptime, max_restarts, restart_window, backoff, env, cwd, user, group, limits, "
-      "rollout, watchdog, max_memory, memory_check_interval, inherit_env";
+      "rollout, watchdog, max_memory, memory_check_interval, inherit_env, logs";
   const std::string kDur = "expected a duration such as 250ms, 10s or 2m, got ";
   std::vector<Case> cases = {
       // The document and apps.
@@ -366,8 +366,23 @@ TEST_CASE("malformed configs: one exact error each", "[config]") {
        "t.yaml:4:20: apps.web.backoff.max: backoff.initial (100ms) must not be greater than "
        "backoff.max (50ms)"},
       {app_with("    backoff: {min: 1s}\n"),
-       "t.yaml:4:15: apps.web.backoff.min: unknown key; expected one of initial, max"},
+       "t.yaml:4:15: apps.web.backoff.min: unknown key; expected one of initial, max, jitter"},
       {app_with("    backoff: 5s\n"), "t.yaml:4:14: apps.web.backoff: expected a map"},
+      {app_with("    backoff: {jitter: 2}\n"),
+       "t.yaml:4:23: apps.web.backoff.jitter: must be from 0 to 1 (0% to 100%), got '2'"},
+      {app_with("    backoff: {jitter: lots}\n"),
+       "t.yaml:4:23: apps.web.backoff.jitter: expected a fraction from 0 to 1, such as 0.2 or "
+       "20%"},
+      {app_with("    logs: files\n"),
+       "t.yaml:4:11: apps.web.logs: expected one of auto, journal, capture, inherit, got "
+       "'files'"},
+      {app_with("    logs: { mode: inherit, file: /tmp/x.log }\n"),
+       "t.yaml:4:11: apps.web.logs: file, console, max_size, keep, line_max and ring need mode "
+       "capture, journal or auto; inherit passes the bytes through untouched"},
+      {app_with("    logs: { line_max: 10 }\n"),
+       "t.yaml:4:23: apps.web.logs.line_max: must be from 80 bytes to 1M"},
+      {app_with("    logs: { keep: -1 }\n"),
+       "t.yaml:4:19: apps.web.logs.keep: expected an integer from 0 to 1000, got '-1'"},
       {app_with("    env: {A=B: x}\n"),
        "t.yaml:4:11: apps.web.env.A=B: invalid environment variable name; expected non-empty, "
        "without '='"},
@@ -475,7 +490,7 @@ apps:
       "t.yaml:12:5: apps.api.comand: unknown key; expected one of command, instances, "
       "cpu_affinity, listen, ready, ready_timeout, stop_signal, stop_timeout, restart, "
       "min_uptime, max_restarts, restart_window, backoff, env, cwd, user, group, limits, rollout, "
-      "watchdog, max_memory, memory_check_interval, inherit_env",
+      "watchdog, max_memory, memory_check_interval, inherit_env, logs",
   };
   CHECK(joined(got) == joined(want));
   CHECK_FALSE(cfg::parse_config("app: {}\n", "t.yaml").config.has_value());

@@ -56,6 +56,38 @@ class FakeHost final : public daemon::Host {
 
   core::TimePoint now() override { return clock; }
   unsigned self_uid() override { return 0; }
+  unsigned self_gid() override { return 0; }
+  std::int64_t wall_ms = 1'800'000'000'000;  // the wall clock, moved by the test
+  std::int64_t unix_ms() override { return wall_ms; }
+  std::vector<double> chances;  // random() returns these in turn, then 0
+  double random() override {
+    if (chances.empty()) return 0;
+    const double c = chances.front();
+    chances.erase(chances.begin());
+    return c;
+  }
+
+  // ---- worker output ----
+  bool journal_stderr = false;  // clusterd's own stderr is the journal
+  bool journal_up = true;
+  bool journal_full = false;  // journal_send() drops
+  std::vector<daemon::JournalEntry> journal;
+  std::map<std::string, std::string> files;  // path -> what was written
+  bool files_full = false;
+  int reopens = 0;
+  bool stderr_is_journal() override { return journal_stderr; }
+  bool journal_available() override { return journal_up; }
+  bool journal_send(const daemon::JournalEntry& entry) override {
+    if (journal_full) return false;
+    journal.push_back(entry);
+    return true;
+  }
+  bool log_file_write(const daemon::LogFile& file, std::string lines) override {
+    if (files_full) return false;
+    files[file.path] += lines;
+    return true;
+  }
+  void log_files_reopen() override { ++reopens; }
   std::vector<std::string> environment_ = {"PATH=/usr/bin", "HOME=/root"};
   std::vector<std::string> environment() override { return environment_; }
 

@@ -91,3 +91,28 @@ TEST_CASE("errors and requests encode as single lines") {
   CHECK(decode_request(encode_request(r)).worker == 2u);
   CHECK_THROWS_AS(decode_reply("{}"), ProtocolError);
 }
+
+TEST_CASE("logs and events requests carry lines, since and follow; records round-trip") {
+  Request r = decode_request(
+      R"({"cmd":"logs","app":"web","worker":2,"lines":5,"since_s":60,"follow":true})");
+  CHECK(r.command == Command::Logs);
+  CHECK(*r.lines == 5);
+  CHECK(*r.since_ms == 60000);
+  CHECK(r.follow);
+  CHECK(decode_request(encode_request(r)).since_ms == 60000u);
+  CHECK_THROWS_WITH(decode_request(R"({"cmd":"events","follow":1})"),
+                    "'follow' must be true or false");
+  LogRecord log{7, 1800000000000, "web", 2, 3, 4242, true, false, "bad \xff byte"};
+  const Reply got = decode_reply(encode_log(log));
+  REQUIRE(got.log);
+  CHECK(got.more());
+  CHECK(got.log->seq == 7);
+  CHECK(got.log->err);
+  CHECK(got.log->text == "bad \xEF\xBF\xBD byte");  // invalid UTF-8 becomes U+FFFD
+  EventRecord event{9, 1800000000000, "exited", "web", -1, 0, 0, "signal SIGKILL"};
+  const Reply e = decode_reply(encode_event(event));
+  REQUIRE(e.event);
+  CHECK(e.event->worker == -1);
+  CHECK(e.event->reason == "signal SIGKILL");
+  CHECK(record_json(event).find("\"worker\":null") != std::string::npos);
+}

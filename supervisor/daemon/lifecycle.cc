@@ -1,0 +1,141 @@
+// What happens to workers and apps, as events (events.h) and log lines: the core's transitions
+// and notices, spawns and exits, each one record with the same fields.
+#include <spdlog/spdlog.h>
+
+#include "supervisor/daemon/daemon.h"
+#include "supervisor/logging.h"
+
+namespace clusterd::daemon {
+
+namespace {
+
+const char* notice_kind(core::Notice::Kind kind) {
+  switch (kind) {
+    case core::Notice::Kind::StopTimeout:
+      return "stop-timeout";
+    case core::Notice::Kind::WatchdogExpired:
+      return "watchdog";
+    case core::Notice::Kind::ReadyTimeout:
+      return "ready-timeout";
+    case core::Notice::Kind::Replacing:
+      return "replacing";
+    case core::Notice::Kind::RolloutStarted:
+      return "rollout-started";
+    case core::Notice::Kind::RolloutProgress:
+      return "rollout-progress";
+    case core::Notice::Kind::RolloutFailed:
+      return "rollback";
+    case core::Notice::Kind::RolloutDone:
+      return "rollout-done";
+    case core::Notice::Kind::Scaled:
+      return "scaled";
+  }
+  return "notice";
+}
+
+}  // namespace
+
+control::EventRecord Daemon::event_for(core::SlotId id, std::string kind,
+                                       std::string reason) const {
+  const core::AppState& app = supervisor_.apps()[id.app];
+  control::EventRecord e;
+  e.kind = std::move(kind);
+  e.app = app.spec.name;
+  e.reason = std::move(reason);
+  if (id.index < app.slots.size()) {
+    e.worker = static_cast<int>(id.index);
+    e.generation = supervisor_.lane(id).generation();
+    e.pid = supervisor_.lane(id).pid();
+  } else {
+    e.generation = app.generation;
+  }
+  return e;
+}
+
+void Daemon::on_transition(core::SlotId id, const core::Transition& t) {
+  const std::string line = fmt::format("{}: {} -> {}: {}", label(id), core::to_string(t.from),
+                                       core::to_string(t.to), t.reason);
+  const char* kind = nullptr;
+  EventLog::Level level = EventLog::Level::Info;
+  switch (t.to) {
+    case core::LaneState::Starting:  // the event is "spawned", once there is a pid
+      start_reasons_[{id.app, id.index, id.lane}] = t.reason;
+      break;
+    case core::LaneState::Running:
+      kind = "ready";
+      break;
+    case core::LaneState::Stopping:
+      kind = "stopping";
+      break;
+    case core::LaneState::Backoff:
+      kind = "backoff";
+      level = EventLog::Level::Warning;
+      break;
+    case core::LaneState::Failed:
+      kind = "failed";
+      level = EventLog::Level::Error;
+      break;
+    case core::LaneState::Idle:
+      kind = "stopped";
+      break;
+  }
+  if (kind == nullptr) {
+    const control::EventRecord e = event_for(id, "", "");
+    const LogScope scope({e.app, e.worker, e.generation, e.pid, {}});
+    spdlog::info("{}", line);
+    return;
+  }
+  events_.record(event_for(id, kind, t.reason), level, line);
+}
+
+void Daemon::on_notice(core::SlotId id, const core::Notice& n) {
+  const bool app_wide = n.kind >= core::Notice::Kind::RolloutStarted;
+  const bool bad =
+      n.kind == core::Notice::Kind::StopTimeout || n.kind == core::Notice::Kind::WatchdogExpired ||
+      n.kind == core::Notice::Kind::ReadyTimeout || n.kind == core::Notice::Kind::RolloutFailed;
+  const core::AppState& app = supervisor_.apps()[id.app];
+  control::EventRecord e = event_for(id, notice_kind(n.kind), n.message);
+  if (app_wide) {
+    e.worker = -1;
+    e.pid = 0;
+    e.generation = app.generation;
+  }
+  const std::string line = fmt::format("{}: {}", app_wide ? app.spec.name : label(id), n.message);
+  events_.record(std::move(e), bad ? EventLog::Level::Warning : EventLog::Level::Info, line);
+}
+
+void Daemon::on_spawned(core::SlotId id, int pid, int cpu) {
+  control::EventRecord e = event_for(id, "spawned", "");
+  e.pid = pid;
+  const auto reason = start_reasons_.find({id.app, id.index, id.lane});
+  if (reason != start_reasons_.end()) {
+    e.reason = reason->second;
+    start_reasons_.erase(reason);
+  }
+  events_.record(std::move(e), EventLog::Level::Info,
+                 fmt::format("{}: spawned pid {}{}", label(id), pid,
+                             cpu >= 0 ? fmt::format(" on cpu {}", cpu) : ""));
+}
+
+void Daemon::on_exited(core::SlotId id, const core::ExitStatus& status) {
+  if (status.kind == core::ExitStatus::Kind::SpawnFailed) {
+    log_spawn_failure(id, status.detail, status.blame);
+    return;
+  }
+  const int pid = supervisor_.lane(id).pid();
+  events_.record(event_for(id, "exited", status.to_string()), EventLog::Level::Info,
+                 fmt::format("{}: pid {} exited ({})", label(id), pid, status.to_string()));
+}
+
+void Daemon::log_spawn_failure(core::SlotId id, const std::string& what,
+                               core::ExitStatus::Blame blame) {
+  start_reasons_.erase({id.app, id.index, id.lane});
+  events_.record(
+      event_for(id, "spawn-failed", what), EventLog::Level::Error,
+      fmt::format("{}: cannot start {}: {}{}", label(id), supervisor_.spec(id).command[0], what,
+                  blame == core::ExitStatus::Blame::Resources
+                      ? " (out of a resource: retrying with backoff)"
+                      : ""));
+}
+
+}  // namespace clusterd::daemon

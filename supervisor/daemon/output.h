@@ -1,0 +1,77 @@
+// Workers' stdout and stderr in `capture` and `journal` modes: the bytes the host reads from
+// their pipes, cut into lines (text/lines.h), each attributed to its app, slot, generation and
+// pid, then kept in the app's ring (clusterctl logs), sent to the clients following, and written
+// where the app's `logs:` says: clusterd's own output and/or a rotated file, or journald with the
+// app's fields in the worker's name. Nothing here waits: a sink that is behind drops the line and
+// the bytes are counted (status, and a warning at most every 10 s).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "config/config.h"
+#include "supervisor/control/protocol.h"
+#include "supervisor/daemon/host.h"
+#include "supervisor/daemon/record_log.h"
+#include "text/lines.h"
+
+namespace clusterd::daemon {
+
+class WorkerOutput {
+ public:
+  explicit WorkerOutput(Host& host) : host_(host) {}
+
+  /// The apps' `logs:` settings (at start and after a reload).
+  void configure(const config::Config& config);
+  /// Where output under `spec` goes, `auto` resolved (journal when clusterd's own output is).
+  config::LogSpec::Mode mode_of(const config::LogSpec& spec) const;
+
+  /// A worker started with capture_output: its lines from now on are these.
+  struct Source {
+    std::string app;
+    unsigned worker = 0;
+    unsigned generation = 0;
+    int pid = 0;
+    unsigned uid = 0;
+    unsigned gid = 0;
+  };
+  void attach(WorkerHandle handle, Source source);
+  void bytes(WorkerHandle handle, OutputStream stream, std::string_view data);
+  void end(WorkerHandle handle, OutputStream stream);
+
+  /// The logs verb.
+  void serve(const control::Request& request, const control::ReplyPtr& reply);
+  void stop();
+  /// Bytes of the app's output dropped since start (a sink was behind).
+  std::uint64_t dropped(const std::string& app) const;
+
+ private:
+  struct App {
+    config::LogSpec spec;
+    RecordRing<control::LogRecord> ring;
+    std::uint64_t dropped = 0;
+    std::uint64_t dropped_reported = 0;
+    core::TimePoint report_next{};
+  };
+  struct Attached {
+    Source source;
+    LineSplitter out;
+    LineSplitter err;
+    bool out_open = true;
+    bool err_open = true;
+  };
+  App& app(const std::string& name);
+  void line(const Source& source, bool err, std::string_view text, bool cut, std::string& batch);
+  bool to_journal(const Source& source, bool err, std::string_view text);
+  void write_file(App& a, std::string batch);
+  void report_drops(const std::string& name, App& app);
+
+  Host& host_;
+  std::map<std::string, App> apps_;
+  std::map<WorkerHandle, Attached> attached_;
+  Followers<control::LogRecord> followers_;
+  std::uint64_t seq_ = 0;
+};
+
+}  // namespace clusterd::daemon
