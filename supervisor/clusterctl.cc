@@ -189,7 +189,7 @@ struct Args {
   bool json = false;
   int worker = -1;
   bool no_wait = false;
-  unsigned lines = 0;  // 0: the daemon's default
+  int lines = -1;  // -1: the daemon's default
   bool follow = false;
   std::string since;
   std::vector<std::pair<const clusterd::control::CommandSpec*, CLI::App*>> verbs;
@@ -212,7 +212,8 @@ void add_verbs(CLI::App& cli, Args& args) {
                     "the status as JSON (stable; see docs/control-protocol.md)");
     }
     if (spec.history) {
-      sub->add_option("-n,--lines", args.lines, "how many of the latest to show (default 20)");
+      sub->add_option("-n,--lines", args.lines, "how many of the latest to show (default 20)")
+          ->check(CLI::NonNegativeNumber);
       sub->add_flag("-f,--follow", args.follow,
                     "then show the new ones as they come (Ctrl-C ends)");
       sub->add_option("--since", args.since, "only those of the last DURATION (30s, 10m, 2h, 1d)");
@@ -233,7 +234,7 @@ clusterd::control::Request request_of(const Args& args) {
   if (spec.worker && args.worker >= 0) request.worker = static_cast<unsigned>(args.worker);
   if (spec.wait) request.wait = !args.no_wait;
   if (spec.history) {
-    if (args.lines > 0) request.lines = args.lines;
+    if (args.lines >= 0) request.lines = static_cast<unsigned>(args.lines);
     request.follow = args.follow;
     if (!args.since.empty()) {
       const std::optional<std::uint64_t> ms = duration_ms(args.since);

@@ -72,8 +72,9 @@ class NonBlockingStderr {
   NonBlockingStderr(const NonBlockingStderr&) = delete;
   NonBlockingStderr& operator=(const NonBlockingStderr&) = delete;
 
-  // Writes one line, or drops it (counted; false) when the reader does not keep up.
-  bool write_line(std::string_view line) {
+  // Writes `lines` (at most kMaxLine bytes of whole lines), or drops them (counted; false) when
+  // the reader does not keep up.
+  bool write_line(std::string_view line, unsigned lines = 1) {
     if (line.size() > kMaxLine) line = line.substr(0, kMaxLine);
     if (dropped_ > 0) {
       char note[96];
@@ -81,13 +82,13 @@ class NonBlockingStderr {
                                   "clusterd: %llu log lines dropped: stderr was not read\n",
                                   static_cast<unsigned long long>(dropped_));
       if (!put(std::string_view(note, static_cast<std::size_t>(n)))) {
-        ++dropped_;
+        dropped_ += lines;
         return false;
       }
       dropped_ = 0;
     }
     if (put(line)) return true;
-    ++dropped_;
+    dropped_ += lines;
     return false;
   }
 
@@ -130,7 +131,32 @@ class Output {
  public:
   explicit Output(bool journal) : journal_(journal) {}
 
+  bool journal() const { return journal_; }
+
+  // Worker lines for stderr, written together at flush() (or when a pipe's atomic write would
+  // be exceeded): one write(2) per read of a worker's pipe, not one per line. Returns the bytes
+  // dropped now (none: they are only queued).
+  std::size_t batch(std::string line) {
+    std::size_t dropped = 0;
+    if (pending_.size() + line.size() + 1 > kMaxLine) dropped = flush();
+    if (line.size() >= kMaxLine) line.resize(kMaxLine - 1);
+    pending_ += line;
+    pending_ += '\n';
+    ++pending_lines_;
+    return dropped;
+  }
+  // The bytes dropped (the reader is behind).
+  std::size_t flush() {
+    if (pending_.empty()) return 0;
+    const std::size_t size = pending_.size();
+    const bool ok = stderr_.write_line(pending_, pending_lines_);
+    pending_.clear();
+    pending_lines_ = 0;
+    return ok ? 0 : size;
+  }
+
   bool line(int priority, std::string_view text, std::string_view timestamped) {
+    flush();
     if (journal_ && journal_socket_.available()) {
       std::string entry;
       add_journal_field(entry, "MESSAGE", text);
@@ -162,6 +188,8 @@ class Output {
   bool journal_;
   os::JournalSocket journal_socket_;
   NonBlockingStderr stderr_;
+  std::string pending_;
+  unsigned pending_lines_ = 0;
 };
 
 Output* output = nullptr;  // set once by setup_logging(), before any other thread exists
@@ -193,19 +221,28 @@ LogScope::LogScope(const LogFields& fields) : previous_(current_fields) {
 
 LogScope::~LogScope() { current_fields = previous_; }
 
-bool write_output_line(std::string_view line, bool err) {
-  if (output == nullptr) return false;
+std::size_t write_output_line(std::string_view line, bool err) {
+  if (output == nullptr) return line.size() + 1;
   const std::string safe = printable(line);
-  char stamp[40];
+  if (output->journal()) return output->line(err ? 3 : 6, safe, safe) ? 0 : line.size() + 1;
+  // A timestamp like the daemon's own lines; the local time is worked out once a second.
+  static std::time_t stamped = -1;
+  static char stamp[40];
   const auto now = std::chrono::system_clock::now();
   const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  if (seconds != stamped) {
+    std::tm local{};
+    localtime_r(&seconds, &local);
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &local);
+    stamped = seconds;
+  }
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
-  std::tm local{};
-  localtime_r(&seconds, &local);
-  const std::size_t n = std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &local);
-  std::snprintf(stamp + n, sizeof stamp - n, ".%03d ", static_cast<int>(ms.count() % 1000));
-  return output->line(err ? 3 : 6, safe, std::string(stamp) + safe);
+  char milli[8];
+  std::snprintf(milli, sizeof milli, ".%03d ", static_cast<int>(ms.count() % 1000));
+  return output->batch(std::string(stamp) + milli + safe);
 }
+
+std::size_t flush_output() { return output == nullptr ? 0 : output->flush(); }
 
 void setup_logging(const std::string& level) {
   const spdlog::level::level_enum parsed = spdlog::level::from_str(level);

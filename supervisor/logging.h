@@ -36,7 +36,9 @@ class LogScope {
 
 /// Writes one line of a worker's output (capture mode, `console: true`) to clusterd's own
 /// output like the daemon's lines (timestamped, escaped, never blocking), at any log level.
-/// Returns false when it was dropped (the reader is behind).
-bool write_output_line(std::string_view line, bool err);
+/// Lines are written together at flush_output(); both return the bytes dropped (the reader is
+/// behind).
+std::size_t write_output_line(std::string_view line, bool err);
+std::size_t flush_output();
 
 }  // namespace clusterd

@@ -16,6 +16,7 @@ namespace {
       "  --crash-after N     abort() after answering N requests in total\n"
       "  --ignore-term       ignore SIGTERM and SIGINT\n"
       "  --fork-child        fork one child that sleeps and dies with this process\n"
+      "  --log-requests      write one line per request to stdout (an access log)\n"
       "  --exit-after MS     exit with code 3 after MS milliseconds\n"
       "  --drain-idle MS     when draining, keep an idle connection open this long\n"
       "                      for its next request (answered with Connection: close); default 1000\n"
@@ -64,6 +65,8 @@ Options parse_options(int argc, char** argv) {
       opt.ignore_term = true;
     } else if (arg == "--fork-child") {
       opt.fork_child = true;
+    } else if (arg == "--log-requests") {
+      opt.log_requests = true;
     } else {
       std::fprintf(stderr, "hello-worker: unknown option %s\n", argv[i]);
       usage(2);

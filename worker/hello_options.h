@@ -15,6 +15,7 @@ struct Options {
   long long crash_after = 0;
   bool ignore_term = false;
   bool fork_child = false;
+  bool log_requests = false;  // one line per request on stdout
   long exit_after_ms = 0;
   long drain_idle_ms = 1000;
   std::vector<std::string> listen;

@@ -3,10 +3,14 @@
 // close). Included by hello_worker.cc only, which adds the listeners, sockets and main().
 #pragma once
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <asio.hpp>
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -56,6 +60,7 @@ struct Server {
   std::atomic<long long> answered{0};
   std::string x_worker;    // "X-Worker: <id>/<pid>\r\n"
   std::string hello_body;  // "hello from worker <id>\n"
+  std::string log_prefix;  // "worker <id> pid <pid> GET"
   std::mutex mu;
   std::unordered_set<ConnectionBase*> connections;  // guarded by mu
   asio::io_context io;
@@ -193,6 +198,19 @@ class Connection final : public ConnectionBase {
       append("200 OK", server_.hello_body, keep, req.http10, head);
     } else {
       append("404 Not Found", "not found\n", keep, req.http10, head);
+    }
+    if (server_.opt.log_requests) log_request(path);
+  }
+
+  // An access log line, one write(2) on stdout (whole lines interleave whole between threads).
+  void log_request(std::string_view path) const {
+    char line[512];
+    const int n = std::snprintf(line, sizeof line, "%s %.*s %lld\n", server_.log_prefix.c_str(),
+                                static_cast<int>(std::min<std::size_t>(path.size(), 200)),
+                                path.data(), server_.answered.load() + 1);
+    if (n > 0) {
+      [[maybe_unused]] const ssize_t w =
+          ::write(1, line, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof line - 1));
     }
   }
 

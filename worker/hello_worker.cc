@@ -303,6 +303,7 @@ int main(int argc, char** argv) {
   Server server(opt);
   server.x_worker = "X-Worker: " + g_id + "/" + std::to_string(getpid()) + "\r\n";
   server.hello_body = "hello from worker " + g_id + "\n";
+  server.log_prefix = "worker " + g_id + " pid " + std::to_string(getpid()) + " GET";
   // Signals first: a SIGTERM during the ready delay is queued and drains right after start.
   Timer exit_timer(server.main);
   if (opt.exit_after_ms > 0) {

@@ -19,27 +19,39 @@ constexpr std::size_t kRingBytes = 4 << 20;  // per app, whatever logs.ring says
 constexpr auto kDropReportEvery = std::chrono::seconds(10);
 
 // "2026-12-01T20:00:00.123Z": UTC from milliseconds since the epoch (days to civil date:
-// H. Hinnant's algorithm), without the C library's time zone state.
+// H. Hinnant's algorithm), without the C library's time zone state. The text up to the second
+// is kept: lines come many per second.
 std::string iso_time(std::int64_t ms) {
+  static std::int64_t cached_second = -1;
+  static std::string cached;
   const std::int64_t seconds = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
-  std::int64_t days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400;
-  const std::int64_t in_day = seconds - days * 86400;
-  days += 719468;
-  const std::int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-  const std::int64_t doe = days - era * 146097;
-  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const std::int64_t mp = (5 * doy + 2) / 153;
-  const std::int64_t day = doy - (153 * mp + 2) / 5 + 1;
-  const std::int64_t month = mp < 10 ? mp + 3 : mp - 9;
-  const std::int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-  char text[96];
-  std::snprintf(text, sizeof text, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ",
-                static_cast<long long>(year), static_cast<long long>(month),
-                static_cast<long long>(day), static_cast<long long>(in_day / 3600),
-                static_cast<long long>(in_day % 3600 / 60), static_cast<long long>(in_day % 60),
-                static_cast<long long>(ms - seconds * 1000));
-  return text;
+  if (seconds != cached_second) {
+    std::int64_t days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400;
+    const std::int64_t in_day = seconds - days * 86400;
+    days += 719468;
+    const std::int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+    const std::int64_t doe = days - era * 146097;
+    const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const std::int64_t mp = (5 * doy + 2) / 153;
+    const std::int64_t day = doy - (153 * mp + 2) / 5 + 1;
+    const std::int64_t month = mp < 10 ? mp + 3 : mp - 9;
+    const std::int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+    char text[96];
+    std::snprintf(text, sizeof text, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.",
+                  static_cast<long long>(year), static_cast<long long>(month),
+                  static_cast<long long>(day), static_cast<long long>(in_day / 3600),
+                  static_cast<long long>(in_day % 3600 / 60), static_cast<long long>(in_day % 60));
+    cached = text;
+    cached_second = seconds;
+  }
+  const int milli = static_cast<int>(ms - seconds * 1000);
+  std::string out = cached;
+  out += static_cast<char>('0' + milli / 100);
+  out += static_cast<char>('0' + milli / 10 % 10);
+  out += static_cast<char>('0' + milli % 10);
+  out += 'Z';
+  return out;
 }
 
 std::string prefix(const std::string& app, unsigned worker, bool err) {
@@ -85,6 +97,7 @@ void WorkerOutput::bytes(WorkerHandle handle, OutputStream stream, std::string_v
   });
   App& owner = app(a.source.app);
   write_file(owner, std::move(batch));
+  owner.dropped += flush_output();
   report_drops(a.source.app, owner);
 }
 
@@ -99,6 +112,7 @@ void WorkerOutput::end(WorkerHandle handle, OutputStream stream) {
   });
   App& owner = app(a.source.app);
   write_file(owner, std::move(batch));
+  owner.dropped += flush_output();
   (err ? a.err_open : a.out_open) = false;
   if (!a.err_open && !a.out_open) attached_.erase(it);
 }
@@ -122,9 +136,7 @@ void WorkerOutput::line(const Source& source, bool err, std::string_view text, b
     if (!to_journal(source, err, text)) a.dropped += text.size() + 1;
   } else {
     const std::string head = prefix(source.app, source.worker, err);
-    if (a.spec.console && !write_output_line(head + std::string(text), err)) {
-      a.dropped += text.size() + 1;
-    }
+    if (a.spec.console) a.dropped += write_output_line(head + std::string(text), err);
     if (!a.spec.file.empty()) {
       batch += iso_time(record.time_ms);
       batch += ' ';

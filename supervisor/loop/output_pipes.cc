@@ -15,6 +15,11 @@ namespace {
 constexpr int kPipeSize = 256 * 1024;  // a burst the master has not read yet fits
 constexpr int kReadsPerWake = 4;       // then the other events get their turn
 constexpr int kDrainReads = 64;        // at an exit: up to 4 MiB, more than a pipe holds
+// A worker that writes a line at a time would wake the master once per line. After a wake-up
+// that found less than this, the next read waits a moment, so that lines arrive in batches:
+// a line is late by at most kBatchDelay, the master wakes at most 500 times a second per pipe.
+constexpr long kBatchBytes = 16 * 1024;
+constexpr auto kBatchDelay = std::chrono::milliseconds(2);
 
 void make_pipe(os::UniqueFd& read_end, os::UniqueFd& write_end) {
   int fds[2];
@@ -39,8 +44,7 @@ OutputPipes::Pipes OutputPipes::open() {
 void OutputPipes::watch(daemon::WorkerHandle handle, Pipes& pipes) {
   for (auto [fd, stream] : {std::pair{&pipes.out_read, daemon::OutputStream::Out},
                             std::pair{&pipes.err_read, daemon::OutputStream::Err}}) {
-    auto reader = std::make_shared<Reader>(
-        Reader{handle, stream, asio::posix::stream_descriptor(io_, fd->release())});
+    auto reader = std::make_shared<Reader>(io_, handle, stream, fd->release());
     readers_.emplace(handle, reader);
     wait(reader);
   }
@@ -50,7 +54,13 @@ void OutputPipes::wait(const std::shared_ptr<Reader>& reader) {
   reader->fd.async_wait(asio::posix::stream_descriptor::wait_read,
                         [this, reader](const std::error_code& ec) {
                           if (ec) return;  // closed
-                          if (read_some(reader, kReadsPerWake)) wait(reader);
+                          const long got = read_some(reader, kReadsPerWake);
+                          if (got < 0) return;
+                          if (got >= kBatchBytes) return wait(reader);
+                          reader->pause.expires_after(kBatchDelay);
+                          reader->pause.async_wait([this, reader](const std::error_code& e) {
+                            if (!e) wait(reader);
+                          });
                         });
 }
 
@@ -61,16 +71,18 @@ void OutputPipes::drain(daemon::WorkerHandle handle) {
   for (const auto& reader : readers) read_some(reader, kDrainReads);
 }
 
-bool OutputPipes::read_some(const std::shared_ptr<Reader>& reader, int reads) {
+long OutputPipes::read_some(const std::shared_ptr<Reader>& reader, int reads) {
+  long total = 0;
   for (int i = 0; i < reads; ++i) {
     const ssize_t n = ::read(reader->fd.native_handle(), buffer_.data(), buffer_.size());
     if (n > 0) {
       const std::string_view bytes(buffer_.data(), static_cast<std::size_t>(n));
       guard("worker output", [&] { events_->on_output(reader->handle, reader->stream, bytes); });
+      total += n;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return true;
+    if (n < 0 && errno == EAGAIN) return total;
     // End of file (every writer is gone), or an error: this stream is over.
     guard("worker output", [&] { events_->on_output_end(reader->handle, reader->stream); });
     const auto [first, last] = readers_.equal_range(reader->handle);
@@ -82,9 +94,10 @@ bool OutputPipes::read_some(const std::shared_ptr<Reader>& reader, int reads) {
     }
     std::error_code ignored;
     reader->fd.close(ignored);
-    return false;
+    reader->pause.cancel();
+    return -1;
   }
-  return true;
+  return total;
 }
 
 }  // namespace clusterd::loop

@@ -7,6 +7,7 @@
 #include <array>
 #include <asio/io_context.hpp>
 #include <asio/posix/stream_descriptor.hpp>
+#include <asio/steady_timer.hpp>
 #include <map>
 #include <memory>
 
@@ -33,13 +34,16 @@ class OutputPipes {
 
  private:
   struct Reader {
+    Reader(asio::io_context& io, daemon::WorkerHandle h, daemon::OutputStream s, int native)
+        : handle(h), stream(s), fd(io, native), pause(io) {}
     daemon::WorkerHandle handle = 0;
     daemon::OutputStream stream = daemon::OutputStream::Out;
     asio::posix::stream_descriptor fd;
+    asio::steady_timer pause;  // a trickle is read in batches: see wait()
   };
   void wait(const std::shared_ptr<Reader>& reader);
-  /// Up to `reads` reads; false once the pipe ended (the reader is gone then).
-  bool read_some(const std::shared_ptr<Reader>& reader, int reads);
+  /// Up to `reads` reads: the bytes read, or -1 once the pipe ended (the reader is gone then).
+  long read_some(const std::shared_ptr<Reader>& reader, int reads);
 
   asio::io_context& io_;
   daemon::HostEvents* events_ = nullptr;

@@ -18,7 +18,8 @@
 # under load, d. a refused reload, e. stop, f. WatchdogSec on a SIGSTOPped master, g. kill -9 of
 # the master with the fd store, h. journald priorities, i. systemd-analyze security of the shipped
 # unit, j. a user: worker on a privileged port and a unix socket inside its sandbox
-# (hardening-checks.sh).
+# (hardening-checks.sh), k. journal mode: a worker's line found by CLUSTERD_WORKER= with the
+# worker's own _PID (logs-checks.sh).
 #
 # Usage (root): BUILD_DIR=/work/main/build SOURCE_DIR=/work/main bash tests/systemd/systemd-e2e.sh
 # Exit: 0 all passed, 1 a check failed, 77 this machine cannot run it (not root, no systemd,
@@ -522,9 +523,10 @@ PY
 }
 
 source "$SOURCE_DIR/tests/systemd/hardening-checks.sh"
+source "$SOURCE_DIR/tests/systemd/logs-checks.sh"
 
 # ------------------------------------------------------------------ run them
-for c in ${ONLY:-a b c d e f g h i j}; do "check_$c"; done
+for c in ${ONLY:-a b c d e f g h i j k}; do "check_$c"; done
 IN_TIMEOUT=50 IN systemctl stop $UNIT clusterd.socket >/dev/null 2>&1
 say "$PASSED passed, $FAILED failed${FAILED_NAMES:+ (checks:$FAILED_NAMES)}"
 (( FAILED == 0 && PASSED > 0 ))
