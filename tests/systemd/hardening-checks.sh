@@ -4,14 +4,21 @@
 # ------------------------------------------------------------------ i. systemd-analyze security
 check_i() {
   CHECK=i
-  out=$(IN systemd-analyze security --no-pager clusterd.service 2>&1)
-  score=$(sed -n 's/.*Overall exposure level for clusterd.service: \([0-9.]*\) .*/\1/p' <<<"$out")
-  if [[ -z $score ]]; then
-    fail "i. systemd-analyze security printed no overall exposure level: $(tail -3 <<<"$out" | tr '\n' ' ')"
-  elif awk -v s="$score" 'BEGIN { exit !(s <= 4.5) }'; then
-    pass "i. systemd-analyze security clusterd.service: exposure $score (at most 4.5: OK)"
+  local unit out score scores=() bad=()
+  for unit in clusterd.service clusterd@demo.service; do
+    out=$(IN systemd-analyze security --no-pager "$unit" 2>&1)
+    score=$(sed -n "s/.*Overall exposure level for $unit: \([0-9.]*\) .*/\1/p" <<<"$out")
+    if [[ -z $score ]]; then
+      bad+=("$unit: no overall exposure level: $(tail -3 <<<"$out" | tr '\n' ' ')")
+    elif ! awk -v s="$score" 'BEGIN { exit !(s <= 4.5) }'; then
+      bad+=("$unit: exposure $score, above 4.5")
+    fi
+    scores+=("$unit ${score:-?}")
+  done
+  if ((${#bad[@]} == 0)); then
+    pass "i. systemd-analyze security: exposure $(IFS=,; echo "${scores[*]}") (each at most 4.5: OK)"
   else
-    fail "i. systemd-analyze security clusterd.service: exposure $score, above 4.5"
+    fail "i. systemd-analyze security: ${bad[*]}"
   fi
 }
 
