@@ -6,11 +6,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 namespace clusterd::config {
@@ -72,28 +75,40 @@ bool is_executable_file(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
 }
 
-// Calls getpwnam_r / getgrnam_r with a growing buffer. Returns 1 found, 0 absent, -errno on error.
-template <class Entry, class Lookup>
-int lookup_name(const std::string& name, Lookup lookup) {
+// Calls getpw*_r / getgr*_r for `key` with a growing buffer. Returns 1 found, 0 absent, -errno on
+// error.
+template <class Entry, class Key, class Lookup>
+int lookup_entry(Key key, Lookup lookup) {
   std::vector<char> buf(16384);
   for (;;) {
     Entry entry{};
     Entry* result = nullptr;
-    int rc = lookup(name.c_str(), &entry, buf.data(), buf.size(), &result);
+    int rc = lookup(key, &entry, buf.data(), buf.size(), &result);
     if (rc == ERANGE && buf.size() < (std::size_t{1} << 24)) {
       buf.resize(buf.size() * 2);
       continue;
     }
     if (result != nullptr) return 1;
-    // "Not found" is rc 0, or one of these depending on the NSS module (see getpwnam(3)).
-    if (rc == 0 || rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM) return 0;
+    if (lookup_not_found(rc)) return 0;
     return -rc;
   }
 }
 
+// A name must exist; a number is a uid whether or not it has a passwd entry (but the lookup of
+// the entry, for its home and groups, must not fail).
 void check_user(const std::string& name, const std::string& file, Mark at, const std::string& key,
                 std::vector<ConfigError>& errors) {
-  int r = lookup_name<passwd>(name, ::getpwnam_r);
+  if (all_digits(name)) {
+    const std::optional<std::uint32_t> uid = numeric_id(name);
+    if (!uid) {
+      errors.push_back({file, at, key, id_out_of_range("user", name)});
+    } else if (int r = lookup_entry<passwd>(static_cast<uid_t>(*uid), ::getpwuid_r); r < 0) {
+      errors.push_back(
+          {file, at, key, "cannot look up user id " + name + ": " + std::strerror(-r)});
+    }
+    return;
+  }
+  int r = lookup_entry<passwd>(name.c_str(), ::getpwnam_r);
   if (r == 0) errors.push_back({file, at, key, "user " + quoted(name) + " does not exist"});
   if (r < 0) {
     errors.push_back(
@@ -101,13 +116,70 @@ void check_user(const std::string& name, const std::string& file, Mark at, const
   }
 }
 
+// A name must exist; a number is a gid, with no lookup.
 void check_group(const std::string& name, const std::string& file, Mark at, const std::string& key,
                  std::vector<ConfigError>& errors) {
-  int r = lookup_name<group>(name, ::getgrnam_r);
+  if (all_digits(name)) {
+    if (!numeric_id(name)) errors.push_back({file, at, key, id_out_of_range("group", name)});
+    return;
+  }
+  int r = lookup_entry<group>(name.c_str(), ::getgrnam_r);
   if (r == 0) errors.push_back({file, at, key, "group " + quoted(name) + " does not exist"});
   if (r < 0) {
     errors.push_back(
         {file, at, key, "cannot look up group " + quoted(name) + ": " + std::strerror(-r)});
+  }
+}
+
+// control.group, and the users and @groups of control.read and control.admin.
+void check_control_names(const ControlSpec& control, const std::string& file,
+                         std::vector<ConfigError>& errors) {
+  if (!control.group.empty()) {
+    check_group(control.group, file, control.group_at, "control.group", errors);
+  }
+  for (const auto& [list, key] :
+       {std::pair{&control.read, "control.read"}, std::pair{&control.admin, "control.admin"}}) {
+    for (const Principal& p : *list) {
+      (p.group ? check_group : check_user)(p.name, file, p.at, key, errors);
+    }
+  }
+}
+
+// An app's user and group, and its unix: listeners' socket_user and socket_group.
+void check_app_names(const AppSpec& app, const std::string& file, const std::string& prefix,
+                     std::vector<ConfigError>& errors) {
+  if (!app.user.empty()) check_user(app.user, file, app.user_at, prefix + "user", errors);
+  if (!app.group.empty()) check_group(app.group, file, app.group_at, prefix + "group", errors);
+  for (const ListenerSpec& l : app.listeners) {
+    const std::string key = prefix + "listen." + l.name;
+    if (!l.socket_user.empty()) {
+      check_user(l.socket_user, file, l.socket_owner_at, key + ".socket_user", errors);
+    }
+    if (!l.socket_group.empty()) {
+      check_group(l.socket_group, file, l.socket_owner_at, key + ".socket_group", errors);
+    }
+  }
+}
+
+// The master appends a `capture` app's output to logs.file: its directory must exist (the
+// master creates the file, and rotates it beside itself, never a directory).
+void check_log_file(const AppSpec& app, const std::string& file, const std::string& prefix,
+                    std::vector<ConfigError>& errors) {
+  if (app.logs.file.empty()) return;
+  const std::size_t slash = app.logs.file.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : app.logs.file.substr(0, slash);
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    const int err = errno;
+    errors.push_back({file, app.logs.file_at, prefix + "logs.file",
+                      err == ENOENT
+                          ? "its directory " + quoted(dir) + " does not exist"
+                          : "cannot use its directory " + quoted(dir) + ": " + std::strerror(err)});
+  } else if (!S_ISDIR(st.st_mode)) {
+    errors.push_back(
+        {file, app.logs.file_at, prefix + "logs.file", quoted(dir) + " is not a directory"});
   }
 }
 
@@ -150,6 +222,28 @@ void check_unix_listener(const ListenerSpec& listener, const std::string& file,
 
 }  // namespace
 
+bool all_digits(std::string_view text) {
+  return !text.empty() &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::optional<std::uint32_t> numeric_id(std::string_view text) {
+  if (!all_digits(text)) return std::nullopt;
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value > kMaxId) return std::nullopt;
+  return static_cast<std::uint32_t>(value);
+}
+
+std::string id_out_of_range(std::string_view kind, std::string_view digits) {
+  return std::string(kind) + " id " + std::string(digits) + " is out of range (at most " +
+         std::to_string(kMaxId) + ")";
+}
+
+bool lookup_not_found(int rc) {
+  return rc == 0 || rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM;
+}
+
 std::optional<std::string> find_executable(std::string_view name, std::string_view path_env,
                                            std::string_view cwd) {
   if (name.empty()) return std::nullopt;
@@ -180,9 +274,7 @@ std::vector<ConfigError> check_environment(const Config& config, bool names) {
   const char* path_var = std::getenv("PATH");
   std::string_view path_env = path_var != nullptr ? std::string_view(path_var) : kDefaultPath;
 
-  if (names && !config.control.group.empty()) {
-    check_group(config.control.group, file, config.control.group_at, "control.group", errors);
-  }
+  if (names) check_control_names(config.control, file, errors);
 
   for (const AppSpec& app : config.apps) {
     const std::string prefix = "apps." + app.name + ".";
@@ -225,9 +317,8 @@ std::vector<ConfigError> check_environment(const Config& config, bool names) {
     for (const ListenerSpec& listener : app.listeners) {
       check_unix_listener(listener, file, prefix, errors);
     }
-    if (!names) continue;
-    if (!app.user.empty()) check_user(app.user, file, app.user_at, prefix + "user", errors);
-    if (!app.group.empty()) check_group(app.group, file, app.group_at, prefix + "group", errors);
+    check_log_file(app, file, prefix, errors);
+    if (names) check_app_names(app, file, prefix, errors);
   }
   return errors;
 }

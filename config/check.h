@@ -3,6 +3,7 @@
 // pure; `clusterd --check` and the daemon's start-up run both.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,8 +14,10 @@
 namespace clusterd::config {
 
 /// Every problem of `config` that only the machine can tell, as ConfigErrors at the offending key:
-/// commands, cwd, limits against the kernel's, and with `names` the users and groups (an NSS
-/// lookup, which may be a network service: the daemon does that part outside its loop).
+/// commands, cwd, limits against the kernel's, and with `names` the users and groups (apps'
+/// `user`/`group`, `control.group`, `control.read`/`control.admin`, unix: listeners'
+/// `socket_user`/`socket_group`: an NSS lookup, which may be a network service, so the daemon
+/// does that part outside its loop).
 std::vector<ConfigError> check_environment(const Config& config, bool names = true);
 
 /// Resolves a command name the way execvp would: a name with a '/' is taken relative to `cwd`
@@ -22,5 +25,20 @@ std::vector<ConfigError> check_environment(const Config& config, bool names = tr
 /// first regular, executable file, or nullopt.
 std::optional<std::string> find_executable(std::string_view name, std::string_view path_env,
                                            std::string_view cwd);
+
+/// The largest uid or gid a config may name: (uid_t)-1 means "leave unchanged" to the kernel.
+constexpr std::uint32_t kMaxId = 4294967294U;
+
+/// A user or group written as a string of digits ("1001") is that uid or gid, whether or not the
+/// user database knows it (as with chown and systemd's User=). Returns the id, or nullopt for a
+/// name, or for digits beyond kMaxId (all_digits() tells those apart: they are an error).
+std::optional<std::uint32_t> numeric_id(std::string_view text);
+bool all_digits(std::string_view text);
+/// "user id 4294967295 is out of range (at most 4294967294)"; `kind` is "user" or "group".
+std::string id_out_of_range(std::string_view kind, std::string_view digits);
+
+/// Whether a getpwnam_r/getpwuid_r/getgrnam_r/getgrgid_r return code with no entry found means
+/// "there is none" rather than a failed lookup (it depends on the NSS module, see getpwnam(3)).
+bool lookup_not_found(int rc);
 
 }  // namespace clusterd::config

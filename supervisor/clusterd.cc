@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <string_view>
 
 #include "config/check.h"
 #include "config/parse.h"
@@ -35,6 +37,16 @@ std::optional<clusterd::core::NofileLimit> raise_nofile() {
   nofile.rlim_cur = nofile.rlim_max;
   setrlimit(RLIMIT_NOFILE, &nofile);
   return inherited;
+}
+
+// One log line per line of `message` (a list of config errors): the sink escapes a newline inside
+// a message, which would run them together.
+void log_critical_lines(std::string_view message) {
+  do {
+    const std::size_t end = std::min(message.find('\n'), message.size());
+    spdlog::critical("{}", message.substr(0, end));
+    message.remove_prefix(std::min(end + 1, message.size()));
+  } while (!message.empty());
 }
 
 }  // namespace
@@ -114,7 +126,7 @@ int main(int argc, char** argv) {
     host.run(daemon);
     return 0;
   } catch (const std::exception& e) {
-    spdlog::critical("{}", e.what());
+    log_critical_lines(e.what());
     return kExitRuntime;
   }
 }

@@ -16,6 +16,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 #include <cerrno>
+#include <cstring>
 #include <deque>
 #include <list>
 #include <system_error>
@@ -64,12 +65,7 @@ class ControlServer::Impl : public std::enable_shared_from_this<ControlServer::I
   void close();
   void accept();
   const std::string& path() const { return options_.path; }
-  void reconfigure(const ServerOptions& options) {
-    options_.access = options.access;
-    options_.max_clients = options.max_clients;
-    options_.idle_timeout = options.idle_timeout;
-    options_.max_queued_bytes = options.max_queued_bytes;
-  }
+  void reconfigure(const ServerOptions& options);
   std::size_t dropped() const { return dropped_; }
 
  private:
@@ -83,6 +79,11 @@ class ControlServer::Impl : public std::enable_shared_from_this<ControlServer::I
   std::size_t clients_ = 0;
   std::size_t dropped_ = 0;
   bool created_ = false;
+  // The socket file as bound: reconfigure() changes its mode and group only while the path still
+  // names this inode.
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+  gid_t created_gid_ = 0;  // its group when no control.group is set
   bool accept_failing_ = false;
   asio::steady_timer retry_{io_};
   // Admitted connections, oldest first, for evicting an idle one when the table is full.
@@ -100,11 +101,52 @@ void ControlServer::Impl::open() {
   umask(old_mask);
   if (ec) throw std::system_error(ec, "bind " + options_.path);
   created_ = true;
+  struct stat st {};
+  if (lstat(options_.path.c_str(), &st) != 0) {
+    throw std::system_error(errno, std::system_category(), "stat " + options_.path);
+  }
+  dev_ = st.st_dev;
+  ino_ = st.st_ino;
+  created_gid_ = st.st_gid;
   if (options_.group && fchownat(AT_FDCWD, options_.path.c_str(), static_cast<uid_t>(-1),
                                  *options_.group, AT_SYMLINK_NOFOLLOW) != 0) {
     throw std::system_error(errno, std::system_category(), "chown " + options_.path);
   }
   acceptor_.listen(128);
+}
+
+// New limits and access list for new connections, and the socket file's group and mode to match
+// (a reload that adds the first read:/admin: principals makes it 0666, one that sets or changes
+// control.group hands it to that group). A socket's fd cannot fchmod/fchown its file, so this
+// goes by the path, after checking that it still names the socket we bound (its directory is
+// ours: see socket_dir.h). A failure is logged and the file keeps what it had.
+void ControlServer::Impl::reconfigure(const ServerOptions& options) {
+  options_.access = options.access;
+  options_.max_clients = options.max_clients;
+  options_.idle_timeout = options.idle_timeout;
+  options_.max_queued_bytes = options.max_queued_bytes;
+  options_.group = options.group;
+  options_.world_connectable = options.world_connectable;
+  if (!created_) return;
+  const char* path = options_.path.c_str();
+  struct stat st {};
+  if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_dev != dev_ || st.st_ino != ino_) {
+    spdlog::error(
+        "control: {} is no longer the socket clusterd bound; its mode and group are "
+        "left as they are",
+        options_.path);
+    return;
+  }
+  const gid_t group = options_.group.value_or(created_gid_);
+  const mode_t mode = options_.world_connectable ? 0666 : 0660;
+  if (st.st_gid != group && lchown(path, static_cast<uid_t>(-1), group) != 0) {
+    spdlog::error("control: cannot give {} to group {}: {}", options_.path, group,
+                  std::strerror(errno));
+  }
+  if ((st.st_mode & 07777) != mode && chmod(path, mode) != 0) {
+    spdlog::error("control: cannot make {} mode {:04o}: {}", options_.path, mode,
+                  std::strerror(errno));
+  }
 }
 
 void ControlServer::Impl::close() {

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <stdexcept>
 #include <vector>
 
 #include "supervisor/control/socket_dir.h"
@@ -72,6 +73,11 @@ void Processes::choose_cgroups(const std::string& setting) {
     } catch (const std::exception& e) {
       choice.why_not = std::string("cannot use ") + choice.tree->root + ": " + e.what();
     }
+  }
+  // `auto` falls back to no cgroups; a parent the config names must be usable, or nothing starts
+  // (a config that asks for cgroups and silently runs without them would hide escapees).
+  if (!cgroup_tree_ && setting != "auto" && setting != "off") {
+    throw std::runtime_error("cgroups: " + setting + " cannot be used: " + choice.why_not);
   }
   if (!cgroup_tree_) cgroup_mode_ = "no per-worker cgroups: " + choice.why_not;
   spdlog::info("{}", cgroup_mode_);

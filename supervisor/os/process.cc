@@ -21,6 +21,7 @@
 #include <system_error>
 #include <utility>
 
+#include "config/check.h"
 #include "supervisor/os/procfs.h"
 #include "worker/child.h"
 #include "worker/listen_env.h"
@@ -296,36 +297,57 @@ Ids resolve_ids(const std::string& user, const std::string& group) {
   ids.gid = getgid();
   std::vector<char> buffer(16384);
   if (!user.empty()) {
+    // Digits are a uid: its passwd entry when it has one, else the id alone (config/check.h).
+    const std::optional<std::uint32_t> uid = config::numeric_id(user);
+    if (!uid && config::all_digits(user)) {
+      throw std::runtime_error(config::id_out_of_range("user", user));
+    }
     passwd pw{};
     passwd* found = nullptr;
-    const int rc = getpwnam_r(user.c_str(), &pw, buffer.data(), buffer.size(), &found);
+    const int rc = uid ? getpwuid_r(*uid, &pw, buffer.data(), buffer.size(), &found)
+                       : getpwnam_r(user.c_str(), &pw, buffer.data(), buffer.size(), &found);
+    if (found == nullptr && (!uid || !config::lookup_not_found(rc))) {
+      throw std::runtime_error(
+          "user '" + user + "' " +
+          (config::lookup_not_found(rc) ? "does not exist" : std::strerror(rc)));
+    }
     if (found == nullptr) {
-      throw std::runtime_error("user '" + user + "' " +
-                               (rc != 0 ? std::strerror(rc) : "does not exist"));
-    }
-    ids.uid = pw.pw_uid;
-    ids.gid = pw.pw_gid;
-    ids.user = pw.pw_name;
-    ids.home = pw.pw_dir != nullptr ? pw.pw_dir : "/";
-    ids.shell = pw.pw_shell != nullptr && pw.pw_shell[0] != '\0' ? pw.pw_shell : "/bin/sh";
-    int count = 64;
-    ids.groups.resize(static_cast<std::size_t>(count));
-    if (getgrouplist(user.c_str(), pw.pw_gid, ids.groups.data(), &count) < 0) {
+      // No entry: that uid, a primary group of the same number, no supplementary groups; for the
+      // environment, the number as the name, HOME=/ and SHELL=/bin/sh.
+      ids.uid = ids.gid = *uid;
+      ids.user = user;
+      ids.home = "/";
+      ids.shell = "/bin/sh";
+    } else {
+      ids.uid = pw.pw_uid;
+      ids.gid = pw.pw_gid;
+      ids.user = pw.pw_name;
+      ids.home = pw.pw_dir != nullptr && pw.pw_dir[0] != '\0' ? pw.pw_dir : "/";
+      ids.shell = pw.pw_shell != nullptr && pw.pw_shell[0] != '\0' ? pw.pw_shell : "/bin/sh";
+      int count = 64;
       ids.groups.resize(static_cast<std::size_t>(count));
-      getgrouplist(user.c_str(), pw.pw_gid, ids.groups.data(), &count);
+      if (getgrouplist(ids.user.c_str(), pw.pw_gid, ids.groups.data(), &count) < 0) {
+        ids.groups.resize(static_cast<std::size_t>(count));
+        getgrouplist(ids.user.c_str(), pw.pw_gid, ids.groups.data(), &count);
+      }
+      ids.groups.resize(static_cast<std::size_t>(count));
     }
-    ids.groups.resize(static_cast<std::size_t>(count));
   }
   if (!group.empty()) {
+    // Digits are a gid, with or without a group entry.
+    const std::optional<std::uint32_t> gid = config::numeric_id(group);
+    if (!gid && config::all_digits(group)) {
+      throw std::runtime_error(config::id_out_of_range("group", group));
+    }
     struct group gr {};
     struct group* found = nullptr;
-    const int rc = getgrnam_r(group.c_str(), &gr, buffer.data(), buffer.size(), &found);
-    if (found == nullptr) {
+    const int rc = gid ? 0 : getgrnam_r(group.c_str(), &gr, buffer.data(), buffer.size(), &found);
+    if (!gid && found == nullptr) {
       throw std::runtime_error("group '" + group + "' " +
                                (rc != 0 ? std::strerror(rc) : "does not exist"));
     }
-    ids.gid = gr.gr_gid;
-    if (user.empty()) ids.groups = {gr.gr_gid};
+    ids.gid = gid ? *gid : gr.gr_gid;
+    if (user.empty()) ids.groups = {ids.gid};
   }
   return ids;
 }

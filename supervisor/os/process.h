@@ -88,7 +88,9 @@ struct SpawnReport {
 /// Reads what a child has written to its error pipe so far, without blocking.
 SpawnReport read_spawn_report(int errors_fd);
 
-/// Looks up a user (and a group, or the user's primary group). Throws std::runtime_error.
+/// Looks up a user (and a group, or the user's primary group). A string of digits is that uid or
+/// gid, with or without an entry in the user database (config::numeric_id()). Throws
+/// std::runtime_error.
 Ids resolve_ids(const std::string& user, const std::string& group);
 /// Looks up every name of `queries` (blocking: NSS).
 ResolvedNames lookup_names(const NameQueries& queries);

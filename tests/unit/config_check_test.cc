@@ -1,4 +1,6 @@
 // Unit tests of config::check_environment and find_executable against a scratch directory.
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -181,5 +183,88 @@ TEST_CASE("check_environment reports a unix: listener whose directory cannot hol
                                  "/missing' does not exist"});
   CHECK(listen(s.dir + "/data/api.sock") ==
         std::vector<std::string>{"c.yaml:4:20: apps.web.listen.api: '" + s.dir +
+                                 "/data' is not a directory"});
+}
+
+namespace {
+
+// A uid (and gid) that has no passwd (and no group) entry on this machine.
+unsigned unused_id() {
+  for (unsigned id = 54321;; ++id) {
+    if (getpwuid(id) == nullptr && getgrgid(id) == nullptr) return id;
+  }
+}
+
+// An app with a unix: listener in `dir` whose socket file's owner is `owner` (a flow-map body).
+std::string unix_app(const std::string& dir, const std::string& owner) {
+  return app("[run]", "    listen:\n      api: { address: \"unix:" + dir + "/sub/api.sock\", " +
+                          owner + " }\n");
+}
+
+}  // namespace
+
+TEST_CASE("check_environment looks up the control roles and socket owners, at the key",
+          "[config]") {
+  Scratch s;
+  PathEnv path(s.dir);
+  CHECK(check("control: {read: [root, \"@root\"], admin: [\"@daemon\", daemon]}\n" + app("[run]"))
+            .empty());
+  CHECK(check("control:\n  read: [root, no-such-user-xyz]\n  admin: [\"@no-such-group-xyz\"]\n" +
+              app("[run]")) ==
+        std::vector<std::string>{
+            "c.yaml:2:16: control.read: user 'no-such-user-xyz' does not exist",
+            "c.yaml:3:11: control.admin: group 'no-such-group-xyz' does not exist"});
+  CHECK(check(unix_app(s.dir, "socket_user: root, socket_group: root")).empty());
+  CHECK(check(unix_app(s.dir, "socket_user: no-such-user-xyz")) ==
+        std::vector<std::string>{"c.yaml:5:" + std::to_string(58 + s.dir.size()) +
+                                 ": apps.web.listen.api.socket_user: user 'no-such-user-xyz' "
+                                 "does not exist"});
+  CHECK(check(unix_app(s.dir, "socket_group: no-such-group-xyz")) ==
+        std::vector<std::string>{"c.yaml:5:" + std::to_string(59 + s.dir.size()) +
+                                 ": apps.web.listen.api.socket_group: group 'no-such-group-xyz' "
+                                 "does not exist"});
+  // Without `names` (the daemon looks them up itself, outside its loop), none of them.
+  cfg::ParseResult r = cfg::parse_config(
+      "control: {read: [no-such-user-xyz], admin: [\"@no-such-group-xyz\"]}\n" +
+          unix_app(s.dir, "socket_user: no-such-user-xyz, socket_group: no-such-group-xyz"),
+      "c.yaml");
+  REQUIRE(r.errors.empty());
+  CHECK(cfg::check_environment(*r.config, false).empty());
+}
+
+TEST_CASE("check_environment takes a string of digits as a uid or gid", "[config]") {
+  Scratch s;
+  PathEnv path(s.dir);
+  const std::string id = std::to_string(unused_id());
+  // An id is valid whether or not the user database knows it, wherever a user or group goes.
+  CHECK(check(app("[run]", "    user: \"" + id + "\"\n    group: \"" + id + "\"\n")).empty());
+  CHECK(check(app("[run]", "    user: 0\n    group: 0\n")).empty());
+  CHECK(check("control: {group: \"" + id + "\", read: [\"" + id + "\"], admin: [\"@" + id +
+              "\"]}\n" + app("[run]"))
+            .empty());
+  CHECK(
+      check(unix_app(s.dir, "socket_user: \"" + id + "\", socket_group: \"" + id + "\"")).empty());
+  // Digits beyond the range are not a name either.
+  CHECK(check(app("[run]", "    user: 4294967295\n")) ==
+        std::vector<std::string>{
+            "c.yaml:4:11: apps.web.user: user id 4294967295 is out of range (at most 4294967294)"});
+  CHECK(check("control: {read: [\"@99999999999999999999999\"]}\n" + app("[run]")) ==
+        std::vector<std::string>{"c.yaml:1:18: control.read: group id 99999999999999999999999 is "
+                                 "out of range (at most 4294967294)"});
+}
+
+TEST_CASE("check_environment reports a capture log file whose directory is missing, at the key",
+          "[config]") {
+  Scratch s;
+  PathEnv path(s.dir);
+  const auto logs = [&](const std::string& file) {
+    return app("[run]", "    logs: { mode: capture, file: \"" + file + "\" }\n");
+  };
+  CHECK(check(logs(s.dir + "/sub/web.log")).empty());
+  CHECK(check(logs(s.dir + "/missing/web.log")) ==
+        std::vector<std::string>{"c.yaml:4:34: apps.web.logs.file: its directory '" + s.dir +
+                                 "/missing' does not exist"});
+  CHECK(check(logs(s.dir + "/data/web.log")) ==
+        std::vector<std::string>{"c.yaml:4:34: apps.web.logs.file: '" + s.dir +
                                  "/data' is not a directory"});
 }
