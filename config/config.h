@@ -160,9 +160,20 @@ struct ControlSpec {
   Mark group_at;
 };
 
+/// `metrics:` where Prometheus scrapes clusterd (docs/metrics.md); no address: not served.
+struct MetricsSpec {
+  std::optional<Address> address;
+  Mark at;
+  friend bool operator==(const MetricsSpec& a, const MetricsSpec& b) {
+    return a.address.has_value() == b.address.has_value() &&
+           (!a.address || a.address->text == b.address->text);
+  }
+};
+
 struct Config {
   std::string path;  // the file it was read from ("<string>" when parsed from memory)
   ControlSpec control;
+  MetricsSpec metrics;
   /// `cgroups:` where workers get cgroups of their own: "auto" (a cgroup systemd delegated, or a
   /// container's), "off", or an absolute path under the cgroup v2 mount.
   std::string cgroups = "auto";

@@ -68,11 +68,12 @@ bool same_control(const ControlSpec& a, const ControlSpec& b) {
 }
 
 ConfigDiff diff_configs(const Config& running, const Config& next) {
-  // Config has path, control, cgroups and apps; path is where it was read from, not what it
-  // means.
-  [[maybe_unused]] const auto& [path, control, cgroups, apps] = running;
+  // Config has path, control, metrics, cgroups and apps; path is where it was read from, not what
+  // it means.
+  [[maybe_unused]] const auto& [path, control, metrics, cgroups, apps] = running;
   ConfigDiff diff;
   diff.control_changed = !same_control(control, next.control);
+  diff.metrics_changed = !(metrics == next.metrics);
   diff.cgroups_changed = cgroups != next.cgroups;
   for (const AppSpec& app : next.apps) {
     const AppSpec* old = find_app(running, app.name);

@@ -16,6 +16,7 @@ struct ConfigDiff {
   std::vector<std::string> changed;    // in both, with a different runtime meaning (new order)
   std::vector<std::string> unchanged;  // in both, same_app() (new order)
   bool control_changed = false;        // the control section differs
+  bool metrics_changed = false;        // metrics.address differs
   bool cgroups_changed = false;        // `cgroups:` differs (needs a restart of clusterd)
 };
 

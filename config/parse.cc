@@ -25,12 +25,14 @@ Config Walker::walk(const YAML::Node& root) {
     error(root_at, "apps", "required key is missing");
     return config;
   }
-  auto entries = map_entries(root, root_at, "", {"control", "cgroups", "apps"});
+  auto entries = map_entries(root, root_at, "", {"control", "cgroups", "metrics", "apps"});
   if (!entries) return config;
   bool have_apps = false;
   for (const Entry& e : *entries) {
     if (e.key == "control") {
       control(e, config.control);
+    } else if (e.key == "metrics") {
+      metrics(e, config.metrics);
     } else if (e.key == "cgroups") {
       if (auto s = string(e)) {
         if (*s == "auto" || *s == "off" ||
@@ -46,6 +48,16 @@ Config Walker::walk(const YAML::Node& root) {
     }
   }
   if (!have_apps) error(root_at, "apps", "required key is missing");
+  if (config.metrics.address) {
+    for (const Bound& b : bound_) {
+      if (addresses_conflict(b.address, *config.metrics.address)) {
+        error(config.metrics.at, "metrics.address",
+              config.metrics.address->text + " is already used by " + b.path + " at line " +
+                  std::to_string(b.at.line));
+        break;
+      }
+    }
+  }
   return config;
 }
 

@@ -1,4 +1,5 @@
-// An app's `logs:` section and `backoff.jitter`.
+// What clusterd shows of its workers: an app's `logs:` section and `backoff.jitter`, and the
+// top-level `metrics:`.
 #include <charconv>
 #include <string>
 
@@ -76,6 +77,29 @@ void Walker::logs(const Entry& e, AppSpec& app) {
           "file, console, max_size, keep, line_max and ring need mode capture, journal or auto; "
           "inherit passes the bytes through untouched");
   }
+}
+
+// metrics: ADDRESS, or { address: ADDRESS }: 127.0.0.1:9100, [::1]:9100, unix:/run/x.sock.
+void Walker::metrics(const Entry& e, MetricsSpec& out) {
+  std::optional<Entry> address;
+  if (e.value.IsScalar()) {
+    address = e;
+  } else if (auto entries = map_entries(e.value, e.value_at, e.path, {"address"})) {
+    if (entries->empty()) error(e.key_at, join(e.path, "address"), "required key is missing");
+    if (!entries->empty()) address = entries->front();
+  }
+  if (!address) return;
+  if (!address->value.IsScalar()) {
+    error(address->value_at, address->path, "expected an address such as 127.0.0.1:9100");
+    return;
+  }
+  Result<Address> r = parse_address(address->value.Scalar());
+  if (!r.value) {
+    error(address->value_at, address->path, r.error);
+    return;
+  }
+  out.address = *r.value;
+  out.at = address->value_at;
 }
 
 }  // namespace clusterd::config

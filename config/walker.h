@@ -84,6 +84,7 @@ class Walker {
   void env(const Entry& e, AppSpec& app);
   // parse_logs.cc
   void logs(const Entry& e, AppSpec& app);
+  void metrics(const Entry& e, MetricsSpec& out);
 
   std::string_view source_;
   std::string origin_;

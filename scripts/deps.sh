@@ -2,7 +2,7 @@
 # scripts/test: installs whatever is missing when run as root, else prints the apt-get line.
 CLUSTERD_PACKAGES=(g++ cmake make pkg-config libasio-dev libyaml-cpp-dev libspdlog-dev
   libsystemd-dev nlohmann-json3-dev libcli11-dev catch2 wrk python3 curl procps util-linux
-  systemd clang libclang-rt-14-dev)
+  systemd clang libclang-rt-14-dev python3-prometheus-client tmux)
 
 ensure_packages() {
   local missing=()

@@ -16,6 +16,7 @@
 #include "supervisor/control/paths.h"
 #include "supervisor/control/protocol.h"
 #include "supervisor/control/socket_dir.h"
+#include "supervisor/control/top.h"
 #include "text/printable.h"
 
 namespace {
@@ -192,6 +193,11 @@ struct Args {
   int lines = -1;  // -1: the daemon's default
   bool follow = false;
   std::string since;
+  double interval_s = 1;    // top
+  std::string sort = "id";  // top
+  unsigned iterations = 0;  // top
+  bool plain = false;       // top
+  CLI::App* top = nullptr;
   std::vector<std::pair<const clusterd::control::CommandSpec*, CLI::App*>> verbs;
 };
 
@@ -221,6 +227,34 @@ void add_verbs(CLI::App& cli, Args& args) {
     }
     args.verbs.emplace_back(&spec, sub);
   }
+  // A client-side verb: status and events, over and over.
+  args.top = cli.add_subcommand(
+      "top", "a live view of the workers, refreshed (keys: q quits; c, m, r, a, n sort)");
+  args.top->add_option("app", args.app, "only this app");
+  args.top->add_option("-i,--interval", args.interval_s, "seconds between refreshes (default 1)")
+      ->check(CLI::Range(0.1, 3600.0));
+  args.top->add_option("--sort", args.sort, "the first order: id, cpu, memory, restarts, queue")
+      ->check(CLI::IsMember({"id", "cpu", "memory", "restarts", "queue"}));
+  args.top->add_option("-n,--iterations", args.iterations,
+                       "end after this many refreshes (default: when q is pressed)");
+  args.top->add_flag("--plain", args.plain,
+                     "the plain table, once per refresh, even on a terminal");
+}
+
+int run_top(const Args& args) {
+  clusterd::control::TopOptions options;
+  options.socket_path = args.socket_path;
+  if (!args.app.empty()) options.app = args.app;
+  options.interval = std::chrono::milliseconds(std::lround(args.interval_s * 1000));
+  options.timeout = std::chrono::milliseconds(std::lround(args.timeout_s * 1000));
+  options.sort = args.sort == "cpu"        ? 'c'
+                 : args.sort == "memory"   ? 'm'
+                 : args.sort == "restarts" ? 'r'
+                 : args.sort == "queue"    ? 'a'
+                                           : 'n';
+  options.iterations = args.iterations;
+  options.force_plain = args.plain;
+  return clusterd::control::run_top(options);
 }
 
 clusterd::control::Request request_of(const Args& args) {
@@ -330,7 +364,6 @@ int main(int argc, char** argv) {
     const int rc = cli.exit(e);
     return rc == 0 ? 0 : kExitUsage;
   }
-  const clusterd::control::Request request = request_of(args);
   if (args.socket_path.empty()) {
     const char* env = std::getenv("CLUSTERD_SOCKET");
     args.socket_path = env && *env ? env : clusterd::control::default_socket_path();
@@ -341,5 +374,7 @@ int main(int argc, char** argv) {
               << clusterd::printable(*why) << "\n";
     return kExitRefused;
   }
+  if (args.top->parsed()) return run_top(args);
+  const clusterd::control::Request request = request_of(args);
   return print_reply(args, request, call(args, request));
 }

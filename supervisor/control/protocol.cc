@@ -40,6 +40,14 @@ std::optional<unsigned> get_count(const json& request, const char* key, unsigned
   return static_cast<unsigned>(number);
 }
 
+json queues_json(const std::vector<QueueStatus>& queues) {
+  json out = json::array();
+  for (const QueueStatus& q : queues) {
+    out.push_back(json{{"listener", q.listener}, {"queued", q.queued}, {"limit", q.limit}});
+  }
+  return out;
+}
+
 json worker_json(const WorkerStatus& w) {
   return json{{"id", w.id},
               {"pid", w.pid == 0 ? json(nullptr) : json(w.pid)},
@@ -54,7 +62,14 @@ json worker_json(const WorkerStatus& w) {
               {"processes", w.processes},
               {"tree_threads", w.tree_threads},
               {"last_exit", w.last_exit.empty() ? json(nullptr) : json(w.last_exit)},
-              {"status_text", w.status_text}};
+              {"status_text", w.status_text},
+              {"pss_kb", w.pss_kb < 0 ? json(nullptr) : json(w.pss_kb)},
+              {"uss_kb", w.uss_kb < 0 ? json(nullptr) : json(w.uss_kb)},
+              {"fds", w.fds < 0 ? json(nullptr) : json(w.fds)},
+              {"cpu_user_s", w.cpu_user_s},
+              {"cpu_system_s", w.cpu_system_s},
+              {"accept_queues", queues_json(w.queues)},
+              {"cgroup", w.cgroup.empty() ? json(nullptr) : json(w.cgroup)}};
 }
 
 json snapshot_json(const StatusSnapshot& s) {
@@ -69,6 +84,8 @@ json snapshot_json(const StatusSnapshot& s) {
                         {"generation", a.generation},
                         {"logs", a.logs},
                         {"log_dropped_bytes", a.log_dropped_bytes},
+                        {"accept_queues", queues_json(a.queues)},
+                        {"rollout", a.rollout.empty() ? json(nullptr) : json(a.rollout)},
                         {"workers", std::move(workers)}});
   }
   return json{{"master",
@@ -77,7 +94,11 @@ json snapshot_json(const StatusSnapshot& s) {
                 {"rss_kb", s.master.rss_kb},
                 {"uptime_s", s.master.uptime_s},
                 {"config", s.master.config},
-                {"version", s.master.version}}},
+                {"version", s.master.version},
+                {"fds", s.master.fds < 0 ? json(nullptr) : json(s.master.fds)},
+                {"cpu_user_s", s.master.cpu_user_s},
+                {"cpu_system_s", s.master.cpu_system_s},
+                {"start_time_s", s.master.start_time_s}}},
               {"apps", std::move(apps)},
               {"totals", {{"processes", s.totals.processes}, {"threads", s.totals.threads}}}};
 }
@@ -105,6 +126,17 @@ T field(const json& object, const char* key, T fallback) {
   return checked<T>(*it, key);
 }
 
+std::vector<QueueStatus> queues_from(const json& j, const char* key) {
+  std::vector<QueueStatus> out;
+  const auto it = j.find(key);
+  if (it == j.end() || !it->is_array()) return out;
+  for (const json& q : *it) {
+    out.push_back(
+        {field<std::string>(q, "listener", ""), field(q, "queued", 0u), field(q, "limit", 0u)});
+  }
+  return out;
+}
+
 StatusSnapshot snapshot_from(const json& j) {
   StatusSnapshot s;
   const json& m = j.at("master");
@@ -114,6 +146,10 @@ StatusSnapshot snapshot_from(const json& j) {
   s.master.uptime_s = field(m, "uptime_s", 0.0);
   s.master.config = field<std::string>(m, "config", "");
   s.master.version = field<std::string>(m, "version", "");
+  s.master.fds = field(m, "fds", -1);
+  s.master.cpu_user_s = field(m, "cpu_user_s", 0.0);
+  s.master.cpu_system_s = field(m, "cpu_system_s", 0.0);
+  s.master.start_time_s = field(m, "start_time_s", 0.0);
   for (const json& a : j.at("apps")) {
     AppStatus app;
     app.name = field<std::string>(a, "name", "");
@@ -123,6 +159,8 @@ StatusSnapshot snapshot_from(const json& j) {
     app.generation = field(a, "generation", 0u);
     app.logs = field<std::string>(a, "logs", "");
     app.log_dropped_bytes = field<std::uint64_t>(a, "log_dropped_bytes", 0);
+    app.queues = queues_from(a, "accept_queues");
+    if (a.contains("rollout") && a["rollout"].is_string()) app.rollout = a["rollout"];
     for (const json& w : a.at("workers")) {
       WorkerStatus worker;
       worker.id = field(w, "id", 0u);
@@ -139,6 +177,13 @@ StatusSnapshot snapshot_from(const json& j) {
       worker.tree_threads = field(w, "tree_threads", 0u);
       worker.last_exit = field<std::string>(w, "last_exit", "");
       worker.status_text = field<std::string>(w, "status_text", "");
+      worker.pss_kb = field<std::int64_t>(w, "pss_kb", -1);
+      worker.uss_kb = field<std::int64_t>(w, "uss_kb", -1);
+      worker.fds = field(w, "fds", -1);
+      worker.cpu_user_s = field(w, "cpu_user_s", 0.0);
+      worker.cpu_system_s = field(w, "cpu_system_s", 0.0);
+      worker.queues = queues_from(w, "accept_queues");
+      worker.cgroup = field<std::string>(w, "cgroup", "");
       app.workers.push_back(std::move(worker));
     }
     s.apps.push_back(std::move(app));

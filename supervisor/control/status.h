@@ -8,6 +8,13 @@
 
 namespace clusterd::control {
 
+/// A listening TCP socket's accept queue at the moment of the status.
+struct QueueStatus {
+  std::string listener;  // its name under `listen:`
+  unsigned queued = 0;   // connections waiting to be accepted
+  unsigned limit = 0;    // the backlog
+};
+
 struct WorkerStatus {
   unsigned id = 0;
   int pid = 0;  // 0 when the slot has no process
@@ -23,6 +30,13 @@ struct WorkerStatus {
   unsigned tree_threads = 0;  // threads of the worker and all its descendants
   std::string last_exit;      // "exit 1", "signal SIGKILL", ... ; empty if none yet
   std::string status_text;    // the worker's last sd_notify STATUS=
+  std::int64_t pss_kb = -1;   // smaps_rollup Pss: its share after copy-on-write; -1 unknown
+  std::int64_t uss_kb = -1;   // Private_Clean + Private_Dirty: what only it holds; -1 unknown
+  int fds = -1;               // open file descriptors; -1 unknown
+  double cpu_user_s = 0;      // CPU time since it started
+  double cpu_system_s = 0;
+  std::vector<QueueStatus> queues;  // its own reuseport sockets
+  std::string cgroup;               // its cgroup's path, empty without one
 };
 
 struct AppStatus {
@@ -34,6 +48,8 @@ struct AppStatus {
   std::vector<WorkerStatus> workers;
   std::string logs;                     // where its output goes: journal, capture or inherit
   std::uint64_t log_dropped_bytes = 0;  // output dropped because a sink was behind
+  std::vector<QueueStatus> queues;      // its shared sockets (one queue for every worker)
+  std::string rollout;                  // the phase of its rollout in progress; empty if none
 };
 
 struct MasterStatus {
@@ -43,6 +59,10 @@ struct MasterStatus {
   double uptime_s = 0;
   std::string config;
   std::string version;
+  int fds = -1;
+  double cpu_user_s = 0;
+  double cpu_system_s = 0;
+  double start_time_s = 0;  // Unix time it started
 };
 
 struct Totals {

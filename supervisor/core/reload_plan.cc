@@ -141,6 +141,11 @@ std::variant<ReloadPlan, Refused> plan_reload(const config::Config& running,
     plan.control_changed = !config::same_control(running.control, next.control);
     plan.control_moved = running.control.socket != next.control.socket;
     if (plan.control_changed) changes.push_back("control settings applied");
+    plan.metrics_changed = !(running.metrics == next.metrics);
+    if (plan.metrics_changed) {
+      changes.push_back(next.metrics.address ? "metrics on " + next.metrics.address->text
+                                             : "metrics off");
+    }
   }
   plan.summary = join(changes, "; ");
   if (!rolled.empty()) {

@@ -56,6 +56,7 @@ struct ReloadPlan {
   std::vector<AppPlan> apps;        // new apps and changed ones, in the new config's order
   bool control_changed = false;     // any field of `control:`
   bool control_moved = false;       // control.socket: a new socket, then the old one closes
+  bool metrics_changed = false;     // metrics.address: the new one opens, then the old closes
   /// "removed api; added worker; web instances 2 -> 4; rolling web" or "nothing changed".
   std::string summary;
 };

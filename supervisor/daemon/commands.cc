@@ -42,7 +42,7 @@ void Daemon::on_request(const control::Request& request, const control::Peer& pe
     spdlog::info("control: {}{}{} from uid {} pid {}", spec.name, request.app ? " " : "",
                  request.app ? *request.app : "", peer.uid, peer.pid);
   }
-  (this->*handler_for(request.command))(request, peer, std::move(reply));
+  (this->*handler_for(request.command))(request, peer, counted(request.command, std::move(reply)));
 }
 
 std::optional<std::size_t> Daemon::app_of(const control::Request& request,
@@ -71,15 +71,7 @@ void Daemon::answer(control::ReplyPtr& reply, const core::Outcome& outcome,
 void Daemon::status(const control::Request& request, const control::Peer&,
                     control::ReplyPtr reply) {
   if (request.app && !app_of(request, reply)) return;
-  control::StatusSnapshot snapshot =
-      sampler_.sample(host_, supervisor_, request.app ? &*request.app : nullptr);
-  for (control::AppStatus& app : snapshot.apps) {
-    if (const std::optional<std::size_t> a = supervisor_.find_app(app.name)) {
-      app.logs = config::to_string(output_.mode_of(supervisor_.apps()[*a].spec.logs));
-    }
-    app.log_dropped_bytes = output_.dropped(app.name);
-  }
-  reply->finish(control::encode_status(snapshot));
+  reply->finish(control::encode_status(snapshot(request.app ? &*request.app : nullptr, true)));
 }
 
 void Daemon::version(const control::Request&, const control::Peer&, control::ReplyPtr reply) {

@@ -76,9 +76,11 @@ Daemon::Daemon(Host& host, DaemonOptions options)
   listeners_.close_unclaimed_passed();
   output_.configure(config_);
   open_control(names);
+  if (config_.metrics.address) metrics_ = open_metrics(*config_.metrics.address);
 }
 
 Daemon::~Daemon() {
+  if (metrics_) host_.close_metrics(*metrics_);
   if (control_) host_.close_control(*control_);
 }
 
@@ -276,7 +278,8 @@ void Daemon::spawn(core::SlotId id, std::vector<core::SlotAction>& more) {
     const unsigned uid = gen->second.ids ? gen->second.ids->uid : host_.self_uid();
     workers_.add(
         spawned.handle, id, uid,
-        spawned.cgroup_id != 0 ? std::optional<std::uint64_t>(spawned.cgroup_id) : std::nullopt);
+        spawned.cgroup_id != 0 ? std::optional<std::uint64_t>(spawned.cgroup_id) : std::nullopt,
+        spawned.cgroup_path);
     if (request.capture_output) {
       output_.attach(spawned.handle, {spec.name, id.index, lane.generation(), spawned.pid, uid,
                                       gen->second.ids ? gen->second.ids->gid : host_.self_gid()});
@@ -371,7 +374,7 @@ void Daemon::check_memory() {
   if (watched.empty()) return;
   std::vector<int> pids;
   for (const core::SlotId& id : watched) pids.push_back(supervisor_.lane(id).pid());
-  const ProcessSample sample = host_.sample(pids, true);
+  const ProcessSample sample = host_.sample(pids, true, false);
   std::vector<core::MemoryReading> readings;
   for (std::size_t k = 0; k < watched.size() && k < sample.workers.size(); ++k) {
     if (!sample.workers[k].second.alive) continue;

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -18,6 +20,7 @@
 #include "supervisor/daemon/events.h"
 #include "supervisor/daemon/host.h"
 #include "supervisor/daemon/listeners.h"
+#include "supervisor/daemon/metrics.h"
 #include "supervisor/daemon/output.h"
 #include "supervisor/daemon/reload_waiters.h"
 #include "supervisor/daemon/status.h"
@@ -130,6 +133,18 @@ class Daemon final : public HostEvents {
                                          const os::ResolvedNames& names);
   void open_control(const os::ResolvedNames& names);
 
+  // observe.cc: status, metrics, health
+  /// The status of every app (or of `app`), with the daemon's own parts: sockets' accept
+  /// queues, cgroups, logs. `remember`: see StatusSampler::sample.
+  control::StatusSnapshot snapshot(const std::string* app, bool remember);
+  HttpResponse serve_http(const HttpRequest& request);
+  /// Opens the metrics endpoint at `address`; throws std::system_error naming it.
+  int open_metrics(const config::Address& address);
+  /// `reply`, counted by verb and result in the metrics when it finishes.
+  control::ReplyPtr counted(control::Command command, control::ReplyPtr reply);
+  /// Counts an unplanned end of a lane's worker (once per worker).
+  void count_restart(core::SlotId id, const char* reason);
+
   Host& host_;
   config::Config config_;  // the running configuration
   core::Supervisor supervisor_;
@@ -144,7 +159,10 @@ class Daemon final : public HostEvents {
   core::MemoryPolicy memory_;
   SystemdBridge systemd_;
   ReloadWaiters reload_waiters_;
-  std::optional<int> control_;                 // the host's id of our control server
+  std::optional<int> control_;  // the host's id of our control server
+  std::optional<int> metrics_;  // the host's id of our metrics endpoint
+  std::shared_ptr<MetricCounters> counters_ = std::make_shared<MetricCounters>();
+  std::set<std::tuple<std::size_t, unsigned, unsigned>> counted_;  // lanes whose end is counted
   std::map<TimerKey, unsigned> timer_tokens_;  // the core's token of each armed timer
   std::uint64_t notify_rejected_total_ = 0;
   std::uint64_t notify_rejected_quiet_ = 0;  // rejected since the last line about it

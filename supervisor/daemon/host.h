@@ -68,6 +68,18 @@ struct JournalEntry {
   unsigned gid = 0;
 };
 
+/// A request to the metrics endpoint, and what it answers (the daemon's HttpHandler).
+struct HttpRequest {
+  std::string path;          // "/metrics", without the query
+  bool openmetrics = false;  // the scraper accepts application/openmetrics-text
+};
+struct HttpResponse {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+};
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
 /// A log file of an app in `capture` mode.
 struct LogFile {
   std::string path;
@@ -182,8 +194,10 @@ class Host {
   virtual unsigned long nofile_hard_limit() = 0;
   virtual bool tcp_migrate_req() = 0;
   /// Reads the master, the whole tree's totals, and each of `pids` with its descendants (and
-  /// their summed RSS when `tree_rss`).
-  virtual ProcessSample sample(const std::vector<int>& pids, bool tree_rss) = 0;
+  /// their summed RSS when `tree_rss`; PSS, USS and fds when `detail`).
+  virtual ProcessSample sample(const std::vector<int>& pids, bool tree_rss, bool detail) = 0;
+  /// The accept queue of a listening TCP socket the master holds; nullopt for others.
+  virtual std::optional<os::AcceptQueue> accept_queue(int fd) = 0;
 
   // ---- systemd (each a no-op outside it) ----
   virtual bool sd_enabled() = 0;
@@ -196,6 +210,12 @@ class Host {
   virtual int open_control(const control::ServerOptions& options, control::Handler handler) = 0;
   virtual void reconfigure_control(int id, const control::ServerOptions& options) = 0;
   virtual void close_control(int id) = 0;
+
+  // ---- the metrics endpoint ----
+  /// Serves HTTP on `address` with `handler`; throws std::system_error naming the address.
+  /// Returns its id.
+  virtual int open_metrics(const config::Address& address, HttpHandler handler) = 0;
+  virtual void close_metrics(int id) = 0;
 
   // ---- the loop ----
   /// Ends the event loop once the current event is handled.

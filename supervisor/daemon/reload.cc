@@ -28,6 +28,7 @@ struct Daemon::Prepared {
   std::vector<App> apps;  // parallel to the plan's apps
   std::optional<control::ServerOptions> control;
   std::optional<int> moved_control;  // a control server on the new socket path
+  std::optional<int> metrics;        // the metrics endpoint on its new address
 };
 
 void Daemon::refuse_reload(const control::ReplyPtr& reply, const std::string& why) {
@@ -47,6 +48,7 @@ void Daemon::refuse_reload(const control::ReplyPtr& reply, const std::string& wh
     }
     rest.remove_prefix(std::min(end + 1, rest.size()));
   }
+  ++counters_->reloads["refused"];
   after_actions();  // READY=1 again: the running config goes on
   if (reply) reply->finish(control::encode_error("reload refused, nothing changed: " + why));
 }
@@ -106,6 +108,7 @@ void Daemon::finish_reload(config::Config next, const os::ResolvedNames& names,
   e.kind = "reload";
   e.reason = plan.summary;
   events_.record(std::move(e), EventLog::Level::Info, "reload: " + plan.summary);
+  ++counters_->reloads["applied"];
   after_actions();  // READY=1 now if nothing rolls; else once the rollouts are over
   if (!reply) return;
   if (!wait || rolled.empty() || !supervisor_.rolling()) {
@@ -147,6 +150,15 @@ Daemon::Prepared Daemon::prepare(const config::Config& next, const core::ReloadP
           *prepared.control,
           [this](const control::Request& request, const control::Peer& peer,
                  control::ReplyPtr reply) { on_request(request, peer, std::move(reply)); });
+    }
+  }
+  // Last: nothing after it can fail, so a new endpoint is never left open by a refused reload.
+  if (plan.metrics_changed && next.metrics.address) {
+    try {
+      prepared.metrics = open_metrics(*next.metrics.address);
+    } catch (...) {
+      if (prepared.moved_control) host_.close_control(*prepared.moved_control);
+      throw;
     }
   }
   return prepared;
@@ -203,6 +215,11 @@ std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPl
     }
   }
   if (plan.control_changed) config_.control = std::move(next.control);
+  if (plan.metrics_changed) {
+    if (metrics_) host_.close_metrics(*metrics_);
+    metrics_ = prepared.metrics;
+    config_.metrics = next.metrics;
+  }
   arm_memory_check();
   return rolled;
 }

@@ -12,7 +12,7 @@ StatusSampler::CpuSample* StatusSampler::previous(int pid) {
 
 // CPU% since the last status, or over the process's life when it is new.
 double StatusSampler::cpu_percent(int pid, const os::ProcessFacts& facts, core::TimePoint now,
-                                  const ProcessSample& sample, bool whole,
+                                  const ProcessSample& sample, Memory memory,
                                   std::vector<CpuSample>& next) {
   const double hz = static_cast<double>(sample.ticks_per_second);
   CpuSample* last = previous(pid);
@@ -24,9 +24,9 @@ double StatusSampler::cpu_percent(int pid, const os::ProcessFacts& facts, core::
     const double age = sample.system_uptime_s - static_cast<double>(facts.start_ticks) / hz;
     if (age > 0) percent = 100.0 * static_cast<double>(facts.cpu_ticks) / hz / age;
   }
-  if (whole) {
+  if (memory == Memory::Replace) {
     next.push_back(CpuSample{pid, facts.cpu_ticks, now});
-  } else if (last != nullptr) {  // one app's status: keep the others' samples as they are
+  } else if (memory == Memory::Update && last != nullptr) {  // one app's status: keep the others'
     *last = CpuSample{pid, facts.cpu_ticks, now};
   }
   return percent;
@@ -34,7 +34,7 @@ double StatusSampler::cpu_percent(int pid, const os::ProcessFacts& facts, core::
 
 control::WorkerStatus StatusSampler::worker(unsigned index, const core::Lane& lane,
                                             const os::ProcessFacts* facts, core::TimePoint now,
-                                            const ProcessSample& sample, bool whole,
+                                            const ProcessSample& sample, Memory memory,
                                             std::vector<CpuSample>& next) {
   control::WorkerStatus w;
   w.id = index;
@@ -48,23 +48,50 @@ control::WorkerStatus StatusSampler::worker(unsigned index, const core::Lane& la
   if (lane.started_at())
     w.uptime_s = std::chrono::duration<double>(now - *lane.started_at()).count();
   if (facts->alive) {
+    const double hz = static_cast<double>(sample.ticks_per_second);
     w.threads = facts->threads;
     w.rss_kb = facts->rss_kb;
+    if (facts->pss_kb) w.pss_kb = static_cast<std::int64_t>(*facts->pss_kb);
+    if (facts->uss_kb) w.uss_kb = static_cast<std::int64_t>(*facts->uss_kb);
+    w.fds = facts->fds;
+    w.cpu_user_s = static_cast<double>(facts->user_ticks) / hz;
+    w.cpu_system_s = static_cast<double>(facts->system_ticks) / hz;
     w.cpus = facts->cpus;
-    w.cpu_percent = cpu_percent(w.pid, *facts, now, sample, whole, next);
+    w.cpu_percent = cpu_percent(w.pid, *facts, now, sample, memory, next);
     w.processes = facts->tree_processes;
     w.tree_threads = facts->tree_threads;
   }
   return w;
 }
 
+control::MasterStatus StatusSampler::master(Host& host, const ProcessSample& sample,
+                                            core::TimePoint now) const {
+  const double hz = static_cast<double>(sample.ticks_per_second);
+  control::MasterStatus m;
+  m.pid = sample.master_pid;
+  m.uptime_s = std::chrono::duration<double>(now - started_).count();
+  m.config = config_path_;
+  m.version = CLUSTERD_VERSION;
+  m.threads = sample.master.threads;
+  m.rss_kb = sample.master.rss_kb;
+  m.fds = sample.master.fds;
+  m.cpu_user_s = static_cast<double>(sample.master.user_ticks) / hz;
+  m.cpu_system_s = static_cast<double>(sample.master.system_ticks) / hz;
+  // Its start in /proc is in ticks since boot: now, less the time since then.
+  m.start_time_s = static_cast<double>(host.unix_ms()) / 1000.0 -
+                   (sample.system_uptime_s - static_cast<double>(sample.master.start_ticks) / hz);
+  return m;
+}
+
 control::StatusSnapshot StatusSampler::sample(Host& host, const core::Supervisor& supervisor,
-                                              const std::string* app) {
+                                              const std::string* app, const StatusExtras* extras,
+                                              bool remember) {
   // Each slot's active worker; during a replacement also the other lane's (the new worker
   // starting, or the old one draining), so both generations are visible.
   struct Shown {
     std::size_t app;
     unsigned index;
+    unsigned lane_index;
     const core::Lane* lane;
     bool active;
   };
@@ -74,29 +101,28 @@ control::StatusSnapshot StatusSampler::sample(Host& host, const core::Supervisor
     const core::AppState& state = supervisor.apps()[a];
     if (app != nullptr && state.spec.name != *app) continue;
     for (unsigned i = 0; i < state.slots.size(); ++i) {
-      shown.push_back({a, i, &state.slots[i].current(), true});
-      if (state.slots[i].other().pid() != 0)
-        shown.push_back({a, i, &state.slots[i].other(), false});
+      const auto& slot = state.slots[i];
+      const unsigned current = &slot.current() == &slot.lanes[0] ? 0 : 1;
+      shown.push_back({a, i, current, &slot.current(), true});
+      if (slot.other().pid() != 0) shown.push_back({a, i, 1 - current, &slot.other(), false});
     }
   }
   for (const Shown& s : shown) {
     if (s.lane->pid() != 0) pids.push_back(s.lane->pid());
   }
-  const ProcessSample sample = host.sample(pids, false);
+  const ProcessSample sample = host.sample(pids, false, true);
   const core::TimePoint now = host.now();
 
   control::StatusSnapshot out;
-  out.master.pid = sample.master_pid;
-  out.master.uptime_s = std::chrono::duration<double>(now - started_).count();
-  out.master.config = config_path_;
-  out.master.version = CLUSTERD_VERSION;
-  out.master.threads = sample.master.threads;
-  out.master.rss_kb = sample.master.rss_kb;
+  out.master = master(host, sample, now);
   out.totals.processes = sample.total_processes;
   out.totals.threads = sample.total_threads;
 
+  const Memory memory = !remember        ? Memory::Leave
+                        : app == nullptr ? Memory::Replace
+                                         : Memory::Update;
   std::vector<CpuSample> next;
-  if (app == nullptr) next.reserve(previous_.size() + 64);
+  if (memory == Memory::Replace) next.reserve(previous_.size() + 64);
   std::size_t facts = 0;
   std::size_t listed = supervisor.apps().size();  // the app whose entry is out.apps.back()
   for (const Shown& s : shown) {
@@ -107,14 +133,14 @@ control::StatusSnapshot StatusSampler::sample(Host& host, const core::Supervisor
       });
       if (state.removed && !live) continue;  // dropped by a reload and gone
       listed = s.app;
-      out.apps.push_back({state.spec.name,
-                          state.instances,
-                          state.instances_reason,
-                          0,
-                          state.generation,
-                          {},
-                          "",
-                          0});
+      control::AppStatus entry;
+      entry.name = state.spec.name;
+      entry.instances = state.instances;
+      entry.instances_reason = state.instances_reason;
+      entry.generation = state.generation;
+      if (state.rollout) entry.rollout = core::to_string(state.rollout->phase);
+      if (extras != nullptr) extras->add(s.app, entry);
+      out.apps.push_back(std::move(entry));
     }
     control::AppStatus& a = out.apps.back();
     if (s.active && s.lane->state() == core::LaneState::Running) ++a.ready;
@@ -123,9 +149,11 @@ control::StatusSnapshot StatusSampler::sample(Host& host, const core::Supervisor
         sample.workers[facts].first == s.lane->pid()) {
       f = &sample.workers[facts++].second;
     }
-    a.workers.push_back(worker(s.index, *s.lane, f, now, sample, app == nullptr, next));
+    a.workers.push_back(worker(s.index, *s.lane, f, now, sample, memory, next));
+    if (extras != nullptr)
+      extras->add(core::SlotId{s.app, s.index, s.lane_index}, a.workers.back());
   }
-  if (app == nullptr) {  // pids that are gone are forgotten with the old vector
+  if (memory == Memory::Replace) {  // pids that are gone are forgotten with the old vector
     std::sort(next.begin(), next.end(),
               [](const CpuSample& x, const CpuSample& y) { return x.pid < y.pid; });
     previous_ = std::move(next);

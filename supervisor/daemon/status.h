@@ -15,14 +15,26 @@
 
 namespace clusterd::daemon {
 
+/// What the daemon adds to a snapshot besides the core's state and /proc: each shown worker's
+/// and app's sockets, cgroup and logs (daemon/observe.cc).
+class StatusExtras {
+ public:
+  virtual ~StatusExtras() = default;
+  virtual void add(core::SlotId id, control::WorkerStatus& worker) const = 0;
+  virtual void add(std::size_t app, control::AppStatus& status) const = 0;
+};
+
 class StatusSampler {
  public:
   StatusSampler(std::string config_path, core::TimePoint started)
       : config_path_(std::move(config_path)), started_(started) {}
 
-  /// Everything, or only the app named `app` (the totals always cover the whole tree).
+  /// Everything, or only the app named `app` (the totals always cover the whole tree). A full
+  /// sample with `remember` starts the next interval of every worker's cpu_percent (a status
+  /// request); metrics scrapes do not, so they do not shorten the interval `status` shows.
   control::StatusSnapshot sample(Host& host, const core::Supervisor& supervisor,
-                                 const std::string* app = nullptr);
+                                 const std::string* app = nullptr,
+                                 const StatusExtras* extras = nullptr, bool remember = true);
   void set_config_path(std::string path) { config_path_ = std::move(path); }
 
  private:
@@ -31,13 +43,17 @@ class StatusSampler {
     std::uint64_t ticks = 0;
     core::TimePoint at;
   };
+  // What a sample does with the CPU times it read: starts every worker's next interval, only its
+  // workers' (one app's status), or none (a metrics scrape).
+  enum class Memory { Replace, Update, Leave };
   CpuSample* previous(int pid);
+  control::MasterStatus master(Host& host, const ProcessSample& sample, core::TimePoint now) const;
   control::WorkerStatus worker(unsigned index, const core::Lane& lane,
                                const os::ProcessFacts* facts, core::TimePoint now,
-                               const ProcessSample& sample, bool whole,
+                               const ProcessSample& sample, Memory memory,
                                std::vector<CpuSample>& next);
   double cpu_percent(int pid, const os::ProcessFacts& facts, core::TimePoint now,
-                     const ProcessSample& sample, bool whole, std::vector<CpuSample>& next);
+                     const ProcessSample& sample, Memory memory, std::vector<CpuSample>& next);
 
   std::string config_path_;
   core::TimePoint started_;

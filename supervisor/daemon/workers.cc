@@ -107,8 +107,8 @@ SpawnRequest spawn_request(const config::AppSpec& spec, const Generation& gen, u
 }
 
 void Workers::add(WorkerHandle handle, core::SlotId slot, unsigned uid,
-                  std::optional<std::uint64_t> cgroup) {
-  by_handle_[handle] = Entry{slot, uid, cgroup};
+                  std::optional<std::uint64_t> cgroup, std::string cgroup_path) {
+  by_handle_[handle] = Entry{slot, uid, cgroup, std::move(cgroup_path)};
   by_slot_[key(slot)] = handle;
 }
 
@@ -142,6 +142,11 @@ std::optional<std::uint64_t> Workers::cgroup_of(WorkerHandle handle) const {
 unsigned Workers::uid_of(WorkerHandle handle) const {
   const auto it = by_handle_.find(handle);
   return it == by_handle_.end() ? 0 : it->second.uid;
+}
+
+std::string Workers::cgroup_path_of(WorkerHandle handle) const {
+  const auto it = by_handle_.find(handle);
+  return it == by_handle_.end() ? std::string() : it->second.cgroup_path;
 }
 
 }  // namespace clusterd::daemon

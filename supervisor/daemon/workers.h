@@ -45,7 +45,7 @@ std::vector<std::pair<std::string, std::string>> app_dirs(const config::AppSpec&
 class Workers {
  public:
   void add(WorkerHandle handle, core::SlotId slot, unsigned uid,
-           std::optional<std::uint64_t> cgroup = std::nullopt);
+           std::optional<std::uint64_t> cgroup = std::nullopt, std::string cgroup_path = {});
   /// Forgets a worker that exited; returns its lane.
   std::optional<core::SlotId> remove(WorkerHandle handle);
   std::optional<core::SlotId> slot_of(WorkerHandle handle) const;
@@ -54,6 +54,8 @@ class Workers {
   unsigned uid_of(WorkerHandle handle) const;
   /// The id of the worker's own cgroup, if it has one.
   std::optional<std::uint64_t> cgroup_of(WorkerHandle handle) const;
+  /// The path of the worker's own cgroup; empty without one.
+  std::string cgroup_path_of(WorkerHandle handle) const;
   std::size_t size() const { return by_handle_.size(); }
 
  private:
@@ -61,6 +63,7 @@ class Workers {
     core::SlotId slot;
     unsigned uid = 0;
     std::optional<std::uint64_t> cgroup;
+    std::string cgroup_path;
   };
   std::map<WorkerHandle, Entry> by_handle_;
   std::map<std::tuple<std::size_t, unsigned, unsigned>, WorkerHandle> by_slot_;

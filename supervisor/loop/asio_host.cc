@@ -16,6 +16,7 @@
 #include "supervisor/control/paths.h"
 #include "supervisor/control/protocol.h"
 #include "supervisor/loop/guard.h"
+#include "supervisor/loop/metrics_server.h"
 #include "supervisor/loop/name_lookup.h"
 #include "supervisor/loop/processes.h"
 #include "supervisor/os/cpus.h"
@@ -62,6 +63,7 @@ class AsioHost::Impl {
   std::map<daemon::TimerKey, Timer> timers;
   std::uint64_t next_serial = 1;
   std::map<int, std::unique_ptr<control::ControlServer>> controls;
+  std::map<int, std::unique_ptr<MetricsServer>> metrics;
   int next_control = 1;
   std::unique_ptr<asio::steady_timer> sd_watchdog;
   std::chrono::microseconds sd_interval{};
@@ -226,9 +228,10 @@ os::CpuBudget AsioHost::cpus() { return os::detect_cpus(); }
 std::string AsioHost::cgroup_mode() { return impl_->processes.cgroup_mode(); }
 unsigned long AsioHost::nofile_hard_limit() { return os::nofile_hard_limit(); }
 bool AsioHost::tcp_migrate_req() { return os::sysctl_enabled("net/ipv4/tcp_migrate_req"); }
-daemon::ProcessSample AsioHost::sample(const std::vector<int>& pids, bool tree_rss) {
-  return os::sample_processes(std::vector<pid_t>(pids.begin(), pids.end()), tree_rss);
+daemon::ProcessSample AsioHost::sample(const std::vector<int>& pids, bool tree_rss, bool detail) {
+  return os::sample_processes(std::vector<pid_t>(pids.begin(), pids.end()), tree_rss, detail);
 }
+std::optional<os::AcceptQueue> AsioHost::accept_queue(int fd) { return os::accept_queue(fd); }
 
 bool AsioHost::sd_enabled() { return sd::notify_enabled(); }
 void AsioHost::sd_notify(const std::string& state) { sd::notify(state); }
@@ -256,6 +259,14 @@ void AsioHost::reconfigure_control(int id, const control::ServerOptions& options
 }
 
 void AsioHost::close_control(int id) { impl_->controls.erase(id); }
+
+int AsioHost::open_metrics(const config::Address& address, daemon::HttpHandler handler) {
+  const int id = impl_->next_control++;
+  impl_->metrics[id] = std::make_unique<MetricsServer>(impl_->io, address, std::move(handler));
+  return id;
+}
+
+void AsioHost::close_metrics(int id) { impl_->metrics.erase(id); }
 
 void AsioHost::quit() {
   impl_->processes.end_leftovers();

@@ -64,7 +64,8 @@ class AsioHost final : public daemon::Host {
   std::string cgroup_mode() override;
   unsigned long nofile_hard_limit() override;
   bool tcp_migrate_req() override;
-  daemon::ProcessSample sample(const std::vector<int>& pids, bool tree_rss) override;
+  daemon::ProcessSample sample(const std::vector<int>& pids, bool tree_rss, bool detail) override;
+  std::optional<os::AcceptQueue> accept_queue(int fd) override;
   bool sd_enabled() override;
   void sd_notify(const std::string& state) override;
   bool sd_store_fd(int fd, const std::string& name) override;
@@ -72,6 +73,8 @@ class AsioHost final : public daemon::Host {
   int open_control(const control::ServerOptions& options, control::Handler handler) override;
   void reconfigure_control(int id, const control::ServerOptions& options) override;
   void close_control(int id) override;
+  int open_metrics(const config::Address& address, daemon::HttpHandler handler) override;
+  void close_metrics(int id) override;
   void quit() override;
 
  private:

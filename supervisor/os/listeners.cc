@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -193,6 +194,15 @@ bool enable_reuseport(int fd) {
 
 void remove_socket_file(const config::Address& address) {
   if (address.family == config::Address::Family::Unix) unlink(address.path.c_str());
+}
+
+std::optional<AcceptQueue> accept_queue(int fd) {
+  tcp_info info{};
+  socklen_t size = sizeof info;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &size) != 0 || info.tcpi_state != TCP_LISTEN) {
+    return std::nullopt;
+  }
+  return AcceptQueue{info.tcpi_unacked, info.tcpi_sacked};
 }
 
 }  // namespace clusterd::os

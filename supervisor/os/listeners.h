@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "config/config.h"
@@ -35,5 +36,9 @@ bool enable_reuseport(int fd);
 
 /// Removes the socket file of a Unix listener the master created; no-op for TCP.
 void remove_socket_file(const config::Address& address);
+
+/// The accept queue of a listening TCP socket (nullopt for anything else): read when asked
+/// (a scrape, a status), never polled.
+std::optional<AcceptQueue> accept_queue(int fd);
 
 }  // namespace clusterd::os

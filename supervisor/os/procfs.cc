@@ -72,6 +72,8 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text) {
     return std::nullopt;
   }
   stat.cpu_ticks = utime + stime;
+  stat.user_ticks = utime;
+  stat.system_ticks = stime;
   return stat;
 }
 
@@ -99,6 +101,50 @@ std::optional<std::uint64_t> read_rss_kb(pid_t pid) {
   const std::optional<std::uint64_t> pages = parse_statm_resident(read_small(AT_FDCWD, path, text));
   if (!pages) return std::nullopt;
   return *pages * page_kb;
+}
+
+std::optional<SharedMemory> parse_smaps_rollup(std::string_view text) {
+  SharedMemory out;
+  bool pss = false;
+  while (!text.empty()) {
+    const std::size_t end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+    const std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    const std::string_view key = line.substr(0, colon);
+    std::string_view value = trim(line.substr(colon + 1));
+    if (value.size() > 3 && value.substr(value.size() - 3) == " kB") value.remove_suffix(3);
+    std::uint64_t kb = 0;
+    if (!parse_number(value, kb)) continue;
+    if (key == "Pss") {
+      out.pss_kb = kb;
+      pss = true;
+    } else if (key == "Private_Clean" || key == "Private_Dirty") {
+      out.uss_kb += kb;
+    }
+  }
+  return pss ? std::optional<SharedMemory>(out) : std::nullopt;
+}
+
+std::optional<SharedMemory> read_smaps_rollup(pid_t pid) {
+  char path[40];
+  std::snprintf(path, sizeof path, "/proc/%d/smaps_rollup", static_cast<int>(pid));
+  char text[4096];
+  return parse_smaps_rollup(read_small(AT_FDCWD, path, text));
+}
+
+int count_fds(pid_t pid) {
+  char path[32];
+  std::snprintf(path, sizeof path, "/proc/%d/fd", static_cast<int>(pid));
+  DIR* dir = opendir(path);
+  if (dir == nullptr) return -1;
+  int count = 0;
+  while (const dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] != '.') ++count;
+  }
+  closedir(dir);
+  return count;
 }
 
 std::string allowed_cpus(pid_t pid) {
@@ -172,7 +218,7 @@ double system_uptime_s() {
 
 long clock_ticks_per_second() { return sysconf(_SC_CLK_TCK); }
 
-ProcessSample sample_processes(const std::vector<pid_t>& pids, bool tree_rss) {
+ProcessSample sample_processes(const std::vector<pid_t>& pids, bool tree_rss, bool detail) {
   const ProcessTree tree = ProcessTree::scan();
   ProcessSample out;
   const pid_t self = getpid();
@@ -181,9 +227,12 @@ ProcessSample sample_processes(const std::vector<pid_t>& pids, bool tree_rss) {
     out.master.alive = true;
     out.master.threads = stat->threads;
     out.master.cpu_ticks = stat->cpu_ticks;
+    out.master.user_ticks = stat->user_ticks;
+    out.master.system_ticks = stat->system_ticks;
     out.master.start_ticks = stat->start_ticks;
   }
   out.master.rss_kb = read_rss_kb(self).value_or(0);
+  if (detail) out.master.fds = count_fds(self);
   for (pid_t pid : tree.subtree(self)) {
     if (const ProcStat* stat = tree.stat(pid)) {
       ++out.total_processes;
@@ -199,9 +248,18 @@ ProcessSample sample_processes(const std::vector<pid_t>& pids, bool tree_rss) {
       facts.alive = true;
       facts.threads = stat->threads;
       facts.cpu_ticks = stat->cpu_ticks;
+      facts.user_ticks = stat->user_ticks;
+      facts.system_ticks = stat->system_ticks;
       facts.start_ticks = stat->start_ticks;
       facts.rss_kb = read_rss_kb(pid).value_or(0);
       facts.cpus = allowed_cpus(pid);
+      if (detail) {
+        if (const std::optional<SharedMemory> shared = read_smaps_rollup(pid)) {
+          facts.pss_kb = shared->pss_kb;
+          facts.uss_kb = shared->uss_kb;
+        }
+        facts.fds = count_fds(pid);
+      }
       for (pid_t member : tree.subtree(pid)) {
         const ProcStat* s = tree.stat(member);
         if (s == nullptr) continue;  // started after the scan

@@ -23,9 +23,11 @@ struct ProcStat {
   pid_t ppid = 0;
   pid_t session = 0;
   char state = '?';
-  std::uint64_t cpu_ticks = 0;    // utime + stime, in clock ticks
-  std::uint64_t start_ticks = 0;  // since boot, in clock ticks
-  unsigned threads = 0;           // num_threads
+  std::uint64_t cpu_ticks = 0;     // utime + stime, in clock ticks
+  std::uint64_t user_ticks = 0;    // utime
+  std::uint64_t system_ticks = 0;  // stime
+  std::uint64_t start_ticks = 0;   // since boot, in clock ticks
+  unsigned threads = 0;            // num_threads
 };
 
 /// Parses /proc/PID/stat ("pid (comm) state ppid ..."); comm may hold spaces and parentheses.
@@ -39,6 +41,17 @@ std::optional<ProcStat> read_proc_stat(pid_t pid);
 std::optional<std::uint64_t> read_rss_kb(pid_t pid);
 /// The CPUs `pid` may run on ("0-1"), from sched_getaffinity; empty if it is gone.
 std::string allowed_cpus(pid_t pid);
+
+/// Pss and Private_Clean + Private_Dirty (USS) of /proc/PID/smaps_rollup, in KiB.
+struct SharedMemory {
+  std::uint64_t pss_kb = 0;
+  std::uint64_t uss_kb = 0;
+};
+std::optional<SharedMemory> parse_smaps_rollup(std::string_view text);
+/// nullopt when the process is gone or the file cannot be read (no permission: ptrace access).
+std::optional<SharedMemory> read_smaps_rollup(pid_t pid);
+/// The open file descriptors of `pid` (entries of /proc/PID/fd); -1 when it cannot be read.
+int count_fds(pid_t pid);
 
 /// One pass over /proc: every process's parent, to find the descendants of any pid.
 class ProcessTree {
@@ -61,8 +74,9 @@ class ProcessTree {
 };
 
 /// One scan of /proc: the calling process (the master) with the totals of its whole tree, and
-/// each of `pids` with its descendants (their RSS summed too when `tree_rss`).
-ProcessSample sample_processes(const std::vector<pid_t>& pids, bool tree_rss);
+/// each of `pids` with its descendants (their RSS summed too when `tree_rss`; PSS, USS and open
+/// fds read too when `detail`: a status or a scrape, not the memory check).
+ProcessSample sample_processes(const std::vector<pid_t>& pids, bool tree_rss, bool detail = false);
 
 /// Seconds since boot (/proc/uptime) and clock ticks per second, to turn start_ticks into ages.
 double system_uptime_s();

@@ -19,7 +19,9 @@ struct Ids {
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<gid_t> groups;
-  std::string user;  // the passwd entry of `user:`, for HOME, USER, LOGNAME and SHELL
+  // The passwd entry of `user:`, for HOME, USER, LOGNAME and SHELL; for a uid written as digits
+  // that has none, the digits, "/" and "/bin/sh".
+  std::string user;
   std::string home;
   std::string shell;
 };
@@ -61,10 +63,22 @@ struct ProcessFacts {
   std::uint64_t rss_kb = 0;     // the process's own, exact (statm)
   std::string cpus;             // its affinity, "0-1"
   std::uint64_t cpu_ticks = 0;  // utime + stime
+  std::uint64_t user_ticks = 0;
+  std::uint64_t system_ticks = 0;
   std::uint64_t start_ticks = 0;
-  unsigned tree_processes = 0;  // it and all its descendants
+  // Read for a status or a scrape only (sample_processes' `detail`):
+  std::optional<std::uint64_t> pss_kb;  // smaps_rollup: its share of what it maps
+  std::optional<std::uint64_t> uss_kb;  // what only it maps (Private_Clean + Private_Dirty)
+  int fds = -1;                         // open file descriptors; -1: not read
+  unsigned tree_processes = 0;          // it and all its descendants
   unsigned tree_threads = 0;
   std::uint64_t tree_rss_kb = 0;
+};
+
+/// A listening TCP socket's accept queue (TCP_INFO: tcpi_unacked and tcpi_sacked).
+struct AcceptQueue {
+  unsigned queued = 0;  // connections the kernel completed that nobody accepted yet
+  unsigned limit = 0;   // the backlog it was listen()ed with, as the kernel caps it
 };
 
 /// Who sent a notify datagram, as far as the kernel can tell (notify_socket.h).

@@ -480,7 +480,7 @@ apps:
     comand: x
 )");
   std::vector<std::string> want = {
-      "t.yaml:1:1: app: unknown key; expected one of control, cgroups, apps",
+      "t.yaml:1:1: app: unknown key; expected one of control, cgroups, metrics, apps",
       "t.yaml:4:3: apps.web.command: required key is missing",
       "t.yaml:5:16: apps.web.instances: expected auto or an integer from 1 to 65536, got 'zero'",
       "t.yaml:6:12: apps.web.ready: expected one of exec, notify, got 'maybe'",
@@ -496,7 +496,7 @@ apps:
   CHECK_FALSE(cfg::parse_config("app: {}\n", "t.yaml").config.has_value());
   CHECK(errors_of("app: {}\n") ==
         std::vector<std::string>{
-            "t.yaml:1:1: app: unknown key; expected one of control, cgroups, apps",
+            "t.yaml:1:1: app: unknown key; expected one of control, cgroups, metrics, apps",
             "t.yaml:1:1: apps: required key is missing"});
 }
 
@@ -604,4 +604,29 @@ TEST_CASE("the shipped example is valid", "[config]") {
   CHECK(web.listeners[0].name == "http");
   CHECK(web.listeners[0].mode == cfg::ListenMode::ReusePort);
   CHECK(web.listeners[0].address.text == "127.0.0.1:8080");
+}
+
+TEST_CASE("metrics: an address, as a scalar or under address:, not one a listener uses",
+          "[config]") {
+  CHECK_FALSE(parse_ok(app_with("")).metrics.address);
+  const cfg::Config scalar = parse_ok("metrics: \"127.0.0.1:9100\"\n" + app_with(""));
+  REQUIRE(scalar.metrics.address);
+  CHECK(scalar.metrics.address->text == "127.0.0.1:9100");
+  CHECK(scalar.metrics.at.line == 1);
+  const cfg::Config map = parse_ok("metrics: { address: \"unix:/run/m.sock\" }\n" + app_with(""));
+  REQUIRE(map.metrics.address);
+  CHECK(map.metrics.address->text == "unix:/run/m.sock");
+  CHECK(errors_of("metrics: localhost:9100\n" + app_with("")) ==
+        std::vector<std::string>{"t.yaml:1:10: metrics: expected a numeric address (hostnames "
+                                 "are not resolved), got 'localhost'"});
+  CHECK(errors_of("metrics: {}\n" + app_with("")) ==
+        std::vector<std::string>{"t.yaml:1:1: metrics.address: required key is missing"});
+  CHECK(
+      errors_of("metrics: { port: 9100 }\n" + app_with("")) ==
+      std::vector<std::string>{"t.yaml:1:1: metrics.address: required key is missing",
+                               "t.yaml:1:12: metrics.port: unknown key; expected one of address"});
+  CHECK(errors_of("metrics: \"0.0.0.0:8080\"\n" +
+                  app_with("    listen:\n      http: \"127.0.0.1:8080\"\n")) ==
+        std::vector<std::string>{"t.yaml:1:10: metrics.address: 0.0.0.0:8080 is already used by "
+                                 "apps.web.listen.http at line 6"});
 }

@@ -168,7 +168,12 @@ class FakeHost final : public daemon::Host {
   std::string cgroup_mode() override { return "no per-worker cgroups: a fake host"; }
   unsigned long nofile_hard_limit() override { return 4096; }
   bool tcp_migrate_req() override { return true; }
-  daemon::ProcessSample sample(const std::vector<int>& pids, bool) override {
+  std::map<int, os::AcceptQueue> queues;  // by fd, for accept_queue()
+  std::optional<os::AcceptQueue> accept_queue(int fd) override {
+    const auto it = queues.find(fd);
+    return it == queues.end() ? std::nullopt : std::optional<os::AcceptQueue>(it->second);
+  }
+  daemon::ProcessSample sample(const std::vector<int>& pids, bool, bool) override {
     daemon::ProcessSample out;
     out.master_pid = 1;
     out.master.alive = true;
@@ -196,6 +201,18 @@ class FakeHost final : public daemon::Host {
   }
   void reconfigure_control(int, const control::ServerOptions&) override {}
   void close_control(int id) override { controls.erase(id); }
+  std::map<int, daemon::HttpHandler> metrics;  // open metrics endpoints by id
+  std::vector<std::string> metrics_addresses;
+  bool fail_metrics = false;  // open_metrics() fails as with a taken port
+  int open_metrics(const config::Address& address, daemon::HttpHandler handler) override {
+    if (fail_metrics) {
+      throw std::system_error(EADDRINUSE, std::system_category(), "metrics " + address.text);
+    }
+    metrics_addresses.push_back(address.text);
+    metrics[next_control_] = std::move(handler);
+    return next_control_++;
+  }
+  void close_metrics(int id) override { metrics.erase(id); }
   void quit() override { quit_called = true; }
 
  private:

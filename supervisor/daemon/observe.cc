@@ -1,0 +1,126 @@
+// What the daemon shows: the status snapshot with its own parts (accept queues of the sockets it
+// holds, cgroups, logs), the metrics endpoint, the health check, and the counters behind them.
+#include <spdlog/spdlog.h>
+
+#include "supervisor/control/commands.h"
+#include "supervisor/daemon/daemon.h"
+
+namespace clusterd::daemon {
+namespace {
+
+// A reply that counts itself by verb and result when it finishes.
+class CountedReply final : public control::ReplyStream {
+ public:
+  CountedReply(std::shared_ptr<MetricCounters> counters, const char* verb, control::ReplyPtr inner)
+      : counters_(std::move(counters)), verb_(verb), inner_(std::move(inner)) {}
+  void send(std::string line) override { inner_->send(std::move(line)); }
+  void finish(std::string line) override {
+    if (!done_) {
+      done_ = true;
+      // Every reply is one JSON object whose keys are sorted; `"ok":false` cannot occur inside
+      // a string value, where each quote is escaped.
+      const bool error = line.find("\"ok\":false") != std::string::npos;
+      ++counters_->requests[{verb_, error ? "error" : "ok"}];
+    }
+    inner_->finish(std::move(line));
+  }
+  bool open() const override { return inner_->open(); }
+
+ private:
+  std::shared_ptr<MetricCounters> counters_;
+  const char* verb_;
+  control::ReplyPtr inner_;
+  bool done_ = false;
+};
+
+void add_queue(Host& host, const Listener& listener, std::size_t index,
+               std::vector<control::QueueStatus>& out) {
+  if (index >= listener.fds.size() || !listener.fds[index]) return;
+  if (const std::optional<os::AcceptQueue> q = host.accept_queue(listener.fds[index].get())) {
+    out.push_back({listener.spec.name, q->queued, q->limit});
+  }
+}
+
+}  // namespace
+
+control::StatusSnapshot Daemon::snapshot(const std::string* app, bool remember) {
+  struct Extras final : StatusExtras {
+    explicit Extras(Daemon& daemon) : d(daemon) {}
+    void add(core::SlotId id, control::WorkerStatus& w) const override {
+      if (const std::optional<WorkerHandle> handle = d.workers_.handle_of(id)) {
+        w.cgroup = d.workers_.cgroup_path_of(*handle);
+      }
+      const auto& generations = d.apps_[id.app].generations;
+      const auto gen = generations.find(w.generation);
+      if (gen == generations.end()) return;
+      for (const std::shared_ptr<Listener>& l : gen->second.listeners) {
+        if (l->spec.mode == config::ListenMode::ReusePort)
+          add_queue(d.host_, *l, id.index, w.queues);
+      }
+    }
+    void add(std::size_t a, control::AppStatus& s) const override {
+      const core::AppState& state = d.supervisor_.apps()[a];
+      s.logs = config::to_string(d.output_.mode_of(state.spec.logs));
+      s.log_dropped_bytes = d.output_.dropped(s.name);
+      const auto gen = d.apps_[a].generations.find(state.generation);
+      if (gen == d.apps_[a].generations.end()) return;
+      for (const std::shared_ptr<Listener>& l : gen->second.listeners) {
+        if (l->spec.mode == config::ListenMode::Shared) add_queue(d.host_, *l, 0, s.queues);
+      }
+    }
+    Daemon& d;
+  };
+  const Extras extras(*this);
+  return sampler_.sample(host_, supervisor_, app, &extras, remember);
+}
+
+HttpResponse Daemon::serve_http(const HttpRequest& request) {
+  if (request.path == "/metrics") {
+    ++counters_->scrapes;
+    counters_->notify_rejected = notify_rejected_total_;
+    const control::StatusSnapshot now = snapshot(nullptr, false);
+    return {200, metrics_content_type(request.openmetrics),
+            render_metrics(now, *counters_, request.openmetrics)};
+  }
+  if (request.path == "/healthz") {
+    // Only the core's counts: no /proc, so a tight health-check loop costs next to nothing.
+    control::StatusSnapshot counts;
+    for (const core::AppState& state : supervisor_.apps()) {
+      if (state.removed) continue;
+      control::AppStatus a;
+      a.name = state.spec.name;
+      a.instances = state.instances;
+      for (const auto& slot : state.slots) {
+        if (slot.current().state() == core::LaneState::Running) ++a.ready;
+      }
+      counts.apps.push_back(std::move(a));
+    }
+    return health(counts);
+  }
+  if (request.path == "/") {
+    return {200, "text/plain; charset=utf-8",
+            "clusterd " CLUSTERD_VERSION
+            "\n/metrics  Prometheus metrics\n/healthz  200 when every "
+            "app has all its workers ready, else 503\n"};
+  }
+  return {404, "text/plain; charset=utf-8", "not found: try /metrics or /healthz\n"};
+}
+
+int Daemon::open_metrics(const config::Address& address) {
+  const int id =
+      host_.open_metrics(address, [this](const HttpRequest& r) { return serve_http(r); });
+  spdlog::info("metrics: serving /metrics and /healthz on {}", address.text);
+  return id;
+}
+
+control::ReplyPtr Daemon::counted(control::Command command, control::ReplyPtr reply) {
+  return std::make_shared<CountedReply>(counters_, control::spec_of(command).name,
+                                        std::move(reply));
+}
+
+void Daemon::count_restart(core::SlotId id, const char* reason) {
+  if (!counted_.insert({id.app, id.index, id.lane}).second) return;
+  ++counters_->restarts[{supervisor_.apps()[id.app].spec.name, id.index, reason}];
+}
+
+}  // namespace clusterd::daemon

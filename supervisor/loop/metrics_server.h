@@ -1,0 +1,29 @@
+// The metrics endpoint: a small HTTP/1.1 server on the master's one loop (TCP or a unix
+// socket). Each connection sends one request and gets one reply, then is closed; a client that
+// says nothing within 10 s is dropped, at most 16 are served at once, a request is at most
+// 8 KiB. What a path answers is the daemon's (the handler); the numbers are read when the
+// request comes, never on a timer.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <memory>
+
+#include "supervisor/daemon/host.h"
+
+namespace clusterd::loop {
+
+class MetricsServer {
+ public:
+  /// Binds `address`; throws std::system_error naming it.
+  MetricsServer(asio::io_context& io, const config::Address& address, daemon::HttpHandler handler);
+  ~MetricsServer();
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+
+  class Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace clusterd::loop
