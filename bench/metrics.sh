@@ -44,26 +44,34 @@ p50() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2
 
 echo "machine: $(machine)"
 echo
-echo "scrape vs status, paired run by run (A B A B); master CPU from its /proc ticks"
-printf '%-8s %-14s %-14s %-8s %-16s %-10s %-10s\n' workers "scrape p50" "status p50" ratio \
-  "master CPU/scrape" "page" series
+echo "scrape vs status, paired run by run (A B C D, A B C D, ...); master CPU from its /proc ticks"
+echo "  GET /: the same curl for a page with no numbers (the client's and HTTP's own cost)"
+echo "  status --detail: the same /proc reads as a scrape, as JSON; status --json: without PSS, USS, fds"
+printf '%-8s %-10s %-12s %-17s %-15s %-24s %-18s %-10s %-8s\n' workers "GET /" "scrape p50" \
+  "status --detail" "status --json" "(scrape - GET /)/detail" "master CPU/scrape" page series
 for n in "${SIZES[@]}"; do
   start "$n"
-  scrapes=(); statuses=(); t_scrape=0
+  floors=(); scrapes=(); statuses=(); tables=(); t_scrape=0
   for _ in $(seq "$RUNS"); do
+    t0=$(now_us)
+    curl -sf --unix-socket "$T/m.sock" http://localhost/ -o /dev/null
+    floors+=($(($(now_us) - t0)))
     c0=$(ticks "$DAEMON"); t0=$(now_us)
     curl -sf --unix-socket "$T/m.sock" http://localhost/metrics -o "$T/page"
     t1=$(now_us); c1=$(ticks "$DAEMON")
     scrapes+=($((t1 - t0))); t_scrape=$((t_scrape + c1 - c0))
     t0=$(now_us)
-    "$BUILD/clusterctl" -s "$T/ctl.sock" status --json >/dev/null
+    "$BUILD/clusterctl" -s "$T/ctl.sock" status --json --detail >/dev/null
     statuses+=($(($(now_us) - t0)))
+    t0=$(now_us)
+    "$BUILD/clusterctl" -s "$T/ctl.sock" status --json >/dev/null
+    tables+=($(($(now_us) - t0)))
   done
-  a=$(p50 "${scrapes[@]}"); b=$(p50 "${statuses[@]}")
-  printf '%-8s %-14s %-14s %-8s %-16s %-10s %-10s\n' "$n" \
-    "$(awk -v x="$a" 'BEGIN{printf "%.1f ms", x/1000}')" "$(awk -v x="$b" 'BEGIN{printf "%.1f ms", x/1000}')" \
-    "$(awk -v x="$a" -v y="$b" 'BEGIN{printf "%.2f", x/y}')" \
-    "$(awk -v t="$t_scrape" -v r="$RUNS" -v hz="$HZ" 'BEGIN{printf "%.2f ms", 1000*t/hz/r}')" \
+  f=$(p50 "${floors[@]}"); a=$(p50 "${scrapes[@]}"); b=$(p50 "${statuses[@]}"); c=$(p50 "${tables[@]}")
+  ms() { awk -v x="$1" 'BEGIN{printf "%.1f ms", x/1000}'; }
+  printf '%-8s %-10s %-12s %-17s %-15s %-24s %-18s %-10s %-8s\n' "$n" "$(ms "$f")" "$(ms "$a")" \
+    "$(ms "$b")" "$(ms "$c")" "$(awk -v x="$a" -v f="$f" -v y="$b" 'BEGIN{printf "%.2f", (x-f)/y}')" \
+    "$(awk -v t="$t_scrape" -v r="$RUNS" -v hz="$HZ" 'BEGIN{printf "%.1f ms", 1000*t/hz/r}')" \
     "$(($(stat -c %s "$T/page") / 1024)) KiB" "$(grep -vc '^#' "$T/page")"
   stop
 done

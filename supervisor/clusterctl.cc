@@ -121,6 +121,9 @@ void print_status(const StatusSnapshot& status, bool tty) {
             << human_kb(status.master.rss_kb) << ", up " << human_duration(status.master.uptime_s)
             << "; whole tree: " << status.totals.processes << " processes, "
             << status.totals.threads << " threads\n";
+  if (!status.master.cgroups.empty()) {
+    std::cout << clusterd::printable(status.master.cgroups) << "\n";
+  }
 }
 
 // "30s", "10m", "2h", "1d", "500ms" -> milliseconds.
@@ -197,6 +200,7 @@ struct Args {
   std::string sort = "id";  // top
   unsigned iterations = 0;  // top
   bool plain = false;       // top
+  bool detail = false;      // status
   CLI::App* top = nullptr;
   std::vector<std::pair<const clusterd::control::CommandSpec*, CLI::App*>> verbs;
 };
@@ -216,6 +220,8 @@ void add_verbs(CLI::App& cli, Args& args) {
     if (spec.command == clusterd::control::Command::Status) {
       sub->add_flag("--json", args.json,
                     "the status as JSON (stable; see docs/control-protocol.md)");
+      sub->add_flag("--detail", args.detail,
+                    "with each worker's PSS, USS and open fds (about 0.2 ms a worker to read)");
     }
     if (spec.history) {
       sub->add_option("-n,--lines", args.lines, "how many of the latest to show (default 20)")
@@ -267,6 +273,7 @@ clusterd::control::Request request_of(const Args& args) {
   if (spec.instances) request.instances = args.number;
   if (spec.worker && args.worker >= 0) request.worker = static_cast<unsigned>(args.worker);
   if (spec.wait) request.wait = !args.no_wait;
+  if (request.command == clusterd::control::Command::Status) request.detail = args.detail;
   if (spec.history) {
     if (args.lines >= 0) request.lines = static_cast<unsigned>(args.lines);
     request.follow = args.follow;

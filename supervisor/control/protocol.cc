@@ -98,7 +98,8 @@ json snapshot_json(const StatusSnapshot& s) {
                 {"fds", s.master.fds < 0 ? json(nullptr) : json(s.master.fds)},
                 {"cpu_user_s", s.master.cpu_user_s},
                 {"cpu_system_s", s.master.cpu_system_s},
-                {"start_time_s", s.master.start_time_s}}},
+                {"start_time_s", s.master.start_time_s},
+                {"cgroups", s.master.cgroups}}},
               {"apps", std::move(apps)},
               {"totals", {{"processes", s.totals.processes}, {"threads", s.totals.threads}}}};
 }
@@ -150,6 +151,7 @@ StatusSnapshot snapshot_from(const json& j) {
   s.master.cpu_user_s = field(m, "cpu_user_s", 0.0);
   s.master.cpu_system_s = field(m, "cpu_system_s", 0.0);
   s.master.start_time_s = field(m, "start_time_s", 0.0);
+  s.master.cgroups = field<std::string>(m, "cgroups", "");
   for (const json& a : j.at("apps")) {
     AppStatus app;
     app.name = field<std::string>(a, "name", "");
@@ -276,6 +278,10 @@ Request decode_request(std::string_view text) {
     if (!request["wait"].is_boolean()) throw ProtocolError("'wait' must be true or false");
     out.wait = request["wait"].get<bool>();
   }
+  if (info->command == Command::Status && request.contains("detail")) {
+    if (!request["detail"].is_boolean()) throw ProtocolError("'detail' must be true or false");
+    out.detail = request["detail"].get<bool>();
+  }
   if (info->history) {
     out.lines = get_count(request, "lines", 1000000);
     if (const std::optional<unsigned> since = get_count(request, "since_s", 100U * 365 * 86400)) {
@@ -302,6 +308,7 @@ std::string encode_request(const Request& request) {
   if (request.instances) j["instances"] = *request.instances;
   if (request.worker) j["worker"] = *request.worker;
   if (spec.wait) j["wait"] = request.wait;
+  if (request.command == Command::Status && request.detail) j["detail"] = true;
   if (spec.history) {
     if (request.lines) j["lines"] = *request.lines;
     if (request.since_ms) j["since_s"] = (*request.since_ms + 999) / 1000;

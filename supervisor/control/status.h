@@ -63,6 +63,7 @@ struct MasterStatus {
   double cpu_user_s = 0;
   double cpu_system_s = 0;
   double start_time_s = 0;  // Unix time it started
+  std::string cgroups;      // "per-worker cgroups under ROOT/workers (why)" or why there are none
 };
 
 struct Totals {

@@ -104,6 +104,7 @@ Frame fetch(const TopOptions& options) {
   Request status;
   status.command = Command::Status;
   status.app = options.app;
+  status.detail = true;
   const Reply reply =
       decode_reply(call(options.socket_path, encode_request(status), options.timeout));
   if (!reply.ok) throw std::runtime_error(reply.error);

@@ -71,7 +71,8 @@ void Daemon::answer(control::ReplyPtr& reply, const core::Outcome& outcome,
 void Daemon::status(const control::Request& request, const control::Peer&,
                     control::ReplyPtr reply) {
   if (request.app && !app_of(request, reply)) return;
-  reply->finish(control::encode_status(snapshot(request.app ? &*request.app : nullptr, true)));
+  reply->finish(control::encode_status(
+      snapshot(request.app ? &*request.app : nullptr, true, request.detail)));
 }
 
 void Daemon::version(const control::Request&, const control::Peer&, control::ReplyPtr reply) {

@@ -373,8 +373,12 @@ void Daemon::check_memory() {
   const std::vector<core::SlotId> watched = core::MemoryPolicy::watched(supervisor_);
   if (watched.empty()) return;
   std::vector<int> pids;
-  for (const core::SlotId& id : watched) pids.push_back(supervisor_.lane(id).pid());
-  const ProcessSample sample = host_.sample(pids, true, false);
+  std::vector<std::string> cgroups;
+  for (const core::SlotId& id : watched) {
+    pids.push_back(supervisor_.lane(id).pid());
+    cgroups.push_back(cgroup_of(id));
+  }
+  const ProcessSample sample = host_.sample(pids, cgroups, true, false);
   std::vector<core::MemoryReading> readings;
   for (std::size_t k = 0; k < watched.size() && k < sample.workers.size(); ++k) {
     if (!sample.workers[k].second.alive) continue;

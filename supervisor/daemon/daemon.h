@@ -136,7 +136,7 @@ class Daemon final : public HostEvents {
   // observe.cc: status, metrics, health
   /// The status of every app (or of `app`), with the daemon's own parts: sockets' accept
   /// queues, cgroups, logs. `remember`: see StatusSampler::sample.
-  control::StatusSnapshot snapshot(const std::string* app, bool remember);
+  control::StatusSnapshot snapshot(const std::string* app, bool remember, bool detail = true);
   HttpResponse serve_http(const HttpRequest& request);
   /// Opens the metrics endpoint at `address`; throws std::system_error naming it.
   int open_metrics(const config::Address& address);
@@ -144,6 +144,8 @@ class Daemon final : public HostEvents {
   control::ReplyPtr counted(control::Command command, control::ReplyPtr reply);
   /// Counts an unplanned end of a lane's worker (once per worker).
   void count_restart(core::SlotId id, const char* reason);
+  /// The path of the lane's worker's own cgroup; empty without one.
+  std::string cgroup_of(core::SlotId id) const;
 
   Host& host_;
   config::Config config_;  // the running configuration

@@ -194,8 +194,11 @@ class Host {
   virtual unsigned long nofile_hard_limit() = 0;
   virtual bool tcp_migrate_req() = 0;
   /// Reads the master, the whole tree's totals, and each of `pids` with its descendants (and
-  /// their summed RSS when `tree_rss`; PSS, USS and fds when `detail`).
-  virtual ProcessSample sample(const std::vector<int>& pids, bool tree_rss, bool detail) = 0;
+  /// their summed RSS when `tree_rss`; PSS, USS and fds when `detail`). `cgroups`, parallel to
+  /// `pids` (or empty), names each worker's own cgroup: see os::sample_processes.
+  virtual ProcessSample sample(const std::vector<int>& pids,
+                               const std::vector<std::string>& cgroups, bool tree_rss,
+                               bool detail) = 0;
   /// The accept queue of a listening TCP socket the master holds; nullopt for others.
   virtual std::optional<os::AcceptQueue> accept_queue(int fd) = 0;
 

@@ -43,13 +43,12 @@ void add_queue(Host& host, const Listener& listener, std::size_t index,
 
 }  // namespace
 
-control::StatusSnapshot Daemon::snapshot(const std::string* app, bool remember) {
+control::StatusSnapshot Daemon::snapshot(const std::string* app, bool remember, bool detail) {
   struct Extras final : StatusExtras {
     explicit Extras(Daemon& daemon) : d(daemon) {}
+    std::string cgroup(core::SlotId id) const override { return d.cgroup_of(id); }
     void add(core::SlotId id, control::WorkerStatus& w) const override {
-      if (const std::optional<WorkerHandle> handle = d.workers_.handle_of(id)) {
-        w.cgroup = d.workers_.cgroup_path_of(*handle);
-      }
+      w.cgroup = d.cgroup_of(id);
       const auto& generations = d.apps_[id.app].generations;
       const auto gen = generations.find(w.generation);
       if (gen == generations.end()) return;
@@ -71,7 +70,7 @@ control::StatusSnapshot Daemon::snapshot(const std::string* app, bool remember) 
     Daemon& d;
   };
   const Extras extras(*this);
-  return sampler_.sample(host_, supervisor_, app, &extras, remember);
+  return sampler_.sample(host_, supervisor_, app, &extras, remember, detail);
 }
 
 HttpResponse Daemon::serve_http(const HttpRequest& request) {
@@ -111,6 +110,11 @@ int Daemon::open_metrics(const config::Address& address) {
       host_.open_metrics(address, [this](const HttpRequest& r) { return serve_http(r); });
   spdlog::info("metrics: serving /metrics and /healthz on {}", address.text);
   return id;
+}
+
+std::string Daemon::cgroup_of(core::SlotId id) const {
+  const std::optional<WorkerHandle> handle = workers_.handle_of(id);
+  return handle ? workers_.cgroup_path_of(*handle) : std::string();
 }
 
 control::ReplyPtr Daemon::counted(control::Command command, control::ReplyPtr reply) {

@@ -75,6 +75,7 @@ control::MasterStatus StatusSampler::master(Host& host, const ProcessSample& sam
   m.threads = sample.master.threads;
   m.rss_kb = sample.master.rss_kb;
   m.fds = sample.master.fds;
+  m.cgroups = host.cgroup_mode();
   m.cpu_user_s = static_cast<double>(sample.master.user_ticks) / hz;
   m.cpu_system_s = static_cast<double>(sample.master.system_ticks) / hz;
   // Its start in /proc is in ticks since boot: now, less the time since then.
@@ -85,7 +86,7 @@ control::MasterStatus StatusSampler::master(Host& host, const ProcessSample& sam
 
 control::StatusSnapshot StatusSampler::sample(Host& host, const core::Supervisor& supervisor,
                                               const std::string* app, const StatusExtras* extras,
-                                              bool remember) {
+                                              bool remember, bool detail) {
   // Each slot's active worker; during a replacement also the other lane's (the new worker
   // starting, or the old one draining), so both generations are visible.
   struct Shown {
@@ -107,10 +108,13 @@ control::StatusSnapshot StatusSampler::sample(Host& host, const core::Supervisor
       if (slot.other().pid() != 0) shown.push_back({a, i, 1 - current, &slot.other(), false});
     }
   }
+  std::vector<std::string> cgroups;
   for (const Shown& s : shown) {
-    if (s.lane->pid() != 0) pids.push_back(s.lane->pid());
+    if (s.lane->pid() == 0) continue;
+    pids.push_back(s.lane->pid());
+    if (extras != nullptr) cgroups.push_back(extras->cgroup({s.app, s.index, s.lane_index}));
   }
-  const ProcessSample sample = host.sample(pids, false, true);
+  const ProcessSample sample = host.sample(pids, cgroups, false, detail);
   const core::TimePoint now = host.now();
 
   control::StatusSnapshot out;

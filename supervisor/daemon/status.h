@@ -22,6 +22,8 @@ class StatusExtras {
   virtual ~StatusExtras() = default;
   virtual void add(core::SlotId id, control::WorkerStatus& worker) const = 0;
   virtual void add(std::size_t app, control::AppStatus& status) const = 0;
+  /// The path of the lane's worker's own cgroup; empty without one.
+  virtual std::string cgroup(core::SlotId id) const = 0;
 };
 
 class StatusSampler {
@@ -34,7 +36,8 @@ class StatusSampler {
   /// request); metrics scrapes do not, so they do not shorten the interval `status` shows.
   control::StatusSnapshot sample(Host& host, const core::Supervisor& supervisor,
                                  const std::string* app = nullptr,
-                                 const StatusExtras* extras = nullptr, bool remember = true);
+                                 const StatusExtras* extras = nullptr, bool remember = true,
+                                 bool detail = true);
   void set_config_path(std::string path) { config_path_ = std::move(path); }
 
  private:

@@ -228,8 +228,11 @@ os::CpuBudget AsioHost::cpus() { return os::detect_cpus(); }
 std::string AsioHost::cgroup_mode() { return impl_->processes.cgroup_mode(); }
 unsigned long AsioHost::nofile_hard_limit() { return os::nofile_hard_limit(); }
 bool AsioHost::tcp_migrate_req() { return os::sysctl_enabled("net/ipv4/tcp_migrate_req"); }
-daemon::ProcessSample AsioHost::sample(const std::vector<int>& pids, bool tree_rss, bool detail) {
-  return os::sample_processes(std::vector<pid_t>(pids.begin(), pids.end()), tree_rss, detail);
+daemon::ProcessSample AsioHost::sample(const std::vector<int>& pids,
+                                       const std::vector<std::string>& cgroups, bool tree_rss,
+                                       bool detail) {
+  return os::sample_processes(std::vector<pid_t>(pids.begin(), pids.end()), cgroups, tree_rss,
+                              detail);
 }
 std::optional<os::AcceptQueue> AsioHost::accept_queue(int fd) { return os::accept_queue(fd); }
 

@@ -64,7 +64,9 @@ class AsioHost final : public daemon::Host {
   std::string cgroup_mode() override;
   unsigned long nofile_hard_limit() override;
   bool tcp_migrate_req() override;
-  daemon::ProcessSample sample(const std::vector<int>& pids, bool tree_rss, bool detail) override;
+  daemon::ProcessSample sample(const std::vector<int>& pids,
+                               const std::vector<std::string>& cgroups, bool tree_rss,
+                               bool detail) override;
   std::optional<os::AcceptQueue> accept_queue(int fd) override;
   bool sd_enabled() override;
   void sd_notify(const std::string& state) override;

@@ -5,6 +5,8 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 
@@ -218,48 +220,122 @@ double system_uptime_s() {
 
 long clock_ticks_per_second() { return sysconf(_SC_CLK_TCK); }
 
-ProcessSample sample_processes(const std::vector<pid_t>& pids, bool tree_rss, bool detail) {
-  const ProcessTree tree = ProcessTree::scan();
-  ProcessSample out;
+namespace {
+
+// A process's own numbers: its stat as read, RSS, affinity, and with `detail` PSS, USS and fds.
+ProcessFacts own_facts(pid_t pid, const ProcStat& stat, bool detail) {
+  ProcessFacts facts;
+  facts.alive = true;
+  facts.threads = stat.threads;
+  facts.cpu_ticks = stat.cpu_ticks;
+  facts.user_ticks = stat.user_ticks;
+  facts.system_ticks = stat.system_ticks;
+  facts.start_ticks = stat.start_ticks;
+  facts.rss_kb = read_rss_kb(pid).value_or(0);
+  facts.cpus = allowed_cpus(pid);
+  if (detail) {
+    if (const std::optional<SharedMemory> shared = read_smaps_rollup(pid)) {
+      facts.pss_kb = shared->pss_kb;
+      facts.uss_kb = shared->uss_kb;
+    }
+    facts.fds = count_fds(pid);
+  }
+  return facts;
+}
+
+// The numbers in a cgroup's cgroup.procs or cgroup.threads, one per line; nullopt if it is gone.
+std::optional<std::vector<pid_t>> read_members(const std::string& file) {
+  const UniqueFd fd(open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  std::string text;
+  char buffer[16384];
+  for (ssize_t n; (n = read(fd.get(), buffer, sizeof buffer)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::nullopt;
+    }
+    text.append(buffer, static_cast<std::size_t>(n));
+  }
+  std::vector<pid_t> out;
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    const std::size_t end = std::min(rest.find('\n'), rest.size());
+    pid_t id = 0;
+    if (parse_number(rest.substr(0, end), id)) out.push_back(id);
+    rest.remove_prefix(std::min(end + 1, rest.size()));
+  }
+  return out;
+}
+
+void sample_master(ProcessSample& out, const ProcStat* stat, bool detail) {
   const pid_t self = getpid();
   out.master_pid = self;
-  if (const ProcStat* stat = tree.stat(self)) {
-    out.master.alive = true;
-    out.master.threads = stat->threads;
-    out.master.cpu_ticks = stat->cpu_ticks;
-    out.master.user_ticks = stat->user_ticks;
-    out.master.system_ticks = stat->system_ticks;
-    out.master.start_ticks = stat->start_ticks;
+  if (stat != nullptr) {
+    out.master = own_facts(self, *stat, detail);
+    out.master.cpus.clear();
   }
-  out.master.rss_kb = read_rss_kb(self).value_or(0);
-  if (detail) out.master.fds = count_fds(self);
+  out.system_uptime_s = system_uptime_s();
+  out.ticks_per_second = clock_ticks_per_second();
+}
+
+// With a cgroup per worker: each worker's tree is its cgroup's members, and the whole tree is the
+// master plus them, so nothing else on the host is read. False (and `out` untouched) when a
+// cgroup cannot be read: the caller scans /proc instead.
+bool sample_by_cgroups(const std::vector<pid_t>& pids, const std::vector<std::string>& cgroups,
+                       bool tree_rss, bool detail, ProcessSample& out) {
+  ProcessSample sample;
+  const std::optional<ProcStat> self = read_proc_stat(getpid());
+  sample_master(sample, self ? &*self : nullptr, detail);
+  sample.total_processes = 1;
+  sample.total_threads = sample.master.threads;
+  sample.workers.reserve(pids.size());
+  for (std::size_t k = 0; k < pids.size(); ++k) {
+    const std::optional<std::vector<pid_t>> procs = read_members(cgroups[k] + "/cgroup.procs");
+    const std::optional<std::vector<pid_t>> threads = read_members(cgroups[k] + "/cgroup.threads");
+    if (!procs || !threads) return false;
+    ProcessFacts facts;
+    if (const std::optional<ProcStat> stat = read_proc_stat(pids[k])) {
+      facts = own_facts(pids[k], *stat, detail);
+      facts.tree_processes = static_cast<unsigned>(procs->size());
+      facts.tree_threads = static_cast<unsigned>(threads->size());
+      for (pid_t member : *procs) {
+        if (tree_rss)
+          facts.tree_rss_kb += member == pids[k] ? facts.rss_kb : read_rss_kb(member).value_or(0);
+      }
+    }
+    sample.total_processes += static_cast<unsigned>(procs->size());
+    sample.total_threads += static_cast<unsigned>(threads->size());
+    sample.workers.emplace_back(pids[k], std::move(facts));
+  }
+  out = std::move(sample);
+  return true;
+}
+
+}  // namespace
+
+ProcessSample sample_processes(const std::vector<pid_t>& pids,
+                               const std::vector<std::string>& cgroups, bool tree_rss,
+                               bool detail) {
+  ProcessSample out;
+  const bool every_worker_has_one =
+      cgroups.size() == pids.size() &&
+      std::none_of(cgroups.begin(), cgroups.end(), [](const std::string& c) { return c.empty(); });
+  if (every_worker_has_one && sample_by_cgroups(pids, cgroups, tree_rss, detail, out)) return out;
+
+  const ProcessTree tree = ProcessTree::scan();
+  const pid_t self = getpid();
+  sample_master(out, tree.stat(self), detail);
   for (pid_t pid : tree.subtree(self)) {
     if (const ProcStat* stat = tree.stat(pid)) {
       ++out.total_processes;
       out.total_threads += stat->threads;
     }
   }
-  out.system_uptime_s = system_uptime_s();
-  out.ticks_per_second = clock_ticks_per_second();
   out.workers.reserve(pids.size());
   for (pid_t pid : pids) {
     ProcessFacts facts;
     if (const ProcStat* stat = tree.stat(pid)) {
-      facts.alive = true;
-      facts.threads = stat->threads;
-      facts.cpu_ticks = stat->cpu_ticks;
-      facts.user_ticks = stat->user_ticks;
-      facts.system_ticks = stat->system_ticks;
-      facts.start_ticks = stat->start_ticks;
-      facts.rss_kb = read_rss_kb(pid).value_or(0);
-      facts.cpus = allowed_cpus(pid);
-      if (detail) {
-        if (const std::optional<SharedMemory> shared = read_smaps_rollup(pid)) {
-          facts.pss_kb = shared->pss_kb;
-          facts.uss_kb = shared->uss_kb;
-        }
-        facts.fds = count_fds(pid);
-      }
+      facts = own_facts(pid, *stat, detail);
       for (pid_t member : tree.subtree(pid)) {
         const ProcStat* s = tree.stat(member);
         if (s == nullptr) continue;  // started after the scan

@@ -73,10 +73,14 @@ class ProcessTree {
   std::unordered_map<pid_t, ProcStat> stats_;
 };
 
-/// One scan of /proc: the calling process (the master) with the totals of its whole tree, and
-/// each of `pids` with its descendants (their RSS summed too when `tree_rss`; PSS, USS and open
-/// fds read too when `detail`: a status or a scrape, not the memory check).
-ProcessSample sample_processes(const std::vector<pid_t>& pids, bool tree_rss, bool detail = false);
+/// The calling process (the master) with the totals of its whole tree, and each of `pids` with
+/// its descendants (their RSS summed too when `tree_rss`; PSS, USS and open fds read too when
+/// `detail`: a status or a scrape, not the memory check). When `cgroups` names every worker's
+/// own cgroup (parallel to `pids`), a worker's tree is its cgroup's cgroup.procs and
+/// cgroup.threads, and nothing but our own processes is read; otherwise one scan of all of /proc.
+ProcessSample sample_processes(const std::vector<pid_t>& pids,
+                               const std::vector<std::string>& cgroups, bool tree_rss,
+                               bool detail = false);
 
 /// Seconds since boot (/proc/uptime) and clock ticks per second, to turn start_ticks into ages.
 double system_uptime_s();

@@ -41,7 +41,7 @@ metric() { $METRICS get "$T/m.txt" "$@"; }
 # ---- both formats, the naming rules, the numbers against /proc
 scrape "$T/m.txt"
 scrape "$T/m.om" /metrics "application/openmetrics-text; version=1.0.0"
-"$CLUSTERCTL" status --json >"$T/status.json"
+"$CLUSTERCTL" status --json --detail >"$T/status.json"
 summary=$($METRICS check "$T/m.txt" "$T/m.om" "$T/status.json") || fail "$summary"
 echo "$summary"
 ctype=$(curl -s --unix-socket "$T/metrics.sock" -o /dev/null -w '%{content_type}' \

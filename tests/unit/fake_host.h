@@ -173,7 +173,11 @@ class FakeHost final : public daemon::Host {
     const auto it = queues.find(fd);
     return it == queues.end() ? std::nullopt : std::optional<os::AcceptQueue>(it->second);
   }
-  daemon::ProcessSample sample(const std::vector<int>& pids, bool, bool) override {
+  std::vector<std::string> sampled_cgroups;  // what the last sample() was given
+  daemon::ProcessSample sample(const std::vector<int>& pids,
+                               const std::vector<std::string>& worker_cgroups, bool,
+                               bool) override {
+    sampled_cgroups = worker_cgroups;
     daemon::ProcessSample out;
     out.master_pid = 1;
     out.master.alive = true;

@@ -44,7 +44,13 @@ TEST_CASE("bad requests are ProtocolErrors with a message naming the problem") {
 
 TEST_CASE("a status survives the round trip through the wire format") {
   StatusSnapshot s;
-  s.master = {123, 1, 2048, 5.5, "/etc/clusterd.yaml", "0.1.0"};
+  s.master.pid = 123;
+  s.master.threads = 1;
+  s.master.rss_kb = 2048;
+  s.master.uptime_s = 5.5;
+  s.master.config = "/etc/clusterd.yaml";
+  s.master.version = "0.1.0";
+  s.master.cgroups = "per-worker cgroups under /cg/workers (cgroups: /cg)";
   AppStatus app;
   app.name = "web";
   app.instances = 2;
@@ -59,7 +65,14 @@ TEST_CASE("a status survives the round trip through the wire format") {
   w.processes = 2;
   w.last_exit = "signal SIGKILL";
   w.status_text = "serving";
+  w.pss_kb = 900;
+  w.uss_kb = 300;
+  w.fds = 9;
+  w.queues = {{"http", 3, 128}};
+  w.cgroup = "/cg/workers/web/0/1";
   app.workers.push_back(w);
+  app.queues = {{"admin", 0, 64}};
+  app.rollout = "canary";
   WorkerStatus idle;
   idle.id = 1;
   idle.state = "backoff";
@@ -78,6 +91,19 @@ TEST_CASE("a status survives the round trip through the wire format") {
   CHECK(reply.status->apps.at(0).workers.at(0).last_exit == "signal SIGKILL");
   CHECK(reply.status->apps.at(0).workers.at(1).pid == 0);
   CHECK(reply.status->totals.threads == 7);
+  CHECK(reply.status->master.cgroups == s.master.cgroups);
+  const WorkerStatus& got = reply.status->apps.at(0).workers.at(0);
+  CHECK(got.pss_kb == 900);
+  CHECK(got.uss_kb == 300);
+  CHECK(got.fds == 9);
+  REQUIRE(got.queues.size() == 1);
+  CHECK(got.queues[0].listener == "http");
+  CHECK(got.queues[0].queued == 3);
+  CHECK(got.queues[0].limit == 128);
+  CHECK(got.cgroup == "/cg/workers/web/0/1");
+  CHECK(reply.status->apps.at(0).workers.at(1).cgroup.empty());
+  CHECK(reply.status->apps.at(0).queues.at(0).listener == "admin");
+  CHECK(reply.status->apps.at(0).rollout == "canary");
 }
 
 TEST_CASE("errors and requests encode as single lines") {
@@ -115,4 +141,16 @@ TEST_CASE("logs and events requests carry lines, since and follow; records round
   CHECK(e.event->worker == -1);
   CHECK(e.event->reason == "signal SIGKILL");
   CHECK(record_json(event).find("\"worker\":null") != std::string::npos);
+}
+
+TEST_CASE("a status request asks for the costly numbers only with detail: true") {
+  CHECK_FALSE(decode_request(R"({"cmd":"status"})").detail);
+  CHECK(decode_request(R"({"cmd":"status","detail":true})").detail);
+  CHECK_THROWS_WITH(decode_request(R"({"cmd":"status","detail":"no"})"),
+                    "'detail' must be true or false");
+  Request r;
+  r.command = Command::Status;
+  CHECK(encode_request(r).find("detail") == std::string::npos);
+  r.detail = true;
+  CHECK(decode_request(encode_request(r)).detail);
 }

@@ -101,6 +101,8 @@ def compare_with_proc(text, status):
             rss = value("clusterd_worker_resident_memory_bytes", labels)
             pss = value("clusterd_worker_pss_bytes", labels)
             uss = value("clusterd_worker_uss_bytes", labels)
+            if w["pss_kb"] <= 0 or w["fds"] <= 0:
+                fail("status --detail of %s has no PSS or fds: %s" % (labels, w))
             if rss != w["rss_kb"] * 1024:
                 fail("RSS of %s is %s, status says %s kB" % (labels, rss, w["rss_kb"]))
             if pss is None or uss is None or not 0 < uss <= pss <= rss:
