@@ -129,6 +129,9 @@ struct AppSpec {
   std::optional<std::uint64_t> max_memory;  // bytes of RSS (worker + descendants) before a replace
   Duration memory_check_interval = std::chrono::seconds(5);  // sampling period for max_memory
   LogSpec logs;
+  // instances: auto only: re-derive the count on this interval and scale to it (docs/cgroups.md);
+  // none: only at start, at a reload and by `clusterctl scale APP auto`.
+  std::optional<Duration> auto_follow;
 
   Mark at;          // the app's key
   Mark command_at;  // the command value
@@ -136,6 +139,7 @@ struct AppSpec {
   Mark user_at;
   Mark group_at;
   Mark nofile_at;
+  Mark auto_follow_at;
 };
 
 /// A user or a group named in `control.read` / `control.admin`: "alice", "@ops" for a group;

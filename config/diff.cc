@@ -44,8 +44,10 @@ bool same_app(const AppSpec& a, const AppSpec& b) {
                                 ready_timeout, stop_signal, stop_timeout, restart, min_uptime,
                                 max_restarts, restart_window, backoff_initial, backoff_max,
                                 backoff_jitter, env, inherit_env, cwd, user, group, nofile, rollout,
-                                watchdog, max_memory, memory_check_interval, logs, at, command_at,
-                                cwd_at, user_at, group_at, nofile_at] = a;
+                                watchdog, max_memory, memory_check_interval, logs, auto_follow, at,
+                                command_at, cwd_at, user_at, group_at, nofile_at, auto_follow_at] =
+      a;
+  // auto_follow is not the workers' business: a reload changes it without replacing them.
   return name == b.name && command == b.command && instances.count == b.instances.count &&
          cpu_affinity == b.cpu_affinity &&
          std::equal(listeners.begin(), listeners.end(), b.listeners.begin(), b.listeners.end(),

@@ -131,7 +131,7 @@ void Walker::app(const Entry& e, AppSpec& app) {
       {"command", "instances", "cpu_affinity", "listen", "ready", "ready_timeout", "stop_signal",
        "stop_timeout", "restart", "min_uptime", "max_restarts", "restart_window", "backoff", "env",
        "cwd", "user", "group", "limits", "rollout", "watchdog", "max_memory",
-       "memory_check_interval", "inherit_env", "logs"});
+       "memory_check_interval", "inherit_env", "logs", "auto_follow"});
   // clang-format on
   if (!entries) return;
   bool have_command = false;
@@ -140,6 +140,11 @@ void Walker::app(const Entry& e, AppSpec& app) {
     if (!lifecycle_key(k, app)) runtime_key(k, app);
   }
   if (!have_command) error(e.key_at, join(e.path, "command"), "required key is missing");
+  if (app.auto_follow && app.instances.count) {
+    error(app.auto_follow_at, join(e.path, "auto_follow"),
+          "follows the CPU limit for instances: auto only; instances is " +
+              std::to_string(*app.instances.count));
+  }
 }
 
 // The keys of how workers start, stop and come back.
@@ -177,6 +182,15 @@ bool Walker::lifecycle_key(const Entry& k, AppSpec& app) {
     if (auto n = size(k)) app.max_memory = *n;
   } else if (key == "memory_check_interval") {
     if (auto d = duration(k, true)) app.memory_check_interval = *d;
+  } else if (key == "auto_follow") {
+    if (auto d = duration(k, true)) {
+      if (*d < std::chrono::seconds(1)) {
+        error(k.value_at, k.path, "expected at least 1s, got " + k.value.Scalar());
+      } else {
+        app.auto_follow = *d;
+        app.auto_follow_at = k.value_at;
+      }
+    }
   } else {
     return false;
   }

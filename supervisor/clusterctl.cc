@@ -189,7 +189,7 @@ struct Args {
   std::string socket_path;
   double timeout_s = 30;
   std::string app;
-  unsigned number = 0;
+  std::string instances;  // scale: N or auto
   bool json = false;
   int worker = -1;
   bool no_wait = false;
@@ -214,7 +214,9 @@ void add_verbs(CLI::App& cli, Args& args) {
     if (spec.app == AppArg::Required) sub->add_option("app", args.app, "the app")->required();
     if (spec.app == AppArg::Optional) sub->add_option("app", args.app, "only this app");
     if (spec.instances) {
-      sub->add_option("instances", args.number, "the new number of workers (>= 1)")->required();
+      sub->add_option("instances", args.instances,
+                      "the new number of workers (>= 1), or auto: what instances: auto gives now")
+          ->required();
     }
     if (spec.worker) sub->add_option("-w,--worker", args.worker, "only this worker slot (0-based)");
     if (spec.wait) sub->add_flag("--no-wait", args.no_wait, "return as soon as it has started");
@@ -273,7 +275,20 @@ clusterd::control::Request request_of(const Args& args) {
   }
   const clusterd::control::CommandSpec& spec = clusterd::control::spec_of(request.command);
   if (!args.app.empty()) request.app = args.app;
-  if (spec.instances) request.instances = args.number;
+  if (spec.instances) {
+    if (args.instances == "auto") {
+      request.instances_auto = true;
+    } else {
+      char* end = nullptr;
+      const unsigned long n = std::strtoul(args.instances.c_str(), &end, 10);
+      if (args.instances.empty() || *end != '\0' || args.instances[0] == '-' || n > 65536) {
+        std::cerr << "clusterctl: scale: expected a number of workers or auto, got '"
+                  << clusterd::printable(args.instances) << "'\n";
+        std::exit(kExitUsage);
+      }
+      request.instances = static_cast<unsigned>(n);
+    }
+  }
   if (spec.worker && args.worker >= 0) request.worker = static_cast<unsigned>(args.worker);
   if (spec.wait) request.wait = !args.no_wait;
   if (request.command == clusterd::control::Command::Status) request.detail = args.detail;

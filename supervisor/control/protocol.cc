@@ -272,7 +272,11 @@ Request decode_request(std::string_view text) {
     if (!request["app"].is_string()) throw ProtocolError("'app' must be a string");
     out.app = request["app"].get<std::string>();
   }
-  out.instances = get_count(request, "instances", 65536);
+  if (info->instances && request.contains("instances") && request["instances"] == "auto") {
+    out.instances_auto = true;
+  } else {
+    out.instances = get_count(request, "instances", 65536);
+  }
   out.worker = get_count(request, "worker", 65535);
   if (request.contains("wait")) {
     if (!request["wait"].is_boolean()) throw ProtocolError("'wait' must be true or false");
@@ -295,7 +299,7 @@ Request decode_request(std::string_view text) {
   if (info->app == AppArg::Required && !out.app) {
     throw ProtocolError(std::string("missing field 'app' for ") + info->name);
   }
-  if (info->instances && !out.instances) {
+  if (info->instances && !out.instances && !out.instances_auto) {
     throw ProtocolError(std::string("missing field 'instances' for ") + info->name);
   }
   return out;
@@ -306,6 +310,7 @@ std::string encode_request(const Request& request) {
   json j{{"cmd", spec.name}};
   if (request.app) j["app"] = *request.app;
   if (request.instances) j["instances"] = *request.instances;
+  if (request.instances_auto) j["instances"] = "auto";
   if (request.worker) j["worker"] = *request.worker;
   if (spec.wait) j["wait"] = request.wait;
   if (request.command == Command::Status && request.detail) j["detail"] = true;

@@ -23,6 +23,7 @@ struct Request {
   Command command = Command::Status;
   std::optional<std::string> app;
   std::optional<unsigned> instances;
+  bool instances_auto = false;  // scale: "instances": "auto", what instances: auto gives now
   std::optional<unsigned> worker;
   bool wait = true;  // reload: reply when the rollout is over
   // logs, events: the last `lines` records (the daemon's default when unset), only those at

@@ -79,38 +79,6 @@ void Daemon::version(const control::Request&, const control::Peer&, control::Rep
   reply->finish(control::encode_version(CLUSTERD_VERSION));
 }
 
-void Daemon::scale(const control::Request& request, const control::Peer&, control::ReplyPtr reply) {
-  const std::optional<std::size_t> app = app_of(request, reply);
-  if (!app) return;
-  const std::string& name = *request.app;
-  const unsigned n = *request.instances;
-  if (std::optional<core::Refused> refused = supervisor_.check_scale(*app, n)) {
-    reply->finish(control::encode_error(refused->reason));
-    return;
-  }
-  const unsigned before = supervisor_.apps()[*app].instances;
-  AppRuntime& runtime = apps_[*app];
-  try {  // every socket the new slots need, before anything changes
-    listeners_.install(
-        listeners_.grow(runtime.generations.at(supervisor_.apps()[*app].generation), n));
-  } catch (const std::exception& e) {
-    reply->finish(control::encode_error("cannot scale " + name + " to " + std::to_string(n) + ": " +
-                                        e.what()));
-    return;
-  }
-  if (n < before && listeners_.shrink(runtime.generations, n) && !host_.tcp_migrate_req()) {
-    spdlog::warn(
-        "{}: net.ipv4.tcp_migrate_req is 0: connections still queued on the removed slots' "
-        "sockets will be reset; set it to 1 (Linux 5.14+) to migrate them",
-        name);
-  }
-  systemd_.sockets_changed();
-  const std::string reason =
-      std::to_string(n) + ": set by scale (was " + std::to_string(before) + ")";
-  answer(reply, supervisor_.scale(*app, n, reason, host_.now()),
-         "scaled " + name + " from " + std::to_string(before) + " to " + std::to_string(n));
-}
-
 void Daemon::start_app(const control::Request& request, const control::Peer&,
                        control::ReplyPtr reply) {
   if (const std::optional<std::size_t> app = app_of(request, reply)) {

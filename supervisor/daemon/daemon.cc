@@ -67,6 +67,7 @@ Daemon::Daemon(Host& host, DaemonOptions options)
   for (const core::AppState& app : supervisor_.apps()) {
     AppRuntime runtime;
     runtime.cpus = cpus;
+    runtime.auto_follow = app.spec.auto_follow;
     const std::optional<os::Ids> ids = ids_for(app.spec, names, host_.self_uid());
     make_app_dirs(app.spec, ids);
     runtime.generations.emplace(
@@ -101,6 +102,7 @@ void Daemon::start() {
   }
   execute(supervisor_.start_all(host_.now()));
   arm_memory_check();
+  arm_auto_follow();
 }
 
 void Daemon::on_signal(int signal) {
@@ -200,6 +202,9 @@ void Daemon::on_timer(const TimerKey& key) {
       memory_timer_armed_ = false;
       check_memory();
       arm_memory_check();
+      break;
+    case TimerKey::Kind::AutoFollow:
+      follow(key.app);
       break;
   }
   finish_if_done();

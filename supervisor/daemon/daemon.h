@@ -68,6 +68,9 @@ class Daemon final : public HostEvents {
   struct AppRuntime {
     std::map<unsigned, Generation> generations;  // the prepared runtime of each live generation
     std::vector<int> cpus;  // slot i is pinned to cpus[i % size] with cpu_affinity: per-worker
+    std::optional<core::Duration> auto_follow;  // the running config's (a reload sets it)
+    unsigned followed = 0;      // what auto gave when auto_follow last looked; 0: not yet
+    bool follow_armed = false;  // its timer is armed
   };
 
   // daemon.cc: the actions
@@ -132,6 +135,14 @@ class Daemon final : public HostEvents {
   control::ServerOptions control_options(const config::ControlSpec& spec,
                                          const os::ResolvedNames& names);
   void open_control(const os::ResolvedNames& names);
+
+  // follow.cc: scaling, by the verb and by auto_follow
+  /// Binds the sockets `n` slots need, then scales; the error in words, or nullopt when done.
+  std::optional<std::string> scale_to(std::size_t app, unsigned n, const std::string& reason,
+                                      std::string* done);
+  /// Arms (or cancels) each app's auto_follow timer as the running config says.
+  void arm_auto_follow();
+  void follow(std::size_t app);
 
   // observe.cc: status, metrics, health
   /// The status of every app (or of `app`), with the daemon's own parts: sockets' accept

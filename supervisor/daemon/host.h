@@ -28,7 +28,7 @@ using WorkerHandle = std::uint64_t;
 
 /// What a timer is for: a lane's timer, an app's rollout timer, or the daemon's sampling timer.
 struct TimerKey {
-  enum class Kind { Lane, Rollout, Memory };
+  enum class Kind { Lane, Rollout, Memory, AutoFollow };
   Kind kind = Kind::Lane;
   std::size_t app = 0;
   unsigned index = 0;

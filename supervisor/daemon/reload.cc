@@ -180,6 +180,7 @@ std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPl
       state.instances_reason = p.instances_reason;
       AppRuntime runtime;
       runtime.cpus = host_.cpus().allowed;
+      runtime.auto_follow = spec.auto_follow;
       runtime.generations.emplace(state.generation, std::move(*app.generation));
       apps_.push_back(std::move(runtime));
       std::vector<core::SlotAction> actions;
@@ -188,6 +189,7 @@ std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPl
       continue;
     }
     const std::size_t a = *p.running;
+    apps_[a].followed = p.instances;
     listeners_.install(std::move(app.grown));
     if (p.roll) {
       listeners_.apply_backlogs(*app.generation);
@@ -221,6 +223,13 @@ std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPl
     config_.metrics = next.metrics;
   }
   arm_memory_check();
+  // auto_follow is never a reason to replace workers: every kept app takes the new one here.
+  for (const config::AppSpec& spec : next.apps) {
+    if (const std::optional<std::size_t> a = supervisor_.find_app(spec.name)) {
+      apps_[*a].auto_follow = spec.auto_follow;
+    }
+  }
+  arm_auto_follow();
   return rolled;
 }
 

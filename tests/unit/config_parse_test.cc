@@ -246,7 +246,7 @@ TEST_CASE("malformed configs: one exact error each", "[config]") {
   const std::string kAppKeys =
       "command, instances, cpu_affinity, listen, ready, ready_timeout, stop_signal, stop_timeout, "
       "restart, min_uptime, max_restarts, restart_window, backoff, env, cwd, user, group, limits, "
-      "rollout, watchdog, max_memory, memory_check_interval, inherit_env, logs";
+      "rollout, watchdog, max_memory, memory_check_interval, inherit_env, logs, auto_follow";
   const std::string kDur = "expected a duration such as 250ms, 10s or 2m, got ";
   std::vector<Case> cases = {
       // The document and apps.
@@ -490,7 +490,7 @@ apps:
       "t.yaml:12:5: apps.api.comand: unknown key; expected one of command, instances, "
       "cpu_affinity, listen, ready, ready_timeout, stop_signal, stop_timeout, restart, "
       "min_uptime, max_restarts, restart_window, backoff, env, cwd, user, group, limits, rollout, "
-      "watchdog, max_memory, memory_check_interval, inherit_env, logs",
+      "watchdog, max_memory, memory_check_interval, inherit_env, logs, auto_follow",
   };
   CHECK(joined(got) == joined(want));
   CHECK_FALSE(cfg::parse_config("app: {}\n", "t.yaml").config.has_value());
@@ -629,4 +629,17 @@ TEST_CASE("metrics: an address, as a scalar or under address:, not one a listene
                   app_with("    listen:\n      http: \"127.0.0.1:8080\"\n")) ==
         std::vector<std::string>{"t.yaml:1:10: metrics.address: 0.0.0.0:8080 is already used by "
                                  "apps.web.listen.http at line 6"});
+}
+
+TEST_CASE("auto_follow: a duration of at least 1s, for instances: auto only", "[config]") {
+  const cfg::AppSpec app = only_app(app_with("    auto_follow: 5s\n"));
+  REQUIRE(app.auto_follow);
+  CHECK(*app.auto_follow == std::chrono::seconds(5));
+  CHECK_FALSE(only_app(app_with("")).auto_follow);
+  CHECK(errors_of(app_with("    auto_follow: 500ms\n")) ==
+        std::vector<std::string>{
+            "t.yaml:4:18: apps.web.auto_follow: expected at least 1s, got 500ms"});
+  CHECK(errors_of(app_with("    instances: 3\n    auto_follow: 5s\n")) ==
+        std::vector<std::string>{"t.yaml:5:18: apps.web.auto_follow: follows the CPU limit for "
+                                 "instances: auto only; instances is 3"});
 }

@@ -267,3 +267,54 @@ TEST_CASE("daemon: a worker with user: gets directories of its own in the servic
   const std::vector<std::string>& env2 = shared.host.workers.at(1).request.env;
   CHECK(std::count(env2.begin(), env2.end(), "STATE_DIRECTORY=/var/lib/clusterd") == 1);
 }
+
+namespace {
+bool follow_armed(const test::FakeHost& host) {
+  for (const auto& [key, deadline] : host.timers) {
+    if (key.kind == daemon::TimerKey::Kind::AutoFollow) return true;
+  }
+  return false;
+}
+}  // namespace
+
+TEST_CASE("daemon: auto_follow scales to a CPU limit that changes, and only then") {
+  Loop loop(web_config("auto", "    auto_follow: 2s\n"));
+  loop.ready_all();
+  CHECK(loop.web().instances == 2);
+  REQUIRE(follow_armed(loop.host));
+  loop.advance(std::chrono::seconds(2));  // nothing changed: nothing happens
+  CHECK(loop.alive().size() == 2);
+  loop.host.cpu_budget.count = 3;
+  loop.host.cpu_budget.reason = "3: affinity 0-3, cgroup quota 3.00";
+  loop.advance(std::chrono::seconds(2));
+  CHECK(loop.web().instances == 3);
+  CHECK(loop.web().instances_reason == "3: affinity 0-3, cgroup quota 3.00 (auto_follow, was 2)");
+  CHECK(loop.alive().size() == 3);
+  loop.ready_all();
+  // A scale by hand stays while the limit stays.
+  CHECK(loop.request(R"({"cmd":"scale","app":"web","instances":4})")->last().ok);
+  loop.ready_all();
+  loop.advance(std::chrono::seconds(2));
+  CHECK(loop.web().instances == 4);
+  // The limit drops: the highest slots drain.
+  loop.host.cpu_budget.count = 1;
+  loop.advance(std::chrono::seconds(2));
+  CHECK(loop.web().instances == 1);
+  for (daemon::WorkerHandle h : {2, 3, 4}) CHECK(loop.signalled(h, SIGTERM));
+  // scale auto does the same at once, without auto_follow too.
+  loop.host.cpu_budget.count = 2;
+  loop.host.cpu_budget.reason = "2: affinity 0-1";
+  auto reply = loop.request(R"({"cmd":"scale","app":"web","instances":"auto"})");
+  CHECK(reply->last().message == "scaled web from 1 to 2");
+  CHECK(loop.web().instances_reason == "2: affinity 0-1 (scale auto, was 1)");
+  // A reload without auto_follow leaves no timer: an idle master stays idle.
+  loop.host.config_text = web_config("auto");
+  CHECK(loop.request(R"({"cmd":"reload"})")->last().ok);
+  CHECK_FALSE(follow_armed(loop.host));
+}
+
+TEST_CASE("daemon: without auto_follow no timer is armed for it") {
+  Loop loop(web_config("auto"));
+  loop.ready_all();
+  CHECK_FALSE(follow_armed(loop.host));
+}

@@ -164,7 +164,8 @@ class FakeHost final : public daemon::Host {
     }
     done(std::move(names));
   }
-  os::CpuBudget cpus() override { return {{0, 1}, std::nullopt, "", 2, "2: affinity 0-1"}; }
+  os::CpuBudget cpu_budget{{0, 1}, std::nullopt, "", 2, "2: affinity 0-1"};  // what cpus() says
+  os::CpuBudget cpus() override { return cpu_budget; }
   std::string cgroup_mode() override { return "no per-worker cgroups: a fake host"; }
   unsigned long nofile_hard_limit() override { return 4096; }
   bool tcp_migrate_req() override { return true; }

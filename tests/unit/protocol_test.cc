@@ -154,3 +154,13 @@ TEST_CASE("a status request asks for the costly numbers only with detail: true")
   r.detail = true;
   CHECK(decode_request(encode_request(r)).detail);
 }
+
+TEST_CASE("scale takes a count or \"auto\"") {
+  const Request r = decode_request(R"({"cmd":"scale","app":"web","instances":"auto"})");
+  CHECK(r.instances_auto);
+  CHECK_FALSE(r.instances);
+  CHECK(decode_request(encode_request(r)).instances_auto);
+  CHECK_FALSE(decode_request(R"({"cmd":"scale","app":"web","instances":3})").instances_auto);
+  CHECK_THROWS_WITH(decode_request(R"({"cmd":"scale","app":"web","instances":"many"})"),
+                    Catch::StartsWith("'instances' must be a non-negative"));
+}

@@ -1,0 +1,99 @@
+// Changing an app's number of workers: `clusterctl scale APP N|auto`, and `auto_follow:`, which
+// re-derives `instances: auto` from the CPU limit on an interval (a container resized in place,
+// a CPU quota changed) and scales to it, draining the workers it removes.
+#include <spdlog/spdlog.h>
+
+#include "supervisor/daemon/daemon.h"
+
+namespace clusterd::daemon {
+
+std::optional<std::string> Daemon::scale_to(std::size_t app, unsigned n, const std::string& reason,
+                                            std::string* done) {
+  const std::string& name = supervisor_.apps()[app].spec.name;
+  if (std::optional<core::Refused> refused = supervisor_.check_scale(app, n)) {
+    return refused->reason;
+  }
+  const unsigned before = supervisor_.apps()[app].instances;
+  AppRuntime& runtime = apps_[app];
+  try {  // every socket the new slots need, before anything changes
+    listeners_.install(
+        listeners_.grow(runtime.generations.at(supervisor_.apps()[app].generation), n));
+  } catch (const std::exception& e) {
+    return "cannot scale " + name + " to " + std::to_string(n) + ": " + e.what();
+  }
+  if (n < before && listeners_.shrink(runtime.generations, n) && !host_.tcp_migrate_req()) {
+    spdlog::warn(
+        "{}: net.ipv4.tcp_migrate_req is 0: connections still queued on the removed slots' "
+        "sockets will be reset; set it to 1 (Linux 5.14+) to migrate them",
+        name);
+  }
+  systemd_.sockets_changed();
+  const core::Outcome outcome = supervisor_.scale(app, n, reason, host_.now());
+  if (outcome.refused) return outcome.refused->reason;
+  execute(outcome.actions);
+  if (done != nullptr) {
+    *done = "scaled " + name + " from " + std::to_string(before) + " to " + std::to_string(n);
+  }
+  return std::nullopt;
+}
+
+void Daemon::scale(const control::Request& request, const control::Peer&, control::ReplyPtr reply) {
+  const std::optional<std::size_t> app = app_of(request, reply);
+  if (!app) return;
+  const unsigned before = supervisor_.apps()[*app].instances;
+  unsigned n = request.instances.value_or(0);
+  std::string reason = std::to_string(n) + ": set by scale (was " + std::to_string(before) + ")";
+  if (request.instances_auto) {
+    const os::CpuBudget cpus = host_.cpus();
+    n = cpus.count;
+    reason = cpus.reason + " (scale auto, was " + std::to_string(before) + ")";
+    apps_[*app].followed = n;
+  }
+  std::string done;
+  if (const std::optional<std::string> error = scale_to(*app, n, reason, &done)) {
+    reply->finish(control::encode_error(*error));
+    return;
+  }
+  reply->finish(control::encode_done(done));
+}
+
+void Daemon::arm_auto_follow() {
+  for (std::size_t a = 0; a < apps_.size(); ++a) {
+    AppRuntime& runtime = apps_[a];
+    const TimerKey key{TimerKey::Kind::AutoFollow, a, 0, 0, core::LaneTimer::State};
+    const bool wanted =
+        runtime.auto_follow && !supervisor_.apps()[a].removed && !supervisor_.stopping();
+    if (wanted && !runtime.follow_armed) {
+      if (runtime.followed == 0) runtime.followed = supervisor_.apps()[a].instances;
+      host_.arm(key, host_.now() + *runtime.auto_follow);
+      runtime.follow_armed = true;
+    } else if (!wanted && runtime.follow_armed) {
+      host_.cancel(key);
+      runtime.follow_armed = false;
+    }
+  }
+}
+
+// Scales only when the limit changed since the last look: a `clusterctl scale APP N` stays until
+// the limit moves again. A refused scale (a rollout in progress) is tried again next time.
+void Daemon::follow(std::size_t app) {
+  apps_[app].follow_armed = false;
+  const core::AppState& state = supervisor_.apps()[app];
+  if (state.removed || supervisor_.stopping()) return;
+  const os::CpuBudget cpus = host_.cpus();
+  AppRuntime& runtime = apps_[app];
+  if (cpus.count != runtime.followed && cpus.count != state.instances) {
+    const std::string reason =
+        cpus.reason + " (auto_follow, was " + std::to_string(state.instances) + ")";
+    if (const std::optional<std::string> error = scale_to(app, cpus.count, reason, nullptr)) {
+      spdlog::info("{}: auto_follow: not now: {}", state.spec.name, *error);
+    } else {
+      runtime.followed = cpus.count;
+    }
+  } else {
+    runtime.followed = cpus.count;
+  }
+  arm_auto_follow();
+}
+
+}  // namespace clusterd::daemon
