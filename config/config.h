@@ -78,6 +78,15 @@ struct EnvInherit {
   friend bool operator==(const EnvInherit&, const EnvInherit&) = default;
 };
 
+/// Limits of each worker's own cgroup (cgroup v2; docs/cgroups.md): its whole tree together.
+struct CgroupLimits {
+  std::optional<std::uint64_t> memory_max;  // memory.max, bytes
+  std::optional<unsigned> cpu_weight;       // cpu.weight, 1..10000 (100 is the default share)
+  std::optional<unsigned> pids_max;         // pids.max: processes and threads
+  bool any() const { return memory_max || cpu_weight || pids_max; }
+  friend bool operator==(const CgroupLimits&, const CgroupLimits&) = default;
+};
+
 /// `logs:` where a worker's stdout and stderr go (docs/logs.md).
 struct LogSpec {
   enum class Mode {
@@ -132,6 +141,7 @@ struct AppSpec {
   // instances: auto only: re-derive the count on this interval and scale to it (docs/cgroups.md);
   // none: only at start, at a reload and by `clusterctl scale APP auto`.
   std::optional<Duration> auto_follow;
+  CgroupLimits cgroup_limits;  // memory_max, cpu_weight, pids_max
 
   Mark at;          // the app's key
   Mark command_at;  // the command value

@@ -44,9 +44,9 @@ bool same_app(const AppSpec& a, const AppSpec& b) {
                                 ready_timeout, stop_signal, stop_timeout, restart, min_uptime,
                                 max_restarts, restart_window, backoff_initial, backoff_max,
                                 backoff_jitter, env, inherit_env, cwd, user, group, nofile, rollout,
-                                watchdog, max_memory, memory_check_interval, logs, auto_follow, at,
-                                command_at, cwd_at, user_at, group_at, nofile_at, auto_follow_at] =
-      a;
+                                watchdog, max_memory, memory_check_interval, logs, auto_follow,
+                                cgroup_limits, at, command_at, cwd_at, user_at, group_at, nofile_at,
+                                auto_follow_at] = a;
   // auto_follow is not the workers' business: a reload changes it without replacing them.
   return name == b.name && command == b.command && instances.count == b.instances.count &&
          cpu_affinity == b.cpu_affinity &&
@@ -59,7 +59,8 @@ bool same_app(const AppSpec& a, const AppSpec& b) {
          backoff_jitter == b.backoff_jitter && env == b.env && inherit_env == b.inherit_env &&
          cwd == b.cwd && user == b.user && group == b.group && nofile == b.nofile &&
          same_rollout(rollout, b.rollout) && watchdog == b.watchdog && max_memory == b.max_memory &&
-         memory_check_interval == b.memory_check_interval && logs == b.logs;
+         memory_check_interval == b.memory_check_interval && logs == b.logs &&
+         cgroup_limits == b.cgroup_limits;
 }
 
 bool same_control(const ControlSpec& a, const ControlSpec& b) {

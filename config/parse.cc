@@ -131,7 +131,8 @@ void Walker::app(const Entry& e, AppSpec& app) {
       {"command", "instances", "cpu_affinity", "listen", "ready", "ready_timeout", "stop_signal",
        "stop_timeout", "restart", "min_uptime", "max_restarts", "restart_window", "backoff", "env",
        "cwd", "user", "group", "limits", "rollout", "watchdog", "max_memory",
-       "memory_check_interval", "inherit_env", "logs", "auto_follow"});
+       "memory_check_interval", "inherit_env", "logs", "auto_follow", "memory_max",
+       "cpu_weight", "pids_max"});
   // clang-format on
   if (!entries) return;
   bool have_command = false;
@@ -182,6 +183,12 @@ bool Walker::lifecycle_key(const Entry& k, AppSpec& app) {
     if (auto n = size(k)) app.max_memory = *n;
   } else if (key == "memory_check_interval") {
     if (auto d = duration(k, true)) app.memory_check_interval = *d;
+  } else if (key == "memory_max") {
+    if (auto n = size(k)) app.cgroup_limits.memory_max = *n;
+  } else if (key == "cpu_weight") {
+    if (auto n = integer(k, 1, 10000)) app.cgroup_limits.cpu_weight = static_cast<unsigned>(*n);
+  } else if (key == "pids_max") {
+    if (auto n = integer(k, 1, 4194304)) app.cgroup_limits.pids_max = static_cast<unsigned>(*n);
   } else if (key == "auto_follow") {
     if (auto d = duration(k, true)) {
       if (*d < std::chrono::seconds(1)) {

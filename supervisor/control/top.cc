@@ -249,9 +249,27 @@ std::vector<std::string> table(const std::vector<Row>& rows, bool colour) {
   return lines;
 }
 
-std::vector<std::string> app_lines(const StatusSnapshot& s) {
+// Per app: ready/wanted, generation, rollout, shared queues, and the totals of its workers' rows
+// (CPU%, PSS where known else RSS, threads, processes, restarts).
+std::vector<std::string> app_lines(const StatusSnapshot& s, const std::vector<Row>& rows) {
   std::vector<std::string> lines;
   for (const AppStatus& a : s.apps) {
+    double cpu = 0;
+    std::int64_t memory_kb = 0;
+    unsigned threads = 0, processes = 0, restarts = 0;
+    for (const Row& r : rows) {
+      if (r.app != &a) continue;
+      cpu += r.cpu;
+      memory_kb +=
+          r.worker->pss_kb >= 0 ? r.worker->pss_kb : static_cast<std::int64_t>(r.worker->rss_kb);
+      threads += r.worker->tree_threads;
+      processes += r.worker->processes;
+      restarts += r.worker->restarts;
+    }
+    char totals[128];
+    std::snprintf(totals, sizeof totals,
+                  "; cpu %.1f%%, mem %s, %u threads, %u processes, %u restarts", cpu,
+                  human_kb(memory_kb).c_str(), threads, processes, restarts);
     std::string line = printable(a.name) + ": " + std::to_string(a.ready) + "/" +
                        std::to_string(a.instances) + " ready, gen " + std::to_string(a.generation);
     if (!a.rollout.empty()) line += ", rollout " + printable(a.rollout);
@@ -262,7 +280,7 @@ std::vector<std::string> app_lines(const StatusSnapshot& s) {
     line += ", instances " + printable(a.instances_reason);
     if (a.log_dropped_bytes > 0)
       line += ", " + std::to_string(a.log_dropped_bytes) + " log bytes dropped";
-    lines.push_back(std::move(line));
+    lines.push_back(line + totals);
   }
   char master[160];
   std::snprintf(master, sizeof master,
@@ -330,7 +348,7 @@ void draw(const Frame& frame, const std::vector<Row>& rows, const TopOptions& op
   std::strftime(head, sizeof head, "%H:%M:%S", &local);
   lines.push_back(std::string("clusterd top  ") + head + "  sort: " + sort_name(options.sort) +
                   "  keys: q quit, c cpu, m memory, r restarts, a queue, n id");
-  for (std::string& l : app_lines(frame.status)) lines.push_back(std::move(l));
+  for (std::string& l : app_lines(frame.status, rows)) lines.push_back(std::move(l));
   lines.emplace_back();
   const std::size_t events = std::min<std::size_t>(frame.events.size(), 5);
   const std::vector<std::string> t = table(rows, true);
@@ -357,7 +375,7 @@ void print_plain(const Frame& frame, const std::vector<Row>& rows) {
   std::strftime(head, sizeof head, "%Y-%m-%d %H:%M:%S", &local);
   std::string out = std::string("clusterd top ") + head + "\n";
   for (const std::string& l : table(rows, false)) out += l + "\n";
-  for (const std::string& l : app_lines(frame.status)) out += l + "\n";
+  for (const std::string& l : app_lines(frame.status, rows)) out += l + "\n";
   out += "\n";
   std::cout << out << std::flush;
 }

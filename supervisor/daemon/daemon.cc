@@ -278,6 +278,7 @@ void Daemon::spawn(core::SlotId id, std::vector<core::SlotAction>& more) {
       throw SpawnFailure(e.what(), core::ExitStatus::Blame::Master);
     }
     request.cgroup = supervisor_.apps()[id.app].spec.name + "/" + std::to_string(id.index);
+    request.limits = spec.cgroup_limits;
     request.capture_output = output_.mode_of(spec.logs) != config::LogSpec::Mode::Inherit;
     const Spawned spawned = host_.spawn(request);
     const unsigned uid = gen->second.ids ? gen->second.ids->uid : host_.self_uid();

@@ -51,6 +51,7 @@ struct SpawnRequest {
   std::optional<core::NofileLimit> nofile;
   int cpu = -1;        // pin to this CPU; -1 = inherit the mask
   std::string cgroup;  // "web/3": the worker's cgroup goes under workers/web/3, if cgroups are on
+  config::CgroupLimits limits;  // written into that cgroup before the worker starts
   bool capture_output = false;  // stdout and stderr into pipes (HostEvents::on_output); else
                                 // the master's own, inherited as they are
 };

@@ -93,6 +93,24 @@ std::shared_ptr<os::Cgroup> Processes::make_cgroup(const std::string& name) {
   }
 }
 
+// An app's memory_max, cpu_weight and pids_max go into each worker's cgroup before it starts. One
+// that cannot be applied (no cgroup, a controller not available to clusterd's cgroup) is said
+// once in the log, and the worker starts without it: the limit is a guard, the worker the job.
+void Processes::apply_limits(const daemon::SpawnRequest& request, const os::Cgroup* cgroup) {
+  if (!request.limits.any()) return;
+  std::vector<std::string> problems;
+  if (cgroup == nullptr) {
+    problems.push_back("memory_max, cpu_weight and pids_max not applied: " + cgroup_mode_);
+  } else {
+    problems = os::apply_limits(cgroup_tree_->root, cgroup->path(), request.limits);
+  }
+  for (const std::string& problem : problems) {
+    const std::string app = request.cgroup.substr(0, request.cgroup.find('/'));
+    const std::string key = app + ": " + problem.substr(0, problem.find(' '));
+    if (warned_limits_.insert(key).second) spdlog::warn("{}: {}", app, problem);
+  }
+}
+
 // Removes a worker's cgroup once nothing is left in it: cgroup.events says when.
 void Processes::watch_tree(pid_t pid, const std::shared_ptr<os::Cgroup>& tree) {
   if (!tree->populated()) {
@@ -234,6 +252,7 @@ daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
     throw daemon::SpawnFailure(e.what(), blame_of(e.code().value()));
   }
   const std::shared_ptr<os::Cgroup> cgroup = make_cgroup(request.cgroup);
+  apply_limits(request, cgroup.get());
   OutputPipes::Pipes pipes;
   if (request.capture_output) {
     try {

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -55,6 +56,7 @@ class Processes {
 
   void choose_cgroups(const std::string& setting);
   std::shared_ptr<os::Cgroup> make_cgroup(const std::string& name);
+  void apply_limits(const daemon::SpawnRequest& request, const os::Cgroup* cgroup);
   void watch_tree(pid_t pid, const std::shared_ptr<os::Cgroup>& tree);
   void watch_notify(daemon::WorkerHandle handle, const std::shared_ptr<DatagramSocket>& socket);
   void drain_notify(daemon::WorkerHandle handle);
@@ -76,6 +78,7 @@ class Processes {
   std::optional<os::CgroupTree> cgroup_tree_;
   std::string cgroup_mode_;
   std::uint64_t next_cgroup_ = 1;
+  std::set<std::string> warned_limits_;  // limits said once not to apply, by key and why
   // Each worker's cgroup by the worker's pid, from its spawn until it is empty and removed (which
   // may be after the worker itself was reaped: what it left behind is killed first).
   std::map<pid_t, std::shared_ptr<os::Cgroup>> trees_;

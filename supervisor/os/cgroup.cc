@@ -95,6 +95,64 @@ bool parse_populated(const std::string& events) {
   return at != std::string::npos && at + 10 < events.size() && events[at + 10] == '1';
 }
 
+namespace {
+
+std::string parent_of(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  return slash == std::string::npos || slash == 0 ? std::string("/") : path.substr(0, slash);
+}
+
+// Turns `controller` on for the children of `dir`, unless it is on already.
+void enable_controller(const std::string& dir, const std::string& controller) {
+  const std::string file = dir + "/cgroup.subtree_control";
+  const std::string enabled = " " + read_file(file) + " ";
+  if (enabled.find(controller) != std::string::npos) return;
+  const UniqueFd fd(open(file.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+  if (!fd) fail("open " + file);
+  const std::string text = "+" + controller;
+  if (write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    fail("write " + text + " to " + file);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> apply_limits(const std::string& root, const std::string& leaf,
+                                      const config::CgroupLimits& limits) {
+  struct Want {
+    const char* key;
+    const char* controller;
+    const char* file;
+    std::string value;
+  };
+  std::vector<Want> wants;
+  if (limits.memory_max) {
+    wants.push_back({"memory_max", "memory", "memory.max", std::to_string(*limits.memory_max)});
+  }
+  if (limits.cpu_weight) {
+    wants.push_back({"cpu_weight", "cpu", "cpu.weight", std::to_string(*limits.cpu_weight)});
+  }
+  if (limits.pids_max) {
+    wants.push_back({"pids_max", "pids", "pids.max", std::to_string(*limits.pids_max)});
+  }
+  std::vector<std::string> dirs;  // root, ..., the leaf's parent
+  for (std::string d = parent_of(leaf); d.size() >= root.size(); d = parent_of(d)) {
+    dirs.insert(dirs.begin(), d);
+    if (d == root || d == "/") break;
+  }
+  std::vector<std::string> problems;
+  for (const Want& want : wants) {
+    try {
+      for (const std::string& dir : dirs) enable_controller(dir, want.controller);
+      write_file(leaf + "/" + want.file, want.value);
+    } catch (const std::system_error& e) {
+      problems.push_back(std::string(want.key) + " not applied (the " + want.controller +
+                         " controller): " + e.what());
+    }
+  }
+  return problems;
+}
+
 std::uint64_t parse_cpu_usage(const std::string& stat) {
   const std::size_t at = stat.find("usage_usec ");
   if (at == std::string::npos) return 0;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "supervisor/os/unique_fd.h"
 
 namespace clusterd::os {
@@ -70,6 +71,15 @@ class Cgroup {
   UniqueFd events_;
   std::uint64_t id_ = 0;
 };
+
+/// Writes `limits` into the worker cgroup `leaf` (memory.max, cpu.weight, pids.max), after
+/// enabling the controllers they need in cgroup.subtree_control of every directory from `root`
+/// down to the leaf's parent (cgroup v2 hands a controller down one level at a time). Returns
+/// what could not be applied, in words naming the file (the controller is not available to
+/// clusterd's cgroup, say); empty when all of it was. Works on any directory tree, so tests use a
+/// scratch one.
+std::vector<std::string> apply_limits(const std::string& root, const std::string& leaf,
+                                      const config::CgroupLimits& limits);
 
 /// "populated 1\nfrozen 0\n" -> true. Pure, for tests.
 bool parse_populated(const std::string& events);

@@ -21,6 +21,7 @@ apps:
     instances: 2
     ready: notify
     stop_timeout: 3s
+    memory_max: 256M
     listen:
       http: "127.0.0.1:$PORT"
 YAML
@@ -39,7 +40,12 @@ escapee() {  # escapee CGROUP: the sleep in it (not the worker)
   done
   return 0
 }
-wait_for "the escapee in worker 0's cgroup" test -n "$(escapee "$cg")"
+has_escapees() {  # has_escapees CGROUP...: each has its sleep
+  local c
+  for c in "$@"; do [[ -n $(escapee "$c") ]] || return 1; done
+}
+worker0_running() { [[ $(status_field "w['state']") == running ]]; }
+wait_for "the escapee in worker 0's cgroup" has_escapees "$cg"
 e0=$(escapee "$cg")
 [[ $(ps -o sid= -p "$e0" | tr -d ' ') -eq $e0 ]] || fail "the escapee $e0 is not a session leader"
 [[ $(ps -o ppid= -p "$e0" | tr -d ' ') -eq $DAEMON ]] || fail "the escapee $e0 was not reparented to the master"
@@ -47,23 +53,30 @@ procs=$(status_field "w['processes']")
 [[ $procs -eq $(wc -l <"$cg/cgroup.procs") && $procs -eq 2 ]] ||
   fail "status counts $procs processes for worker 0; its cgroup has $(wc -l <"$cg/cgroup.procs")"
 grep -qx "$worker" "$cg/cgroup.procs" || fail "worker $worker is not in $cg"
+# memory_max: in the worker's cgroup where the v2 memory controller exists, else said once.
+if grep -qw memory "$mount/cgroup.controllers"; then
+  [[ $(cat "$cg/memory.max") == 268435456 ]] || fail "memory.max of $cg is $(cat "$cg/memory.max")"
+else
+  [[ $(log_count "web: memory_max not applied \(the memory controller\)") -eq 1 ]] ||
+    fail "memory_max without a memory controller: $(grep -c memory_max "$T/clusterd.log") lines"
+fi
 
 # A restart of slot 0 ends its escapee with it.
 "$CLUSTERCTL" restart web --worker 0 >/dev/null
 wait_for "worker 0's old tree to be gone" none_alive "$worker" "$e0"
-wait_for "worker 0 back" test "$(status_field "w['state']")" = running
+wait_for "worker 0 back" worker0_running
 cgs() { "$CLUSTERCTL" status --json | $PY -c "import json,sys; print(' '.join(w['cgroup'] for w in json.load(sys.stdin)['apps'][0]['workers']))"; }
 read -r cg cg1 <<<"$(cgs)"
-wait_for "the new escapees" test -n "$(escapee "$cg")" -a -n "$(escapee "$cg1")"
+wait_for "the new escapees" has_escapees "$cg" "$cg1"
 e0=$(escapee "$cg"); e1=$(escapee "$cg1")
 
 # A stop ends every tree; a start brings them back.
 "$CLUSTERCTL" stop web >/dev/null
 wait_for "every escapee gone after stop" none_alive $e0 $e1
 "$CLUSTERCTL" start web >/dev/null
-wait_for "2 workers ready again" log_ready 4
+wait_for "2 workers ready again" log_ready 5
 read -r cg cg1 <<<"$(cgs)"
-wait_for "new escapees" test -n "$(escapee "$cg")" -a -n "$(escapee "$cg1")"
+wait_for "new escapees" has_escapees "$cg" "$cg1"
 left=("$(escapee "$cg")" "$(escapee "$cg1")")
 
 # A clean stop of the master leaves nothing, and the next master binds the port.
@@ -74,4 +87,5 @@ start_daemon "$T/c.yaml"
 wait_for "the next master's workers" log_ready 2
 log_has "Address already in use" && fail "the next master could not bind: $(grep 'Address already' "$T/clusterd.log")"
 $HTTP get "$PORT" >/dev/null || fail "the next master does not serve"
-pass "each worker and its setsid escapee in $PARENT/workers/web/N, counted from the cgroup; restart, stop and a clean master stop end them; the next master binds"
+[[ $(log_count "web: memory_max not applied") -le 1 ]] || fail "the memory_max warning repeats"
+pass "memory_max applied or said once; each worker and its setsid escapee in $PARENT/workers/web/N, counted from the cgroup; restart, stop and a clean master stop end them; the next master binds"

@@ -99,7 +99,7 @@ write_config "127.0.0.1:$API_PORT"
 out=$("$CLUSTERCTL" reload 2>&1) && fail "metrics on a listener's address reloaded: $out"
 grep -q "metrics.address: 127.0.0.1:$API_PORT is already used by apps.api.listen.http" <<<"$out" ||
   fail "refusal: $out"
-python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); print(s.getsockname()[1]); import time; time.sleep(120)" >"$T/taken" &
+python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); print(s.getsockname()[1], flush=True); import time; time.sleep(120)" >"$T/taken" &
 EXTRA_PIDS+=($!)
 wait_for "a port held by another process" test -s "$T/taken"
 write_config "127.0.0.1:$(cat "$T/taken")"

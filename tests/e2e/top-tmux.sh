@@ -21,15 +21,17 @@ run_top() {  # run_top: starts top in the pane, its terminal settings saved befo
   wait_for "top's screen" shows "clusterd top"
 }
 rows() { screen | grep -cE '^web +[0-9]+ +[0-9]+ +running'; }
+rows_are() { [[ $(rows) -eq $1 ]]; }
 
 run_top
 alternate 1 || fail "top is not on the alternate screen"
-wait_for "3 running rows" test "$(rows)" -eq 3
+wait_for "3 running rows" rows_are 3
 victim=$(worker_pids | head -1)
 kill -KILL "$victim"
 restarted() { screen | grep -E '^web ' | grep -v " $victim " | awk '{print $13}' | grep -qx 1; }
 wait_for "a row with 1 restart (pid $victim killed)" restarted
 screen | grep -q "exited" || fail "no exit event shown: $(screen)"
+wait_for "web's totals with the restart" shows "^web: 3/3 ready, gen 1, .*; cpu [0-9.]+%, mem [0-9.]+[KMG], 3 threads, 3 processes, 1 restarts"
 tmux send-keys -t $SESSION c
 wait_for "sort by cpu" shows "sort: cpu"
 tmux send-keys -t $SESSION q

@@ -246,7 +246,8 @@ TEST_CASE("malformed configs: one exact error each", "[config]") {
   const std::string kAppKeys =
       "command, instances, cpu_affinity, listen, ready, ready_timeout, stop_signal, stop_timeout, "
       "restart, min_uptime, max_restarts, restart_window, backoff, env, cwd, user, group, limits, "
-      "rollout, watchdog, max_memory, memory_check_interval, inherit_env, logs, auto_follow";
+      "rollout, watchdog, max_memory, memory_check_interval, inherit_env, logs, auto_follow, "
+      "memory_max, cpu_weight, pids_max";
   const std::string kDur = "expected a duration such as 250ms, 10s or 2m, got ";
   std::vector<Case> cases = {
       // The document and apps.
@@ -490,7 +491,8 @@ apps:
       "t.yaml:12:5: apps.api.comand: unknown key; expected one of command, instances, "
       "cpu_affinity, listen, ready, ready_timeout, stop_signal, stop_timeout, restart, "
       "min_uptime, max_restarts, restart_window, backoff, env, cwd, user, group, limits, rollout, "
-      "watchdog, max_memory, memory_check_interval, inherit_env, logs, auto_follow",
+      "watchdog, max_memory, memory_check_interval, inherit_env, logs, auto_follow, memory_max, "
+      "cpu_weight, pids_max",
   };
   CHECK(joined(got) == joined(want));
   CHECK_FALSE(cfg::parse_config("app: {}\n", "t.yaml").config.has_value());
@@ -642,4 +644,16 @@ TEST_CASE("auto_follow: a duration of at least 1s, for instances: auto only", "[
   CHECK(errors_of(app_with("    instances: 3\n    auto_follow: 5s\n")) ==
         std::vector<std::string>{"t.yaml:5:18: apps.web.auto_follow: follows the CPU limit for "
                                  "instances: auto only; instances is 3"});
+}
+
+TEST_CASE("memory_max, cpu_weight and pids_max: a cgroup's limits per worker", "[config]") {
+  const cfg::AppSpec app =
+      only_app(app_with("    memory_max: 256M\n    cpu_weight: 50\n    pids_max: 64\n"));
+  CHECK(app.cgroup_limits.memory_max == 256u * 1024 * 1024);
+  CHECK(app.cgroup_limits.cpu_weight == 50u);
+  CHECK(app.cgroup_limits.pids_max == 64u);
+  CHECK_FALSE(only_app(app_with("")).cgroup_limits.any());
+  CHECK(errors_of(app_with("    cpu_weight: 0\n")) ==
+        std::vector<std::string>{
+            "t.yaml:4:17: apps.web.cpu_weight: expected an integer from 1 to 10000, got '0'"});
 }

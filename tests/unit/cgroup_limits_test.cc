@@ -1,0 +1,81 @@
+// os::apply_limits against a scratch directory laid out like a cgroup v2 tree (this machine's v2
+// hierarchy has no memory, cpu or pids controller to try them on): the controllers are enabled in
+// cgroup.subtree_control from the root down to the slot, then the limits are written into the
+// worker's cgroup; what cannot be applied is reported by key, naming the file.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "supervisor/os/cgroup.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// ROOT/workers/web/0/7 with the files a cgroup directory has (empty).
+struct FakeTree {
+  FakeTree() {
+    std::string tmpl = (fs::temp_directory_path() / "cglimits-XXXXXX").string();
+    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+    root = tmpl;
+    leaf = root + "/workers/web/0/7";
+    fs::create_directories(leaf);
+    for (const std::string& dir :
+         {root, root + "/workers", root + "/workers/web", root + "/workers/web/0", leaf}) {
+      std::ofstream(dir + "/cgroup.subtree_control").flush();
+    }
+    for (const char* file : {"memory.max", "cpu.weight", "pids.max"}) {
+      std::ofstream(leaf + "/" + file).flush();
+    }
+  }
+  ~FakeTree() { fs::remove_all(root); }
+  std::string root, leaf;
+};
+
+}  // namespace
+
+TEST_CASE("apply_limits enables each controller from the root down, then writes the leaf") {
+  FakeTree t;
+  clusterd::config::CgroupLimits limits;
+  limits.memory_max = 256 * 1024 * 1024;
+  limits.cpu_weight = 50;
+  limits.pids_max = 64;
+  CHECK(clusterd::os::apply_limits(t.root, t.leaf, limits).empty());
+  CHECK(slurp(t.leaf + "/memory.max") == "268435456");
+  CHECK(slurp(t.leaf + "/cpu.weight") == "50");
+  CHECK(slurp(t.leaf + "/pids.max") == "64");
+  for (const std::string& dir :
+       {t.root, t.root + "/workers", t.root + "/workers/web", t.root + "/workers/web/0"}) {
+    CHECK(slurp(dir + "/cgroup.subtree_control") == "+memory+cpu+pids");
+  }
+  CHECK(slurp(t.leaf + "/cgroup.subtree_control").empty());  // the leaf holds processes only
+  // Controllers already on are not written again.
+  CHECK(clusterd::os::apply_limits(t.root, t.leaf, limits).empty());
+  CHECK(slurp(t.root + "/cgroup.subtree_control") == "+memory+cpu+pids");
+}
+
+TEST_CASE("apply_limits reports what it could not apply, by key, and applies the rest") {
+  FakeTree t;
+  fs::remove(t.leaf + "/memory.max");  // no memory controller in the leaf
+  clusterd::config::CgroupLimits limits;
+  limits.memory_max = 1 << 20;
+  limits.pids_max = 10;
+  const std::vector<std::string> problems = clusterd::os::apply_limits(t.root, t.leaf, limits);
+  REQUIRE(problems.size() == 1);
+  CHECK_THAT(problems[0], Catch::StartsWith("memory_max not applied (the memory controller): "));
+  CHECK_THAT(problems[0], Catch::Contains(t.leaf + "/memory.max"));
+  CHECK(slurp(t.leaf + "/pids.max") == "10");
+  CHECK(clusterd::os::apply_limits(t.root, t.leaf, {}).empty());  // nothing asked, nothing done
+}
