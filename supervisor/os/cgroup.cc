@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <system_error>
 
 namespace clusterd::os {
@@ -153,6 +154,38 @@ std::vector<std::string> apply_limits(const std::string& root, const std::string
   return problems;
 }
 
+namespace {
+
+bool parse_id(std::string_view text, pid_t& out) {
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+}  // namespace
+
+std::optional<std::vector<pid_t>> read_cgroup_members(const std::string& file) {
+  const UniqueFd fd(open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  std::string text;
+  char buffer[16384];
+  for (ssize_t n; (n = read(fd.get(), buffer, sizeof buffer)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::nullopt;
+    }
+    text.append(buffer, static_cast<std::size_t>(n));
+  }
+  std::vector<pid_t> out;
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    const std::size_t end = std::min(rest.find('\n'), rest.size());
+    pid_t id = 0;
+    if (parse_id(rest.substr(0, end), id)) out.push_back(id);
+    rest.remove_prefix(std::min(end + 1, rest.size()));
+  }
+  return out;
+}
+
 std::uint64_t parse_cpu_usage(const std::string& stat) {
   const std::size_t at = stat.find("usage_usec ");
   if (at == std::string::npos) return 0;
@@ -223,18 +256,12 @@ void Cgroup::signal(int signal) const {
 }
 
 std::vector<pid_t> Cgroup::procs() const {
-  std::vector<pid_t> pids;
-  std::istringstream in(read_file(path_ + "/cgroup.procs"));
-  pid_t pid = 0;
-  while (in >> pid) pids.push_back(pid);
-  return pids;
+  return read_cgroup_members(path_ + "/cgroup.procs").value_or(std::vector<pid_t>{});
 }
 
 unsigned Cgroup::threads() const {
-  const std::string text = read_file(path_ + "/cgroup.threads");
-  unsigned lines = 0;
-  for (char c : text) lines += c == '\n' ? 1 : 0;
-  return lines;
+  return static_cast<unsigned>(
+      read_cgroup_members(path_ + "/cgroup.threads").value_or(std::vector<pid_t>{}).size());
 }
 
 std::uint64_t Cgroup::cpu_usage_usec() const {

@@ -81,6 +81,10 @@ class Cgroup {
 std::vector<std::string> apply_limits(const std::string& root, const std::string& leaf,
                                       const config::CgroupLimits& limits);
 
+/// The numbers in a cgroup's cgroup.procs or cgroup.threads (one per line); nullopt when the
+/// cgroup is gone or cannot be read.
+std::optional<std::vector<pid_t>> read_cgroup_members(const std::string& file);
+
 /// "populated 1\nfrozen 0\n" -> true. Pure, for tests.
 bool parse_populated(const std::string& events);
 /// "usage_usec 1234\nuser_usec ..." -> 1234. Pure.

@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cstdio>
 
+#include "supervisor/os/cgroup.h"
 #include "supervisor/os/cpus.h"
 #include "supervisor/os/unique_fd.h"
 
@@ -243,30 +244,6 @@ ProcessFacts own_facts(pid_t pid, const ProcStat& stat, bool detail) {
   return facts;
 }
 
-// The numbers in a cgroup's cgroup.procs or cgroup.threads, one per line; nullopt if it is gone.
-std::optional<std::vector<pid_t>> read_members(const std::string& file) {
-  const UniqueFd fd(open(file.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return std::nullopt;
-  std::string text;
-  char buffer[16384];
-  for (ssize_t n; (n = read(fd.get(), buffer, sizeof buffer)) != 0;) {
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return std::nullopt;
-    }
-    text.append(buffer, static_cast<std::size_t>(n));
-  }
-  std::vector<pid_t> out;
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    const std::size_t end = std::min(rest.find('\n'), rest.size());
-    pid_t id = 0;
-    if (parse_number(rest.substr(0, end), id)) out.push_back(id);
-    rest.remove_prefix(std::min(end + 1, rest.size()));
-  }
-  return out;
-}
-
 void sample_master(ProcessSample& out, const ProcStat* stat, bool detail) {
   const pid_t self = getpid();
   out.master_pid = self;
@@ -290,8 +267,10 @@ bool sample_by_cgroups(const std::vector<pid_t>& pids, const std::vector<std::st
   sample.total_threads = sample.master.threads;
   sample.workers.reserve(pids.size());
   for (std::size_t k = 0; k < pids.size(); ++k) {
-    const std::optional<std::vector<pid_t>> procs = read_members(cgroups[k] + "/cgroup.procs");
-    const std::optional<std::vector<pid_t>> threads = read_members(cgroups[k] + "/cgroup.threads");
+    const std::optional<std::vector<pid_t>> procs =
+        read_cgroup_members(cgroups[k] + "/cgroup.procs");
+    const std::optional<std::vector<pid_t>> threads =
+        read_cgroup_members(cgroups[k] + "/cgroup.threads");
     if (!procs || !threads) return false;
     ProcessFacts facts;
     if (const std::optional<ProcStat> stat = read_proc_stat(pids[k])) {
