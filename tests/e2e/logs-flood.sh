@@ -35,7 +35,10 @@ until flood_done; do
   (( ms > max_ms )) && max_ms=$ms
   rss=$(rss_kb "$DAEMON")
   (( rss > max_rss )) && max_rss=$rss
-  (( rss < BOUND_KB )) || fail "the master's RSS is ${rss} KB, above the documented ${BOUND_KB} KB"
+  # Under AddressSanitizer RSS counts its shadow and its 256 MB quarantine of freed memory, not
+  # clusterd's: the bound is checked by the Release run.
+  [[ -n ${CLUSTERD_SANITIZED:-} ]] || (( rss < BOUND_KB )) ||
+    fail "the master's RSS is ${rss} KB, above the documented ${BOUND_KB} KB"
   now=$(last_steady) || fail "clusterctl logs did not answer during the flood"
   (( now > prev )) && steady_moves=$((steady_moves + 1))
   prev=$now
