@@ -9,6 +9,8 @@
 #include <asio/streambuf.hpp>
 #include <asio/write.hpp>
 #include <cctype>
+#include <functional>
+#include <list>
 #include <variant>
 
 #include "supervisor/loop/guard.h"
@@ -115,7 +117,10 @@ class MetricsServer::Impl : public std::enable_shared_from_this<MetricsServer::I
                                                typename Acceptor::protocol_type::socket s) {
           if (ec == asio::error::operation_aborted) return;
           if (!ec) {
-            if (self->clients_ < kMaxClients) {
+            // Full: the connection that has waited longest without sending its request makes
+            // room (a scraper sends at once; idle connections must not lock scrapers out).
+            const bool room = self->clients_ < kMaxClients || self->evict_oldest_idle();
+            if (room) {
               self->serve(std::make_shared<typename Acceptor::protocol_type::socket>(std::move(s)));
             }  // else: the socket closes as it goes out of scope
           }
@@ -123,9 +128,28 @@ class MetricsServer::Impl : public std::enable_shared_from_this<MetricsServer::I
         });
   }
 
+  // A connection still reading its request, oldest first in `reading_`.
+  struct Reading {
+    std::function<void()> close;
+    bool evicted = false;
+  };
+  bool evict_oldest_idle() {
+    if (reading_.empty()) return false;
+    reading_.front()->evicted = true;
+    reading_.front()->close();  // its read ends with an error and lets its place go
+    reading_.pop_front();
+    return true;
+  }
+
   template <class Socket>
   void serve(std::shared_ptr<Socket> socket) {
     ++clients_;
+    auto reading = std::make_shared<Reading>(Reading{[socket] {
+      std::error_code ignored;
+      socket->close(ignored);
+    }});
+    reading_.push_back(reading);
+    const auto place = std::prev(reading_.end());
     auto buffer = std::make_shared<asio::streambuf>(kMaxRequest);
     auto timer = std::make_shared<asio::steady_timer>(io_, kClientTimeout);
     timer->async_wait([socket](const std::error_code& ec) {
@@ -135,7 +159,9 @@ class MetricsServer::Impl : public std::enable_shared_from_this<MetricsServer::I
     });
     asio::async_read_until(
         *socket, *buffer, "\r\n\r\n",
-        [self = shared_from_this(), socket, buffer, timer](const std::error_code& ec, std::size_t) {
+        [self = shared_from_this(), socket, buffer, timer, reading, place](
+            const std::error_code& ec, std::size_t) {
+          if (!reading->evicted) self->reading_.erase(place);
           daemon::HttpResponse response{400, "text/plain; charset=utf-8", "bad request\n"};
           std::string method;
           daemon::HttpRequest request;
@@ -180,6 +206,7 @@ class MetricsServer::Impl : public std::enable_shared_from_this<MetricsServer::I
   daemon::HttpHandler handler_;
   std::variant<std::unique_ptr<Tcp>, std::unique_ptr<Local>> acceptor_;
   std::size_t clients_ = 0;
+  std::list<std::shared_ptr<Reading>> reading_;
 };
 
 MetricsServer::MetricsServer(asio::io_context& io, const config::Address& address,
