@@ -25,7 +25,9 @@ struct LogFields {
 /// Sets the fields of the lines logged on this thread until it goes (scopes nest).
 class LogScope {
  public:
+  /// Keeps a pointer to `fields`, which must outlive the scope: a temporary does not compile.
   explicit LogScope(const LogFields& fields);
+  explicit LogScope(const LogFields&& fields) = delete;
   ~LogScope();
   LogScope(const LogScope&) = delete;
   LogScope& operator=(const LogScope&) = delete;

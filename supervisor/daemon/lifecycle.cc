@@ -81,7 +81,8 @@ void Daemon::on_transition(core::SlotId id, const core::Transition& t) {
   }
   if (kind == nullptr) {
     const control::EventRecord e = event_for(id, "", "");
-    const LogScope scope({e.app, e.worker, e.generation, e.pid, {}});
+    const LogFields fields{e.app, e.worker, e.generation, e.pid, {}};
+    const LogScope scope(fields);
     spdlog::info("{}", line);
     return;
   }

@@ -6,6 +6,11 @@
 # and the listener still serves. Before the prepare/apply split, an fd limit hit while binding
 # the sockets of a grown reuseport app by SIGHUP ended the master and every worker with it.
 source "$(dirname "$0")/lib/common.sh"
+# UBSan's vptr check proves memory readable by writing it into a pipe (2 fds); with no fd left
+# it reports a sound virtual call as "invalid vptr". Under the sanitizers case 1 leaves room for
+# that pipe (3 free fds) and asks for more sockets than fit (4), so the reload still runs out.
+ROOM=1 GROW=4
+[[ -n ${CLUSTERD_SANITIZED:-} ]] && ROOM=3 GROW=6
 PORT=$(free_port)
 BUSY=$(free_port)
 write() {  # write INSTANCES [EXTRA LISTENER LINE] [CONTROL SOCKET] [EXTRA APP KEYS]
@@ -41,16 +46,16 @@ reload_refused() {  # reload_refused CASE EXPECTED: clusterctl reload exits 1 na
   unchanged "$1"
 }
 
-# 1. Two more reuseport sockets needed, room for one more fd: by SIGHUP, then by clusterctl.
-write 4
+# 1. More reuseport sockets needed than there is room for fds: by SIGHUP, then by clusterctl.
+write "$GROW"
 hard=$(awk '/^Max open files/ {print $5}' "/proc/$DAEMON/limits")
 # RLIMIT_NOFILE bounds fd numbers: below the second free number only one new fd fits (the config
 # file is opened and closed first, then the first socket takes that number, the second fails).
-free=$(python3 - "$DAEMON" <<'PY'
+free=$(python3 - "$DAEMON" "$ROOM" <<'PY'
 import os, sys
 used = {int(f) for f in os.listdir(f"/proc/{sys.argv[1]}/fd")}
 free = [n for n in range(65536) if n not in used]
-print(free[1])
+print(free[int(sys.argv[2])])
 PY
 )
 prlimit --pid "$DAEMON" --nofile="$free:$hard"
