@@ -8,47 +8,11 @@
 
 #include "config/parse.h"
 #include "config/values.h"
+#include "config_test_helpers.h"
 
 namespace cfg = clusterd::config;
 using namespace std::chrono_literals;
-
-namespace {
-
-std::vector<std::string> errors_of(const std::string& yaml) {
-  std::vector<std::string> out;
-  for (const cfg::ConfigError& e : cfg::parse_config(yaml, "t.yaml").errors) {
-    out.push_back(e.to_string());
-  }
-  return out;
-}
-
-std::string joined(const std::vector<std::string>& lines) {
-  std::string out;
-  for (const auto& l : lines) out += l + "\n";
-  return out;
-}
-
-cfg::Config parse_ok(const std::string& yaml) {
-  cfg::ParseResult r = cfg::parse_config(yaml, "t.yaml");
-  std::vector<std::string> errors;
-  for (const auto& e : r.errors) errors.push_back(e.to_string());
-  INFO(yaml);
-  INFO(joined(errors));
-  REQUIRE(r.errors.empty());
-  REQUIRE(r.config.has_value());
-  return *r.config;
-}
-
-// A one-app config whose app has `extra` (lines indented by 4) after `command: x`.
-std::string app_with(const std::string& extra) { return "apps:\n  web:\n    command: x\n" + extra; }
-
-cfg::AppSpec only_app(const std::string& yaml) {
-  cfg::Config c = parse_ok(yaml);
-  REQUIRE(c.apps.size() == 1);
-  return c.apps[0];
-}
-
-}  // namespace
+using namespace clusterd::test;
 
 TEST_CASE("ConfigError::to_string formats file, position and key", "[config]") {
   CHECK(cfg::ConfigError{"a.yaml", {3, 7}, "apps.web", "boom"}.to_string() ==
@@ -606,54 +570,4 @@ TEST_CASE("the shipped example is valid", "[config]") {
   CHECK(web.listeners[0].name == "http");
   CHECK(web.listeners[0].mode == cfg::ListenMode::ReusePort);
   CHECK(web.listeners[0].address.text == "127.0.0.1:8080");
-}
-
-TEST_CASE("metrics: an address, as a scalar or under address:, not one a listener uses",
-          "[config]") {
-  CHECK_FALSE(parse_ok(app_with("")).metrics.address);
-  const cfg::Config scalar = parse_ok("metrics: \"127.0.0.1:9100\"\n" + app_with(""));
-  REQUIRE(scalar.metrics.address);
-  CHECK(scalar.metrics.address->text == "127.0.0.1:9100");
-  CHECK(scalar.metrics.at.line == 1);
-  const cfg::Config map = parse_ok("metrics: { address: \"unix:/run/m.sock\" }\n" + app_with(""));
-  REQUIRE(map.metrics.address);
-  CHECK(map.metrics.address->text == "unix:/run/m.sock");
-  CHECK(errors_of("metrics: localhost:9100\n" + app_with("")) ==
-        std::vector<std::string>{"t.yaml:1:10: metrics: expected a numeric address (hostnames "
-                                 "are not resolved), got 'localhost'"});
-  CHECK(errors_of("metrics: {}\n" + app_with("")) ==
-        std::vector<std::string>{"t.yaml:1:1: metrics.address: required key is missing"});
-  CHECK(
-      errors_of("metrics: { port: 9100 }\n" + app_with("")) ==
-      std::vector<std::string>{"t.yaml:1:1: metrics.address: required key is missing",
-                               "t.yaml:1:12: metrics.port: unknown key; expected one of address"});
-  CHECK(errors_of("metrics: \"0.0.0.0:8080\"\n" +
-                  app_with("    listen:\n      http: \"127.0.0.1:8080\"\n")) ==
-        std::vector<std::string>{"t.yaml:1:10: metrics.address: 0.0.0.0:8080 is already used by "
-                                 "apps.web.listen.http at line 6"});
-}
-
-TEST_CASE("auto_follow: a duration of at least 1s, for instances: auto only", "[config]") {
-  const cfg::AppSpec app = only_app(app_with("    auto_follow: 5s\n"));
-  REQUIRE(app.auto_follow);
-  CHECK(*app.auto_follow == std::chrono::seconds(5));
-  CHECK_FALSE(only_app(app_with("")).auto_follow);
-  CHECK(errors_of(app_with("    auto_follow: 500ms\n")) ==
-        std::vector<std::string>{
-            "t.yaml:4:18: apps.web.auto_follow: expected at least 1s, got 500ms"});
-  CHECK(errors_of(app_with("    instances: 3\n    auto_follow: 5s\n")) ==
-        std::vector<std::string>{"t.yaml:5:18: apps.web.auto_follow: follows the CPU limit for "
-                                 "instances: auto only; instances is 3"});
-}
-
-TEST_CASE("memory_max, cpu_weight and pids_max: a cgroup's limits per worker", "[config]") {
-  const cfg::AppSpec app =
-      only_app(app_with("    memory_max: 256M\n    cpu_weight: 50\n    pids_max: 64\n"));
-  CHECK(app.cgroup_limits.memory_max == 256u * 1024 * 1024);
-  CHECK(app.cgroup_limits.cpu_weight == 50u);
-  CHECK(app.cgroup_limits.pids_max == 64u);
-  CHECK_FALSE(only_app(app_with("")).cgroup_limits.any());
-  CHECK(errors_of(app_with("    cpu_weight: 0\n")) ==
-        std::vector<std::string>{
-            "t.yaml:4:17: apps.web.cpu_weight: expected an integer from 1 to 10000, got '0'"});
 }
