@@ -18,7 +18,7 @@ p50() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2
 spread() { printf '%s\n' "$@" | sort -n | awk 'NR==1{lo=$1} {hi=$1} END {printf "%s-%s", lo, hi}'; }
 ctl() { "$BUILD/clusterctl" -s "$T/ctl.sock" "$@"; }
 running_is() {
-  ctl status --json 2>/dev/null | python3 -c 'import json,sys; a=json.load(sys.stdin)["apps"][0]
+  ctl status --json 2>/dev/null | python3 2>/dev/null -c 'import json,sys; a=json.load(sys.stdin)["apps"][0]
 sys.exit(0 if a["ready"]==int(sys.argv[1]) and len(a["workers"])==int(sys.argv[1]) else 1)' "$1"
 }
 wait_running() { for _ in $(seq 6000); do running_is "$1" && return 0; sleep 0.01; done; echo "not $1 running"; exit 1; }
