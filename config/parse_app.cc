@@ -129,6 +129,16 @@ void Walker::socket_key(const Entry& k, ListenerSpec& spec) {
   }
 }
 
+std::optional<Address> Walker::address(const Entry& e) {
+  if (!e.value.IsScalar()) {
+    error(e.value_at, e.path, "expected a string");
+    return std::nullopt;
+  }
+  Result<Address> r = parse_address(e.value.Scalar());
+  if (!r.value) error(e.value_at, e.path, r.error);
+  return r.value;
+}
+
 void Walker::listener(const Entry& e, AppSpec& app) {
   ListenerSpec spec;
   spec.name = e.key;
@@ -162,16 +172,9 @@ void Walker::listener(const Entry& e, AppSpec& app) {
     return;  // map_entries reported it
   }
   if (!address) return;
-  if (!address->value.IsScalar()) {
-    error(address->value_at, address->path, "expected a string");
-    return;
-  }
-  Result<Address> r = parse_address(address->value.Scalar());
-  if (!r.value) {
-    error(address->value_at, address->path, r.error);
-    return;
-  }
-  spec.address = *r.value;
+  const std::optional<Address> parsed = this->address(*address);
+  if (!parsed) return;
+  spec.address = *parsed;
   spec.at = address->value_at;
   if (spec.address.family != Address::Family::Unix && !socket_file.empty()) {
     error(socket_file[0].key_at, socket_file[0].path,

@@ -89,16 +89,9 @@ void Walker::metrics(const Entry& e, MetricsSpec& out) {
     if (!entries->empty()) address = entries->front();
   }
   if (!address) return;
-  if (!address->value.IsScalar()) {
-    error(address->value_at, address->path, "expected an address such as 127.0.0.1:9100");
-    return;
-  }
-  Result<Address> r = parse_address(address->value.Scalar());
-  if (!r.value) {
-    error(address->value_at, address->path, r.error);
-    return;
-  }
-  out.address = *r.value;
+  const std::optional<Address> parsed = this->address(*address);
+  if (!parsed) return;
+  out.address = *parsed;
   out.at = address->value_at;
 }
 

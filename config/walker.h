@@ -62,6 +62,8 @@ class Walker {
   std::optional<Duration> duration(const Entry& e, bool positive = false);
   std::optional<std::uint64_t> size(const Entry& e);
   std::optional<double> fraction(const Entry& e);  // parse_logs.cc
+  /// A listener's or the metrics endpoint's address (parse_app.cc).
+  std::optional<Address> address(const Entry& e);
 
   // parse.cc
   void control(const Entry& e, ControlSpec& out);

@@ -223,8 +223,8 @@ long clock_ticks_per_second() { return sysconf(_SC_CLK_TCK); }
 
 namespace {
 
-// A process's own numbers: its stat as read, RSS, affinity, and with `detail` PSS, USS and fds.
-ProcessFacts own_facts(pid_t pid, const ProcStat& stat, bool detail) {
+// What /proc/PID/stat says of a process, and its RSS.
+ProcessFacts stat_facts(pid_t pid, const ProcStat& stat) {
   ProcessFacts facts;
   facts.alive = true;
   facts.threads = stat.threads;
@@ -233,6 +233,12 @@ ProcessFacts own_facts(pid_t pid, const ProcStat& stat, bool detail) {
   facts.system_ticks = stat.system_ticks;
   facts.start_ticks = stat.start_ticks;
   facts.rss_kb = read_rss_kb(pid).value_or(0);
+  return facts;
+}
+
+// A worker's own numbers: those, its affinity, and with `detail` PSS, USS and fds.
+ProcessFacts own_facts(pid_t pid, const ProcStat& stat, bool detail) {
+  ProcessFacts facts = stat_facts(pid, stat);
   facts.cpus = allowed_cpus(pid);
   if (detail) {
     if (const std::optional<SharedMemory> shared = read_smaps_rollup(pid)) {
@@ -247,10 +253,9 @@ ProcessFacts own_facts(pid_t pid, const ProcStat& stat, bool detail) {
 void sample_master(ProcessSample& out, const ProcStat* stat, bool detail) {
   const pid_t self = getpid();
   out.master_pid = self;
-  if (stat != nullptr) {
-    out.master = own_facts(self, *stat, detail);
-    out.master.cpus.clear();
-  }
+  // The master's affinity and PSS are shown nowhere: only its stat, RSS and (detail) fds.
+  if (stat != nullptr) out.master = stat_facts(self, *stat);
+  if (detail) out.master.fds = count_fds(self);
   out.system_uptime_s = system_uptime_s();
   out.ticks_per_second = clock_ticks_per_second();
 }
