@@ -49,27 +49,30 @@ json queues_json(const std::vector<QueueStatus>& queues) {
 }
 
 json worker_json(const WorkerStatus& w) {
-  return json{{"id", w.id},
-              {"pid", w.pid == 0 ? json(nullptr) : json(w.pid)},
-              {"state", w.state},
-              {"generation", w.generation},
-              {"uptime_s", w.uptime_s},
-              {"restarts", w.restarts},
-              {"threads", w.threads},
-              {"rss_kb", w.rss_kb},
-              {"cpu_percent", w.cpu_percent},
-              {"cpus", w.cpus},
-              {"processes", w.processes},
-              {"tree_threads", w.tree_threads},
-              {"last_exit", w.last_exit.empty() ? json(nullptr) : json(w.last_exit)},
-              {"status_text", w.status_text},
-              {"pss_kb", w.pss_kb < 0 ? json(nullptr) : json(w.pss_kb)},
-              {"uss_kb", w.uss_kb < 0 ? json(nullptr) : json(w.uss_kb)},
-              {"fds", w.fds < 0 ? json(nullptr) : json(w.fds)},
-              {"cpu_user_s", w.cpu_user_s},
-              {"cpu_system_s", w.cpu_system_s},
-              {"accept_queues", queues_json(w.queues)},
-              {"cgroup", w.cgroup.empty() ? json(nullptr) : json(w.cgroup)}};
+  return json{
+      {"id", w.id},
+      {"pid", w.pid == 0 ? json(nullptr) : json(w.pid)},
+      {"state", w.state},
+      {"generation", w.generation},
+      {"uptime_s", w.uptime_s},
+      {"restarts", w.restarts},
+      {"threads", w.threads},
+      {"rss_kb", w.rss_kb},
+      {"cpu_percent", w.cpu_percent},
+      {"cpus", w.cpus},
+      {"processes", w.processes},
+      {"tree_threads", w.tree_threads},
+      {"last_exit", w.last_exit.empty() ? json(nullptr) : json(w.last_exit)},
+      {"status_text", w.status_text},
+      {"pss_kb", w.pss_kb < 0 ? json(nullptr) : json(w.pss_kb)},
+      {"uss_kb", w.uss_kb < 0 ? json(nullptr) : json(w.uss_kb)},
+      {"fds", w.fds < 0 ? json(nullptr) : json(w.fds)},
+      {"cpu_user_s", w.cpu_user_s},
+      {"cpu_system_s", w.cpu_system_s},
+      {"tree_cpu_user_s", w.tree_cpu_user_s < 0 ? json(nullptr) : json(w.tree_cpu_user_s)},
+      {"tree_cpu_system_s", w.tree_cpu_system_s < 0 ? json(nullptr) : json(w.tree_cpu_system_s)},
+      {"accept_queues", queues_json(w.queues)},
+      {"cgroup", w.cgroup.empty() ? json(nullptr) : json(w.cgroup)}};
 }
 
 json snapshot_json(const StatusSnapshot& s) {
@@ -184,6 +187,8 @@ StatusSnapshot snapshot_from(const json& j) {
       worker.fds = field(w, "fds", -1);
       worker.cpu_user_s = field(w, "cpu_user_s", 0.0);
       worker.cpu_system_s = field(w, "cpu_system_s", 0.0);
+      worker.tree_cpu_user_s = field(w, "tree_cpu_user_s", -1.0);
+      worker.tree_cpu_system_s = field(w, "tree_cpu_system_s", -1.0);
       worker.queues = queues_from(w, "accept_queues");
       worker.cgroup = field<std::string>(w, "cgroup", "");
       app.workers.push_back(std::move(worker));

@@ -35,6 +35,10 @@ struct WorkerStatus {
   int fds = -1;               // open file descriptors; -1 unknown
   double cpu_user_s = 0;      // CPU time since it started
   double cpu_system_s = 0;
+  // The CPU time of the worker's whole cgroup, every process that ever ran in it (cpu.stat);
+  // -1 unknown (no cgroup per worker, or a plain status: detail only).
+  double tree_cpu_user_s = -1;
+  double tree_cpu_system_s = -1;
   std::vector<QueueStatus> queues;  // its own reuseport sockets
   std::string cgroup;               // its cgroup's path, empty without one
 };

@@ -179,6 +179,16 @@ void worker_resources(Page& page, const control::StatusSnapshot& s) {
     page.sample({{"app", app.name}, {"worker", id}, {"generation", gen}, {"mode", "system"}},
                 w.cpu_system_s);
   });
+  page.family("clusterd_worker_tree_cpu_seconds", Type::Counter,
+              "CPU time of every process that ever ran in the worker's cgroup, by mode "
+              "(cpu.stat); only with a cgroup per worker.");
+  for_workers(s, [&](const auto& app, const auto& w, const auto& id, const auto& gen) {
+    if (w.pid == 0 || w.tree_cpu_user_s < 0) return;
+    page.sample({{"app", app.name}, {"worker", id}, {"generation", gen}, {"mode", "user"}},
+                w.tree_cpu_user_s);
+    page.sample({{"app", app.name}, {"worker", id}, {"generation", gen}, {"mode", "system"}},
+                w.tree_cpu_system_s);
+  });
   live_family(page, s, "clusterd_worker_open_fds", Type::Gauge,
               "Open file descriptors of the worker process.", [](const W& w) {
                 return R{w.fds >= 0, w.fds};

@@ -56,6 +56,10 @@ control::WorkerStatus StatusSampler::worker(unsigned index, const core::Lane& la
     w.fds = facts->fds;
     w.cpu_user_s = static_cast<double>(facts->user_ticks) / hz;
     w.cpu_system_s = static_cast<double>(facts->system_ticks) / hz;
+    if (facts->tree_cpu) {
+      w.tree_cpu_user_s = static_cast<double>(facts->tree_cpu->user_usec) / 1e6;
+      w.tree_cpu_system_s = static_cast<double>(facts->tree_cpu->system_usec) / 1e6;
+    }
     w.cpus = facts->cpus;
     w.cpu_percent = cpu_percent(w.pid, *facts, now, sample, memory, next);
     w.processes = facts->tree_processes;

@@ -231,8 +231,11 @@ bool AsioHost::tcp_migrate_req() { return os::sysctl_enabled("net/ipv4/tcp_migra
 daemon::ProcessSample AsioHost::sample(const std::vector<int>& pids,
                                        const std::vector<std::string>& cgroups, bool tree_rss,
                                        bool detail) {
+  std::vector<int> dirs;
+  dirs.reserve(pids.size());
+  for (int pid : pids) dirs.push_back(impl_->processes.cgroup_dir(pid));
   return os::sample_processes(std::vector<pid_t>(pids.begin(), pids.end()), cgroups, tree_rss,
-                              detail);
+                              detail, dirs);
 }
 std::optional<os::AcceptQueue> AsioHost::accept_queue(int fd) { return os::accept_queue(fd); }
 

@@ -111,6 +111,11 @@ void Processes::apply_limits(const daemon::SpawnRequest& request, const os::Cgro
   }
 }
 
+int Processes::cgroup_dir(pid_t pid) const {
+  const auto it = trees_.find(pid);
+  return it == trees_.end() ? -1 : it->second->dir_fd();
+}
+
 // Removes a worker's cgroup once nothing is left in it: cgroup.events says when.
 void Processes::watch_tree(pid_t pid, const std::shared_ptr<os::Cgroup>& tree) {
   if (!tree->populated()) {

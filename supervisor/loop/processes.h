@@ -39,6 +39,8 @@ class Processes {
   /// SIGCHLD: reaps every exited child, workers and adopted orphans.
   void reap();
   const std::string& cgroup_mode() const { return cgroup_mode_; }
+  /// The directory fd of the cgroup of the worker `pid`; -1 without one.
+  int cgroup_dir(pid_t pid) const;
   /// A clean stop: kills and waits for (bounded) every worker cgroup, then the adopted orphans.
   void end_leftovers();
 

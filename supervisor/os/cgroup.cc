@@ -156,7 +156,8 @@ std::vector<std::string> apply_limits(const std::string& root, const std::string
 
 namespace {
 
-bool parse_id(std::string_view text, pid_t& out) {
+template <typename T>
+bool parse_id(std::string_view text, T& out) {
   const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
   return ec == std::errc() && ptr == text.data() + text.size();
 }
@@ -164,7 +165,11 @@ bool parse_id(std::string_view text, pid_t& out) {
 }  // namespace
 
 std::optional<std::vector<pid_t>> read_cgroup_members(const std::string& file) {
-  const UniqueFd fd(open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  return read_cgroup_members(AT_FDCWD, file.c_str());
+}
+
+std::optional<std::vector<pid_t>> read_cgroup_members(int dir, const char* file) {
+  const UniqueFd fd(openat(dir, file, O_RDONLY | O_CLOEXEC));
   if (!fd) return std::nullopt;
   std::string text;
   char buffer[16384];
@@ -184,6 +189,26 @@ std::optional<std::vector<pid_t>> read_cgroup_members(const std::string& file) {
     rest.remove_prefix(std::min(end + 1, rest.size()));
   }
   return out;
+}
+
+std::optional<CgroupCpu> parse_cgroup_cpu(std::string_view stat) {
+  CgroupCpu out;
+  bool usage = false;
+  while (!stat.empty()) {
+    const std::size_t end = std::min(stat.find('\n'), stat.size());
+    const std::string_view line = stat.substr(0, end);
+    stat.remove_prefix(std::min(end + 1, stat.size()));
+    const std::size_t space = line.find(' ');
+    if (space == std::string_view::npos) continue;
+    const std::string_view key = line.substr(0, space);
+    std::uint64_t* field = key == "usage_usec"    ? &out.usage_usec
+                           : key == "user_usec"   ? &out.user_usec
+                           : key == "system_usec" ? &out.system_usec
+                                                  : nullptr;
+    if (field == nullptr || !parse_id(line.substr(space + 1), *field)) continue;
+    usage = usage || field == &out.usage_usec;
+  }
+  return usage ? std::optional<CgroupCpu>(out) : std::nullopt;
 }
 
 std::uint64_t parse_cpu_usage(const std::string& stat) {

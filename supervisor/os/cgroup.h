@@ -9,10 +9,12 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
 #include "supervisor/os/unique_fd.h"
+#include "supervisor/os/values.h"
 
 namespace clusterd::os {
 
@@ -84,9 +86,13 @@ std::vector<std::string> apply_limits(const std::string& root, const std::string
 /// The numbers in a cgroup's cgroup.procs or cgroup.threads (one per line); nullopt when the
 /// cgroup is gone or cannot be read.
 std::optional<std::vector<pid_t>> read_cgroup_members(const std::string& file);
+/// The same, `file` relative to the directory `dir` (a cgroup's own fd saves the path walk).
+std::optional<std::vector<pid_t>> read_cgroup_members(int dir, const char* file);
 
 /// "populated 1\nfrozen 0\n" -> true. Pure, for tests.
 bool parse_populated(const std::string& events);
+/// cpu.stat's usage_usec, user_usec and system_usec; nullopt without usage_usec. Pure.
+std::optional<CgroupCpu> parse_cgroup_cpu(std::string_view stat);
 /// "usage_usec 1234\nuser_usec ..." -> 1234. Pure.
 std::uint64_t parse_cpu_usage(const std::string& stat);
 

@@ -28,6 +28,19 @@ std::string_view read_small(int dir, const char* path, char (&buffer)[N]) {
   return n > 0 ? std::string_view(buffer, static_cast<std::size_t>(n)) : std::string_view();
 }
 
+// /proc itself, opened once: the reads below start their path there rather than at "/".
+int proc_dir() {
+  // -1 when /proc cannot be opened: every read then fails as for a process that is gone.
+  static const int fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  return fd;
+}
+
+// A small text file (relative to `dir`) whole; empty when it cannot be read.
+std::string read_text_at(int dir, const char* path) {
+  char buffer[1024];
+  return std::string(read_small(dir, path, buffer));
+}
+
 // A /proc/PID/stat line is a few hundred bytes, whatever comm holds.
 constexpr std::size_t kStatBuffer = 1024;
 
@@ -82,9 +95,9 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text) {
 
 std::optional<ProcStat> read_proc_stat(pid_t pid) {
   char path[32];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  std::snprintf(path, sizeof path, "%d/stat", static_cast<int>(pid));
   char text[kStatBuffer];
-  return parse_proc_stat(read_small(AT_FDCWD, path, text));
+  return parse_proc_stat(read_small(proc_dir(), path, text));
 }
 
 std::optional<std::uint64_t> parse_statm_resident(std::string_view text) {
@@ -99,9 +112,10 @@ std::optional<std::uint64_t> parse_statm_resident(std::string_view text) {
 std::optional<std::uint64_t> read_rss_kb(pid_t pid) {
   static const std::uint64_t page_kb = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)) / 1024;
   char path[32];
-  std::snprintf(path, sizeof path, "/proc/%d/statm", static_cast<int>(pid));
+  std::snprintf(path, sizeof path, "%d/statm", static_cast<int>(pid));
   char text[256];
-  const std::optional<std::uint64_t> pages = parse_statm_resident(read_small(AT_FDCWD, path, text));
+  const std::optional<std::uint64_t> pages =
+      parse_statm_resident(read_small(proc_dir(), path, text));
   if (!pages) return std::nullopt;
   return *pages * page_kb;
 }
@@ -261,10 +275,14 @@ void sample_master(ProcessSample& out, const ProcStat* stat, bool detail) {
 }
 
 // With a cgroup per worker: each worker's tree is its cgroup's members, and the whole tree is the
-// master plus them, so nothing else on the host is read. False (and `out` untouched) when a
-// cgroup cannot be read: the caller scans /proc instead.
+// master plus them, so nothing else on the host is read. Each cgroup is read through its own
+// directory fd when the host has one (`dirs[k]` >= 0: no path walk through the hierarchy), and
+// cgroup.threads only when a worker's tree has more than its own process (whose stat already
+// counts its threads). False (and `out` untouched) when a cgroup cannot be read: the caller scans
+// /proc instead.
 bool sample_by_cgroups(const std::vector<pid_t>& pids, const std::vector<std::string>& cgroups,
-                       bool tree_rss, bool detail, ProcessSample& out) {
+                       const std::vector<int>& dirs, bool tree_rss, bool detail,
+                       ProcessSample& out) {
   ProcessSample sample;
   const std::optional<ProcStat> self = read_proc_stat(getpid());
   sample_master(sample, self ? &*self : nullptr, detail);
@@ -272,23 +290,39 @@ bool sample_by_cgroups(const std::vector<pid_t>& pids, const std::vector<std::st
   sample.total_threads = sample.master.threads;
   sample.workers.reserve(pids.size());
   for (std::size_t k = 0; k < pids.size(); ++k) {
-    const std::optional<std::vector<pid_t>> procs =
-        read_cgroup_members(cgroups[k] + "/cgroup.procs");
-    const std::optional<std::vector<pid_t>> threads =
-        read_cgroup_members(cgroups[k] + "/cgroup.threads");
-    if (!procs || !threads) return false;
+    const bool has_dir = k < dirs.size() && dirs[k] >= 0;
+    const auto members = [&](const char* file) {
+      return has_dir ? read_cgroup_members(dirs[k], file)
+                     : read_cgroup_members(cgroups[k] + "/" + file);
+    };
+    const std::optional<std::vector<pid_t>> procs = members("cgroup.procs");
+    if (!procs) return false;
     ProcessFacts facts;
-    if (const std::optional<ProcStat> stat = read_proc_stat(pids[k])) {
+    const std::optional<ProcStat> stat = read_proc_stat(pids[k]);
+    const bool alone = stat && procs->size() == 1 && procs->front() == pids[k];
+    unsigned threads = alone ? stat->threads : 0;
+    if (!alone) {
+      const std::optional<std::vector<pid_t>> all = members("cgroup.threads");
+      if (!all) return false;
+      threads = static_cast<unsigned>(all->size());
+    }
+    if (stat) {
       facts = own_facts(pids[k], *stat, detail);
       facts.tree_processes = static_cast<unsigned>(procs->size());
-      facts.tree_threads = static_cast<unsigned>(threads->size());
+      facts.tree_threads = threads;
       for (pid_t member : *procs) {
         if (tree_rss)
           facts.tree_rss_kb += member == pids[k] ? facts.rss_kb : read_rss_kb(member).value_or(0);
       }
+      if (detail) {
+        const std::string text = has_dir
+                                     ? read_text_at(dirs[k], "cpu.stat")
+                                     : read_text_at(AT_FDCWD, (cgroups[k] + "/cpu.stat").c_str());
+        if (const std::optional<CgroupCpu> cpu = parse_cgroup_cpu(text)) facts.tree_cpu = *cpu;
+      }
     }
     sample.total_processes += static_cast<unsigned>(procs->size());
-    sample.total_threads += static_cast<unsigned>(threads->size());
+    sample.total_threads += threads;
     sample.workers.emplace_back(pids[k], std::move(facts));
   }
   out = std::move(sample);
@@ -298,13 +332,14 @@ bool sample_by_cgroups(const std::vector<pid_t>& pids, const std::vector<std::st
 }  // namespace
 
 ProcessSample sample_processes(const std::vector<pid_t>& pids,
-                               const std::vector<std::string>& cgroups, bool tree_rss,
-                               bool detail) {
+                               const std::vector<std::string>& cgroups, bool tree_rss, bool detail,
+                               const std::vector<int>& cgroup_dirs) {
   ProcessSample out;
   const bool every_worker_has_one =
       cgroups.size() == pids.size() &&
       std::none_of(cgroups.begin(), cgroups.end(), [](const std::string& c) { return c.empty(); });
-  if (every_worker_has_one && sample_by_cgroups(pids, cgroups, tree_rss, detail, out)) return out;
+  if (every_worker_has_one && sample_by_cgroups(pids, cgroups, cgroup_dirs, tree_rss, detail, out))
+    return out;
 
   const ProcessTree tree = ProcessTree::scan();
   const pid_t self = getpid();

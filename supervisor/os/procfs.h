@@ -78,9 +78,11 @@ class ProcessTree {
 /// `detail`: a status or a scrape, not the memory check). When `cgroups` names every worker's
 /// own cgroup (parallel to `pids`), a worker's tree is its cgroup's cgroup.procs and
 /// cgroup.threads, and nothing but our own processes is read; otherwise one scan of all of /proc.
+/// `cgroup_dirs` (parallel to `pids`, -1 for none) are those cgroups' directory fds, if the caller
+/// holds them: reads then start there. With `detail`, each cgroup's cpu.stat is read too.
 ProcessSample sample_processes(const std::vector<pid_t>& pids,
                                const std::vector<std::string>& cgroups, bool tree_rss,
-                               bool detail = false);
+                               bool detail = false, const std::vector<int>& cgroup_dirs = {});
 
 /// Seconds since boot (/proc/uptime) and clock ticks per second, to turn start_ticks into ages.
 double system_uptime_s();

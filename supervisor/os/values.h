@@ -56,6 +56,13 @@ struct CpuBudget {
   std::string reason;           // "2: affinity 0-1, no cgroup quota"
 };
 
+/// A cgroup's cpu.stat: the CPU time of every process that ever ran in it, exited ones included.
+struct CgroupCpu {
+  std::uint64_t usage_usec = 0;
+  std::uint64_t user_usec = 0;
+  std::uint64_t system_usec = 0;
+};
+
 /// One process and its descendants as /proc shows them at one moment.
 struct ProcessFacts {
   bool alive = false;
@@ -73,6 +80,7 @@ struct ProcessFacts {
   unsigned tree_processes = 0;          // it and all its descendants
   unsigned tree_threads = 0;
   std::uint64_t tree_rss_kb = 0;
+  std::optional<CgroupCpu> tree_cpu;  // detail, with a cgroup per worker: its cpu.stat
 };
 
 /// A listening TCP socket's accept queue (TCP_INFO: tcpi_unacked and tcpi_sacked).

@@ -53,6 +53,15 @@ procs=$(status_field "w['processes']")
 [[ $procs -eq $(wc -l <"$cg/cgroup.procs") && $procs -eq 2 ]] ||
   fail "status counts $procs processes for worker 0; its cgroup has $(wc -l <"$cg/cgroup.procs")"
 grep -qx "$worker" "$cg/cgroup.procs" || fail "worker $worker is not in $cg"
+threads=$(status_field "w['tree_threads']")
+[[ $threads -eq $(wc -l <"$cg/cgroup.threads") ]] ||
+  fail "status counts $threads threads for worker 0; its cgroup has $(wc -l <"$cg/cgroup.threads")"
+# The tree's CPU time is its cgroup's cpu.stat, with --detail only; it covers the worker's own.
+[[ $(status_field "w['tree_cpu_user_s']") == None ]] || fail "tree CPU without --detail"
+tree_cpu=$("$CLUSTERCTL" status --json --detail | $PY -c "import json,sys; w=json.load(sys.stdin)['apps'][0]['workers'][0]
+print(w['tree_cpu_user_s'] + w['tree_cpu_system_s'] - (w['cpu_user_s'] + w['cpu_system_s']))")
+$PY -c "import sys; sys.exit(0 if float(sys.argv[1]) > -0.02 else 1)" "$tree_cpu" ||
+  fail "the tree's CPU time is $tree_cpu s below the worker's own"
 # memory_max: in the worker's cgroup where the v2 memory controller exists, else said once.
 if grep -qw memory "$mount/cgroup.controllers"; then
   [[ $(cat "$cg/memory.max") == 268435456 ]] || fail "memory.max of $cg is $(cat "$cg/memory.max")"

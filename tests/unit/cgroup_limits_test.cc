@@ -1,7 +1,9 @@
 // os::apply_limits against a scratch directory laid out like a cgroup v2 tree (this machine's v2
 // hierarchy has no memory, cpu or pids controller to try them on): the controllers are enabled in
 // cgroup.subtree_control from the root down to the slot, then the limits are written into the
-// worker's cgroup; what cannot be applied is reported by key, naming the file.
+// worker's cgroup; what cannot be applied is reported by key, naming the file. Then the reading
+// side over the same kind of scratch tree: cpu.stat, and a worker's tree from its cgroup's files.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +14,7 @@
 #include <string>
 
 #include "supervisor/os/cgroup.h"
+#include "supervisor/os/procfs.h"
 
 namespace fs = std::filesystem;
 
@@ -78,4 +81,45 @@ TEST_CASE("apply_limits reports what it could not apply, by key, and applies the
   CHECK_THAT(problems[0], Catch::Contains(t.leaf + "/memory.max"));
   CHECK(slurp(t.leaf + "/pids.max") == "10");
   CHECK(clusterd::os::apply_limits(t.root, t.leaf, {}).empty());  // nothing asked, nothing done
+}
+
+TEST_CASE("cpu.stat gives the cgroup's usage, user and system time") {
+  const auto cpu = clusterd::os::parse_cgroup_cpu(
+      "usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\nnr_periods 0\n");
+  REQUIRE(cpu);
+  CHECK(cpu->usage_usec == 2500000);
+  CHECK(cpu->user_usec == 2000000);
+  CHECK(cpu->system_usec == 500000);
+  CHECK_FALSE(clusterd::os::parse_cgroup_cpu("user_usec 1\n"));  // no usage: not a cpu.stat
+  CHECK_FALSE(clusterd::os::parse_cgroup_cpu(""));
+}
+
+// sample_processes reads a worker's tree from its cgroup's files, through the directory fd when
+// it has one; cgroup.threads only when the tree holds more than the worker itself.
+TEST_CASE("a worker's tree comes from its cgroup's files, by path or by directory fd") {
+  FakeTree t;
+  const pid_t self = getpid();
+  std::ofstream(t.leaf + "/cpu.stat") << "usage_usec 3000000\nuser_usec 1000000\nsystem_usec "
+                                         "2000000\n";
+  std::ofstream(t.leaf + "/cgroup.procs") << self << "\n";
+  std::ofstream(t.leaf + "/cgroup.threads") << "1\n2\n3\n4\n5\n6\n7\n";  // not read: alone
+  const int dir = open(t.leaf.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(dir >= 0);
+  for (const std::vector<int>& dirs : {std::vector<int>{dir}, std::vector<int>{}}) {
+    const auto sample = clusterd::os::sample_processes({self}, {t.leaf}, false, true, dirs);
+    REQUIRE(sample.workers.size() == 1);
+    const auto& facts = sample.workers[0].second;
+    CHECK(facts.tree_processes == 1);
+    CHECK(facts.tree_threads == facts.threads);
+    REQUIRE(facts.tree_cpu);
+    CHECK(facts.tree_cpu->system_usec == 2000000);
+  }
+  // Two members (the test and its parent): the threads are cgroup.threads' lines.
+  std::ofstream(t.leaf + "/cgroup.procs") << self << "\n" << getppid() << "\n";
+  const auto sample = clusterd::os::sample_processes({self}, {t.leaf}, false, false, {dir});
+  CHECK(sample.workers[0].second.tree_processes == 2);
+  CHECK(sample.workers[0].second.tree_threads == 7);
+  CHECK_FALSE(sample.workers[0].second.tree_cpu);  // cpu.stat is read for detail only
+  CHECK(sample.total_processes == 3);              // the master (this process) and both
+  close(dir);
 }
