@@ -1,65 +1,236 @@
 #!/usr/bin/env bash
 # Benchmark: clusterd's figures as ratios to what the kernel itself needs for the same work
-# (bench/baseline.cc, built here), measured in the same run, paired run by run (A B A B) so
-# that drift hits both. Absolute times are printed too, as information.
-#   status  `clusterctl status --json` minus `clusterctl version` (the client's start and one
-#           round trip) vs the bare /proc reads of the same workers (baseline status)
-#   spawn   `clusterctl scale idle N` from 1 until status shows N running vs N posix_spawns of
-#           the same binary that each return once exec'd (baseline spawn)
-#   bench/baseline-ratios.sh [N]     (default 1024 `sleep` workers, RUNS=7)
+# (bench/baseline.cc, built here, no clusterd code), measured in the same run and paired run by
+# run (clusterd, baseline, clusterd, baseline, ...) so that drift hits both. Absolute times are
+# printed as information; the verdicts judge ratios only.
+#   spawn    `scale idle N` from 1 until all N `sleep` workers have exec'd (the master's
+#            children, watched in /proc) vs N posix_spawns that each return once exec'd
+#   respawn  SIGKILL a hello-worker (reuseport, min_uptime 0); a client connects right away:
+#            until its answer ("served") and until the master reports the replacement ready
+#            (its `ready` event, read from `clusterctl events -f` as it arrives) vs the same
+#            with the baseline holding the listener and the notify socket itself
+#   status   one status request over the control socket, reply read but not decoded, minus a
+#            `version` round trip, vs the bare /proc reads of the same workers (no cgroups, as
+#            the baseline reads); the clusterctl client's own decode and print is shown apart
+# Master CPU per spawned worker, per respawn and per status comes from /proc/PID/schedstat.
+#   bench/baseline-ratios.sh [N]     (N sleep workers, default 1024; RUNS=5 pairs, KILLS=60)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 snapshot_binaries
-N=${1:-1024}
-RUNS=${RUNS:-7}
-g++ -O2 -std=c++20 "$ROOT/bench/baseline.cc" -o "$T/baseline"
-now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
-p50() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-spread() { printf '%s\n' "$@" | sort -n | awk 'NR==1{lo=$1} {hi=$1} END {printf "%s-%s", lo, hi}'; }
-ctl() { "$BUILD/clusterctl" -s "$T/ctl.sock" "$@"; }
-running_is() {
-  ctl status --json 2>/dev/null | python3 2>/dev/null -c 'import json,sys; a=json.load(sys.stdin)["apps"][0]
-sys.exit(0 if a["ready"]==int(sys.argv[1]) and len(a["workers"])==int(sys.argv[1]) else 1)' "$1"
-}
-wait_running() { for _ in $(seq 6000); do running_is "$1" && return 0; sleep 0.01; done; echo "not $1 running"; exit 1; }
-cat >"$T/c.yaml" <<YAML
-control: { socket: "$T/ctl.sock" }
+g++ -O2 -std=c++20 -pthread "$ROOT/bench/baseline.cc" -o "$T/baseline"
+echo "machine: $(machine)"
+N=${1:-1024} RUNS=${RUNS:-5} KILLS=${KILLS:-60} BUILD="$BUILD" T="$T" python3 - <<'PY'
+import json, os, re, signal, socket, statistics, subprocess, sys, threading, time
+
+build, tmp = os.environ["BUILD"], os.environ["T"]
+n, runs, kills = int(os.environ["N"]), int(os.environ["RUNS"]), int(os.environ["KILLS"])
+base = os.path.join(tmp, "baseline")
+hello = os.path.join(build, "worker", "hello-worker")
+sock = os.path.join(tmp, "ctl.sock")
+cfg = os.path.join(tmp, "c.yaml")
+probe = socket.socket()
+probe.bind(("127.0.0.1", 0))
+port = probe.getsockname()[1]
+probe.close()
+with open(cfg, "w") as f:
+    f.write(f"""control: {{ socket: "{sock}" }}
 cgroups: off
 apps:
   idle:
     command: ["/bin/sleep", "3600"]
     instances: 1
     stop_timeout: 5s
-YAML
-"$BUILD/clusterd" -c "$T/c.yaml" --log-level warn >"$T/log" 2>&1 &
-DAEMON=$!
-wait_running 1
-echo "machine: $(machine); $N sleep workers, $RUNS pairs"
+  web:
+    command: ["{hello}"]
+    instances: 1
+    ready: notify
+    min_uptime: 0
+    max_restarts: 1000000
+    stop_timeout: 5s
+    listen:
+      http: {{ address: "127.0.0.1:{port}", mode: reuseport }}
+""")
+log = open(os.path.join(tmp, "log"), "w")
+daemon = subprocess.Popen([f"{build}/clusterd", "-c", cfg, "--log-level", "warn"],
+                          stdout=log, stderr=subprocess.STDOUT)
+D = daemon.pid
 
-# spawn: A = clusterd scales 1 -> N and all are running; B = N posix_spawns.
-a=(); b=()
-for _ in $(seq "$RUNS"); do
-  t0=$(now_us); ctl scale idle "$N" >/dev/null; wait_running "$N"; a+=($((($(now_us) - t0) / 1000)))
-  ctl scale idle 1 >/dev/null; wait_running 1
-  b+=($("$T/baseline" spawn "$N" /bin/sleep 3600 | cut -d. -f1))
-done
-printf '%-8s %-24s %-24s %s\n' what "clusterd ms p50 (range)" "baseline ms p50 (range)" ratio
-printf '%-8s %-24s %-24s %s\n' spawn "$(p50 "${a[@]}") ($(spread "${a[@]}"))" \
-  "$(p50 "${b[@]}") ($(spread "${b[@]}"))" "$(awk -v x="$(p50 "${a[@]}")" -v y="$(p50 "${b[@]}")" 'BEGIN{printf "%.2f", x/y}')"
+def cpu_ns():  # the master's time on CPU (schedstat: nanoseconds, exact)
+    with open(f"/proc/{D}/schedstat") as f:
+        return int(f.read().split()[0])
 
-# status: A = status --json minus version (both whole client runs); B = the bare reads.
-ctl scale idle "$N" >/dev/null; wait_running "$N"
-pids=$(ctl status --json | python3 -c 'import json,sys; print(" ".join(str(w["pid"]) for w in json.load(sys.stdin)["apps"][0]["workers"]))')
-a=(); b=(); v=()
-for _ in $(seq "$RUNS"); do
-  t0=$(now_us); ctl version >/dev/null; t1=$(now_us)
-  ctl status --json >/dev/null; t2=$(now_us)
-  v+=($(((t1 - t0) / 100))); a+=($(((t2 - t1 - (t1 - t0)) / 100)))
-  # shellcheck disable=SC2086
-  b+=($(($("$T/baseline" status 3 $pids) / 100)))
-done
-tenth() { awk -v x="$1" 'BEGIN{printf "%.1f", x/10}'; }
-printf '%-8s %-24s %-24s %s\n' status "$(tenth "$(p50 "${a[@]}")") ($(tenth "$(printf '%s\n' "${a[@]}" | sort -n | head -1)")-$(tenth "$(printf '%s\n' "${a[@]}" | sort -n | tail -1)"))" \
-  "$(tenth "$(p50 "${b[@]}")") ($(tenth "$(printf '%s\n' "${b[@]}" | sort -n | head -1)")-$(tenth "$(printf '%s\n' "${b[@]}" | sort -n | tail -1)"))" \
-  "$(awk -v x="$(p50 "${a[@]}")" -v y="$(p50 "${b[@]}")" 'BEGIN{printf "%.2f", x/y}')"
-echo "(status: clusterd's figure excludes the client's start and round trip, $(tenth "$(p50 "${v[@]}")") ms, and includes JSON encode and decode)"
+def call(request):  # one request over the control socket; the reply line, undecoded
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock)
+    s.sendall(json.dumps(request).encode() + b"\n")
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return data
+
+def status():
+    return json.loads(call({"cmd": "status"}))["status"]
+
+last = [""]
+def wait(what, cond, bound=120):
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        try:
+            if cond():
+                return
+        except (OSError, ValueError, KeyError, IndexError, StopIteration) as e:
+            last[0] = repr(e)
+        time.sleep(0.01)
+    sys.exit(f"baseline-ratios: nothing after {bound}s waiting for {what} ({last[0]})")
+
+def app(name):
+    return next(a for a in status()["apps"] if a["name"] == name)
+
+def children():
+    with open(f"/proc/{D}/task/{D}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+def exec_count(known):  # how many of the master's children run sleep; `known` caches them
+    for p in children():
+        if p not in known and comm(p) == "sleep":
+            known.add(p)
+    return len(known)
+
+def med(v):
+    return statistics.median(v)
+
+wait("the control socket", lambda: app("web")["ready"] == 1 and app("idle")["ready"] == 1)
+
+# ---- spawn ----
+spawn_a, spawn_b, spawn_cpu = [], [], []
+for _ in range(runs):
+    known = set()
+    exec_count(known)  # the one idle worker already running
+    c0 = cpu_ns()
+    t0 = time.monotonic()
+    call({"cmd": "scale", "app": "idle", "instances": n})
+    while exec_count(known) < n:
+        time.sleep(0.0005)
+    spawn_a.append((time.monotonic() - t0) * 1000)
+    spawn_cpu.append((cpu_ns() - c0) / (n - 1) / 1e6)
+    call({"cmd": "scale", "app": "idle", "instances": 1})
+    wait("idle back to 1", lambda: len(app("idle")["workers"]) == 1 and len(children()) == 2)
+    out = subprocess.run([base, "spawn", str(n), "/bin/sleep", "3600"], capture_output=True,
+                         text=True, check=True).stdout
+    spawn_b.append(float(out))
+
+# ---- respawn ----
+events = subprocess.Popen([f"{build}/clusterctl", "-s", sock, "events", "web", "-f", "--json",
+                           "-n", "0"], stdout=subprocess.PIPE, text=True)
+ready_at = {}  # pid -> monotonic time its ready event arrived
+def read_events():
+    for line in events.stdout:
+        t = time.monotonic()
+        e = json.loads(line)
+        if e.get("kind") == "ready" and e.get("pid"):
+            ready_at[e["pid"]] = t
+threading.Thread(target=read_events, daemon=True).start()
+def request():
+    s = socket.socket()
+    s.settimeout(5)
+    try:
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"GET /read HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
+        return s.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+def web_pid():
+    return app("web")["workers"][0]["pid"]
+
+resp_a, ready_a, resp_b, ready_b, resp_cpu, refused = [], [], [], [], [], 0
+for _ in range(runs):
+    served, ready = [], []
+    pid = web_pid()
+    wait("web ready", lambda: app("web")["ready"] == 1)
+    c0 = cpu_ns()
+    for _ in range(kills):
+        time.sleep(0.02)
+        t0 = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        ok = request()
+        t1 = time.monotonic()
+        if not ok:
+            refused += 1
+        else:
+            served.append((t1 - t0) * 1000)
+        deadline = time.monotonic() + 10
+        new = None
+        while time.monotonic() < deadline and new is None:
+            new = next((p for p, t in ready_at.items() if p != pid and t >= t0), None)
+            time.sleep(0.0002)
+        if new is None:
+            sys.exit("baseline-ratios: no ready event after a kill")
+        ready.append((ready_at.pop(new) - t0) * 1000)
+        pid = new
+    resp_cpu.append((cpu_ns() - c0) / kills / 1e6)
+    resp_a.append(med(served))
+    ready_a.append(med(ready))
+    out = subprocess.run([base, "respawn", str(kills), hello], capture_output=True, text=True,
+                         check=True).stdout.split()
+    resp_b.append(float(out[0]))
+    ready_b.append(float(out[1]))
+events.kill()
+
+# ---- status ----
+call({"cmd": "scale", "app": "idle", "instances": n})
+wait(f"{n} idle workers running", lambda: app("idle")["ready"] == n, 300)
+pids = [str(w["pid"]) for w in app("idle")["workers"]]
+stat_a, stat_b, stat_cpu, client = [], [], [], []
+for _ in range(runs):
+    t0 = time.monotonic(); call({"cmd": "version"}); t1 = time.monotonic()
+    c0 = cpu_ns(); call({"cmd": "status"}); t2 = time.monotonic(); stat_cpu.append((cpu_ns() - c0) / 1e6)
+    subprocess.run([f"{build}/clusterctl", "-s", sock, "version"], capture_output=True, check=True)
+    t3 = time.monotonic()
+    subprocess.run([f"{build}/clusterctl", "-s", sock, "status", "--json"], capture_output=True, check=True)
+    t4 = time.monotonic()
+    raw = (t2 - t1) - (t1 - t0)
+    stat_a.append(raw * 1000)
+    client.append(((t4 - t3) - (t2 - t1)) * 1000)  # clusterctl's start, decode and print
+    out = subprocess.run([base, "status", "3"] + pids, capture_output=True, text=True, check=True).stdout
+    stat_b.append(float(out) / 1000)
+call({"cmd": "scale", "app": "idle", "instances": 1})
+
+def rng(v):
+    return f"{min(v):.1f}-{max(v):.1f}"
+
+print(f"{n} sleep workers (spawn, status), 1 hello-worker killed {kills} times per run (respawn); "
+      f"{runs} pairs")
+print(f"{'what':<16} {'clusterd ms p50 (range)':<26} {'baseline ms p50 (range)':<26} "
+      f"{'ratio (pairs)':<20} {'target':<8} verdict")
+rows = [("spawn", spawn_a, spawn_b, 1.25), ("respawn served", resp_a, resp_b, 1.15),
+        ("respawn ready", ready_a, ready_b, None), ("status", stat_a, stat_b, 1.5)]
+for name, a, b, target in rows:
+    ratio = med(a) / med(b)
+    pairs = [x / y for x, y in zip(a, b)]
+    verdict = "-" if target is None else ("met" if ratio <= target else "NOT met")
+    print(f"{name:<16} {med(a):>7.1f} ({rng(a)}){'':<4} {med(b):>7.1f} ({rng(b)}){'':<4} "
+          f"{ratio:.2f} ({min(pairs):.2f}-{max(pairs):.2f}){'':<4} "
+          f"{'<= %.2f' % target if target else '':<8} {verdict}")
+print(f"master CPU: {med(spawn_cpu):.3f} ms per spawned worker, {med(resp_cpu):.3f} ms per respawn "
+      f"(reap, restart decision, spawn, READY=1, event), {med(stat_cpu):.1f} ms per status "
+      f"(target for spawn and respawn: < 0.5 ms: "
+      f"{'met' if med(spawn_cpu) < 0.5 and med(resp_cpu) < 0.5 else 'NOT met'})")
+print(f"clusterctl status --json on top of the raw reply (start, decode, print): {med(client):.1f} ms "
+      f"({rng(client)}); refused connections during respawns: {refused}")
+daemon.send_signal(signal.SIGTERM)
+daemon.wait(30)
+PY

@@ -344,7 +344,8 @@ void Processes::signal_tree(int pid, int signal) {
     os::signal_group(pid, signal);
     // Without a cgroup, processes that left the worker's process group but not its session go
     // with it too (those that called setsid() escape until the master's clean stop).
-    if (signal == SIGKILL) os::signal_session(pid, signal);
+    if (signal == SIGKILL)
+      os::signal_session(pid, signal, [this](pid_t p) { return by_pid_.count(p) != 0; });
   } catch (const std::exception& e) {
     spdlog::error("the tree of pid {}: {}", pid, e.what());
   }

@@ -460,8 +460,20 @@ void signal_group(pid_t pgid, int signal) {
   }
 }
 
-void signal_session(pid_t sid, int signal) {
+void signal_session(pid_t sid, int signal, const std::function<bool(pid_t)>& skip) {
   if (sid <= 1) return;
+  if (std::optional<std::vector<pid_t>> queue = children_of(getpid())) {
+    for (std::size_t i = 0; i < queue->size() && i < 1'000'000; ++i) {
+      const pid_t pid = (*queue)[i];
+      if (pid != sid && skip(pid)) continue;  // another worker: a session of its own
+      const std::optional<ProcStat> stat = read_proc_stat(pid);
+      if (!stat || stat->session != sid) continue;
+      kill(pid, signal);
+      if (std::optional<std::vector<pid_t>> more = children_of(pid))
+        queue->insert(queue->end(), more->begin(), more->end());
+    }
+    return;
+  }
   const ProcessTree tree = ProcessTree::scan();
   for (pid_t pid : tree.pids()) {
     const ProcStat* stat = tree.stat(pid);

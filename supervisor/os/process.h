@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -109,8 +110,12 @@ std::optional<Reaped> reap_one();
 void signal_pidfd(int pidfd, int signal);
 /// Sends `signal` to a process group; an empty group is not an error.
 void signal_group(pid_t pgid, int signal);
-/// Sends `signal` to every process in session `sid` (a /proc scan).
-void signal_session(pid_t sid, int signal);
+/// Sends `signal` to every process in session `sid` below this process: its children not in
+/// `skip` (the live workers, which lead sessions of their own) that are in the session, and
+/// theirs, down the tree (a process in the session descends from one in it). Cost: our own
+/// tree's adopted processes, not the host's (a /proc scan only where the kernel lacks
+/// /proc/PID/task/TID/children). For a dead worker: its orphans were reparented to us.
+void signal_session(pid_t sid, int signal, const std::function<bool(pid_t)>& skip);
 /// Sends `signal` to every child of this process (at a clean stop, with every worker gone: the
 /// orphans it adopted as subreaper; a /proc scan).
 void kill_adopted(int signal);

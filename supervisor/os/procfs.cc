@@ -175,6 +175,41 @@ std::string allowed_cpus(pid_t pid) {
   return format_cpu_list(cpus);
 }
 
+std::optional<std::vector<pid_t>> children_of(pid_t pid) {
+  char path[48];
+  std::snprintf(path, sizeof path, "%d/task", static_cast<int>(pid));
+  const int task_fd = openat(proc_dir(), path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* tasks = task_fd >= 0 ? fdopendir(task_fd) : nullptr;
+  if (tasks == nullptr) {
+    if (task_fd >= 0) close(task_fd);
+    return std::nullopt;
+  }
+  std::vector<pid_t> out;
+  bool any = false;
+  while (const dirent* entry = readdir(tasks)) {
+    if (entry->d_name[0] == '.') continue;
+    char file[sizeof entry->d_name + 16];
+    std::snprintf(file, sizeof file, "%s/children", entry->d_name);
+    const UniqueFd fd(openat(task_fd, file, O_RDONLY | O_CLOEXEC));
+    if (!fd) continue;
+    any = true;
+    std::string text;
+    char buffer[4096];
+    for (ssize_t n; (n = read(fd.get(), buffer, sizeof buffer)) > 0;)
+      text.append(buffer, static_cast<std::size_t>(n));
+    std::string_view rest = text;  // "12 345 " : space-separated
+    while (!rest.empty()) {
+      const std::size_t end = std::min(rest.find(' '), rest.size());
+      pid_t child = 0;
+      if (parse_number(rest.substr(0, end), child)) out.push_back(child);
+      rest.remove_prefix(std::min(end + 1, rest.size()));
+    }
+  }
+  closedir(tasks);
+  if (!any) return std::nullopt;  // no children files: the kernel lacks CONFIG_PROC_CHILDREN
+  return out;
+}
+
 ProcessTree ProcessTree::scan() {
   ProcessTree tree;
   DIR* dir = opendir("/proc");

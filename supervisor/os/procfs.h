@@ -53,6 +53,10 @@ std::optional<SharedMemory> read_smaps_rollup(pid_t pid);
 /// The open file descriptors of `pid` (entries of /proc/PID/fd); -1 when it cannot be read.
 int count_fds(pid_t pid);
 
+/// The children of `pid`: /proc/PID/task/*/children (CONFIG_PROC_CHILDREN), one small read per
+/// thread instead of a scan of every process; nullopt when the kernel has no such file.
+std::optional<std::vector<pid_t>> children_of(pid_t pid);
+
 /// One pass over /proc: every process's parent, to find the descendants of any pid.
 class ProcessTree {
  public:
