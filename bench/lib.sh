@@ -3,7 +3,9 @@
 # every table starts with.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD_DIR:-$ROOT/build}
-T=$(mktemp -d /tmp/clusterd-bench.XXXXXX)
+# BENCH_TMP: where the sockets and files go (default /tmp; the notify sockets are created there
+# per spawn, so its filesystem shows in spawn and respawn figures)
+T=$(mktemp -d "${BENCH_TMP:-/tmp}/clusterd-bench.XXXXXX")
 DAEMON=""
 bench_cleanup() {
   if [[ -n $DAEMON ]]; then kill -TERM "$DAEMON" 2>/dev/null || true; wait "$DAEMON" 2>/dev/null || true; fi

@@ -141,6 +141,8 @@ refused = sum(errors.values())
 print(f"refused or reset connections: {refused}" + (f" {errors}" if errors else ""))
 s = rows["served"]
 if s:
-    ok = pct(s, 50) < 5 and pct(s, 99) < 20 and refused == 0
-    print(f"target (served p50 < 5 ms, p99 < 20 ms, 0 refused): {'met' if ok else 'NOT met'}")
+    # Absolute times do not travel between machines: the verdict on speed is the ratio to the
+    # kernel's own floor (bench/baseline-ratios.sh); here only what holds anywhere is judged.
+    print(f"refused connections (must be 0): {'ok' if refused == 0 else 'FAILED'}; absolute times are "
+          f"information, the speed verdict is bench/baseline-ratios.sh's")
 PY

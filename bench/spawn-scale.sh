@@ -144,8 +144,10 @@ for n in sizes:
             data.append((n, kind, level, *(med(c) for c in cols)))
 hello_1024 = [d for d in data if d[0] == 1024 and d[1] == "hello" and d[2] == "info"]
 if hello_1024:
-    print(f"target (1024 hello-workers ready in under 1 s): "
-          f"{'met' if hello_1024[0][4] < 1000 else 'NOT met'} ({hello_1024[0][4]:.0f} ms)")
+    # An absolute time, information only: the spawn verdict is the ratio to N bare posix_spawns
+    # measured in the same run (bench/baseline-ratios.sh).
+    print(f"1024 hello-workers ready in {hello_1024[0][4]:.0f} ms (the 1 s figure of earlier "
+          f"rounds is information; the verdict is bench/baseline-ratios.sh's ratio)")
 if os.environ["DATA"]:
     os.makedirs(os.environ["DATA"], exist_ok=True)
     with open(os.path.join(os.environ["DATA"], "spawn-scale.dat"), "w") as f:

@@ -19,6 +19,7 @@ DAEMONS=()
 cleanup_all() {
   for d in "${DAEMONS[@]}"; do kill -TERM "$d" 2>/dev/null || true; wait "$d" 2>/dev/null || true; done
   for p in "${NOISE_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  for p in "${NOISE_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done  # reaped quietly
   for _ in $(seq 50); do  # the last workers' cgroups empty out as they are reaped
     [[ -d $PARENT ]] || break
     find "$PARENT" -depth -type d -exec rmdir {} + 2>/dev/null && break
