@@ -462,7 +462,8 @@ void signal_group(pid_t pgid, int signal) {
 
 void signal_session(pid_t sid, int signal, const std::function<bool(pid_t)>& skip) {
   if (sid <= 1) return;
-  if (std::optional<std::vector<pid_t>> queue = children_of(getpid())) {
+  // Orphans go to a subreaper's first live thread, our leader: its children file is enough.
+  if (std::optional<std::vector<pid_t>> queue = thread_children(getpid(), getpid())) {
     for (std::size_t i = 0; i < queue->size() && i < 1'000'000; ++i) {
       const pid_t pid = (*queue)[i];
       if (pid != sid && skip(pid)) continue;  // another worker: a session of its own

@@ -175,6 +175,38 @@ std::string allowed_cpus(pid_t pid) {
   return format_cpu_list(cpus);
 }
 
+namespace {
+
+// Appends the pids of a "children" file ("12 345 ", space-separated); false if it cannot be
+// opened (the kernel lacks CONFIG_PROC_CHILDREN, or the task is gone).
+bool read_children(int dir, const char* path, std::vector<pid_t>& out) {
+  const UniqueFd fd(openat(dir, path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  std::string text;
+  char buffer[4096];
+  for (ssize_t n; (n = read(fd.get(), buffer, sizeof buffer)) > 0;)
+    text.append(buffer, static_cast<std::size_t>(n));
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    const std::size_t end = std::min(rest.find(' '), rest.size());
+    pid_t child = 0;
+    if (parse_number(rest.substr(0, end), child)) out.push_back(child);
+    rest.remove_prefix(std::min(end + 1, rest.size()));
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::vector<pid_t>> thread_children(pid_t pid, pid_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "%d/task/%d/children", static_cast<int>(pid),
+                static_cast<int>(tid));
+  std::vector<pid_t> out;
+  if (!read_children(proc_dir(), path, out)) return std::nullopt;
+  return out;
+}
+
 std::optional<std::vector<pid_t>> children_of(pid_t pid) {
   char path[48];
   std::snprintf(path, sizeof path, "%d/task", static_cast<int>(pid));
@@ -190,20 +222,7 @@ std::optional<std::vector<pid_t>> children_of(pid_t pid) {
     if (entry->d_name[0] == '.') continue;
     char file[sizeof entry->d_name + 16];
     std::snprintf(file, sizeof file, "%s/children", entry->d_name);
-    const UniqueFd fd(openat(task_fd, file, O_RDONLY | O_CLOEXEC));
-    if (!fd) continue;
-    any = true;
-    std::string text;
-    char buffer[4096];
-    for (ssize_t n; (n = read(fd.get(), buffer, sizeof buffer)) > 0;)
-      text.append(buffer, static_cast<std::size_t>(n));
-    std::string_view rest = text;  // "12 345 " : space-separated
-    while (!rest.empty()) {
-      const std::size_t end = std::min(rest.find(' '), rest.size());
-      pid_t child = 0;
-      if (parse_number(rest.substr(0, end), child)) out.push_back(child);
-      rest.remove_prefix(std::min(end + 1, rest.size()));
-    }
+    any = read_children(task_fd, file, out) || any;
   }
   closedir(tasks);
   if (!any) return std::nullopt;  // no children files: the kernel lacks CONFIG_PROC_CHILDREN

@@ -56,6 +56,8 @@ int count_fds(pid_t pid);
 /// The children of `pid`: /proc/PID/task/*/children (CONFIG_PROC_CHILDREN), one small read per
 /// thread instead of a scan of every process; nullopt when the kernel has no such file.
 std::optional<std::vector<pid_t>> children_of(pid_t pid);
+/// The children of one thread `tid` of `pid` (its /proc/PID/task/TID/children alone).
+std::optional<std::vector<pid_t>> thread_children(pid_t pid, pid_t tid);
 
 /// One pass over /proc: every process's parent, to find the descendants of any pid.
 class ProcessTree {
