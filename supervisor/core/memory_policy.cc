@@ -1,5 +1,6 @@
 #include "supervisor/core/memory_policy.h"
 
+#include <algorithm>
 #include <set>
 
 namespace clusterd::core {
@@ -29,6 +30,21 @@ std::vector<SlotId> MemoryPolicy::watched(const Supervisor& supervisor) {
     }
   }
   return out;
+}
+
+std::optional<MemoryVerdict> MemoryPolicy::over_high(const Supervisor& supervisor,
+                                                     const MemoryReading& reading) {
+  const std::vector<SlotId> now = watched(supervisor);
+  const bool serving = std::any_of(now.begin(), now.end(), [&](const SlotId& id) {
+    return id.app == reading.slot.app && id.index == reading.slot.index &&
+           id.lane == reading.slot.lane;
+  });
+  if (!serving || supervisor.lane(reading.slot).pid() != reading.pid) return std::nullopt;
+  const std::uint64_t limit_kb = *supervisor.apps()[reading.slot.app].spec.max_memory / 1024;
+  return MemoryVerdict{reading.slot.app, reading.slot.index,
+                       "memory over max_memory " + std::to_string(limit_kb) +
+                           " KiB (its cgroup's memory.high; memory.current " +
+                           std::to_string(reading.rss_kb) + " KiB)"};
 }
 
 std::vector<MemoryVerdict> MemoryPolicy::check(const Supervisor& supervisor,

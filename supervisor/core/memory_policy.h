@@ -38,6 +38,12 @@ class MemoryPolicy {
   /// at most one per app per round (its replacement is a rollout, which blocks the next).
   std::vector<MemoryVerdict> check(const Supervisor& supervisor,
                                    const std::vector<MemoryReading>& readings);
+  /// The cgroup of a worker went over memory.high, which the host set to max_memory
+  /// (`reading.rss_kb`: its memory.current then). The kernel is already reclaiming from it, so
+  /// a watched worker is replaced at once; nullopt when it is not watched (see watched()) or
+  /// was replaced meanwhile.
+  static std::optional<MemoryVerdict> over_high(const Supervisor& supervisor,
+                                                const MemoryReading& reading);
 
  private:
   std::map<int, unsigned> over_;  // consecutive samples above the limit, by pid

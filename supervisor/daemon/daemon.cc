@@ -279,13 +279,14 @@ void Daemon::spawn(core::SlotId id, std::vector<core::SlotAction>& more) {
     }
     request.cgroup = supervisor_.apps()[id.app].spec.name + "/" + std::to_string(id.index);
     request.limits = spec.cgroup_limits;
+    request.memory_high = spec.max_memory.value_or(0);
     request.capture_output = output_.mode_of(spec.logs) != config::LogSpec::Mode::Inherit;
     const Spawned spawned = host_.spawn(request);
     const unsigned uid = gen->second.ids ? gen->second.ids->uid : host_.self_uid();
     workers_.add(
         spawned.handle, id, uid,
         spawned.cgroup_id != 0 ? std::optional<std::uint64_t>(spawned.cgroup_id) : std::nullopt,
-        spawned.cgroup_path);
+        spawned.cgroup_path, spawned.memory_events);
     if (request.capture_output) {
       output_.attach(spawned.handle, {spec.name, id.index, lane.generation(), spawned.pid, uid,
                                       gen->second.ids ? gen->second.ids->gid : host_.self_gid()});
@@ -327,6 +328,7 @@ void Daemon::after_actions() {
   if (!reload_waiters_.empty()) reload_waiters_.report(supervisor_);
   forget_unused_generations();
   systemd_.update(supervisor_, target_generations());
+  arm_memory_check();  // a worker without memory.high events may have started
 }
 
 // Closes the sockets of generations no lane runs any more.
@@ -362,9 +364,25 @@ std::vector<const Generation*> Daemon::target_generations() const {
   return out;
 }
 
+bool Daemon::memory_sampling_needed() const {
+  for (std::size_t a = 0; a < supervisor_.apps().size(); ++a) {
+    const core::AppState& app = supervisor_.apps()[a];
+    if (app.removed || !app.spec.max_memory) continue;
+    for (unsigned i = 0; i < app.slots.size(); ++i) {
+      for (unsigned l = 0; l < 2; ++l) {
+        if (app.slots[i].lanes[l].pid() == 0) continue;
+        const std::optional<WorkerHandle> handle = workers_.handle_of({a, i, l});
+        if (!handle || !workers_.memory_events_of(*handle)) return true;
+      }
+    }
+  }
+  return false;
+}
+
 void Daemon::arm_memory_check() {
-  const std::optional<core::Duration> interval = core::MemoryPolicy::interval(supervisor_);
+  std::optional<core::Duration> interval = core::MemoryPolicy::interval(supervisor_);
   const TimerKey key{TimerKey::Kind::Memory, 0, 0, 0, core::LaneTimer::State};
+  if (interval && !memory_sampling_needed()) interval.reset();  // the kernel tells us instead
   if (!interval) {
     if (memory_timer_armed_) host_.cancel(key);
     memory_timer_armed_ = false;
@@ -380,30 +398,49 @@ void Daemon::check_memory() {
   if (watched.empty()) return;
   std::vector<int> pids;
   std::vector<std::string> cgroups;
+  std::vector<core::SlotId> sampled;  // those whose memory.high the host does not report
   for (const core::SlotId& id : watched) {
+    const std::optional<WorkerHandle> handle = workers_.handle_of(id);
+    if (handle && workers_.memory_events_of(*handle)) continue;
+    sampled.push_back(id);
     pids.push_back(supervisor_.lane(id).pid());
     cgroups.push_back(cgroup_of(id));
   }
+  if (sampled.empty()) return;
   const ProcessSample sample = host_.sample(pids, cgroups, true, false);
   std::vector<core::MemoryReading> readings;
-  for (std::size_t k = 0; k < watched.size() && k < sample.workers.size(); ++k) {
+  for (std::size_t k = 0; k < sampled.size() && k < sample.workers.size(); ++k) {
     if (!sample.workers[k].second.alive) continue;
-    readings.push_back({watched[k], sample.workers[k].first, sample.workers[k].second.tree_rss_kb});
+    readings.push_back({sampled[k], sample.workers[k].first, sample.workers[k].second.tree_rss_kb});
   }
   for (const core::MemoryVerdict& verdict : memory_.check(supervisor_, readings)) {
-    const core::SlotId slot{verdict.app, verdict.index, 0};
-    control::EventRecord e = event_for(slot, "memory-limit", verdict.reason);
+    int pid = 0;
     for (const core::MemoryReading& reading : readings) {
-      if (reading.slot.app == verdict.app && reading.slot.index == verdict.index) {
-        e.pid = reading.pid;
-      }
+      if (reading.slot.app == verdict.app && reading.slot.index == verdict.index) pid = reading.pid;
     }
-    events_.record(
-        std::move(e), EventLog::Level::Warning,
-        fmt::format("{}[{}]: {}; replacing it", supervisor_.apps()[verdict.app].spec.name,
-                    verdict.index, verdict.reason));
-    execute(supervisor_.replace(verdict.app, verdict.index, verdict.reason, host_.now()).actions);
+    replace_for_memory(verdict, pid);
   }
+}
+
+void Daemon::on_memory_high(WorkerHandle worker, std::uint64_t current_kb) {
+  const std::optional<core::SlotId> id = workers_.slot_of(worker);
+  if (!id) return;
+  const int pid = supervisor_.lane(*id).pid();
+  if (const std::optional<core::MemoryVerdict> verdict =
+          core::MemoryPolicy::over_high(supervisor_, {*id, pid, current_kb})) {
+    replace_for_memory(*verdict, pid);
+  }
+  finish_if_done();
+}
+
+void Daemon::replace_for_memory(const core::MemoryVerdict& verdict, int pid) {
+  control::EventRecord e =
+      event_for({verdict.app, verdict.index, 0}, "memory-limit", verdict.reason);
+  e.pid = pid;
+  events_.record(std::move(e), EventLog::Level::Warning,
+                 fmt::format("{}[{}]: {}; replacing it", supervisor_.apps()[verdict.app].spec.name,
+                             verdict.index, verdict.reason));
+  execute(supervisor_.replace(verdict.app, verdict.index, verdict.reason, host_.now()).actions);
 }
 
 void Daemon::stop_all(const char* why) {

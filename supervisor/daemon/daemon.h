@@ -56,6 +56,7 @@ class Daemon final : public HostEvents {
   void on_exit(WorkerHandle worker, const core::ExitStatus& status) override;
   void on_notify(WorkerHandle worker, const NotifyDatagram& datagram) override;
   void on_timer(const TimerKey& key) override;
+  void on_memory_high(WorkerHandle worker, std::uint64_t current_kb) override;
   void on_output(WorkerHandle worker, OutputStream stream, std::string_view bytes) override;
   void on_output_end(WorkerHandle worker, OutputStream stream) override;
   void on_request(const control::Request& request, const control::Peer& peer,
@@ -91,6 +92,10 @@ class Daemon final : public HostEvents {
   void forget_unused_generations();
   void arm_memory_check();
   void check_memory();
+  void replace_for_memory(const core::MemoryVerdict& verdict, int pid);
+  /// Whether a serving worker of an app with max_memory must be sampled (its host does not
+  /// report its cgroup's memory.high).
+  bool memory_sampling_needed() const;
   void stop_all(const char* why);
   void finish_if_done();
   std::string label(core::SlotId id) const;

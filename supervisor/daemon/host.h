@@ -52,6 +52,9 @@ struct SpawnRequest {
   int cpu = -1;        // pin to this CPU; -1 = inherit the mask
   std::string cgroup;  // "web/3": the worker's cgroup goes under workers/web/3, if cgroups are on
   config::CgroupLimits limits;  // written into that cgroup before the worker starts
+  /// max_memory, in bytes (0: none): where the worker's cgroup has the memory controller it
+  /// becomes memory.high, and the host reports the cgroup going over it (on_memory_high).
+  std::uint64_t memory_high = 0;
   bool capture_output = false;  // stdout and stderr into pipes (HostEvents::on_output); else
                                 // the master's own, inherited as they are
 };
@@ -93,6 +96,7 @@ struct Spawned {
   int pid = 0;
   std::uint64_t cgroup_id = 0;  // 0 without a cgroup of its own
   std::string cgroup_path;
+  bool memory_events = false;  // memory_high was set: on_memory_high reports it, no sampling
 };
 
 /// A worker that could not be started, and whose fault that was.
@@ -242,6 +246,9 @@ class HostEvents {
   virtual void on_output(WorkerHandle worker, OutputStream stream, std::string_view bytes) = 0;
   virtual void on_output_end(WorkerHandle worker, OutputStream stream) = 0;
   virtual void on_timer(const TimerKey& key) = 0;
+  /// The cgroup of a worker spawned with memory_events went over memory.high (the `high`
+  /// counter of its memory.events grew); `current_kb`: its memory.current then.
+  virtual void on_memory_high(WorkerHandle worker, std::uint64_t current_kb) = 0;
 };
 
 }  // namespace clusterd::daemon

@@ -107,8 +107,9 @@ SpawnRequest spawn_request(const config::AppSpec& spec, const Generation& gen, u
 }
 
 void Workers::add(WorkerHandle handle, core::SlotId slot, unsigned uid,
-                  std::optional<std::uint64_t> cgroup, std::string cgroup_path) {
-  by_handle_[handle] = Entry{slot, uid, cgroup, std::move(cgroup_path)};
+                  std::optional<std::uint64_t> cgroup, std::string cgroup_path,
+                  bool memory_events) {
+  by_handle_[handle] = Entry{slot, uid, cgroup, std::move(cgroup_path), memory_events};
   by_slot_[key(slot)] = handle;
 }
 
@@ -147,6 +148,11 @@ unsigned Workers::uid_of(WorkerHandle handle) const {
 std::string Workers::cgroup_path_of(WorkerHandle handle) const {
   const auto it = by_handle_.find(handle);
   return it == by_handle_.end() ? std::string() : it->second.cgroup_path;
+}
+
+bool Workers::memory_events_of(WorkerHandle handle) const {
+  const auto it = by_handle_.find(handle);
+  return it != by_handle_.end() && it->second.memory_events;
 }
 
 }  // namespace clusterd::daemon

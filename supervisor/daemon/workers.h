@@ -45,7 +45,8 @@ std::vector<std::pair<std::string, std::string>> app_dirs(const config::AppSpec&
 class Workers {
  public:
   void add(WorkerHandle handle, core::SlotId slot, unsigned uid,
-           std::optional<std::uint64_t> cgroup = std::nullopt, std::string cgroup_path = {});
+           std::optional<std::uint64_t> cgroup = std::nullopt, std::string cgroup_path = {},
+           bool memory_events = false);
   /// Forgets a worker that exited; returns its lane.
   std::optional<core::SlotId> remove(WorkerHandle handle);
   std::optional<core::SlotId> slot_of(WorkerHandle handle) const;
@@ -56,6 +57,8 @@ class Workers {
   std::optional<std::uint64_t> cgroup_of(WorkerHandle handle) const;
   /// The path of the worker's own cgroup; empty without one.
   std::string cgroup_path_of(WorkerHandle handle) const;
+  /// Whether the host reports the worker's memory.high (Spawned::memory_events).
+  bool memory_events_of(WorkerHandle handle) const;
   std::size_t size() const { return by_handle_.size(); }
 
  private:
@@ -64,6 +67,7 @@ class Workers {
     unsigned uid = 0;
     std::optional<std::uint64_t> cgroup;
     std::string cgroup_path;
+    bool memory_events = false;
   };
   std::map<WorkerHandle, Entry> by_handle_;
   std::map<std::tuple<std::size_t, unsigned, unsigned>, WorkerHandle> by_slot_;

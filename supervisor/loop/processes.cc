@@ -96,19 +96,64 @@ std::shared_ptr<os::Cgroup> Processes::make_cgroup(const std::string& name) {
 // An app's memory_max, cpu_weight and pids_max go into each worker's cgroup before it starts. One
 // that cannot be applied (no cgroup, a controller not available to clusterd's cgroup) is said
 // once in the log, and the worker starts without it: the limit is a guard, the worker the job.
-void Processes::apply_limits(const daemon::SpawnRequest& request, const os::Cgroup* cgroup) {
-  if (!request.limits.any()) return;
+// max_memory becomes memory.high where the memory controller is there: the kernel says when the
+// tree goes over it; without it, the daemon samples RSS (said once, at info: nothing is lost).
+bool Processes::apply_limits(const daemon::SpawnRequest& request, const os::Cgroup* cgroup) {
+  const bool high = request.memory_high != 0 && cgroup != nullptr;
+  if (!request.limits.any() && !high) return false;
   std::vector<std::string> problems;
   if (cgroup == nullptr) {
     problems.push_back("memory_max, cpu_weight and pids_max not applied: " + cgroup_mode_);
   } else {
-    problems = os::apply_limits(cgroup_tree_->root, cgroup->path(), request.limits);
+    problems =
+        os::apply_limits(cgroup_tree_->root, cgroup->path(), request.limits,
+                         high ? std::optional<std::uint64_t>(request.memory_high) : std::nullopt);
   }
+  bool high_set = high;
   for (const std::string& problem : problems) {
     const std::string app = request.cgroup.substr(0, request.cgroup.find('/'));
     const std::string key = app + ": " + problem.substr(0, problem.find(' '));
-    if (warned_limits_.insert(key).second) spdlog::warn("{}: {}", app, problem);
+    const bool sampling = problem.rfind("max_memory ", 0) == 0;
+    high_set = high_set && !sampling;
+    if (!warned_limits_.insert(key).second) continue;
+    if (sampling) {
+      spdlog::info("{}: max_memory is sampled every memory_check_interval: {}", app, problem);
+    } else {
+      spdlog::warn("{}: {}", app, problem);
+    }
   }
+  return high_set;
+}
+
+void Processes::start_memory_watch(WorkerHandle handle, const std::string& cgroup) {
+  Worker& worker = workers_.at(handle);
+  worker.cgroup = cgroup;
+  os::UniqueFd events(open((cgroup + "/memory.events").c_str(), O_RDONLY | O_CLOEXEC));
+  const std::optional<os::MemoryEvents> first =
+      events ? os::read_memory_events(events.get()) : std::nullopt;
+  if (!first) return;  // then the daemon samples it
+  worker.high_seen = first->high;
+  worker.memory_events = std::make_shared<asio::posix::stream_descriptor>(io_, events.release());
+  watch_memory(handle);
+}
+
+void Processes::watch_memory(WorkerHandle handle) {
+  const auto it = workers_.find(handle);
+  if (it == workers_.end() || !it->second.memory_events) return;
+  const std::shared_ptr<asio::posix::stream_descriptor> watch = it->second.memory_events;
+  watch->async_wait(
+      asio::posix::stream_descriptor::wait_error, [this, handle, watch](const std::error_code& ec) {
+        if (ec) return;
+        const auto w = workers_.find(handle);
+        if (w == workers_.end() || w->second.memory_events != watch) return;
+        const std::optional<os::MemoryEvents> now = os::read_memory_events(watch->native_handle());
+        if (now && now->high > w->second.high_seen) {
+          w->second.high_seen = now->high;
+          const std::uint64_t kb = os::read_memory_current(w->second.cgroup).value_or(0) / 1024;
+          guard("memory.high", [&] { events_->on_memory_high(handle, kb); });
+        }
+        watch_memory(handle);
+      });
 }
 
 int Processes::cgroup_dir(pid_t pid) const {
@@ -180,6 +225,7 @@ void Processes::reap() {
                                                   : core::ExitStatus::Blame::Program);
     }
     if (it->second.notify) it->second.notify->close();
+    if (it->second.memory_events) it->second.memory_events->close();
     if (!it->second.notify_path.empty()) unlink(it->second.notify_path.c_str());
     workers_.erase(it);
     guard("worker exit", [&] { events_->on_exit(handle, status); });
@@ -257,7 +303,7 @@ daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
     throw daemon::SpawnFailure(e.what(), blame_of(e.code().value()));
   }
   const std::shared_ptr<os::Cgroup> cgroup = make_cgroup(request.cgroup);
-  apply_limits(request, cgroup.get());
+  const bool memory_high = apply_limits(request, cgroup.get());
   OutputPipes::Pipes pipes;
   if (request.capture_output) {
     try {
@@ -313,12 +359,14 @@ daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
                                                      notify.fd.release());
     watch_notify(handle, worker.notify);
     if (request.capture_output) output_.watch(handle, pipes);
+    if (memory_high) start_memory_watch(handle, cgroup->path());
   } catch (const std::exception& e) {
     os::signal_pidfd(worker.pidfd.get(), SIGKILL);  // one we cannot follow must not run
     throw daemon::SpawnFailure(std::string("watching the new worker: ") + e.what(),
                                core::ExitStatus::Blame::Master);
   }
-  return {handle, child.pid, cgroup ? cgroup->id() : 0, cgroup ? cgroup->path() : ""};
+  return {handle, child.pid, cgroup ? cgroup->id() : 0, cgroup ? cgroup->path() : "",
+          worker.memory_events != nullptr};
 }
 
 void Processes::signal(WorkerHandle worker, int signal) {

@@ -54,12 +54,19 @@ class Processes {
     os::UniqueFd errors;                  // the child's error pipe, until it exec'd or exited
     os::ChildMemory memory;               // the child's stack and plan, until then too
     std::optional<os::SpawnError> error;  // what the child reported before it exited
+    std::string cgroup;                   // its cgroup's path; empty without one
+    std::shared_ptr<asio::posix::stream_descriptor> memory_events;  // with memory.high set
+    std::uint64_t high_seen = 0;  // memory.events `high` when last looked
   };
 
   void choose_cgroups(const std::string& setting);
   std::shared_ptr<os::Cgroup> make_cgroup(const std::string& name);
-  void apply_limits(const daemon::SpawnRequest& request, const os::Cgroup* cgroup);
+  /// True when memory.high was set (max_memory) and can be watched.
+  bool apply_limits(const daemon::SpawnRequest& request, const os::Cgroup* cgroup);
   void watch_tree(pid_t pid, const std::shared_ptr<os::Cgroup>& tree);
+  /// Reports the worker's cgroup going over memory.high (its memory.events), until it exits.
+  void watch_memory(daemon::WorkerHandle handle);
+  void start_memory_watch(daemon::WorkerHandle handle, const std::string& cgroup);
   void watch_notify(daemon::WorkerHandle handle, const std::shared_ptr<DatagramSocket>& socket);
   void drain_notify(daemon::WorkerHandle handle);
   void watch_spawns();

@@ -119,7 +119,8 @@ void enable_controller(const std::string& dir, const std::string& controller) {
 }  // namespace
 
 std::vector<std::string> apply_limits(const std::string& root, const std::string& leaf,
-                                      const config::CgroupLimits& limits) {
+                                      const config::CgroupLimits& limits,
+                                      std::optional<std::uint64_t> memory_high) {
   struct Want {
     const char* key;
     const char* controller;
@@ -135,6 +136,9 @@ std::vector<std::string> apply_limits(const std::string& root, const std::string
   }
   if (limits.pids_max) {
     wants.push_back({"pids_max", "pids", "pids.max", std::to_string(*limits.pids_max)});
+  }
+  if (memory_high) {
+    wants.push_back({"max_memory", "memory", "memory.high", std::to_string(*memory_high)});
   }
   std::vector<std::string> dirs;  // root, ..., the leaf's parent
   for (std::string d = parent_of(leaf); d.size() >= root.size(); d = parent_of(d)) {
@@ -191,23 +195,66 @@ std::optional<std::vector<pid_t>> read_cgroup_members(int dir, const char* file)
   return out;
 }
 
+// Calls `on(key, value)` for each "key value" line of a cgroup counters file.
+template <typename F>
+void for_each_counter(std::string_view text, F on) {
+  while (!text.empty()) {
+    const std::size_t end = std::min(text.find('\n'), text.size());
+    const std::string_view line = text.substr(0, end);
+    text.remove_prefix(std::min(end + 1, text.size()));
+    const std::size_t space = line.find(' ');
+    std::uint64_t value = 0;
+    if (space != std::string_view::npos && parse_id(line.substr(space + 1), value))
+      on(line.substr(0, space), value);
+  }
+}
+
+std::optional<MemoryEvents> parse_memory_events(std::string_view text) {
+  MemoryEvents out;
+  bool high = false;
+  for_each_counter(text, [&](std::string_view key, std::uint64_t value) {
+    if (key == "high") {
+      out.high = value;
+      high = true;
+    } else if (key == "max") {
+      out.max = value;
+    } else if (key == "oom") {
+      out.oom = value;
+    } else if (key == "oom_kill") {
+      out.oom_kill = value;
+    }
+  });
+  return high ? std::optional<MemoryEvents>(out) : std::nullopt;
+}
+
+std::optional<MemoryEvents> read_memory_events(int fd) {
+  char buffer[512];
+  const ssize_t n = pread(fd, buffer, sizeof buffer, 0);
+  if (n <= 0) return std::nullopt;
+  return parse_memory_events(std::string_view(buffer, static_cast<std::size_t>(n)));
+}
+
+std::optional<std::uint64_t> read_memory_current(const std::string& cgroup) {
+  const std::string text = read_file(cgroup + "/memory.current");
+  std::uint64_t bytes = 0;
+  const std::size_t end = text.find_first_of("\n");
+  if (!parse_id(std::string_view(text).substr(0, end), bytes)) return std::nullopt;
+  return bytes;
+}
+
 std::optional<CgroupCpu> parse_cgroup_cpu(std::string_view stat) {
   CgroupCpu out;
   bool usage = false;
-  while (!stat.empty()) {
-    const std::size_t end = std::min(stat.find('\n'), stat.size());
-    const std::string_view line = stat.substr(0, end);
-    stat.remove_prefix(std::min(end + 1, stat.size()));
-    const std::size_t space = line.find(' ');
-    if (space == std::string_view::npos) continue;
-    const std::string_view key = line.substr(0, space);
-    std::uint64_t* field = key == "usage_usec"    ? &out.usage_usec
-                           : key == "user_usec"   ? &out.user_usec
-                           : key == "system_usec" ? &out.system_usec
-                                                  : nullptr;
-    if (field == nullptr || !parse_id(line.substr(space + 1), *field)) continue;
-    usage = usage || field == &out.usage_usec;
-  }
+  for_each_counter(stat, [&](std::string_view key, std::uint64_t value) {
+    if (key == "usage_usec") {
+      out.usage_usec = value;
+      usage = true;
+    } else if (key == "user_usec") {
+      out.user_usec = value;
+    } else if (key == "system_usec") {
+      out.system_usec = value;
+    }
+  });
   return usage ? std::optional<CgroupCpu>(out) : std::nullopt;
 }
 

@@ -80,8 +80,25 @@ class Cgroup {
 /// what could not be applied, in words naming the file (the controller is not available to
 /// clusterd's cgroup, say); empty when all of it was. Works on any directory tree, so tests use a
 /// scratch one.
+/// `memory_high` (max_memory) goes into memory.high the same way, reported as `max_memory`.
 std::vector<std::string> apply_limits(const std::string& root, const std::string& leaf,
-                                      const config::CgroupLimits& limits);
+                                      const config::CgroupLimits& limits,
+                                      std::optional<std::uint64_t> memory_high = std::nullopt);
+
+/// The counters of a cgroup's memory.events (each the times it happened).
+struct MemoryEvents {
+  std::uint64_t high = 0;  // went over memory.high (the kernel throttled and reclaimed)
+  std::uint64_t max = 0;
+  std::uint64_t oom = 0;
+  std::uint64_t oom_kill = 0;
+};
+/// "low 0\nhigh 3\nmax 0\noom 0\noom_kill 0\n..."; nullopt without a `high` line. Pure.
+std::optional<MemoryEvents> parse_memory_events(std::string_view text);
+/// memory.events read through an open fd, from its start (the fd stays open to be watched:
+/// the kernel marks it readable with EPOLLPRI when a counter changes).
+std::optional<MemoryEvents> read_memory_events(int fd);
+/// memory.current in bytes; nullopt when it cannot be read.
+std::optional<std::uint64_t> read_memory_current(const std::string& cgroup);
 
 /// The numbers in a cgroup's cgroup.procs or cgroup.threads (one per line); nullopt when the
 /// cgroup is gone or cannot be read.

@@ -123,3 +123,31 @@ TEST_CASE("a worker's tree comes from its cgroup's files, by path or by director
   CHECK(sample.total_processes == 3);              // the master (this process) and both
   close(dir);
 }
+
+TEST_CASE("max_memory becomes memory.high, and memory.events says when the tree went over it") {
+  FakeTree t;
+  std::ofstream(t.leaf + "/memory.high").flush();
+  CHECK(clusterd::os::apply_limits(t.root, t.leaf, {}, 64U << 20).empty());
+  CHECK(slurp(t.leaf + "/memory.high") == "67108864");
+  CHECK(slurp(t.root + "/cgroup.subtree_control") == "+memory");
+  fs::remove(t.leaf + "/memory.high");  // no memory controller: said by the key
+  const std::vector<std::string> problems = clusterd::os::apply_limits(t.root, t.leaf, {}, 1);
+  REQUIRE(problems.size() == 1);
+  CHECK_THAT(problems[0], Catch::StartsWith("max_memory not applied (the memory controller): "));
+
+  const auto events = clusterd::os::parse_memory_events(
+      "low 0\nhigh 12\nmax 1\noom 0\noom_kill 0\noom_group_kill 0\n");
+  REQUIRE(events);
+  CHECK(events->high == 12);
+  CHECK(events->max == 1);
+  CHECK_FALSE(clusterd::os::parse_memory_events("populated 1\n"));
+  std::ofstream(t.leaf + "/memory.events") << "low 0\nhigh 3\nmax 0\n";
+  std::ofstream(t.leaf + "/memory.current") << "70000000\n";
+  const int fd = open((t.leaf + "/memory.events").c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  CHECK(clusterd::os::read_memory_events(fd)->high == 3);
+  std::ofstream(t.leaf + "/memory.events") << "low 0\nhigh 4\nmax 0\n";
+  CHECK(clusterd::os::read_memory_events(fd)->high == 4);  // read again from the start
+  close(fd);
+  CHECK(clusterd::os::read_memory_current(t.leaf) == 70000000U);
+}

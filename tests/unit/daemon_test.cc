@@ -250,6 +250,48 @@ TEST_CASE("daemon: max_memory samples on its timer and replaces a worker over th
   CHECK(loop.signalled(1, SIGTERM));
 }
 
+namespace {
+bool armed(const test::FakeHost& host, daemon::TimerKey::Kind kind) {
+  for (const auto& [key, deadline] : host.timers) {
+    if (key.kind == kind) return true;
+  }
+  return false;
+}
+bool memory_armed(const test::FakeHost& host) {
+  return armed(host, daemon::TimerKey::Kind::Memory);
+}
+}  // namespace
+
+// Where the host sets max_memory as the worker cgroup's memory.high and watches memory.events
+// (a memory controller), nothing is sampled: the kernel's report replaces the worker at once.
+TEST_CASE("daemon: max_memory through memory.high: no sampling, replaced when the kernel says") {
+  auto with_events = [](test::FakeHost& h) {
+    h.cgroups = true;
+    h.memory_events = true;
+  };
+  Loop loop(web_config("1", "    max_memory: 64M\n    memory_check_interval: 2s\n"), with_events);
+  loop.ready_all();
+  CHECK(loop.host.workers.at(1).request.memory_high == 64U << 20);
+  CHECK_FALSE(memory_armed(loop.host));
+  loop.host.rss_kb[loop.host.workers.at(1).pid] = 90000;  // sampling would see it: none runs
+  loop.advance(2s);
+  loop.advance(2s);
+  CHECK(loop.alive().size() == 1);
+  loop.daemon->on_memory_high(1, 70000);
+  REQUIRE(loop.alive().size() == 2);      // a fresh worker beside the old one
+  loop.daemon->on_memory_high(1, 71000);  // again while it is replaced: nothing more
+  CHECK(loop.alive().size() == 2);
+  loop.ready_all();
+  CHECK(loop.signalled(1, SIGTERM));
+  CHECK_FALSE(memory_armed(loop.host));
+
+  // Without a memory controller the same config samples on its timer.
+  Loop sampled(web_config("1", "    max_memory: 64M\n    memory_check_interval: 2s\n"),
+               [](test::FakeHost& h) { h.cgroups = true; });
+  sampled.ready_all();
+  CHECK(memory_armed(sampled.host));
+}
+
 TEST_CASE("daemon: a worker with user: gets directories of its own in the service's") {
   auto setup = [](test::FakeHost& h) {
     h.environment_ = {"PATH=/usr/bin", "STATE_DIRECTORY=/var/lib/clusterd",
@@ -270,10 +312,7 @@ TEST_CASE("daemon: a worker with user: gets directories of its own in the servic
 
 namespace {
 bool follow_armed(const test::FakeHost& host) {
-  for (const auto& [key, deadline] : host.timers) {
-    if (key.kind == daemon::TimerKey::Kind::AutoFollow) return true;
-  }
-  return false;
+  return armed(host, daemon::TimerKey::Kind::AutoFollow);
 }
 }  // namespace
 

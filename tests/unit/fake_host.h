@@ -35,6 +35,7 @@ class FakeHost final : public daemon::Host {
   int fail_bind_after = -1;             // this many more binds succeed, then they fail with EMFILE
   std::map<int, std::uint64_t> rss_kb;  // by pid, for sample()
   bool cgroups = false;                 // workers get cgroups (id 5000 + handle)
+  bool memory_events = false;           // with cgroups: memory.high can be set and watched
 
   // ---- what the daemon did ----
   struct Worker {
@@ -95,7 +96,8 @@ class FakeHost final : public daemon::Host {
     const daemon::WorkerHandle handle = next_handle_++;
     const int pid = next_pid_++;
     workers[handle] = Worker{request, pid, true};
-    return {handle, pid, cgroups ? 5000 + handle : 0, ""};
+    return {handle, pid, cgroups ? 5000 + handle : 0, "",
+            cgroups && memory_events && request.memory_high != 0};
   }
   void signal(daemon::WorkerHandle worker, int signal) override {
     signals.emplace_back(worker, signal);
