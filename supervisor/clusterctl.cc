@@ -352,6 +352,12 @@ int check_ready(const StatusSnapshot& status) {
 
 int print_reply(const Args& args, const clusterd::control::Request& request,
                 const std::string& line) {
+  if (args.json && !args.check && request.command == clusterd::control::Command::Status) {
+    if (const std::optional<std::string> text = clusterd::control::reply_status_json(line)) {
+      std::cout << *text << "\n";
+      return 0;
+    }
+  }
   clusterd::control::Reply reply;
   try {
     reply = clusterd::control::decode_reply(line);

@@ -104,6 +104,11 @@ TEST_CASE("a status survives the round trip through the wire format") {
   CHECK(reply.status->apps.at(0).workers.at(1).cgroup.empty());
   CHECK(reply.status->apps.at(0).queues.at(0).listener == "admin");
   CHECK(reply.status->apps.at(0).rollout == "canary");
+  // `status --json` prints the reply's object as is: the same text as through the snapshot.
+  CHECK(reply_status_json(line.substr(0, line.size() - 1)) == status_json(*reply.status));
+  CHECK_FALSE(reply_status_json(encode_error("no app named 'x'")));
+  CHECK_FALSE(reply_status_json(encode_done("ok")));
+  CHECK_FALSE(reply_status_json("{not json"));
 }
 
 TEST_CASE("errors and requests encode as single lines") {
