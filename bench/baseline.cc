@@ -5,6 +5,9 @@
 //                                   without per-worker cgroups: every /proc/N/stat (the scan that
 //                                   finds each tree), then each worker's statm and CPU affinity;
 //                                   prints the median microseconds of one round
+//   baseline cgroups ROUNDS DIR...  the same with a cgroup per worker: each DIR's cgroup.procs,
+//                                   then each member's stat and statm and the first one's
+//                                   (the worker's) affinity; the median microseconds of a round
 //   baseline spawn N PATH [ARG...]  starts N copies of PATH with posix_spawn (each returns once
 //                                   the child has exec'd), all before waiting for any; prints the
 //                                   milliseconds until the last has exec'd; then kills and reaps
@@ -75,6 +78,50 @@ long status_round(const std::vector<pid_t>& pids) {
     if (sched_getaffinity(pid, sizeof set, &set) == 0) bytes += CPU_COUNT(&set);
   }
   return bytes;
+}
+
+long cgroups_round(const std::vector<std::string>& dirs) {
+  char buffer[1024];
+  char members[16384];
+  long bytes = 0;
+  for (const std::string& dir : dirs) {
+    const ssize_t n =
+        read_small(AT_FDCWD, (dir + "/cgroup.procs").c_str(), members, sizeof members - 1);
+    if (n < 0) return -1;
+    members[n] = 0;
+    bool first = true;
+    for (char* p = members; *p != 0;) {
+      const long pid = std::strtol(p, &p, 10);
+      if (pid <= 0) break;
+      char path[64];
+      std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+      bytes += read_small(AT_FDCWD, path, buffer, sizeof buffer);
+      std::snprintf(path, sizeof path, "/proc/%ld/statm", pid);
+      bytes += read_small(AT_FDCWD, path, buffer, sizeof buffer);
+      if (first) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        if (sched_getaffinity(static_cast<pid_t>(pid), sizeof set, &set) == 0)
+          bytes += CPU_COUNT(&set);
+        first = false;
+      }
+    }
+  }
+  return bytes;
+}
+
+int cgroups(int argc, char** argv) {
+  const int rounds = std::atoi(argv[2]);
+  const std::vector<std::string> dirs(argv + 3, argv + argc);
+  std::vector<double> us;
+  for (int r = 0; r < rounds; ++r) {
+    const auto t0 = Clock::now();
+    if (cgroups_round(dirs) < 0) return 1;
+    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  std::sort(us.begin(), us.end());
+  std::printf("%.0f\n", us[us.size() / 2]);
+  return 0;
 }
 
 int status(int argc, char** argv) {
@@ -257,8 +304,10 @@ int main(int argc, char** argv) {
   if (mode == "status" && argc >= 3) return status(argc, argv);
   if (mode == "spawn" && argc >= 4) return spawn(argv);
   if (mode == "respawn" && argc == 4) return respawn(argv);
+  if (mode == "cgroups" && argc >= 3) return cgroups(argc, argv);
   std::fprintf(stderr,
-               "usage: baseline status ROUNDS PID... | baseline spawn N PATH [ARG...] | "
+               "usage: baseline status ROUNDS PID... | baseline cgroups ROUNDS DIR... | "
+               "baseline spawn N PATH [ARG...] | "
                "baseline respawn KILLS WORKER\n");
   return 2;
 }

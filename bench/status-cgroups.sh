@@ -34,7 +34,8 @@ ready() { "$BUILD/clusterctl" -s "$1" status --json 2>/dev/null |
   python3 -c 'import json,sys; a=json.load(sys.stdin)["apps"][0]; sys.exit(0 if a["ready"]==a["instances"] else 1)'; }
 p50() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "machine: $(machine); $(ls /proc | grep -c '^[0-9]') processes on the host with $NOISE unrelated sleeps"
-printf '%-8s %-22s %-22s %-8s\n' workers "/proc scan p50" "cgroups p50" ratio
+g++ -O2 -std=c++20 -pthread "$ROOT/bench/baseline.cc" -o "$T/baseline"
+printf '%-8s %-22s %-22s %-8s %-16s %s\n' workers "/proc scan p50" "cgroups p50" ratio "bare reads p50" "cgroups / bare"
 for n in "${SIZES[@]}"; do
   for mode in scan cgroups; do
     cat >"$T/$mode.yaml" <<YAML
@@ -59,10 +60,15 @@ YAML
     t0=$(now_us); "$BUILD/clusterctl" -s "$T/cgroups.sock" status --json >/dev/null; cg+=($(($(now_us) - t0)))
   done
   a=$(p50 "${scan[@]}"); b=$(p50 "${cg[@]}")
+  # The floor: the same files read bare (bench/baseline.cc), no encoding, no client.
+  dirs=$("$BUILD/clusterctl" -s "$T/cgroups.sock" status --json | python3 -c 'import json,sys; print(" ".join(w["cgroup"] for w in json.load(sys.stdin)["apps"][0]["workers"]))')
+  # shellcheck disable=SC2086
+  bare=$("$T/baseline" cgroups "$RUNS" $dirs)
   range() { printf '%s\n' "$@" | sort -n | awk 'NR==1{lo=$1} {hi=$1} END {printf "(%.1f-%.1f)", lo/1000, hi/1000}'; }
-  printf '%-8s %-22s %-22s %-8s\n' "$n" "$(awk -v x="$a" 'BEGIN{printf "%.1f ms", x/1000}') $(range "${scan[@]}")" \
+  printf '%-8s %-22s %-22s %-8s %-16s %s\n' "$n" "$(awk -v x="$a" 'BEGIN{printf "%.1f ms", x/1000}') $(range "${scan[@]}")" \
     "$(awk -v x="$b" 'BEGIN{printf "%.1f ms", x/1000}') $(range "${cg[@]}")" \
-    "$(awk -v x="$b" -v y="$a" 'BEGIN{printf "%.2f", x/y}')"
+    "$(awk -v x="$b" -v y="$a" 'BEGIN{printf "%.2f", x/y}')" \
+    "$(awk -v x="$bare" 'BEGIN{printf "%.1f ms", x/1000}')" "$(awk -v x="$b" -v y="$bare" 'BEGIN{printf "%.2f", x/y}')"
   for d in "${DAEMONS[@]}"; do kill -TERM "$d"; wait "$d" || true; done
   DAEMONS=()
 done
