@@ -110,33 +110,30 @@ long cgroups_round(const std::vector<std::string>& dirs) {
   return bytes;
 }
 
-int cgroups(int argc, char** argv) {
-  const int rounds = std::atoi(argv[2]);
-  const std::vector<std::string> dirs(argv + 3, argv + argc);
+// Runs `round` `rounds` times and prints the median microseconds of one; 1 if a round failed.
+template <typename F>
+int median_round(int rounds, F round) {
   std::vector<double> us;
   for (int r = 0; r < rounds; ++r) {
     const auto t0 = Clock::now();
-    if (cgroups_round(dirs) < 0) return 1;
+    if (round() < 0) return 1;
     us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
   }
+  if (us.empty()) return 1;
   std::sort(us.begin(), us.end());
   std::printf("%.0f\n", us[us.size() / 2]);
   return 0;
 }
 
+int cgroups(int argc, char** argv) {
+  const std::vector<std::string> dirs(argv + 3, argv + argc);
+  return median_round(std::atoi(argv[2]), [&] { return cgroups_round(dirs); });
+}
+
 int status(int argc, char** argv) {
-  const int rounds = std::atoi(argv[2]);
   std::vector<pid_t> pids;
   for (int i = 3; i < argc; ++i) pids.push_back(static_cast<pid_t>(std::atoi(argv[i])));
-  std::vector<double> us;
-  for (int r = 0; r < rounds; ++r) {
-    const auto t0 = Clock::now();
-    if (status_round(pids) < 0) return 1;
-    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-  }
-  std::sort(us.begin(), us.end());
-  std::printf("%.0f\n", us[us.size() / 2]);
-  return 0;
+  return median_round(std::atoi(argv[2]), [&] { return status_round(pids); });
 }
 
 int spawn(char** argv) {

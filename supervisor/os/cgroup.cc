@@ -14,6 +14,8 @@
 #include <string_view>
 #include <system_error>
 
+#include "supervisor/os/procfs.h"
+
 namespace clusterd::os {
 
 namespace {
@@ -173,26 +175,7 @@ std::optional<std::vector<pid_t>> read_cgroup_members(const std::string& file) {
 }
 
 std::optional<std::vector<pid_t>> read_cgroup_members(int dir, const char* file) {
-  const UniqueFd fd(openat(dir, file, O_RDONLY | O_CLOEXEC));
-  if (!fd) return std::nullopt;
-  std::string text;
-  char buffer[16384];
-  for (ssize_t n; (n = read(fd.get(), buffer, sizeof buffer)) != 0;) {
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return std::nullopt;
-    }
-    text.append(buffer, static_cast<std::size_t>(n));
-  }
-  std::vector<pid_t> out;
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    const std::size_t end = std::min(rest.find('\n'), rest.size());
-    pid_t id = 0;
-    if (parse_id(rest.substr(0, end), id)) out.push_back(id);
-    rest.remove_prefix(std::min(end + 1, rest.size()));
-  }
-  return out;
+  return read_pid_list(dir, file);
 }
 
 // Calls `on(key, value)` for each "key value" line of a cgroup counters file.

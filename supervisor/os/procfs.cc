@@ -177,26 +177,39 @@ std::string allowed_cpus(pid_t pid) {
 
 namespace {
 
-// Appends the pids of a "children" file ("12 345 ", space-separated); false if it cannot be
-// opened (the kernel lacks CONFIG_PROC_CHILDREN, or the task is gone).
+// Appends the pids of a "children" file; false if it cannot be read (the kernel lacks
+// CONFIG_PROC_CHILDREN, or the task is gone).
 bool read_children(int dir, const char* path, std::vector<pid_t>& out) {
-  const UniqueFd fd(openat(dir, path, O_RDONLY | O_CLOEXEC));
-  if (!fd) return false;
-  std::string text;
-  char buffer[4096];
-  for (ssize_t n; (n = read(fd.get(), buffer, sizeof buffer)) > 0;)
-    text.append(buffer, static_cast<std::size_t>(n));
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    const std::size_t end = std::min(rest.find(' '), rest.size());
-    pid_t child = 0;
-    if (parse_number(rest.substr(0, end), child)) out.push_back(child);
-    rest.remove_prefix(std::min(end + 1, rest.size()));
-  }
+  std::optional<std::vector<pid_t>> pids = read_pid_list(dir, path);
+  if (!pids) return false;
+  out.insert(out.end(), pids->begin(), pids->end());
   return true;
 }
 
 }  // namespace
+
+std::optional<std::vector<pid_t>> read_pid_list(int dir, const char* file) {
+  const UniqueFd fd(openat(dir, file, O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  std::string text;
+  char buffer[16384];
+  for (ssize_t n; (n = read(fd.get(), buffer, sizeof buffer)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::nullopt;
+    }
+    text.append(buffer, static_cast<std::size_t>(n));
+  }
+  std::vector<pid_t> out;
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    const std::size_t end = std::min(rest.find_first_of(" \n"), rest.size());
+    pid_t pid = 0;
+    if (parse_number(rest.substr(0, end), pid)) out.push_back(pid);
+    rest.remove_prefix(std::min(end + 1, rest.size()));
+  }
+  return out;
+}
 
 std::optional<std::vector<pid_t>> thread_children(pid_t pid, pid_t tid) {
   char path[64];

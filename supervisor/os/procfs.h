@@ -53,6 +53,11 @@ std::optional<SharedMemory> read_smaps_rollup(pid_t pid);
 /// The open file descriptors of `pid` (entries of /proc/PID/fd); -1 when it cannot be read.
 int count_fds(pid_t pid);
 
+/// The numbers of a file that lists pids separated by newlines or spaces (cgroup.procs,
+/// cgroup.threads, /proc/PID/task/TID/children), `file` relative to `dir` (or absolute);
+/// nullopt when it cannot be opened or read.
+std::optional<std::vector<pid_t>> read_pid_list(int dir, const char* file);
+
 /// The children of `pid`: /proc/PID/task/*/children (CONFIG_PROC_CHILDREN), one small read per
 /// thread instead of a scan of every process; nullopt when the kernel has no such file.
 std::optional<std::vector<pid_t>> children_of(pid_t pid);
