@@ -1,6 +1,5 @@
 #include "supervisor/core/memory_policy.h"
 
-#include <algorithm>
 #include <set>
 
 namespace clusterd::core {
@@ -17,16 +16,28 @@ std::optional<Duration> MemoryPolicy::interval(const Supervisor& supervisor) {
   return shortest;
 }
 
+namespace {
+
+// An app whose serving workers max_memory watches: it sets max_memory and is not rolling.
+bool app_watched(const AppState& app) {
+  return !app.removed && app.spec.max_memory && !app.rollout;
+}
+
+// The serving lane of slot `i` of a watched app, when it has a ready worker.
+bool serving_ready(const AppState& app, unsigned i) {
+  const Lane& lane = app.slots[i].current();
+  return i < app.instances && lane.state() == LaneState::Running && lane.pid() != 0;
+}
+
+}  // namespace
+
 std::vector<SlotId> MemoryPolicy::watched(const Supervisor& supervisor) {
   std::vector<SlotId> out;
   for (std::size_t a = 0; a < supervisor.apps().size(); ++a) {
     const AppState& app = supervisor.apps()[a];
-    if (app.removed || !app.spec.max_memory || app.rollout) continue;
+    if (!app_watched(app)) continue;
     for (unsigned i = 0; i < app.instances && i < app.slots.size(); ++i) {
-      const Lane& lane = app.slots[i].current();
-      if (lane.state() == LaneState::Running && lane.pid() != 0) {
-        out.push_back({a, i, app.slots[i].active});
-      }
+      if (serving_ready(app, i)) out.push_back({a, i, app.slots[i].active});
     }
   }
   return out;
@@ -34,11 +45,11 @@ std::vector<SlotId> MemoryPolicy::watched(const Supervisor& supervisor) {
 
 std::optional<MemoryVerdict> MemoryPolicy::over_high(const Supervisor& supervisor,
                                                      const MemoryReading& reading) {
-  const std::vector<SlotId> now = watched(supervisor);
-  const bool serving = std::any_of(now.begin(), now.end(), [&](const SlotId& id) {
-    return id.app == reading.slot.app && id.index == reading.slot.index &&
-           id.lane == reading.slot.lane;
-  });
+  if (!supervisor.has_lane(reading.slot)) return std::nullopt;
+  const AppState& app = supervisor.apps()[reading.slot.app];
+  const bool serving = app_watched(app) &&
+                       app.slots[reading.slot.index].active == reading.slot.lane &&
+                       serving_ready(app, reading.slot.index);
   if (!serving || supervisor.lane(reading.slot).pid() != reading.pid) return std::nullopt;
   const std::uint64_t limit_kb = *supervisor.apps()[reading.slot.app].spec.max_memory / 1024;
   return MemoryVerdict{reading.slot.app, reading.slot.index,

@@ -100,8 +100,7 @@ void Daemon::start() {
     spdlog::info("{}: {} instance{} ({})", app.spec.name, app.instances,
                  app.instances == 1 ? "" : "s", app.instances_reason);
   }
-  execute(supervisor_.start_all(host_.now()));
-  arm_memory_check();
+  execute(supervisor_.start_all(host_.now()));  // arms the memory check too (after_actions)
   arm_auto_follow();
 }
 
@@ -450,8 +449,7 @@ void Daemon::stop_all(const char* why) {
   }
   spdlog::info("{}: stopping every worker gracefully", why);
   systemd_.stopping();
-  execute(supervisor_.stop_all(host_.now()));
-  arm_memory_check();  // no sampling while stopping
+  execute(supervisor_.stop_all(host_.now()));  // after_actions: no sampling while stopping
   finish_if_done();
 }
 

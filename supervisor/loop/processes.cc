@@ -127,7 +127,6 @@ bool Processes::apply_limits(const daemon::SpawnRequest& request, const os::Cgro
 
 void Processes::start_memory_watch(WorkerHandle handle, const std::string& cgroup) {
   Worker& worker = workers_.at(handle);
-  worker.cgroup = cgroup;
   os::UniqueFd events(open((cgroup + "/memory.events").c_str(), O_RDONLY | O_CLOEXEC));
   const std::optional<os::MemoryEvents> first =
       events ? os::read_memory_events(events.get()) : std::nullopt;
@@ -141,19 +140,22 @@ void Processes::watch_memory(WorkerHandle handle) {
   const auto it = workers_.find(handle);
   if (it == workers_.end() || !it->second.memory_events) return;
   const std::shared_ptr<asio::posix::stream_descriptor> watch = it->second.memory_events;
-  watch->async_wait(
-      asio::posix::stream_descriptor::wait_error, [this, handle, watch](const std::error_code& ec) {
-        if (ec) return;
-        const auto w = workers_.find(handle);
-        if (w == workers_.end() || w->second.memory_events != watch) return;
-        const std::optional<os::MemoryEvents> now = os::read_memory_events(watch->native_handle());
-        if (now && now->high > w->second.high_seen) {
-          w->second.high_seen = now->high;
-          const std::uint64_t kb = os::read_memory_current(w->second.cgroup).value_or(0) / 1024;
-          guard("memory.high", [&] { events_->on_memory_high(handle, kb); });
-        }
-        watch_memory(handle);
-      });
+  watch->async_wait(asio::posix::stream_descriptor::wait_error, [this, handle,
+                                                                 watch](const std::error_code& ec) {
+    if (ec) return;
+    const auto w = workers_.find(handle);
+    if (w == workers_.end() || w->second.memory_events != watch) return;
+    const std::optional<os::MemoryEvents> now = os::read_memory_events(watch->native_handle());
+    if (now && now->high > w->second.high_seen) {
+      w->second.high_seen = now->high;
+      const auto tree = trees_.find(w->second.pid);  // the worker's cgroup, while it lives
+      const std::uint64_t kb =
+          tree == trees_.end() ? 0
+                               : os::read_memory_current(tree->second->path()).value_or(0) / 1024;
+      guard("memory.high", [&] { events_->on_memory_high(handle, kb); });
+    }
+    watch_memory(handle);
+  });
 }
 
 int Processes::cgroup_dir(pid_t pid) const {

@@ -54,7 +54,6 @@ class Processes {
     os::UniqueFd errors;                  // the child's error pipe, until it exec'd or exited
     os::ChildMemory memory;               // the child's stack and plan, until then too
     std::optional<os::SpawnError> error;  // what the child reported before it exited
-    std::string cgroup;                   // its cgroup's path; empty without one
     std::shared_ptr<asio::posix::stream_descriptor> memory_events;  // with memory.high set
     std::uint64_t high_seen = 0;  // memory.events `high` when last looked
   };

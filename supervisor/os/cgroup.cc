@@ -170,14 +170,6 @@ bool parse_id(std::string_view text, T& out) {
 
 }  // namespace
 
-std::optional<std::vector<pid_t>> read_cgroup_members(const std::string& file) {
-  return read_cgroup_members(AT_FDCWD, file.c_str());
-}
-
-std::optional<std::vector<pid_t>> read_cgroup_members(int dir, const char* file) {
-  return read_pid_list(dir, file);
-}
-
 // Calls `on(key, value)` for each "key value" line of a cgroup counters file.
 template <typename F>
 void for_each_counter(std::string_view text, F on) {
@@ -241,15 +233,6 @@ std::optional<CgroupCpu> parse_cgroup_cpu(std::string_view stat) {
   return usage ? std::optional<CgroupCpu>(out) : std::nullopt;
 }
 
-std::uint64_t parse_cpu_usage(const std::string& stat) {
-  const std::size_t at = stat.find("usage_usec ");
-  if (at == std::string::npos) return 0;
-  std::uint64_t value = 0;
-  const char* begin = stat.data() + at + 11;
-  std::from_chars(begin, stat.data() + stat.size(), value);
-  return value;
-}
-
 CgroupChoice find_cgroup_tree(const std::string& setting) {
   if (setting == "off") return {std::nullopt, "cgroups: off"};
   const std::string mount = v2_mount();
@@ -311,16 +294,7 @@ void Cgroup::signal(int signal) const {
 }
 
 std::vector<pid_t> Cgroup::procs() const {
-  return read_cgroup_members(path_ + "/cgroup.procs").value_or(std::vector<pid_t>{});
-}
-
-unsigned Cgroup::threads() const {
-  return static_cast<unsigned>(
-      read_cgroup_members(path_ + "/cgroup.threads").value_or(std::vector<pid_t>{}).size());
-}
-
-std::uint64_t Cgroup::cpu_usage_usec() const {
-  return parse_cpu_usage(read_file(path_ + "/cpu.stat"));
+  return read_pid_list(AT_FDCWD, (path_ + "/cgroup.procs").c_str()).value_or(std::vector<pid_t>{});
 }
 
 bool Cgroup::remove() const { return rmdir(path_.c_str()) == 0 || errno == ENOENT; }

@@ -62,8 +62,6 @@ class Cgroup {
   /// `signal` to each process of cgroup.procs.
   void signal(int signal) const;
   std::vector<pid_t> procs() const;
-  unsigned threads() const;              // lines of cgroup.threads
-  std::uint64_t cpu_usage_usec() const;  // cpu.stat usage_usec
   /// Removes the directory; false while processes are left in it.
   bool remove() const;
 
@@ -100,17 +98,9 @@ std::optional<MemoryEvents> read_memory_events(int fd);
 /// memory.current in bytes; nullopt when it cannot be read.
 std::optional<std::uint64_t> read_memory_current(const std::string& cgroup);
 
-/// The numbers in a cgroup's cgroup.procs or cgroup.threads (one per line); nullopt when the
-/// cgroup is gone or cannot be read.
-std::optional<std::vector<pid_t>> read_cgroup_members(const std::string& file);
-/// The same, `file` relative to the directory `dir` (a cgroup's own fd saves the path walk).
-std::optional<std::vector<pid_t>> read_cgroup_members(int dir, const char* file);
-
 /// "populated 1\nfrozen 0\n" -> true. Pure, for tests.
 bool parse_populated(const std::string& events);
 /// cpu.stat's usage_usec, user_usec and system_usec; nullopt without usage_usec. Pure.
 std::optional<CgroupCpu> parse_cgroup_cpu(std::string_view stat);
-/// "usage_usec 1234\nuser_usec ..." -> 1234. Pure.
-std::uint64_t parse_cpu_usage(const std::string& stat);
 
 }  // namespace clusterd::os

@@ -175,19 +175,6 @@ std::string allowed_cpus(pid_t pid) {
   return format_cpu_list(cpus);
 }
 
-namespace {
-
-// Appends the pids of a "children" file; false if it cannot be read (the kernel lacks
-// CONFIG_PROC_CHILDREN, or the task is gone).
-bool read_children(int dir, const char* path, std::vector<pid_t>& out) {
-  std::optional<std::vector<pid_t>> pids = read_pid_list(dir, path);
-  if (!pids) return false;
-  out.insert(out.end(), pids->begin(), pids->end());
-  return true;
-}
-
-}  // namespace
-
 std::optional<std::vector<pid_t>> read_pid_list(int dir, const char* file) {
   const UniqueFd fd(openat(dir, file, O_RDONLY | O_CLOEXEC));
   if (!fd) return std::nullopt;
@@ -215,9 +202,7 @@ std::optional<std::vector<pid_t>> thread_children(pid_t pid, pid_t tid) {
   char path[64];
   std::snprintf(path, sizeof path, "%d/task/%d/children", static_cast<int>(pid),
                 static_cast<int>(tid));
-  std::vector<pid_t> out;
-  if (!read_children(proc_dir(), path, out)) return std::nullopt;
-  return out;
+  return read_pid_list(proc_dir(), path);  // nullopt: no such file (no CONFIG_PROC_CHILDREN)
 }
 
 std::optional<std::vector<pid_t>> children_of(pid_t pid) {
@@ -235,7 +220,10 @@ std::optional<std::vector<pid_t>> children_of(pid_t pid) {
     if (entry->d_name[0] == '.') continue;
     char file[sizeof entry->d_name + 16];
     std::snprintf(file, sizeof file, "%s/children", entry->d_name);
-    any = read_children(task_fd, file, out) || any;
+    if (const std::optional<std::vector<pid_t>> pids = read_pid_list(task_fd, file)) {
+      out.insert(out.end(), pids->begin(), pids->end());
+      any = true;
+    }
   }
   closedir(tasks);
   if (!any) return std::nullopt;  // no children files: the kernel lacks CONFIG_PROC_CHILDREN
@@ -357,10 +345,12 @@ bool sample_by_cgroups(const std::vector<pid_t>& pids, const std::vector<std::st
   sample.total_threads = sample.master.threads;
   sample.workers.reserve(pids.size());
   for (std::size_t k = 0; k < pids.size(); ++k) {
+    // A file of the worker's cgroup: relative to its fd when there is one, else by path.
     const bool has_dir = k < dirs.size() && dirs[k] >= 0;
+    const int dir = has_dir ? dirs[k] : AT_FDCWD;
+    const std::string prefix = has_dir ? std::string() : cgroups[k] + "/";
     const auto members = [&](const char* file) {
-      return has_dir ? read_cgroup_members(dirs[k], file)
-                     : read_cgroup_members(cgroups[k] + "/" + file);
+      return read_pid_list(dir, (prefix + file).c_str());
     };
     const std::optional<std::vector<pid_t>> procs = members("cgroup.procs");
     if (!procs) return false;
@@ -382,9 +372,7 @@ bool sample_by_cgroups(const std::vector<pid_t>& pids, const std::vector<std::st
           facts.tree_rss_kb += member == pids[k] ? facts.rss_kb : read_rss_kb(member).value_or(0);
       }
       if (detail) {
-        const std::string text = has_dir
-                                     ? read_text_at(dirs[k], "cpu.stat")
-                                     : read_text_at(AT_FDCWD, (cgroups[k] + "/cpu.stat").c_str());
+        const std::string text = read_text_at(dir, (prefix + "cpu.stat").c_str());
         if (const std::optional<CgroupCpu> cpu = parse_cgroup_cpu(text)) facts.tree_cpu = *cpu;
       }
     }
