@@ -1,6 +1,9 @@
 #include "supervisor/loop/metrics_server.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
@@ -90,6 +93,11 @@ class MetricsServer::Impl : public std::enable_shared_from_this<MetricsServer::I
       acceptor->assign(asio::local::stream_protocol(), fd.release());
       acceptor_ = std::move(acceptor);
     } else {
+      // The kernel hands over a TCP connection only once its request has arrived (or after
+      // kClientTimeout): connections that never send cannot take a place at all, and an
+      // accepted scraper already has bytes waiting, so evict_oldest_idle() never picks it.
+      const int defer = static_cast<int>(kClientTimeout.count());
+      ::setsockopt(fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer);
       auto acceptor = std::make_unique<Tcp>(io_);
       acceptor->assign(address.family == config::Address::Family::Ipv6 ? asio::ip::tcp::v6()
                                                                        : asio::ip::tcp::v4(),
@@ -131,23 +139,34 @@ class MetricsServer::Impl : public std::enable_shared_from_this<MetricsServer::I
   // A connection still reading its request, oldest first in `reading_`.
   struct Reading {
     std::function<void()> close;
+    std::function<bool()> has_bytes;  // request bytes wait in the kernel: not idle
     bool evicted = false;
   };
+  // The oldest connection with nothing to read goes. One whose request already arrived (a
+  // scraper accepted in the same loop turn as a burst of idle connections) is never chosen.
   bool evict_oldest_idle() {
-    if (reading_.empty()) return false;
-    reading_.front()->evicted = true;
-    reading_.front()->close();  // its read ends with an error and lets its place go
-    reading_.pop_front();
-    return true;
+    for (auto it = reading_.begin(); it != reading_.end(); ++it) {
+      if ((*it)->has_bytes()) continue;
+      (*it)->evicted = true;
+      (*it)->close();  // its read ends with an error and lets its place go
+      reading_.erase(it);
+      return true;
+    }
+    return false;
   }
 
   template <class Socket>
   void serve(std::shared_ptr<Socket> socket) {
     ++clients_;
-    auto reading = std::make_shared<Reading>(Reading{[socket] {
+    auto reading = std::make_shared<Reading>();
+    reading->close = [socket] {
       std::error_code ignored;
       socket->close(ignored);
-    }});
+    };
+    reading->has_bytes = [socket] {
+      std::error_code ec;
+      return socket->available(ec) > 0;
+    };
     reading_.push_back(reading);
     const auto place = std::prev(reading_.end());
     auto buffer = std::make_shared<asio::streambuf>(kMaxRequest);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The metrics endpoint against hostile clients: a local process keeps 40 connections open that
 # never send a request (reopening any that close) while Prometheus scrapes: every scrape is
-# served (before: the 16 places stayed taken and each scrape was refused); a request over 8 KiB
+# served (before: the 16 places stayed taken and each scrape was refused; then, under CPU load, a
+# scraper could be evicted between its connect and its request); a request over 8 KiB
 # is cut off; POST gets 405; the master keeps supervising throughout.
 source "$(dirname "$0")/lib/common.sh"
 PY=/usr/bin/python3
