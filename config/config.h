@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -112,6 +113,8 @@ struct LogSpec {
 
 struct AppSpec {
   std::string name;
+  /// The text of the whole config it was parsed from (Config::text), for a live upgrade.
+  std::shared_ptr<const std::string> source;
   std::vector<std::string> command;  // argv; command[0] is resolved against PATH at start
   Instances instances;
   CpuAffinity cpu_affinity = CpuAffinity::None;
@@ -186,6 +189,8 @@ struct MetricsSpec {
 
 struct Config {
   std::string path;  // the file it was read from ("<string>" when parsed from memory)
+  /// The text it was parsed from: a live upgrade hands it over and the new master parses it again.
+  std::shared_ptr<const std::string> text;
   ControlSpec control;
   MetricsSpec metrics;
   /// `cgroups:` where workers get cgroups of their own: "auto" (a cgroup systemd delegated, or a

@@ -40,14 +40,15 @@ bool same_socket(const ListenerSpec& a, const ListenerSpec& b) {
 }
 
 bool same_app(const AppSpec& a, const AppSpec& b) {
-  [[maybe_unused]] const auto& [name, command, instances, cpu_affinity, listeners, ready,
+  [[maybe_unused]] const auto& [name, source, command, instances, cpu_affinity, listeners, ready,
                                 ready_timeout, stop_signal, stop_timeout, restart, min_uptime,
                                 max_restarts, restart_window, backoff_initial, backoff_max,
                                 backoff_jitter, env, inherit_env, cwd, user, group, nofile, rollout,
                                 watchdog, max_memory, memory_check_interval, logs, auto_follow,
                                 cgroup_limits, at, command_at, cwd_at, user_at, group_at, nofile_at,
                                 auto_follow_at] = a;
-  // auto_follow is not the workers' business: a reload changes it without replacing them.
+  // auto_follow is not the workers' business: a reload changes it without replacing them. source
+  // is the whole file's text: another app's change is not this one's.
   return name == b.name && command == b.command && instances.count == b.instances.count &&
          cpu_affinity == b.cpu_affinity &&
          std::equal(listeners.begin(), listeners.end(), b.listeners.begin(), b.listeners.end(),
@@ -71,9 +72,9 @@ bool same_control(const ControlSpec& a, const ControlSpec& b) {
 }
 
 ConfigDiff diff_configs(const Config& running, const Config& next) {
-  // Config has path, control, metrics, cgroups and apps; path is where it was read from, not what
-  // it means.
-  [[maybe_unused]] const auto& [path, control, metrics, cgroups, apps] = running;
+  // Config has path, text, control, metrics, cgroups and apps; path and text are where it was read
+  // from, not what it means.
+  [[maybe_unused]] const auto& [path, text, control, metrics, cgroups, apps] = running;
   ConfigDiff diff;
   diff.control_changed = !same_control(control, next.control);
   diff.metrics_changed = !(metrics == next.metrics);

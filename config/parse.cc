@@ -286,7 +286,11 @@ ParseResult parse_config(std::string_view yaml, std::string_view origin) {
                    [](const ConfigError& a, const ConfigError& b) {
                      return std::pair(a.at.line, a.at.column) < std::pair(b.at.line, b.at.column);
                    });
-  if (result.errors.empty()) result.config = std::move(config);
+  if (result.errors.empty()) {
+    config.text = std::make_shared<const std::string>(yaml);
+    for (AppSpec& app : config.apps) app.source = config.text;
+    result.config = std::move(config);
+  }
   return result;
 }
 

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -202,6 +203,7 @@ struct Args {
   bool plain = false;       // top
   bool detail = false;      // status
   bool check = false;       // status
+  std::string binary;       // upgrade
   CLI::App* top = nullptr;
   std::vector<std::pair<const clusterd::control::CommandSpec*, CLI::App*>> verbs;
 };
@@ -235,6 +237,10 @@ void add_verbs(CLI::App& cli, Args& args) {
                     "then show the new ones as they come (Ctrl-C ends)");
       sub->add_option("--since", args.since, "only those of the last DURATION (30s, 10m, 2h, 1d)");
       sub->add_flag("--json", args.json, "one JSON object per line (see docs/control-protocol.md)");
+    }
+    if (spec.command == clusterd::control::Command::Upgrade) {
+      sub->add_option("--binary", args.binary,
+                      "the new clusterd binary (default: the one the master was started from)");
     }
     args.verbs.emplace_back(&spec, sub);
   }
@@ -292,6 +298,12 @@ clusterd::control::Request request_of(const Args& args) {
   if (spec.worker && args.worker >= 0) request.worker = static_cast<unsigned>(args.worker);
   if (spec.wait) request.wait = !args.no_wait;
   if (request.command == clusterd::control::Command::Status) request.detail = args.detail;
+  if (request.command == clusterd::control::Command::Upgrade && !args.binary.empty()) {
+    // The daemon runs elsewhere: a relative path is made absolute here.
+    request.binary = args.binary.front() == '/'
+                         ? args.binary
+                         : std::filesystem::current_path().string() + "/" + args.binary;
+  }
   if (spec.history) {
     if (args.lines >= 0) request.lines = static_cast<unsigned>(args.lines);
     request.follow = args.follow;
@@ -309,8 +321,9 @@ clusterd::control::Request request_of(const Args& args) {
 }
 
 // Sends the request and returns the final reply line; progress lines go to stderr. Exits with
-// the documented code when there is no reply.
-std::string call(const Args& args, const clusterd::control::Request& request) {
+// the documented code when there is no reply. A read that the master closed without an answer
+// (it was replaced by a live upgrade at that moment) is asked again, once.
+std::string call(const Args& args, const clusterd::control::Request& request, bool again = true) {
   try {
     return clusterd::control::call(
         args.socket_path, clusterd::control::encode_request(request),
@@ -331,6 +344,14 @@ std::string call(const Args& args, const clusterd::control::Request& request) {
   } catch (const clusterd::control::Unreachable& e) {
     std::cerr << "clusterctl: no clusterd reachable at " << e.what() << "\n";
     std::exit(kExitUnreachable);
+  } catch (const clusterd::control::ClosedWithoutReply& e) {
+    const bool read =
+        clusterd::control::spec_of(request.command).role == clusterd::control::Role::Read;
+    if (again && read && !request.follow) return call(args, request, false);
+    std::cerr << "clusterctl: " << args.socket_path << ": " << e.what()
+              << (read ? "" : " (an upgrade of the master may have cut it: check, then retry)")
+              << "\n";
+    std::exit(kExitRefused);
   } catch (const std::exception& e) {
     std::cerr << "clusterctl: " << args.socket_path << ": " << e.what() << "\n";
     std::exit(kExitRefused);

@@ -1,9 +1,11 @@
 // clusterd: the master daemon. main() is a list of named steps.
 // Exit codes: 0 stopped cleanly (or --check passed), 1 a runtime failure (address in use, ...),
 // 2 usage or configuration errors.
+#include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -17,9 +19,11 @@
 #include "supervisor/control/socket_dir.h"
 #include "supervisor/core/reload_plan.h"
 #include "supervisor/daemon/daemon.h"
+#include "supervisor/daemon/upgrade_state.h"
 #include "supervisor/logging.h"
 #include "supervisor/loop/asio_host.h"
 #include "supervisor/os/cpus.h"
+#include "supervisor/os/upgrade.h"
 #include "text/printable.h"
 
 namespace {
@@ -49,23 +53,146 @@ void log_critical_lines(std::string_view message) {
   } while (!message.empty());
 }
 
-}  // namespace
+// The hidden options of a live upgrade (docs/upgrade.md).
+struct UpgradeOptions {
+  bool check = false;  // --upgrade-check: the rehearsal; the state is on fd 3
+  int from = -1;       // --upgrade-from FD: take over the state in this memfd
+  int fallback = -1;   // --upgrade-fallback FD: the previous binary, to hand the state back
+  std::string failed;  // --upgrade-failed WHY: the new binary handed the state back
+  std::string fault;   // --upgrade-fault throw|crash|hang: tests of the hand-back
+};
 
-int main(int argc, char** argv) {
-  // 1. Arguments.
-  CLI::App cli{"clusterd: a process supervisor for prefork servers"};
+// The rehearsal: reads the state as a take-over would, and says why not if it cannot.
+int check_upgrade_state() {
+  try {
+    const clusterd::daemon::UpgradeState state =
+        clusterd::daemon::decode_upgrade_state(clusterd::os::read_upgrade_state(3));
+    if (state.workers.size() > 1000000) throw std::runtime_error("too many workers");
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "clusterd: refusing the upgrade state: " << clusterd::printable(e.what()) << "\n";
+    return kExitRuntime;
+  }
+}
+
+// The command line without the upgrade options: what the next upgrade execs again.
+std::vector<std::string> plain_argv(int argc, char** argv) {
+  std::vector<std::string> out;
+  for (int i = 0; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--upgrade-from" || a == "--upgrade-fallback" || a == "--upgrade-failed" ||
+        a == "--upgrade-fault") {
+      ++i;
+    } else if (a != "--upgrade-check") {
+      out.emplace_back(a);
+    }
+  }
+  return out;
+}
+
+// The last line of an upgrade for the clusterctl that asked, on the connection handed over.
+void answer(int fd, const std::string& line) {
+  if (fd < 0) return;
+  send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  close(fd);
+}
+
+// A fault the tests inject into a take-over that passed its rehearsal (--upgrade-fault).
+void inject(const std::string& fault) {
+  if (fault == "throw") throw std::runtime_error("injected fault: throw");
+  if (fault == "crash") raise(SIGSEGV);
+  if (fault == "hang") pause();
+}
+
+// The new binary's side: take everything over before the loop runs. When that fails (throws,
+// crashes or overruns), the fds are restored as they were handed over and the previous binary
+// takes the state back (TakeOverGuard); it answers the waiting clusterctl with the reason.
+int take_over(const UpgradeOptions& upgrade, std::vector<std::string> argv) {
+  namespace daemon = clusterd::daemon;
+  namespace os = clusterd::os;
+  argv.insert(argv.end(), {"--upgrade-from", std::to_string(upgrade.from)});
+  std::optional<daemon::UpgradeState> state;
+  std::vector<int> handed;
+  std::string why;
+  try {
+    state = daemon::decode_upgrade_state(os::read_upgrade_state(upgrade.from));
+    handed = state->fds();
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  os::TakeOverGuard guard(upgrade.failed.empty() ? upgrade.fallback : -1, handed, argv,
+                          std::chrono::seconds(10));
+  const auto give_back = [&](const std::string& reason) {
+    log_critical_lines("upgrade: cannot take over: " + reason);
+    if (upgrade.failed.empty()) log_critical_lines(guard.hand_back(reason));
+    return kExitRuntime;
+  };
+  if (!state) return give_back(why);
+  const int reply_fd = state->reply_fd;
+  const unsigned upgrades = state->upgrades + (upgrade.failed.empty() ? 1 : 0);
+  // Never torn down on failure: that would close and unlink what is being handed back.
+  clusterd::loop::AsioHost* host = nullptr;
+  daemon::Daemon* master = nullptr;
+  try {
+    clusterd::config::ParseResult parsed =
+        clusterd::config::parse_config(state->config_text, state->config_path);
+    if (!parsed.config) throw std::runtime_error("the running config does not parse");
+    host = new clusterd::loop::AsioHost(clusterd::control::socket_dir_of(state->control_socket),
+                                        parsed.config->cgroups);
+    master = new daemon::Daemon(*host, std::move(*state));
+    if (upgrade.failed.empty()) inject(upgrade.fault);
+  } catch (const std::exception& e) {
+    return give_back(e.what());
+  }
+  guard.done();
+  handed.insert(handed.end(), {upgrade.from, upgrade.fallback});
+  os::close_on_exec(handed);
+  close(upgrade.from);
+  if (upgrade.fallback >= 0) close(upgrade.fallback);
+  answer(reply_fd, upgrade.failed.empty()
+                       ? clusterd::control::encode_done(
+                             "upgraded: clusterd " + std::string(CLUSTERD_VERSION) + " pid " +
+                             std::to_string(getpid()) + ", upgrade " + std::to_string(upgrades))
+                       : clusterd::control::encode_error("upgrade failed: " + upgrade.failed));
+  master->resume(upgrade.failed);
+  os::unblock_signals();
+  try {
+    host->run(*master);
+  } catch (const std::exception& e) {
+    log_critical_lines(e.what());
+    return kExitRuntime;
+  }
+  delete master;
+  delete host;
+  return 0;
+}
+
+struct Arguments {
   std::string config_path = "/etc/clusterd/clusterd.yaml";
   std::string log_level = "info";
   bool check_only = false;
   bool fd_store = false;
-  cli.add_option("-c,--config", config_path, "the YAML configuration file")->capture_default_str();
-  cli.add_flag("-t,--check", check_only,
+  UpgradeOptions upgrade;
+};
+
+// The command line into `args`; an exit code when clusterd must end now (--help, a bad option).
+std::optional<int> parse_arguments(int argc, char** argv, Arguments& args) {
+  CLI::App cli{"clusterd: a process supervisor for prefork servers"};
+  cli.add_option("-c,--config", args.config_path, "the YAML configuration file")
+      ->capture_default_str();
+  cli.add_flag("-t,--check", args.check_only,
                "validate the configuration, print what would run, and exit (0 valid, 2 invalid)");
-  cli.add_flag("--fd-store", fd_store,
+  cli.add_flag("--fd-store", args.fd_store,
                "under systemd, keep every listening socket in its fd store (set "
                "FileDescriptorStoreMax= in the unit), so a restarted master loses no connection");
-  cli.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+  cli.add_option("--log-level", args.log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str();
+  // A live upgrade's, between two masters (docs/upgrade.md): not for people.
+  cli.add_flag("--upgrade-check", args.upgrade.check)->group("");
+  cli.add_option("--upgrade-from", args.upgrade.from)->group("");
+  cli.add_option("--upgrade-fallback", args.upgrade.fallback)->group("");
+  cli.add_option("--upgrade-failed", args.upgrade.failed)->group("");
+  cli.add_option("--upgrade-fault", args.upgrade.fault)->group("");
   cli.set_version_flag("--version", std::string("clusterd ") + CLUSTERD_VERSION);
   try {
     cli.parse(argc, argv);
@@ -73,13 +200,33 @@ int main(int argc, char** argv) {
     const int rc = cli.exit(e);
     return rc == 0 ? 0 : kExitConfig;
   }
+  return std::nullopt;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // 1. Arguments.
+  Arguments args;
+  if (const std::optional<int> rc = parse_arguments(argc, argv, args)) return *rc;
+  const std::string& config_path = args.config_path;
+  const UpgradeOptions& upgrade = args.upgrade;
 
   // 2. Logging, before anything can fail.
   try {
-    clusterd::setup_logging(log_level);
+    clusterd::setup_logging(args.log_level);
   } catch (const std::exception& e) {
     std::cerr << "clusterd: " << e.what() << "\n";
     return kExitConfig;
+  }
+
+  // A live upgrade: the rehearsal, or the take-over (the config comes with the state).
+  if (upgrade.check) return check_upgrade_state();
+  if (upgrade.from >= 0) {
+    signal(SIGPIPE, SIG_IGN);
+    spdlog::info("clusterd {} pid {} taking over{}", CLUSTERD_VERSION, getpid(),
+                 upgrade.failed.empty() ? "" : " again");
+    return take_over(upgrade, plain_argv(argc, argv));
   }
 
   // 3. Configuration: parse, then check it against this machine; print every problem.
@@ -101,7 +248,7 @@ int main(int argc, char** argv) {
   clusterd::loop::resolve_control_socket(*parsed.config);
 
   // 4. --check: what would run, with `auto` resolved on this machine.
-  if (check_only) {
+  if (args.check_only) {
     const clusterd::os::CpuBudget cpus = clusterd::os::detect_cpus();
     std::cout << "clusterd: " << config_path << ": configuration is valid\n";
     for (const clusterd::config::AppSpec& app : parsed.config->apps) {
@@ -115,8 +262,9 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   clusterd::daemon::DaemonOptions options;
   options.config = std::move(*parsed.config);
-  options.fd_store = fd_store;
+  options.fd_store = args.fd_store;
   options.inherited_nofile = raise_nofile();
+  options.argv = plain_argv(argc, argv);
   spdlog::info("clusterd {} pid {} starting", CLUSTERD_VERSION, getpid());
   try {
     clusterd::loop::AsioHost host(clusterd::control::socket_dir_of(options.config.control.socket),

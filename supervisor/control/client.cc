@@ -66,9 +66,12 @@ std::string call(const std::string& path, const std::string& request_line,
     const ssize_t n = recv(sock.fd, buffer, sizeof buffer, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == ECONNRESET) {  // closed with our request unread
+        throw ClosedWithoutReply("the daemon closed the connection without a reply");
+      }
       throw std::runtime_error(std::string("reading the reply: ") + std::strerror(errno));
     }
-    if (n == 0) throw std::runtime_error("the daemon closed the connection without a reply");
+    if (n == 0) throw ClosedWithoutReply("the daemon closed the connection without a reply");
     reply.append(buffer, static_cast<std::size_t>(n));
     for (std::size_t newline = reply.find('\n'); newline != std::string::npos;
          newline = reply.find('\n')) {

@@ -15,6 +15,13 @@ class Unreachable : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// The daemon closed the connection before the last reply line (it was stopping, or replaced by
+/// a live upgrade at that moment).
+class ClosedWithoutReply : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 /// Sends `request_line` (ending in '\n') to the socket at `path` and returns the reply line
 /// without its newline. Throws Unreachable when nothing listens there, std::runtime_error when
 /// permission is denied, the daemon hangs up, or it does not answer within `timeout`.

@@ -11,8 +11,20 @@
 
 namespace clusterd::control {
 
-enum class Command { Status, Version, Scale, Start, Stop, Restart, Reload, Logs, Events, Reopen };
-inline constexpr std::size_t kCommandCount = 10;
+enum class Command {
+  Status,
+  Version,
+  Scale,
+  Start,
+  Stop,
+  Restart,
+  Reload,
+  Logs,
+  Events,
+  Reopen,
+  Upgrade
+};
+inline constexpr std::size_t kCommandCount = 11;
 
 /// What a peer may do: read the state, or change it. An admin may read.
 enum class Role { Read, Admin };
@@ -55,6 +67,9 @@ inline constexpr std::array<CommandSpec, kCommandCount> kCommands = {{
      "the latest lifecycle events (spawned, ready, exited, ...), and with --follow the next ones"},
     {Command::Reopen, "reopen", Role::Admin, false, AppArg::None, false, false, false, false,
      "reopen the log files (after logrotate moved them; SIGUSR1 does the same)"},
+    {Command::Upgrade, "upgrade", Role::Admin, false, AppArg::None, false, false, false, false,
+     "replace the running master with a new clusterd binary (\"binary\": a path; default: the "
+     "one it was started from) while every worker keeps running; SIGUSR2 does the same"},
 }};
 
 /// The table entry of `command`.

@@ -102,6 +102,8 @@ json snapshot_json(const StatusSnapshot& s) {
                 {"cpu_user_s", s.master.cpu_user_s},
                 {"cpu_system_s", s.master.cpu_system_s},
                 {"start_time_s", s.master.start_time_s},
+                {"upgrades", s.master.upgrades},
+                {"upgraded_at_s", s.master.upgraded_at_s ? json(*s.master.upgraded_at_s) : json()},
                 {"cgroups", s.master.cgroups}}},
               {"apps", std::move(apps)},
               {"totals", {{"processes", s.totals.processes}, {"threads", s.totals.threads}}}};
@@ -155,6 +157,8 @@ StatusSnapshot snapshot_from(const json& j) {
   s.master.cpu_system_s = field(m, "cpu_system_s", 0.0);
   s.master.start_time_s = field(m, "start_time_s", 0.0);
   s.master.cgroups = field<std::string>(m, "cgroups", "");
+  s.master.upgrades = field(m, "upgrades", 0u);
+  if (const double at = field(m, "upgraded_at_s", 0.0); at > 0) s.master.upgraded_at_s = at;
   for (const json& a : j.at("apps")) {
     AppStatus app;
     app.name = field<std::string>(a, "name", "");
@@ -291,6 +295,15 @@ Request decode_request(std::string_view text) {
     if (!request["detail"].is_boolean()) throw ProtocolError("'detail' must be true or false");
     out.detail = request["detail"].get<bool>();
   }
+  if (info->command == Command::Upgrade && request.contains("binary")) {
+    const json& binary = request["binary"];
+    if (!binary.is_string() || binary.get<std::string>().empty() ||
+        binary.get<std::string>().front() != '/' || binary.get<std::string>().size() > 4096 ||
+        binary.get<std::string>().find('\0') != std::string::npos) {
+      throw ProtocolError("'binary' must be an absolute path");
+    }
+    out.binary = binary.get<std::string>();
+  }
   if (info->history) {
     out.lines = get_count(request, "lines", 1000000);
     if (const std::optional<unsigned> since = get_count(request, "since_s", 100U * 365 * 86400)) {
@@ -319,6 +332,7 @@ std::string encode_request(const Request& request) {
   if (request.worker) j["worker"] = *request.worker;
   if (spec.wait) j["wait"] = request.wait;
   if (request.command == Command::Status && request.detail) j["detail"] = true;
+  if (request.command == Command::Upgrade && request.binary) j["binary"] = *request.binary;
   if (spec.history) {
     if (request.lines) j["lines"] = *request.lines;
     if (request.since_ms) j["since_s"] = (*request.since_ms + 999) / 1000;

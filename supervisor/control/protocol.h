@@ -35,6 +35,8 @@ struct Request {
   // status: with the numbers that cost the kernel most to give (smaps_rollup's PSS and USS, the
   // count of open fds: ~0.2 ms a worker), for `status --json --detail` and `top`.
   bool detail = false;
+  // upgrade: the new clusterd binary (an absolute path); unset: the one the master runs.
+  std::optional<std::string> binary;
 };
 
 /// A request the daemon cannot accept; the message goes back as {"ok": false, "error": ...}.

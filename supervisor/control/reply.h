@@ -18,6 +18,9 @@ class ReplyStream {
   virtual void finish(std::string line) = 0;
   /// False once the client has gone away, was dropped, or had its last line: stop streaming.
   virtual bool open() const = 0;
+  /// The client's socket, when nothing is queued for it: a live upgrade hands it to the next
+  /// master, which writes the last line. -1 when it cannot be handed over.
+  virtual int handover_fd() const { return -1; }
 };
 
 using ReplyPtr = std::shared_ptr<ReplyStream>;

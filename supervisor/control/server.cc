@@ -67,6 +67,7 @@ class ControlServer::Impl : public std::enable_shared_from_this<ControlServer::I
   const std::string& path() const { return options_.path; }
   void reconfigure(const ServerOptions& options);
   std::size_t dropped() const { return dropped_; }
+  int native_handle() { return acceptor_.native_handle(); }
 
  private:
   class Connection;
@@ -91,6 +92,18 @@ class ControlServer::Impl : public std::enable_shared_from_this<ControlServer::I
 };
 
 void ControlServer::Impl::open() {
+  if (options_.adopt_fd >= 0) {
+    acceptor_.assign(stream_protocol(), options_.adopt_fd);
+    options_.adopt_fd = -1;
+    created_ = true;
+    struct stat st {};
+    if (lstat(options_.path.c_str(), &st) == 0) {
+      dev_ = st.st_dev;
+      ino_ = st.st_ino;
+      created_gid_ = st.st_gid;
+    }
+    return;
+  }
   prepare_socket_path(options_.path);
   // The socket is created with its final mode (0660, or 0666 with roles for named users), with
   // no window of anything wider.
@@ -234,6 +247,11 @@ class ControlServer::Impl::Connection : public ReplyStream,
     queue_line(std::move(line), true);
   }
   bool open() const override { return socket_.is_open() && busy_ && !finished_; }
+  int handover_fd() const override {
+    return open() && queued_bytes_ == 0
+               ? const_cast<stream_protocol::socket&>(socket_).native_handle()
+               : -1;
+  }
 
  private:
   void arm_idle();
@@ -398,5 +416,6 @@ ControlServer::~ControlServer() { impl_->close(); }
 const std::string& ControlServer::path() const { return impl_->path(); }
 void ControlServer::reconfigure(const ServerOptions& options) { impl_->reconfigure(options); }
 std::size_t ControlServer::dropped() const { return impl_->dropped(); }
+int ControlServer::native_handle() const { return impl_->native_handle(); }
 
 }  // namespace clusterd::control

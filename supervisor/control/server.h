@@ -31,6 +31,9 @@ struct ServerOptions {
   std::size_t max_clients = 64;
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);
   std::size_t max_queued_bytes = 4 << 20;  // unread reply bytes before a client is dropped
+  /// A socket already listening at `path` (the previous master's, in a live upgrade): served
+  /// instead of binding a new one.
+  int adopt_fd = -1;
 };
 
 /// Handles one decoded request the peer's role allows: any number of reply->send(), then
@@ -51,6 +54,8 @@ class ControlServer {
   void reconfigure(const ServerOptions& options);
   /// Clients dropped for not reading their replies, since start.
   std::size_t dropped() const;
+  /// The listening socket.
+  int native_handle() const;
 
  private:
   class Impl;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,8 +67,10 @@ struct MasterStatus {
   int fds = -1;
   double cpu_user_s = 0;
   double cpu_system_s = 0;
-  double start_time_s = 0;  // Unix time it started
-  std::string cgroups;      // "per-worker cgroups under ROOT/workers (why)" or why there are none
+  double start_time_s = 0;              // Unix time it started
+  unsigned upgrades = 0;                // live upgrades it went through (clusterctl upgrade)
+  std::optional<double> upgraded_at_s;  // Unix time of the last
+  std::string cgroups;  // "per-worker cgroups under ROOT/workers (why)" or why there are none
 };
 
 struct Totals {

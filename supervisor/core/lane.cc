@@ -316,4 +316,29 @@ void Lane::enter(LaneState next, std::string reason, Step& s) {
   s.entered = true;
 }
 
+Lane::Saved Lane::save() const {
+  return {state_,      worker_,      wanted_,   restart_after_stop_, one_shot_,
+          generation_, spawns_,      restarts_, quick_streak_,       quick_deaths_,
+          last_exit_,  status_text_, tokens_,   next_token_};
+}
+
+Lane Lane::restore(Saved saved) {
+  Lane lane;
+  lane.state_ = saved.state;
+  lane.worker_ = saved.worker;
+  lane.wanted_ = saved.wanted;
+  lane.restart_after_stop_ = saved.restart_after_stop;
+  lane.one_shot_ = saved.one_shot;
+  lane.generation_ = saved.generation;
+  lane.spawns_ = saved.spawns;
+  lane.restarts_ = saved.restarts;
+  lane.quick_streak_ = saved.quick_streak;
+  lane.quick_deaths_ = std::move(saved.quick_deaths);
+  lane.last_exit_ = std::move(saved.last_exit);
+  lane.status_text_ = std::move(saved.status_text);
+  lane.tokens_ = saved.tokens;
+  lane.next_token_ = saved.next_token;
+  return lane;
+}
+
 }  // namespace clusterd::core

@@ -37,13 +37,6 @@ class Lane {
   /// The worker said STOPPING=1 and is draining on its own.
   bool stopping_by_itself() const { return worker_ && worker_->stopping_by_itself; }
 
- private:
-  friend class Supervisor;  // assigns the generation and one-shot flag before a start
-  void assign(unsigned generation, bool one_shot) {
-    generation_ = generation;
-    one_shot_ = one_shot;
-  }
-
   // What exists only while a worker process does: dropped with it.
   struct Worker {
     int pid = 0;
@@ -54,6 +47,34 @@ class Lane {
     bool watchdog_fired = false;   // missed its watchdog and got SIGABRT
     bool stopping_by_itself = false;
   };
+  /// Everything a lane holds, for a live upgrade of the master: save() and restore() round-trip
+  /// exactly, so the new master's lane decides what the old one would have.
+  struct Saved {
+    LaneState state = LaneState::Idle;
+    std::optional<Worker> worker;
+    bool wanted = false;
+    bool restart_after_stop = false;
+    bool one_shot = false;
+    unsigned generation = 0;
+    unsigned spawns = 0;
+    unsigned restarts = 0;
+    unsigned quick_streak = 0;
+    std::vector<TimePoint> quick_deaths;
+    std::optional<ExitStatus> last_exit;
+    std::string status_text;
+    std::array<unsigned, kLaneTimers> tokens{};
+    unsigned next_token = 1;
+  };
+  Saved save() const;
+  static Lane restore(Saved saved);
+
+ private:
+  friend class Supervisor;  // assigns the generation and one-shot flag before a start
+  void assign(unsigned generation, bool one_shot) {
+    generation_ = generation;
+    one_shot_ = one_shot;
+  }
+
   // The context of one call of on(): its inputs and the actions so far.
   struct Step {
     TimePoint now;

@@ -48,6 +48,10 @@ class Supervisor {
  public:
   /// `apps` are the config's apps with their resolved instance counts; no slot runs yet.
   explicit Supervisor(std::vector<AppState> apps);
+  /// The state a master handed over in a live upgrade: `apps` as apps() returned them (lanes
+  /// through Lane::restore), with stopping() and the token counter.
+  Supervisor(std::vector<AppState> apps, bool stopping, unsigned next_token)
+      : apps_(std::move(apps)), stopping_(stopping), next_token_(next_token) {}
 
   /// Asks every slot to start.
   std::vector<SlotAction> start_all(TimePoint now);
@@ -94,6 +98,7 @@ class Supervisor {
   /// True when no lane has a worker process (a graceful stop is then over).
   bool no_workers() const;
   bool stopping() const { return stopping_; }
+  unsigned next_token() const { return next_token_; }
   const std::vector<AppState>& apps() const { return apps_; }
   const Lane& lane(SlotId id) const { return apps_[id.app].slots[id.index].lanes[id.lane]; }
   bool has_lane(SlotId id) const;

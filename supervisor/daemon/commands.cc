@@ -23,6 +23,7 @@ Daemon::Handler Daemon::handler_for(Command command) {
       {Command::Logs, &Daemon::logs},
       {Command::Events, &Daemon::events},
       {Command::Reopen, &Daemon::reopen},
+      {Command::Upgrade, &Daemon::upgrade_command},
   }};
   static_assert(
       [] {

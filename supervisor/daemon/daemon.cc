@@ -53,7 +53,11 @@ Daemon::Daemon(Host& host, DaemonOptions options)
       events_(host),
       output_(host),
       sampler_(config_.path, host.now()),
-      systemd_(host, options.fd_store) {
+      systemd_(host, options.fd_store),
+      argv_(std::move(options.argv)),
+      binary_(host.own_binary()),
+      fd_store_(options.fd_store),
+      started_(host.now()) {
   listeners_.adopt_passed();
   // Before the loop runs, a blocking lookup is fine (and a slow NSS only delays the start).
   const os::ResolvedNames names = host_.lookup_names(names_of(config_));
@@ -113,6 +117,10 @@ void Daemon::on_signal(int signal) {
     case SIGUSR1:
       spdlog::info("SIGUSR1: reopening the log files");
       host_.log_files_reopen();
+      break;
+    case SIGUSR2:
+      spdlog::info("SIGUSR2: upgrading the master to its binary");
+      upgrade(std::nullopt, nullptr);
       break;
     case SIGHUP:
       if (supervisor_.stopping()) {
@@ -181,19 +189,19 @@ void Daemon::on_timer(const TimerKey& key) {
   const core::TimePoint now = host_.now();
   switch (key.kind) {
     case TimerKey::Kind::Lane: {
-      const auto it = timer_tokens_.find(key);
-      if (it == timer_tokens_.end()) return;
-      const unsigned token = it->second;
-      timer_tokens_.erase(it);
+      const auto it = timers_.find(key);
+      if (it == timers_.end()) return;
+      const unsigned token = it->second.token;
+      timers_.erase(it);
       execute(
           supervisor_.on({key.app, key.index, key.lane}, core::TimerFired{key.timer, token}, now));
       break;
     }
     case TimerKey::Kind::Rollout: {
-      const auto it = timer_tokens_.find(key);
-      if (it == timer_tokens_.end()) return;
-      const unsigned token = it->second;
-      timer_tokens_.erase(it);
+      const auto it = timers_.find(key);
+      if (it == timers_.end()) return;
+      const unsigned token = it->second.token;
+      timers_.erase(it);
       execute(supervisor_.rollout_timer(key.app, token, now));
       break;
     }
@@ -238,16 +246,16 @@ void Daemon::perform(const core::SlotAction& item, std::vector<core::SlotAction>
                           s.group ? "the tree of pid " : "pid ", s.pid);
           },
           [&](const core::ArmTimer& t) {
-            timer_tokens_[lane_key(id, t.timer)] = t.token;
+            timers_[lane_key(id, t.timer)] = {t.token, t.deadline};
             host_.arm(lane_key(id, t.timer), t.deadline);
           },
           [&](const core::CancelTimer& t) {
-            timer_tokens_.erase(lane_key(id, t.timer));
+            timers_.erase(lane_key(id, t.timer));
             host_.cancel(lane_key(id, t.timer));
           },
           [&](const core::ArmRolloutTimer& t) {
             const TimerKey key{TimerKey::Kind::Rollout, id.app, 0, 0, core::LaneTimer::State};
-            timer_tokens_[key] = t.token;
+            timers_[key] = {t.token, t.deadline};
             host_.arm(key, t.deadline);
           },
           [&](const core::Retire&) { retire(id); },

@@ -36,19 +36,34 @@ struct DaemonOptions {
   std::optional<core::NofileLimit> inherited_nofile;
   /// Keep every listening socket in systemd's fd store (clusterd --fd-store).
   bool fd_store = false;
+  /// The command line clusterd was started with: a live upgrade execs the new binary with it.
+  std::vector<std::string> argv;
 };
+
+struct UpgradeState;
 
 class Daemon final : public HostEvents {
  public:
   /// Binds every listener and opens the control socket. Throws std::exception on a runtime
   /// failure such as an address in use; nothing stays bound then.
   Daemon(Host& host, DaemonOptions options);
+  /// Takes over from the previous master (a live upgrade): every worker, socket, timer and the
+  /// core's state as `state` says, before the loop runs. Throws when any of it cannot be taken;
+  /// the caller then hands the state back to the previous binary.
+  Daemon(Host& host, UpgradeState state);
   ~Daemon() override;
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
   /// Starts every app's workers.
   void start();
+  /// After a take-over: re-arms what the state does not carry, says so, and records the
+  /// `upgrade` event (`failed`: the reason the new binary gave back control, then no event).
+  void resume(const std::string& failed);
+  /// Upgrades this master to `binary` (default: its own, re-resolved): see docs/upgrade.md.
+  /// Returns only when the upgrade failed; `reply` (may be null) gets the reason.
+  void upgrade(const std::optional<std::string>& binary, control::ReplyPtr reply);
+  unsigned upgrades() const { return upgrades_; }
   /// True once a graceful stop is over (the host's loop has been told to quit).
   bool finished() const { return finished_; }
 
@@ -115,6 +130,8 @@ class Daemon final : public HostEvents {
   void logs(const control::Request& request, const control::Peer& peer, control::ReplyPtr reply);
   void events(const control::Request& request, const control::Peer& peer, control::ReplyPtr reply);
   void reopen(const control::Request& request, const control::Peer& peer, control::ReplyPtr reply);
+  void upgrade_command(const control::Request& request, const control::Peer& peer,
+                       control::ReplyPtr reply);
   using Handler = void (Daemon::*)(const control::Request&, const control::Peer&,
                                    control::ReplyPtr);
   struct HandlerEntry {
@@ -139,7 +156,12 @@ class Daemon final : public HostEvents {
                                  Prepared prepared);
   control::ServerOptions control_options(const config::ControlSpec& spec,
                                          const os::ResolvedNames& names);
-  void open_control(const os::ResolvedNames& names);
+  void open_control(const os::ResolvedNames& names, int adopt_fd = -1);
+
+  // upgrade.cc
+  UpgradeState hand_over_state(int reply_fd) const;
+  void adopt_sockets(const UpgradeState& state);
+  void adopt_workers(const UpgradeState& state);
 
   // follow.cc: scaling, by the verb and by auto_follow
   /// Binds the sockets `n` slots need, then scales; the error in words, or nullopt when done.
@@ -155,7 +177,7 @@ class Daemon final : public HostEvents {
   control::StatusSnapshot snapshot(const std::string* app, bool remember, bool detail = true);
   HttpResponse serve_http(const HttpRequest& request);
   /// Opens the metrics endpoint at `address`; throws std::system_error naming it.
-  int open_metrics(const config::Address& address);
+  int open_metrics(const config::Address& address, int adopt_fd = -1);
   /// `reply`, counted by verb and result in the metrics when it finishes.
   control::ReplyPtr counted(control::Command command, control::ReplyPtr reply);
   /// Counts an unplanned end of a lane's worker (once per worker).
@@ -181,13 +203,23 @@ class Daemon final : public HostEvents {
   std::optional<int> metrics_;  // the host's id of our metrics endpoint
   std::shared_ptr<MetricCounters> counters_ = std::make_shared<MetricCounters>();
   std::set<std::tuple<std::size_t, unsigned, unsigned>> counted_;  // lanes whose end is counted
-  std::map<TimerKey, unsigned> timer_tokens_;  // the core's token of each armed timer
+  struct ArmedTimer {
+    unsigned token = 0;  // the core's
+    core::TimePoint deadline;
+  };
+  std::map<TimerKey, ArmedTimer> timers_;  // the lanes' and rollouts' armed timers
   std::uint64_t notify_rejected_total_ = 0;
   std::uint64_t notify_rejected_quiet_ = 0;  // rejected since the last line about it
   core::TimePoint notify_log_next_{};        // no line about rejections before this
   bool memory_timer_armed_ = false;
   bool reload_pending_ = false;  // a reload waits for its name lookups
   bool finished_ = false;
+  std::vector<std::string> argv_;
+  std::string binary_;  // the clusterd binary it was started from: what `upgrade` runs by default
+  bool fd_store_ = false;
+  core::TimePoint started_;          // when this process started (not the last upgrade)
+  unsigned upgrades_ = 0;            // live upgrades this process went through
+  std::int64_t upgraded_at_ms_ = 0;  // Unix time of the last; 0: none
 };
 
 }  // namespace clusterd::daemon

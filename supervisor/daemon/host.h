@@ -99,6 +99,18 @@ struct Spawned {
   bool memory_events = false;  // memory_high was set: on_memory_high reports it, no sampling
 };
 
+/// What the host holds for one worker, handed to the next master in a live upgrade (the fds
+/// stay open across exec; the pidfd is opened again from the pid: an unreaped child keeps it).
+struct HandedWorker {
+  int pid = 0;
+  int notify_fd = -1;
+  std::string notify_path;
+  int out_fd = -1;  // the read ends of its output pipes; -1 without capture (or at their end)
+  int err_fd = -1;
+  std::string cgroup_path;  // its own cgroup; empty without one
+  bool memory_events = false;
+};
+
 /// A worker that could not be started, and whose fault that was.
 class SpawnFailure : public std::runtime_error {
  public:
@@ -220,10 +232,34 @@ class Host {
   virtual void close_control(int id) = 0;
 
   // ---- the metrics endpoint ----
-  /// Serves HTTP on `address` with `handler`; throws std::system_error naming the address.
-  /// Returns its id.
-  virtual int open_metrics(const config::Address& address, HttpHandler handler) = 0;
+  /// Serves HTTP on `address` with `handler` (on `adopt_fd`, a socket already listening there,
+  /// if set); throws std::system_error naming the address. Returns its id.
+  virtual int open_metrics(const config::Address& address, HttpHandler handler,
+                           int adopt_fd = -1) = 0;
   virtual void close_metrics(int id) = 0;
+
+  // ---- live upgrade (docs/upgrade.md) ----
+  /// Why the host cannot hand over now (a child between fork and exec), or nullopt.
+  virtual std::optional<std::string> upgrade_blocker() = 0;
+  virtual HandedWorker hand_over(WorkerHandle worker) = 0;
+  /// The directory of the notify sockets of the workers it started.
+  virtual std::string notify_dir() = 0;
+  /// The listening fd of a control server or metrics endpoint (from open_control/open_metrics).
+  virtual int control_fd(int id) = 0;
+  virtual int metrics_fd(int id) = 0;
+  /// A new master's side: the notify directory, then each worker, before the loop runs. Throws.
+  virtual void adopt_notify_dir(const std::string& path) = 0;
+  virtual WorkerHandle adopt(const HandedWorker& worker) = 0;
+  /// Runs `binary --upgrade-check` with `state` on its fd 3 and waits (bounded) for it to accept
+  /// the state: nullopt when it did, else why not ("exit 1", "timed out after 5 s", ...).
+  virtual std::optional<std::string> rehearse(const std::string& binary,
+                                              const std::string& state) = 0;
+  /// Execs `binary` in place with `argv` (argv[0] first) and the state in a memfd named by
+  /// `--upgrade-from FD`, keeping `fds` open. Returns only when it failed, with why.
+  virtual std::string exec_upgrade(const std::string& binary, std::vector<std::string> argv,
+                                   const std::string& state, const std::vector<int>& fds) = 0;
+  /// The path of the running clusterd binary.
+  virtual std::string own_binary() = 0;
 
   // ---- the loop ----
   /// Ends the event loop once the current event is handled.

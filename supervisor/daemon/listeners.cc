@@ -212,4 +212,11 @@ void Listeners::store_names(const Generation& gen, std::map<std::string, int>& o
   }
 }
 
+bool Listeners::created_file(const config::Address& address) const {
+  for (const config::Address& a : socket_files_) {
+    if (a.family == address.family && a.path == address.path) return true;
+  }
+  return false;
+}
+
 }  // namespace clusterd::daemon

@@ -78,6 +78,11 @@ class Listeners {
   /// new backlog (listen() again; it cannot fail on a listening socket).
   void apply_backlogs(Generation& gen);
 
+  /// Whether the master created the socket file at `address` (removed at its exit).
+  bool created_file(const config::Address& address) const;
+  /// A socket file the previous master created: this one removes it at its exit (an upgrade).
+  void keep_socket_file(const config::Address& address) { socket_files_.push_back(address); }
+
   /// The fd store's wanted contents: "listener/slot" -> fd, for the given generations.
   static void store_names(const Generation& gen, std::map<std::string, int>& out);
 

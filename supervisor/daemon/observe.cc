@@ -25,6 +25,7 @@ class CountedReply final : public control::ReplyStream {
     inner_->finish(std::move(line));
   }
   bool open() const override { return inner_->open(); }
+  int handover_fd() const override { return inner_->handover_fd(); }
 
  private:
   std::shared_ptr<MetricCounters> counters_;
@@ -70,7 +71,11 @@ control::StatusSnapshot Daemon::snapshot(const std::string* app, bool remember, 
     Daemon& d;
   };
   const Extras extras(*this);
-  return sampler_.sample(host_, supervisor_, app, &extras, remember, detail);
+  control::StatusSnapshot snap =
+      sampler_.sample(host_, supervisor_, app, &extras, remember, detail);
+  snap.master.upgrades = upgrades_;
+  if (upgraded_at_ms_ != 0) snap.master.upgraded_at_s = static_cast<double>(upgraded_at_ms_) / 1000;
+  return snap;
 }
 
 HttpResponse Daemon::serve_http(const HttpRequest& request) {
@@ -105,9 +110,9 @@ HttpResponse Daemon::serve_http(const HttpRequest& request) {
   return {404, "text/plain; charset=utf-8", "not found: try /metrics or /healthz\n"};
 }
 
-int Daemon::open_metrics(const config::Address& address) {
-  const int id =
-      host_.open_metrics(address, [this](const HttpRequest& r) { return serve_http(r); });
+int Daemon::open_metrics(const config::Address& address, int adopt_fd) {
+  const int id = host_.open_metrics(
+      address, [this](const HttpRequest& r) { return serve_http(r); }, adopt_fd);
   spdlog::info("metrics: serving /metrics and /healthz on {}", address.text);
   return id;
 }

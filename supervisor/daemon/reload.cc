@@ -260,8 +260,9 @@ control::ServerOptions Daemon::control_options(const config::ControlSpec& spec,
   return options;
 }
 
-void Daemon::open_control(const os::ResolvedNames& names) {
-  const control::ServerOptions options = control_options(config_.control, names);
+void Daemon::open_control(const os::ResolvedNames& names, int adopt_fd) {
+  control::ServerOptions options = control_options(config_.control, names);
+  options.adopt_fd = adopt_fd;
   control_ = host_.open_control(
       options, [this](const control::Request& request, const control::Peer& peer,
                       control::ReplyPtr reply) { on_request(request, peer, std::move(reply)); });

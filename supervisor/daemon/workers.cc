@@ -155,4 +155,10 @@ bool Workers::memory_events_of(WorkerHandle handle) const {
   return it != by_handle_.end() && it->second.memory_events;
 }
 
+std::vector<WorkerHandle> Workers::handles() const {
+  std::vector<WorkerHandle> out;
+  for (const auto& [handle, entry] : by_handle_) out.push_back(handle);
+  return out;
+}
+
 }  // namespace clusterd::daemon

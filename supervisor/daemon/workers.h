@@ -60,6 +60,8 @@ class Workers {
   /// Whether the host reports the worker's memory.high (Spawned::memory_events).
   bool memory_events_of(WorkerHandle handle) const;
   std::size_t size() const { return by_handle_.size(); }
+  /// Every worker's handle, in order.
+  std::vector<WorkerHandle> handles() const;
 
  private:
   struct Entry {

@@ -26,6 +26,7 @@
 #include "supervisor/os/process.h"
 #include "supervisor/os/procfs.h"
 #include "supervisor/os/system.h"
+#include "supervisor/os/upgrade.h"
 #include "systemd/notify.h"
 #include "systemd/socket_activation.h"
 
@@ -46,6 +47,7 @@ class AsioHost::Impl {
       : processes(io, runtime_dir, cgroups) {
     signals.add(SIGCHLD);
     signals.add(SIGUSR1);
+    signals.add(SIGUSR2);
   }
 
   void wait_signal();
@@ -110,6 +112,9 @@ AsioHost::~AsioHost() = default;
 void AsioHost::run(daemon::HostEvents& events) {
   impl_->events = &events;
   impl_->processes.start(events);
+  // A child that exited before the loop ran (a worker that died while the previous master
+  // handed over, its SIGCHLD gone with that process image) is reaped now.
+  impl_->processes.reap();
   impl_->wait_signal();
   impl_->start_sd_watchdog();
   impl_->io.run();
@@ -266,11 +271,43 @@ void AsioHost::reconfigure_control(int id, const control::ServerOptions& options
 
 void AsioHost::close_control(int id) { impl_->controls.erase(id); }
 
-int AsioHost::open_metrics(const config::Address& address, daemon::HttpHandler handler) {
+int AsioHost::open_metrics(const config::Address& address, daemon::HttpHandler handler,
+                           int adopt_fd) {
   const int id = impl_->next_control++;
-  impl_->metrics[id] = std::make_unique<MetricsServer>(impl_->io, address, std::move(handler));
+  impl_->metrics[id] =
+      std::make_unique<MetricsServer>(impl_->io, address, std::move(handler), adopt_fd);
   return id;
 }
+
+std::optional<std::string> AsioHost::upgrade_blocker() {
+  return impl_->processes.upgrade_blocker();
+}
+daemon::HandedWorker AsioHost::hand_over(daemon::WorkerHandle worker) {
+  return impl_->processes.hand_over(worker);
+}
+std::string AsioHost::notify_dir() { return impl_->processes.notify_dir(); }
+int AsioHost::control_fd(int id) {
+  const auto it = impl_->controls.find(id);
+  return it == impl_->controls.end() ? -1 : it->second->native_handle();
+}
+int AsioHost::metrics_fd(int id) {
+  const auto it = impl_->metrics.find(id);
+  return it == impl_->metrics.end() ? -1 : it->second->native_handle();
+}
+void AsioHost::adopt_notify_dir(const std::string& path) {
+  impl_->processes.adopt_notify_dir(path);
+}
+daemon::WorkerHandle AsioHost::adopt(const daemon::HandedWorker& worker) {
+  return impl_->processes.adopt(worker);
+}
+std::optional<std::string> AsioHost::rehearse(const std::string& binary, const std::string& state) {
+  return os::rehearse_upgrade(binary, state, std::chrono::seconds(5));
+}
+std::string AsioHost::exec_upgrade(const std::string& binary, std::vector<std::string> argv,
+                                   const std::string& state, const std::vector<int>& fds) {
+  return os::exec_upgrade(binary, argv, state, fds);  // the new master pings systemd anew
+}
+std::string AsioHost::own_binary() { return os::own_binary(); }
 
 void AsioHost::close_metrics(int id) { impl_->metrics.erase(id); }
 

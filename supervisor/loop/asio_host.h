@@ -75,8 +75,20 @@ class AsioHost final : public daemon::Host {
   int open_control(const control::ServerOptions& options, control::Handler handler) override;
   void reconfigure_control(int id, const control::ServerOptions& options) override;
   void close_control(int id) override;
-  int open_metrics(const config::Address& address, daemon::HttpHandler handler) override;
+  int open_metrics(const config::Address& address, daemon::HttpHandler handler,
+                   int adopt_fd) override;
   void close_metrics(int id) override;
+  std::optional<std::string> upgrade_blocker() override;
+  daemon::HandedWorker hand_over(daemon::WorkerHandle worker) override;
+  std::string notify_dir() override;
+  int control_fd(int id) override;
+  int metrics_fd(int id) override;
+  void adopt_notify_dir(const std::string& path) override;
+  daemon::WorkerHandle adopt(const daemon::HandedWorker& worker) override;
+  std::optional<std::string> rehearse(const std::string& binary, const std::string& state) override;
+  std::string exec_upgrade(const std::string& binary, std::vector<std::string> argv,
+                           const std::string& state, const std::vector<int>& fds) override;
+  std::string own_binary() override;
   void quit() override;
 
  private:

@@ -86,8 +86,9 @@ class MetricsServer::Impl : public std::enable_shared_from_this<MetricsServer::I
 
   Impl(asio::io_context& io, daemon::HttpHandler handler) : io_(io), handler_(std::move(handler)) {}
 
-  void open(const config::Address& address) {
-    os::UniqueFd fd = os::bind_listener(address, 64, false);
+  void open(const config::Address& address, int adopt_fd) {
+    os::UniqueFd fd =
+        adopt_fd >= 0 ? os::UniqueFd(adopt_fd) : os::bind_listener(address, 64, false);
     if (address.family == config::Address::Family::Unix) {
       auto acceptor = std::make_unique<Local>(io_);
       acceptor->assign(asio::local::stream_protocol(), fd.release());
@@ -107,6 +108,9 @@ class MetricsServer::Impl : public std::enable_shared_from_this<MetricsServer::I
   }
   void start() {
     std::visit([this](auto& a) { accept(*a); }, acceptor_);
+  }
+  int native_handle() {
+    return std::visit([](auto& a) { return static_cast<int>(a->native_handle()); }, acceptor_);
   }
   void stop() {
     std::visit(
@@ -229,11 +233,13 @@ class MetricsServer::Impl : public std::enable_shared_from_this<MetricsServer::I
 };
 
 MetricsServer::MetricsServer(asio::io_context& io, const config::Address& address,
-                             daemon::HttpHandler handler)
+                             daemon::HttpHandler handler, int adopt_fd)
     : impl_(std::make_shared<Impl>(io, std::move(handler))) {
-  impl_->open(address);
+  impl_->open(address, adopt_fd);
   impl_->start();
 }
+
+int MetricsServer::native_handle() const { return impl_->native_handle(); }
 
 MetricsServer::~MetricsServer() { impl_->stop(); }
 

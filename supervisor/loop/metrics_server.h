@@ -15,11 +15,15 @@ namespace clusterd::loop {
 
 class MetricsServer {
  public:
-  /// Binds `address`; throws std::system_error naming it.
-  MetricsServer(asio::io_context& io, const config::Address& address, daemon::HttpHandler handler);
+  /// Binds `address` (or serves `adopt_fd`, a socket already listening there); throws
+  /// std::system_error naming it.
+  MetricsServer(asio::io_context& io, const config::Address& address, daemon::HttpHandler handler,
+                int adopt_fd = -1);
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
+  /// The listening socket.
+  int native_handle() const;
 
   class Impl;
 

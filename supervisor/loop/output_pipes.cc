@@ -44,6 +44,7 @@ OutputPipes::Pipes OutputPipes::open() {
 void OutputPipes::watch(daemon::WorkerHandle handle, Pipes& pipes) {
   for (auto [fd, stream] : {std::pair{&pipes.out_read, daemon::OutputStream::Out},
                             std::pair{&pipes.err_read, daemon::OutputStream::Err}}) {
+    if (!*fd) continue;  // taken over in a live upgrade after that stream ended
     auto reader = std::make_shared<Reader>(io_, handle, stream, fd->release());
     readers_.emplace(handle, reader);
     wait(reader);
@@ -98,6 +99,16 @@ long OutputPipes::read_some(const std::shared_ptr<Reader>& reader, int reads) {
     return -1;
   }
   return total;
+}
+
+std::pair<int, int> OutputPipes::fds_of(daemon::WorkerHandle handle) const {
+  std::pair<int, int> out{-1, -1};
+  const auto [from, to] = readers_.equal_range(handle);
+  for (auto it = from; it != to; ++it) {
+    const int fd = const_cast<Reader&>(*it->second).fd.native_handle();
+    (it->second->stream == daemon::OutputStream::Out ? out.first : out.second) = fd;
+  }
+  return out;
 }
 
 }  // namespace clusterd::loop

@@ -29,6 +29,8 @@ class OutputPipes {
   static Pipes open();
   /// Reads `pipes`' read ends for `handle` from now on, until each reaches end of file.
   void watch(daemon::WorkerHandle handle, Pipes& pipes);
+  /// The read ends still open for `handle` (stdout, stderr); -1 for one that ended.
+  std::pair<int, int> fds_of(daemon::WorkerHandle handle) const;
   /// Delivers what `handle`'s pipes hold now (its last words, before its exit is reported).
   void drain(daemon::WorkerHandle handle);
 

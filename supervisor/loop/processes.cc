@@ -50,7 +50,7 @@ Processes::Processes(asio::io_context& io, const std::string& runtime_dir,
                      const std::string& cgroups)
     : output_(io),
       io_(io),
-      spawn_io_(io_, dup(spawn_watch_.fd())),
+      spawn_io_(io_, fcntl(spawn_watch_.fd(), F_DUPFD_CLOEXEC, 0)),
       devnull_(open("/dev/null", O_RDONLY | O_CLOEXEC)),
       notify_dir_(notify_parent(runtime_dir)) {
   choose_cgroups(cgroups);
@@ -170,7 +170,8 @@ void Processes::watch_tree(pid_t pid, const std::shared_ptr<os::Cgroup>& tree) {
     trees_.erase(pid);
     return;
   }
-  auto changes = std::make_shared<asio::posix::stream_descriptor>(io_, dup(tree->events_fd()));
+  auto changes = std::make_shared<asio::posix::stream_descriptor>(
+      io_, fcntl(tree->events_fd(), F_DUPFD_CLOEXEC, 0));
   changes->async_wait(asio::posix::stream_descriptor::wait_error,
                       [this, pid, tree, changes](const std::error_code& ec) {
                         if (ec) return;

@@ -44,6 +44,13 @@ class Processes {
   /// A clean stop: kills and waits for (bounded) every worker cgroup, then the adopted orphans.
   void end_leftovers();
 
+  // A live upgrade (upgrade.cc).
+  std::optional<std::string> upgrade_blocker() const;
+  daemon::HandedWorker hand_over(daemon::WorkerHandle worker) const;
+  std::string notify_dir() const { return notify_dir_.path(); }
+  void adopt_notify_dir(const std::string& path);
+  daemon::WorkerHandle adopt(const daemon::HandedWorker& worker);
+
  private:
   using DatagramSocket = asio::local::datagram_protocol::socket;
   struct Worker {

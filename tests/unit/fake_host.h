@@ -202,7 +202,9 @@ class FakeHost final : public daemon::Host {
   void sd_notify(const std::string& state) override { sd_messages.push_back(state); }
   bool sd_store_fd(int, const std::string&) override { return true; }
   void sd_remove_fd(const std::string&) override {}
-  int open_control(const control::ServerOptions&, control::Handler handler) override {
+  int control_adopted_fd = -1;  // the last open_control()'s adopt_fd
+  int open_control(const control::ServerOptions& options, control::Handler handler) override {
+    control_adopted_fd = options.adopt_fd;
     controls[next_control_] = std::move(handler);
     return next_control_++;
   }
@@ -211,7 +213,10 @@ class FakeHost final : public daemon::Host {
   std::map<int, daemon::HttpHandler> metrics;  // open metrics endpoints by id
   std::vector<std::string> metrics_addresses;
   bool fail_metrics = false;  // open_metrics() fails as with a taken port
-  int open_metrics(const config::Address& address, daemon::HttpHandler handler) override {
+  int metrics_adopted_fd = -1;
+  int open_metrics(const config::Address& address, daemon::HttpHandler handler,
+                   int adopt_fd) override {
+    metrics_adopted_fd = adopt_fd;
     if (fail_metrics) {
       throw std::system_error(EADDRINUSE, std::system_category(), "metrics " + address.text);
     }
@@ -221,6 +226,52 @@ class FakeHost final : public daemon::Host {
   }
   void close_metrics(int id) override { metrics.erase(id); }
   void quit() override { quit_called = true; }
+
+  // ---- live upgrade ----
+  std::optional<std::string> blocker;            // upgrade_blocker() says this
+  std::optional<std::string> rehearsal_refusal;  // rehearse() answers this
+  std::string exec_failure = "cannot execute /new/clusterd: No such file or directory";
+  std::string rehearsed_binary;
+  std::string rehearsed_state;
+  std::string exec_binary;
+  std::vector<std::string> exec_argv;
+  std::string exec_state;
+  std::vector<int> exec_fds;
+  std::string adopted_notify_dir;
+  std::vector<daemon::HandedWorker> adopted;
+  std::optional<std::string> upgrade_blocker() override { return blocker; }
+  daemon::HandedWorker hand_over(daemon::WorkerHandle worker) override {
+    daemon::HandedWorker out;
+    out.pid = workers.at(worker).pid;
+    out.notify_fd = 10000 + static_cast<int>(worker);
+    out.notify_path = "/run/clusterd/notify.x/" + std::to_string(worker);
+    return out;
+  }
+  std::string notify_dir() override { return "/run/clusterd/notify.x"; }
+  int control_fd(int id) override { return 20000 + id; }
+  int metrics_fd(int id) override { return 30000 + id; }
+  void adopt_notify_dir(const std::string& path) override { adopted_notify_dir = path; }
+  daemon::WorkerHandle adopt(const daemon::HandedWorker& worker) override {
+    const daemon::WorkerHandle handle = next_handle_++;
+    workers[handle] = Worker{{}, worker.pid, true};
+    adopted.push_back(worker);
+    return handle;
+  }
+  std::optional<std::string> rehearse(const std::string& binary,
+                                      const std::string& state) override {
+    rehearsed_binary = binary;
+    rehearsed_state = state;
+    return rehearsal_refusal;
+  }
+  std::string exec_upgrade(const std::string& binary, std::vector<std::string> argv,
+                           const std::string& state, const std::vector<int>& fds) override {
+    exec_binary = binary;
+    exec_argv = std::move(argv);
+    exec_state = state;
+    exec_fds = fds;
+    return exec_failure;
+  }
+  std::string own_binary() override { return "/usr/sbin/clusterd"; }
 
  private:
   daemon::WorkerHandle next_handle_ = 1;

@@ -1,0 +1,215 @@
+// A live upgrade of the master (docs/upgrade.md). The old master writes down everything it holds
+// (UpgradeState), has the new binary rehearse reading it, then execs it in place: same pid, so
+// the workers stay its children and systemd's MAINPID stays right. The new master takes it all
+// over before its loop runs. Every refusal leaves the old master exactly as it was.
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+
+#include "supervisor/daemon/daemon.h"
+#include "supervisor/daemon/names.h"
+#include "supervisor/daemon/upgrade_state.h"
+
+namespace clusterd::daemon {
+
+void Daemon::upgrade_command(const control::Request& request, const control::Peer&,
+                             control::ReplyPtr reply) {
+  upgrade(request.binary, std::move(reply));
+}
+
+void Daemon::upgrade(const std::optional<std::string>& binary, control::ReplyPtr reply) {
+  const std::string path = binary ? *binary : binary_;
+  const auto refuse = [&](const std::string& why) {
+    spdlog::error("upgrade to {} failed: {}; this master goes on", path, why);
+    if (reply) reply->finish(control::encode_error("upgrade failed: " + why));
+  };
+  if (supervisor_.stopping()) return refuse("clusterd is stopping");
+  if (reload_pending_) return refuse("a reload waits for its name lookups; retry");
+  if (!reload_waiters_.empty()) return refuse("a client waits for a reload to finish; retry");
+  if (const std::optional<std::string> blocker = host_.upgrade_blocker()) {
+    return refuse(*blocker + "; retry");
+  }
+  if (path.empty()) return refuse("the running binary's path is unknown; name one");
+  std::string text;
+  UpgradeState state;
+  try {
+    state = hand_over_state(reply ? reply->handover_fd() : -1);
+    text = encode_upgrade_state(state);
+  } catch (const std::exception& e) {
+    return refuse(std::string("writing the state: ") + e.what());
+  }
+  spdlog::info("upgrade: {} rehearses taking over ({} workers, {} bytes of state)", path,
+               state.workers.size(), text.size());
+  if (const std::optional<std::string> why = host_.rehearse(path, text)) {
+    return refuse("the new binary did not accept the state: " + *why);
+  }
+  spdlog::info("upgrade: executing {} in place (pid unchanged)", path);
+  spdlog::default_logger()->flush();
+  refuse(host_.exec_upgrade(path, argv_, text, state.fds()));  // only returns when it failed
+}
+
+UpgradeState Daemon::hand_over_state(int reply_fd) const {
+  if (!config_.text) throw std::runtime_error("the running config's text is unknown");
+  UpgradeState s;
+  s.version = CLUSTERD_VERSION;
+  s.argv = argv_;
+  s.binary = binary_;
+  s.upgraded_at_ms = upgraded_at_ms_;
+  s.config_path = config_.path;
+  s.config_text = *config_.text;
+  s.control_socket = config_.control.socket;
+  s.started = started_;
+  s.upgrades = upgrades_;
+  s.fd_store = fd_store_;
+  s.inherited_nofile = spawn_context_.inherited_nofile;
+  s.reply_fd = reply_fd;
+  s.control_fd = control_ ? host_.control_fd(*control_) : -1;
+  s.metrics_fd = metrics_ ? host_.metrics_fd(*metrics_) : -1;
+  s.notify_dir = host_.notify_dir();
+  s.stopping = supervisor_.stopping();
+  s.next_token = supervisor_.next_token();
+  s.apps = supervisor_.apps();
+  std::map<const Listener*, std::size_t> seen;
+  for (std::size_t a = 0; a < apps_.size(); ++a) {
+    for (const auto& [number, gen] : apps_[a].generations) {
+      HandedGeneration handed{a, number, gen.executable, gen.ids, {}};
+      for (std::size_t l = 0; l < gen.listeners.size(); ++l) {
+        const Listener* listener = gen.listeners[l].get();
+        const auto [it, first] = seen.emplace(listener, s.listeners.size());
+        if (first) {
+          HandedListener out{a, number, l, {}, listeners_.created_file(listener->spec.address)};
+          for (const Fd& fd : listener->fds) out.fds.push_back(fd.get());
+          s.listeners.push_back(std::move(out));
+        }
+        handed.listeners.push_back(it->second);
+      }
+      s.generations.push_back(std::move(handed));
+    }
+    s.followed.push_back(apps_[a].followed);
+  }
+  for (const WorkerHandle handle : workers_.handles()) {
+    s.workers.push_back({*workers_.slot_of(handle), workers_.uid_of(handle),
+                         workers_.cgroup_of(handle), host_.hand_over(handle)});
+  }
+  for (const auto& [key, timer] : timers_) s.timers.push_back({key, timer.token, timer.deadline});
+  s.counted.assign(counted_.begin(), counted_.end());
+  s.start_reasons.assign(start_reasons_.begin(), start_reasons_.end());
+  return s;
+}
+
+namespace {
+
+config::Config parse_running(const UpgradeState& state) {
+  config::ParseResult parsed = config::parse_config(state.config_text, state.config_path);
+  if (!parsed.config) {
+    throw std::runtime_error("the running config does not parse: " + describe(parsed.errors));
+  }
+  parsed.config->control.socket = state.control_socket;
+  return std::move(*parsed.config);
+}
+
+}  // namespace
+
+Daemon::Daemon(Host& host, UpgradeState state)
+    : host_(host),
+      config_(parse_running(state)),
+      supervisor_(state.apps, state.stopping, state.next_token),
+      listeners_(host),
+      events_(host),
+      output_(host),
+      sampler_(config_.path, state.started),
+      systemd_(host, state.fd_store),
+      argv_(state.argv),
+      binary_(state.binary),
+      fd_store_(state.fd_store),
+      started_(state.started),
+      upgrades_(state.upgrades),
+      upgraded_at_ms_(state.upgraded_at_ms) {
+  const os::ResolvedNames names = host_.lookup_names(names_of(config_));
+  spawn_context_.inherited_env = host_.environment();
+  spawn_context_.service_dirs = service_dirs(spawn_context_.inherited_env);
+  spawn_context_.inherited_nofile = state.inherited_nofile;
+  const std::vector<int> cpus = host_.cpus().allowed;
+  for (std::size_t a = 0; a < supervisor_.apps().size(); ++a) {
+    AppRuntime runtime;
+    runtime.cpus = cpus;
+    runtime.auto_follow = supervisor_.apps()[a].spec.auto_follow;
+    runtime.followed = state.followed[a];
+    apps_.push_back(std::move(runtime));
+  }
+  adopt_sockets(state);
+  output_.configure(config_);
+  open_control(names, state.control_fd);
+  if (config_.metrics.address) metrics_ = open_metrics(*config_.metrics.address, state.metrics_fd);
+  adopt_workers(state);
+  // Last, once nothing can throw: from here on this master removes those files at its exit.
+  for (const HandedListener& l : state.listeners) {
+    if (l.socket_file) {
+      listeners_.keep_socket_file(
+          state.apps[l.app].specs.at(l.generation).listeners.at(l.index).address);
+    }
+  }
+}
+
+void Daemon::adopt_sockets(const UpgradeState& state) {
+  std::vector<std::shared_ptr<Listener>> listeners;
+  for (const HandedListener& l : state.listeners) {
+    auto listener = std::make_shared<Listener>();
+    listener->spec = supervisor_.apps()[l.app].specs.at(l.generation).listeners.at(l.index);
+    for (const int fd : l.fds) {
+      if (!host_.socket_mismatch(fd, listener->spec.address).empty()) {
+        throw std::runtime_error("listener " + listener->spec.name + ": fd " + std::to_string(fd) +
+                                 " is not its socket");
+      }
+      listener->fds.emplace_back(host_, fd);
+    }
+    listeners.push_back(std::move(listener));
+  }
+  for (const HandedGeneration& g : state.generations) {
+    Generation gen;
+    gen.executable = g.executable;
+    gen.ids = g.ids;
+    for (const std::size_t l : g.listeners) gen.listeners.push_back(listeners[l]);
+    apps_[g.app].generations.emplace(g.generation, std::move(gen));
+  }
+}
+
+void Daemon::adopt_workers(const UpgradeState& state) {
+  host_.adopt_notify_dir(state.notify_dir);
+  for (const HandedLaneWorker& w : state.workers) {
+    const core::Lane& lane = supervisor_.lane(w.slot);
+    if (lane.pid() != w.host.pid) {
+      throw std::runtime_error("worker pid " + std::to_string(w.host.pid) +
+                               " is not the one its lane runs");
+    }
+    const WorkerHandle handle = host_.adopt(w.host);
+    workers_.add(handle, w.slot, w.uid, w.cgroup_id, w.host.cgroup_path, w.host.memory_events);
+  }
+  for (const HandedTimer& t : state.timers) {
+    timers_[t.key] = {t.token, t.deadline};
+    host_.arm(t.key, t.deadline);
+  }
+  counted_.insert(state.counted.begin(), state.counted.end());
+  start_reasons_.insert(state.start_reasons.begin(), state.start_reasons.end());
+}
+
+void Daemon::resume(const std::string& failed) {
+  if (failed.empty()) {
+    ++upgrades_;
+    upgraded_at_ms_ = host_.unix_ms();
+    const std::string line = "upgraded to clusterd " + std::string(CLUSTERD_VERSION) +
+                             " (upgrade " + std::to_string(upgrades_) +
+                             "): " + std::to_string(workers_.size()) + " workers taken over";
+    control::EventRecord e;
+    e.kind = "upgrade";
+    e.reason = line;
+    events_.record(std::move(e), EventLog::Level::Info, line);
+  } else {
+    spdlog::error("upgrade failed: {}; the previous binary took its state back", failed);
+  }
+  arm_auto_follow();
+  after_actions();  // READY=1 / STATUS= and the memory check, as before
+  finish_if_done();
+}
+
+}  // namespace clusterd::daemon

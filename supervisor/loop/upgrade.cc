@@ -1,0 +1,83 @@
+// The real host's side of a live upgrade (docs/upgrade.md): what it hands over for each worker,
+// and how the new master takes the workers back before its loop runs.
+#include "supervisor/os/upgrade.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <stdexcept>
+
+#include "supervisor/loop/processes.h"
+
+namespace clusterd::loop {
+
+using daemon::WorkerHandle;
+
+std::optional<std::string> Processes::upgrade_blocker() const {
+  for (const auto& [handle, worker] : workers_) {
+    if (worker.errors) {
+      return "worker pid " + std::to_string(worker.pid) + " is between fork and exec";
+    }
+  }
+  return std::nullopt;
+}
+
+daemon::HandedWorker Processes::hand_over(WorkerHandle handle) const {
+  const Worker& worker = workers_.at(handle);
+  daemon::HandedWorker out;
+  out.pid = worker.pid;
+  out.notify_fd = worker.notify ? worker.notify->native_handle() : -1;
+  out.notify_path = worker.notify_path;
+  std::tie(out.out_fd, out.err_fd) = output_.fds_of(handle);
+  if (const auto tree = trees_.find(worker.pid); tree != trees_.end()) {
+    out.cgroup_path = tree->second->path();
+  }
+  out.memory_events = worker.memory_events != nullptr;
+  return out;
+}
+
+void Processes::adopt_notify_dir(const std::string& path) {
+  notify_dir_.adopt(path);
+  if (cgroup_tree_) next_cgroup_ = os::highest_worker_cgroup(cgroup_tree_->root) + 1;
+}
+
+// Everything is checked before anything is kept: a worker that cannot be followed throws, and the
+// take-over fails as a whole (the previous binary takes the state back).
+WorkerHandle Processes::adopt(const daemon::HandedWorker& handed) {
+  os::UniqueFd pidfd(os::open_pidfd(handed.pid));
+  if (!pidfd) {
+    throw std::system_error(errno, std::system_category(),
+                            "pidfd of worker pid " + std::to_string(handed.pid));
+  }
+  if (handed.notify_fd < 0 || handed.notify_path.rfind(notify_dir_.path() + "/", 0) != 0) {
+    throw std::runtime_error("worker pid " + std::to_string(handed.pid) +
+                             ": its notify socket is not in the notify directory");
+  }
+  std::shared_ptr<os::Cgroup> cgroup;
+  if (!handed.cgroup_path.empty()) {
+    if (!cgroup_tree_ || handed.cgroup_path.rfind(cgroup_tree_->root + "/workers/", 0) != 0) {
+      throw std::runtime_error("worker pid " + std::to_string(handed.pid) +
+                               ": its cgroup is not under this master's");
+    }
+    cgroup = std::make_shared<os::Cgroup>(handed.cgroup_path);
+  }
+  const WorkerHandle handle = next_handle_++;
+  Worker& worker = workers_[handle];
+  worker.pid = handed.pid;
+  worker.pidfd = std::move(pidfd);
+  worker.notify_path = handed.notify_path;
+  worker.notify =
+      std::make_shared<DatagramSocket>(io_, asio::local::datagram_protocol(), handed.notify_fd);
+  by_pid_[handed.pid] = handle;
+  if (cgroup) trees_[handed.pid] = cgroup;
+  watch_notify(handle, worker.notify);
+  OutputPipes::Pipes pipes;
+  pipes.out_read.reset(handed.out_fd);
+  pipes.err_read.reset(handed.err_fd);
+  output_.watch(handle, pipes);
+  if (handed.memory_events && cgroup) start_memory_watch(handle, cgroup->path());
+  return handle;
+}
+
+}  // namespace clusterd::loop
