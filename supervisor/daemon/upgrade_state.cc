@@ -431,6 +431,11 @@ UpgradeState decode_upgrade_state(std::string_view text) {
     s.next_token = j.at("next_token").get<unsigned>();
     s.texts = j.at("texts").get<std::vector<std::string>>();
     const Specs specs(s.texts);
+    if (const config::ParseResult running = config::parse_config(s.config_text, s.config_path);
+        !running.config) {
+      throw std::runtime_error("the running config does not parse: " +
+                               running.errors.front().to_string());
+    }
     for (const json& app : j.at("apps")) s.apps.push_back(app_of(app, specs));
     if (j.contains("inherited_nofile")) {
       s.inherited_nofile = core::NofileLimit{j["inherited_nofile"].at(0).get<unsigned long>(),

@@ -13,6 +13,7 @@
 
 #include "fake_host.h"
 #include "supervisor/daemon/daemon.h"
+#include "supervisor/daemon/upgrade_state.h"
 
 namespace clusterd::test {
 
@@ -46,6 +47,15 @@ struct Loop {
     options.config = std::move(*parsed.config);
     daemon = std::make_unique<daemon::Daemon>(host, std::move(options));
     daemon->start();
+  }
+  /// The master a live upgrade made of `state` (what the previous one handed over), on a host
+  /// whose clock reads `clock`.
+  Loop(daemon::UpgradeState state, core::TimePoint clock) {
+    if (std::getenv("CLUSTERD_TEST_LOG") == nullptr) spdlog::set_level(spdlog::level::off);
+    host.clock = clock;
+    host.reserve_fds(state.fds());
+    daemon = std::make_unique<daemon::Daemon>(host, std::move(state));
+    daemon->resume("");
   }
   std::vector<daemon::WorkerHandle> alive() const {
     std::vector<daemon::WorkerHandle> out;

@@ -3,6 +3,7 @@
 // in a map, a config file that is a string. Nothing here starts a process or touches the system.
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -241,6 +242,7 @@ class FakeHost final : public daemon::Host {
   std::vector<daemon::HandedWorker> adopted;
   std::optional<std::string> upgrade_blocker() override { return blocker; }
   daemon::HandedWorker hand_over(daemon::WorkerHandle worker) override {
+    if (const auto it = handed_in.find(worker); it != handed_in.end()) return it->second;
     daemon::HandedWorker out;
     out.pid = workers.at(worker).pid;
     out.notify_fd = 10000 + static_cast<int>(worker);
@@ -251,11 +253,21 @@ class FakeHost final : public daemon::Host {
   int control_fd(int id) override { return 20000 + id; }
   int metrics_fd(int id) override { return 30000 + id; }
   void adopt_notify_dir(const std::string& path) override { adopted_notify_dir = path; }
+  std::map<daemon::WorkerHandle, daemon::HandedWorker> handed_in;  // adopted, by new handle
   daemon::WorkerHandle adopt(const daemon::HandedWorker& worker) override {
     const daemon::WorkerHandle handle = next_handle_++;
     workers[handle] = Worker{{}, worker.pid, true};
     adopted.push_back(worker);
+    handed_in[handle] = worker;
+    next_pid_ = std::max(next_pid_, worker.pid + 1);
     return handle;
+  }
+  /// The fds a previous master handed over: open, and never given out again.
+  void reserve_fds(const std::vector<int>& fds) {
+    for (const int fd : fds) {
+      open_fds.insert(fd);
+      next_fd_ = std::max(next_fd_, fd + 1);
+    }
   }
   std::optional<std::string> rehearse(const std::string& binary,
                                       const std::string& state) override {
