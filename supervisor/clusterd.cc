@@ -121,7 +121,7 @@ int take_over(const UpgradeOptions& upgrade, std::vector<std::string> argv) {
     why = e.what();
   }
   os::TakeOverGuard guard(upgrade.failed.empty() ? upgrade.fallback : -1, handed, argv,
-                          std::chrono::seconds(10));
+                          std::chrono::seconds(5));
   const auto give_back = [&](const std::string& reason) {
     log_critical_lines("upgrade: cannot take over: " + reason);
     if (upgrade.failed.empty()) log_critical_lines(guard.hand_back(reason));
@@ -139,6 +139,7 @@ int take_over(const UpgradeOptions& upgrade, std::vector<std::string> argv) {
     if (!parsed.config) throw std::runtime_error("the running config does not parse");
     host = new clusterd::loop::AsioHost(clusterd::control::socket_dir_of(state->control_socket),
                                         parsed.config->cgroups);
+    host->sd_notify("WATCHDOG=1");  // the previous binary's last ping was just before the exec
     master = new daemon::Daemon(*host, std::move(*state));
     if (upgrade.failed.empty()) inject(upgrade.fault);
   } catch (const std::exception& e) {

@@ -40,10 +40,14 @@ void Daemon::upgrade(const std::optional<std::string>& binary, control::ReplyPtr
   }
   spdlog::info("upgrade: {} rehearses taking over ({} workers, {} bytes of state)", path,
                state.workers.size(), text.size());
+  // The loop stands still from here (at most the rehearsal's 5 s, then the take-over's 5 s):
+  // systemd's watchdog (WatchdogSec=10s in the shipped units) is told before each.
+  host_.sd_notify("WATCHDOG=1");
   if (const std::optional<std::string> why = host_.rehearse(path, text)) {
     return refuse("the new binary did not accept the state: " + *why);
   }
   spdlog::info("upgrade: executing {} in place (pid unchanged)", path);
+  host_.sd_notify("WATCHDOG=1");
   spdlog::default_logger()->flush();
   refuse(host_.exec_upgrade(path, argv_, text, state.fds()));  // only returns when it failed
 }
