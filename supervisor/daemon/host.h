@@ -244,6 +244,8 @@ class Host {
   virtual HandedWorker hand_over(WorkerHandle worker) = 0;
   /// The directory of the notify sockets of the workers it started.
   virtual std::string notify_dir() = 0;
+  /// Where its workers' cgroups are (under ROOT/workers); empty without per-worker cgroups.
+  virtual std::string cgroup_root() = 0;
   /// The listening fd of a control server or metrics endpoint (from open_control/open_metrics).
   virtual int control_fd(int id) = 0;
   virtual int metrics_fd(int id) = 0;

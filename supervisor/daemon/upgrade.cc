@@ -70,6 +70,8 @@ UpgradeState Daemon::hand_over_state(int reply_fd) const {
   s.control_fd = control_ ? host_.control_fd(*control_) : -1;
   s.metrics_fd = metrics_ ? host_.metrics_fd(*metrics_) : -1;
   s.notify_dir = host_.notify_dir();
+  s.cgroup_root = host_.cgroup_root();
+  s.cgroup_mode = host_.cgroup_mode();
   s.stopping = supervisor_.stopping();
   s.next_token = supervisor_.next_token();
   s.apps = supervisor_.apps();

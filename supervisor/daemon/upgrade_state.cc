@@ -204,7 +204,9 @@ core::AppState app_of(const json& j, const Specs& specs) {
     if (slot.active > 1) throw std::runtime_error("bad active lane");
     for (unsigned l = 0; l < 2; ++l) {
       slot.lanes[l] = lane_of(s.at("lanes").at(l));
-      if (app.specs.count(slot.lanes[l].generation()) == 0 && slot.lanes[l].generation() != 0) {
+      // An idle lane keeps the number of the generation it last ran, long forgotten.
+      if (slot.lanes[l].state() != core::LaneState::Idle &&
+          app.specs.count(slot.lanes[l].generation()) == 0) {
         throw std::runtime_error(name + ": a lane runs a generation with no spec");
       }
     }
@@ -384,6 +386,8 @@ std::string encode_upgrade_state(const UpgradeState& state) {
          {"control_fd", state.control_fd},
          {"metrics_fd", state.metrics_fd},
          {"notify_dir", state.notify_dir},
+         {"cgroup_root", state.cgroup_root},
+         {"cgroup_mode", state.cgroup_mode},
          {"stopping", state.stopping},
          {"next_token", state.next_token},
          {"apps", std::move(apps)},
@@ -427,6 +431,8 @@ UpgradeState decode_upgrade_state(std::string_view text) {
     s.control_fd = j.at("control_fd").get<int>();
     s.metrics_fd = j.at("metrics_fd").get<int>();
     s.notify_dir = j.at("notify_dir").get<std::string>();
+    s.cgroup_root = j.at("cgroup_root").get<std::string>();
+    s.cgroup_mode = j.at("cgroup_mode").get<std::string>();
     s.stopping = j.at("stopping").get<bool>();
     s.next_token = j.at("next_token").get<unsigned>();
     s.texts = j.at("texts").get<std::vector<std::string>>();

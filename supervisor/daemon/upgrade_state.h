@@ -72,6 +72,8 @@ struct UpgradeState {
   int control_fd = -1;
   int metrics_fd = -1;
   std::string notify_dir;
+  std::string cgroup_root;  // the workers' cgroups are under ROOT/workers; empty: none
+  std::string cgroup_mode;  // as status shows it
 
   // The core. Each spec is named by its app and the text it was parsed from (texts[i]).
   bool stopping = false;

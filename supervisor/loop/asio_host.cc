@@ -43,8 +43,8 @@ class AsioHost::Impl {
     std::uint64_t serial = 0;  // the arm() this timer's wait belongs to
   };
 
-  Impl(const std::string& runtime_dir, const std::string& cgroups)
-      : processes(io, runtime_dir, cgroups) {
+  Impl(const std::string& runtime_dir, const std::string& cgroups, const TakenOver* taken)
+      : processes(io, runtime_dir, cgroups, taken) {
     signals.add(SIGCHLD);
     signals.add(SIGUSR1);
     signals.add(SIGUSR2);
@@ -103,8 +103,9 @@ void AsioHost::Impl::start_sd_watchdog() {
   sd_watchdog->async_wait(Pinger{this});
 }
 
-AsioHost::AsioHost(const std::string& runtime_dir, const std::string& cgroups)
-    : impl_(std::make_unique<Impl>(runtime_dir, cgroups)) {
+AsioHost::AsioHost(const std::string& runtime_dir, const std::string& cgroups,
+                   const TakenOver* taken)
+    : impl_(std::make_unique<Impl>(runtime_dir, cgroups, taken)) {
   os::become_subreaper();  // before the first worker: orphans of its tree come back to us
 }
 AsioHost::~AsioHost() = default;
@@ -286,6 +287,7 @@ daemon::HandedWorker AsioHost::hand_over(daemon::WorkerHandle worker) {
   return impl_->processes.hand_over(worker);
 }
 std::string AsioHost::notify_dir() { return impl_->processes.notify_dir(); }
+std::string AsioHost::cgroup_root() { return impl_->processes.cgroup_root(); }
 int AsioHost::control_fd(int id) {
   const auto it = impl_->controls.find(id);
   return it == impl_->controls.end() ? -1 : it->second->native_handle();

@@ -14,11 +14,21 @@ namespace clusterd::loop {
 /// Fills in the control socket's default path when the config does not name one.
 void resolve_control_socket(config::Config& config);
 
+/// What a new master takes from the previous one in a live upgrade, before any worker: where the
+/// worker cgroups are (the previous master found them; the new one, already moved into its leaf,
+/// could not find them again), and the mode line status shows.
+struct TakenOver {
+  std::string cgroup_root;  // empty: no per-worker cgroups
+  std::string cgroup_mode;
+};
+
 class AsioHost final : public daemon::Host {
  public:
   /// `runtime_dir` holds the workers' notify sockets (a directory of their own inside it);
-  /// `cgroups` is the config's setting ("auto", "off" or a path). Throws std::system_error.
-  AsioHost(const std::string& runtime_dir, const std::string& cgroups);
+  /// `cgroups` is the config's setting ("auto", "off" or a path), unless `taken` says where the
+  /// previous master's are. Throws std::system_error.
+  AsioHost(const std::string& runtime_dir, const std::string& cgroups,
+           const TakenOver* taken = nullptr);
   ~AsioHost() override;
   AsioHost(const AsioHost&) = delete;
   AsioHost& operator=(const AsioHost&) = delete;
@@ -81,6 +91,7 @@ class AsioHost final : public daemon::Host {
   std::optional<std::string> upgrade_blocker() override;
   daemon::HandedWorker hand_over(daemon::WorkerHandle worker) override;
   std::string notify_dir() override;
+  std::string cgroup_root() override;
   int control_fd(int id) override;
   int metrics_fd(int id) override;
   void adopt_notify_dir(const std::string& path) override;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "supervisor/control/socket_dir.h"
+#include "supervisor/loop/asio_host.h"
 #include "supervisor/loop/guard.h"
 
 namespace clusterd::loop {
@@ -47,13 +48,20 @@ core::ExitStatus exit_status_of(int status) {
 }  // namespace
 
 Processes::Processes(asio::io_context& io, const std::string& runtime_dir,
-                     const std::string& cgroups)
+                     const std::string& cgroups, const TakenOver* taken)
     : output_(io),
       io_(io),
       spawn_io_(io_, fcntl(spawn_watch_.fd(), F_DUPFD_CLOEXEC, 0)),
       devnull_(open("/dev/null", O_RDONLY | O_CLOEXEC)),
       notify_dir_(notify_parent(runtime_dir)) {
-  choose_cgroups(cgroups);
+  if (taken == nullptr) {
+    choose_cgroups(cgroups);
+  } else if (!taken->cgroup_root.empty()) {
+    cgroup_tree_ = os::CgroupTree{taken->cgroup_root, "taken over", false};
+    cgroup_mode_ = taken->cgroup_mode;
+  } else {
+    cgroup_mode_ = taken->cgroup_mode;
+  }
 }
 
 void Processes::start(daemon::HostEvents& events) {

@@ -25,11 +25,15 @@
 
 namespace clusterd::loop {
 
+struct TakenOver;
+
 class Processes {
  public:
-  /// `runtime_dir` holds the notify sockets' directory; `cgroups` is the config's setting.
-  /// Throws std::system_error.
-  Processes(asio::io_context& io, const std::string& runtime_dir, const std::string& cgroups);
+  /// `runtime_dir` holds the notify sockets' directory; `cgroups` is the config's setting, unless
+  /// `taken` names the previous master's worker cgroups (a live upgrade). Throws
+  /// std::system_error.
+  Processes(asio::io_context& io, const std::string& runtime_dir, const std::string& cgroups,
+            const TakenOver* taken = nullptr);
   /// From now on, exits and notify datagrams go to `events`.
   void start(daemon::HostEvents& events);
 
@@ -48,6 +52,7 @@ class Processes {
   std::optional<std::string> upgrade_blocker() const;
   daemon::HandedWorker hand_over(daemon::WorkerHandle worker) const;
   std::string notify_dir() const { return notify_dir_.path(); }
+  std::string cgroup_root() const { return cgroup_tree_ ? cgroup_tree_->root : std::string(); }
   void adopt_notify_dir(const std::string& path);
   daemon::WorkerHandle adopt(const daemon::HandedWorker& worker);
 

@@ -208,6 +208,8 @@ constexpr std::array<int, 6> kGuarded = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABR
 
 void restore_and_exec(char* const* argv) {
   for (const auto& [fd, copy] : guard->copies) dup2(copy, fd);
+  // The previous binary is not told this fd (it cannot hand back again): gone with the exec.
+  fcntl(guard->binary_fd, F_SETFD, FD_CLOEXEC);
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, nullptr);

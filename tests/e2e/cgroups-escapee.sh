@@ -5,11 +5,7 @@
 # the slot and a clean stop of the master each leave no process of the tree, and the next master
 # binds the port again.
 source "$(dirname "$0")/lib/common.sh"
-[[ $(id -u) -eq 0 ]] || skip "needs root to make cgroups"
-mount=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
-[[ -n $mount && -w $mount ]] || skip "no writable cgroup v2 hierarchy"
-PARENT=$mount/clusterd-e2e-$$-${RANDOM}
-CGROUPS+=("$PARENT")
+cgroup_parent
 PY=/usr/bin/python3
 PORT=$(free_port)
 cat >"$T/c.yaml" <<YAML
@@ -63,7 +59,7 @@ print(w['tree_cpu_user_s'] + w['tree_cpu_system_s'] - (w['cpu_user_s'] + w['cpu_
 $PY -c "import sys; sys.exit(0 if float(sys.argv[1]) > -0.02 else 1)" "$tree_cpu" ||
   fail "the tree's CPU time is $tree_cpu s below the worker's own"
 # memory_max: in the worker's cgroup where the v2 memory controller exists, else said once.
-if grep -qw memory "$mount/cgroup.controllers"; then
+if grep -qw memory "$CGROUP_MOUNT/cgroup.controllers"; then
   [[ $(cat "$cg/memory.max") == 268435456 ]] || fail "memory.max of $cg is $(cat "$cg/memory.max")"
 else
   [[ $(log_count "web: memory_max not applied \(the memory controller\)") -eq 1 ]] ||

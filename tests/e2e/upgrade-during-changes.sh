@@ -7,6 +7,7 @@
 # starting, the canary's wait, the rolling slot starting): the rollout finishes under the new
 # master, every worker on the new generation with the new config, the canary never restarted.
 source "$(dirname "$0")/lib/common.sh"
+source "$(dirname "$0")/lib/upgrade.sh"
 command -v curl >/dev/null || skip "curl is not installed"
 PORT=$(free_port)
 REAL=$CLUSTERD
@@ -30,9 +31,6 @@ apps:
 YAML
 }
 
-status_py() {  # status_py EXPR: prints the Python expression EXPR of the status object `s`
-  "$CLUSTERCTL" status --json | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"
-}
 # slot ID: "pid restarts state generation" of the slot's one worker, or "several" during a rollout.
 slot() {
   status_py "(lambda ws: ' '.join(str(ws[0][k]) for k in ('pid', 'restarts', 'state', 'generation')) if len(ws) == 1 else 'several')([w for w in s['apps'][0]['workers'] if w['id'] == $1])"
@@ -48,8 +46,6 @@ rollout_is() { [[ $(rollout) == "$1" ]]; }
 all_running() {
   [[ $(status_py '[w["state"] for w in s["apps"][0]["workers"]] == ["running"] * 2') == True ]]
 }
-no_zombies() { ! ps --ppid "$DAEMON" -o stat= 2>/dev/null | grep -q '^Z'; }
-gone() { [[ ! -e /proc/$1 ]]; }
 
 # try_upgrade ARGS...: one `clusterctl upgrade`, its output in $T/up.out and its exit code in
 # $T/up.rc; false only for the documented refusal while a worker is between fork and exec (the
@@ -168,6 +164,8 @@ events=$("$CLUSTERCTL" events -n 1000 --json)
 grep -q '"kind":"rollout-done"' <<<"$events" || fail "no rollout-done event after the upgrades: $events"
 no_zombies || fail "zombies under the master: $(ps --ppid "$DAEMON" -o pid=,stat=,args=)"
 curl -fsS -o /dev/null "http://127.0.0.1:$PORT/read" || fail "not serving after the rollout"
+# Once it is over, each slot's idle lane still names the forgotten generation: no obstacle.
+upgrade "an upgrade after the rollout"
 
 pids=$(status_py '" ".join(str(w["pid"]) for w in s["apps"][0]["workers"])')
 kill -TERM "$DAEMON"; rc=0; wait "$DAEMON" || rc=$?; DAEMON=""

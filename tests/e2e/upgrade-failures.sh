@@ -8,29 +8,15 @@
 # started from, and logs a failure when the file there is replaced by one that fails. A real
 # upgrade still succeeds afterwards.
 source "$(dirname "$0")/lib/common.sh"
+source "$(dirname "$0")/lib/upgrade.sh"
 command -v curl >/dev/null || skip "curl is not installed"
 PORT=$(free_port)
 REAL=$CLUSTERD
 CLUSTERD=$T/clusterd  # the daemon runs from a copy, so that SIGUSR2's binary can be swapped
 cp "$REAL" "$CLUSTERD"
 
-status_py() {  # status_py EXPR: prints the Python expression EXPR of the status object `s`
-  "$CLUSTERCTL" status --json | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"
-}
-workers() {  # id:pid:restarts:state of every worker, in status order
-  status_py '" ".join("%s:%s:%s:%s" % (w["id"], w["pid"], w["restarts"], w["state"]) for w in s["apps"][0]["workers"])'
-}
 upgrades() { status_py 's["master"]["upgrades"]'; }
 upgrades_are() { [[ $(upgrades) == "$1" ]]; }
-both_running() {
-  [[ $(status_py '[w["state"] for w in s["apps"][0]["workers"]] == ["running"] * 2') == True ]]
-}
-children() { worker_pids | sort | xargs; }
-only_workers_are_children() { [[ $(children) == "$PIDS" ]]; }
-no_zombies() { ! ps --ppid "$DAEMON" -o stat= 2>/dev/null | grep -q '^Z'; }
-no_clients() { [[ $(ss -Hx state connected src "$T/ctl.sock" | wc -l) -eq 0 ]]; }
-fds_back() { no_clients && [[ $(fd_count "$DAEMON") -eq $FDS ]]; }
-gone() { [[ ! -e /proc/$1 ]]; }
 upgrade_failures_logged() { log_count '[Uu]pgrade.*fail'; }
 more_failures_than() { (( $(upgrade_failures_logged) > $1 )); }
 upgrade_events() {

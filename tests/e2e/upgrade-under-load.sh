@@ -5,25 +5,15 @@
 # one status call fails; the master keeps its pid and start time; every worker keeps its pid and
 # restart count; status counts the upgrades; the events record one `upgrade` per upgrade.
 source "$(dirname "$0")/lib/common.sh"
+source "$(dirname "$0")/lib/upgrade.sh"
 command -v wrk >/dev/null || skip "wrk is not installed"
 UPGRADES=${UPGRADES:-5}
 
-status_py() {  # status_py EXPR: prints the Python expression EXPR of the status object `s`
-  "$CLUSTERCTL" status --json | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"
-}
-workers() {  # id:pid:restarts:state of every worker, in status order
-  status_py '" ".join("%s:%s:%s:%s" % (w["id"], w["pid"], w["restarts"], w["state"]) for w in s["apps"][0]["workers"])'
-}
 status_pids() { status_py '" ".join(sorted(str(w["pid"]) for w in s["apps"][0]["workers"]))'; }
-children() { worker_pids | sort | xargs; }
-no_zombies() { ! ps --ppid "$DAEMON" -o stat= 2>/dev/null | grep -q '^Z'; }
 connections() { ss -Htn state established "( sport = :$PORT )" | wc -l; }
 load_connected() { (( $(connections) >= 50 )); }
 status_calls() { wc -l <"$T/status.log"; }
 more_calls_than() { (( $(status_calls) > $1 )); }
-both_running() {
-  [[ $(status_py '[w["state"] for w in s["apps"][0]["workers"]] == ["running"] * 2') == True ]]
-}
 
 # check_master UPGRADES START_TIME T0: pid, start time and upgrade count as expected; the last
 # upgrade (if any) not before T0.

@@ -19,7 +19,8 @@
 # the master with the fd store, h. journald priorities, i. systemd-analyze security of the shipped
 # unit, j. a user: worker on a privileged port and a unix socket inside its sandbox
 # (hardening-checks.sh), k. journal mode: a worker's line found by CLUSTERD_WORKER= with the
-# worker's own _PID (logs-checks.sh).
+# worker's own _PID (logs-checks.sh), l. a live upgrade of the master (clusterctl upgrade): same
+# MainPID, NRestarts, workers, cgroup tree and fd store.
 #
 # Usage (root): BUILD_DIR=/work/main/build SOURCE_DIR=/work/main bash tests/systemd/systemd-e2e.sh
 # Exit: 0 all passed, 1 a check failed, 77 this machine cannot run it (not root, no systemd,
@@ -529,11 +530,53 @@ PY
   if [[ $verdict == PASS* ]]; then pass "h. journald: ${verdict#PASS }"; else fail "h. journald: ${verdict#FAIL }"; fi
 }
 
+# ------------------------------------------------------------------ l. live upgrade
+# unit_procs: cgroup:pid of every process in the unit's cgroup tree, in each hierarchy that has it
+# (cgroup2, or a hybrid host's name=systemd and unified).
+unit_procs() {
+  local cg; cg=$(prop ControlGroup)
+  [[ -n $cg ]] || return 0
+  IN sh -c 'for d in /sys/fs/cgroup"$1" /sys/fs/cgroup/systemd"$1" /sys/fs/cgroup/unified"$1"; do
+              [ -d "$d" ] && find "$d" -name cgroup.procs -exec grep -H . {} +; done' sh "$cg" |
+    sed 's|^/sys/fs/cgroup||; s|/cgroup.procs:|:|' | sort
+}
+# status_procs: the pids `systemctl status` shows in the unit's CGroup tree.
+status_procs() {
+  IN systemctl status --no-pager -n 0 $UNIT | sed -n '/CGroup:/,$p' |
+    sed -nE 's/^[^0-9]*(─|-)([0-9]+) .*/\2/p' | sort -n | xargs
+}
+# fd_store: the number of fds in the unit's fd store, "n/a" on a systemd without NFileDescriptorStore.
+fd_store() { local n; n=$(prop NFileDescriptorStore); echo "${n:-n/a}"; }
+unit_state() { IN systemctl show -p MainPID,ActiveState,SubState,NRestarts $UNIT | sort | xargs; }
+check_l() {
+  CHECK=l
+  if ! ensure_up; then fail "l. $UNIT does not run"; return; fi
+  local main shown workers procs status store out rc problems=""
+  main=$(prop MainPID) shown=$(unit_state)
+  workers=$(worker_pids) procs=$(unit_procs) status=$(status_procs) store=$(fd_store)
+  out=$(IN clusterctl -s $CTL upgrade 2>&1); rc=$?
+  [[ $rc -eq 0 && $out =~ ^upgraded:\ clusterd\ [^\ ]+\ pid\ $main,\ upgrade\ [0-9]+$ ]] ||
+    problems+="; clusterctl upgrade exited $rc: $out"
+  wait_prop StatusText 'web 2/2 ready' 10 || problems+="; StatusText '$VALUE'"
+  [[ $(unit_state) == "$shown" && $shown == *"ActiveState=active"*"SubState=running"* ]] ||
+    problems+="; $shown -> $(unit_state)"
+  [[ -n $workers && $(worker_pids) == "$workers" ]] || problems+="; workers $workers -> $(worker_pids)"
+  [[ $(unit_procs) == "$procs" ]] || problems+="; cgroup procs $(xargs <<<"$procs") -> $(unit_procs | xargs)"
+  [[ -n $status && $(status_procs) == "$status" ]] || problems+="; systemctl status lists $status -> $(status_procs)"
+  [[ $(fd_store) == "$store" ]] || problems+="; fd store $store -> $(fd_store) fds"
+  http_get 10 >/dev/null || problems+="; GET /read failed afterwards"
+  if [[ -z $problems ]]; then
+    pass "l. clusterctl upgrade: '$out'; still $shown; workers $workers, cgroup tree ($status) and fd store ($store fds) unchanged"
+  else
+    fail "l. live upgrade${problems}"
+  fi
+}
+
 source "$SOURCE_DIR/tests/systemd/hardening-checks.sh"
 source "$SOURCE_DIR/tests/systemd/logs-checks.sh"
 
 # ------------------------------------------------------------------ run them
-for c in ${ONLY:-a b c d e f g h i j k}; do "check_$c"; done
+for c in ${ONLY:-a b c d e f g h i j k l}; do "check_$c"; done
 IN_TIMEOUT=50 IN systemctl stop $UNIT clusterd.socket >/dev/null 2>&1
 say "$PASSED passed, $FAILED failed${FAILED_NAMES:+ (checks:$FAILED_NAMES)}"
 (( FAILED == 0 && PASSED > 0 ))

@@ -250,6 +250,7 @@ class FakeHost final : public daemon::Host {
     return out;
   }
   std::string notify_dir() override { return "/run/clusterd/notify.x"; }
+  std::string cgroup_root() override { return cgroups ? "/sys/fs/cgroup/test" : ""; }
   int control_fd(int id) override { return 20000 + id; }
   int metrics_fd(int id) override { return 30000 + id; }
   void adopt_notify_dir(const std::string& path) override { adopted_notify_dir = path; }

@@ -110,6 +110,24 @@ TEST_CASE("upgrade: a rollout and a backoff started by the old master finish und
   }
 }
 
+TEST_CASE("upgrade: after a finished rollout, the idle lanes' old generation is no obstacle") {
+  Loop old(web_config());
+  old.ready_all();
+  old.host.config_text = web_config("2", "    env: { V: \"2\" }\n");
+  old.request(R"({"cmd":"reload","wait":false})");
+  for (int round = 0; round < 6 && old.web().rollout; ++round) {
+    for (const daemon::WorkerHandle h : old.alive()) {
+      if (old.signalled(h, SIGTERM)) old.exit(h, core::ExitStatus::exited(0));
+    }
+    old.ready_all();
+  }
+  REQUIRE_FALSE(old.web().rollout);
+  REQUIRE(old.web().specs.count(1) == 0);  // generation 1 is forgotten, its idle lanes say 1
+  CHECK(old.web().slots[0].other().generation() == 1);
+  Loop loop(hand_over(old), old.host.clock);
+  CHECK(loop.web().slots[0].current().generation() == 2);
+}
+
 TEST_CASE("upgrade: status and events say the master was upgraded") {
   Loop old(web_config());
   old.ready_all();

@@ -117,3 +117,13 @@ apps:
       http: { address: "127.0.0.1:$PORT", mode: $2 }
 YAML
 }
+
+# cgroup_parent: sets PARENT to a fresh cgroup v2 directory for this test (removed at exit) and
+# CGROUP_MOUNT to the hierarchy's mount, or skips the test without root or a writable one.
+cgroup_parent() {
+  [[ $(id -u) -eq 0 ]] || skip "needs root to make cgroups"
+  CGROUP_MOUNT=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
+  [[ -n $CGROUP_MOUNT && -w $CGROUP_MOUNT ]] || skip "no writable cgroup v2 hierarchy"
+  PARENT=$CGROUP_MOUNT/clusterd-e2e-$$-${RANDOM}
+  CGROUPS+=("$PARENT")
+}
