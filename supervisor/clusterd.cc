@@ -137,7 +137,8 @@ int take_over(const UpgradeOptions& upgrade, std::vector<std::string> argv) {
     clusterd::config::ParseResult parsed =
         clusterd::config::parse_config(state->config_text, state->config_path);
     if (!parsed.config) throw std::runtime_error("the running config does not parse");
-    const clusterd::loop::TakenOver taken{state->cgroup_root, state->cgroup_mode};
+    const clusterd::loop::TakenOver taken{state->notify_dir, state->cgroup_root,
+                                          state->cgroup_mode};
     host = new clusterd::loop::AsioHost(clusterd::control::socket_dir_of(state->control_socket),
                                         parsed.config->cgroups, &taken);
     host->sd_notify("WATCHDOG=1");  // the previous binary's last ping was just before the exec
@@ -156,9 +157,9 @@ int take_over(const UpgradeOptions& upgrade, std::vector<std::string> argv) {
                              "upgraded: clusterd " + std::string(CLUSTERD_VERSION) + " pid " +
                              std::to_string(getpid()) + ", upgrade " + std::to_string(upgrades))
                        : clusterd::control::encode_error("upgrade failed: " + upgrade.failed));
-  master->resume(upgrade.failed);
   os::unblock_signals();
   try {
+    master->resume(upgrade.failed);
     host->run(*master);
   } catch (const std::exception& e) {
     log_critical_lines(e.what());

@@ -156,7 +156,8 @@ class Daemon final : public HostEvents {
                                  Prepared prepared);
   control::ServerOptions control_options(const config::ControlSpec& spec,
                                          const os::ResolvedNames& names);
-  void open_control(const os::ResolvedNames& names, int adopt_fd = -1);
+  void open_control(const os::ResolvedNames& names);
+  void open_control(control::ServerOptions options);
 
   // upgrade.cc
   UpgradeState hand_over_state(int reply_fd) const;
@@ -199,8 +200,9 @@ class Daemon final : public HostEvents {
   core::MemoryPolicy memory_;
   SystemdBridge systemd_;
   ReloadWaiters reload_waiters_;
-  std::optional<int> control_;  // the host's id of our control server
-  std::optional<int> metrics_;  // the host's id of our metrics endpoint
+  std::optional<int> control_;              // the host's id of our control server
+  control::ServerOptions control_options_;  // what it runs with (names resolved)
+  std::optional<int> metrics_;              // the host's id of our metrics endpoint
   std::shared_ptr<MetricCounters> counters_ = std::make_shared<MetricCounters>();
   std::set<std::tuple<std::size_t, unsigned, unsigned>> counted_;  // lanes whose end is counted
   struct ArmedTimer {

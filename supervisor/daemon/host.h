@@ -249,12 +249,14 @@ class Host {
   /// The listening fd of a control server or metrics endpoint (from open_control/open_metrics).
   virtual int control_fd(int id) = 0;
   virtual int metrics_fd(int id) = 0;
-  /// A new master's side: the notify directory, then each worker, before the loop runs. Throws.
-  virtual void adopt_notify_dir(const std::string& path) = 0;
+  /// A new master's side: each worker, before the loop runs (the host was made with the previous
+  /// master's notify directory and cgroup root). Throws.
   virtual WorkerHandle adopt(const HandedWorker& worker) = 0;
-  /// Runs `binary --upgrade-check` with `state` on its fd 3 and waits (bounded) for it to accept
-  /// the state: nullopt when it did, else why not ("exit 1", "timed out after 5 s", ...).
+  /// Runs `binary` with `argv` (argv[0] first; the master's own options, as the exec will have
+  /// them) and `--upgrade-check`, the state on its fd 3, and waits (bounded) for it to accept the
+  /// state: nullopt when it did, else why not ("exit 1", "timed out after 5 s (killed)", ...).
   virtual std::optional<std::string> rehearse(const std::string& binary,
+                                              const std::vector<std::string>& argv,
                                               const std::string& state) = 0;
   /// Execs `binary` in place with `argv` (argv[0] first) and the state in a memfd named by
   /// `--upgrade-from FD`, keeping `fds` open. Returns only when it failed, with why.

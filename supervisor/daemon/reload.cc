@@ -209,6 +209,7 @@ std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPl
   }
   systemd_.sockets_changed();
   if (prepared.control) {
+    control_options_ = *prepared.control;
     if (prepared.moved_control) {
       if (control_) host_.close_control(*control_);
       control_ = prepared.moved_control;
@@ -217,6 +218,9 @@ std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPl
     }
   }
   if (plan.control_changed) config_.control = std::move(next.control);
+  // What a live upgrade hands over as the running config: control, metrics and logs as this
+  // reload left them (each app's own spec travels with its generation).
+  config_.text = next.text;
   if (plan.metrics_changed) {
     if (metrics_) host_.close_metrics(*metrics_);
     metrics_ = prepared.metrics;
@@ -260,9 +264,13 @@ control::ServerOptions Daemon::control_options(const config::ControlSpec& spec,
   return options;
 }
 
-void Daemon::open_control(const os::ResolvedNames& names, int adopt_fd) {
-  control::ServerOptions options = control_options(config_.control, names);
-  options.adopt_fd = adopt_fd;
+void Daemon::open_control(const os::ResolvedNames& names) {
+  open_control(control_options(config_.control, names));
+}
+
+void Daemon::open_control(control::ServerOptions options) {
+  control_options_ = options;
+  control_options_.adopt_fd = -1;
   control_ = host_.open_control(
       options, [this](const control::Request& request, const control::Peer& peer,
                       control::ReplyPtr reply) { on_request(request, peer, std::move(reply)); });

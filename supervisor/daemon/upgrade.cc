@@ -12,8 +12,18 @@
 
 namespace clusterd::daemon {
 
-void Daemon::upgrade_command(const control::Request& request, const control::Peer&,
+void Daemon::upgrade_command(const control::Request& request, const control::Peer& peer,
                              control::ReplyPtr reply) {
+  // The binary runs as the master. An admin by control.admin or control.group acts on the apps
+  // the config (root's file) names; choosing code to run as the master is root's (or the
+  // daemon's own user's), as replacing the binary on disk would be.
+  if (request.binary && peer.uid != 0 && peer.uid != host_.self_uid()) {
+    reply->finish(control::encode_error(
+        "upgrade failed: --binary is for root or the daemon's own user (uid " +
+        std::to_string(host_.self_uid()) + "): the binary runs as the master; uid " +
+        std::to_string(peer.uid) + " may upgrade to the binary the master was started from"));
+    return;
+  }
   upgrade(request.binary, std::move(reply));
 }
 
@@ -43,7 +53,7 @@ void Daemon::upgrade(const std::optional<std::string>& binary, control::ReplyPtr
   // The loop stands still from here (at most the rehearsal's 5 s, then the take-over's 5 s):
   // systemd's watchdog (WatchdogSec=10s in the shipped units) is told before each.
   host_.sd_notify("WATCHDOG=1");
-  if (const std::optional<std::string> why = host_.rehearse(path, text)) {
+  if (const std::optional<std::string> why = host_.rehearse(path, argv_, text)) {
     return refuse("the new binary did not accept the state: " + *why);
   }
   spdlog::info("upgrade: executing {} in place (pid unchanged)", path);
@@ -68,6 +78,7 @@ UpgradeState Daemon::hand_over_state(int reply_fd) const {
   s.inherited_nofile = spawn_context_.inherited_nofile;
   s.reply_fd = reply_fd;
   s.control_fd = control_ ? host_.control_fd(*control_) : -1;
+  s.control_options = control_options_;
   s.metrics_fd = metrics_ ? host_.metrics_fd(*metrics_) : -1;
   s.notify_dir = host_.notify_dir();
   s.cgroup_root = host_.cgroup_root();
@@ -92,6 +103,7 @@ UpgradeState Daemon::hand_over_state(int reply_fd) const {
       s.generations.push_back(std::move(handed));
     }
     s.followed.push_back(apps_[a].followed);
+    s.auto_follow.push_back(apps_[a].auto_follow);
   }
   for (const WorkerHandle handle : workers_.handles()) {
     s.workers.push_back({*workers_.slot_of(handle), workers_.uid_of(handle),
@@ -131,7 +143,6 @@ Daemon::Daemon(Host& host, UpgradeState state)
       started_(state.started),
       upgrades_(state.upgrades),
       upgraded_at_ms_(state.upgraded_at_ms) {
-  const os::ResolvedNames names = host_.lookup_names(names_of(config_));
   spawn_context_.inherited_env = host_.environment();
   spawn_context_.service_dirs = service_dirs(spawn_context_.inherited_env);
   spawn_context_.inherited_nofile = state.inherited_nofile;
@@ -139,14 +150,24 @@ Daemon::Daemon(Host& host, UpgradeState state)
   for (std::size_t a = 0; a < supervisor_.apps().size(); ++a) {
     AppRuntime runtime;
     runtime.cpus = cpus;
-    runtime.auto_follow = supervisor_.apps()[a].spec.auto_follow;
+    runtime.auto_follow = state.auto_follow[a];
     runtime.followed = state.followed[a];
     apps_.push_back(std::move(runtime));
   }
   adopt_sockets(state);
   output_.configure(config_);
-  open_control(names, state.control_fd);
-  if (config_.metrics.address) metrics_ = open_metrics(*config_.metrics.address, state.metrics_fd);
+  // No name is looked up again (NSS may be slow or down now): the control server keeps the
+  // previous master's resolved access list.
+  control::ServerOptions control = state.control_options;
+  control.adopt_fd = state.control_fd;
+  open_control(std::move(control));
+  if (config_.metrics.address) {
+    try {
+      metrics_ = open_metrics(*config_.metrics.address, state.metrics_fd);
+    } catch (const std::exception& e) {  // the workers matter more than the endpoint
+      spdlog::error("metrics: {}; /metrics is off until a reload", e.what());
+    }
+  }
   adopt_workers(state);
   // Last, once nothing can throw: from here on this master removes those files at its exit.
   for (const HandedListener& l : state.listeners) {
@@ -181,7 +202,6 @@ void Daemon::adopt_sockets(const UpgradeState& state) {
 }
 
 void Daemon::adopt_workers(const UpgradeState& state) {
-  host_.adopt_notify_dir(state.notify_dir);
   for (const HandedLaneWorker& w : state.workers) {
     const core::Lane& lane = supervisor_.lane(w.slot);
     if (lane.pid() != w.host.pid) {
@@ -190,6 +210,17 @@ void Daemon::adopt_workers(const UpgradeState& state) {
     }
     const WorkerHandle handle = host_.adopt(w.host);
     workers_.add(handle, w.slot, w.uid, w.cgroup_id, w.host.cgroup_path, w.host.memory_events);
+    if (w.host.out_fd >= 0 || w.host.err_fd >= 0) {
+      // Its lines go on where its app's logs: say, as they did before the upgrade.
+      const auto& gens = apps_[w.slot.app].generations;
+      const auto gen = gens.find(lane.generation());
+      const std::optional<os::Ids> ids = gen == gens.end() ? std::nullopt : gen->second.ids;
+      output_.attach(handle,
+                     {supervisor_.apps()[w.slot.app].spec.name, w.slot.index, lane.generation(),
+                      w.host.pid, w.uid, ids ? ids->gid : host_.self_gid()});
+      if (w.host.out_fd < 0) output_.end(handle, OutputStream::Out);
+      if (w.host.err_fd < 0) output_.end(handle, OutputStream::Err);
+    }
   }
   for (const HandedTimer& t : state.timers) {
     timers_[t.key] = {t.token, t.deadline};

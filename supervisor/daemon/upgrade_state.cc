@@ -283,11 +283,40 @@ HandedTimer timer_of(const json& j) {
   return t;
 }
 
+json control_json(const control::ServerOptions& o) {
+  json j{{"path", o.path},
+         {"admin_users", o.access.admin_users},
+         {"admin_groups", o.access.admin_groups},
+         {"read_users", o.access.read_users},
+         {"read_groups", o.access.read_groups},
+         {"world_connectable", o.world_connectable},
+         {"max_clients", o.max_clients},
+         {"idle_timeout_ms", o.idle_timeout.count()},
+         {"max_queued_bytes", o.max_queued_bytes}};
+  if (o.group) j["group"] = *o.group;
+  return j;
+}
+control::ServerOptions control_of(const json& j) {
+  control::ServerOptions o;
+  o.path = j.at("path").get<std::string>();
+  o.access.admin_users = j.at("admin_users").get<std::vector<uid_t>>();
+  o.access.admin_groups = j.at("admin_groups").get<std::vector<gid_t>>();
+  o.access.read_users = j.at("read_users").get<std::vector<uid_t>>();
+  o.access.read_groups = j.at("read_groups").get<std::vector<gid_t>>();
+  o.world_connectable = j.at("world_connectable").get<bool>();
+  o.max_clients = j.at("max_clients").get<std::size_t>();
+  o.idle_timeout = std::chrono::milliseconds(j.at("idle_timeout_ms").get<std::int64_t>());
+  o.max_queued_bytes = j.at("max_queued_bytes").get<std::size_t>();
+  if (j.contains("group")) o.group = j["group"].get<gid_t>();
+  return o;
+}
+
 json daemon_json(const UpgradeState& s) {
-  json j{{"listeners", json::array()},      {"generations", json::array()},
-         {"workers", json::array()},        {"timers", json::array()},
-         {"followed", s.followed},          {"counted", s.counted},
-         {"start_reasons", s.start_reasons}};
+  json j{{"listeners", json::array()},       {"generations", json::array()},
+         {"workers", json::array()},         {"timers", json::array()},
+         {"followed", s.followed},           {"counted", s.counted},
+         {"start_reasons", s.start_reasons}, {"control", control_json(s.control_options)},
+         {"auto_follow", json::array()}};
   for (const HandedListener& l : s.listeners) {
     j["listeners"].push_back({l.app, l.generation, l.index, l.fds, l.socket_file});
   }
@@ -300,6 +329,9 @@ json daemon_json(const UpgradeState& s) {
   }
   for (const HandedLaneWorker& w : s.workers) j["workers"].push_back(worker_json(w));
   for (const HandedTimer& t : s.timers) j["timers"].push_back(timer_json(t));
+  for (const auto& every : s.auto_follow) {
+    j["auto_follow"].push_back(every ? json(every->count()) : json());
+  }
   return j;
 }
 
@@ -317,6 +349,11 @@ void daemon_of(const json& j, UpgradeState& s) {
   for (const json& w : j.at("workers")) s.workers.push_back(worker_of(w));
   for (const json& t : j.at("timers")) s.timers.push_back(timer_of(t));
   s.followed = j.at("followed").get<std::vector<unsigned>>();
+  s.control_options = control_of(j.at("control"));
+  for (const json& every : j.at("auto_follow")) {
+    s.auto_follow.push_back(
+        every.is_null() ? std::nullopt : std::optional(core::Duration(every.get<std::int64_t>())));
+  }
   s.counted = j.at("counted").get<decltype(s.counted)>();
   s.start_reasons = j.at("start_reasons").get<decltype(s.start_reasons)>();
 }
@@ -347,7 +384,9 @@ void check_references(const UpgradeState& s) {
   for (const HandedTimer& t : s.timers) {
     if (!app_ok(t.key.app)) throw std::runtime_error("a timer of no app");
   }
-  if (s.followed.size() != s.apps.size()) throw std::runtime_error("followed: wrong size");
+  if (s.followed.size() != s.apps.size() || s.auto_follow.size() != s.apps.size()) {
+    throw std::runtime_error("per-app runtime: wrong size");
+  }
 }
 
 }  // namespace

@@ -70,6 +70,7 @@ struct UpgradeState {
   std::optional<core::NofileLimit> inherited_nofile;
   int reply_fd = -1;  // the control connection waiting for the outcome; -1: none (SIGUSR2)
   int control_fd = -1;
+  control::ServerOptions control_options;  // names resolved: the new master looks none up
   int metrics_fd = -1;
   std::string notify_dir;
   std::string cgroup_root;  // the workers' cgroups are under ROOT/workers; empty: none
@@ -87,6 +88,7 @@ struct UpgradeState {
   std::vector<HandedLaneWorker> workers;
   std::vector<HandedTimer> timers;
   std::vector<unsigned> followed;  // per app: what auto gave when auto_follow last looked
+  std::vector<std::optional<core::Duration>> auto_follow;  // per app, as the last reload set it
   std::vector<std::tuple<std::size_t, unsigned, unsigned>> counted;
   std::vector<std::pair<std::tuple<std::size_t, unsigned, unsigned>, std::string>> start_reasons;
 

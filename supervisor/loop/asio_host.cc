@@ -296,14 +296,13 @@ int AsioHost::metrics_fd(int id) {
   const auto it = impl_->metrics.find(id);
   return it == impl_->metrics.end() ? -1 : it->second->native_handle();
 }
-void AsioHost::adopt_notify_dir(const std::string& path) {
-  impl_->processes.adopt_notify_dir(path);
-}
 daemon::WorkerHandle AsioHost::adopt(const daemon::HandedWorker& worker) {
   return impl_->processes.adopt(worker);
 }
-std::optional<std::string> AsioHost::rehearse(const std::string& binary, const std::string& state) {
-  return os::rehearse_upgrade(binary, state, std::chrono::seconds(5));
+std::optional<std::string> AsioHost::rehearse(const std::string& binary,
+                                              const std::vector<std::string>& argv,
+                                              const std::string& state) {
+  return os::rehearse_upgrade(binary, argv, state, std::chrono::seconds(5));
 }
 std::string AsioHost::exec_upgrade(const std::string& binary, std::vector<std::string> argv,
                                    const std::string& state, const std::vector<int>& fds) {

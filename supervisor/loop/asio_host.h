@@ -18,6 +18,7 @@ void resolve_control_socket(config::Config& config);
 /// worker cgroups are (the previous master found them; the new one, already moved into its leaf,
 /// could not find them again), and the mode line status shows.
 struct TakenOver {
+  std::string notify_dir;   // the workers' notify sockets are there
   std::string cgroup_root;  // empty: no per-worker cgroups
   std::string cgroup_mode;
 };
@@ -94,9 +95,10 @@ class AsioHost final : public daemon::Host {
   std::string cgroup_root() override;
   int control_fd(int id) override;
   int metrics_fd(int id) override;
-  void adopt_notify_dir(const std::string& path) override;
   daemon::WorkerHandle adopt(const daemon::HandedWorker& worker) override;
-  std::optional<std::string> rehearse(const std::string& binary, const std::string& state) override;
+  std::optional<std::string> rehearse(const std::string& binary,
+                                      const std::vector<std::string>& argv,
+                                      const std::string& state) override;
   std::string exec_upgrade(const std::string& binary, std::vector<std::string> argv,
                            const std::string& state, const std::vector<int>& fds) override;
   std::string own_binary() override;

@@ -16,6 +16,7 @@
 #include "supervisor/control/socket_dir.h"
 #include "supervisor/loop/asio_host.h"
 #include "supervisor/loop/guard.h"
+#include "supervisor/os/upgrade.h"
 
 namespace clusterd::loop {
 
@@ -53,12 +54,15 @@ Processes::Processes(asio::io_context& io, const std::string& runtime_dir,
       io_(io),
       spawn_io_(io_, fcntl(spawn_watch_.fd(), F_DUPFD_CLOEXEC, 0)),
       devnull_(open("/dev/null", O_RDONLY | O_CLOEXEC)),
-      notify_dir_(notify_parent(runtime_dir)) {
+      notify_dir_(taken != nullptr ? os::NotifyDir(os::NotifyDir::Existing{}, taken->notify_dir)
+                                   : os::NotifyDir(notify_parent(runtime_dir))) {
   if (taken == nullptr) {
     choose_cgroups(cgroups);
   } else if (!taken->cgroup_root.empty()) {
     cgroup_tree_ = os::CgroupTree{taken->cgroup_root, "taken over", false};
     cgroup_mode_ = taken->cgroup_mode;
+    // Numbered above the previous master's: a new worker never joins an old one's cgroup.
+    next_cgroup_ = os::highest_worker_cgroup(taken->cgroup_root) + 1;
   } else {
     cgroup_mode_ = taken->cgroup_mode;
   }

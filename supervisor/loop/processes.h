@@ -53,7 +53,6 @@ class Processes {
   daemon::HandedWorker hand_over(daemon::WorkerHandle worker) const;
   std::string notify_dir() const { return notify_dir_.path(); }
   std::string cgroup_root() const { return cgroup_tree_ ? cgroup_tree_->root : std::string(); }
-  void adopt_notify_dir(const std::string& path);
   daemon::WorkerHandle adopt(const daemon::HandedWorker& worker);
 
  private:
@@ -93,8 +92,8 @@ class Processes {
   daemon::WorkerHandle next_handle_ = 1;
   os::SpawnWatch spawn_watch_;
   asio::posix::stream_descriptor spawn_io_;
-  os::UniqueFd devnull_;  // every worker's stdin
-  os::NotifyDir notify_dir_;
+  os::UniqueFd devnull_;      // every worker's stdin
+  os::NotifyDir notify_dir_;  // the previous master's after a live upgrade
   std::optional<os::CgroupTree> cgroup_tree_;
   std::string cgroup_mode_;
   std::uint64_t next_cgroup_ = 1;

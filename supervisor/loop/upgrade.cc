@@ -37,11 +37,6 @@ daemon::HandedWorker Processes::hand_over(WorkerHandle handle) const {
   return out;
 }
 
-void Processes::adopt_notify_dir(const std::string& path) {
-  notify_dir_.adopt(path);
-  if (cgroup_tree_) next_cgroup_ = os::highest_worker_cgroup(cgroup_tree_->root) + 1;
-}
-
 // Everything is checked before anything is kept: a worker that cannot be followed throws, and the
 // take-over fails as a whole (the previous binary takes the state back).
 WorkerHandle Processes::adopt(const daemon::HandedWorker& handed) {

@@ -92,15 +92,13 @@ NotifyDir::~NotifyDir() {
   std::filesystem::remove_all(path_, ignored);
 }
 
-void NotifyDir::adopt(const std::string& path) {
+NotifyDir::NotifyDir(Existing, const std::string& path) {
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0) fail("notify socket directory " + path);
   if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
     errno = EPERM;
     fail("notify socket directory " + path + " (not a private directory of the master's)");
   }
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
   path_ = path;
 }
 

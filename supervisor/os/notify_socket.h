@@ -29,14 +29,14 @@ class NotifyDir {
  public:
   /// Creates `parent`/notify.XXXXXX (mode 0711). Throws std::system_error.
   explicit NotifyDir(const std::string& parent);
+  /// The directory of the previous master (a live upgrade; its workers' sockets are in it), taken
+  /// over as it is. It must be a directory of ours, not a symlink, not writable by others.
+  struct Existing {};
+  NotifyDir(Existing, const std::string& path);
   ~NotifyDir();
   NotifyDir(const NotifyDir&) = delete;
   NotifyDir& operator=(const NotifyDir&) = delete;
   const std::string& path() const { return path_; }
-  /// Takes over the directory of the previous master (a live upgrade; its workers' sockets are
-  /// in it) in place of this one, which is removed. It must be a directory of ours (not a
-  /// symlink). Throws std::system_error.
-  void adopt(const std::string& path);
 
   /// Binds a new socket with a random name, owned by `uid` (mode 0600). Throws std::system_error.
   NotifySocket open(uid_t uid) const;

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -98,7 +99,9 @@ class BlockedSignals {
 
 }  // namespace
 
-std::optional<std::string> rehearse_upgrade(const std::string& binary, const std::string& state,
+std::optional<std::string> rehearse_upgrade(const std::string& binary,
+                                            const std::vector<std::string>& argv_in,
+                                            const std::string& state,
                                             std::chrono::milliseconds timeout) {
   const UniqueFd memfd = sealed_state(state, true);
   int err_pipe[2];
@@ -123,7 +126,11 @@ std::optional<std::string> rehearse_upgrade(const std::string& binary, const std
   posix_spawnattr_setpgroup(&attr, 0);
   posix_spawnattr_setflags(&attr,
                            POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-  std::vector<std::string> args{binary, "--upgrade-check"};
+  // The command line the exec will have: an option the new binary no longer knows fails here.
+  std::vector<std::string> args = argv_in;
+  if (args.empty()) args.emplace_back();
+  args[0] = binary;
+  args.emplace_back("--upgrade-check");
   std::vector<char*> argv = c_argv(args);
   pid_t pid = 0;
   const int rc = posix_spawn(&pid, binary.c_str(), &actions, &attr, argv.data(), environ);
@@ -151,7 +158,10 @@ std::optional<std::string> rehearse_upgrade(const std::string& binary, const std
     }
     exited = (fds[0].revents & POLLIN) != 0;
   }
-  if (!exited) kill(-pid, SIGKILL);
+  if (!exited) {
+    kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);  // also if it left its group: our unreaped child, never another process
+  }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
@@ -172,10 +182,12 @@ std::string exec_upgrade(const std::string& binary, const std::vector<std::strin
     return e.what();
   }
   const UniqueFd self(open("/proc/self/exe", O_RDONLY));  // inherited: the fallback
+  if (!self) return std::string("cannot keep this binary for a hand-back: ") + std::strerror(errno);
   std::vector<std::string> args = argv;
+  if (args.empty()) args.emplace_back();
   args[0] = binary;
-  args.insert(args.end(), {"--upgrade-from", std::to_string(memfd.get())});
-  if (self) args.insert(args.end(), {"--upgrade-fallback", std::to_string(self.get())});
+  args.insert(args.end(), {"--upgrade-from", std::to_string(memfd.get()), "--upgrade-fallback",
+                           std::to_string(self.get())});
   std::vector<char*> c_args = c_argv(args);
   const BlockedSignals blocked;
   // Only what is handed over crosses the exec: asio accepts control and metrics connections
@@ -246,9 +258,15 @@ TakeOverGuard::TakeOverGuard(int binary_fd, const std::vector<int>& handed,
     g->crash_argv[sig] = c_argv(g->crash_args[sig]);
   }
   guard = g.release();
+  // A stack of its own: a SIGSEGV from a stack overflow must still hand back.
+  static std::array<char, 64 * 1024> alternate;
+  stack_t stack{};
+  stack.ss_sp = alternate.data();
+  stack.ss_size = alternate.size();
+  sigaltstack(&stack, nullptr);
   struct sigaction action {};
   action.sa_handler = take_over_crashed;
-  action.sa_flags = SA_RESETHAND | SA_NODEFER;
+  action.sa_flags = SA_RESETHAND | SA_NODEFER | SA_ONSTACK;
   sigset_t guarded;
   sigemptyset(&guarded);
   for (const int sig : kGuarded) {
@@ -329,6 +347,15 @@ unsigned long highest_worker_cgroup(const std::string& root) {
 }
 
 std::string own_binary() {
+  // The path it was executed by, not where symlinks lead (/usr/sbin/clusterd, not
+  // /opt/clusterd-0.1/bin/clusterd): after the link moves, an upgrade runs what it names now.
+  if (const auto* execfn = reinterpret_cast<const char*>(getauxval(AT_EXECFN));
+      execfn != nullptr && execfn[0] != '\0' && std::strchr(execfn, '/') != nullptr) {
+    if (execfn[0] == '/') return execfn;
+    std::error_code ec;
+    const std::filesystem::path cwd = std::filesystem::current_path(ec);
+    if (!ec) return (cwd / execfn).lexically_normal().string();
+  }
   std::array<char, 4096> path{};
   const ssize_t n = readlink("/proc/self/exe", path.data(), path.size() - 1);
   if (n <= 0) return {};

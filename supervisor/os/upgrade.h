@@ -9,11 +9,14 @@
 
 namespace clusterd::os {
 
-/// Runs `binary --upgrade-check` in a process group of its own with `state` in a sealed memfd
-/// at its fd 3, and waits at most `timeout` for it to exit 0. nullopt when it did; else why not:
-/// "cannot execute ...", "exit 1: <the last line it wrote on stderr>", "signal SIGSEGV",
-/// "timed out after 5 s (killed)". It is killed (its whole group) and reaped on every path.
-std::optional<std::string> rehearse_upgrade(const std::string& binary, const std::string& state,
+/// Runs `binary` with `argv` (argv[0] replaced by it) and `--upgrade-check` in a process group of
+/// its own with `state` in a sealed memfd at its fd 3, and waits at most `timeout` for it to exit
+/// 0. nullopt when it did; else why not: "cannot execute ...", "exit 1: <the last line it wrote on
+/// stderr>", "signal SIGSEGV", "timed out after 5 s (killed)". It is killed (its whole group) and
+/// reaped on every path.
+std::optional<std::string> rehearse_upgrade(const std::string& binary,
+                                            const std::vector<std::string>& argv,
+                                            const std::string& state,
                                             std::chrono::milliseconds timeout);
 
 /// Replaces this process with `binary`: `argv` followed by `--upgrade-from FD` (a sealed memfd

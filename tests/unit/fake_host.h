@@ -238,7 +238,6 @@ class FakeHost final : public daemon::Host {
   std::vector<std::string> exec_argv;
   std::string exec_state;
   std::vector<int> exec_fds;
-  std::string adopted_notify_dir;
   std::vector<daemon::HandedWorker> adopted;
   std::optional<std::string> upgrade_blocker() override { return blocker; }
   daemon::HandedWorker hand_over(daemon::WorkerHandle worker) override {
@@ -253,7 +252,6 @@ class FakeHost final : public daemon::Host {
   std::string cgroup_root() override { return cgroups ? "/sys/fs/cgroup/test" : ""; }
   int control_fd(int id) override { return 20000 + id; }
   int metrics_fd(int id) override { return 30000 + id; }
-  void adopt_notify_dir(const std::string& path) override { adopted_notify_dir = path; }
   std::map<daemon::WorkerHandle, daemon::HandedWorker> handed_in;  // adopted, by new handle
   daemon::WorkerHandle adopt(const daemon::HandedWorker& worker) override {
     const daemon::WorkerHandle handle = next_handle_++;
@@ -270,7 +268,7 @@ class FakeHost final : public daemon::Host {
       next_fd_ = std::max(next_fd_, fd + 1);
     }
   }
-  std::optional<std::string> rehearse(const std::string& binary,
+  std::optional<std::string> rehearse(const std::string& binary, const std::vector<std::string>&,
                                       const std::string& state) override {
     rehearsed_binary = binary;
     rehearsed_state = state;

@@ -65,7 +65,6 @@ TEST_CASE("upgrade: the new master holds exactly what the old one handed over") 
   CHECK(old.host.exec_binary == "/new/clusterd");
 
   Loop adopted(state, old.host.clock);
-  CHECK(adopted.host.adopted_notify_dir == "/run/clusterd/notify.x");
   CHECK(adopted.host.adopted.size() == state.workers.size());
   CHECK(adopted.host.control_adopted_fd == state.control_fd);
   for (const auto& [handle, worker] : adopted.host.workers) {
@@ -175,6 +174,16 @@ TEST_CASE("upgrade: refused while it cannot be done, and the master goes on unch
   CHECK(reply->last().error ==
         "upgrade failed: cannot execute /new/clusterd: No such file or directory");
   CHECK(loop.daemon->upgrades() == 0);
+
+  // --binary runs code as the master: not for an admin by control.admin alone.
+  auto as_alice = std::make_shared<test::RecordingReply>();
+  control::Peer alice;
+  alice.uid = 1000;
+  loop.host.controls.begin()->second(
+      control::decode_request(R"({"cmd":"upgrade","binary":"/home/alice/x"})"), alice, as_alice);
+  CHECK_THAT(as_alice->last().error,
+             Catch::StartsWith("upgrade failed: --binary is for root or the daemon's own user"));
+  CHECK(loop.host.rehearsed_binary == "/usr/sbin/clusterd");  // /home/alice/x never ran
 
   loop.daemon->on_signal(SIGTERM);
   reply = loop.request(R"({"cmd":"upgrade"})");
