@@ -25,3 +25,19 @@ snapshot_binaries() {
 machine() {
   echo "$(nproc) CPUs, $(uname -sr), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 }
+
+# idle_config FILE N SOCKET [CGROUPS]: app `idle`, N `sleep` workers (no listener), the control
+# socket at SOCKET, and `cgroups: CGROUPS` when given.
+idle_config() {
+  {
+    echo "control: { socket: \"$3\" }"
+    if [[ -n ${4:-} ]]; then echo "cgroups: $4"; fi
+    cat <<YAML
+apps:
+  idle:
+    command: ["sleep", "3600"]
+    instances: $2
+    stop_timeout: 5s
+YAML
+  } >"$1"
+}

@@ -38,15 +38,7 @@ g++ -O2 -std=c++20 -pthread "$ROOT/bench/baseline.cc" -o "$T/baseline"
 printf '%-8s %-22s %-22s %-8s %-16s %s\n' workers "/proc scan p50" "cgroups p50" ratio "bare reads p50" "cgroups / bare"
 for n in "${SIZES[@]}"; do
   for mode in scan cgroups; do
-    cat >"$T/$mode.yaml" <<YAML
-control: { socket: "$T/$mode.sock" }
-cgroups: $([[ $mode == cgroups ]] && echo "$PARENT" || echo off)
-apps:
-  idle:
-    command: ["sleep", "3600"]
-    instances: $n
-    stop_timeout: 5s
-YAML
+    idle_config "$T/$mode.yaml" "$n" "$T/$mode.sock" "$([[ $mode == cgroups ]] && echo "$PARENT" || echo off)"
     "$BUILD/clusterd" -c "$T/$mode.yaml" --log-level warn >"$T/$mode.log" 2>&1 &
     DAEMONS+=($!)
   done

@@ -15,14 +15,7 @@ echo "machine: $(machine)"
 printf '%-8s %-14s %-22s %-12s %-14s %-8s\n' workers "all running" "status p50 (min-max)" "master RSS" "RSS/worker" threads
 base_rss=""
 for n in "${SIZES[@]}"; do
-  cat >"$T/c.yaml" <<YAML
-control: { socket: "$T/ctl.sock" }
-apps:
-  idle:
-    command: ["sleep", "3600"]
-    instances: $n
-    stop_timeout: 5s
-YAML
+  idle_config "$T/c.yaml" "$n" "$T/ctl.sock"
   start=$(now_ns)
   "$BUILD/clusterd" -c "$T/c.yaml" --log-level warn >"$T/log" 2>&1 &
   DAEMON=$!

@@ -47,14 +47,7 @@ echo "live upgrade vs restart of the master, $RUNS runs each (ms; p50 (min-max))
 printf '%-8s %-18s %-18s %-12s %-14s %-10s %-12s %-18s %-8s\n' workers answered status \
   rehearsal exec+take-over state "master CPU" "restart (all run)" ratio
 for n in "${SIZES[@]}"; do
-  cat >"$T/c.yaml" <<YAML
-control: { socket: "$T/ctl.sock" }
-apps:
-  idle:
-    command: ["sleep", "3600"]
-    instances: $n
-    stop_timeout: 5s
-YAML
+  idle_config "$T/c.yaml" "$n" "$T/ctl.sock"
   : >"$T/log"
   start_master
   wait_running "$n"
