@@ -138,7 +138,7 @@ std::optional<std::string> rehearse_upgrade(const std::string& binary,
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return "cannot execute " + binary + ": " + std::strerror(rc);
   err_write.reset();
-  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  UniqueFd pidfd(open_pidfd(pid));
   std::string said;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   bool exited = false;

@@ -214,10 +214,7 @@ class FakeHost final : public daemon::Host {
   std::map<int, daemon::HttpHandler> metrics;  // open metrics endpoints by id
   std::vector<std::string> metrics_addresses;
   bool fail_metrics = false;  // open_metrics() fails as with a taken port
-  int metrics_adopted_fd = -1;
-  int open_metrics(const config::Address& address, daemon::HttpHandler handler,
-                   int adopt_fd) override {
-    metrics_adopted_fd = adopt_fd;
+  int open_metrics(const config::Address& address, daemon::HttpHandler handler, int) override {
     if (fail_metrics) {
       throw std::system_error(EADDRINUSE, std::system_category(), "metrics " + address.text);
     }
@@ -235,7 +232,6 @@ class FakeHost final : public daemon::Host {
   std::string rehearsed_binary;
   std::string rehearsed_state;
   std::string exec_binary;
-  std::vector<std::string> exec_argv;
   std::string exec_state;
   std::vector<int> exec_fds;
   std::vector<daemon::HandedWorker> adopted;
@@ -274,10 +270,9 @@ class FakeHost final : public daemon::Host {
     rehearsed_state = state;
     return rehearsal_refusal;
   }
-  std::string exec_upgrade(const std::string& binary, std::vector<std::string> argv,
+  std::string exec_upgrade(const std::string& binary, std::vector<std::string>,
                            const std::string& state, const std::vector<int>& fds) override {
     exec_binary = binary;
-    exec_argv = std::move(argv);
     exec_state = state;
     exec_fds = fds;
     return exec_failure;

@@ -20,7 +20,9 @@ daemon::UpgradeState hand_over(Loop& loop) {
   REQUIRE(reply->finished);
   REQUIRE_FALSE(loop.host.exec_state.empty());
   CHECK(loop.host.rehearsed_state == loop.host.exec_state);  // what was rehearsed is what runs
-  return daemon::decode_upgrade_state(loop.host.exec_state);
+  daemon::UpgradeState state = daemon::decode_upgrade_state(loop.host.exec_state);
+  CHECK(loop.host.exec_fds == state.fds());  // exactly what the state names stays open
+  return state;
 }
 
 // The state with the parts an upgrade itself changes set as in `like`, encoded.
