@@ -134,13 +134,11 @@ int take_over(const UpgradeOptions& upgrade, std::vector<std::string> argv) {
   clusterd::loop::AsioHost* host = nullptr;
   daemon::Daemon* master = nullptr;
   try {
-    clusterd::config::ParseResult parsed =
-        clusterd::config::parse_config(state->config_text, state->config_path);
-    if (!parsed.config) throw std::runtime_error("the running config does not parse");
+    // The config's `cgroups:` setting is not looked at: `taken` says where the workers' are.
     const clusterd::loop::TakenOver taken{state->notify_dir, state->cgroup_root,
                                           state->cgroup_mode};
-    host = new clusterd::loop::AsioHost(clusterd::control::socket_dir_of(state->control_socket),
-                                        parsed.config->cgroups, &taken);
+    host = new clusterd::loop::AsioHost(clusterd::control::socket_dir_of(state->control_socket), {},
+                                        &taken);
     host->sd_notify("WATCHDOG=1");  // the previous binary's last ping was just before the exec
     master = new daemon::Daemon(*host, std::move(*state));
     if (upgrade.failed.empty()) inject(upgrade.fault);
