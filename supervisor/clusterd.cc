@@ -23,6 +23,7 @@
 #include "supervisor/logging.h"
 #include "supervisor/loop/asio_host.h"
 #include "supervisor/os/cpus.h"
+#include "supervisor/os/spawn_slots.h"
 #include "supervisor/os/upgrade.h"
 #include "text/printable.h"
 
@@ -223,6 +224,8 @@ int main(int argc, char** argv) {
 
   // A live upgrade: the rehearsal, or the take-over (the config comes with the state).
   if (upgrade.check) return check_upgrade_state();
+  // Low fd numbers for starting workers cheaply (spawn_slots.h): before the master opens many.
+  clusterd::os::SpawnSlots::reserve();
   if (upgrade.from >= 0) {
     signal(SIGPIPE, SIG_IGN);
     spdlog::info("clusterd {} pid {} taking over{}", CLUSTERD_VERSION, getpid(),

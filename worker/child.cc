@@ -3,6 +3,8 @@
 // set errno, which is the master's), writes nothing but its own stack, and reads nothing but its
 // ChildPlan, which the master leaves alone until this child has exec'd or exited. The order
 // matters:
+//  0. when the child shares the master's fd table (CLONE_FILES), a table of its own with only
+//     the low fds the master staged for it (supervisor/os/spawn_slots.h);
 //  1. signals back to defaults, then unblocked (the parent blocked them all around the clone, so
 //     no signal can run one of the master's handlers in here);
 //  2. its own session (setsid): no controlling terminal, so nothing it runs can reach the
@@ -119,11 +121,21 @@ const char* child_step_name(int step) {
       return "the master exited during start-up";
     case kStepExec:
       return "execve";
+    case kStepUnshare:
+      return "close_range(CLOSE_RANGE_UNSHARE)";
   }
   return "spawn";
 }
 
 void run_child(const ChildPlan& plan) {
+  if (plan.unshare_below > 0) {
+    // Until this returns the fd table is the master's: nothing else may touch it.
+    const long u = sys(SYS_close_range, plan.unshare_below, ~0U, CLOSE_RANGE_UNSHARE);
+    if (u < 0) fail(plan, kStepUnshare, u);  // the master frees the slots when it reaps us
+    plan.released->store(1, std::memory_order_release);
+    const std::uint64_t one = 1;
+    sys(SYS_write, plan.wake_fd, arg(&one), sizeof one);
+  }
   // The kernel's struct sigaction with SIG_DFL, no flags and an empty mask is all zeroes.
   const unsigned long default_action[4] = {0, 0, 0, 0};
   for (long sig = 1; sig < NSIG; ++sig) {

@@ -8,6 +8,8 @@
 
 #include <sys/types.h>
 
+#include <atomic>
+
 namespace clusterd::worker {
 
 struct ChildPlan {
@@ -36,6 +38,14 @@ struct ChildPlan {
   // where clone3(CLONE_INTO_CGROUP) is refused (a seccomp filter such as systemd's
   // RestrictNamespaces= answers ENOSYS to clone3); -1 = none.
   int cgroup_procs_fd = -1;
+  // The child was created sharing the master's fd table (CLONE_FILES): its first system call
+  // makes a table of its own holding only the fds below `unshare_below` (close_range with
+  // CLOSE_RANGE_UNSHARE), where the master put everything above; then it sets `*released` and
+  // writes 1 to the eventfd `wake_fd`, so the master may use those low fds again
+  // (supervisor/os/spawn_slots.h). 0: the child got a copy of the table at clone.
+  int unshare_below = 0;
+  std::atomic<int>* released = nullptr;
+  int wake_fd = -1;
 };
 
 /// What failed in the child, written to ChildPlan::error_fd before _exit(127). Exec closes the
@@ -62,6 +72,7 @@ enum ChildStep {
   kStepDeathSignal,
   kStepParentGone,
   kStepExec,
+  kStepUnshare,
 };
 
 /// "chdir", "setuid", "execve" and so on, for error messages.

@@ -1,9 +1,7 @@
 #include "supervisor/os/process.h"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -21,8 +19,8 @@
 #include <system_error>
 #include <utility>
 
-#include "config/check.h"
 #include "supervisor/os/procfs.h"
+#include "supervisor/os/spawn_slots.h"
 #include "worker/child.h"
 #include "worker/listen_env.h"
 
@@ -167,6 +165,7 @@ namespace {
 // Starts the child that runs `plan` on `memory`'s stack, in the cgroup `cgroup_fd` (-1: ours).
 // Returns its pid, with its pidfd in *pidfd. Throws std::system_error.
 long start_child(worker::ChildPlan& plan, const ChildMemory& memory, int cgroup_fd, int* pidfd) {
+  const std::uint64_t share = plan.unshare_below > 0 ? CLONE_FILES : 0;
   // The child runs on its own stack in our memory (CLONE_VM: nothing is copied, however large
   // the master is) while we go on (no CLONE_VFORK: a child that waits for a CPU under load does
   // not stall the event loop). Every signal stays blocked until the child has put its handlers
@@ -183,7 +182,7 @@ long start_child(worker::ChildPlan& plan, const ChildMemory& memory, int cgroup_
   static std::atomic<bool> clone3_refused{false};
   if (cgroup_fd >= 0 && !clone3_refused.load(std::memory_order_relaxed)) {
     CloneArgs args{};
-    args.flags = CLONE_VM | CLONE_PIDFD | kCloneIntoCgroup;
+    args.flags = CLONE_VM | CLONE_PIDFD | kCloneIntoCgroup | share;
     args.pidfd = reinterpret_cast<std::uintptr_t>(pidfd);
     args.exit_signal = SIGCHLD;
     args.stack = reinterpret_cast<std::uintptr_t>(memory.stack_top() - kStackSize);
@@ -199,14 +198,16 @@ long start_child(worker::ChildPlan& plan, const ChildMemory& memory, int cgroup_
   const char* failed = cgroup_fd >= 0 ? "clone3" : "clone";
   UniqueFd cgroup_procs;
   if (cgroup_fd >= 0 && clone3_refused.load(std::memory_order_relaxed)) {
+    // The child writes to an fd we close below: it gets a copy of the table instead of ours.
+    plan.unshare_below = 0;
     cgroup_procs.reset(openat(cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC));
     plan.cgroup_procs_fd = cgroup_procs.get();
     failed = cgroup_procs ? "clone" : "open(cgroup.procs)";
     clone_errno = errno;
   }
   if (pid < 0 && (cgroup_fd < 0 || cgroup_procs)) {
-    pid = clone(worker::child_main, memory.stack_top(), CLONE_VM | CLONE_PIDFD | SIGCHLD, &plan,
-                pidfd);
+    const int flags = CLONE_VM | CLONE_PIDFD | SIGCHLD | (plan.unshare_below > 0 ? CLONE_FILES : 0);
+    pid = clone(worker::child_main, memory.stack_top(), flags, &plan, pidfd);
     clone_errno = errno;
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -264,8 +265,32 @@ Child spawn(const SpawnSpec& spec) {
   UniqueFd errors(pipe_fds[0]);
   const UniqueFd error_write(pipe_fds[1]);
   plan.error_fd = error_write.get();
+  // Where it can, the child shares our fd table and keeps only the low slots its fds are copied
+  // to (spawn_slots.h): no copy of thousands of fds at clone, no closing them at exec.
+  int* staged[] = {&plan.stdin_fd, &plan.stdout_fd, &plan.stderr_fd, &plan.error_fd};
+  std::vector<int*> wanted(std::begin(staged), std::end(staged));
+  for (int i = 0; i < plan.fd_count; ++i) wanted.push_back(&fds[i]);
+  // A fd just opened has the lowest free number: when even that is high the table is large.
+  // Below that, copying the table costs less than the slots' own system calls.
+  const SlotLease lease = error_write.get() >= SpawnSlots::kLargeTable
+                              ? SpawnSlots::lease(wanted.data(), static_cast<int>(wanted.size()))
+                              : SlotLease{};
+  plan.unshare_below = lease.limit;
+  plan.released = lease.released;
+  plan.wake_fd = lease.wake_fd;
   int pidfd = -1;
-  const long pid = start_child(plan, memory, spec.cgroup_fd, &pidfd);
+  long pid = -1;
+  try {
+    pid = start_child(plan, memory, spec.cgroup_fd, &pidfd);
+  } catch (...) {
+    SpawnSlots::cancel(lease);
+    throw;
+  }
+  if (plan.unshare_below > 0) {
+    SpawnSlots::assign(lease, static_cast<pid_t>(pid));
+  } else {
+    SpawnSlots::cancel(lease);  // the child has its own copy of everything already
+  }
   return Child{static_cast<pid_t>(pid), UniqueFd(pidfd), std::move(errors), std::move(memory)};
 }
 
@@ -291,151 +316,6 @@ SpawnReport read_spawn_report(int errors_fd) {
   }
 }
 
-Ids resolve_ids(const std::string& user, const std::string& group) {
-  Ids ids;
-  ids.uid = getuid();
-  ids.gid = getgid();
-  std::vector<char> buffer(16384);
-  if (!user.empty()) {
-    // Digits are a uid: its passwd entry when it has one, else the id alone (config/check.h).
-    const std::optional<std::uint32_t> uid = config::numeric_id(user);
-    if (!uid && config::all_digits(user)) {
-      throw std::runtime_error(config::id_out_of_range("user", user));
-    }
-    passwd pw{};
-    passwd* found = nullptr;
-    const int rc = uid ? getpwuid_r(*uid, &pw, buffer.data(), buffer.size(), &found)
-                       : getpwnam_r(user.c_str(), &pw, buffer.data(), buffer.size(), &found);
-    if (found == nullptr && (!uid || !config::lookup_not_found(rc))) {
-      throw std::runtime_error(
-          "user '" + user + "' " +
-          (config::lookup_not_found(rc) ? "does not exist" : std::strerror(rc)));
-    }
-    if (found == nullptr) {
-      // No entry: that uid, a primary group of the same number, no supplementary groups; for the
-      // environment, the number as the name, HOME=/ and SHELL=/bin/sh.
-      ids.uid = ids.gid = *uid;
-      ids.user = user;
-      ids.home = "/";
-      ids.shell = "/bin/sh";
-    } else {
-      ids.uid = pw.pw_uid;
-      ids.gid = pw.pw_gid;
-      ids.user = pw.pw_name;
-      ids.home = pw.pw_dir != nullptr && pw.pw_dir[0] != '\0' ? pw.pw_dir : "/";
-      ids.shell = pw.pw_shell != nullptr && pw.pw_shell[0] != '\0' ? pw.pw_shell : "/bin/sh";
-      int count = 64;
-      ids.groups.resize(static_cast<std::size_t>(count));
-      if (getgrouplist(ids.user.c_str(), pw.pw_gid, ids.groups.data(), &count) < 0) {
-        ids.groups.resize(static_cast<std::size_t>(count));
-        getgrouplist(ids.user.c_str(), pw.pw_gid, ids.groups.data(), &count);
-      }
-      ids.groups.resize(static_cast<std::size_t>(count));
-    }
-  }
-  if (!group.empty()) {
-    // Digits are a gid, with or without a group entry.
-    const std::optional<std::uint32_t> gid = config::numeric_id(group);
-    if (!gid && config::all_digits(group)) {
-      throw std::runtime_error(config::id_out_of_range("group", group));
-    }
-    struct group gr {};
-    struct group* found = nullptr;
-    const int rc = gid ? 0 : getgrnam_r(group.c_str(), &gr, buffer.data(), buffer.size(), &found);
-    if (!gid && found == nullptr) {
-      throw std::runtime_error("group '" + group + "' " +
-                               (rc != 0 ? std::strerror(rc) : "does not exist"));
-    }
-    ids.gid = gid ? *gid : gr.gr_gid;
-    if (user.empty()) ids.groups = {ids.gid};
-  }
-  return ids;
-}
-
-ResolvedNames lookup_names(const NameQueries& queries) {
-  ResolvedNames out;
-  for (const std::string& user : queries.users) {
-    try {
-      out.users[user] = resolve_ids(user, "");
-    } catch (const std::exception& e) {
-      out.failed["user " + user] = e.what();
-    }
-  }
-  for (const std::string& group : queries.groups) {
-    try {
-      out.groups[group] = resolve_ids("", group).gid;
-    } catch (const std::exception& e) {
-      out.failed["group " + group] = e.what();
-    }
-  }
-  return out;
-}
-
-void decode_line(const std::vector<std::string>& fields, ResolvedNames& out);
-
-// One line per answer, tab-separated: U name uid gid user home shell g1,g2 / G name gid /
-// F what why. Names with tabs or newlines do not exist (useradd refuses them).
-std::string encode_names(const ResolvedNames& names) {
-  std::string out;
-  for (const auto& [name, ids] : names.users) {
-    out += "U\t" + name + "\t" + std::to_string(ids.uid) + "\t" + std::to_string(ids.gid) + "\t" +
-           ids.user + "\t" + ids.home + "\t" + ids.shell + "\t";
-    for (std::size_t i = 0; i < ids.groups.size(); ++i) {
-      out += (i ? "," : "") + std::to_string(ids.groups[i]);
-    }
-    out += "\n";
-  }
-  for (const auto& [name, gid] : names.groups) {
-    out += "G\t" + name + "\t" + std::to_string(gid) + "\n";
-  }
-  for (const auto& [what, why] : names.failed) out += "F\t" + what + "\t" + why + "\n";
-  return out;
-}
-
-ResolvedNames decode_names(const std::string& text) {
-  ResolvedNames out;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::vector<std::string> f;
-    for (std::size_t at = start; at <= end;) {
-      const std::size_t tab = std::min(text.find('\t', at), end);
-      f.push_back(text.substr(at, tab - at));
-      at = tab + 1;
-    }
-    start = end + 1;
-    try {
-      decode_line(f, out);
-    } catch (const std::exception&) {  // a malformed line: its name stays unanswered
-    }
-  }
-  return out;
-}
-
-void decode_line(const std::vector<std::string>& f, ResolvedNames& out) {
-  {
-    if (f[0] == "U" && f.size() == 8) {
-      Ids ids;
-      ids.uid = static_cast<uid_t>(std::stoul(f[2]));
-      ids.gid = static_cast<gid_t>(std::stoul(f[3]));
-      ids.user = f[4];
-      ids.home = f[5];
-      ids.shell = f[6];
-      for (std::size_t at = 0; at < f[7].size();) {
-        const std::size_t comma = std::min(f[7].find(',', at), f[7].size());
-        ids.groups.push_back(static_cast<gid_t>(std::stoul(f[7].substr(at, comma - at))));
-        at = comma + 1;
-      }
-      out.users[f[1]] = std::move(ids);
-    } else if (f[0] == "G" && f.size() == 3) {
-      out.groups[f[1]] = static_cast<gid_t>(std::stoul(f[2]));
-    } else if (f[0] == "F" && f.size() == 3) {
-      out.failed[f[1]] = f[2];
-    }
-  }
-}
-
 bool transient_error(int error) {
   return error == EAGAIN || error == ENOMEM || error == EMFILE || error == ENFILE ||
          error == ENOBUFS;
@@ -445,6 +325,7 @@ std::optional<Reaped> reap_one() {
   int status = 0;
   const pid_t pid = waitpid(-1, &status, WNOHANG);
   if (pid <= 0) return std::nullopt;
+  SpawnSlots::child_gone(pid);  // one that died before it took its own fd table
   return Reaped{pid, status};
 }
 
