@@ -29,7 +29,7 @@ void make_pipe(os::UniqueFd& read_end, os::UniqueFd& write_end) {
   fcntl(fds[1], F_SETPIPE_SZ, kPipeSize);  // best effort: the default 64 KiB works too
   // Only the master's end is non-blocking: a worker that writes faster than the master reads
   // waits, as it would on a terminal.
-  fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+  fcntl(fds[0], F_SETFL, O_RDONLY | O_NONBLOCK);  // a new pipe's read end: no other flag
 }
 
 }  // namespace

@@ -59,8 +59,10 @@ void describe(int pidfd, NotifySender& sender) {
   // /proc is read by pid, then the pidfd says whether that pid was still the sender: a process
   // that is alive now was alive while we read (its pid cannot have been reused).
   std::optional<ProcStat> stat = read_proc_stat(sender.pid);
+  // Up to the master, not beyond: a worker's processes are all below it.
   std::vector<pid_t> ancestors;
-  for (pid_t p = stat ? stat->ppid : 0; p > 1 && ancestors.size() < 64;) {
+  const pid_t self = getpid();
+  for (pid_t p = stat ? stat->ppid : 0; p > 1 && p != self && ancestors.size() < 64;) {
     ancestors.push_back(p);
     const std::optional<ProcStat> parent = read_proc_stat(p);
     p = parent ? parent->ppid : 0;

@@ -97,7 +97,8 @@ struct NotifySender {
   bool alive = false;                   // the sender had not been reaped when we looked
   std::optional<std::uint64_t> cgroup;  // its cgroup v2 id (kept by the kernel after its exit)
   pid_t session = 0;                    // alive only
-  std::vector<pid_t> ancestors;         // alive only: its parent, grandparent, ... (at most 64)
+  std::vector<pid_t>
+      ancestors;  // alive only: its parent, grandparent, ... below the master (at most 64)
 };
 
 /// What /proc says about the master and some workers, at one moment.
