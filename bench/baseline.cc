@@ -8,9 +8,11 @@
 //   baseline cgroups ROUNDS DIR...  the same with a cgroup per worker: each DIR's cgroup.procs,
 //                                   then each member's stat and statm and the first one's
 //                                   (the worker's) affinity; the median microseconds of a round
-//   baseline spawn N PATH [ARG...]  starts N copies of PATH with posix_spawn (each returns once
-//                                   the child has exec'd), all before waiting for any; prints the
-//                                   milliseconds until the last has exec'd; then kills and reaps
+//   baseline spawn N PATH [ARG...]  starts N copies of PATH twice: with clone(CLONE_VM) on a
+//                                   stack each, not waiting for any exec (as clusterd does), and
+//                                   with posix_spawn (each returns once its child has exec'd);
+//                                   prints the milliseconds until the last has exec'd for each,
+//                                   "PARALLEL SERIAL"; kills and reaps after each
 //   baseline respawn KILLS WORKER   what a respawn needs at least: this process holds a reuseport
 //                                   listener (127.0.0.1, ephemeral port) and a notify socket and
 //                                   runs WORKER (hello-worker) with the listener at fd 3
@@ -28,6 +30,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -136,20 +139,71 @@ int status(int argc, char** argv) {
   return median_round(std::atoi(argv[2]), [&] { return status_round(pids); });
 }
 
-int spawn(char** argv) {
-  const int n = std::atoi(argv[2]);
+// A child of spawn_parallel: on a stack of its own in our memory, it execs at once.
+struct ParallelChild {
+  const char* path;
+  char* const* argv;
+};
+int exec_child(void* arg) {
+  const auto* c = static_cast<const ParallelChild*>(arg);
+  execve(c->path, c->argv, environ);
+  _exit(127);
+}
+
+// clone(CLONE_VM) without CLONE_VFORK, as clusterd starts workers: each returns before its child
+// has exec'd, so the children run side by side with the next clones. Every child inherits the
+// write end of one close-on-exec pipe; end of file on it: all N have exec'd.
+double spawn_parallel(int n, char** argv) {
+  constexpr std::size_t kStack = 64 * 1024;
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return -1;
+  const ParallelChild child{argv[3], argv + 3};
+  std::vector<pid_t> children;
+  std::vector<void*> stacks;
+  const auto t0 = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    void* stack = mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return -1;
+    stacks.push_back(stack);
+    const pid_t pid = clone(exec_child, static_cast<char*>(stack) + kStack, CLONE_VM | SIGCHLD,
+                            const_cast<ParallelChild*>(&child));
+    if (pid < 0) return -1;
+    children.push_back(pid);
+  }
+  close(pipe_fds[1]);
+  char byte;
+  while (read(pipe_fds[0], &byte, 1) > 0) {
+  }
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  close(pipe_fds[0]);
+  for (pid_t pid : children) kill(pid, SIGKILL);
+  for (pid_t pid : children) waitpid(pid, nullptr, 0);
+  for (void* stack : stacks) munmap(stack, kStack);
+  return ms;
+}
+
+// glibc's posix_spawn (clone with CLONE_VFORK) returns once the child has exec'd.
+double spawn_serial(int n, char** argv) {
   std::vector<pid_t> children;
   const auto t0 = Clock::now();
   for (int i = 0; i < n; ++i) {
     pid_t pid = 0;
-    // glibc's posix_spawn (clone with CLONE_VFORK) returns once the child has exec'd.
-    if (posix_spawn(&pid, argv[3], nullptr, nullptr, argv + 3, environ) != 0) return 1;
+    if (posix_spawn(&pid, argv[3], nullptr, nullptr, argv + 3, environ) != 0) return -1;
     children.push_back(pid);
   }
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   for (pid_t pid : children) kill(pid, SIGKILL);
   for (pid_t pid : children) waitpid(pid, nullptr, 0);
-  std::printf("%.1f\n", ms);
+  return ms;
+}
+
+int spawn(char** argv) {
+  const int n = std::atoi(argv[2]);
+  const double parallel = spawn_parallel(n, argv);
+  const double serial = spawn_serial(n, argv);
+  if (parallel < 0 || serial < 0) return 1;
+  std::printf("%.1f %.1f\n", parallel, serial);
   return 0;
 }
 
