@@ -40,73 +40,110 @@ std::optional<unsigned> get_count(const json& request, const char* key, unsigned
   return static_cast<unsigned>(number);
 }
 
+// An object built key by key for the per-worker parts of a status (1,024 workers: 25,000 keys).
+// A braced json{{"key", value}, ...} builds a two-element array per pair and then searches the
+// object for each key; these keys are distinct by construction, so each pair is appended.
+class Fields {
+ public:
+  explicit Fields(std::size_t count) : out_(json::value_t::object) { object().reserve(count); }
+  template <typename T>
+  Fields& add(const char* key, T&& value) {
+    object().emplace_back(key, json(std::forward<T>(value)));
+    return *this;
+  }
+  // null where the value is unknown (negative)
+  template <typename T>
+  Fields& known(const char* key, T value) {
+    return value < 0 ? add(key, nullptr) : add(key, value);
+  }
+  // null where there is no text
+  Fields& text(const char* key, const std::string& value) {
+    return value.empty() ? add(key, nullptr) : add(key, value);
+  }
+  json take() { return std::move(out_); }
+
+ private:
+  json::object_t& object() { return out_.get_ref<json::object_t&>(); }
+  json out_;
+};
+
 json queues_json(const std::vector<QueueStatus>& queues) {
   json out = json::array();
+  out.get_ref<json::array_t&>().reserve(queues.size());
   for (const QueueStatus& q : queues) {
-    out.push_back(json{{"listener", q.listener}, {"queued", q.queued}, {"limit", q.limit}});
+    out.push_back(
+        Fields(3).add("listener", q.listener).add("queued", q.queued).add("limit", q.limit).take());
   }
   return out;
 }
 
 json worker_json(const WorkerStatus& w) {
-  return json{
-      {"id", w.id},
-      {"pid", w.pid == 0 ? json(nullptr) : json(w.pid)},
-      {"state", w.state},
-      {"generation", w.generation},
-      {"uptime_s", w.uptime_s},
-      {"restarts", w.restarts},
-      {"threads", w.threads},
-      {"rss_kb", w.rss_kb},
-      {"cpu_percent", w.cpu_percent},
-      {"cpus", w.cpus},
-      {"processes", w.processes},
-      {"tree_threads", w.tree_threads},
-      {"last_exit", w.last_exit.empty() ? json(nullptr) : json(w.last_exit)},
-      {"status_text", w.status_text},
-      {"pss_kb", w.pss_kb < 0 ? json(nullptr) : json(w.pss_kb)},
-      {"uss_kb", w.uss_kb < 0 ? json(nullptr) : json(w.uss_kb)},
-      {"fds", w.fds < 0 ? json(nullptr) : json(w.fds)},
-      {"cpu_user_s", w.cpu_user_s},
-      {"cpu_system_s", w.cpu_system_s},
-      {"tree_cpu_user_s", w.tree_cpu_user_s < 0 ? json(nullptr) : json(w.tree_cpu_user_s)},
-      {"tree_cpu_system_s", w.tree_cpu_system_s < 0 ? json(nullptr) : json(w.tree_cpu_system_s)},
-      {"accept_queues", queues_json(w.queues)},
-      {"cgroup", w.cgroup.empty() ? json(nullptr) : json(w.cgroup)}};
+  Fields f(23);
+  f.add("id", w.id);
+  f.known("pid", w.pid == 0 ? -1 : w.pid)
+      .add("state", w.state)
+      .add("generation", w.generation)
+      .add("uptime_s", w.uptime_s)
+      .add("restarts", w.restarts)
+      .add("threads", w.threads)
+      .add("rss_kb", w.rss_kb)
+      .add("cpu_percent", w.cpu_percent)
+      .add("cpus", w.cpus)
+      .add("processes", w.processes)
+      .add("tree_threads", w.tree_threads)
+      .text("last_exit", w.last_exit)
+      .add("status_text", w.status_text)
+      .known("pss_kb", w.pss_kb)
+      .known("uss_kb", w.uss_kb)
+      .known("fds", w.fds)
+      .add("cpu_user_s", w.cpu_user_s)
+      .add("cpu_system_s", w.cpu_system_s)
+      .known("tree_cpu_user_s", w.tree_cpu_user_s)
+      .known("tree_cpu_system_s", w.tree_cpu_system_s)
+      .add("accept_queues", queues_json(w.queues))
+      .text("cgroup", w.cgroup);
+  return f.take();
 }
 
+// Fields again: a braced json{} copies a nested array it is given (the workers, here) instead of
+// moving it.
 json snapshot_json(const StatusSnapshot& s) {
   json apps = json::array();
   for (const AppStatus& a : s.apps) {
     json workers = json::array();
+    workers.get_ref<json::array_t&>().reserve(a.workers.size());
     for (const WorkerStatus& w : a.workers) workers.push_back(worker_json(w));
-    apps.push_back(json{{"name", a.name},
-                        {"instances", a.instances},
-                        {"instances_reason", a.instances_reason},
-                        {"ready", a.ready},
-                        {"generation", a.generation},
-                        {"logs", a.logs},
-                        {"log_dropped_bytes", a.log_dropped_bytes},
-                        {"accept_queues", queues_json(a.queues)},
-                        {"rollout", a.rollout.empty() ? json(nullptr) : json(a.rollout)},
-                        {"workers", std::move(workers)}});
+    Fields app(10);
+    app.add("name", a.name)
+        .add("instances", a.instances)
+        .add("instances_reason", a.instances_reason)
+        .add("ready", a.ready)
+        .add("generation", a.generation)
+        .add("logs", a.logs)
+        .add("log_dropped_bytes", a.log_dropped_bytes)
+        .add("accept_queues", queues_json(a.queues))
+        .text("rollout", a.rollout);
+    apps.push_back(app.add("workers", std::move(workers)).take());
   }
-  return json{{"master",
-               {{"pid", s.master.pid},
-                {"threads", s.master.threads},
-                {"rss_kb", s.master.rss_kb},
-                {"uptime_s", s.master.uptime_s},
-                {"config", s.master.config},
-                {"version", s.master.version},
-                {"fds", s.master.fds < 0 ? json(nullptr) : json(s.master.fds)},
-                {"cpu_user_s", s.master.cpu_user_s},
-                {"cpu_system_s", s.master.cpu_system_s},
-                {"start_time_s", s.master.start_time_s},
-                {"upgrades", s.master.upgrades},
-                {"upgraded_at_s", s.master.upgraded_at_s ? json(*s.master.upgraded_at_s) : json()},
-                {"cgroups", s.master.cgroups}}},
-              {"apps", std::move(apps)},
-              {"totals", {{"processes", s.totals.processes}, {"threads", s.totals.threads}}}};
+  json master = {{"pid", s.master.pid},
+                 {"threads", s.master.threads},
+                 {"rss_kb", s.master.rss_kb},
+                 {"uptime_s", s.master.uptime_s},
+                 {"config", s.master.config},
+                 {"version", s.master.version},
+                 {"fds", s.master.fds < 0 ? json(nullptr) : json(s.master.fds)},
+                 {"cpu_user_s", s.master.cpu_user_s},
+                 {"cpu_system_s", s.master.cpu_system_s},
+                 {"start_time_s", s.master.start_time_s},
+                 {"upgrades", s.master.upgrades},
+                 {"upgraded_at_s", s.master.upgraded_at_s ? json(*s.master.upgraded_at_s) : json()},
+                 {"cgroups", s.master.cgroups}};
+  json totals = {{"processes", s.totals.processes}, {"threads", s.totals.threads}};
+  return Fields(3)
+      .add("master", std::move(master))
+      .add("apps", std::move(apps))
+      .add("totals", std::move(totals))
+      .take();
 }
 
 // json::get<int>() of 1e300 is a float-to-int conversion out of range: undefined behaviour.
