@@ -3,8 +3,8 @@
 # every table starts with.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD_DIR:-$ROOT/build}
-# BENCH_TMP: where the sockets and files go (default /tmp; the notify sockets are created there
-# per spawn, so its filesystem shows in spawn and respawn figures)
+# BENCH_TMP: where the sockets and files go (default /tmp; the workers' notify sockets go there
+# too when it is tmpfs, else to /dev/shm: docs/reliability.md, "the directory")
 T=$(mktemp -d "${BENCH_TMP:-/tmp}/clusterd-bench.XXXXXX")
 DAEMON=""
 bench_cleanup() {
