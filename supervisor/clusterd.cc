@@ -208,6 +208,10 @@ std::optional<int> parse_arguments(int argc, char** argv, Arguments& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // 0. Before anything opens a fd: /dev/null on a closed fd 0-2, and low fd numbers for starting
+  // workers cheaply (spawn_slots.h).
+  clusterd::os::SpawnSlots::reserve();
+
   // 1. Arguments.
   Arguments args;
   if (const std::optional<int> rc = parse_arguments(argc, argv, args)) return *rc;
@@ -224,8 +228,6 @@ int main(int argc, char** argv) {
 
   // A live upgrade: the rehearsal, or the take-over (the config comes with the state).
   if (upgrade.check) return check_upgrade_state();
-  // Low fd numbers for starting workers cheaply (spawn_slots.h): before the master opens many.
-  clusterd::os::SpawnSlots::reserve();
   if (upgrade.from >= 0) {
     signal(SIGPIPE, SIG_IGN);
     spdlog::info("clusterd {} pid {} taking over{}", CLUSTERD_VERSION, getpid(),

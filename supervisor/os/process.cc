@@ -270,9 +270,9 @@ Child spawn(const SpawnSpec& spec) {
   int* staged[] = {&plan.stdin_fd, &plan.stdout_fd, &plan.stderr_fd, &plan.error_fd};
   std::vector<int*> wanted(std::begin(staged), std::end(staged));
   for (int i = 0; i < plan.fd_count; ++i) wanted.push_back(&fds[i]);
-  // A fd just opened has the lowest free number: when even that is high the table is large.
-  // Below that, copying the table costs less than the slots' own system calls.
-  const SlotLease lease = error_write.get() >= SpawnSlots::kLargeTable
+  // Only for a large table: below that, copying it costs less than the slots' own calls.
+  for (int* fd : wanted) SpawnSlots::note_fd(*fd);
+  const SlotLease lease = SpawnSlots::large_table()
                               ? SpawnSlots::lease(wanted.data(), static_cast<int>(wanted.size()))
                               : SlotLease{};
   plan.unshare_below = lease.limit;
@@ -286,6 +286,7 @@ Child spawn(const SpawnSpec& spec) {
     SpawnSlots::cancel(lease);
     throw;
   }
+  SpawnSlots::note_fd(pidfd);
   if (plan.unshare_below > 0) {
     SpawnSlots::assign(lease, static_cast<pid_t>(pid));
   } else {

@@ -30,6 +30,7 @@ struct State {
   Group groups[SpawnSlots::kGroups];
   unsigned long leased = 0;
   unsigned long copied = 0;
+  int high_water = 0;
 };
 
 // Never freed: a child may set its group's `released` while the master is on its way out.
@@ -57,10 +58,19 @@ Group* free_group(State& s) {
 void SpawnSlots::reserve() {
   State& s = state();
   if (s.ready) return;
+  // Started with stdin, stdout or stderr closed: those numbers get /dev/null for good (not
+  // close-on-exec: workers that inherit the master's output inherit them), or the first fds
+  // opened, a slot among them, would be taken for the master's 0-2.
+  int fd = open("/dev/null", O_RDWR);
+  while (fd >= 0 && fd <= 2) fd = open("/dev/null", O_RDWR);
+  if (fd < 0) return;
   // A range with nothing in it: only asks whether the kernel knows the flag (Linux 5.9+).
-  if (syscall(SYS_close_range, 0x7fffffffU, ~0U, CLOSE_RANGE_UNSHARE) != 0) return;
-  s.placeholder = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (s.placeholder < 0) return;
+  if (syscall(SYS_close_range, 0x7fffffffU, ~0U, CLOSE_RANGE_UNSHARE) != 0) {
+    close(fd);
+    return;
+  }
+  s.placeholder = fd;
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
   s.wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (s.wake < 0) return;
   s.limit = s.wake + 1;
@@ -139,6 +149,9 @@ void SpawnSlots::sweep() {
     if (g.busy && g.released.load(std::memory_order_acquire) != 0) clear(s, g);
   }
 }
+
+void SpawnSlots::note_fd(int fd) { state().high_water = std::max(state().high_water, fd); }
+bool SpawnSlots::large_table() { return state().high_water >= kLargeTable; }
 
 void SpawnSlots::woken() {
   eventfd_t count = 0;

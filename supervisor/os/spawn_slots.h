@@ -8,7 +8,9 @@
 // fds the master opened before them. Until the child has done that, the master leaves that
 // group alone; then the group's slots get their placeholder back (/dev/null, close-on-exec).
 // Each group is one child's; when none is free, or a child needs more fds than a group has,
-// the child gets a copy of the whole table as before.
+// the child gets a copy of the whole table as before. A child cloned while another's group is
+// still held copies that group too (close-on-exec, like everything of the master's): it holds
+// those fds until its own exec, a few milliseconds at most.
 #pragma once
 
 #include <sys/types.h>
@@ -29,11 +31,17 @@ class SpawnSlots {
   static constexpr int kGroups = 4;
   static constexpr int kPerGroup = 8;
   /// Worth it only from this many fds in the master's table: below, copying it at clone costs
-  /// less than the slots' own dup3 calls (measured: bench/baseline-ratios.sh respawn).
+  /// less than the slots' own ten dup3 calls.
   static constexpr int kLargeTable = 256;
+  /// The highest fd number seen so far (the spawns' own fds and pidfds) decides whether the table
+  /// is large: a new fd takes the lowest free number, which after a worker's exit is one of its
+  /// old ones however large the table, so the high-water mark is kept instead.
+  static void note_fd(int fd);
+  static bool large_table();
 
   /// Reserves the slots: the lowest free fd numbers now, so call it before the master opens
-  /// many. Without it (or on a kernel without CLOSE_RANGE_UNSHARE) lease() always says no.
+  /// many (and first fills a closed fd 0, 1 or 2 with /dev/null). Without it (or on a kernel
+  /// without CLOSE_RANGE_UNSHARE) lease() always says no.
   static void reserve();
   /// Copies the fds that `*fds[i]` name into a free group and rewrites each to its slot number
   /// (entries that are negative stay as they are). No lease when no group is free after a short
