@@ -251,8 +251,8 @@ void Processes::reap() {
     }
     const WorkerHandle handle = found->second;
     by_pid_.erase(found);
-    drain_notify(handle);   // messages sent just before the exit still count (STATUS=)
-    output_.drain(handle);  // and its last words come before its exit
+    drain_notify(handle, true);  // messages sent just before the exit still count (STATUS=)
+    output_.drain(handle);       // and its last words come before its exit
     const auto it = workers_.find(handle);
     if (it == workers_.end()) continue;
     collect_report(it->second);  // an error was written before the exit, so it is there now
@@ -280,7 +280,7 @@ void Processes::watch_notify(WorkerHandle handle, const std::shared_ptr<Datagram
   socket->async_wait(asio::socket_base::wait_read,
                      [this, handle, socket](const std::error_code& ec) {
                        if (ec) return;  // closed with its worker
-                       drain_notify(handle);
+                       drain_notify(handle, false);
                        const auto it = workers_.find(handle);
                        if (it != workers_.end() && it->second.notify == socket) {
                          watch_notify(handle, socket);
@@ -288,13 +288,15 @@ void Processes::watch_notify(WorkerHandle handle, const std::shared_ptr<Datagram
                      });
 }
 
-void Processes::drain_notify(WorkerHandle handle) {
+// `reaped`: the worker's pid may be anyone's by now, so a datagram from that pid is checked in
+// full; before, a datagram from it is the worker's own (an unreaped pid is not reused).
+void Processes::drain_notify(WorkerHandle handle, bool reaped) {
   for (int i = 0; i < 64; ++i) {  // bounded: a chatty worker cannot starve the loop
     const auto it = workers_.find(handle);
     if (it == workers_.end() || !it->second.notify) return;
     std::optional<os::NotifyDatagram> datagram;
     try {
-      datagram = os::read_notify(it->second.notify->native_handle());
+      datagram = os::read_notify(it->second.notify->native_handle(), reaped ? 0 : it->second.pid);
     } catch (const std::exception& e) {
       spdlog::warn("notify socket of pid {}: {}", it->second.pid, e.what());
       return;

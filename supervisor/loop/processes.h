@@ -78,7 +78,7 @@ class Processes {
   void watch_memory(daemon::WorkerHandle handle);
   void start_memory_watch(daemon::WorkerHandle handle, const std::string& cgroup);
   void watch_notify(daemon::WorkerHandle handle, const std::shared_ptr<DatagramSocket>& socket);
-  void drain_notify(daemon::WorkerHandle handle);
+  void drain_notify(daemon::WorkerHandle handle, bool reaped);
   void watch_spawns();
   OutputPipes output_;
   void collect_report(Worker& worker);

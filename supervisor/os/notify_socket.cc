@@ -48,7 +48,7 @@ std::string random_name() {
 }
 
 // What the pidfd of a sender says about it: alive or not, its cgroup, its session and parents.
-void describe(int pidfd, NotifySender& sender) {
+void describe(int pidfd, pid_t worker, NotifySender& sender) {
   sender.pidfd = true;
   PidfdInfo info{};
   info.mask = kInfoCgroupId | kInfoExit;
@@ -56,6 +56,14 @@ void describe(int pidfd, NotifySender& sender) {
     sender.cgroup = info.cgroupid;
   }
   if (sender.pid <= 0) return;
+  if (sender.pid == worker) {
+    // The worker itself: it leads its own session (setsid before its exec; a session leader
+    // cannot leave it) and has no ancestor below the master.
+    if (syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) != 0) return;
+    sender.alive = true;
+    sender.session = worker;
+    return;
+  }
   // /proc is read by pid, then the pidfd says whether that pid was still the sender: a process
   // that is alive now was alive while we read (its pid cannot have been reused).
   std::optional<ProcStat> stat = read_proc_stat(sender.pid);
@@ -137,7 +145,7 @@ bool notify_pidfds_supported() {
   return fd && setsockopt(fd.get(), SOL_SOCKET, kSoPassPidfd, &one, sizeof one) == 0;
 }
 
-std::optional<NotifyDatagram> read_notify(int fd) {
+std::optional<NotifyDatagram> read_notify(int fd, pid_t worker) {
   char data[4096];
   alignas(cmsghdr) char
       control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(int) * 16)];
@@ -174,7 +182,7 @@ std::optional<NotifyDatagram> read_notify(int fd) {
       }
     }
   }
-  if (pidfd) describe(pidfd.get(), out.sender);
+  if (pidfd) describe(pidfd.get(), worker, out.sender);
   const std::size_t length =
       static_cast<std::size_t>(n) < sizeof data - 1 ? static_cast<std::size_t>(n) : sizeof data - 1;
   out.text.assign(data, length);

@@ -50,8 +50,10 @@ struct NotifyDatagram {
   NotifySender sender;
 };
 
-/// Reads one waiting datagram, or nullopt when none is queued. Throws std::system_error.
-std::optional<NotifyDatagram> read_notify(int fd);
+/// Reads one waiting datagram, or nullopt when none is queued. `worker`: the worker's pid while
+/// it is not reaped (no one else can have it then), else 0; a datagram from that pid needs no
+/// /proc reads to say who sent it. Throws std::system_error.
+std::optional<NotifyDatagram> read_notify(int fd, pid_t worker);
 
 /// True when the kernel supports SO_PASSPIDFD (Linux 6.5+).
 bool notify_pidfds_supported();

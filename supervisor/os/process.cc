@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -129,18 +130,47 @@ long clone3_run(CloneArgs* args, int (*fn)(void*), void* arg) {
 
 }  // namespace
 
+namespace {
+
+// Mappings of children that have exec'd or exited, kept for the next ones: no mmap, mprotect and
+// munmap per spawn, and their pages are already there (no faults while the plan is written and
+// the child runs on its stack). A few only: a burst of spawns needs more at once than it can keep.
+struct MemoryPool {
+  static constexpr std::size_t kKept = 4;
+  std::mutex mutex;
+  std::vector<std::pair<char*, std::size_t>> free;
+};
+MemoryPool& memory_pool() {
+  static MemoryPool* pool = new MemoryPool;  // never freed: a ChildMemory may outlive statics
+  return *pool;
+}
+
+}  // namespace
+
 //   [guard page, PROT_NONE][stack, grows down towards the guard][ChildPlan, argv, env, ...]
 ChildMemory::ChildMemory(std::size_t data_bytes)
     : size_(kPageSize + kStackSize + round_up(data_bytes, kPageSize)) {
+  {
+    MemoryPool& pool = memory_pool();
+    const std::lock_guard<std::mutex> lock(pool.mutex);
+    for (auto it = pool.free.begin(); it != pool.free.end(); ++it) {
+      if (it->second >= size_ && it->second <= 4 * size_) {
+        base_ = it->first;
+        size_ = it->second;
+        pool.free.erase(it);
+        return;
+      }
+    }
+  }
   void* base =
       mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (base == MAP_FAILED) throw std::system_error(errno, std::system_category(), "mmap");
-  base_ = static_cast<char*>(base);
-  if (mprotect(base_, kPageSize, PROT_NONE) != 0) {
+  if (mprotect(base, kPageSize, PROT_NONE) != 0) {
     const int error = errno;
-    reset();
+    munmap(base, size_);
     throw std::system_error(error, std::system_category(), "mprotect");
   }
+  base_ = static_cast<char*>(base);
 }
 
 ChildMemory& ChildMemory::operator=(ChildMemory&& other) noexcept {
@@ -152,7 +182,17 @@ ChildMemory& ChildMemory::operator=(ChildMemory&& other) noexcept {
   return *this;
 }
 
+// Called once the child has exec'd or exited: nothing runs in the mapping any more.
 void ChildMemory::reset() {
+  if (base_ == nullptr) return;
+  MemoryPool& pool = memory_pool();
+  {
+    const std::lock_guard<std::mutex> lock(pool.mutex);
+    if (pool.free.size() < MemoryPool::kKept) {
+      pool.free.emplace_back(base_, size_);
+      base_ = nullptr;
+    }
+  }
   if (base_ != nullptr) munmap(base_, size_);
   base_ = nullptr;
   size_ = 0;

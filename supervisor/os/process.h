@@ -32,8 +32,8 @@ struct SpawnSpec {
 };
 
 /// One mapping per starting child: a guard page, its stack, and its plan with every string the
-/// plan points to. The child runs in it until it has exec'd or exited; unmapping it afterwards
-/// leaves nothing behind in the heap.
+/// plan points to. The child runs in it until it has exec'd or exited; afterwards reset() keeps
+/// it for the next child (a few are kept) or unmaps it, leaving nothing behind in the heap.
 class ChildMemory {
  public:
   ChildMemory() = default;
