@@ -23,6 +23,7 @@
 #include "supervisor/logging.h"
 #include "supervisor/loop/asio_host.h"
 #include "supervisor/os/cpus.h"
+#include "supervisor/os/procfs.h"
 #include "supervisor/os/spawn_slots.h"
 #include "supervisor/os/upgrade.h"
 #include "text/printable.h"
@@ -209,8 +210,9 @@ std::optional<int> parse_arguments(int argc, char** argv, Arguments& args) {
 
 int main(int argc, char** argv) {
   // 0. Before anything opens a fd: /dev/null on a closed fd 0-2, and low fd numbers for starting
-  // workers cheaply (spawn_slots.h).
+  // workers cheaply (spawn_slots.h); then /proc, held for every status and notify check.
   clusterd::os::SpawnSlots::reserve();
+  clusterd::os::proc_dir();
 
   // 1. Arguments.
   Arguments args;

@@ -28,12 +28,18 @@ std::string_view read_small(int dir, const char* path, char (&buffer)[N]) {
   return n > 0 ? std::string_view(buffer, static_cast<std::size_t>(n)) : std::string_view();
 }
 
-// /proc itself, opened once: the reads below start their path there rather than at "/".
+}  // namespace
+
+// /proc itself, opened once: the reads below start their path there rather than at "/". -1 when
+// /proc cannot be opened: every read then fails as for a process that is gone, and the next
+// call tries again (a first call made while the master was out of fds must not last).
 int proc_dir() {
-  // -1 when /proc cannot be opened: every read then fails as for a process that is gone.
-  static const int fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  static int fd = -1;
+  if (fd < 0) fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
   return fd;
 }
+
+namespace {
 
 // A small text file (relative to `dir`) whole; empty when it cannot be read.
 std::string read_text_at(int dir, const char* path) {

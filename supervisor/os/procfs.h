@@ -37,6 +37,9 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text);
 std::optional<std::uint64_t> parse_statm_resident(std::string_view text);
 
 std::optional<ProcStat> read_proc_stat(pid_t pid);
+/// /proc, opened at the first call that can (and held): the master calls it at its start, so
+/// that the fd is not first needed when the master is short of fds.
+int proc_dir();
 /// The resident set in KiB (VmRSS), exact; nullopt if the process is gone.
 std::optional<std::uint64_t> read_rss_kb(pid_t pid);
 /// The CPUs `pid` may run on ("0-1"), from sched_getaffinity; empty if it is gone.
