@@ -310,7 +310,7 @@ Child spawn(const SpawnSpec& spec) {
   int* staged[] = {&plan.stdin_fd, &plan.stdout_fd, &plan.stderr_fd, &plan.error_fd};
   std::vector<int*> wanted(std::begin(staged), std::end(staged));
   for (int i = 0; i < plan.fd_count; ++i) wanted.push_back(&fds[i]);
-  // Only for a large table: below that, copying it costs less than the slots' own calls.
+  // Only for a large table (SpawnSlots::kLargeTable says why).
   for (int* fd : wanted) SpawnSlots::note_fd(*fd);
   const SlotLease lease = SpawnSlots::large_table()
                               ? SpawnSlots::lease(wanted.data(), static_cast<int>(wanted.size()))

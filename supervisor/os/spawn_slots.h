@@ -30,8 +30,10 @@ class SpawnSlots {
  public:
   static constexpr int kGroups = 4;
   static constexpr int kPerGroup = 8;
-  /// Worth it only from this many fds in the master's table: below, copying it at clone costs
-  /// less than the slots' own ten dup3 calls.
+  /// Used only from this many fds in the master's table. A child of the slots still copies the
+  /// ~40 fds below their limit and closes them at exec, plus ten dup3 calls of the master; with a
+  /// table a few times that size the copy saves little (a dup3 costs ~0.3 us here, closing a file
+  /// at exec about as much), so the slots wait for tables several times larger.
   static constexpr int kLargeTable = 256;
   /// The highest fd number seen so far (the spawns' own fds and pidfds) decides whether the table
   /// is large: a new fd takes the lowest free number, which after a worker's exit is one of its
