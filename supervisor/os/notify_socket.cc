@@ -84,7 +84,8 @@ void describe(int pidfd, pid_t worker, NotifySender& sender) {
 }  // namespace
 
 NotifyDir::NotifyDir(const std::string& parent) {
-  std::string pattern = parent + "/notify.XXXXXX";
+  // Named after the master: one left behind by a master that was killed says whose it was.
+  std::string pattern = parent + "/notify." + std::to_string(getpid()) + ".XXXXXX";
   if (mkdtemp(pattern.data()) == nullptr) fail("mkdtemp " + pattern);
   path_ = pattern;
   // Others may pass through (a worker running as another user must reach its socket) but not

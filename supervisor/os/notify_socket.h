@@ -27,7 +27,10 @@ struct NotifySocket {
 /// The directory of one master's notify sockets, removed with it.
 class NotifyDir {
  public:
-  /// Creates `parent`/notify.XXXXXX (mode 0711). Throws std::system_error.
+  /// Creates `parent`/notify.<pid>.XXXXXX (mode 0711). A master killed before it could remove
+  /// it leaves it behind; no later master removes it, because in a directory shared between pid
+  /// namespaces (/dev/shm with docker's --ipc=host) a live master's pid can look dead from here.
+  /// Throws std::system_error.
   explicit NotifyDir(const std::string& parent);
   /// The directory of the previous master (a live upgrade; its workers' sockets are in it), taken
   /// over as it is. It must be a directory of ours, not a symlink, not writable by others.

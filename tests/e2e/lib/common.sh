@@ -14,6 +14,7 @@ T=$(mktemp -d /tmp/clusterd-e2e.XXXXXX)
 # the bound is far above what any machine of this kind needs, and no test asserts a duration.
 WAIT_BOUND=${CLUSTERD_WAIT_BOUND:-60}
 DAEMON=""
+DAEMONS=()  # every master start_daemon started
 EXTRA_PIDS=()
 CGROUPS=()  # cgroup directories a test made: removed (depth first) once its processes are gone
 export CLUSTERD_SOCKET=$T/ctl.sock
@@ -39,6 +40,11 @@ cleanup() {
     echo "---- clusterd log (last 60 lines) ----"
     tail -n 60 "$T/clusterd.log"
   fi
+  # A master killed before it could remove its notify directory (in the runtime directory, or in
+  # /dev/shm when that is not tmpfs) leaves it named after its pid: remove those of ours.
+  for p in "${DAEMONS[@]}" $DAEMON; do
+    kill -0 "$p" 2>/dev/null || rm -rf /dev/shm/notify."$p".??????
+  done
   rm -rf "$T"
   exit $rc
 }
@@ -70,6 +76,7 @@ start_daemon() {
   local config=$1; shift
   "$CLUSTERD" -c "$config" --log-level debug "$@" >"$T/clusterd.log" 2>&1 &
   DAEMON=$!
+  DAEMONS+=("$DAEMON")
 }
 
 # worker_pids: the daemon's direct children (its workers), one per line.
