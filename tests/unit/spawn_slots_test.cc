@@ -57,7 +57,10 @@ std::string read_all(int fd) {
 
 TEST_CASE("a child sharing the master's fd table keeps only its own fds") {
   SpawnSlots::reserve();
-  REQUIRE(SpawnSlots::wake_fd() >= 0);  // Linux 5.9+: close_range(CLOSE_RANGE_UNSHARE)
+  if (SpawnSlots::wake_fd() < 0) {  // before Linux 5.9: no close_range(CLOSE_RANGE_UNSHARE)
+    WARN("no spawn slots on this kernel: not checked");
+    return;
+  }
   const ManyFds many;
   int out[2];
   REQUIRE(pipe2(out, O_CLOEXEC) == 0);
@@ -96,7 +99,10 @@ TEST_CASE("a child sharing the master's fd table keeps only its own fds") {
 
 TEST_CASE("a group held by a child that never took its own table is freed when it is reaped") {
   SpawnSlots::reserve();
-  REQUIRE(SpawnSlots::wake_fd() >= 0);
+  if (SpawnSlots::wake_fd() < 0) {  // before Linux 5.9: no close_range(CLOSE_RANGE_UNSHARE)
+    WARN("no spawn slots on this kernel: not checked");
+    return;
+  }
   // Stand-ins for children that die before their first system call: leases nobody releases.
   std::vector<int> readers;
   std::vector<SlotLease> leases;
