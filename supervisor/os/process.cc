@@ -205,7 +205,6 @@ namespace {
 // Starts the child that runs `plan` on `memory`'s stack, in the cgroup `cgroup_fd` (-1: ours).
 // Returns its pid, with its pidfd in *pidfd. Throws std::system_error.
 long start_child(worker::ChildPlan& plan, const ChildMemory& memory, int cgroup_fd, int* pidfd) {
-  const std::uint64_t share = plan.unshare_below > 0 ? CLONE_FILES : 0;
   // The child runs on its own stack in our memory (CLONE_VM: nothing is copied, however large
   // the master is) while we go on (no CLONE_VFORK: a child that waits for a CPU under load does
   // not stall the event loop). Every signal stays blocked until the child has put its handlers
@@ -222,7 +221,8 @@ long start_child(worker::ChildPlan& plan, const ChildMemory& memory, int cgroup_
   static std::atomic<bool> clone3_refused{false};
   if (cgroup_fd >= 0 && !clone3_refused.load(std::memory_order_relaxed)) {
     CloneArgs args{};
-    args.flags = CLONE_VM | CLONE_PIDFD | kCloneIntoCgroup | share;
+    args.flags =
+        CLONE_VM | CLONE_PIDFD | kCloneIntoCgroup | (plan.unshare_below > 0 ? CLONE_FILES : 0);
     args.pidfd = reinterpret_cast<std::uintptr_t>(pidfd);
     args.exit_signal = SIGCHLD;
     args.stack = reinterpret_cast<std::uintptr_t>(memory.stack_top() - kStackSize);
@@ -307,14 +307,9 @@ Child spawn(const SpawnSpec& spec) {
   plan.error_fd = error_write.get();
   // Where it can, the child shares our fd table and keeps only the low slots its fds are copied
   // to (spawn_slots.h): no copy of thousands of fds at clone, no closing them at exec.
-  int* staged[] = {&plan.stdin_fd, &plan.stdout_fd, &plan.stderr_fd, &plan.error_fd};
-  std::vector<int*> wanted(std::begin(staged), std::end(staged));
+  std::vector<int*> wanted{&plan.stdin_fd, &plan.stdout_fd, &plan.stderr_fd, &plan.error_fd};
   for (int i = 0; i < plan.fd_count; ++i) wanted.push_back(&fds[i]);
-  // Only for a large table (SpawnSlots::kLargeTable says why).
-  for (int* fd : wanted) SpawnSlots::note_fd(*fd);
-  const SlotLease lease = SpawnSlots::large_table()
-                              ? SpawnSlots::lease(wanted.data(), static_cast<int>(wanted.size()))
-                              : SlotLease{};
+  const SlotLease lease = SpawnSlots::lease(wanted.data(), static_cast<int>(wanted.size()));
   plan.unshare_below = lease.limit;
   plan.released = lease.released;
   plan.wake_fd = lease.wake_fd;

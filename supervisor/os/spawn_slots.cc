@@ -86,7 +86,8 @@ void SpawnSlots::reserve() {
 
 SlotLease SpawnSlots::lease(int* const* fds, int count) {
   State& s = state();
-  if (!s.ready) return {};
+  for (int i = 0; i < count; ++i) note_fd(*fds[i]);
+  if (!s.ready || s.high_water < kLargeTable) return {};
   const auto open = [](const int* fd) { return *fd >= 0; };
   if (std::count_if(fds, fds + count, open) > kPerGroup) {
     ++s.copied;
@@ -151,7 +152,6 @@ void SpawnSlots::sweep() {
 }
 
 void SpawnSlots::note_fd(int fd) { state().high_water = std::max(state().high_water, fd); }
-bool SpawnSlots::large_table() { return state().high_water >= kLargeTable; }
 
 void SpawnSlots::woken() {
   eventfd_t count = 0;

@@ -35,19 +35,20 @@ class SpawnSlots {
   /// table a few times that size the copy saves little (a dup3 costs ~0.3 us here, closing a file
   /// at exec about as much), so the slots wait for tables several times larger.
   static constexpr int kLargeTable = 256;
-  /// The highest fd number seen so far (the spawns' own fds and pidfds) decides whether the table
-  /// is large: a new fd takes the lowest free number, which after a worker's exit is one of its
-  /// old ones however large the table, so the high-water mark is kept instead.
+  /// The highest fd number seen so far (the fds lease() is given, and the pidfds noted here)
+  /// decides whether the table is large: a new fd takes the lowest free number, which after a
+  /// worker's exit is one of its old ones however large the table, so the high-water mark is
+  /// kept instead.
   static void note_fd(int fd);
-  static bool large_table();
 
   /// Reserves the slots: the lowest free fd numbers now, so call it before the master opens
   /// many (and first fills a closed fd 0, 1 or 2 with /dev/null). Without it (or on a kernel
   /// without CLOSE_RANGE_UNSHARE) lease() always says no.
   static void reserve();
   /// Copies the fds that `*fds[i]` name into a free group and rewrites each to its slot number
-  /// (entries that are negative stay as they are). No lease when no group is free after a short
-  /// wait for the oldest child, or there are more than kPerGroup fds, or nothing is reserved.
+  /// (entries that are negative stay as they are). No lease while the table is small
+  /// (kLargeTable), when no group is free after a short wait for the oldest child, when there
+  /// are more than kPerGroup fds, or when nothing is reserved.
   static SlotLease lease(int* const* fds, int count);
   /// The child of `lease` was not created: the group is free again.
   static void cancel(const SlotLease& lease);
@@ -63,7 +64,7 @@ class SpawnSlots {
   static int wake_fd();
   /// Empties the eventfd and sweeps.
   static void woken();
-  /// How many children got a lease and how many copied the whole table (for the benchmarks).
+  /// How many children got a lease and how many a large table did not (for the tests).
   static unsigned long leased();
   static unsigned long copied();
 };

@@ -53,14 +53,34 @@ std::string read_all(int fd) {
   return out;
 }
 
+// Reserves the slots; false (with a warning) on a kernel without them.
+bool slots_here() {
+  SpawnSlots::reserve();
+  if (SpawnSlots::wake_fd() >= 0) return true;
+  WARN("no spawn slots on this kernel (before Linux 5.9: no CLOSE_RANGE_UNSHARE): not checked");
+  return false;
+}
+
+// A new pipe whose write end is offered to lease(): `fd` is the slot holding it when leased.
+struct LeasedPipe {
+  int read = -1;
+  int write = -1;
+  int fd = -1;
+  SlotLease lease;
+};
+LeasedPipe lease_pipe() {
+  int p[2];
+  REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+  LeasedPipe out{p[0], p[1], p[1], {}};
+  int* staged[] = {&out.fd};
+  out.lease = SpawnSlots::lease(staged, 1);
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("a child sharing the master's fd table keeps only its own fds") {
-  SpawnSlots::reserve();
-  if (SpawnSlots::wake_fd() < 0) {  // before Linux 5.9: no close_range(CLOSE_RANGE_UNSHARE)
-    WARN("no spawn slots on this kernel: not checked");
-    return;
-  }
+  if (!slots_here()) return;
   const ManyFds many;
   int out[2];
   REQUIRE(pipe2(out, O_CLOEXEC) == 0);
@@ -98,29 +118,20 @@ TEST_CASE("a child sharing the master's fd table keeps only its own fds") {
 }
 
 TEST_CASE("a group held by a child that never took its own table is freed when it is reaped") {
-  SpawnSlots::reserve();
-  if (SpawnSlots::wake_fd() < 0) {  // before Linux 5.9: no close_range(CLOSE_RANGE_UNSHARE)
-    WARN("no spawn slots on this kernel: not checked");
-    return;
-  }
+  if (!slots_here()) return;
+  const ManyFds many;  // the pipes below get numbers above it: a large table
   // Stand-ins for children that die before their first system call: leases nobody releases.
   std::vector<int> readers;
-  std::vector<SlotLease> leases;
   std::vector<int> slots;
   for (int i = 0; i < SpawnSlots::kGroups; ++i) {
-    int p[2];
-    REQUIRE(pipe2(p, O_CLOEXEC) == 0);
-    int fd = p[1];
-    int* staged[] = {&fd};
-    const SlotLease lease = SpawnSlots::lease(staged, 1);
-    REQUIRE(lease.group >= 0);
-    CHECK(fd != p[1]);  // rewritten to its slot, which now holds the pipe
-    CHECK_FALSE(is_dev_null(fd));
-    SpawnSlots::assign(lease, 1'000'000 + i);
-    close(p[1]);
-    readers.push_back(p[0]);
-    leases.push_back(lease);
-    slots.push_back(fd);
+    const LeasedPipe pipe = lease_pipe();
+    REQUIRE(pipe.lease.group >= 0);
+    CHECK(pipe.fd != pipe.write);  // rewritten to its slot, which now holds the pipe
+    CHECK_FALSE(is_dev_null(pipe.fd));
+    SpawnSlots::assign(pipe.lease, 1'000'000 + i);
+    close(pipe.write);
+    readers.push_back(pipe.read);
+    slots.push_back(pipe.fd);
   }
   // Every group held: the next spawn copies the table rather than wait for them.
   int other = readers[0];
@@ -136,14 +147,10 @@ TEST_CASE("a group held by a child that never took its own table is freed when i
     CHECK(read_all(readers[i]).empty());
     close(readers[i]);
   }
-  int p[2];
-  REQUIRE(pipe2(p, O_CLOEXEC) == 0);
-  int fd = p[1];
-  int* again[] = {&fd};
-  const SlotLease lease = SpawnSlots::lease(again, 1);
-  CHECK(lease.group >= 0);
-  SpawnSlots::cancel(lease);
-  CHECK(is_dev_null(fd));
-  close(p[0]);
-  close(p[1]);
+  const LeasedPipe again = lease_pipe();
+  CHECK(again.lease.group >= 0);
+  SpawnSlots::cancel(again.lease);
+  CHECK(is_dev_null(again.fd));
+  close(again.read);
+  close(again.write);
 }
