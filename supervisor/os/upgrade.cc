@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <initializer_list>
 #include <memory>
 #include <system_error>
 
@@ -57,6 +58,15 @@ std::vector<char*> c_argv(std::vector<std::string>& args) {
   for (std::string& a : args) out.push_back(a.data());
   out.push_back(nullptr);
   return out;
+}
+
+// The master's command line `argv` as `binary` runs it: argv[0] replaced, `extra` appended.
+std::vector<std::string> command_line(const std::string& binary, std::vector<std::string> argv,
+                                      std::initializer_list<std::string> extra) {
+  if (argv.empty()) argv.emplace_back();
+  argv[0] = binary;
+  argv.insert(argv.end(), extra);
+  return argv;
 }
 
 std::string signal_text(int sig) {
@@ -127,10 +137,7 @@ std::optional<std::string> rehearse_upgrade(const std::string& binary,
   posix_spawnattr_setflags(&attr,
                            POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   // The command line the exec will have: an option the new binary no longer knows fails here.
-  std::vector<std::string> args = argv_in;
-  if (args.empty()) args.emplace_back();
-  args[0] = binary;
-  args.emplace_back("--upgrade-check");
+  std::vector<std::string> args = command_line(binary, argv_in, {"--upgrade-check"});
   std::vector<char*> argv = c_argv(args);
   pid_t pid = 0;
   const int rc = posix_spawn(&pid, binary.c_str(), &actions, &attr, argv.data(), environ);
@@ -183,11 +190,9 @@ std::string exec_upgrade(const std::string& binary, const std::vector<std::strin
   }
   const UniqueFd self(open("/proc/self/exe", O_RDONLY));  // inherited: the fallback
   if (!self) return std::string("cannot keep this binary for a hand-back: ") + std::strerror(errno);
-  std::vector<std::string> args = argv;
-  if (args.empty()) args.emplace_back();
-  args[0] = binary;
-  args.insert(args.end(), {"--upgrade-from", std::to_string(memfd.get()), "--upgrade-fallback",
-                           std::to_string(self.get())});
+  std::vector<std::string> args = command_line(binary, argv,
+                                               {"--upgrade-from", std::to_string(memfd.get()),
+                                                "--upgrade-fallback", std::to_string(self.get())});
   std::vector<char*> c_args = c_argv(args);
   const BlockedSignals blocked;
   // Only what is handed over crosses the exec: asio accepts control and metrics connections
