@@ -160,16 +160,18 @@ double spawn_parallel(int n, char** argv) {
   const ParallelChild child{argv[3], argv + 3};
   std::vector<pid_t> children;
   std::vector<void*> stacks;
+  bool failed = false;
   const auto t0 = Clock::now();
-  for (int i = 0; i < n; ++i) {
+  for (int i = 0; i < n && !failed; ++i) {
     void* stack = mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED) return -1;
+    failed = stack == MAP_FAILED;
+    if (failed) break;
     stacks.push_back(stack);
     const pid_t pid = clone(exec_child, static_cast<char*>(stack) + kStack, CLONE_VM | SIGCHLD,
                             const_cast<ParallelChild*>(&child));
-    if (pid < 0) return -1;
-    children.push_back(pid);
+    failed = pid < 0;
+    if (!failed) children.push_back(pid);
   }
   close(pipe_fds[1]);
   char byte;
@@ -177,25 +179,27 @@ double spawn_parallel(int n, char** argv) {
   }
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   close(pipe_fds[0]);
+  // Every child goes, whatever happened: none is left running `sleep 3600`.
   for (pid_t pid : children) kill(pid, SIGKILL);
   for (pid_t pid : children) waitpid(pid, nullptr, 0);
   for (void* stack : stacks) munmap(stack, kStack);
-  return ms;
+  return failed ? -1 : ms;
 }
 
 // glibc's posix_spawn (clone with CLONE_VFORK) returns once the child has exec'd.
 double spawn_serial(int n, char** argv) {
   std::vector<pid_t> children;
+  bool failed = false;
   const auto t0 = Clock::now();
-  for (int i = 0; i < n; ++i) {
+  for (int i = 0; i < n && !failed; ++i) {
     pid_t pid = 0;
-    if (posix_spawn(&pid, argv[3], nullptr, nullptr, argv + 3, environ) != 0) return -1;
-    children.push_back(pid);
+    failed = posix_spawn(&pid, argv[3], nullptr, nullptr, argv + 3, environ) != 0;
+    if (!failed) children.push_back(pid);
   }
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   for (pid_t pid : children) kill(pid, SIGKILL);
   for (pid_t pid : children) waitpid(pid, nullptr, 0);
-  return ms;
+  return failed ? -1 : ms;
 }
 
 int spawn(char** argv) {
