@@ -66,11 +66,10 @@ long arg(P* pointer) {
 }
 
 [[noreturn]] void fail(const ChildPlan& plan, int step, long result) {
-  if (plan.error_fd >= 0) {
-    const ChildError error{step, static_cast<int>(-result)};
-    // 8 bytes into an empty pipe: one atomic write that cannot block.
-    sys(SYS_write, plan.error_fd, arg(&error), sizeof error);
-  }
+  plan.failed_errno.store(static_cast<int>(-result), std::memory_order_relaxed);
+  plan.failed_step.store(step, std::memory_order_relaxed);
+  // Both before the kernel's own store that clears `in_use` at our exit, on any CPU.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   for (;;) sys(SYS_exit_group, 127);
 }
 

@@ -3,7 +3,7 @@
 // calls: no allocation, no locks, no logging. It runs on its own stack in the parent's memory
 // (CLONE_VM, like posix_spawn, but without CLONE_VFORK: the parent does not wait for the exec),
 // so it makes raw system calls and touches nothing but its stack and the plan; what fails is
-// reported through a pipe.
+// written into the plan (ChildPlan::failed_step) before the child exits.
 #pragma once
 
 #include <sys/types.h>
@@ -30,7 +30,6 @@ struct ChildPlan {
   unsigned long nofile_hard = 0;
   int cpu = -1;        // pin to this CPU; -1 = inherit the mask
   pid_t parent = 0;    // the master; PR_SET_PDEATHSIG is re-checked against it
-  int error_fd = -1;   // close-on-exec pipe: a ChildError is written to it on failure
   int stdin_fd = -1;   // becomes fd 0 (the master's /dev/null); -1 = inherit
   int stdout_fd = -1;  // becomes fd 1 (a pipe the master reads); -1 = inherit
   int stderr_fd = -1;  // becomes fd 2; -1 = inherit
@@ -46,13 +45,14 @@ struct ChildPlan {
   int unshare_below = 0;
   std::atomic<int>* released = nullptr;
   int wake_fd = -1;
-};
-
-/// What failed in the child, written to ChildPlan::error_fd before _exit(127). Exec closes the
-/// pipe instead, so the parent reads either a ChildError or end-of-file.
-struct ChildError {
-  int step = 0;   // a ChildStep
-  int error = 0;  // errno
+  // The child is cloned with CLONE_CHILD_CLEARTID pointing here: the kernel writes 0 (and wakes
+  // a futex waiter) when the child lets go of the master's memory, at its exec or at its exit.
+  // Until then the plan and the stack are the child's.
+  std::atomic<int> in_use{1};
+  // What failed, written before the child exits with 127: a ChildStep and its errno (0: none).
+  // The child makes the two visible before its exit clears `in_use`.
+  mutable std::atomic<int> failed_step{0};
+  mutable std::atomic<int> failed_errno{0};
 };
 
 enum ChildStep {

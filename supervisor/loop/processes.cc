@@ -59,9 +59,6 @@ std::string notify_parent(const std::string& runtime_dir) {
   return tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp";
 }
 
-// The spawn watch's key for the eventfd of the spawn slots (worker handles count up from 1).
-constexpr std::uint64_t kSlotsKey = ~std::uint64_t{0};
-
 core::ExitStatus exit_status_of(int status) {
   if (WIFSIGNALED(status)) return core::ExitStatus::signaled(WTERMSIG(status));
   return core::ExitStatus::exited(WEXITSTATUS(status));
@@ -73,7 +70,7 @@ Processes::Processes(asio::io_context& io, const std::string& runtime_dir,
                      const std::string& cgroups, const TakenOver* taken)
     : output_(io),
       io_(io),
-      spawn_io_(io_, fcntl(spawn_watch_.fd(), F_DUPFD_CLOEXEC, 0)),
+      slots_io_(io_),
       devnull_(open("/dev/null", O_RDONLY | O_CLOEXEC)),
       notify_dir_(taken != nullptr ? os::NotifyDir(os::NotifyDir::Existing{}, taken->notify_dir)
                                    : os::NotifyDir(notify_parent(runtime_dir))) {
@@ -92,10 +89,15 @@ Processes::Processes(asio::io_context& io, const std::string& runtime_dir,
 void Processes::start(daemon::HostEvents& events) {
   events_ = &events;
   output_.start(events);
-  if (const int wake = os::SpawnSlots::wake_fd(); wake >= 0 && !spawn_watch_.add(wake, kSlotsKey)) {
-    spdlog::warn("cannot watch the spawn slots; each is swept at the next spawn instead");
+  if (const int wake = os::SpawnSlots::wake_fd(); wake >= 0) {
+    const int fd = fcntl(wake, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+      spdlog::warn("cannot watch the spawn slots; each is swept at the next spawn instead");
+      return;
+    }
+    slots_io_.assign(fd);
+    watch_slots();
   }
-  watch_spawns();
 }
 
 void Processes::choose_cgroups(const std::string& setting) {
@@ -255,7 +257,7 @@ void Processes::reap() {
     output_.drain(handle);       // and its last words come before its exit
     const auto it = workers_.find(handle);
     if (it == workers_.end()) continue;
-    collect_report(it->second);  // an error was written before the exit, so it is there now
+    collect_report(it->second);  // reaped: it has let go of its memory, its error is there
     core::ExitStatus status = exit_status_of(reaped->status);
     if (it->second.error) {
       status = core::ExitStatus::spawn_failed(it->second.error->what(),
@@ -307,40 +309,35 @@ void Processes::drain_notify(WorkerHandle handle, bool reaped) {
   }
 }
 
-void Processes::watch_spawns() {
-  spawn_io_.async_wait(
-      asio::posix::stream_descriptor::wait_read, [this](const std::error_code& ec) {
-        if (ec) return;
-        std::vector<std::uint64_t> ready;
-        int batches = 0;  // bounded: what is left is reported again at the next wait
-        do {
-          ready = spawn_watch_.ready();
-          for (std::uint64_t handle : ready) {
-            if (handle == kSlotsKey) {
-              os::SpawnSlots::woken();
-              continue;
-            }
-            const auto it = workers_.find(handle);
-            if (it != workers_.end()) collect_report(it->second);
-          }
-        } while (ready.size() == os::SpawnWatch::kBatch && ++batches < 64);
-        watch_spawns();
-      });
+void Processes::watch_slots() {
+  slots_io_.async_wait(asio::posix::stream_descriptor::wait_read,
+                       [this](const std::error_code& ec) {
+                         if (ec) return;
+                         os::SpawnSlots::woken();
+                         sweep_started();
+                         watch_slots();
+                       });
 }
 
-// Reads what a starting child wrote to its error pipe; at end of file (exec'd or exited) the
-// pipe closes (leaving the epoll set) and the child's memory goes.
 void Processes::collect_report(Worker& worker) {
-  if (!worker.errors) return;
-  const os::SpawnReport report = os::read_spawn_report(worker.errors.get());
-  if (report.error) worker.error = report.error;
-  if (report.finished) {
-    worker.errors.reset();
-    worker.memory.reset();
-  }
+  if (!worker.memory) return;
+  os::SpawnReport report = os::spawn_report(worker.memory);
+  if (!report.finished) return;
+  if (report.error) worker.error = std::move(report.error);
+  worker.memory.reset();
+}
+
+void Processes::sweep_started() {
+  std::erase_if(starting_, [this](WorkerHandle handle) {
+    const auto it = workers_.find(handle);
+    if (it == workers_.end()) return true;
+    collect_report(it->second);
+    return !it->second.memory;
+  });
 }
 
 daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
+  sweep_started();
   os::NotifySocket notify;
   try {
     notify = notify_dir_.open(request.ids ? request.ids->uid : geteuid());
@@ -390,16 +387,12 @@ daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
   Worker& worker = workers_[handle];
   worker.pid = child.pid;
   worker.pidfd = std::move(child.pidfd);
-  worker.errors = std::move(child.errors);
   worker.memory = std::move(child.memory);
   worker.notify_path = notify.path;
   by_pid_[child.pid] = handle;
   if (cgroup) trees_[child.pid] = cgroup;
   try {
-    if (!spawn_watch_.add(worker.errors.get(), handle)) {
-      spdlog::warn("pid {}: cannot watch its start-up; its errors are read when it exits",
-                   child.pid);
-    }
+    starting_.push_back(handle);
     worker.notify = std::make_shared<DatagramSocket>(io_, asio::local::datagram_protocol(),
                                                      notify.fd.release());
     watch_notify(handle, worker.notify);

@@ -1,5 +1,5 @@
-// The workers as the kernel sees them: starting one (its notify socket, its cgroup, the error
-// pipe of its start-up), signalling it or its whole tree, reaping it, reading what it sends on
+// The workers as the kernel sees them: starting one (its notify socket, its cgroup, the memory
+// it starts in), signalling it or its whole tree, reaping it, reading what it sends on
 // its notify socket, and, at a clean stop, making sure nothing it started is left. Part of the
 // real host (asio_host.h); it reports to the daemon's HostEvents.
 #pragma once
@@ -15,13 +15,13 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "supervisor/daemon/host.h"
 #include "supervisor/loop/output_pipes.h"
 #include "supervisor/os/cgroup.h"
 #include "supervisor/os/notify_socket.h"
 #include "supervisor/os/process.h"
-#include "supervisor/os/spawn_watch.h"
 
 namespace clusterd::loop {
 
@@ -62,8 +62,7 @@ class Processes {
     os::UniqueFd pidfd;
     std::shared_ptr<DatagramSocket> notify;
     std::string notify_path;
-    os::UniqueFd errors;                  // the child's error pipe, until it exec'd or exited
-    os::ChildMemory memory;               // the child's stack and plan, until then too
+    os::ChildMemory memory;               // the child's stack and plan, until it exec'd or exited
     std::optional<os::SpawnError> error;  // what the child reported before it exited
     std::shared_ptr<asio::posix::stream_descriptor> memory_events;  // with memory.high set
     std::uint64_t high_seen = 0;  // memory.events `high` when last looked
@@ -79,9 +78,13 @@ class Processes {
   void start_memory_watch(daemon::WorkerHandle handle, const std::string& cgroup);
   void watch_notify(daemon::WorkerHandle handle, const std::shared_ptr<DatagramSocket>& socket);
   void drain_notify(daemon::WorkerHandle handle, bool reaped);
-  void watch_spawns();
+  void watch_slots();
   OutputPipes output_;
+  /// Once the worker's child has exec'd or exited: what it reported, and its memory goes back.
   void collect_report(Worker& worker);
+  /// collect_report() for every worker still starting (at each spawn and reap, and when a child
+  /// wakes the spawn slots): in a burst, a child's memory serves another a few spawns later.
+  void sweep_started();
   os::SpawnSpec spawn_spec(const daemon::SpawnRequest& request, const std::string& notify_path,
                            int cgroup_fd) const;
 
@@ -90,10 +93,10 @@ class Processes {
   std::map<daemon::WorkerHandle, Worker> workers_;
   std::unordered_map<pid_t, daemon::WorkerHandle> by_pid_;
   daemon::WorkerHandle next_handle_ = 1;
-  os::SpawnWatch spawn_watch_;
-  asio::posix::stream_descriptor spawn_io_;
-  os::UniqueFd devnull_;      // every worker's stdin
-  os::NotifyDir notify_dir_;  // the previous master's after a live upgrade
+  std::vector<daemon::WorkerHandle> starting_;  // workers whose child may run in its memory
+  asio::posix::stream_descriptor slots_io_;     // the spawn slots' eventfd
+  os::UniqueFd devnull_;                        // every worker's stdin
+  os::NotifyDir notify_dir_;                    // the previous master's after a live upgrade
   std::optional<os::CgroupTree> cgroup_tree_;
   std::string cgroup_mode_;
   std::uint64_t next_cgroup_ = 1;

@@ -16,7 +16,7 @@ using daemon::WorkerHandle;
 
 std::optional<std::string> Processes::upgrade_blocker() const {
   for (const auto& [handle, worker] : workers_) {
-    if (worker.errors) {
+    if (!os::spawn_report(worker.memory).finished) {
       return "worker pid " + std::to_string(worker.pid) + " is between fork and exec";
     }
   }

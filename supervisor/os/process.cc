@@ -1,6 +1,7 @@
 #include "supervisor/os/process.h"
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -13,9 +14,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -134,9 +137,11 @@ namespace {
 
 // Mappings of children that have exec'd or exited, kept for the next ones: no mmap, mprotect and
 // munmap per spawn, and their pages are already there (no faults while the plan is written and
-// the child runs on its stack). A few only: a burst of spawns needs more at once than it can keep.
+// the child runs on its stack). In a burst the caller hands a child's memory back as soon as the
+// child has exec'd (spawn_report()), a few spawns later, so a handful of mappings serve a burst of
+// any size; 16 leave room for children that wait for a CPU.
 struct MemoryPool {
-  static constexpr std::size_t kKept = 4;
+  static constexpr std::size_t kKept = 16;
   std::mutex mutex;
   std::vector<std::pair<char*, std::size_t>> free;
 };
@@ -221,9 +226,10 @@ long start_child(worker::ChildPlan& plan, const ChildMemory& memory, int cgroup_
   static std::atomic<bool> clone3_refused{false};
   if (cgroup_fd >= 0 && !clone3_refused.load(std::memory_order_relaxed)) {
     CloneArgs args{};
-    args.flags =
-        CLONE_VM | CLONE_PIDFD | kCloneIntoCgroup | (plan.unshare_below > 0 ? CLONE_FILES : 0);
+    args.flags = CLONE_VM | CLONE_PIDFD | CLONE_CHILD_CLEARTID | kCloneIntoCgroup |
+                 (plan.unshare_below > 0 ? CLONE_FILES : 0);
     args.pidfd = reinterpret_cast<std::uintptr_t>(pidfd);
+    args.child_tid = reinterpret_cast<std::uintptr_t>(&plan.in_use);
     args.exit_signal = SIGCHLD;
     args.stack = reinterpret_cast<std::uintptr_t>(memory.stack_top() - kStackSize);
     args.stack_size = kStackSize;
@@ -246,8 +252,10 @@ long start_child(worker::ChildPlan& plan, const ChildMemory& memory, int cgroup_
     clone_errno = errno;
   }
   if (pid < 0 && (cgroup_fd < 0 || cgroup_procs)) {
-    const int flags = CLONE_VM | CLONE_PIDFD | SIGCHLD | (plan.unshare_below > 0 ? CLONE_FILES : 0);
-    pid = clone(worker::child_main, memory.stack_top(), flags, &plan, pidfd);
+    const int flags = CLONE_VM | CLONE_PIDFD | CLONE_CHILD_CLEARTID | SIGCHLD |
+                      (plan.unshare_below > 0 ? CLONE_FILES : 0);
+    pid = clone(worker::child_main, memory.stack_top(), flags, &plan, pidfd, nullptr,
+                reinterpret_cast<int*>(&plan.in_use));
     clone_errno = errno;
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -298,16 +306,9 @@ Child spawn(const SpawnSpec& spec) {
   plan.stderr_fd = spec.stderr_fd;
   plan.parent = getpid();
 
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
-    throw std::system_error(errno, std::system_category(), "pipe2");
-  }
-  UniqueFd errors(pipe_fds[0]);
-  const UniqueFd error_write(pipe_fds[1]);
-  plan.error_fd = error_write.get();
   // Where it can, the child shares our fd table and keeps only the low slots its fds are copied
   // to (spawn_slots.h): no copy of thousands of fds at clone, no closing them at exec.
-  std::vector<int*> wanted{&plan.stdin_fd, &plan.stdout_fd, &plan.stderr_fd, &plan.error_fd};
+  std::vector<int*> wanted{&plan.stdin_fd, &plan.stdout_fd, &plan.stderr_fd};
   for (int i = 0; i < plan.fd_count; ++i) wanted.push_back(&fds[i]);
   const SlotLease lease = SpawnSlots::lease(wanted.data(), static_cast<int>(wanted.size()));
   plan.unshare_below = lease.limit;
@@ -327,29 +328,47 @@ Child spawn(const SpawnSpec& spec) {
   } else {
     SpawnSlots::cancel(lease);  // the child has its own copy of everything already
   }
-  return Child{static_cast<pid_t>(pid), UniqueFd(pidfd), std::move(errors), std::move(memory)};
+  return Child{static_cast<pid_t>(pid), UniqueFd(pidfd), std::move(memory)};
 }
 
-SpawnReport read_spawn_report(int errors_fd) {
+namespace {
+const worker::ChildPlan& plan_of(const ChildMemory& memory) {
+  return *std::launder(reinterpret_cast<const worker::ChildPlan*>(memory.data()));
+}
+}  // namespace
+
+SpawnReport spawn_report(const ChildMemory& memory) {
   SpawnReport report;
-  while (true) {
-    worker::ChildError error{0, 0};
-    const ssize_t n = read(errors_fd, &error, sizeof error);
-    if (n == 0) {
-      report.finished = true;
-      return report;
-    }
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      report.finished = errno != EAGAIN;  // EAGAIN: still running; anything else: give up on it
-      return report;
-    }
-    if (n == static_cast<ssize_t>(sizeof error) && error.step != 0) {
-      report.error = SpawnError(
-          std::string(worker::child_step_name(error.step)) + ": " + std::strerror(error.error),
-          error.error);
-    }
+  if (!memory) {
+    report.finished = true;
+    return report;
   }
+  const worker::ChildPlan& plan = plan_of(memory);
+  report.finished = plan.in_use.load(std::memory_order_acquire) == 0;
+  const int step = report.finished ? plan.failed_step.load(std::memory_order_relaxed) : 0;
+  if (step != 0) {
+    const int error = plan.failed_errno.load(std::memory_order_relaxed);
+    report.error =
+        SpawnError(std::string(worker::child_step_name(step)) + ": " + std::strerror(error), error);
+  }
+  return report;
+}
+
+bool wait_started(const ChildMemory& memory, int timeout_ms) {
+  if (!memory) return true;
+  const std::atomic<int>& word = plan_of(memory).in_use;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (word.load(std::memory_order_acquire) != 0) {
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) return false;
+    const timespec slice{
+        0, static_cast<long>(
+               std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(10)).count())};
+    // Not FUTEX_PRIVATE: the kernel's wake at the child's exec or exit is the shared kind. A
+    // slice at a time, and the word is read again either way.
+    syscall(SYS_futex, &word, FUTEX_WAIT, 1, &slice, nullptr, 0);
+  }
+  return true;
 }
 
 bool transient_error(int error) {

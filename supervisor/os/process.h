@@ -31,6 +31,19 @@ struct SpawnSpec {
   int cgroup_fd = -1;  // start the child in this cgroup (a directory fd); -1 = the master's
 };
 
+/// A spawn that failed before the program ran ("execve: Permission denied").
+class SpawnError : public std::runtime_error {
+ public:
+  SpawnError(const std::string& what, int error) : std::runtime_error(what), error_(error) {}
+  int error() const { return error_; }  // the errno of the failed step
+
+ private:
+  int error_;
+};
+
+/// True for the errno values that mean "out of a resource, try again later".
+bool transient_error(int error);
+
 /// One mapping per starting child: a guard page, its stack, and its plan with every string the
 /// plan points to. The child runs in it until it has exec'd or exited; afterwards reset() keeps
 /// it for the next child (a few are kept) or unmaps it, leaving nothing behind in the heap.
@@ -54,40 +67,32 @@ class ChildMemory {
 struct Child {
   pid_t pid = 0;
   UniqueFd pidfd;
-  UniqueFd errors;  // read end of the child's error pipe (non-blocking); see read_spawn_report()
-  /// The child runs in this memory until it has exec'd or exited: keep it until
-  /// read_spawn_report() says `finished`, or the child has been reaped.
+  /// The child runs in this memory until it has exec'd or exited: keep it until spawn_report()
+  /// says `finished` (at the latest once the child has been reaped).
   ChildMemory memory;
 };
 
-/// A spawn that failed before the program ran ("execve: Permission denied").
-class SpawnError : public std::runtime_error {
- public:
-  SpawnError(const std::string& what, int error) : std::runtime_error(what), error_(error) {}
-  int error() const { return error_; }  // the errno of the failed step
-
- private:
-  int error_;
-};
-
-/// True for the errno values that mean "out of a resource, try again later".
-bool transient_error(int error);
-
-/// Starts a worker: clone(CLONE_VM | CLONE_PIDFD) on a stack of its own (clone3 with
-/// CLONE_INTO_CGROUP when a cgroup is given, so it never runs outside it); the child sets itself
-/// up and execs. Returns at once, without waiting for the exec (unlike vfork), so a child that
-/// waits for a CPU does not hold up the caller. Failures before the program runs arrive later on
-/// Child::errors. Throws std::system_error if no child could be created at all.
+/// Starts a worker: clone(CLONE_VM | CLONE_PIDFD | CLONE_CHILD_CLEARTID) on a stack of its own
+/// (clone3 with CLONE_INTO_CGROUP when a cgroup is given, so it never runs outside it); the child
+/// sets itself up and execs. Returns at once, without waiting for the exec (unlike vfork), so a
+/// child that waits for a CPU does not hold up the caller. A failure before the program runs is
+/// written into the child's memory before it exits: see spawn_report(). Throws
+/// std::system_error if no child could be created at all.
 Child spawn(const SpawnSpec& spec);
 
 struct SpawnReport {
-  /// The step that failed and its errno ("execve: No such file or directory"), if one did.
-  std::optional<SpawnError> error;
-  /// The child has exec'd or exited (end of file): its ChildMemory may go.
+  /// The child has exec'd or exited: its ChildMemory may go.
   bool finished = false;
+  /// Once finished: the step that failed and its errno ("execve: No such file or directory").
+  std::optional<SpawnError> error;
 };
-/// Reads what a child has written to its error pipe so far, without blocking.
-SpawnReport read_spawn_report(int errors_fd);
+/// Where a child's start-up is, without blocking or a system call: the kernel clears a word of
+/// the child's memory when the child lets go of it, at its exec or its exit. A child that
+/// exited after a failed step wrote the step first. An empty memory is finished.
+SpawnReport spawn_report(const ChildMemory& memory);
+/// Waits (a futex on the same word) until the child has exec'd or exited; false if it has not
+/// after `timeout_ms`.
+bool wait_started(const ChildMemory& memory, int timeout_ms);
 
 /// Looks up a user (and a group, or the user's primary group). A string of digits is that uid or
 /// gid, with or without an entry in the user database (config::numeric_id()). Throws

@@ -1,5 +1,5 @@
-// os::spawn with real child processes: what arrives on the error pipe for a child that exec'd and
-// for one that failed before it could, and many children starting at once in our memory.
+// os::spawn with real child processes: what a child that exec'd and one that failed before it
+// could leave in their memory, and many children starting at once in our memory.
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -30,7 +30,7 @@ SpawnSpec spec_for(std::string path, std::vector<std::string> argv) {
 }
 
 // Waits (bounded) for the child to exit, reaps it as os::reap_one() does (a spawn slot it held
-// is freed, so its error pipe reaches end of file) and returns its wait status.
+// is freed) and returns its wait status.
 int wait_exit(const Child& child) {
   pollfd pfd{child.pidfd.get(), POLLIN, 0};
   REQUIRE(poll(&pfd, 1, 10000) == 1);
@@ -42,23 +42,55 @@ int wait_exit(const Child& child) {
 
 }  // namespace
 
-TEST_CASE("a child that execs closes its error pipe without writing to it") {
+TEST_CASE("a child that execs lets go of its memory and reports no error") {
   const Child child = spawn(spec_for("/bin/sh", {"sh", "-c", "exit 3"}));
   REQUIRE(child.pid > 0);
   const int status = wait_exit(child);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 3);
-  const SpawnReport report = read_spawn_report(child.errors.get());
+  const SpawnReport report = spawn_report(child.memory);
   CHECK(report.finished);
   CHECK_FALSE(report.error.has_value());
 }
 
-TEST_CASE("a child whose exec fails reports the step and errno on its error pipe") {
+TEST_CASE("a child's memory is free once it has exec'd, while its program still runs") {
+  const Child child = spawn(spec_for("/bin/sleep", {"sleep", "30"}));
+  REQUIRE(child.pid > 0);
+  CHECK(wait_started(child.memory, 10000));
+  const SpawnReport report = spawn_report(child.memory);
+  CHECK(report.finished);
+  CHECK_FALSE(report.error.has_value());
+  // The word is cleared as the exec switches memory; the new name follows a moment later.
+  const std::string comm_path = "/proc/" + std::to_string(child.pid) + "/comm";
+  std::string comm;
+  for (int i = 0; i < 10000 && comm != "sleep\n"; ++i) {
+    char text[32] = {};
+    const int fd = open(comm_path.c_str(), O_RDONLY);
+    REQUIRE(fd >= 0);
+    CHECK(read(fd, text, sizeof text - 1) > 0);
+    close(fd);
+    comm = text;
+    if (comm != "sleep\n") usleep(1000);
+  }
+  CHECK(comm == "sleep\n");
+  CHECK(waitpid(child.pid, nullptr, WNOHANG) == 0);
+  kill(child.pid, SIGKILL);
+  wait_exit(child);
+}
+
+TEST_CASE("an empty child memory counts as finished") {
+  const ChildMemory none;
+  CHECK(spawn_report(none).finished);
+  CHECK_FALSE(spawn_report(none).error.has_value());
+  CHECK(wait_started(none, 0));
+}
+
+TEST_CASE("a child whose exec fails reports the step and errno in its memory") {
   const Child child = spawn(spec_for("/nonexistent/worker", {"worker"}));
   const int status = wait_exit(child);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 127);
-  const SpawnReport report = read_spawn_report(child.errors.get());
+  const SpawnReport report = spawn_report(child.memory);
   CHECK(report.finished);
   const std::optional<SpawnError>& error = report.error;
   REQUIRE(error.has_value());
@@ -72,7 +104,7 @@ TEST_CASE("a child that cannot enter its working directory reports chdir") {
   spec.cwd = "/nonexistent/dir";
   const Child child = spawn(spec);
   wait_exit(child);
-  const std::optional<SpawnError> error = read_spawn_report(child.errors.get()).error;
+  const std::optional<SpawnError> error = spawn_report(child.memory).error;
   REQUIRE(error.has_value());
   CHECK(std::string(error->what()) == "chdir: No such file or directory");
 }
@@ -111,14 +143,12 @@ TEST_CASE("many children start side by side, each on its own stack and plan") {
     if (i % 2 == 1) spec.cwd = "/nonexistent/" + std::to_string(i);
     children.push_back(spawn(spec));
   }
-  // Every child first: one that shared our fd table may have copied an earlier one's error pipe
-  // from the spawn slots, which it holds until its own exec or exit.
   std::vector<int> statuses;
   for (int i = 0; i < kChildren; ++i) statuses.push_back(wait_exit(children[i]));
   for (int i = 0; i < kChildren; ++i) {
     const int status = statuses[i];
     REQUIRE(WIFEXITED(status));
-    const SpawnReport report = read_spawn_report(children[i].errors.get());
+    const SpawnReport report = spawn_report(children[i].memory);
     CHECK(report.finished);
     if (i % 2 == 1) {
       CHECK(WEXITSTATUS(status) == 127);
@@ -148,7 +178,7 @@ TEST_CASE("a large environment and many arguments reach the program intact") {
   const int status = wait_exit(child);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
-  CHECK_FALSE(read_spawn_report(child.errors.get()).error.has_value());
+  CHECK_FALSE(spawn_report(child.memory).error.has_value());
 }
 
 namespace {
@@ -187,7 +217,7 @@ TEST_CASE("a child that cannot mark the master's fds close-on-exec fails instead
     int status = 0;
     waitpid(child.pid, &status, 0);
     SpawnSlots::child_gone(child.pid);
-    const SpawnReport report = read_spawn_report(child.errors.get());
+    const SpawnReport report = spawn_report(child.memory);
     if (!report.error) return 2;  // it ran /bin/true with every fd of ours open
     // The step that refused: marking the fds (a copied table), or taking a table of its own
     // (a child sharing ours through the spawn slots, after an earlier test made it large).
@@ -218,8 +248,7 @@ TEST_CASE("where clone3 is refused, a worker still starts inside its cgroup") {
     SpawnSpec spec = spec_for("/bin/sleep", {"sleep", "10"});
     spec.cgroup_fd = dir;
     const Child child = spawn(spec);
-    pollfd pfd{child.errors.get(), POLLIN, 0};  // end-of-file: the child has exec'd
-    if (poll(&pfd, 1, 10000) != 1 || read_spawn_report(child.errors.get()).error) return 2;
+    if (!wait_started(child.memory, 10000) || spawn_report(child.memory).error) return 2;
     char line[512] = {};
     const int proc = open(("/proc/" + std::to_string(child.pid) + "/cgroup").c_str(), O_RDONLY);
     const ssize_t n = proc < 0 ? -1 : read(proc, line, sizeof line - 1);
