@@ -94,8 +94,12 @@ SpawnRequest spawn_request(const config::AppSpec& spec, const Generation& gen, u
   }
   request.path = gen.executable;
   request.argv = spec.command;
-  request.env = worker::build_worker_env(
-      worker::inherited_env(context.inherited_env, inherit, spec.inherit_env.names), env);
+  // Inheriting everything (the common case) reads the master's environment in place.
+  request.env =
+      inherit == worker::Inherit::All
+          ? worker::build_worker_env(context.inherited_env, env)
+          : worker::build_worker_env(
+                worker::inherited_env(context.inherited_env, inherit, spec.inherit_env.names), env);
   request.cwd = spec.cwd;
   request.ids = gen.ids;
   request.nofile =

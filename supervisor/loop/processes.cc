@@ -359,8 +359,10 @@ daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
   os::SpawnSpec spec;
   spec.path = request.path;
   spec.argv = request.argv;
-  spec.env = request.env;
-  spec.env.push_back("NOTIFY_SOCKET=" + notify.path);
+  const std::string notify_entry = "NOTIFY_SOCKET=" + notify.path;
+  spec.env.reserve(request.env.size() + 1);
+  spec.env.assign(request.env.begin(), request.env.end());  // views: no copy of every string
+  spec.env.push_back(notify_entry);
   spec.fds = request.fds;
   spec.cwd = request.cwd;
   spec.ids = request.ids;

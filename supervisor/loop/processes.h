@@ -85,8 +85,6 @@ class Processes {
   /// collect_report() for every worker still starting (at each spawn and reap, and when a child
   /// wakes the spawn slots): in a burst, a child's memory serves another a few spawns later.
   void sweep_started();
-  os::SpawnSpec spawn_spec(const daemon::SpawnRequest& request, const std::string& notify_path,
-                           int cgroup_fd) const;
 
   asio::io_context& io_;
   daemon::HostEvents* events_ = nullptr;

@@ -48,12 +48,14 @@ class Carver {
     next_ += sizeof(T) * count;
     return out;
   }
-  char* copy(const std::string& text) {
+  char* copy(std::string_view text) {
     char* out = take<char>(text.size() + 1);
-    std::memcpy(out, text.c_str(), text.size() + 1);
+    std::memcpy(out, text.data(), text.size());
+    out[text.size()] = '\0';
     return out;
   }
-  char** copy_all(const std::vector<std::string>& texts) {
+  template <typename Text>
+  char** copy_all(const std::vector<Text>& texts) {
     char** out = take<char*>(texts.size() + 1);
     for (std::size_t i = 0; i < texts.size(); ++i) out[i] = copy(texts[i]);
     out[texts.size()] = nullptr;
@@ -67,10 +69,9 @@ class Carver {
 // An upper bound of what Carver takes for `spec`, alignment included.
 std::size_t data_size(const SpawnSpec& spec) {
   std::size_t bytes = sizeof(worker::ChildPlan) + 64 + spec.path.size() + spec.cwd.size() + 2;
-  for (const auto* list : {&spec.argv, &spec.env}) {
-    bytes += (list->size() + 1) * sizeof(char*) + alignof(char*);
-    for (const std::string& s : *list) bytes += s.size() + 1;
-  }
+  for (const std::string& s : spec.argv) bytes += s.size() + 1;
+  for (std::string_view s : spec.env) bytes += s.size() + 1;
+  bytes += (spec.argv.size() + spec.env.size() + 2) * sizeof(char*) + 2 * alignof(char*);
   bytes += spec.fds.size() * sizeof(int) + alignof(int);
   if (spec.ids) bytes += spec.ids->groups.size() * sizeof(gid_t) + alignof(gid_t);
   return bytes;

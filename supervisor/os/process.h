@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "supervisor/os/unique_fd.h"
@@ -18,9 +19,9 @@ namespace clusterd::os {
 struct SpawnSpec {
   std::string path;  // resolved executable
   std::vector<std::string> argv;
-  std::vector<std::string> env;  // from worker::build_worker_env()
-  std::vector<int> fds;          // placed at 3, 4, ...
-  std::string cwd;               // empty = inherit
+  std::vector<std::string_view> env;  // worker::build_worker_env()'s, living until spawn() returns
+  std::vector<int> fds;               // placed at 3, 4, ...
+  std::string cwd;                    // empty = inherit
   std::optional<Ids> ids;
   std::optional<unsigned long> nofile_soft;  // RLIMIT_NOFILE to set; unset = inherit the master's
   std::optional<unsigned long> nofile_hard;
