@@ -306,6 +306,7 @@ std::optional<std::string> AsioHost::rehearse(const std::string& binary,
 }
 std::string AsioHost::exec_upgrade(const std::string& binary, std::vector<std::string> argv,
                                    const std::string& state, const std::vector<int>& fds) {
+  impl_->processes.drop_spare();                      // an exec runs no destructor
   return os::exec_upgrade(binary, argv, state, fds);  // the new master pings systemd anew
 }
 std::string AsioHost::own_binary() { return os::own_binary(); }

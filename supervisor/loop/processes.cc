@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <asio/post.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <stdexcept>
@@ -73,7 +74,9 @@ Processes::Processes(asio::io_context& io, const std::string& runtime_dir,
       slots_io_(io_),
       devnull_(open("/dev/null", O_RDONLY | O_CLOEXEC)),
       notify_dir_(taken != nullptr ? os::NotifyDir(os::NotifyDir::Existing{}, taken->notify_dir)
-                                   : os::NotifyDir(notify_parent(runtime_dir))) {
+                                   : os::NotifyDir(notify_parent(runtime_dir))),
+      spare_(io, notify_dir_),
+      self_uid_(geteuid()) {
   if (taken == nullptr) {
     choose_cgroups(cgroups);
   } else if (!taken->cgroup_root.empty()) {
@@ -265,11 +268,14 @@ void Processes::reap() {
                                                   ? core::ExitStatus::Blame::Resources
                                                   : core::ExitStatus::Blame::Program);
     }
-    if (it->second.notify) it->second.notify->close();
-    if (it->second.memory_events) it->second.memory_events->close();
-    if (!it->second.notify_path.empty()) unlink(it->second.notify_path.c_str());
+    Worker gone = std::move(it->second);
     workers_.erase(it);
     guard("worker exit", [&] { events_->on_exit(handle, status); });
+    // Its socket and the socket's file only now: the replacement started in on_exit() does not
+    // wait for them.
+    if (gone.notify) gone.notify->close();
+    if (gone.memory_events) gone.memory_events->close();
+    if (!gone.notify_path.empty()) unlink(gone.notify_path.c_str());
     // What the worker left behind is killed by now (the daemon's SIGKILL to its tree): its
     // cgroup goes once empty.
     if (const auto tree = trees_.find(reaped->pid); tree != trees_.end()) {
@@ -338,24 +344,17 @@ void Processes::sweep_started() {
 
 daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
   sweep_started();
-  os::NotifySocket notify;
+  const unsigned uid = request.ids ? request.ids->uid : self_uid_;
+  SpawnResources made;
   try {
-    notify = notify_dir_.open(request.ids ? request.ids->uid : geteuid());
+    made = spare_.take(uid, request.capture_output);
   } catch (const std::system_error& e) {
     throw daemon::SpawnFailure(e.what(), blame_of(e.code().value()));
   }
+  const os::NotifySocket& notify = made.notify;
+  OutputPipes::Pipes& pipes = made.pipes;
   const std::shared_ptr<os::Cgroup> cgroup = make_cgroup(request.cgroup);
   const bool memory_high = apply_limits(request, cgroup.get());
-  OutputPipes::Pipes pipes;
-  if (request.capture_output) {
-    try {
-      pipes = OutputPipes::open();
-    } catch (const std::system_error& e) {
-      unlink(notify.path.c_str());
-      if (cgroup) cgroup->remove();
-      throw daemon::SpawnFailure(e.what(), blame_of(e.code().value()));
-    }
-  }
   os::SpawnSpec spec;
   spec.path = request.path;
   spec.argv = request.argv;
@@ -379,10 +378,10 @@ daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
   try {
     child = os::spawn(spec);
   } catch (const std::system_error& e) {
-    unlink(notify.path.c_str());
     if (cgroup) cgroup->remove();
     throw daemon::SpawnFailure(e.what(), blame_of(e.code().value()));
   }
+  made.keep_socket_file();  // the worker's from now on: removed at its exit
   // The child runs in child.memory until it has exec'd: into the table at once, before anything
   // that can throw, so that its exit is reaped and reported whatever happens next.
   const WorkerHandle handle = next_handle_++;
@@ -396,7 +395,7 @@ daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
   try {
     starting_.push_back(handle);
     worker.notify = std::make_shared<DatagramSocket>(io_, asio::local::datagram_protocol(),
-                                                     notify.fd.release());
+                                                     made.notify.fd.release());
     watch_notify(handle, worker.notify);
     if (request.capture_output) output_.watch(handle, pipes);
     if (memory_high) start_memory_watch(handle, cgroup->path());
@@ -405,6 +404,7 @@ daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
     throw daemon::SpawnFailure(std::string("watching the new worker: ") + e.what(),
                                core::ExitStatus::Blame::Master);
   }
+  spare_.want(uid, request.capture_output);
   return {handle, child.pid, cgroup ? cgroup->id() : 0, cgroup ? cgroup->path() : "",
           worker.memory_events != nullptr};
 }
@@ -431,9 +431,16 @@ void Processes::signal_tree(int pid, int signal) {
     }
     os::signal_group(pid, signal);
     // Without a cgroup, processes that left the worker's process group but not its session go
-    // with it too (those that called setsid() escape until the master's clean stop).
-    if (signal == SIGKILL)
-      os::signal_session(pid, signal, [this](pid_t p) { return by_pid_.count(p) != 0; });
+    // with it too (those that called setsid() escape until the master's clean stop). That walk
+    // reads /proc for every child of the master, so it runs once the current event is handled:
+    // a worker's replacement is not held up by the search for what the dead one left.
+    if (signal == SIGKILL) {
+      asio::post(io_, [this, pid] {
+        guard("the session of a killed worker", [&] {
+          os::signal_session(pid, SIGKILL, [this](pid_t p) { return by_pid_.count(p) != 0; });
+        });
+      });
+    }
   } catch (const std::exception& e) {
     spdlog::error("the tree of pid {}: {}", pid, e.what());
   }

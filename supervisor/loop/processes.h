@@ -19,6 +19,7 @@
 
 #include "supervisor/daemon/host.h"
 #include "supervisor/loop/output_pipes.h"
+#include "supervisor/loop/spawn_spare.h"
 #include "supervisor/os/cgroup.h"
 #include "supervisor/os/notify_socket.h"
 #include "supervisor/os/process.h"
@@ -54,6 +55,8 @@ class Processes {
   std::string notify_dir() const { return notify_dir_.path(); }
   std::string cgroup_root() const { return cgroup_tree_ ? cgroup_tree_->root : std::string(); }
   daemon::WorkerHandle adopt(const daemon::HandedWorker& worker);
+  /// Before the exec of a live upgrade: nothing made ahead is left in the notify directory.
+  void drop_spare() { spare_.drop(); }
 
  private:
   using DatagramSocket = asio::local::datagram_protocol::socket;
@@ -95,6 +98,8 @@ class Processes {
   asio::posix::stream_descriptor slots_io_;     // the spawn slots' eventfd
   os::UniqueFd devnull_;                        // every worker's stdin
   os::NotifyDir notify_dir_;                    // the previous master's after a live upgrade
+  SpawnSpare spare_;                            // the next spawn's socket and pipes, made ahead
+  unsigned self_uid_;
   std::optional<os::CgroupTree> cgroup_tree_;
   std::string cgroup_mode_;
   std::uint64_t next_cgroup_ = 1;

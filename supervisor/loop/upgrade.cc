@@ -70,8 +70,12 @@ WorkerHandle Processes::adopt(const daemon::HandedWorker& handed) {
   OutputPipes::Pipes pipes;
   pipes.out_read.reset(handed.out_fd);
   pipes.err_read.reset(handed.err_fd);
+  const bool capture = handed.out_fd >= 0 || handed.err_fd >= 0;
   output_.watch(handle, pipes);
   if (handed.memory_events && cgroup) start_memory_watch(handle, cgroup->path());
+  // The previous master's spare went with its exec: the first respawn finds one here too (made
+  // for the master's uid; a worker of another user's makes its own).
+  spare_.want(self_uid_, capture);
   return handle;
 }
 
