@@ -5,7 +5,8 @@
 // matters:
 //  0. when the child shares the master's fd table (CLONE_FILES), a table of its own with only
 //     the low fds the master staged for it (supervisor/os/spawn_slots.h);
-//  1. signals back to defaults, then unblocked (the parent blocked them all around the clone, so
+//  1. signals back to defaults (only the ignored ones where clone3's CLONE_CLEAR_SIGHAND has
+//     reset the handled ones), then unblocked (the parent blocked them all around the clone, so
 //     no signal can run one of the master's handlers in here);
 //  2. its own session (setsid): no controlling terminal, so nothing it runs can reach the
 //     admin's terminal (TIOCSTI, /dev/tty); its session and process group id is its pid, so the
@@ -138,9 +139,9 @@ void run_child(const ChildPlan& plan) {
   // The kernel's struct sigaction with SIG_DFL, no flags and an empty mask is all zeroes.
   const unsigned long default_action[4] = {0, 0, 0, 0};
   for (long sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) {
-      sys(SYS_rt_sigaction, sig, arg(default_action), 0, sizeof(unsigned long));
-    }
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    if (plan.handlers_cleared && (sig > 64 || (plan.ignored >> (sig - 1) & 1) == 0)) continue;
+    sys(SYS_rt_sigaction, sig, arg(default_action), 0, sizeof(unsigned long));
   }
   const unsigned long no_signals = 0;
   long r = sys(SYS_rt_sigprocmask, SIG_SETMASK, arg(&no_signals), 0, sizeof no_signals);

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <cstdint>
 
 namespace clusterd::worker {
 
@@ -45,6 +46,10 @@ struct ChildPlan {
   int unshare_below = 0;
   std::atomic<int>* released = nullptr;
   int wake_fd = -1;
+  // Cloned with CLONE_CLEAR_SIGHAND: the kernel has put every handled signal back to SIG_DFL, so
+  // only the ignored ones are reset (bit n-1 for signal n). false: every signal is.
+  bool handlers_cleared = false;
+  std::uint64_t ignored = 0;
   // The child is cloned with CLONE_CHILD_CLEARTID pointing here: the kernel writes 0 (and wakes
   // a futex waiter) when the child lets go of the master's memory, at its exec or at its exit.
   // Until then the plan and the stack are the child's.

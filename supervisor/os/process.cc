@@ -83,6 +83,7 @@ struct CloneArgs {
       set_tid_size, cgroup;
 };
 constexpr std::uint64_t kCloneIntoCgroup = 0x200000000ULL;
+constexpr std::uint64_t kCloneClearSighand = 0x100000000ULL;
 
 // clone3(2) whose child calls fn(arg) on the stack given in `args` and exits with its result;
 // returns the child's pid, or -errno. glibc has no clone3 wrapper: like its clone(), the child's
@@ -208,6 +209,33 @@ char* ChildMemory::stack_top() const { return base_ + kPageSize + kStackSize; }
 
 namespace {
 
+std::atomic<bool> ignored_known{false};
+std::atomic<std::uint64_t> ignored_mask{0};
+
+// The signals set to SIG_IGN here (bit n-1 for signal n), read once and again only after
+// signal_dispositions_changed(): 64 sigaction calls are what the child saves.
+std::uint64_t ignored_signals() {
+  if (!ignored_known.load(std::memory_order_acquire)) {
+    std::uint64_t mask = 0;
+    for (int sig = 1; sig < NSIG && sig <= 64; ++sig) {
+      struct sigaction action {};
+      if (sigaction(sig, nullptr, &action) == 0 && (action.sa_flags & SA_SIGINFO) == 0 &&
+          action.sa_handler == SIG_IGN) {
+        mask |= std::uint64_t{1} << (sig - 1);
+      }
+    }
+    ignored_mask.store(mask, std::memory_order_relaxed);
+    ignored_known.store(true, std::memory_order_release);
+  }
+  return ignored_mask.load(std::memory_order_relaxed);
+}
+
+}  // namespace
+
+void signal_dispositions_changed() { ignored_known.store(false, std::memory_order_release); }
+
+namespace {
+
 // Starts the child that runs `plan` on `memory`'s stack, in the cgroup `cgroup_fd` (-1: ours).
 // Returns its pid, with its pidfd in *pidfd. Throws std::system_error.
 long start_child(worker::ChildPlan& plan, const ChildMemory& memory, int cgroup_fd, int* pidfd) {
@@ -225,23 +253,40 @@ long start_child(worker::ChildPlan& plan, const ChildMemory& memory, int cgroup_
   // RestrictNamespaces= cannot inspect clone3's flags, so it answers ENOSYS), the child joins
   // its cgroup itself before it does anything else; it is still never seen running outside it.
   static std::atomic<bool> clone3_refused{false};
-  if (cgroup_fd >= 0 && !clone3_refused.load(std::memory_order_relaxed)) {
+  static std::atomic<bool> clear_refused{false};  // CLONE_CLEAR_SIGHAND came with Linux 5.5
+  if (!clone3_refused.load(std::memory_order_relaxed)) {
     CloneArgs args{};
-    args.flags = CLONE_VM | CLONE_PIDFD | CLONE_CHILD_CLEARTID | kCloneIntoCgroup |
-                 (plan.unshare_below > 0 ? CLONE_FILES : 0);
+    args.flags = CLONE_VM | CLONE_PIDFD | CLONE_CHILD_CLEARTID |
+                 (plan.unshare_below > 0 ? CLONE_FILES : 0) |
+                 (cgroup_fd >= 0 ? kCloneIntoCgroup : 0);
     args.pidfd = reinterpret_cast<std::uintptr_t>(pidfd);
     args.child_tid = reinterpret_cast<std::uintptr_t>(&plan.in_use);
     args.exit_signal = SIGCHLD;
     args.stack = reinterpret_cast<std::uintptr_t>(memory.stack_top() - kStackSize);
     args.stack_size = kStackSize;
-    args.cgroup = static_cast<std::uint64_t>(cgroup_fd);
-    const long r = clone3_run(&args, worker::child_main, &plan);
+    args.cgroup = cgroup_fd >= 0 ? static_cast<std::uint64_t>(cgroup_fd) : 0;
+    long r = -EINVAL;
+    if (!clear_refused.load(std::memory_order_relaxed)) {
+      // The kernel puts every handled signal back to SIG_DFL in the child: it resets only the
+      // ignored ones itself, not all 64.
+      args.flags |= kCloneClearSighand;
+      plan.handlers_cleared = true;
+      plan.ignored = ignored_signals();
+      r = clone3_run(&args, worker::child_main, &plan);
+      args.flags &= ~kCloneClearSighand;
+    }
+    if (r == -EINVAL) {
+      plan.handlers_cleared = false;
+      r = clone3_run(&args, worker::child_main, &plan);
+      if (r >= 0) clear_refused.store(true, std::memory_order_relaxed);
+    }
     pid = r < 0 ? -1 : r;
     clone_errno = r < 0 ? static_cast<int>(-r) : 0;
     if (pid < 0 && (clone_errno == ENOSYS || clone_errno == EPERM)) {
       clone3_refused.store(true, std::memory_order_relaxed);
     }
   }
+  plan.handlers_cleared = plan.handlers_cleared && pid >= 0;
   const char* failed = cgroup_fd >= 0 ? "clone3" : "clone";
   UniqueFd cgroup_procs;
   if (cgroup_fd >= 0 && clone3_refused.load(std::memory_order_relaxed)) {

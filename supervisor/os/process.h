@@ -81,6 +81,11 @@ struct Child {
 /// std::system_error if no child could be created at all.
 Child spawn(const SpawnSpec& spec);
 
+/// spawn() reads which signals are ignored here once: call this after setting one to SIG_IGN or
+/// back (clusterd sets SIGPIPE before its first spawn and nothing later), or the workers started
+/// afterwards would see the old set.
+void signal_dispositions_changed();
+
 struct SpawnReport {
   /// The child has exec'd or exited: its ChildMemory may go.
   bool finished = false;

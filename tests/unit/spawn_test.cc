@@ -161,6 +161,38 @@ TEST_CASE("many children start side by side, each on its own stack and plan") {
   }
 }
 
+namespace {
+// The program's own /proc/self/status says which signals it ignores: none of the parent's.
+const char* kNothingIgnored = "grep -q '^SigIgn:[[:space:]]*0*$' /proc/self/status";
+
+// Spawns `spec`, waits for its exit and returns its exit code (-1: killed).
+int exit_code(const SpawnSpec& spec) {
+  const Child child = spawn(spec);
+  const int status = wait_exit(child);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+}  // namespace
+
+TEST_CASE("a signal the parent ignores or handles is back to its default in the child") {
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  struct sigaction handle {};
+  handle.sa_handler = [](int) {};
+  struct sigaction old_usr1 {};
+  struct sigaction old_usr2 {};
+  struct sigaction old_winch {};
+  sigaction(SIGUSR1, &handle, &old_usr1);
+  sigaction(SIGUSR2, &ignore, &old_usr2);
+  sigaction(SIGWINCH, &ignore, &old_winch);
+  signal_dispositions_changed();
+  const int code = exit_code(spec_for("/bin/sh", {"sh", "-c", kNothingIgnored}));
+  sigaction(SIGUSR1, &old_usr1, nullptr);
+  sigaction(SIGUSR2, &old_usr2, nullptr);
+  sigaction(SIGWINCH, &old_winch, nullptr);
+  signal_dispositions_changed();
+  CHECK(code == 0);
+}
+
 TEST_CASE("a large environment and many arguments reach the program intact") {
   SpawnSpec spec = spec_for("/bin/sh", {"sh", "-c",
                                         "test ${#BIG} -eq 100000 && test $# -eq 500 && "
@@ -208,6 +240,16 @@ int with_syscall_failing(long nr, int (*check)()) {
 }
 
 }  // namespace
+
+TEST_CASE("where clone3 is refused, the child still resets every ignored signal itself") {
+  const int result = with_syscall_failing(SYS_clone3, [] {
+    signal(SIGUSR2, SIG_IGN);
+    signal(SIGWINCH, SIG_IGN);
+    signal_dispositions_changed();
+    return exit_code(spec_for("/bin/sh", {"sh", "-c", kNothingIgnored}));
+  });
+  CHECK(result == 0);
+}
 
 TEST_CASE("a child that cannot mark the master's fds close-on-exec fails instead of leaking them") {
   const int result = with_syscall_failing(SYS_close_range, [] {
