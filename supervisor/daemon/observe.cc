@@ -49,7 +49,6 @@ control::StatusSnapshot Daemon::snapshot(const std::string* app, bool remember, 
     explicit Extras(Daemon& daemon) : d(daemon) {}
     std::string cgroup(core::SlotId id) const override { return d.cgroup_of(id); }
     void add(core::SlotId id, control::WorkerStatus& w) const override {
-      w.cgroup = d.cgroup_of(id);
       const auto& generations = d.apps_[id.app].generations;
       const auto gen = generations.find(w.generation);
       if (gen == generations.end()) return;

@@ -88,20 +88,20 @@ control::MasterStatus StatusSampler::master(Host& host, const ProcessSample& sam
   return m;
 }
 
-control::StatusSnapshot StatusSampler::sample(Host& host, const core::Supervisor& supervisor,
-                                              const std::string* app, const StatusExtras* extras,
-                                              bool remember, bool detail) {
-  // Each slot's active worker; during a replacement also the other lane's (the new worker
-  // starting, or the old one draining), so both generations are visible.
-  struct Shown {
-    std::size_t app;
-    unsigned index;
-    unsigned lane_index;
-    const core::Lane* lane;
-    bool active;
-  };
+namespace {
+
+// Each slot's active worker; during a replacement also the other lane's (the new worker
+// starting, or the old one draining), so both generations are visible.
+struct Shown {
+  std::size_t app;
+  unsigned index;
+  unsigned lane_index;
+  const core::Lane* lane;
+  bool active;
+};
+
+std::vector<Shown> shown_lanes(const core::Supervisor& supervisor, const std::string* app) {
   std::vector<Shown> shown;
-  std::vector<int> pids;
   for (std::size_t a = 0; a < supervisor.apps().size(); ++a) {
     const core::AppState& state = supervisor.apps()[a];
     if (app != nullptr && state.spec.name != *app) continue;
@@ -112,6 +112,16 @@ control::StatusSnapshot StatusSampler::sample(Host& host, const core::Supervisor
       if (slot.other().pid() != 0) shown.push_back({a, i, 1 - current, &slot.other(), false});
     }
   }
+  return shown;
+}
+
+}  // namespace
+
+control::StatusSnapshot StatusSampler::sample(Host& host, const core::Supervisor& supervisor,
+                                              const std::string* app, const StatusExtras* extras,
+                                              bool remember, bool detail) {
+  const std::vector<Shown> shown = shown_lanes(supervisor, app);
+  std::vector<int> pids;
   std::vector<std::string> cgroups;
   for (const Shown& s : shown) {
     if (s.lane->pid() == 0) continue;
@@ -132,6 +142,7 @@ control::StatusSnapshot StatusSampler::sample(Host& host, const core::Supervisor
   std::vector<CpuSample> next;
   if (memory == Memory::Replace) next.reserve(previous_.size() + 64);
   std::size_t facts = 0;
+  std::size_t sampled = 0;  // the shown workers with a pid so far: their index in `cgroups`
   std::size_t listed = supervisor.apps().size();  // the app whose entry is out.apps.back()
   for (const Shown& s : shown) {
     const core::AppState& state = supervisor.apps()[s.app];
@@ -158,6 +169,10 @@ control::StatusSnapshot StatusSampler::sample(Host& host, const core::Supervisor
       f = &sample.workers[facts++].second;
     }
     a.workers.push_back(worker(s.index, *s.lane, f, now, sample, memory, next));
+    if (s.lane->pid() != 0 && sampled < cgroups.size()) {
+      a.workers.back().cgroup = std::move(cgroups[sampled]);  // looked up once, above
+    }
+    if (s.lane->pid() != 0) ++sampled;
     if (extras != nullptr)
       extras->add(core::SlotId{s.app, s.index, s.lane_index}, a.workers.back());
   }

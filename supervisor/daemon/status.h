@@ -20,6 +20,7 @@ namespace clusterd::daemon {
 class StatusExtras {
  public:
   virtual ~StatusExtras() = default;
+  /// The worker's sockets (its `cgroup` is already set, from cgroup()).
   virtual void add(core::SlotId id, control::WorkerStatus& worker) const = 0;
   virtual void add(std::size_t app, control::AppStatus& status) const = 0;
   /// The path of the lane's worker's own cgroup; empty without one.
