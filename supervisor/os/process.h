@@ -73,12 +73,12 @@ struct Child {
   ChildMemory memory;
 };
 
-/// Starts a worker: clone(CLONE_VM | CLONE_PIDFD | CLONE_CHILD_CLEARTID) on a stack of its own
-/// (clone3 with CLONE_INTO_CGROUP when a cgroup is given, so it never runs outside it); the child
-/// sets itself up and execs. Returns at once, without waiting for the exec (unlike vfork), so a
-/// child that waits for a CPU does not hold up the caller. A failure before the program runs is
-/// written into the child's memory before it exits: see spawn_report(). Throws
-/// std::system_error if no child could be created at all.
+/// Starts a worker: clone3(CLONE_VM | CLONE_PIDFD | CLONE_CHILD_CLEARTID | CLONE_CLEAR_SIGHAND)
+/// on a stack of its own, with CLONE_INTO_CGROUP when a cgroup is given (so it never runs
+/// outside it); clone() where clone3 is refused. The child sets itself up and execs. Returns at
+/// once, without waiting for the exec (unlike vfork), so a child that waits for a CPU does not hold
+/// up the caller. A failure before the program runs is written into the child's memory before it
+/// exits: see spawn_report(). Throws std::system_error if no child could be created at all.
 Child spawn(const SpawnSpec& spec);
 
 /// spawn() reads which signals are ignored here once: call this after setting one to SIG_IGN or
