@@ -30,7 +30,11 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.sendto(b"READY=1\nSTATUS=forged before the worker existed", sys.argv[1])
 PY
 kill -KILL "$old"
-replaced() { local p; p=$(web_pid); [[ -n $p && $p != "$old" ]] && [[ -n $(notify_of "$p") ]]; }
+# Its own environment only once it has exec'd (before, /proc shows the master's memory).
+replaced() {
+  local p; p=$(web_pid)
+  [[ -n $p && $p != "$old" && $(cat "/proc/$p/comm" 2>/dev/null) == hello-worker ]]
+}
 wait_for "a replacement" replaced
 new=$(web_pid)
 [[ $(notify_of "$new") == "$spare" ]] || fail "the replacement got $(notify_of "$new"), not the spare $spare"
