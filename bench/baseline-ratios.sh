@@ -24,7 +24,7 @@ snapshot_binaries
 g++ -O2 -std=c++20 -pthread "$ROOT/bench/baseline.cc" -o "$T/baseline"
 echo "machine: $(machine)"
 N=${1:-1024} RUNS=${RUNS:-5} KILLS=${KILLS:-60} BUILD="$BUILD" T="$T" python3 - <<'PY'
-import json, os, re, signal, socket, statistics, struct, subprocess, sys, threading, time
+import atexit, json, os, re, signal, socket, statistics, struct, subprocess, sys, threading, time
 
 build, tmp = os.environ["BUILD"], os.environ["T"]
 n, runs, kills = int(os.environ["N"]), int(os.environ["RUNS"]), int(os.environ["KILLS"])
@@ -58,6 +58,16 @@ log = open(os.path.join(tmp, "log"), "w")
 daemon = subprocess.Popen([f"{build}/clusterd", "-c", cfg, "--log-level", "warn"],
                           stdout=log, stderr=subprocess.STDOUT)
 D = daemon.pid
+
+def stop_daemon():  # at every exit, a failed wait or an exception included: no master is left
+    if daemon.poll() is None:
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            daemon.wait(30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+atexit.register(stop_daemon)
 
 def cpu_ns():  # the master's time on CPU (schedstat: nanoseconds, exact)
     with open(f"/proc/{D}/schedstat") as f:
