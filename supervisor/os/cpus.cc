@@ -131,16 +131,26 @@ CpuBudget make_budget(std::vector<int> allowed, std::optional<double> quota,
   return budget;
 }
 
+std::vector<int> cpus_in(const cpu_set_t& set) {
+  // The set bits only, a word at a time: testing all 1,024 CPU numbers of every worker was a
+  // thirtieth of a status call's CPU at 1,024 workers (perf).
+  std::vector<int> cpus;
+  constexpr int kWordBits = 8 * sizeof set.__bits[0];
+  for (std::size_t w = 0; w < sizeof set.__bits / sizeof set.__bits[0]; ++w) {
+    for (auto bits = set.__bits[w]; bits != 0; bits &= bits - 1) {
+      cpus.push_back(static_cast<int>(w) * kWordBits + __builtin_ctzl(bits));
+    }
+  }
+  return cpus;
+}
+
 CpuBudget detect_cpus() {
   cpu_set_t set;
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof set, &set) != 0) {
     throw std::system_error(errno, std::system_category(), "sched_getaffinity");
   }
-  std::vector<int> allowed;
-  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-    if (CPU_ISSET(cpu, &set)) allowed.push_back(cpu);
-  }
+  std::vector<int> allowed = cpus_in(set);
 
   std::optional<double> quota;
   std::string source;

@@ -3,6 +3,8 @@
 // Never the host's core count and never a language runtime's variable such as GOMAXPROCS.
 #pragma once
 
+#include <sched.h>
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +23,8 @@ CpuBudget detect_cpus();
 std::optional<double> parse_cpu_max(std::string_view text);
 /// cfs quota and period file contents ("-1", "100000") -> CPUs, nullopt for no quota.
 std::optional<double> parse_cfs_quota(std::string_view quota, std::string_view period);
+/// The CPUs of an affinity mask, in order.
+std::vector<int> cpus_in(const cpu_set_t& set);
 /// {0,1,2,5} -> "0-2,5".
 std::string format_cpu_list(const std::vector<int>& cpus);
 /// The budget from its parts (count and reason).

@@ -174,16 +174,7 @@ std::string allowed_cpus(pid_t pid) {
   cpu_set_t set;
   CPU_ZERO(&set);
   if (sched_getaffinity(pid, sizeof set, &set) != 0) return {};
-  // The set bits only, a word at a time: testing all 1,024 CPU numbers of every worker was a
-  // thirtieth of a status call's CPU at 1,024 workers (perf).
-  std::vector<int> cpus;
-  constexpr int kWordBits = 8 * sizeof set.__bits[0];
-  for (std::size_t w = 0; w < sizeof set.__bits / sizeof set.__bits[0]; ++w) {
-    for (auto bits = set.__bits[w]; bits != 0; bits &= bits - 1) {
-      cpus.push_back(static_cast<int>(w) * kWordBits + __builtin_ctzl(bits));
-    }
-  }
-  return format_cpu_list(cpus);
+  return format_cpu_list(cpus_in(set));
 }
 
 std::optional<std::vector<pid_t>> read_pid_list(int dir, const char* file) {

@@ -24,6 +24,15 @@ TEST_CASE("cpu lists are formatted as ranges") {
   CHECK(format_cpu_list({0, 2, 4, 5}) == "0,2,4-5");
 }
 
+TEST_CASE("an affinity mask gives its CPUs in order, across words") {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int cpu : {0, 1, 63, 64, 130, CPU_SETSIZE - 1}) CPU_SET(cpu, &set);
+  CHECK(cpus_in(set) == std::vector<int>{0, 1, 63, 64, 130, CPU_SETSIZE - 1});
+  CPU_ZERO(&set);
+  CHECK(cpus_in(set).empty());
+}
+
 TEST_CASE("the budget is the affinity capped by the rounded-up quota") {
   CHECK(make_budget({0, 1, 2, 3}, std::nullopt, "").count == 4);
   CHECK(make_budget({0, 1, 2, 3}, 1.5, "f").count == 2);
