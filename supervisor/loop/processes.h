@@ -85,8 +85,9 @@ class Processes {
   OutputPipes output_;
   /// Once the worker's child has exec'd or exited: what it reported, and its memory goes back.
   void collect_report(Worker& worker);
-  /// collect_report() for every worker still starting (at each spawn and reap, and when a child
-  /// wakes the spawn slots): in a burst, a child's memory serves another a few spawns later.
+  /// collect_report() for every worker still starting, at each spawn and when a child wakes the
+  /// spawn slots (a reaped worker's own is collected at its reap): in a burst, a child's memory
+  /// serves another a few spawns later.
   void sweep_started();
 
   asio::io_context& io_;

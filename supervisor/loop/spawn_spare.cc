@@ -39,7 +39,7 @@ SpawnResources SpawnResources::make(const os::NotifyDir& dir, unsigned uid, bool
 }
 
 SpawnResources SpawnSpare::take(unsigned uid, bool capture) {
-  if (spare_ && spare_->uid == uid && spare_->capture == capture) {
+  if (spare_fits(uid, capture)) {
     SpawnResources out = std::move(*spare_);
     spare_.reset();
     // Whatever waits on it was sent before its worker existed: not the worker's. Dropped here,
@@ -60,7 +60,7 @@ SpawnResources SpawnSpare::take(unsigned uid, bool capture) {
 }
 
 void SpawnSpare::want(unsigned uid, bool capture) {
-  if (posted_ || (spare_ && spare_->uid == uid && spare_->capture == capture)) return;
+  if (posted_ || spare_fits(uid, capture)) return;
   posted_ = true;
   asio::post(io_, [this, uid, capture] {
     posted_ = false;

@@ -47,6 +47,10 @@ class SpawnSpare {
   void drop() { spare_.reset(); }
 
  private:
+  bool spare_fits(unsigned uid, bool capture) const {
+    return spare_ && spare_->uid == uid && spare_->capture == capture;
+  }
+
   asio::io_context& io_;
   const os::NotifyDir& dir_;
   std::optional<SpawnResources> spare_;
