@@ -1,8 +1,12 @@
-# Debian 12 packages clusterd needs to build, test and run its demo. Sourced by scripts/demo and
-# scripts/test: installs whatever is missing when run as root, else prints the apt-get line.
-CLUSTERD_PACKAGES=(g++ cmake make pkg-config libasio-dev libyaml-cpp-dev libspdlog-dev
-  libsystemd-dev nlohmann-json3-dev libcli11-dev catch2 wrk python3 curl procps util-linux
-  systemd clang libclang-rt-14-dev python3-prometheus-client tmux)
+# Debian 12 packages clusterd needs. Sourced by scripts/demo and scripts/test: installs whatever is
+# missing when run as root, else prints the apt-get line.
+#   CLUSTERD_PACKAGES        to build clusterd and run the demo (scripts/demo)
+#   CLUSTERD_TEST_PACKAGES   also for the tests: clang for the sanitized build and the fuzzers,
+#                            the tools the e2e tests drive, the real runtimes of the recipes
+CLUSTERD_PACKAGES=(g++ cmake make pkg-config ccache libasio-dev libyaml-cpp-dev libspdlog-dev
+  libsystemd-dev nlohmann-json3-dev libcli11-dev catch2 curl wrk procps)
+CLUSTERD_TEST_PACKAGES=(python3 util-linux systemd clang libclang-rt-14-dev
+  python3-prometheus-client tmux)
 
 ensure_packages() {
   local missing=()
