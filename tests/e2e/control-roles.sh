@@ -8,7 +8,7 @@
 source "$(dirname "$0")/lib/common.sh"
 [[ $(id -u) -eq 0 ]] || skip "needs root to act as other users"
 for u in nobody daemon bin sys; do getent passwd "$u" >/dev/null || skip "no user $u"; done
-chmod 0711 "$T"
+reachable_binaries
 cat >"$T/c.yaml" <<YAML
 control: { socket: "$T/ctl.sock", read: [nobody], admin: ["@daemon"] }
 apps:

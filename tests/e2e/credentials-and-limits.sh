@@ -4,6 +4,7 @@
 source "$(dirname "$0")/lib/common.sh"
 [[ $(id -u) -eq 0 ]] || skip "needs root to switch users"
 getent passwd nobody >/dev/null || skip "no user nobody"
+reachable_binaries
 v6=""
 if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' 2>/dev/null; then
   V6PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0)); print(s.getsockname()[1])')

@@ -79,6 +79,19 @@ start_daemon() {
   DAEMONS+=("$DAEMON")
 }
 
+# reachable_binaries: copies clusterd, clusterctl and hello-worker into $T/bin and lets other
+# users through $T, for a test that runs them as another uid: the checkout may be in a directory
+# only root may enter (root's home is 0700 on Debian). Call it before writing the config.
+reachable_binaries() {
+  mkdir -p "$T/bin"
+  cp "$CLUSTERD" "$CLUSTERCTL" "$HELLO" "$T/bin/"
+  chmod 0711 "$T"
+  chmod 0755 "$T/bin"
+  CLUSTERD=$T/bin/clusterd
+  CLUSTERCTL=$T/bin/clusterctl
+  HELLO=$T/bin/hello-worker
+}
+
 # worker_pids: the daemon's direct children (its workers), one per line.
 worker_pids() {
   [[ -r /proc/$DAEMON/task/$DAEMON/children ]] || return 0
