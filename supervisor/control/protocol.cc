@@ -113,12 +113,13 @@ json snapshot_json(const StatusSnapshot& s) {
     json workers = json::array();
     workers.get_ref<json::array_t&>().reserve(a.workers.size());
     for (const WorkerStatus& w : a.workers) workers.push_back(worker_json(w));
-    Fields app(10);
+    Fields app(11);
     app.add("name", a.name)
         .add("instances", a.instances)
         .add("instances_reason", a.instances_reason)
         .add("ready", a.ready)
         .add("generation", a.generation)
+        .add("stopped", a.stopped)
         .add("logs", a.logs)
         .add("log_dropped_bytes", a.log_dropped_bytes)
         .add("accept_queues", queues_json(a.queues))
@@ -203,6 +204,7 @@ StatusSnapshot snapshot_from(const json& j) {
     app.instances_reason = field<std::string>(a, "instances_reason", "");
     app.ready = field(a, "ready", 0u);
     app.generation = field(a, "generation", 0u);
+    app.stopped = field(a, "stopped", false);
     app.logs = field<std::string>(a, "logs", "");
     app.log_dropped_bytes = field<std::uint64_t>(a, "log_dropped_bytes", 0);
     app.queues = queues_from(a, "accept_queues");

@@ -50,6 +50,7 @@ struct AppStatus {
   std::string instances_reason;
   unsigned ready = 0;
   unsigned generation = 0;
+  bool stopped = false;  // stopped on purpose (`stop`) until `start`
   std::vector<WorkerStatus> workers;
   std::string logs;                     // where its output goes: journal, capture or inherit
   std::uint64_t log_dropped_bytes = 0;  // output dropped because a sink was behind

@@ -2,6 +2,7 @@
 // std::visit over an overload set, so a new action does not compile until the shell handles it).
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <variant>
@@ -35,6 +36,12 @@ struct ArmRolloutTimer {
 };
 // the slot is gone (scaled down): release what the shell holds for it (its sockets, timers)
 struct Retire {};
+// Why a worker ended (or was replaced) without anyone asking, for the restart counters.
+enum class Unplanned { Exit, Signal, SpawnFailed, ReadyTimeout, Watchdog, Replaced };
+inline constexpr std::size_t kUnplannedCauses = 6;
+/// "exit", "signal", "spawn_failed", "ready_timeout", "watchdog", "replaced".
+const char* to_string(Unplanned cause);
+
 // a lane changed state
 struct Transition {
   LaneState from = LaneState::Idle;

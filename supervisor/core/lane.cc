@@ -4,7 +4,10 @@
 //  - a stop sends stop_signal, then SIGKILL to the whole process group after stop_timeout;
 //  - a worker that dies on its own is judged by the restart policy: not restarted (Idle), started
 //    again at once (it ran min_uptime or longer), after a backoff (a quick death), or not any more
-//    (Failed: more than max_restarts quick deaths within restart_window);
+//    (Failed: more than max_restarts quick deaths within restart_window, or in a row: the backoff
+//    spreads a crash loop's deaths wider than any window);
+//  - every end nobody asked for (a crash, a timeout) is counted once per worker, for the slot's
+//    restart counters (the Supervisor counts replacements);
 //  - a one-shot lane (a rollout's new worker) goes Idle instead: the rollout decides;
 //  - the watchdog: each WATCHDOG=1 re-arms a timer of its own; when it fires the worker gets
 //    SIGABRT, and SIGKILL after stop_timeout; its end is then reported as a watchdog timeout;
@@ -23,10 +26,27 @@ namespace clusterd::core {
 namespace {
 constexpr int kSigKill = 9;
 constexpr int kSigAbrt = 6;
+
+Unplanned cause_of(const ExitStatus& status) {
+  switch (status.kind) {
+    case ExitStatus::Kind::Exited:
+      return Unplanned::Exit;
+    case ExitStatus::Kind::Signaled:
+      return Unplanned::Signal;
+    case ExitStatus::Kind::SpawnFailed:
+      return Unplanned::SpawnFailed;
+    case ExitStatus::Kind::ReadyTimeout:
+      return Unplanned::ReadyTimeout;
+    case ExitStatus::Kind::WatchdogTimeout:
+      return Unplanned::Watchdog;
+  }
+  return Unplanned::Exit;
+}
 }  // namespace
 
-std::vector<Action> Lane::on(const Event& event, TimePoint now, const config::AppSpec& spec) {
-  Step step{now, spec, event.index(), {}, false};
+std::vector<Action> Lane::on(const Event& event, TimePoint now, const config::AppSpec& spec,
+                             std::vector<Unplanned>* counted) {
+  Step step{now, spec, event.index(), counted, {}, false};
   std::visit([&](const auto& e) { handle(e, step); }, event);
   assert(step.entered || lane_allows(state_, step.event, lane_table::Stay));
   return std::move(step.out);
@@ -42,8 +62,7 @@ void Lane::handle(const StartRequested&, Step& s) {
   switch (state_) {
     case LaneState::Idle:
     case LaneState::Failed:
-      quick_deaths_.clear();
-      quick_streak_ = 0;
+      forget_deaths();
       start("start requested", s);
       break;
     case LaneState::Stopping:
@@ -88,8 +107,7 @@ void Lane::handle(const RestartRequested&, Step& s) {
     case LaneState::Backoff:
     case LaneState::Idle:
     case LaneState::Failed:
-      quick_deaths_.clear();
-      quick_streak_ = 0;
+      forget_deaths();
       start("restart requested", s);
       break;
   }
@@ -150,6 +168,7 @@ void Lane::handle(const TimerFired& e, Step& s) {
   if (e.timer == LaneTimer::Watchdog) {
     if (!worker_ || (state_ != LaneState::Starting && state_ != LaneState::Running)) return;
     worker_->watchdog_fired = true;
+    count(Unplanned::Watchdog, s);
     s.out.push_back(Notice{
         Notice::Kind::WatchdogExpired,
         "no WATCHDOG=1 for " + std::to_string(worker_->watchdog.count()) + "ms; sending SIGABRT"});
@@ -167,6 +186,7 @@ void Lane::handle(const TimerFired& e, Step& s) {
           // SIGABRT was not enough
         } else if (state_ == LaneState::Starting) {
           worker_->ready_timed_out = true;
+          count(Unplanned::ReadyTimeout, s);
           s.out.push_back(
               Notice{Notice::Kind::ReadyTimeout, "no READY=1 within " +
                                                      std::to_string(s.spec.ready_timeout.count()) +
@@ -219,7 +239,7 @@ void Lane::handle(const WorkerStopping&, Step& s) {
 }
 
 void Lane::start(std::string reason, Step& s) {
-  if (spawns_++ > 0) ++restarts_;
+  ++spawns_;
   worker_.reset();
   status_text_.clear();
   enter(LaneState::Starting, std::move(reason), s);
@@ -245,6 +265,7 @@ void Lane::died(ExitStatus status, double chance, Step& s) {
       worker_ ? std::chrono::duration_cast<Duration>(s.now - worker_->started) : Duration::zero();
   const bool ran_long_enough =
       worker_ && uptime >= s.spec.min_uptime && status.kind != ExitStatus::Kind::ReadyTimeout;
+  count(cause_of(status), s);
   kill_group(s);
   last_exit_ = status;
   const std::string what = status.to_string();
@@ -261,23 +282,46 @@ void Lane::died(ExitStatus status, double chance, Step& s) {
   }
   if (ran_long_enough) {
     quick_streak_ = 0;
+    crash_streak_ = 0;
     start(what + "; ran " + std::to_string(uptime.count()) + "ms, restarting now", s);
     return;
   }
-  if (status.counts_as_crash() &&
-      crash_loop(quick_deaths_, s.now, s.spec.restart_window, s.spec.max_restarts)) {
-    enter(LaneState::Failed,
-          what + "; more than " + std::to_string(s.spec.max_restarts) + " quick deaths within " +
-              std::to_string(s.spec.restart_window.count()) + "ms, giving up",
-          s);
-    return;
+  if (status.counts_as_crash()) {
+    ++crash_streak_;
+    const bool in_window =
+        crash_loop(quick_deaths_, s.now, s.spec.restart_window, s.spec.max_restarts);
+    if (in_window || crash_streak_ > s.spec.max_restarts) {
+      const std::string limit =
+          "more than " + std::to_string(s.spec.max_restarts) + " quick deaths " +
+          (in_window ? "within " + std::to_string(s.spec.restart_window.count()) + "ms"
+                     : std::string("in a row"));
+      enter(LaneState::Failed, what + "; " + limit + ", giving up", s);
+      return;
+    }
   }
   ++quick_streak_;
   const Duration delay =
       jittered(restart_delay(s.spec.backoff_initial, s.spec.backoff_max, quick_streak_),
                s.spec.backoff_jitter, chance);
   enter(LaneState::Backoff, what + "; restarting in " + std::to_string(delay.count()) + "ms", s);
-  arm(LaneTimer::State, later(s.now, delay), s);
+  backoff_until_ = later(s.now, delay);
+  arm(LaneTimer::State, backoff_until_, s);
+}
+
+void Lane::forget_deaths() {
+  quick_deaths_.clear();
+  quick_streak_ = 0;
+  crash_streak_ = 0;
+}
+
+void Lane::count(Unplanned cause, Step& s) {
+  if (take_count() && s.counted != nullptr) s.counted->push_back(cause);
+}
+
+bool Lane::take_count() {
+  if (worker_ && worker_->counted) return false;
+  if (worker_) worker_->counted = true;
+  return true;
 }
 
 // Whatever the worker left behind in its process group goes with it.
@@ -317,9 +361,10 @@ void Lane::enter(LaneState next, std::string reason, Step& s) {
 }
 
 Lane::Saved Lane::save() const {
-  return {state_,      worker_,      wanted_,   restart_after_stop_, one_shot_,
-          generation_, spawns_,      restarts_, quick_streak_,       quick_deaths_,
-          last_exit_,  status_text_, tokens_,   next_token_};
+  return {state_,        worker_,        wanted_,       restart_after_stop_,
+          one_shot_,     generation_,    spawns_,       quick_streak_,
+          crash_streak_, backoff_until_, quick_deaths_, last_exit_,
+          status_text_,  tokens_,        next_token_};
 }
 
 Lane Lane::restore(Saved saved) {
@@ -331,8 +376,9 @@ Lane Lane::restore(Saved saved) {
   lane.one_shot_ = saved.one_shot;
   lane.generation_ = saved.generation;
   lane.spawns_ = saved.spawns;
-  lane.restarts_ = saved.restarts;
   lane.quick_streak_ = saved.quick_streak;
+  lane.crash_streak_ = saved.crash_streak;
+  lane.backoff_until_ = saved.backoff_until;
   lane.quick_deaths_ = std::move(saved.quick_deaths);
   lane.last_exit_ = std::move(saved.last_exit);
   lane.status_text_ = std::move(saved.status_text);

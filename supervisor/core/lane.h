@@ -19,14 +19,17 @@ class Lane {
  public:
   /// Applies one event at time `now` under `spec` (the app generation the lane runs); returns
   /// what the shell must do, in order. Events that do not apply in the current state change
-  /// nothing (an empty result).
-  std::vector<Action> on(const Event& event, TimePoint now, const config::AppSpec& spec);
+  /// nothing (an empty result). An end of the worker nobody asked for (a crash, a timeout) is
+  /// added to `counted`, once per worker, when it is given: the slot's restart counters.
+  std::vector<Action> on(const Event& event, TimePoint now, const config::AppSpec& spec,
+                         std::vector<Unplanned>* counted = nullptr);
 
   LaneState state() const { return state_; }
   int pid() const { return worker_ ? worker_->pid : 0; }  // 0 while no worker process exists
   bool wanted() const { return wanted_; }
-  unsigned restarts() const { return restarts_; }  // starts after the first one
   std::optional<TimePoint> started_at() const;
+  /// When the backoff ends (meaningful in Backoff only).
+  TimePoint backoff_until() const { return backoff_until_; }
   const std::optional<ExitStatus>& last_exit() const { return last_exit_; }
   const std::string& status_text() const { return status_text_; }
   /// The app generation the current (or next) worker runs.
@@ -46,6 +49,7 @@ class Lane {
     bool ready_timed_out = false;  // missed ready_timeout and was killed
     bool watchdog_fired = false;   // missed its watchdog and got SIGABRT
     bool stopping_by_itself = false;
+    bool counted = false;  // its unplanned end (or replacement) was counted: Counted emitted
   };
   /// Everything a lane holds, for a live upgrade of the master: save() and restore() round-trip
   /// exactly, so the new master's lane decides what the old one would have.
@@ -57,8 +61,9 @@ class Lane {
     bool one_shot = false;
     unsigned generation = 0;
     unsigned spawns = 0;
-    unsigned restarts = 0;
     unsigned quick_streak = 0;
+    unsigned crash_streak = 0;
+    TimePoint backoff_until;
     std::vector<TimePoint> quick_deaths;
     std::optional<ExitStatus> last_exit;
     std::string status_text;
@@ -80,6 +85,7 @@ class Lane {
     TimePoint now;
     const config::AppSpec& spec;
     std::size_t event;  // the Event alternative being handled, for the table check
+    std::vector<Unplanned>* counted;
     std::vector<Action> out;
     bool entered = false;
   };
@@ -100,7 +106,12 @@ class Lane {
   void start(std::string reason, Step& s);
   void stop(Step& s);
   void died(ExitStatus status, double chance, Step& s);  // chance: Exited::chance
+  void forget_deaths();  // a start someone asked for: the crash-loop count begins again
   void kill_group(Step& s);
+  /// Adds `cause` to s.counted for the current worker unless it was counted already.
+  void count(Unplanned cause, Step& s);
+  /// Marks the current worker as counted (Supervisor: it is being replaced); false if it was.
+  bool take_count();
   void arm(LaneTimer timer, TimePoint deadline, Step& s);
   void disarm(LaneTimer timer, Step& s);
   void arm_watchdog(Step& s);
@@ -115,8 +126,9 @@ class Lane {
   bool one_shot_ = false;
   unsigned generation_ = 0;
   unsigned spawns_ = 0;
-  unsigned restarts_ = 0;
   unsigned quick_streak_ = 0;  // consecutive quick deaths, for the backoff exponent
+  unsigned crash_streak_ = 0;  // consecutive quick deaths that count as crashes
+  TimePoint backoff_until_{};
   std::vector<TimePoint> quick_deaths_;
   std::optional<ExitStatus> last_exit_;
   std::string status_text_;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <csignal>
 
+#include "supervisor/core/actions.h"
+
 namespace clusterd::core {
 
 namespace {
@@ -47,6 +49,24 @@ bool crash_loop(std::vector<TimePoint>& history, TimePoint now, Duration window,
   history.push_back(now);
   std::erase_if(history, [&](TimePoint t) { return t <= now - window; });
   return history.size() > max_restarts;
+}
+
+const char* to_string(Unplanned cause) {
+  switch (cause) {
+    case Unplanned::Exit:
+      return "exit";
+    case Unplanned::Signal:
+      return "signal";
+    case Unplanned::SpawnFailed:
+      return "spawn_failed";
+    case Unplanned::ReadyTimeout:
+      return "ready_timeout";
+    case Unplanned::Watchdog:
+      return "watchdog";
+    case Unplanned::Replaced:
+      return "replaced";
+  }
+  return "unknown";
 }
 
 }  // namespace clusterd::core

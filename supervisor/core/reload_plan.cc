@@ -129,11 +129,16 @@ std::variant<ReloadPlan, Refused> plan_reload(const config::Config& running,
       auto steps = plan_listeners(state.spec, spec);
       if (const Refused* refused = std::get_if<Refused>(&steps)) return *refused;
       app.listeners = std::get<std::vector<ListenerStep>>(std::move(steps));
-      rolled.push_back(spec.name);
+      if (state.stopped) {
+        changes.push_back(spec.name + " changed (stopped: nothing to roll)");
+      } else {
+        rolled.push_back(spec.name);
+      }
     }
     if (app.scale) {
       changes.push_back(spec.name + " instances " + std::to_string(state.instances) + " -> " +
-                        std::to_string(app.instances));
+                        std::to_string(app.instances) +
+                        (state.stopped ? " (stopped: none starts until `start`)" : ""));
     }
     if (app.roll || app.scale) plan.apps.push_back(std::move(app));
   }

@@ -42,21 +42,23 @@ Outcome Supervisor::roll(std::size_t a, config::AppSpec spec, unsigned instances
   r.from = app.good_generation;
   r.to = ++app.latest_generation;
   r.phase = Rollout::Phase::Canary;
+  r.old_instances = app.instances;
+  r.old_instances_reason = app.instances_reason;
   app.specs[r.to] = spec;
   app.spec = std::move(spec);
   app.generation = r.to;
-  if (instances != app.instances) {
-    if (instances > app.instances) r.first_added = app.instances;
+  if (instances > app.instances) r.first_added = app.instances;
+  resize(a, instances, std::move(instances_reason), now, outcome.actions);
+  if (app.stopped) {
+    // Nothing runs to be replaced: the new generation is what `start` starts. Untried, it is not
+    // the last good one.
+    app.last_rollout =
+        RolloutResult{true, app.spec.name + " is stopped: generation " + std::to_string(r.to) +
+                                " starts at `start " + app.spec.name + "`"};
     outcome.actions.push_back(
-        SlotAction{{a, 0, 0},
-                   Notice{Notice::Kind::Scaled, "instances " + std::to_string(app.instances) +
-                                                    " -> " + std::to_string(instances) + " (" +
-                                                    instances_reason + ")"}});
-    app.instances = instances;
-    app.instances_reason = std::move(instances_reason);
-    if (instances > app.slots.size()) app.slots.resize(instances);
-    for (unsigned i = instances; i < app.slots.size(); ++i) stop_slot(a, i, now, outcome.actions);
-    retire_idle_tail(a, outcome.actions);
+        SlotAction{{a, 0, 0}, Notice{Notice::Kind::RolloutDone, app.last_rollout->message}});
+    forget_unused_specs(app);
+    return outcome;
   }
   for (unsigned i = 0; i < app.instances && i < app.slots.size(); ++i) r.pending.push_back(i);
   begin_rollout(a, std::move(r), now, outcome.actions);
@@ -73,6 +75,9 @@ Outcome Supervisor::replace(std::size_t a, unsigned index, std::string purpose, 
   r.from = r.to = app.slots[index].current().generation();
   r.pending.push_back(index);
   r.purpose = std::move(purpose);
+  r.old_instances = app.instances;
+  r.old_instances_reason = app.instances_reason;
+  count_replaced(a, index);
   Outcome outcome;
   begin_rollout(a, std::move(r), now, outcome.actions);
   return outcome;
@@ -222,13 +227,17 @@ void Supervisor::roll_back(std::size_t a, unsigned i, const std::string& why, Ti
   back.to = r.from;
   back.failure = reason;
   back.purpose = r.purpose;
+  back.old_instances = r.old_instances;
+  back.old_instances_reason = r.old_instances_reason;
+  // The slots the failed reload added go with it (stopped, then retired): the app keeps the
+  // instances it had.
+  const unsigned keep = std::min(app.instances, r.old_instances);
   for (auto it = r.moved.rbegin(); it != r.moved.rend(); ++it) {
-    if (*it < app.slots.size() && app.slots[*it].current().generation() == r.to) {
-      back.pending.push_back(*it);
-    }
+    if (*it < keep && app.slots[*it].current().generation() == r.to) back.pending.push_back(*it);
   }
   app.generation = r.from;
   app.spec = app.specs.at(r.from);
+  if (r.first_added != ~0U) resize(a, r.old_instances, r.old_instances_reason, now, out);
   begin_rollout(a, std::move(back), now, out);
 }
 

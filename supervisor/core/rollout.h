@@ -35,9 +35,11 @@ struct Rollout {
   std::vector<unsigned> moved;      // slots whose serving worker now runs `to`
   unsigned canary_token = 0;        // the canary timer (CanaryWait only); 0 = none
   unsigned first_added = ~0U;       // slots from here on are new (a reload that also scales up)
-  std::size_t total = 0;            // slots to replace
-  std::string failure;              // Back: why the forward rollout failed
-  std::string purpose;              // empty for a reload; otherwise why one worker is replaced
+  unsigned old_instances = 0;       // the instances before (a rollback of a scale-up restores them)
+  std::string old_instances_reason;
+  std::size_t total = 0;  // slots to replace
+  std::string failure;    // Back: why the forward rollout failed
+  std::string purpose;    // empty for a reload; otherwise why one worker is replaced
 
   bool rollback() const { return direction == Direction::Back; }
 };

@@ -1,6 +1,13 @@
 #include "supervisor/core/supervisor.h"
 
+#include <numeric>
+
 namespace clusterd::core {
+
+unsigned AppState::restarts_of(unsigned index) const {
+  if (index >= restarts.size()) return 0;
+  return std::accumulate(restarts[index].begin(), restarts[index].end(), 0U);
+}
 
 Supervisor::Supervisor(std::vector<AppState> apps) : apps_(std::move(apps)) {
   for (AppState& app : apps_) {
@@ -43,6 +50,26 @@ bool Supervisor::no_workers() const {
     }
   }
   return true;
+}
+
+bool Supervisor::serving(SlotId id, TimePoint now) const {
+  if (!has_lane(id)) return false;
+  const AppState& app = apps_[id.app];
+  if (app.removed || app.stopped || id.index >= app.instances) return false;
+  const Lane& lane = this->lane(id);
+  switch (lane.state()) {
+    case LaneState::Starting:
+    case LaneState::Running:
+      return true;
+    case LaneState::Stopping:
+      return lane.restart_after_stop_ && lane.wanted();  // it starts again at once
+    case LaneState::Backoff:
+      return lane.backoff_until() <= later(now, kServeGrace);
+    case LaneState::Idle:
+    case LaneState::Failed:
+      return false;
+  }
+  return false;
 }
 
 bool Supervisor::rolling() const {
@@ -101,6 +128,7 @@ void Supervisor::replace_stopping(SlotId id, TimePoint now, std::vector<SlotActi
                         slot.other().state() == LaneState::Idle;
   if (!eligible) return;
   const unsigned fresh = 1 - id.lane;
+  count_replaced(id.app, id.index);
   out.push_back(
       SlotAction{id, Notice{Notice::Kind::Replacing,
                             "the worker is stopping on its own; starting its successor"}});
@@ -120,6 +148,15 @@ std::vector<SlotAction> Supervisor::rollout_timer(std::size_t a, unsigned token,
   promote(a, canary, now, out);
   advance(a, now, out);
   return out;
+}
+
+std::optional<Refused> Supervisor::check_running(std::size_t a) const {
+  if (auto refused = check_change(a)) return refused;
+  if (apps_[a].stopped) {
+    const std::string& name = apps_[a].spec.name;
+    return Refused{name + " is stopped; `clusterctl start " + name + "` starts it"};
+  }
+  return std::nullopt;
 }
 
 std::optional<Refused> Supervisor::check_change(std::size_t a) const {
@@ -146,17 +183,29 @@ Outcome Supervisor::for_each_active(std::size_t a, const Event& event, TimePoint
 }
 
 Outcome Supervisor::start_app(std::size_t a, TimePoint now) {
+  if (auto refused = check_change(a)) return {{}, refused};
+  apps_[a].stopped = false;
   return for_each_active(a, StartRequested{}, now);
 }
+
+// Every worker of the app stops, the draining ones included, and none starts again until
+// `start`: not by a reload, a scale or the restart policy.
 Outcome Supervisor::stop_app(std::size_t a, TimePoint now) {
-  return for_each_active(a, StopRequested{}, now);
+  if (auto refused = check_change(a)) return {{}, refused};
+  apps_[a].stopped = true;
+  Outcome outcome;
+  for (unsigned i = 0; i < apps_[a].slots.size(); ++i) stop_slot(a, i, now, outcome.actions);
+  retire_idle_tail(a, outcome.actions);
+  return outcome;
 }
+
 Outcome Supervisor::restart_app(std::size_t a, TimePoint now) {
+  if (auto refused = check_running(a)) return {{}, refused};
   return for_each_active(a, RestartRequested{}, now);
 }
 
 Outcome Supervisor::restart_worker(std::size_t a, unsigned index, TimePoint now) {
-  if (auto refused = check_change(a)) return {{}, refused};
+  if (auto refused = check_running(a)) return {{}, refused};
   AppState& app = apps_[a];
   if (index >= app.instances || index >= app.slots.size()) {
     return Outcome::refuse(app.spec.name + " has no worker " + std::to_string(index) + " (it has " +
@@ -180,26 +229,44 @@ Outcome Supervisor::scale(std::size_t a, unsigned instances, std::string reason,
   Outcome outcome;
   AppState& app = apps_[a];
   const unsigned before = app.instances;
-  app.instances_reason = std::move(reason);
-  app.instances = instances;
-  if (instances > app.slots.size()) app.slots.resize(instances);
-  for (unsigned i = 0; i < app.slots.size(); ++i) {
+  resize(a, instances, std::move(reason), now, outcome.actions);
+  for (unsigned i = 0; i < instances && !app.stopped; ++i) {
     const SlotId id{a, i, app.slots[i].active};
-    if (i >= instances) {
-      stop_slot(a, i, now, outcome.actions);
-    } else if (i >= before || !lane(id).wanted()) {
+    if (i >= before || !lane(id).wanted()) {
       start_lane(id, app.generation, false, now, outcome.actions);
     }
   }
-  if (before != instances) {
-    outcome.actions.push_back(
-        SlotAction{{a, 0, 0},
-                   Notice{Notice::Kind::Scaled, "instances " + std::to_string(before) + " -> " +
-                                                    std::to_string(instances) + " (" +
-                                                    app.instances_reason + ")"}});
-  }
-  retire_idle_tail(a, outcome.actions);
   return outcome;
+}
+
+// The slots wanted become `instances`: new ones are added idle, those beyond stop and retire.
+void Supervisor::resize(std::size_t a, unsigned instances, std::string reason, TimePoint now,
+                        std::vector<SlotAction>& out) {
+  AppState& app = apps_[a];
+  const unsigned before = app.instances;
+  app.instances_reason = std::move(reason);
+  app.instances = instances;
+  if (instances > app.slots.size()) app.slots.resize(instances);
+  for (unsigned i = instances; i < app.slots.size(); ++i) stop_slot(a, i, now, out);
+  if (before != instances) {
+    out.push_back(SlotAction{
+        {a, 0, 0},
+        Notice{Notice::Kind::Scaled, "instances " + std::to_string(before) + " -> " +
+                                         std::to_string(instances) + " (" + app.instances_reason +
+                                         ")" + (app.stopped ? "; stopped: none starts" : "")}});
+  }
+  retire_idle_tail(a, out);
+}
+
+void Supervisor::count_replaced(std::size_t a, unsigned index) {
+  AppState& app = apps_[a];
+  Lane& lane = app.slots[index].lanes[app.slots[index].active];
+  if (lane.worker_ && lane.take_count()) count(app, index, Unplanned::Replaced);
+}
+
+void Supervisor::count(AppState& app, unsigned index, Unplanned cause) {
+  if (app.restarts.size() <= index) app.restarts.resize(index + 1);
+  ++app.restarts[index][static_cast<std::size_t>(cause)];
 }
 
 std::size_t Supervisor::add_app(AppState app, TimePoint now, std::vector<SlotAction>& out) {
@@ -243,10 +310,18 @@ void Supervisor::start_lane(SlotId id, unsigned generation, bool one_shot, TimeP
 
 void Supervisor::feed(SlotId id, const Event& event, TimePoint now, std::vector<SlotAction>& out) {
   const config::AppSpec& lane_spec = spec(id);
-  for (Action& action : mutable_lane(id).on(event, now, lane_spec)) {
+  AppState& app = apps_[id.app];
+  Lane& lane = mutable_lane(id);
+  const bool had_worker = lane.pid() != 0 || lane.state() == LaneState::Starting;
+  std::vector<Unplanned> counted;
+  for (Action& action : lane.on(event, now, lane_spec, &counted)) {
     out.push_back(SlotAction{id, std::move(action)});
   }
-  if (id.index >= apps_[id.app].instances) retire_idle_tail(id.app, out);
+  for (Unplanned cause : counted) count(app, id.index, cause);
+  if (had_worker && lane.pid() == 0 && lane.last_exit()) {
+    app.slots[id.index].last_exit = lane.last_exit();
+  }
+  if (id.index >= app.instances) retire_idle_tail(id.app, out);
 }
 
 void Supervisor::retire_idle_tail(std::size_t a, std::vector<SlotAction>& out) {

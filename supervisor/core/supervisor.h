@@ -4,6 +4,7 @@
 // reason rather than silently ignored.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <map>
 #include <optional>
@@ -25,9 +26,18 @@ namespace clusterd::core {
 struct Slot {
   Lane lanes[2];
   unsigned active = 0;
+  std::optional<ExitStatus> last_exit;  // how the slot's last worker (of either lane) ended
   const Lane& current() const { return lanes[active]; }
   const Lane& other() const { return lanes[1 - active]; }
 };
+
+/// Unplanned ends of one slot's workers, by cause (an Unplanned as the index).
+using RestartCounts = std::array<unsigned, kUnplannedCauses>;
+
+/// How long a slot whose worker is about to start counts as serving: a restart after a backoff
+/// up to this long keeps its socket listening (connections wait for the replacement); a longer
+/// one, like a failed, stopped or idle slot, stops it listening, so no connection waits there.
+inline constexpr Duration kServeGrace{1000};
 
 /// One app of the running cluster.
 struct AppState {
@@ -42,6 +52,13 @@ struct AppState {
   std::optional<Rollout> rollout;
   std::optional<RolloutResult> last_rollout;
   bool removed = false;  // dropped from the config: stopping, then forgotten
+  /// Stopped on purpose (`stop`) until `start`: reloads and scales change it without starting it.
+  bool stopped = false;
+  /// Per slot index: its workers' unplanned ends across generations. Never decreases; kept for
+  /// slots scaled away, so a slot scaled back counts on.
+  std::vector<RestartCounts> restarts;
+  /// The sum of restarts[index] (0 for an index never used).
+  unsigned restarts_of(unsigned index) const;
 };
 
 class Supervisor {
@@ -104,9 +121,16 @@ class Supervisor {
   bool has_lane(SlotId id) const;
   /// The spec of the generation the lane runs.
   const config::AppSpec& spec(SlotId id) const;
+  /// Whether the lane has a worker that serves connections, or will start one within
+  /// kServeGrace: the sockets its generation gives it should listen. False in a stopped or
+  /// removed app and in a slot being scaled away.
+  bool serving(SlotId id, TimePoint now) const;
 
  private:
   std::optional<Refused> check_change(std::size_t app) const;
+  /// check_change, and refused for a stopped app (restart has nothing to restart).
+  std::optional<Refused> check_running(std::size_t app) const;
+  static void count(AppState& app, unsigned index, Unplanned cause);
   Lane& mutable_lane(SlotId id) { return apps_[id.app].slots[id.index].lanes[id.lane]; }
   void feed(SlotId id, const Event& event, TimePoint now, std::vector<SlotAction>& out);
   void start_lane(SlotId id, unsigned generation, bool one_shot, TimePoint now,
@@ -114,6 +138,10 @@ class Supervisor {
   void stop_slot(std::size_t app, unsigned index, TimePoint now, std::vector<SlotAction>& out);
   void replace_stopping(SlotId id, TimePoint now, std::vector<SlotAction>& out);
   void retire_idle_tail(std::size_t app, std::vector<SlotAction>& out);
+  void resize(std::size_t app, unsigned instances, std::string reason, TimePoint now,
+              std::vector<SlotAction>& out);
+  /// Counts the replacement of the active worker of slot `index` (max_memory, STOPPING=1).
+  void count_replaced(std::size_t app, unsigned index);
   Outcome for_each_active(std::size_t app, const Event& event, TimePoint now);
   // rollout.cc
   void begin_rollout(std::size_t app, Rollout rollout, TimePoint now, std::vector<SlotAction>& out);

@@ -90,7 +90,9 @@ void Daemon::start_app(const control::Request& request, const control::Peer&,
 void Daemon::stop_app(const control::Request& request, const control::Peer&,
                       control::ReplyPtr reply) {
   if (const std::optional<std::size_t> app = app_of(request, reply)) {
-    answer(reply, supervisor_.stop_app(*app, host_.now()), "stopping " + *request.app);
+    const bool already = supervisor_.apps()[*app].stopped;
+    answer(reply, supervisor_.stop_app(*app, host_.now()),
+           already ? *request.app + " was stopped already" : "stopping " + *request.app);
   }
 }
 

@@ -79,6 +79,7 @@ Daemon::Daemon(Host& host, DaemonOptions options)
     apps_.push_back(std::move(runtime));
   }
   listeners_.close_unclaimed_passed();
+  migrate_queues();
   output_.configure(config_);
   open_control(names);
   if (config_.metrics.address) metrics_ = open_metrics(*config_.metrics.address);
@@ -288,6 +289,7 @@ void Daemon::spawn(core::SlotId id, std::vector<core::SlotAction>& more) {
     request.limits = spec.cgroup_limits;
     request.memory_high = spec.max_memory.value_or(0);
     request.capture_output = output_.mode_of(spec.logs) != config::LogSpec::Mode::Inherit;
+    listeners_.listen_for(gen->second, id.index);  // a socket nobody served may have stopped
     const Spawned spawned = host_.spawn(request);
     const unsigned uid = gen->second.ids ? gen->second.ids->uid : host_.self_uid();
     workers_.add(
@@ -325,15 +327,10 @@ void Daemon::notify_rejected(core::SlotId id, const std::string& why) {
   notify_log_next_ = now + std::chrono::minutes(1);
 }
 
-// A scaled-down slot is gone: the master lets go of its reuseport sockets.
-void Daemon::retire(core::SlotId id) {
-  if (id.app >= apps_.size()) return;
-  if (listeners_.shrink(apps_[id.app].generations, id.index)) systemd_.sockets_changed();
-}
-
 void Daemon::after_actions() {
   if (!reload_waiters_.empty()) reload_waiters_.report(supervisor_);
   forget_unused_generations();
+  sync_listening();
   systemd_.update(supervisor_, target_generations());
   arm_memory_check();  // a worker without memory.high events may have started
 }

@@ -105,6 +105,8 @@ class Daemon final : public HostEvents {
   void retire(core::SlotId id);
   void after_actions();
   void forget_unused_generations();
+  void sync_listening();
+  void migrate_queues();
   void arm_memory_check();
   void check_memory();
   void replace_for_memory(const core::MemoryVerdict& verdict, int pid);
@@ -181,8 +183,6 @@ class Daemon final : public HostEvents {
   int open_metrics(const config::Address& address, int adopt_fd = -1);
   /// `reply`, counted by verb and result in the metrics when it finishes.
   control::ReplyPtr counted(control::Command command, control::ReplyPtr reply);
-  /// Counts an unplanned end of a lane's worker (once per worker).
-  void count_restart(core::SlotId id, const char* reason);
   /// The path of the lane's worker's own cgroup; empty without one.
   std::string cgroup_of(core::SlotId id) const;
 
@@ -204,7 +204,6 @@ class Daemon final : public HostEvents {
   control::ServerOptions control_options_;  // what it runs with (names resolved)
   std::optional<int> metrics_;              // the host's id of our metrics endpoint
   std::shared_ptr<MetricCounters> counters_ = std::make_shared<MetricCounters>();
-  std::set<std::tuple<std::size_t, unsigned, unsigned>> counted_;  // lanes whose end is counted
   struct ArmedTimer {
     unsigned token = 0;  // the core's
     core::TimePoint deadline;
@@ -214,7 +213,8 @@ class Daemon final : public HostEvents {
   std::uint64_t notify_rejected_quiet_ = 0;  // rejected since the last line about it
   core::TimePoint notify_log_next_{};        // no line about rejections before this
   bool memory_timer_armed_ = false;
-  bool reload_pending_ = false;  // a reload waits for its name lookups
+  bool reload_pending_ = false;   // a reload waits for its name lookups
+  bool migrate_checked_ = false;  // migrate_queues() looked at tcp_migrate_req
   bool finished_ = false;
   std::vector<std::string> argv_;
   std::string binary_;  // the clusterd binary it was started from: what `upgrade` runs by default

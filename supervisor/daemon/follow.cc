@@ -33,6 +33,8 @@ std::optional<std::string> Daemon::scale_to(std::size_t app, unsigned n, const s
   execute(outcome.actions);
   if (done != nullptr) {
     *done = "scaled " + name + " from " + std::to_string(before) + " to " + std::to_string(n);
+    if (supervisor_.apps()[app].stopped)
+      *done += "; " + name + " is stopped: none starts until `start`";
   }
   return std::nullopt;
 }

@@ -170,8 +170,12 @@ class Host {
   virtual int bind(const config::Address& address, int backlog, bool reuseport,
                    const os::SocketAccess& access) = 0;
   virtual void close(int fd) = 0;
-  virtual void listen(int fd, int backlog) = 0;  // a new backlog on a listening socket
-  virtual void set_reuseport(int fd) = 0;        // throws std::system_error
+  virtual void listen(int fd, int backlog) = 0;  // listen again, or a new backlog
+  /// Stops a listening TCP socket accepting while it keeps its address (shutdown(SHUT_RD)): its
+  /// queued connections move to another socket of its SO_REUSEPORT group where
+  /// net.ipv4.tcp_migrate_req is on, else they are reset. listen() takes it back.
+  virtual void stop_listening(int fd) = 0;
+  virtual void set_reuseport(int fd) = 0;  // throws std::system_error
   virtual std::uint16_t local_port(int fd) = 0;
   /// Empty when `fd` is a listening socket bound to `address`, else what it is instead.
   virtual std::string socket_mismatch(int fd, const config::Address& address) = 0;
@@ -210,6 +214,8 @@ class Host {
   virtual std::string cgroup_mode() = 0;
   virtual unsigned long nofile_hard_limit() = 0;
   virtual bool tcp_migrate_req() = 0;
+  /// Turns net.ipv4.tcp_migrate_req on in the master's network namespace; why not, or empty.
+  virtual std::string enable_tcp_migrate_req() = 0;
   /// Reads the master, the whole tree's totals, and each of `pids` with its descendants (and
   /// their summed RSS when `tree_rss`; PSS, USS and fds when `detail`). `cgroups`, parallel to
   /// `pids` (or empty), names each worker's own cgroup: see os::sample_processes.

@@ -95,22 +95,9 @@ void Daemon::on_notice(core::SlotId id, const core::Notice& n) {
       n.kind == core::Notice::Kind::StopTimeout || n.kind == core::Notice::Kind::WatchdogExpired ||
       n.kind == core::Notice::Kind::ReadyTimeout || n.kind == core::Notice::Kind::RolloutFailed;
   const core::AppState& app = supervisor_.apps()[id.app];
-  switch (n.kind) {
-    case core::Notice::Kind::WatchdogExpired:
-      count_restart(id, "watchdog");
-      break;
-    case core::Notice::Kind::ReadyTimeout:
-      count_restart(id, "ready_timeout");
-      break;
-    case core::Notice::Kind::Replacing:
-      count_restart(id, "replaced");
-      break;
-    case core::Notice::Kind::RolloutDone:
-      ++counters_
-            ->rollouts[{app.spec.name, app.last_rollout && app.last_rollout->ok ? "ok" : "failed"}];
-      break;
-    default:
-      break;
+  if (n.kind == core::Notice::Kind::RolloutDone) {
+    ++counters_
+          ->rollouts[{app.spec.name, app.last_rollout && app.last_rollout->ok ? "ok" : "failed"}];
   }
   control::EventRecord e = event_for(id, notice_kind(n.kind), n.message);
   if (app_wide) {
@@ -136,15 +123,6 @@ void Daemon::on_spawned(core::SlotId id, int pid, int cpu) {
 }
 
 void Daemon::on_exited(core::SlotId id, const core::ExitStatus& status) {
-  // An end the master did not ask for (the lane was not stopping) is a restart in the metrics;
-  // one it asked for after a timeout was counted then, with that reason.
-  const core::LaneState state = supervisor_.lane(id).state();
-  if (state == core::LaneState::Starting || state == core::LaneState::Running) {
-    count_restart(id, status.kind == core::ExitStatus::Kind::SpawnFailed ? "spawn_failed"
-                      : status.kind == core::ExitStatus::Kind::Signaled  ? "signal"
-                                                                         : "exit");
-  }
-  counted_.erase({id.app, id.index, id.lane});
   if (status.kind == core::ExitStatus::Kind::SpawnFailed) {
     log_spawn_failure(id, status.detail, status.blame);
     return;

@@ -83,7 +83,7 @@ Fd Listeners::bind(const config::ListenerSpec& spec, const config::Address& addr
 std::shared_ptr<Listener> Listeners::bind_listener(const std::string& app,
                                                    const config::ListenerSpec& spec, unsigned slots,
                                                    bool beside, const os::SocketAccess& access) {
-  auto listener = std::make_shared<Listener>(Listener{spec, {}});
+  auto listener = std::make_shared<Listener>(Listener{spec, {}, {}});
   if (spec.mode == config::ListenMode::Shared) {
     Fd fd = take_passed(spec, 0);
     // Beside a running reuseport group on the same address, the shared socket joins the group.
@@ -103,6 +103,7 @@ std::shared_ptr<Listener> Listeners::bind_listener(const std::string& app,
       listener->fds.push_back(std::move(fd));
     }
   }
+  listener->listening.assign(listener->fds.size(), Listening::Yes);
   if (!listener->fds.empty() && spec.address.family != config::Address::Family::Unix) {
     spdlog::info("{}: {} listening on {} port {} ({} socket{})", app, spec.name, spec.address.host,
                  host_.local_port(listener->fds[0].get()), listener->fds.size(),
@@ -173,8 +174,11 @@ std::vector<std::pair<Listener*, std::vector<Fd>>> Listeners::grow(const Generat
 void Listeners::install(std::vector<std::pair<Listener*, std::vector<Fd>>> grown) {
   for (auto& [listener, fds] : grown) {
     if (listener->fds.size() < fds.size()) listener->fds.resize(fds.size());
+    if (listener->listening.size() < fds.size()) listener->listening.resize(fds.size());
     for (std::size_t i = 0; i < fds.size(); ++i) {
-      if (fds[i]) listener->fds[i] = std::move(fds[i]);
+      if (!fds[i]) continue;
+      listener->fds[i] = std::move(fds[i]);
+      listener->listening[i] = Listening::Yes;
     }
   }
 }
@@ -188,6 +192,7 @@ bool Listeners::shrink(std::map<unsigned, Generation>& generations, unsigned slo
         closed = closed || static_cast<bool>(listener->fds[i]);
       }
       if (listener->fds.size() > slots) listener->fds.resize(slots);
+      if (listener->listening.size() > slots) listener->listening.resize(slots);
     }
   }
   return closed;
@@ -210,6 +215,53 @@ void Listeners::store_names(const Generation& gen, std::map<std::string, int>& o
         out[listener->spec.name + "/" + std::to_string(i)] = listener->fds[i].get();
     }
   }
+}
+
+void Listeners::want(const Generation& gen, unsigned slot, Wanted& wanted) {
+  for (const std::shared_ptr<Listener>& listener : gen.listeners) {
+    const std::size_t index = listener->spec.mode == config::ListenMode::Shared ? 0 : slot;
+    if (index >= listener->fds.size()) continue;
+    std::vector<bool>& on = wanted[listener.get()];
+    if (on.size() <= index) on.resize(index + 1);
+    on[index] = true;
+  }
+}
+
+void Listeners::apply(std::map<unsigned, Generation>& generations, const Wanted& wanted) {
+  for (auto& [number, gen] : generations) {
+    for (const std::shared_ptr<Listener>& listener : gen.listeners) {
+      const auto it = wanted.find(listener.get());
+      for (std::size_t i = 0; i < listener->fds.size(); ++i) {
+        set_listening(*listener, i, it != wanted.end() && i < it->second.size() && it->second[i]);
+      }
+    }
+  }
+}
+
+void Listeners::listen_for(const Generation& gen, unsigned slot) {
+  for (const std::shared_ptr<Listener>& listener : gen.listeners) {
+    const std::size_t index = listener->spec.mode == config::ListenMode::Shared ? 0 : slot;
+    if (index < listener->fds.size()) set_listening(*listener, index, true);
+  }
+}
+
+void Listeners::set_listening(Listener& listener, std::size_t index, bool on) {
+  if (!listener.fds[index] || listener.spec.address.family == config::Address::Family::Unix) {
+    return;
+  }
+  if (listener.listening.size() <= index) listener.listening.resize(listener.fds.size());
+  Listening& state = listener.listening[index];
+  if (state == (on ? Listening::Yes : Listening::No)) return;
+  if (on) {
+    host_.listen(listener.fds[index].get(), listener.spec.backlog);
+  } else {
+    host_.stop_listening(listener.fds[index].get());
+  }
+  if (state != Listening::Unknown) {
+    spdlog::debug("listener {} socket {}: {}", listener.spec.name, index,
+                  on ? "listening again" : "not listening: no worker serves it");
+  }
+  state = on ? Listening::Yes : Listening::No;
 }
 
 bool Listeners::created_file(const config::Address& address) const {

@@ -35,10 +35,16 @@ class Fd {
   int fd_ = -1;
 };
 
+/// Whether a socket listens: the master stops a TCP socket listening (keeping its address) while
+/// no worker will serve on it, so that no connection waits there. Unknown: taken over from the
+/// previous master, which may have done either.
+enum class Listening : char { Unknown, Yes, No };
+
 /// A configured listener with the sockets the master holds for it.
 struct Listener {
   config::ListenerSpec spec;
-  std::vector<Fd> fds;  // shared: one; reuseport: one per slot; worker: none
+  std::vector<Fd> fds;               // shared: one; reuseport: one per slot; worker: none
+  std::vector<Listening> listening;  // parallel to fds (missing: Unknown)
 };
 
 /// What the workers of one generation of an app need besides its spec.
@@ -86,8 +92,22 @@ class Listeners {
   /// The fd store's wanted contents: "listener/slot" -> fd, for the given generations.
   static void store_names(const Generation& gen, std::map<std::string, int>& out);
 
+  /// Which sockets should listen: per listener, per socket index.
+  using Wanted = std::map<const Listener*, std::vector<bool>>;
+  /// Adds the sockets a serving worker of `gen` in slot `slot` takes connections from.
+  static void want(const Generation& gen, unsigned slot, Wanted& wanted);
+  /// Makes each TCP socket of `generations` listen when `wanted` has it, and stop listening
+  /// otherwise: connections queued on a socket that stops move to another socket of its
+  /// SO_REUSEPORT group where net.ipv4.tcp_migrate_req is on, else they are reset; new ones go
+  /// to the group's other sockets, or are refused. (A Unix socket that stopped could not listen
+  /// again: those always listen.)
+  void apply(std::map<unsigned, Generation>& generations, const Wanted& wanted);
+  /// Makes the sockets a worker of `gen` in slot `slot` gets listen, before it starts.
+  void listen_for(const Generation& gen, unsigned slot);
+
  private:
   Fd take_passed(const config::ListenerSpec& spec, unsigned slot);
+  void set_listening(Listener& listener, std::size_t index, bool on);
   Fd bind(const config::ListenerSpec& spec, const config::Address& address, bool reuseport,
           const os::SocketAccess& access);
   std::shared_ptr<Listener> bind_listener(const std::string& app, const config::ListenerSpec& spec,

@@ -19,7 +19,8 @@ struct MetricCounters {
   std::map<std::pair<std::string, std::string>, std::uint64_t> requests;  // verb, ok|error
   std::map<std::string, std::uint64_t> reloads;                           // applied|refused
   // Unplanned ends of a worker, by app, slot and reason: exit, signal, spawn_failed,
-  // ready_timeout, watchdog, replaced (max_memory or the worker's STOPPING=1).
+  // ready_timeout, watchdog, replaced (max_memory or the worker's STOPPING=1): the core's
+  // counters (core::AppState::restarts), copied at each scrape.
   std::map<std::tuple<std::string, unsigned, std::string>, std::uint64_t> restarts;
   std::map<std::pair<std::string, std::string>, std::uint64_t> rollouts;  // app, ok|failed
   std::uint64_t notify_rejected = 0;

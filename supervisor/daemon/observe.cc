@@ -81,6 +81,19 @@ HttpResponse Daemon::serve_http(const HttpRequest& request) {
   if (request.path == "/metrics") {
     ++counters_->scrapes;
     counters_->notify_rejected = notify_rejected_total_;
+    // The restart counters are the core's, the same numbers status shows.
+    counters_->restarts.clear();
+    for (const core::AppState& app : supervisor_.apps()) {
+      if (app.removed) continue;
+      for (unsigned i = 0; i < app.restarts.size(); ++i) {
+        for (std::size_t c = 0; c < core::kUnplannedCauses; ++c) {
+          if (app.restarts[i][c] == 0) continue;
+          counters_
+              ->restarts[{app.spec.name, i, core::to_string(static_cast<core::Unplanned>(c))}] =
+              app.restarts[i][c];
+        }
+      }
+    }
     const control::StatusSnapshot now = snapshot(nullptr, false);
     return {200, metrics_content_type(request.openmetrics),
             render_metrics(now, *counters_, request.openmetrics)};
@@ -124,11 +137,6 @@ std::string Daemon::cgroup_of(core::SlotId id) const {
 control::ReplyPtr Daemon::counted(control::Command command, control::ReplyPtr reply) {
   return std::make_shared<CountedReply>(counters_, control::spec_of(command).name,
                                         std::move(reply));
-}
-
-void Daemon::count_restart(core::SlotId id, const char* reason) {
-  if (!counted_.insert({id.app, id.index, id.lane}).second) return;
-  ++counters_->restarts[{supervisor_.apps()[id.app].spec.name, id.index, reason}];
 }
 
 }  // namespace clusterd::daemon

@@ -227,6 +227,7 @@ std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPl
     config_.metrics = next.metrics;
   }
   arm_memory_check();
+  migrate_queues();
   // auto_follow is never a reason to replace workers: every kept app takes the new one here.
   for (const config::AppSpec& spec : next.apps) {
     if (const std::optional<std::size_t> a = supervisor_.find_app(spec.name)) {

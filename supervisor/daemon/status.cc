@@ -33,6 +33,8 @@ double StatusSampler::cpu_percent(int pid, const os::ProcessFacts& facts, core::
 }
 
 control::WorkerStatus StatusSampler::worker(unsigned index, const core::Lane& lane,
+                                            unsigned restarts,
+                                            const std::optional<core::ExitStatus>& last_exit,
                                             const os::ProcessFacts* facts, core::TimePoint now,
                                             const ProcessSample& sample, Memory memory,
                                             std::vector<CpuSample>& next) {
@@ -41,8 +43,8 @@ control::WorkerStatus StatusSampler::worker(unsigned index, const core::Lane& la
   w.pid = lane.pid();
   w.state = core::to_string(lane.state());
   w.generation = lane.generation();
-  w.restarts = lane.restarts();
-  if (lane.last_exit()) w.last_exit = lane.last_exit()->to_string();
+  w.restarts = restarts;
+  if (last_exit) w.last_exit = last_exit->to_string();
   w.status_text = lane.status_text();
   if (w.pid == 0 || facts == nullptr) return w;
   if (lane.started_at())
@@ -157,6 +159,7 @@ control::StatusSnapshot StatusSampler::sample(Host& host, const core::Supervisor
       entry.instances = state.instances;
       entry.instances_reason = state.instances_reason;
       entry.generation = state.generation;
+      entry.stopped = state.stopped;
       if (state.rollout) entry.rollout = core::to_string(state.rollout->phase);
       if (extras != nullptr) extras->add(s.app, entry);
       out.apps.push_back(std::move(entry));
@@ -168,7 +171,12 @@ control::StatusSnapshot StatusSampler::sample(Host& host, const core::Supervisor
         sample.workers[facts].first == s.lane->pid()) {
       f = &sample.workers[facts++].second;
     }
-    a.workers.push_back(worker(s.index, *s.lane, f, now, sample, memory, next));
+    // The slot's counts, whichever lane: they go on across replacements and generations. The
+    // last exit is the slot's, but on a draining old worker's row, that worker's own.
+    const std::optional<core::ExitStatus>& last_exit =
+        s.active ? state.slots[s.index].last_exit : s.lane->last_exit();
+    a.workers.push_back(worker(s.index, *s.lane, state.restarts_of(s.index), last_exit, f, now,
+                               sample, memory, next));
     if (s.lane->pid() != 0 && sampled < cgroups.size()) {
       a.workers.back().cgroup = std::move(cgroups[sampled]);  // looked up once, above
     }

@@ -52,7 +52,8 @@ class StatusSampler {
   enum class Memory { Replace, Update, Leave };
   CpuSample* previous(int pid);
   control::MasterStatus master(Host& host, const ProcessSample& sample, core::TimePoint now) const;
-  control::WorkerStatus worker(unsigned index, const core::Lane& lane,
+  control::WorkerStatus worker(unsigned index, const core::Lane& lane, unsigned restarts,
+                               const std::optional<core::ExitStatus>& last_exit,
                                const os::ProcessFacts* facts, core::TimePoint now,
                                const ProcessSample& sample, Memory memory,
                                std::vector<CpuSample>& next);

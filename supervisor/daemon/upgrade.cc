@@ -110,7 +110,6 @@ UpgradeState Daemon::hand_over_state(int reply_fd) const {
                          workers_.cgroup_of(handle), host_.hand_over(handle)});
   }
   for (const auto& [key, timer] : timers_) s.timers.push_back({key, timer.token, timer.deadline});
-  s.counted.assign(counted_.begin(), counted_.end());
   s.start_reasons.assign(start_reasons_.begin(), start_reasons_.end());
   return s;
 }
@@ -226,7 +225,6 @@ void Daemon::adopt_workers(const UpgradeState& state) {
     timers_[t.key] = {t.token, t.deadline};
     host_.arm(t.key, t.deadline);
   }
-  counted_.insert(state.counted.begin(), state.counted.end());
   start_reasons_.insert(state.start_reasons.begin(), state.start_reasons.end());
 }
 

@@ -21,7 +21,7 @@ namespace clusterd::daemon {
 
 /// The format's name and the only version this clusterd writes and reads.
 inline constexpr std::string_view kUpgradeFormat = "clusterd-upgrade-state";
-inline constexpr int kUpgradeVersion = 1;
+inline constexpr int kUpgradeVersion = 2;  // 2: restarts per slot (core::AppState)
 
 /// A listening socket of an app: the spec is listeners[index] of the spec of `generation`.
 struct HandedListener {
@@ -89,7 +89,6 @@ struct UpgradeState {
   std::vector<HandedTimer> timers;
   std::vector<unsigned> followed;  // per app: what auto gave when auto_follow last looked
   std::vector<std::optional<core::Duration>> auto_follow;  // per app, as the last reload set it
-  std::vector<std::tuple<std::size_t, unsigned, unsigned>> counted;
   std::vector<std::pair<std::tuple<std::size_t, unsigned, unsigned>, std::string>> start_reasons;
 
   /// Every fd the new master takes over (they must stay open across exec).

@@ -187,6 +187,7 @@ int AsioHost::bind(const config::Address& address, int backlog, bool reuseport,
 }
 void AsioHost::close(int fd) { ::close(fd); }
 void AsioHost::listen(int fd, int backlog) { os::listen_again(fd, backlog); }
+void AsioHost::stop_listening(int fd) { os::stop_listening(fd); }
 void AsioHost::set_reuseport(int fd) { os::enable_reuseport(fd); }
 std::uint16_t AsioHost::local_port(int fd) { return os::local_port(fd); }
 std::string AsioHost::socket_mismatch(int fd, const config::Address& address) {
@@ -234,6 +235,9 @@ os::CpuBudget AsioHost::cpus() { return os::detect_cpus(); }
 std::string AsioHost::cgroup_mode() { return impl_->processes.cgroup_mode(); }
 unsigned long AsioHost::nofile_hard_limit() { return os::nofile_hard_limit(); }
 bool AsioHost::tcp_migrate_req() { return os::sysctl_enabled("net/ipv4/tcp_migrate_req"); }
+std::string AsioHost::enable_tcp_migrate_req() {
+  return os::sysctl_enable("net/ipv4/tcp_migrate_req");
+}
 daemon::ProcessSample AsioHost::sample(const std::vector<int>& pids,
                                        const std::vector<std::string>& cgroups, bool tree_rss,
                                        bool detail) {

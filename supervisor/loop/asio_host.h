@@ -58,6 +58,7 @@ class AsioHost final : public daemon::Host {
            const os::SocketAccess& access) override;
   void close(int fd) override;
   void listen(int fd, int backlog) override;
+  void stop_listening(int fd) override;
   void set_reuseport(int fd) override;
   std::uint16_t local_port(int fd) override;
   std::string socket_mismatch(int fd, const config::Address& address) override;
@@ -75,6 +76,7 @@ class AsioHost final : public daemon::Host {
   std::string cgroup_mode() override;
   unsigned long nofile_hard_limit() override;
   bool tcp_migrate_req() override;
+  std::string enable_tcp_migrate_req() override;
   daemon::ProcessSample sample(const std::vector<int>& pids,
                                const std::vector<std::string>& cgroups, bool tree_rss,
                                bool detail) override;

@@ -120,6 +120,8 @@ UniqueFd bind_listener(const config::Address& address, int backlog, bool reusepo
 
 void listen_again(int fd, int backlog) { listen(fd, backlog); }
 
+void stop_listening(int fd) { shutdown(fd, SHUT_RD); }
+
 std::uint16_t local_port(int fd) {
   sockaddr_storage storage{};
   socklen_t length = sizeof storage;

@@ -22,6 +22,10 @@ UniqueFd bind_listener(const config::Address& address, int backlog, bool reusepo
 /// Listens again with a new backlog (on a listening socket this only changes the backlog).
 void listen_again(int fd, int backlog);
 
+/// Stops a listening TCP socket accepting (shutdown(SHUT_RD)); it keeps its address, and
+/// listen_again() makes it listen again.
+void stop_listening(int fd);
+
 /// The port a bound TCP socket ended up on (for `:0`). 0 for Unix sockets.
 std::uint16_t local_port(int fd);
 

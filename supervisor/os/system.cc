@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <system_error>
 
@@ -29,6 +30,12 @@ bool sysctl_enabled(const char* path) {
   if (!fd) return false;
   char c = 0;
   return read(fd.get(), &c, 1) == 1 && c == '1';
+}
+
+std::string sysctl_enable(const char* path) {
+  const UniqueFd fd(open((std::string("/proc/sys/") + path).c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd || write(fd.get(), "1\n", 2) != 2) return std::strerror(errno);
+  return {};
 }
 
 std::vector<std::string> environment() {

@@ -10,6 +10,8 @@ namespace clusterd::os {
 unsigned long nofile_hard_limit();
 /// True when the /proc/sys file `path` (e.g. "net/ipv4/tcp_migrate_req") starts with '1'.
 bool sysctl_enabled(const char* path);
+/// Writes "1" to the /proc/sys file `path`; returns why it could not (empty when it did).
+std::string sysctl_enable(const char* path);
 /// This process's environment, as NAME=value.
 std::vector<std::string> environment();
 /// Makes `path` a directory of mode 0750 owned by `uid`:`gid` (created if missing, without

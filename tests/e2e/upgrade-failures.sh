@@ -91,7 +91,7 @@ check_state() {
   python3 - "$1" <<'PY'
 import json, sys
 state = json.load(open(sys.argv[1]))
-if state.get("format") != "clusterd-upgrade-state" or state.get("version") != 1:
+if state.get("format") != "clusterd-upgrade-state" or state.get("version") != 2:
     sys.exit("fd 3 held %r" % {k: state.get(k) for k in ("format", "version")})
 PY
 }

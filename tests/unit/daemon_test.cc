@@ -45,8 +45,8 @@ TEST_CASE("daemon: a worker killed with SIGKILL is replaced at once, its group k
   REQUIRE(loop.alive().size() == 2);
   const daemon::WorkerHandle fresh = loop.alive().back();
   CHECK(fresh == 3);
-  CHECK(loop.web().slots[0].current().restarts() == 1);
-  CHECK(loop.web().slots[0].current().last_exit()->to_string() == "signal SIGKILL");
+  CHECK(loop.web().restarts_of(0) == 1);
+  CHECK(loop.web().slots[0].last_exit->to_string() == "signal SIGKILL");
   // The same slot's socket.
   CHECK(loop.host.workers.at(fresh).request.fds == loop.host.workers.at(1).request.fds);
 }

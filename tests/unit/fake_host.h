@@ -122,8 +122,11 @@ class FakeHost final : public daemon::Host {
   void close(int fd) override {
     if (open_fds.erase(fd) != 1)
       throw std::logic_error("fd " + std::to_string(fd) + " closed twice");
+    not_listening.erase(fd);
   }
-  void listen(int, int) override {}
+  std::set<int> not_listening;  // fds stop_listening() stopped (until listen())
+  void listen(int fd, int) override { not_listening.erase(fd); }
+  void stop_listening(int fd) override { not_listening.insert(fd); }
   void set_reuseport(int) override {}
   std::uint16_t local_port(int) override { return 8080; }
   std::string socket_mismatch(int, const config::Address&) override { return {}; }
@@ -172,6 +175,7 @@ class FakeHost final : public daemon::Host {
   std::string cgroup_mode() override { return "no per-worker cgroups: a fake host"; }
   unsigned long nofile_hard_limit() override { return 4096; }
   bool tcp_migrate_req() override { return true; }
+  std::string enable_tcp_migrate_req() override { return {}; }
   std::map<int, os::AcceptQueue> queues;  // by fd, for accept_queue()
   std::optional<os::AcceptQueue> accept_queue(int fd) override {
     const auto it = queues.find(fd);

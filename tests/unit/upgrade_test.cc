@@ -90,7 +90,7 @@ TEST_CASE("upgrade: a rollout and a backoff started by the old master finish und
       web_config("3", "    rollout: { canary_time: 2s }\n    env: { V: \"2\" }\n");
   old.request(R"({"cmd":"reload","wait":false})");
   Loop loop(hand_over(old), old.host.clock);
-  CHECK(loop.web().slots[0].current().restarts() == 1);  // carried from the old master
+  CHECK(loop.web().restarts_of(0) == 1);  // carried from the old master
   // The backoff runs out: slot 2 starts again; the canary gets ready and waits canary_time.
   loop.advance(5s);
   loop.ready_all();
@@ -151,7 +151,7 @@ TEST_CASE("upgrade: status and events say the master was upgraded") {
   loop.advance(10s);
   loop.exit(first, core::ExitStatus::signaled(SIGKILL));
   CHECK(loop.alive().size() == 2);
-  CHECK(loop.web().slots[0].current().restarts() == 1);
+  CHECK(loop.web().restarts_of(0) == 1);
 }
 
 TEST_CASE("upgrade: refused while it cannot be done, and the master goes on unchanged") {
@@ -211,8 +211,8 @@ TEST_CASE("upgrade: a state this clusterd cannot read is refused with the reason
     return text.replace(at, from.size(), to);
   };
   CHECK(refusal(good) == "accepted");
-  CHECK(refusal(replaced("\"version\":1", "\"version\":2")) ==
-        "upgrade state version 2 is not the one this clusterd reads (1)");
+  CHECK(refusal(replaced("\"version\":2", "\"version\":1")) ==
+        "upgrade state version 1 is not the one this clusterd reads (2)");
   CHECK(refusal(replaced("clusterd-upgrade-state", "something-else")) ==
         "not a clusterd upgrade state");
   CHECK_THAT(refusal(good.substr(0, good.size() / 2)),
