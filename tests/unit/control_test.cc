@@ -63,3 +63,24 @@ TEST_CASE("text from workers cannot drive a terminal or forge a log line") {
   CHECK(printable("del\x7f") == "del\\x7f");
   CHECK(printable("caf\xc3\xa9") == "caf\xc3\xa9");  // UTF-8 stays
 }
+
+TEST_CASE("C1 controls and bytes that are not UTF-8 are escaped too") {
+  // U+009B (CSI) and U+009D (OSC), in UTF-8 0xC2 0x9B and 0xC2 0x9D: a UTF-8 terminal obeys
+  // them as it obeys ESC [ and ESC ].
+  CHECK(printable("a\u009b2Kb") == "a\\xc2\\x9b2Kb");
+  CHECK(printable("\u009d0;owned\u009c") == "\\xc2\\x9d0;owned\\xc2\\x9c");
+  CHECK(printable("\u0080\u009f") == "\\xc2\\x80\\xc2\\x9f");    // the first and the last
+  CHECK(printable("\u00a0\u00a9") == "\u00a0\u00a9");            // U+00A0, U+00A9: printable
+  CHECK(printable("\u20ac \U0001F600") == "\u20ac \U0001F600");  // 3 and 4 bytes
+  // A lone C1 byte (CSI to a terminal in an 8-bit mode), and other bytes that are not UTF-8.
+  CHECK(printable("a\x9b[Kb") == "a\\x9b[Kb");
+  CHECK(printable("bad \xff byte") == "bad \\xff byte");
+  CHECK(printable("\xc3") == "\\xc3");                    // cut short
+  CHECK(printable("\xc3(") == "\\xc3(");                  // a lead without its continuation
+  CHECK(printable("\xc0\x9b") == "\\xc0\\x9b");           // overlong CSI
+  CHECK(printable("\xe0\x82\x9b") == "\\xe0\\x82\\x9b");  // overlong CSI, 3 bytes
+  CHECK(printable("\xed\xa0\x80") == "\\xed\\xa0\\x80");  // a surrogate
+  CHECK(printable("\xf4\x90\x80\x80") == "\\xf4\\x90\\x80\\x80");  // above U+10FFFF
+  CHECK(printable("\xe2\x82") == "\\xe2\\x82");                    // cut short
+  CHECK(printable("\\\xc2\x9b") == "\\\\\\xc2\\x9b");  // a backslash before it stays apart
+}
