@@ -33,6 +33,16 @@ std::size_t utf8_length(std::string_view text) {
   return n;
 }
 
+// The bytes of the character at the start of `text` when it is printed as it is: printable ASCII
+// (not the backslash), or well-formed UTF-8 that is not a C1 control; 0 when it is escaped.
+std::size_t kept(std::string_view text) {
+  const auto byte = static_cast<unsigned char>(text[0]);
+  if (byte < 0x80) return byte >= 0x20 && byte < 0x7f && byte != '\\' ? 1 : 0;
+  const std::size_t n = utf8_length(text);
+  if (n == 2 && byte == 0xC2 && static_cast<unsigned char>(text[1]) <= 0x9F) return 0;  // C1
+  return n;
+}
+
 void hex(std::string& out, unsigned char byte) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += "\\x";
@@ -46,30 +56,27 @@ std::string printable(std::string_view text, bool multiline) {
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size();) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    if (byte >= 0x20 && byte < 0x7f && byte != '\\') {  // the common case: printable ASCII
-      out += text[i++];
-    } else if (byte == '\\') {
-      out += "\\\\";
-      ++i;
-    } else if (byte < 0x80) {  // C0 and DEL
-      if (multiline && byte == '\n') {
-        out += '\n';
-      } else {
-        hex(out, byte);
-      }
-      ++i;
-    } else if (const std::size_t n = utf8_length(text.substr(i)); n == 0) {
-      hex(out, byte);  // not UTF-8
-      ++i;
-    } else if (n == 2 && byte == 0xC2 && static_cast<unsigned char>(text[i + 1]) <= 0x9F) {
-      hex(out, byte);  // C1: U+0080..U+009F
-      hex(out, static_cast<unsigned char>(text[i + 1]));
-      i += 2;
-    } else {
-      out.append(text, i, n);
-      i += n;
+    std::size_t end = i;  // a run of characters printed as they are, copied at once
+    while (end < text.size()) {
+      const std::size_t n = kept(text.substr(end));
+      if (n == 0) break;
+      end += n;
     }
+    out.append(text, i, end - i);
+    i = end;
+    if (i == text.size()) break;
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte == '\\') {
+      out += "\\\\";
+    } else if (multiline && byte == '\n') {
+      out += '\n';
+    } else if (byte == 0xC2 && utf8_length(text.substr(i)) == 2) {  // C1: U+0080..U+009F
+      hex(out, byte);
+      hex(out, static_cast<unsigned char>(text[++i]));
+    } else {
+      hex(out, byte);  // C0, DEL, or a byte that is not part of well-formed UTF-8
+    }
+    ++i;
   }
   return out;
 }
