@@ -61,6 +61,10 @@ struct RolloutSpec {
   Duration canary_time = std::chrono::milliseconds(0);  // the canary must stay ready this long
 };
 
+/// The most workers an app may have: `instances: N` in the config, `scale APP N` and the result
+/// of `scale APP +N` (the control protocol's kMaxInstances is the same number).
+inline constexpr unsigned kMaxInstances = 65536;
+
 /// `instances: auto` (count unset) or `instances: N`.
 struct Instances {
   std::optional<unsigned> count;  // nullopt = auto

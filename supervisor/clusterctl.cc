@@ -13,10 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "supervisor/control/arguments.h"
 #include "supervisor/control/client.h"
 #include "supervisor/control/paths.h"
 #include "supervisor/control/protocol.h"
 #include "supervisor/control/socket_dir.h"
+#include "supervisor/control/status_table.h"
 #include "supervisor/control/top.h"
 #include "text/printable.h"
 
@@ -27,105 +29,6 @@ constexpr int kExitUsage = 2;
 constexpr int kExitUnreachable = 3;
 
 using clusterd::control::StatusSnapshot;
-
-std::string human_duration(double seconds) {
-  const long s = static_cast<long>(seconds);
-  char text[32];
-  if (s < 60) {
-    std::snprintf(text, sizeof text, "%lds", s);
-  } else if (s < 3600) {
-    std::snprintf(text, sizeof text, "%ldm%lds", s / 60, s % 60);
-  } else if (s < 86400) {
-    std::snprintf(text, sizeof text, "%ldh%ldm", s / 3600, (s % 3600) / 60);
-  } else {
-    std::snprintf(text, sizeof text, "%ldd%ldh", s / 86400, (s % 86400) / 3600);
-  }
-  return text;
-}
-
-std::string human_kb(std::uint64_t kb) {
-  char text[32];
-  if (kb < 1024) {
-    std::snprintf(text, sizeof text, "%llu KB", static_cast<unsigned long long>(kb));
-  } else if (kb < 1024 * 1024) {
-    std::snprintf(text, sizeof text, "%.1f MB", static_cast<double>(kb) / 1024.0);
-  } else {
-    std::snprintf(text, sizeof text, "%.2f GB", static_cast<double>(kb) / 1048576.0);
-  }
-  return text;
-}
-
-// Prints rows as columns padded to the widest cell; `colour[r]` wraps row r's state cell.
-// Prints rows as columns padded to the widest cell; `colour[r]` wraps row r's state cell. Every
-// cell is escaped: worker-controlled text (STATUS=, names) must not drive the terminal.
-void print_table(std::vector<std::vector<std::string>> rows, const std::vector<std::string>& colour,
-                 std::size_t state_column) {
-  std::vector<std::size_t> width;
-  for (auto& row : rows) {
-    if (width.size() < row.size()) width.resize(row.size());
-    for (std::size_t c = 0; c < row.size(); ++c) {
-      row[c] = clusterd::printable(row[c]);
-      width[c] = std::max(width[c], row[c].size());
-    }
-  }
-  for (std::size_t r = 0; r < rows.size(); ++r) {
-    std::string line;
-    for (std::size_t c = 0; c < rows[r].size(); ++c) {
-      std::string cell = rows[r][c];
-      const std::size_t pad = width[c] - cell.size();
-      if (c == state_column && !colour[r].empty()) cell = colour[r] + cell + "\033[0m";
-      line += cell;
-      if (c + 1 < rows[r].size()) line += std::string(pad + 2, ' ');
-    }
-    std::cout << line << "\n";
-  }
-}
-
-void print_status(const StatusSnapshot& status, bool tty) {
-  std::vector<std::vector<std::string>> rows = {{"APP", "ID", "PID", "STATE", "GEN", "UPTIME",
-                                                 "RESTARTS", "THREADS", "PROCS", "CPU", "MEM",
-                                                 "CPUS", "LAST EXIT", "STATUS"}};
-  std::vector<std::string> colour = {tty ? "\033[1m" : ""};
-  for (const auto& app : status.apps) {
-    for (const auto& w : app.workers) {
-      char cpu[16];
-      std::snprintf(cpu, sizeof cpu, "%.1f%%", w.cpu_percent);
-      const bool live = w.pid != 0;
-      const bool bad = w.state == "failed" || w.state == "backoff";
-      std::string state = w.state;
-      if (bad && !w.last_exit.empty()) state += " (" + w.last_exit + ")";
-      rows.push_back({app.name, std::to_string(w.id), live ? std::to_string(w.pid) : "-", state,
-                      std::to_string(w.generation), live ? human_duration(w.uptime_s) : "-",
-                      std::to_string(w.restarts), live ? std::to_string(w.threads) : "-",
-                      live ? std::to_string(w.processes) : "-", live ? cpu : "-",
-                      live ? human_kb(w.rss_kb) : "-", live ? w.cpus : "-",
-                      w.last_exit.empty() ? "-" : w.last_exit, w.status_text});
-      std::string c;
-      if (tty) {
-        if (w.state == "running") c = "\033[32m";
-        if (w.state == "starting" || w.state == "stopping") c = "\033[33m";
-        if (bad) c = "\033[31;1m";
-      }
-      colour.push_back(c);
-    }
-  }
-  print_table(rows, colour, 3);
-  for (const auto& app : status.apps) {
-    std::cout << clusterd::printable(app.name) << ": " << app.ready << "/" << app.instances
-              << " ready, instances " << clusterd::printable(app.instances_reason) << ", logs "
-              << clusterd::printable(app.logs);
-    if (app.log_dropped_bytes > 0) std::cout << " (" << app.log_dropped_bytes << " bytes dropped)";
-    std::cout << "\n";
-  }
-  std::cout << "master pid " << status.master.pid << ", " << status.master.threads
-            << (status.master.threads == 1 ? " thread, " : " threads, ")
-            << human_kb(status.master.rss_kb) << ", up " << human_duration(status.master.uptime_s)
-            << "; whole tree: " << status.totals.processes << " processes, "
-            << status.totals.threads << " threads\n";
-  if (!status.master.cgroups.empty()) {
-    std::cout << clusterd::printable(status.master.cgroups) << "\n";
-  }
-}
 
 // "30s", "10m", "2h", "1d", "500ms" -> milliseconds.
 std::optional<std::uint64_t> duration_ms(const std::string& text) {
@@ -180,7 +83,7 @@ void print_event(const clusterd::control::EventRecord& e, bool json) {
   if (e.worker >= 0) who += "[" + std::to_string(e.worker) + "]";
   if (e.generation != 0) who += " gen " + std::to_string(e.generation);
   if (e.pid != 0) who += " pid " + std::to_string(e.pid);
-  std::cout << clock_time(e.time_ms) << " " << e.kind << " " << who << ": "
+  std::cout << clock_time(e.time_ms) << " " << clusterd::printable(e.kind) << " " << who << ": "
             << clusterd::printable(e.reason) << "\n"
             << std::flush;
 }
@@ -217,7 +120,8 @@ void add_verbs(CLI::App& cli, Args& args) {
     if (spec.app == AppArg::Optional) sub->add_option("app", args.app, "only this app");
     if (spec.instances) {
       sub->add_option("instances", args.instances,
-                      "the new number of workers (>= 1), or auto: what instances: auto gives now")
+                      "the new number of workers (>= 1); +N or -N: N more or N fewer than it "
+                      "has; auto: what instances: auto gives now")
           ->required();
     }
     if (spec.worker) sub->add_option("-w,--worker", args.worker, "only this worker slot (0-based)");
@@ -228,7 +132,8 @@ void add_verbs(CLI::App& cli, Args& args) {
       sub->add_flag("--check", args.check,
                     "a probe: exit 0 when every app (or APP) has all its workers ready, else 1");
       sub->add_flag("--detail", args.detail,
-                    "with each worker's PSS, USS and open fds (about 0.2 ms a worker to read)");
+                    "with each worker's PSS, USS and open fds: columns of the table, numbers in "
+                    "--json (about 0.2 ms a worker to read)");
     }
     if (spec.history) {
       sub->add_option("-n,--lines", args.lines, "how many of the latest to show (default 20)")
@@ -282,17 +187,10 @@ clusterd::control::Request request_of(const Args& args) {
   const clusterd::control::CommandSpec& spec = clusterd::control::spec_of(request.command);
   if (!args.app.empty()) request.app = args.app;
   if (spec.instances) {
-    if (args.instances == "auto") {
-      request.instances_auto = true;
-    } else {
-      char* end = nullptr;
-      const unsigned long n = std::strtoul(args.instances.c_str(), &end, 10);
-      if (args.instances.empty() || *end != '\0' || args.instances[0] == '-' || n > 65536) {
-        std::cerr << "clusterctl: scale: expected a number of workers or auto, got '"
-                  << clusterd::printable(args.instances) << "'\n";
-        std::exit(kExitUsage);
-      }
-      request.instances = static_cast<unsigned>(n);
+    if (const std::optional<std::string> error =
+            clusterd::control::read_scale_target(args.instances, request)) {
+      std::cerr << "clusterctl: " << *error << "\n";
+      std::exit(kExitUsage);
     }
   }
   if (spec.worker && args.worker >= 0) request.worker = static_cast<unsigned>(args.worker);
@@ -395,7 +293,8 @@ int print_reply(const Args& args, const clusterd::control::Request& request,
     if (args.json) {
       std::cout << clusterd::control::status_json(*reply.status) << "\n";
     } else {
-      print_status(*reply.status, isatty(STDOUT_FILENO) == 1);
+      std::cout << clusterd::control::status_table(*reply.status,
+                                                   {isatty(STDOUT_FILENO) == 1, request.detail});
     }
   } else if (clusterd::control::spec_of(request.command).history) {
     if (!args.json) std::cerr << clusterd::printable(reply.message) << "\n";
@@ -409,6 +308,74 @@ int print_reply(const Args& args, const clusterd::control::Request& request,
   return 0;
 }
 
+// What an unknown word is compared with: the options `app` takes ("-s", "--socket", ...).
+std::vector<std::string> option_names(const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const CLI::Option* option : app.get_options()) {
+    if (!option->nonpositional()) continue;
+    for (const std::string& name : option->get_snames()) names.push_back("-" + name);
+    for (const std::string& name : option->get_lnames()) names.push_back("--" + name);
+  }
+  return names;
+}
+
+// "a, b, c", without -h and --help (every verb has them).
+std::string joined(const std::vector<std::string>& words) {
+  std::string out;
+  for (const std::string& word : words) {
+    if (word != "-h" && word != "--help") out += (out.empty() ? "" : ", ") + word;
+  }
+  return out;
+}
+
+// Names the first word the parser did not take (an unknown verb or option, an argument too
+// many) with the nearest known one and the list to choose from, or says that a verb is
+// missing; returns the exit code (2), or nullopt when there is nothing to say.
+std::optional<int> refuse_leftovers(const CLI::App& cli, const Args& args) {
+  std::vector<std::string> verbs;  // the command table's, and the client's own
+  for (const auto& [spec, sub] : args.verbs) verbs.emplace_back(spec->name);
+  verbs.push_back(args.top->get_name());
+  const std::vector<CLI::App*> parsed = cli.get_subcommands();
+  const CLI::App* where = &cli;
+  std::vector<std::string> left = cli.remaining(false);
+  if (left.empty() && !parsed.empty()) {
+    where = parsed.front();
+    left = where->remaining(false);
+  }
+  const std::string verb = where == &cli ? "" : where->get_name();
+  const std::string help = "clusterctl " + (verb.empty() ? "" : verb + " ") + "--help";
+  const auto say = [](const std::string& what, const std::optional<std::string>& near,
+                      const std::string& then) {
+    std::cerr << "clusterctl: " << clusterd::printable(what)
+              << (near ? "; did you mean '" + *near + "'?" : "") << "\n"
+              << clusterd::printable(then) << "\n";
+    return kExitUsage;
+  };
+  const std::string commands = "commands: " + joined(verbs) + "; " + help + " says what each does";
+  if (left.empty() && parsed.empty()) return say("a command is required", std::nullopt, commands);
+  if (left.empty()) return std::nullopt;
+  if (parsed.empty()) {  // the verb, if any word is not an option
+    for (const std::string& word : left) {
+      if (!word.empty() && word[0] == '-') continue;
+      return say("unknown command '" + word + "'", clusterd::control::closest(word, verbs),
+                 commands);
+    }
+  }
+  const std::string of = verb.empty() ? "" : verb + ": ";
+  const std::string& word = left.front();
+  if (word.size() < 2 || word[0] != '-') {
+    return say(of + "unexpected argument '" + word + "'", std::nullopt,
+               help + " says what it takes");
+  }
+  const std::string name = word.substr(0, word.find('='));  // --option=value
+  const std::vector<std::string> options = option_names(*where);
+  const std::string list = joined(options);
+  return say(of + "unknown option '" + name + "'", clusterd::control::closest(name, options),
+             (list.empty() ? (verb.empty() ? "clusterctl" : verb) + " takes no options"
+                           : (verb.empty() ? "options: " : verb + " options: ") + list) +
+                 "; " + help + " says more");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -416,7 +383,7 @@ int main(int argc, char** argv) {
       "clusterctl: control a running clusterd\n"
       "exit codes: 0 done, 1 the daemon refused or the action failed, 2 usage, 3 no daemon "
       "reachable"};
-  cli.require_subcommand(1);
+  cli.require_subcommand(0, 1);  // none: refuse_leftovers() says so, with the list
   Args args;
   cli.add_option("-s,--socket", args.socket_path,
                  "control socket (default: $CLUSTERD_SOCKET, else the daemon's default)");
@@ -424,12 +391,22 @@ int main(int argc, char** argv) {
                  "seconds to wait for the reply (reload: for each progress line)")
       ->capture_default_str();
   add_verbs(cli, args);
+  // Words the parser does not know are kept (the verbs got their settings when they were added,
+  // so set it on each) and named by refuse_leftovers(), instead of "A subcommand is required".
+  cli.allow_extras();
+  for (CLI::App* verb : cli.get_subcommands([](const CLI::App*) { return true; })) {
+    verb->allow_extras();
+  }
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // An unknown word first: `scale web --1` is about '--1', not the missing count.
+    const bool left = !cli.remaining(true).empty();
+    if (e.get_exit_code() != 0 && left) return *refuse_leftovers(cli, args);
     const int rc = cli.exit(e);
     return rc == 0 ? 0 : kExitUsage;
   }
+  if (const std::optional<int> rc = refuse_leftovers(cli, args)) return *rc;
   if (args.socket_path.empty()) {
     const char* env = std::getenv("CLUSTERD_SOCKET");
     args.socket_path = env && *env ? env : clusterd::control::default_socket_path();

@@ -1,5 +1,6 @@
 #include "supervisor/control/protocol.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <type_traits>
@@ -38,6 +39,35 @@ std::optional<unsigned> get_count(const json& request, const char* key, unsigned
     throw ProtocolError(std::string("'") + key + "' must be between 0 and " + std::to_string(max));
   }
   return static_cast<unsigned>(number);
+}
+
+// scale: "instances" (a count or "auto") or "delta" (a change of the count), one of them.
+void scale_fields(const json& request, Request& out) {
+  if (request.contains("instances") && request["instances"] == "auto") {
+    out.instances_auto = true;
+  } else {
+    out.instances = get_count(request, "instances", kMaxInstances);
+  }
+  if (const auto delta = request.find("delta"); delta != request.end()) {
+    constexpr auto limit = static_cast<std::int64_t>(kMaxInstances);
+    // An unsigned JSON number read as signed would wrap: 18446744073709551615 is not -1.
+    const std::int64_t n = delta->is_number_unsigned()
+                               ? static_cast<std::int64_t>(std::min<std::uint64_t>(
+                                     delta->get<std::uint64_t>(), limit + 1))
+                           : delta->is_number_integer() ? delta->get<std::int64_t>()
+                                                        : 0;
+    if (n == 0 || n < -limit || n > limit) {
+      throw ProtocolError("'delta' must be a non-zero integer from -" + std::to_string(limit) +
+                          " to " + std::to_string(limit));
+    }
+    out.delta = static_cast<int>(n);
+  }
+  if (out.delta && (out.instances || out.instances_auto)) {
+    throw ProtocolError("'instances' and 'delta' exclude each other: give one");
+  }
+  if (!out.delta && !out.instances && !out.instances_auto) {
+    throw ProtocolError("missing field 'instances' (or 'delta') for scale");
+  }
 }
 
 // An object built key by key for the per-worker parts of a status (1,024 workers: 25,000 keys).
@@ -320,10 +350,10 @@ Request decode_request(std::string_view text) {
     if (!request["app"].is_string()) throw ProtocolError("'app' must be a string");
     out.app = request["app"].get<std::string>();
   }
-  if (info->instances && request.contains("instances") && request["instances"] == "auto") {
-    out.instances_auto = true;
+  if (info->instances) {
+    scale_fields(request, out);
   } else {
-    out.instances = get_count(request, "instances", 65536);
+    out.instances = get_count(request, "instances", kMaxInstances);
   }
   out.worker = get_count(request, "worker", 65535);
   if (request.contains("wait")) {
@@ -356,9 +386,6 @@ Request decode_request(std::string_view text) {
   if (info->app == AppArg::Required && !out.app) {
     throw ProtocolError(std::string("missing field 'app' for ") + info->name);
   }
-  if (info->instances && !out.instances && !out.instances_auto) {
-    throw ProtocolError(std::string("missing field 'instances' for ") + info->name);
-  }
   return out;
 }
 
@@ -368,6 +395,7 @@ std::string encode_request(const Request& request) {
   if (request.app) j["app"] = *request.app;
   if (request.instances) j["instances"] = *request.instances;
   if (request.instances_auto) j["instances"] = "auto";
+  if (request.delta) j["delta"] = *request.delta;
   if (request.worker) j["worker"] = *request.worker;
   if (spec.wait) j["wait"] = request.wait;
   if (request.command == Command::Status && request.detail) j["detail"] = true;

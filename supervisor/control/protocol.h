@@ -17,6 +17,8 @@ namespace clusterd::control {
 
 inline constexpr int kProtocolVersion = 1;
 inline constexpr std::size_t kMaxRequestBytes = 64 * 1024;
+/// The most workers `scale` may ask for, absolute or relative (config::kMaxInstances).
+inline constexpr unsigned kMaxInstances = 65536;
 
 /// One request; which fields a command takes is its entry in kCommands.
 struct Request {
@@ -24,6 +26,9 @@ struct Request {
   std::optional<std::string> app;
   std::optional<unsigned> instances;
   bool instances_auto = false;  // scale: "instances": "auto", what instances: auto gives now
+  // scale: "delta": the workers to add (> 0) or remove (< 0), counted from the app's instances
+  // when the daemon handles the request (`clusterctl scale APP +N|-N`); instead of "instances".
+  std::optional<int> delta;
   std::optional<unsigned> worker;
   bool wait = true;  // reload: reply when the rollout is over
   // logs, events: the last `lines` records (the daemon's default when unset), only those at

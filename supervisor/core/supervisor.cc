@@ -221,7 +221,30 @@ std::optional<Refused> Supervisor::check_scale(std::size_t a, unsigned instances
   if (instances == 0) {
     return Refused{"scale needs at least 1 instance; use `stop " + apps_[a].spec.name + "`"};
   }
+  if (instances > config::kMaxInstances) {
+    return Refused{"cannot scale " + apps_[a].spec.name + " to " + std::to_string(instances) +
+                   " workers: at most " + std::to_string(config::kMaxInstances)};
+  }
   return std::nullopt;
+}
+
+RelativeScale Supervisor::relative_scale(std::size_t a, long long delta) const {
+  const std::string& name = apps_[a].spec.name;
+  const long long now = apps_[a].instances;
+  const std::string by = (delta < 0 ? "" : "+") + std::to_string(delta);
+  if (auto refused = check_change(a)) return {0, refused};
+  if (delta <= -now) {
+    return {0, Refused{"cannot scale " + name + " by " + by + ": it has " + std::to_string(now) +
+                       (now == 1 ? " worker" : " workers") +
+                       " and scale leaves at least 1; use `stop " + name + "` to stop them all"}};
+  }
+  if (delta > static_cast<long long>(config::kMaxInstances) - now) {
+    return {0, Refused{"cannot scale " + name + " by " + by + ": it has " + std::to_string(now) +
+                       ", and " + std::to_string(now + delta) + " workers is over the limit of " +
+                       std::to_string(config::kMaxInstances)}};
+  }
+  const auto instances = static_cast<unsigned>(now + delta);
+  return {instances, check_scale(a, instances)};
 }
 
 Outcome Supervisor::scale(std::size_t a, unsigned instances, std::string reason, TimePoint now) {

@@ -61,6 +61,12 @@ struct AppState {
   unsigned restarts_of(unsigned index) const;
 };
 
+/// The count a relative scale gives, or why there is none.
+struct RelativeScale {
+  unsigned instances = 0;
+  std::optional<Refused> refused;
+};
+
 class Supervisor {
  public:
   /// `apps` are the config's apps with their resolved instance counts; no slot runs yet.
@@ -84,8 +90,13 @@ class Supervisor {
   Outcome stop_app(std::size_t app, TimePoint now);
   Outcome restart_app(std::size_t app, TimePoint now);
   Outcome restart_worker(std::size_t app, unsigned index, TimePoint now);
-  /// Why the app cannot be scaled to `instances` now, if it cannot.
+  /// Why the app cannot be scaled to `instances` now, if it cannot: none left (that is `stop`),
+  /// more than config::kMaxInstances, a rollout in progress, the cluster stopping.
   std::optional<Refused> check_scale(std::size_t app, unsigned instances) const;
+  /// What a relative scale (`scale APP +N` or `-N`) asks for: the app's instances now plus
+  /// `delta`, or why that is refused: it leaves no worker, or asks for more than
+  /// config::kMaxInstances (and whatever check_scale() refuses).
+  RelativeScale relative_scale(std::size_t app, long long delta) const;
   /// Changes the worker count. New slots start; slots beyond the count stop gracefully and are
   /// retired (a Retire action, highest slot first) once both their lanes are idle.
   Outcome scale(std::size_t app, unsigned instances, std::string reason, TimePoint now);

@@ -1,11 +1,14 @@
-// Changing an app's number of workers: `clusterctl scale APP N|auto`, and `auto_follow:`, which
-// re-derives `instances: auto` from the CPU limit on an interval (a container resized in place,
-// a CPU quota changed) and scales to it, draining the workers it removes.
+// Changing an app's number of workers: `clusterctl scale APP N|+N|-N|auto`, and `auto_follow:`,
+// which re-derives `instances: auto` from the CPU limit on an interval (a container resized in
+// place, a CPU quota changed) and scales to it, draining the workers it removes.
 #include <spdlog/spdlog.h>
 
 #include "supervisor/daemon/daemon.h"
 
 namespace clusterd::daemon {
+
+static_assert(control::kMaxInstances == config::kMaxInstances,
+              "the protocol and the config allow the same number of workers");
 
 std::optional<std::string> Daemon::scale_to(std::size_t app, unsigned n, const std::string& reason,
                                             std::string* done) {
@@ -45,7 +48,18 @@ void Daemon::scale(const control::Request& request, const control::Peer&, contro
   const unsigned before = supervisor_.apps()[*app].instances;
   unsigned n = request.instances.value_or(0);
   std::string reason = std::to_string(n) + ": set by scale (was " + std::to_string(before) + ")";
-  if (request.instances_auto) {
+  std::string by;  // a relative scale: "+1", "-2"
+  if (request.delta) {
+    // From the count at this moment, not from whatever status the client saw.
+    const core::RelativeScale target = supervisor_.relative_scale(*app, *request.delta);
+    if (target.refused) {
+      reply->finish(control::encode_error(target.refused->reason));
+      return;
+    }
+    n = target.instances;
+    by = (*request.delta > 0 ? "+" : "") + std::to_string(*request.delta);
+    reason = std::to_string(n) + ": set by scale " + by + " (was " + std::to_string(before) + ")";
+  } else if (request.instances_auto) {
     const os::CpuBudget cpus = host_.cpus();
     n = cpus.count;
     reason = cpus.reason + " (scale auto, was " + std::to_string(before) + ")";
@@ -56,6 +70,7 @@ void Daemon::scale(const control::Request& request, const control::Peer&, contro
     reply->finish(control::encode_error(*error));
     return;
   }
+  if (!by.empty()) done += " (" + by + ")";
   reply->finish(control::encode_done(done));
 }
 

@@ -1,7 +1,8 @@
 // libFuzzer target: arbitrary bytes as one line of the control protocol, both ways.
 //  - as a request (what the daemon's control server receives): decode_request() either returns a
 //    Request or throws ProtocolError; the error text goes back through encode_error(), as in
-//    supervisor/control/server.cc. A decoded request survives encode_request() -> decode_request().
+//    supervisor/control/server.cc. A decoded request survives encode_request() -> decode_request()
+//    (its command, app, instances, delta, worker and wait).
 //  - as a reply (what clusterctl receives): decode_reply() either returns or throws ProtocolError;
 //    a decoded status is re-encoded and decoded again, as `clusterctl status --json` would.
 // Any other exception escapes and libFuzzer reports it as a crash.
@@ -49,6 +50,7 @@ void fuzz_request(std::string_view line) {
   if (again.command != request.command) fail("round trip changes the command");
   if (again.app != request.app) fail("round trip changes the app");
   if (again.instances != request.instances) fail("round trip changes instances");
+  if (again.delta != request.delta) fail("round trip changes delta");
   if (again.worker != request.worker) fail("round trip changes worker");
   if (request.command == Command::Reload && again.wait != request.wait) {
     fail("round trip changes wait");

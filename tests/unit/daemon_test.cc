@@ -101,6 +101,34 @@ TEST_CASE("daemon: scale while idle binds the new slots' sockets, scale down ret
         "scale needs at least 1 instance; use `stop web`");
 }
 
+TEST_CASE("daemon: scale +N and -N count from the instances the app has when asked") {
+  Loop loop(web_config());
+  loop.ready_all();
+  auto reply = loop.request(R"({"cmd":"scale","app":"web","delta":1})");
+  CHECK(reply->last().message == "scaled web from 2 to 3 (+1)");
+  CHECK(loop.web().instances == 3);
+  CHECK(loop.web().instances_reason == "3: set by scale +1 (was 2)");
+  CHECK(loop.alive().size() == 3);
+  loop.ready_all();
+  reply = loop.request(R"({"cmd":"scale","app":"web","delta":-2})");
+  CHECK(reply->last().message == "scaled web from 3 to 1 (-2)");
+  CHECK(loop.web().instances == 1);
+  for (daemon::WorkerHandle h : {2, 3}) CHECK(loop.signalled(h, SIGTERM));
+  for (daemon::WorkerHandle h : {3, 2}) loop.exit(h, core::ExitStatus::signaled(SIGTERM));
+  // None would be left: refused, nothing changes.
+  const std::size_t signals = loop.host.signals.size();
+  reply = loop.request(R"({"cmd":"scale","app":"web","delta":-1})");
+  CHECK(reply->last().error ==
+        "cannot scale web by -1: it has 1 worker and scale leaves at least 1; use `stop web` to "
+        "stop them all");
+  CHECK(loop.web().instances == 1);
+  CHECK(loop.alive().size() == 1);
+  CHECK(loop.host.signals.size() == signals);
+  CHECK(loop.request(R"({"cmd":"scale","app":"web","delta":65536})")->last().error ==
+        "cannot scale web by +65536: it has 1, and 65537 workers is over the limit of 65536");
+  CHECK(loop.web().instances == 1);
+}
+
 TEST_CASE("daemon: a reload rolls the changed app, new workers first, with progress lines") {
   Loop loop(web_config());
   loop.ready_all();

@@ -24,7 +24,7 @@ TEST_CASE("bad requests are ProtocolErrors with a message naming the problem") {
       {"{}", "missing field 'cmd'"},
       {R"({"cmd":5})", "'cmd' must be a string"},
       {R"({"cmd":"explode"})", "unknown command 'explode'; expected one of status, version, scale"},
-      {R"({"cmd":"scale","app":"web"})", "missing field 'instances' for scale"},
+      {R"({"cmd":"scale","app":"web"})", "missing field 'instances' (or 'delta') for scale"},
       {R"({"cmd":"scale","instances":2})", "missing field 'app' for scale"},
       {R"({"cmd":"scale","app":"web","instances":-1})", "'instances' must be between 0 and"},
       {R"({"cmd":"scale","app":"web","instances":"2"})", "'instances' must be a non-negative"},
@@ -168,4 +168,39 @@ TEST_CASE("scale takes a count or \"auto\"") {
   CHECK_FALSE(decode_request(R"({"cmd":"scale","app":"web","instances":3})").instances_auto);
   CHECK_THROWS_WITH(decode_request(R"({"cmd":"scale","app":"web","instances":"many"})"),
                     Catch::StartsWith("'instances' must be a non-negative"));
+}
+
+TEST_CASE("scale takes a delta instead of a count: +N or -N workers from the count it has") {
+  Request r = decode_request(R"({"cmd":"scale","app":"web","delta":1})");
+  CHECK(r.delta == 1);
+  CHECK_FALSE(r.instances);
+  CHECK_FALSE(r.instances_auto);
+  CHECK(decode_request(R"({"cmd":"scale","app":"web","delta":-65536})").delta == -65536);
+  CHECK(decode_request(R"({"cmd":"scale","app":"web","delta":65536})").delta == 65536);
+  r.delta = -2;
+  CHECK(encode_request(r) == "{\"cmd\":\"scale\",\"app\":\"web\",\"delta\":-2}\n");
+  CHECK(decode_request(encode_request(r)).delta == -2);
+  // Old requests keep working, and say nothing of a delta.
+  CHECK_FALSE(decode_request(R"({"cmd":"scale","app":"web","instances":3})").delta);
+  // Other verbs ignore it, as any field they do not use.
+  CHECK_FALSE(decode_request(R"({"cmd":"status","delta":"x"})").delta);
+  const std::string range = "'delta' must be a non-zero integer from -65536 to 65536";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"cmd":"scale","app":"web","delta":0})", range},
+      {R"({"cmd":"scale","app":"web","delta":65537})", range},
+      {R"({"cmd":"scale","app":"web","delta":-65537})", range},
+      {R"({"cmd":"scale","app":"web","delta":18446744073709551615})", range},  // not -1
+      {R"({"cmd":"scale","app":"web","delta":-9223372036854775808})", range},
+      {R"({"cmd":"scale","app":"web","delta":1.5})", range},
+      {R"({"cmd":"scale","app":"web","delta":"+1"})", range},
+      {R"({"cmd":"scale","app":"web","delta":null})", range},
+      {R"({"cmd":"scale","app":"web","delta":1,"instances":3})",
+       "'instances' and 'delta' exclude each other: give one"},
+      {R"({"cmd":"scale","app":"web","delta":1,"instances":"auto"})",
+       "'instances' and 'delta' exclude each other: give one"},
+  };
+  for (const auto& [line, expected] : cases) {
+    INFO(line);
+    CHECK_THROWS_WITH(decode_request(line), expected);
+  }
 }

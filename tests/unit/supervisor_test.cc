@@ -158,3 +158,29 @@ TEST_CASE("under restart: on-failure a STOPPING=1 worker is judged by its exit")
   CHECK(count<core::Spawn>(seen) == 1);  // a failure: restarted
   CHECK(s.lane({0, 0, 0}).last_exit()->to_string() == "exit 3");
 }
+
+TEST_CASE("a relative scale counts from the instances the app has, at least 1, at most 65536") {
+  core::Supervisor s = make(2);
+  core::TimePoint now{};
+  run(s, s.start_all(now), now);
+  CHECK(s.relative_scale(0, 1).instances == 3);
+  CHECK_FALSE(s.relative_scale(0, 1).refused);
+  CHECK(s.relative_scale(0, -1).instances == 1);
+  CHECK(s.relative_scale(0, 65534).instances == 65536);
+  CHECK(s.relative_scale(0, -2).refused->reason ==
+        "cannot scale web by -2: it has 2 workers and scale leaves at least 1; use `stop web` "
+        "to stop them all");
+  CHECK(s.relative_scale(0, -9).refused->reason ==
+        "cannot scale web by -9: it has 2 workers and scale leaves at least 1; use `stop web` "
+        "to stop them all");
+  CHECK(s.relative_scale(0, 65535).refused->reason ==
+        "cannot scale web by +65535: it has 2, and 65537 workers is over the limit of 65536");
+  CHECK(s.check_scale(0, 65537)->reason == "cannot scale web to 65537 workers: at most 65536");
+  run(s, s.scale(0, 1, "1: test", now).actions, now);
+  CHECK(s.relative_scale(0, -1).refused->reason ==
+        "cannot scale web by -1: it has 1 worker and scale leaves at least 1; use `stop web` "
+        "to stop them all");
+  CHECK(s.relative_scale(0, 4).instances == 5);
+  run(s, s.stop_all(now), now);
+  CHECK(s.relative_scale(0, 1).refused->reason == "clusterd is stopping; no changes accepted");
+}

@@ -1,0 +1,81 @@
+#include "supervisor/control/arguments.h"
+
+#include <algorithm>
+#include <cstdint>
+
+#include "text/printable.h"
+
+namespace clusterd::control {
+
+std::optional<std::string> read_scale_target(std::string_view text, Request& request) {
+  if (text == "auto") {
+    request.instances_auto = true;
+    return std::nullopt;
+  }
+  const char sign = !text.empty() && (text[0] == '+' || text[0] == '-') ? text[0] : '\0';
+  const std::string_view digits = sign == '\0' ? text : text.substr(1);
+  const bool number = !digits.empty() && std::all_of(digits.begin(), digits.end(),
+                                                     [](char c) { return c >= '0' && c <= '9'; });
+  if (!number) {
+    return "scale: expected a number of workers (1 to " + std::to_string(kMaxInstances) +
+           "), +N or -N to add or remove N workers, or auto; got '" + printable(text) + "'";
+  }
+  std::uint64_t n = 0;
+  for (const char c : digits) n = std::min<std::uint64_t>(n * 10 + (c - '0'), kMaxInstances + 1);
+  if (n > kMaxInstances) {
+    return "scale: '" + printable(text) + "' is over the limit of " +
+           std::to_string(kMaxInstances) + " workers";
+  }
+  if (sign == '\0') {
+    request.instances = static_cast<unsigned>(n);
+  } else if (n == 0) {
+    return "scale: '" + printable(text) + "' changes nothing; +N adds N workers, -N removes N";
+  } else {
+    request.delta = sign == '-' ? -static_cast<int>(n) : static_cast<int>(n);
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// The optimal string alignment distance: insertions, deletions, substitutions and swaps of two
+// neighbours, each 1. Words here are short (verbs, options): the table is at most 64 x 64.
+std::size_t distance(std::string_view a, std::string_view b) {
+  if (a.size() > 64 || b.size() > 64) return std::max(a.size(), b.size());
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+}  // namespace
+
+std::optional<std::string> closest(std::string_view word,
+                                   const std::vector<std::string>& candidates) {
+  // Close means at most one edit in three letters of the longer word, and never more than two:
+  // "stp" is "stop", "frobnicate" is nothing.
+  std::optional<std::string> best;
+  std::size_t best_distance = 0;
+  for (const std::string& candidate : candidates) {
+    const std::size_t d = distance(word, candidate);
+    const std::size_t allowed =
+        std::min<std::size_t>(2, std::max(word.size(), candidate.size()) / 3);
+    if (d == 0 || d > allowed) continue;
+    if (!best || d < best_distance) {
+      best = candidate;
+      best_distance = d;
+    }
+  }
+  return best;
+}
+
+}  // namespace clusterd::control
