@@ -123,9 +123,9 @@ std::string status_table(const StatusSnapshot& status, const TableOptions& optio
   }
   std::string out = columns(std::move(rows), colour, 3);
   for (const auto& app : status.apps) {
-    out += printable(app.name) + ": " + std::to_string(app.ready) + "/" +
-           std::to_string(app.instances) + " ready, instances " + printable(app.instances_reason) +
-           ", logs " + printable(app.logs);
+    out += printable(app.name) + ": " + (app.stopped ? "stopped (`start` starts it), " : "") +
+           std::to_string(app.ready) + "/" + std::to_string(app.instances) + " ready, instances " +
+           printable(app.instances_reason) + ", logs " + printable(app.logs);
     if (app.log_dropped_bytes > 0) {
       out += " (" + std::to_string(app.log_dropped_bytes) + " bytes dropped)";
     }
