@@ -98,12 +98,15 @@ UpgradeHandshake check_handshake(std::string_view said, std::string_view sha256)
     throw std::runtime_error("an overlong handshake (more than " + std::to_string(kMaxHandshake) +
                              " bytes)");
   }
-  const std::string quoted = "\"" + printable(said.substr(0, 120)) + "\"";
+  const auto quoted = [](std::string_view text) {
+    return "\"" + printable(text.substr(0, 120)) + "\"";
+  };
   if (said.back() != '\n' || said.find('\n') != said.size() - 1) {
-    throw std::runtime_error("a handshake that is not one line: " + quoted);
+    throw std::runtime_error("a handshake that is not one line: " + quoted(said));
   }
-  const std::optional<UpgradeHandshake> handshake = parse(said.substr(0, said.size() - 1));
-  if (!handshake) throw std::runtime_error("a malformed handshake: " + quoted);
+  const std::string_view line = said.substr(0, said.size() - 1);
+  const std::optional<UpgradeHandshake> handshake = parse(line);
+  if (!handshake) throw std::runtime_error("a malformed handshake: " + quoted(line));
   if (handshake->protocol != kUpgradeVersion) {
     throw std::runtime_error("it speaks upgrade protocol " + std::to_string(handshake->protocol) +
                              "; this master speaks " + std::to_string(kUpgradeVersion));

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <system_error>
@@ -112,7 +113,7 @@ class BlockedSignals {
 
 std::string exec_upgrade(const std::string& binary, const FileIdentity& rehearsed,
                          const std::vector<std::string>& argv, const std::string& state,
-                         const std::vector<int>& fds) {
+                         const std::vector<int>& fds, const std::function<void()>& last) {
   UniqueFd memfd;
   FileIdentity now;
   // The fd checked is the fd executed: a file put at the path after this check is not run.
@@ -134,6 +135,7 @@ std::string exec_upgrade(const std::string& binary, const FileIdentity& rehearse
                    {"--upgrade-from", std::to_string(memfd.get()), "--upgrade-fallback",
                     std::to_string(self.get()), "--upgrade-binary", std::to_string(exe.get())});
   std::vector<char*> c_args = c_argv(args);
+  if (last) last();
   const BlockedSignals blocked;
   // Only what is handed over crosses the exec: asio accepts control and metrics connections
   // without SOCK_CLOEXEC, and a client whose connection the new master never heard of would wait

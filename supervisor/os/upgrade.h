@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,10 +34,11 @@ Rehearsal rehearse_upgrade(const std::string& binary, const std::vector<std::str
 /// `--upgrade-fallback FD` (this binary, opened for a re-exec should the new one fail to take
 /// over) and `--upgrade-binary FD` (that fd, which the new master closes). `fds` stay open across
 /// the exec; every signal is blocked across it (the new master unblocks them once its handlers
-/// are in place). Returns only on failure, with everything as it was, and why.
+/// are in place). `last` runs once every check passed, just before the exec. Returns only on
+/// failure, with everything as it was (but for what `last` did), and why.
 std::string exec_upgrade(const std::string& binary, const FileIdentity& rehearsed,
                          const std::vector<std::string>& argv, const std::string& state,
-                         const std::vector<int>& fds);
+                         const std::vector<int>& fds, const std::function<void()>& last = {});
 
 /// The rehearsal's side: writes `line` on fd kHandshakeFd when that is a pipe (a master that
 /// reads no handshake leaves no pipe there). Errors are ignored: that master then refuses.
