@@ -4,7 +4,7 @@
 #   CLUSTERD_TEST_PACKAGES   also for the tests: clang for the sanitized build and the fuzzers,
 #                            the tools the e2e tests drive, the real runtimes of the recipes
 CLUSTERD_PACKAGES=(g++ cmake make pkg-config ccache libasio-dev libyaml-cpp-dev libspdlog-dev
-  libsystemd-dev nlohmann-json3-dev libcli11-dev catch2 curl wrk procps)
+  libsystemd-dev nlohmann-json3-dev libcli11-dev nettle-dev catch2 curl wrk procps)
 CLUSTERD_TEST_PACKAGES=(python3 util-linux systemd clang libclang-rt-14-dev
   python3-prometheus-client tmux)
 

@@ -19,6 +19,7 @@
 #include "supervisor/control/socket_dir.h"
 #include "supervisor/core/reload_plan.h"
 #include "supervisor/daemon/daemon.h"
+#include "supervisor/daemon/upgrade_handshake.h"
 #include "supervisor/daemon/upgrade_state.h"
 #include "supervisor/logging.h"
 #include "supervisor/loop/asio_host.h"
@@ -60,16 +61,20 @@ struct UpgradeOptions {
   bool check = false;  // --upgrade-check: the rehearsal; the state is on fd 3
   int from = -1;       // --upgrade-from FD: take over the state in this memfd
   int fallback = -1;   // --upgrade-fallback FD: the previous binary, to hand the state back
+  int binary = -1;     // --upgrade-binary FD: this binary, as the exec ran it; closed at once
   std::string failed;  // --upgrade-failed WHY: the new binary handed the state back
   std::string fault;   // --upgrade-fault throw|crash|hang: tests of the hand-back
 };
 
-// The rehearsal: reads the state as a take-over would, and says why not if it cannot.
+// The rehearsal: reads the state as a take-over would, and says why not if it cannot; if it can,
+// answers the old master with the handshake (its exit status alone proves nothing).
 int check_upgrade_state() {
   try {
+    const std::string document = clusterd::os::read_upgrade_state(3);
     const clusterd::daemon::UpgradeState state =
-        clusterd::daemon::decode_upgrade_state(clusterd::os::read_upgrade_state(3));
+        clusterd::daemon::decode_whole_upgrade_state(document);
     if (state.workers.size() > 1000000) throw std::runtime_error("too many workers");
+    clusterd::os::send_handshake(clusterd::daemon::handshake_line(document));
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "clusterd: refusing the upgrade state: " << clusterd::printable(e.what()) << "\n";
@@ -82,8 +87,8 @@ std::vector<std::string> plain_argv(int argc, char** argv) {
   std::vector<std::string> out;
   for (int i = 0; i < argc; ++i) {
     const std::string_view a = argv[i];
-    if (a == "--upgrade-from" || a == "--upgrade-fallback" || a == "--upgrade-failed" ||
-        a == "--upgrade-fault") {
+    if (a == "--upgrade-from" || a == "--upgrade-fallback" || a == "--upgrade-binary" ||
+        a == "--upgrade-failed" || a == "--upgrade-fault") {
       ++i;
     } else if (a != "--upgrade-check") {
       out.emplace_back(a);
@@ -112,12 +117,17 @@ void inject(const std::string& fault) {
 int take_over(const UpgradeOptions& upgrade, std::vector<std::string> argv) {
   namespace daemon = clusterd::daemon;
   namespace os = clusterd::os;
+  // The exec ran this binary through that fd (that file, not whatever its path names by then):
+  // its work is done. Older kernels name a process executed so after the fd's number.
+  if (upgrade.binary >= 0) close(upgrade.binary);
+  if (!argv.empty()) os::name_process(argv.front());
   argv.insert(argv.end(), {"--upgrade-from", std::to_string(upgrade.from)});
   std::optional<daemon::UpgradeState> state;
   std::vector<int> handed;
   std::string why;
   try {
-    state = daemon::decode_upgrade_state(os::read_upgrade_state(upgrade.from));
+    // What the rehearsal checked: the same sealed document, decoded whole by this binary.
+    state = daemon::decode_whole_upgrade_state(os::read_upgrade_state(upgrade.from));
     handed = state->fds();
   } catch (const std::exception& e) {
     why = e.what();
@@ -194,6 +204,7 @@ std::optional<int> parse_arguments(int argc, char** argv, Arguments& args) {
   cli.add_flag("--upgrade-check", args.upgrade.check)->group("");
   cli.add_option("--upgrade-from", args.upgrade.from)->group("");
   cli.add_option("--upgrade-fallback", args.upgrade.fallback)->group("");
+  cli.add_option("--upgrade-binary", args.upgrade.binary)->group("");
   cli.add_option("--upgrade-failed", args.upgrade.failed)->group("");
   cli.add_option("--upgrade-fault", args.upgrade.fault)->group("");
   cli.set_version_flag("--version", std::string("clusterd ") + CLUSTERD_VERSION);

@@ -259,15 +259,19 @@ class Host {
   /// master's notify directory and cgroup root). Throws.
   virtual WorkerHandle adopt(const HandedWorker& worker) = 0;
   /// Runs `binary` with `argv` (argv[0] first; the master's own options, as the exec will have
-  /// them) and `--upgrade-check`, the state on its fd 3, and waits (bounded) for it to accept the
-  /// state: nullopt when it did, else why not ("exit 1", "timed out after 5 s (killed)", ...).
-  virtual std::optional<std::string> rehearse(const std::string& binary,
-                                              const std::vector<std::string>& argv,
-                                              const std::string& state) = 0;
-  /// Execs `binary` in place with `argv` (argv[0] first) and the state in a memfd named by
-  /// `--upgrade-from FD`, keeping `fds` open. Returns only when it failed, with why.
-  virtual std::string exec_upgrade(const std::string& binary, std::vector<std::string> argv,
-                                   const std::string& state, const std::vector<int>& fds) = 0;
+  /// them) and `--upgrade-check`, the state on its fd 3, and waits (bounded) for it to exit:
+  /// `failed` says why it did not exit 0 ("exit 1", "timed out after 5 s (killed)", ...);
+  /// `handshake` is what it answered on its fd 4 (cut after `handshake_limit` + 1 bytes), for
+  /// the daemon to check; `binary` is the identity of the file that ran. Throws when it could
+  /// not even try (no memfd, no pipe).
+  virtual os::Rehearsal rehearse(const std::string& binary, const std::vector<std::string>& argv,
+                                 const std::string& state, std::size_t handshake_limit) = 0;
+  /// Execs `binary` in place, provided it is still the file `rehearsed` (else refuses), with
+  /// `argv` (argv[0] first) and the state in a memfd named by `--upgrade-from FD`, keeping `fds`
+  /// open. Returns only when it failed, with why.
+  virtual std::string exec_upgrade(const std::string& binary, const os::FileIdentity& rehearsed,
+                                   std::vector<std::string> argv, const std::string& state,
+                                   const std::vector<int>& fds) = 0;
   /// The path of the running clusterd binary.
   virtual std::string own_binary() = 0;
 

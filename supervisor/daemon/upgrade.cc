@@ -8,6 +8,7 @@
 
 #include "supervisor/daemon/daemon.h"
 #include "supervisor/daemon/names.h"
+#include "supervisor/daemon/upgrade_handshake.h"
 #include "supervisor/daemon/upgrade_state.h"
 
 namespace clusterd::daemon {
@@ -53,13 +54,31 @@ void Daemon::upgrade(const std::optional<std::string>& binary, control::ReplyPtr
   // The loop stands still from here (at most the rehearsal's 5 s, then the take-over's 5 s):
   // systemd's watchdog (WatchdogSec=10s in the shipped units) is told before each.
   host_.sd_notify("WATCHDOG=1");
-  if (const std::optional<std::string> why = host_.rehearse(path, argv_, text)) {
-    return refuse("the new binary did not accept the state: " + *why);
+  os::Rehearsal rehearsal;
+  try {
+    rehearsal = host_.rehearse(path, argv_, text, kMaxHandshake);
+  } catch (const std::exception& e) {
+    return refuse(std::string("the rehearsal could not run: ") + e.what());
   }
-  spdlog::info("upgrade: executing {} in place (pid unchanged)", path);
+  if (rehearsal.failed) {
+    return refuse("the new binary did not accept the state: " + *rehearsal.failed);
+  }
+  // An exit status proves nothing (/bin/true exits 0): the new binary must say it decoded this
+  // very state, in the protocol this master speaks.
+  UpgradeHandshake handshake;
+  try {
+    handshake = check_handshake(rehearsal.handshake, sha256_hex(text));
+  } catch (const std::exception& e) {
+    return refuse(std::string("the new binary did not prove it read the state: ") + e.what());
+  }
+  spdlog::info(
+      "upgrade: {} (clusterd {}) decoded the state (sha256 {}...); executing it in place "
+      "(pid unchanged)",
+      path, handshake.version, handshake.sha256.substr(0, 16));
   host_.sd_notify("WATCHDOG=1");
   spdlog::default_logger()->flush();
-  refuse(host_.exec_upgrade(path, argv_, text, state.fds()));  // only returns when it failed
+  // Only the file that rehearsed: refused if the path names another one by now.
+  refuse(host_.exec_upgrade(path, rehearsal.binary, argv_, text, state.fds()));
 }
 
 UpgradeState Daemon::hand_over_state(int reply_fd) const {

@@ -303,15 +303,17 @@ int AsioHost::metrics_fd(int id) {
 daemon::WorkerHandle AsioHost::adopt(const daemon::HandedWorker& worker) {
   return impl_->processes.adopt(worker);
 }
-std::optional<std::string> AsioHost::rehearse(const std::string& binary,
-                                              const std::vector<std::string>& argv,
-                                              const std::string& state) {
-  return os::rehearse_upgrade(binary, argv, state, std::chrono::seconds(5));
+os::Rehearsal AsioHost::rehearse(const std::string& binary, const std::vector<std::string>& argv,
+                                 const std::string& state, std::size_t handshake_limit) {
+  return os::rehearse_upgrade(binary, argv, state, std::chrono::seconds(5), handshake_limit);
 }
-std::string AsioHost::exec_upgrade(const std::string& binary, std::vector<std::string> argv,
-                                   const std::string& state, const std::vector<int>& fds) {
-  impl_->processes.drop_spare();                      // an exec runs no destructor
-  return os::exec_upgrade(binary, argv, state, fds);  // the new master pings systemd anew
+std::string AsioHost::exec_upgrade(const std::string& binary, const os::FileIdentity& rehearsed,
+                                   std::vector<std::string> argv, const std::string& state,
+                                   const std::vector<int>& fds) {
+  // The spare spawn's resources go just before the exec, which runs no destructor (the exec is
+  // refused before that when the binary is not the file that rehearsed).
+  return os::exec_upgrade(binary, rehearsed, argv, state, fds,
+                          [this] { impl_->processes.drop_spare(); });  // the new master pings anew
 }
 std::string AsioHost::own_binary() { return os::own_binary(); }
 

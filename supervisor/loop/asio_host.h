@@ -98,11 +98,11 @@ class AsioHost final : public daemon::Host {
   int control_fd(int id) override;
   int metrics_fd(int id) override;
   daemon::WorkerHandle adopt(const daemon::HandedWorker& worker) override;
-  std::optional<std::string> rehearse(const std::string& binary,
-                                      const std::vector<std::string>& argv,
-                                      const std::string& state) override;
-  std::string exec_upgrade(const std::string& binary, std::vector<std::string> argv,
-                           const std::string& state, const std::vector<int>& fds) override;
+  os::Rehearsal rehearse(const std::string& binary, const std::vector<std::string>& argv,
+                         const std::string& state, std::size_t handshake_limit) override;
+  std::string exec_upgrade(const std::string& binary, const os::FileIdentity& rehearsed,
+                           std::vector<std::string> argv, const std::string& state,
+                           const std::vector<int>& fds) override;
   std::string own_binary() override;
   void quit() override;
 

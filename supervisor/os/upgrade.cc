@@ -2,13 +2,12 @@
 
 #include <fcntl.h>
 #include <linux/close_range.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,26 +15,26 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <system_error>
 
 #include "supervisor/os/unique_fd.h"
+#include "supervisor/os/upgrade_parts.h"
 
 extern char** environ;
 
 namespace clusterd::os {
 
 namespace {
-
 constexpr std::size_t kMaxState = 64 << 20;
+}  // namespace
 
-[[noreturn]] void fail(const std::string& what) {
-  throw std::system_error(errno, std::system_category(), what);
-}
+namespace upgrade_parts {
 
-// The state in a memfd nobody can change any more (F_SEAL_*): what the rehearsal accepted is
-// what the take-over reads.
+void fail(const std::string& what) { throw std::system_error(errno, std::system_category(), what); }
+
 UniqueFd sealed_state(const std::string& state, bool cloexec) {
   UniqueFd fd(
       memfd_create("clusterd-upgrade-state", MFD_ALLOW_SEALING | (cloexec ? MFD_CLOEXEC : 0U)));
@@ -60,7 +59,6 @@ std::vector<char*> c_argv(std::vector<std::string>& args) {
   return out;
 }
 
-// The master's command line `argv` as `binary` runs it: argv[0] replaced, `extra` appended.
 std::vector<std::string> command_line(const std::string& binary, std::vector<std::string> argv,
                                       std::initializer_list<std::string> extra) {
   if (argv.empty()) argv.emplace_back();
@@ -74,16 +72,20 @@ std::string signal_text(int sig) {
   return abbrev != nullptr ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
 }
 
-// The last line of what the rehearsal wrote on stderr (its reason for refusing).
-std::string last_line(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  const std::size_t nl = text.rfind('\n');
-  if (nl != std::string::npos) text.erase(0, nl + 1);
-  for (char& c : text) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';  // from the new binary
-  }
-  return text.substr(0, 300);
+FileIdentity identity_of(int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) fail("fstat the new binary");
+  const auto ns = [](const timespec& t) {
+    return std::int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
+  };
+  return {st.st_dev, st.st_ino, st.st_size, ns(st.st_mtim), ns(st.st_ctim)};
 }
+
+}  // namespace upgrade_parts
+
+namespace {
+
+using namespace upgrade_parts;
 
 void set_cloexec(const std::vector<int>& fds, bool on) {
   for (int fd : fds) {
@@ -109,91 +111,31 @@ class BlockedSignals {
 
 }  // namespace
 
-std::optional<std::string> rehearse_upgrade(const std::string& binary,
-                                            const std::vector<std::string>& argv_in,
-                                            const std::string& state,
-                                            std::chrono::milliseconds timeout) {
-  const UniqueFd memfd = sealed_state(state, true);
-  int err_pipe[2];
-  if (pipe2(err_pipe, O_CLOEXEC) != 0) fail("pipe");
-  UniqueFd err_read(err_pipe[0]);
-  UniqueFd err_write(err_pipe[1]);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, err_write.get(), 2);
-  posix_spawn_file_actions_adddup2(&actions, memfd.get(), 3);
-  posix_spawn_file_actions_addclosefrom_np(&actions, 4);  // asio's accepted sockets lack CLOEXEC
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigset_t all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-  // The command line the exec will have: an option the new binary no longer knows fails here.
-  std::vector<std::string> args = command_line(binary, argv_in, {"--upgrade-check"});
-  std::vector<char*> argv = c_argv(args);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, binary.c_str(), &actions, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return "cannot execute " + binary + ": " + std::strerror(rc);
-  err_write.reset();
-  UniqueFd pidfd(open_pidfd(pid));
-  std::string said;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  bool exited = false;
-  while (!exited) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    std::array<pollfd, 2> fds{{{pidfd.get(), POLLIN, 0}, {err_read.get(), POLLIN, 0}}};
-    if (poll(fds.data(), err_read ? 2 : 1, static_cast<int>(left.count())) < 0 && errno != EINTR) {
-      break;
-    }
-    if (err_read && (fds[1].revents & (POLLIN | POLLHUP)) != 0) {
-      std::array<char, 4096> buffer{};
-      const ssize_t n = read(err_read.get(), buffer.data(), buffer.size());
-      if (n > 0 && said.size() < 64 * 1024) said.append(buffer.data(), static_cast<std::size_t>(n));
-      if (n == 0) err_read.reset();
-    }
-    exited = (fds[0].revents & POLLIN) != 0;
-  }
-  if (!exited) {
-    kill(-pid, SIGKILL);
-    kill(pid, SIGKILL);  // also if it left its group: our unreaped child, never another process
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  kill(-pid, SIGKILL);  // whatever it left in its group goes with it
-  if (!exited) return "timed out after " + std::to_string(timeout.count() / 1000) + " s (killed)";
-  if (WIFSIGNALED(status)) return "signal " + signal_text(WTERMSIG(status));
-  if (WEXITSTATUS(status) == 0) return std::nullopt;
-  const std::string why = last_line(said);
-  return "exit " + std::to_string(WEXITSTATUS(status)) + (why.empty() ? "" : ": " + why);
-}
-
-std::string exec_upgrade(const std::string& binary, const std::vector<std::string>& argv,
-                         const std::string& state, const std::vector<int>& fds) {
+std::string exec_upgrade(const std::string& binary, const FileIdentity& rehearsed,
+                         const std::vector<std::string>& argv, const std::string& state,
+                         const std::vector<int>& fds, const std::function<void()>& last) {
   UniqueFd memfd;
+  FileIdentity now;
+  // The fd checked is the fd executed: a file put at the path after this check is not run.
+  const UniqueFd exe(open(binary.c_str(), O_PATH | O_CLOEXEC));
+  if (!exe) return "cannot execute " + binary + ": " + std::strerror(errno);
   try {
-    memfd = sealed_state(state, false);
+    now = identity_of(exe.get());
+    memfd = sealed_state(state, true);
   } catch (const std::system_error& e) {
     return e.what();
   }
-  const UniqueFd self(open("/proc/self/exe", O_RDONLY));  // inherited: the fallback
+  if (now != rehearsed) {
+    return binary + " is not the file that rehearsed any more (replaced or changed since): retry";
+  }
+  const UniqueFd self(open("/proc/self/exe", O_RDONLY | O_CLOEXEC));  // the fallback
   if (!self) return std::string("cannot keep this binary for a hand-back: ") + std::strerror(errno);
-  std::vector<std::string> args = command_line(binary, argv,
-                                               {"--upgrade-from", std::to_string(memfd.get()),
-                                                "--upgrade-fallback", std::to_string(self.get())});
+  std::vector<std::string> args =
+      command_line(binary, argv,
+                   {"--upgrade-from", std::to_string(memfd.get()), "--upgrade-fallback",
+                    std::to_string(self.get()), "--upgrade-binary", std::to_string(exe.get())});
   std::vector<char*> c_args = c_argv(args);
+  if (last) last();
   const BlockedSignals blocked;
   // Only what is handed over crosses the exec: asio accepts control and metrics connections
   // without SOCK_CLOEXEC, and a client whose connection the new master never heard of would wait
@@ -202,11 +144,18 @@ std::string exec_upgrade(const std::string& binary, const std::vector<std::strin
     return std::string("close_range: ") + std::strerror(errno);
   }
   set_cloexec(fds, false);
-  set_cloexec({memfd.get(), self.get()}, false);
-  execve(binary.c_str(), c_args.data(), environ);
+  // The binary's fd too: a script's interpreter opens it as /dev/fd/N after the exec.
+  set_cloexec({memfd.get(), self.get(), exe.get()}, false);
+  syscall(SYS_execveat, exe.get(), "", c_args.data(), environ, AT_EMPTY_PATH);
   const int error = errno;
   set_cloexec(fds, true);
+  set_cloexec({memfd.get(), self.get(), exe.get()}, true);
   return "cannot execute " + binary + ": " + std::strerror(error);
+}
+
+void name_process(const std::string& argv0) {
+  const std::string name = std::filesystem::path(argv0).filename().string().substr(0, 15);
+  if (!name.empty()) prctl(PR_SET_NAME, name.c_str(), 0, 0, 0);
 }
 
 namespace {
@@ -305,6 +254,13 @@ void TakeOverGuard::done() {
 }
 
 std::string read_upgrade_state(int fd) {
+  constexpr int kSealed = F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK;
+  const int seals = fcntl(fd, F_GET_SEALS);
+  if (seals < 0) fail("read the upgrade state: not a sealed memfd");
+  if ((seals & kSealed) != kSealed) {
+    errno = EPERM;
+    fail("read the upgrade state: not sealed against writes");
+  }
   std::string out;
   std::array<char, 64 * 1024> buffer{};
   for (off_t at = 0;;) {

@@ -3,29 +3,50 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "supervisor/os/values.h"
 
 namespace clusterd::os {
 
-/// Runs `binary` with `argv` (argv[0] replaced by it) and `--upgrade-check` in a process group of
-/// its own with `state` in a sealed memfd at its fd 3, and waits at most `timeout` for it to exit
-/// 0. nullopt when it did; else why not: "cannot execute ...", "exit 1: <the last line it wrote on
-/// stderr>", "signal SIGSEGV", "timed out after 5 s (killed)". It is killed (its whole group) and
-/// reaped on every path.
-std::optional<std::string> rehearse_upgrade(const std::string& binary,
-                                            const std::vector<std::string>& argv,
-                                            const std::string& state,
-                                            std::chrono::milliseconds timeout);
+/// The new binary's fd in a rehearsal where it answers the old master (its handshake).
+inline constexpr int kHandshakeFd = 4;
 
-/// Replaces this process with `binary`: `argv` followed by `--upgrade-from FD` (a sealed memfd
-/// holding `state`) and `--upgrade-fallback FD` (this binary, opened for a re-exec should the new
-/// one fail to take over). `fds` stay open across the exec; every signal is blocked across it
-/// (the new master unblocks them once its handlers are in place). Returns only on failure,
-/// with everything as it was, and why.
-std::string exec_upgrade(const std::string& binary, const std::vector<std::string>& argv,
-                         const std::string& state, const std::vector<int>& fds);
+/// Runs `binary` with `argv` (argv[0] replaced by it) and `--upgrade-check` in a process group of
+/// its own, with `state` in a sealed memfd at its fd 3 and a pipe at its fd kHandshakeFd, and
+/// waits at most `timeout` for it to exit. The file is opened once and run through that fd, so
+/// the identity returned is that of the file that ran, whatever its path names meanwhile. Sets
+/// `failed` unless it exited 0: "cannot execute ...", "exit 1: <the last line it wrote on
+/// stderr>", "signal SIGSEGV", "timed out after 5 s (killed)"; `handshake` is what it wrote on
+/// the pipe, cut after `handshake_limit` + 1 bytes. It is killed (its whole group) and reaped on
+/// every path.
+Rehearsal rehearse_upgrade(const std::string& binary, const std::vector<std::string>& argv,
+                           const std::string& state, std::chrono::milliseconds timeout,
+                           std::size_t handshake_limit);
+
+/// Replaces this process with `binary`, provided it is still the file `rehearsed` names (same
+/// inode, same size, mtime and ctime), run through the fd that checked it, so that no other file
+/// can take its place: `argv` followed by `--upgrade-from FD` (a sealed memfd holding `state`),
+/// `--upgrade-fallback FD` (this binary, opened for a re-exec should the new one fail to take
+/// over) and `--upgrade-binary FD` (that fd, which the new master closes). `fds` stay open across
+/// the exec; every signal is blocked across it (the new master unblocks them once its handlers
+/// are in place). `last` runs once every check passed, just before the exec. Returns only on
+/// failure, with everything as it was (but for what `last` did), and why.
+std::string exec_upgrade(const std::string& binary, const FileIdentity& rehearsed,
+                         const std::vector<std::string>& argv, const std::string& state,
+                         const std::vector<int>& fds, const std::function<void()>& last = {});
+
+/// The rehearsal's side: writes `line` on fd kHandshakeFd when that is a pipe (a master that
+/// reads no handshake leaves no pipe there). Errors are ignored: that master then refuses.
+void send_handshake(std::string_view line);
+
+/// Names this process (its comm) after the last part of `argv0`: a binary executed through an fd
+/// is otherwise named after the fd's number by older kernels.
+void name_process(const std::string& argv0);
 
 /// The new master's way back while it takes over: the previous binary (open at `binary_fd`) takes
 /// the state back, with the fds as they were handed over (copies are kept until done()), when
@@ -46,7 +67,8 @@ class TakeOverGuard {
   void done();
 };
 
-/// The whole content of the state memfd at `fd` (from its start), at most 64 MiB. Throws
+/// The whole content of the state memfd at `fd` (from its start), at most 64 MiB; it must be
+/// sealed against writes (no process can have changed it since it was written). Throws
 /// std::system_error.
 std::string read_upgrade_state(int fd);
 

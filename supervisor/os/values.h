@@ -101,6 +101,25 @@ struct NotifySender {
       ancestors;  // alive only: its parent, grandparent, ... below the master (at most 64)
 };
 
+/// Which file, and which content of it: another inode, or a size, mtime or ctime of its own that
+/// changed, is another file (a live upgrade runs only the file that rehearsed).
+struct FileIdentity {
+  std::uint64_t device = 0;
+  std::uint64_t inode = 0;
+  std::int64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::int64_t ctime_ns = 0;
+  bool operator==(const FileIdentity&) const = default;
+};
+
+/// What the rehearsal of a live upgrade came to (upgrade.h): why it failed, or what the new
+/// binary answered on its fd 4, for the daemon to check.
+struct Rehearsal {
+  std::optional<std::string> failed;  // cannot execute, exit N, a signal, timed out: why
+  std::string handshake;              // what it wrote on fd 4, cut after the limit asked + 1 byte
+  FileIdentity binary;                // the file that ran
+};
+
 /// What /proc says about the master and some workers, at one moment.
 struct ProcessSample {
   int master_pid = 0;

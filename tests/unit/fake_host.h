@@ -12,6 +12,7 @@
 #include "config/parse.h"
 #include "supervisor/control/protocol.h"
 #include "supervisor/daemon/daemon.h"
+#include "supervisor/daemon/upgrade_handshake.h"
 
 namespace clusterd::test {
 
@@ -232,6 +233,10 @@ class FakeHost final : public daemon::Host {
   // ---- live upgrade ----
   std::optional<std::string> blocker;            // upgrade_blocker() says this
   std::optional<std::string> rehearsal_refusal;  // rehearse() answers this
+  // What the rehearsal answers on its fd 4; unset: what a clusterd that read the state would.
+  std::optional<std::string> rehearsal_handshake;
+  os::FileIdentity rehearsed_file{1, 2, 3, 4, 5};  // the identity rehearse() reports
+  os::FileIdentity exec_identity;                  // the one exec_upgrade() was given
   std::string exec_failure = "cannot execute /new/clusterd: No such file or directory";
   std::string rehearsed_binary;
   std::string rehearsed_state;
@@ -268,15 +273,25 @@ class FakeHost final : public daemon::Host {
       next_fd_ = std::max(next_fd_, fd + 1);
     }
   }
-  std::optional<std::string> rehearse(const std::string& binary, const std::vector<std::string>&,
-                                      const std::string& state) override {
+  os::Rehearsal rehearse(const std::string& binary, const std::vector<std::string>&,
+                         const std::string& state, std::size_t limit) override {
     rehearsed_binary = binary;
     rehearsed_state = state;
-    return rehearsal_refusal;
+    os::Rehearsal out{rehearsal_refusal, {}, rehearsed_file};
+    if (!rehearsal_refusal) {
+      out.handshake =
+          rehearsal_handshake
+              ? *rehearsal_handshake
+              : daemon::handshake_line((daemon::decode_whole_upgrade_state(state), state));
+    }
+    if (out.handshake.size() > limit + 1) out.handshake.resize(limit + 1);  // as the host cuts it
+    return out;
   }
-  std::string exec_upgrade(const std::string& binary, std::vector<std::string>,
-                           const std::string& state, const std::vector<int>& fds) override {
+  std::string exec_upgrade(const std::string& binary, const os::FileIdentity& rehearsed,
+                           std::vector<std::string>, const std::string& state,
+                           const std::vector<int>& fds) override {
     exec_binary = binary;
+    exec_identity = rehearsed;
     exec_state = state;
     exec_fds = fds;
     return exec_failure;
