@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -196,6 +197,9 @@ class Host {
   virtual bool log_file_write(const LogFile& file, std::string lines) = 0;
   /// Opens every log file anew (logrotate moved them away).
   virtual void log_files_reopen() = 0;
+  /// Bytes log_file_write() accepted that reached no file (it was refused, a write failed), per
+  /// path, since the last call.
+  virtual std::map<std::string, std::uint64_t> log_files_lost() = 0;
 
   // ---- the machine ----
   virtual config::ParseResult load_config(const std::string& path) = 0;

@@ -96,8 +96,9 @@ void WorkerOutput::bytes(WorkerHandle handle, OutputStream stream, std::string_v
     line(a.source, err, text, cut, batch);
   });
   App& owner = app(a.source.app);
-  write_file(owner, std::move(batch));
+  write_file(a.source.app, owner, std::move(batch));
   owner.dropped += flush_output();
+  collect_lost();
   report_drops(a.source.app, owner);
 }
 
@@ -111,17 +112,27 @@ void WorkerOutput::end(WorkerHandle handle, OutputStream stream) {
     line(a.source, err, text, cut, batch);
   });
   App& owner = app(a.source.app);
-  write_file(owner, std::move(batch));
+  write_file(a.source.app, owner, std::move(batch));
   owner.dropped += flush_output();
   (err ? a.err_open : a.out_open) = false;
   if (!a.err_open && !a.out_open) attached_.erase(it);
 }
 
-void WorkerOutput::write_file(App& a, std::string batch) {
+void WorkerOutput::write_file(const std::string& name, App& a, std::string batch) {
   const std::size_t size = batch.size();
-  if (size > 0 &&
-      !host_.log_file_write({a.spec.file, a.spec.max_size, a.spec.keep}, std::move(batch))) {
+  if (size == 0) return;
+  file_writer_[a.spec.file] = name;
+  if (!host_.log_file_write({a.spec.file, a.spec.max_size, a.spec.keep}, std::move(batch))) {
     a.dropped += size;
+  }
+}
+
+// Lines a file's writer accepted but could not write (the file was refused, a write failed) are
+// dropped too: counted to the app that last wrote to that file.
+void WorkerOutput::collect_lost() {
+  for (const auto& [path, bytes] : host_.log_files_lost()) {
+    const auto writer = file_writer_.find(path);
+    if (writer != file_writer_.end()) app(writer->second).dropped += bytes;
   }
 }
 
@@ -174,8 +185,9 @@ bool WorkerOutput::to_journal(const Source& source, bool err, std::string_view t
 
 void WorkerOutput::report_drops(const std::string& name, App& a) {
   if (a.dropped == a.dropped_reported || host_.now() < a.report_next) return;
-  spdlog::warn("{}: {} bytes of worker output dropped ({} in all): where it goes did not keep up",
-               name, a.dropped - a.dropped_reported, a.dropped);
+  spdlog::warn(
+      "{}: {} bytes of worker output dropped ({} in all): where it goes did not keep up or failed",
+      name, a.dropped - a.dropped_reported, a.dropped);
   a.dropped_reported = a.dropped;
   a.report_next = host_.now() + kDropReportEvery;
 }
@@ -202,7 +214,8 @@ void WorkerOutput::serve(const control::Request& request, const control::ReplyPt
 
 void WorkerOutput::stop() { followers_.finish_all(control::encode_done("clusterd stopped")); }
 
-std::uint64_t WorkerOutput::dropped(const std::string& name) const {
+std::uint64_t WorkerOutput::dropped(const std::string& name) {
+  collect_lost();
   const auto it = apps_.find(name);
   return it == apps_.end() ? 0 : it->second.dropped;
 }

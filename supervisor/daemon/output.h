@@ -3,7 +3,9 @@
 // pid, then kept in the app's ring (clusterctl logs), sent to the clients following, and written
 // where the app's `logs:` says: clusterd's own output and/or a rotated file, or journald with the
 // app's fields in the worker's name. Nothing here waits: a sink that is behind drops the line and
-// the bytes are counted (status, and a warning at most every 10 s).
+// the bytes are counted (status, and a warning at most every 10 s), as are the lines the file's
+// writer could not put in the file (the host reports them per file, counted to the app that last
+// wrote to it).
 #pragma once
 
 #include <cstdint>
@@ -43,8 +45,9 @@ class WorkerOutput {
   /// The logs verb.
   void serve(const control::Request& request, const control::ReplyPtr& reply);
   void stop();
-  /// Bytes of the app's output dropped since start (a sink was behind).
-  std::uint64_t dropped(const std::string& app) const;
+  /// Bytes of the app's output dropped since start (a sink was behind, or its file refused or
+  /// failed).
+  std::uint64_t dropped(const std::string& app);
 
  private:
   struct App {
@@ -64,12 +67,14 @@ class WorkerOutput {
   App& app(const std::string& name);
   void line(const Source& source, bool err, std::string_view text, bool cut, std::string& batch);
   bool to_journal(const Source& source, bool err, std::string_view text);
-  void write_file(App& a, std::string batch);
+  void write_file(const std::string& name, App& a, std::string batch);
+  void collect_lost();
   void report_drops(const std::string& name, App& app);
 
   Host& host_;
   std::map<std::string, App> apps_;
   std::map<WorkerHandle, Attached> attached_;
+  std::map<std::string, std::string> file_writer_;  // log file -> the app that last wrote to it
   Followers<control::LogRecord> followers_;
   std::uint64_t seq_ = 0;
 };

@@ -52,6 +52,7 @@ class AsioHost::Impl {
 
   void wait_signal();
   void start_sd_watchdog();
+  void log_file_errors();
 
   asio::io_context io;
   asio::signal_set signals{io, SIGTERM, SIGINT, SIGHUP};
@@ -81,6 +82,12 @@ void AsioHost::Impl::wait_signal() {
     }
     wait_signal();
   });
+}
+
+// What the log files' threads met: said as soon as they meet it (they post here), not only
+// when the next line comes.
+void AsioHost::Impl::log_file_errors() {
+  for (const std::string& error : log_files.take_errors()) spdlog::error("logs: {}", error);
 }
 
 void AsioHost::Impl::start_sd_watchdog() {
@@ -118,8 +125,13 @@ void AsioHost::run(daemon::HostEvents& events) {
   impl_->processes.reap();
   impl_->wait_signal();
   impl_->start_sd_watchdog();
+  Impl* impl = impl_.get();
+  impl->log_files.on_news([impl] { asio::post(impl->io, [impl] { impl->log_file_errors(); }); });
   impl_->io.run();
   impl_->events = nullptr;
+  // What is queued is written, but a file whose write does not return does not hold the exit.
+  impl_->log_files.stop();
+  impl_->log_file_errors();
 }
 
 core::TimePoint AsioHost::now() { return core::Clock::now(); }
@@ -151,10 +163,13 @@ bool AsioHost::journal_send(const daemon::JournalEntry& entry) {
 }
 
 bool AsioHost::log_file_write(const daemon::LogFile& file, std::string lines) {
-  for (const std::string& error : impl_->log_files.take_errors()) spdlog::error("logs: {}", error);
+  impl_->log_file_errors();
   return impl_->log_files.write(file.path, file.max_size, file.keep, std::move(lines));
 }
 void AsioHost::log_files_reopen() { impl_->log_files.reopen(); }
+std::map<std::string, std::uint64_t> AsioHost::log_files_lost() {
+  return impl_->log_files.take_lost();
+}
 
 daemon::Spawned AsioHost::spawn(const daemon::SpawnRequest& request) {
   return impl_->processes.spawn(request);

@@ -49,6 +49,7 @@ class AsioHost final : public daemon::Host {
   bool journal_send(const daemon::JournalEntry& entry) override;
   bool log_file_write(const daemon::LogFile& file, std::string lines) override;
   void log_files_reopen() override;
+  std::map<std::string, std::uint64_t> log_files_lost() override;
   daemon::Spawned spawn(const daemon::SpawnRequest& request) override;
   void signal(daemon::WorkerHandle worker, int signal) override;
   void signal_tree(int pid, int signal) override;

@@ -91,6 +91,10 @@ class FakeHost final : public daemon::Host {
     return true;
   }
   void log_files_reopen() override { ++reopens; }
+  std::map<std::string, std::uint64_t> files_lost;  // what log_files_lost() answers next
+  std::map<std::string, std::uint64_t> log_files_lost() override {
+    return std::exchange(files_lost, {});
+  }
   std::vector<std::string> environment_ = {"PATH=/usr/bin", "HOME=/root"};
   std::vector<std::string> environment() override { return environment_; }
 

@@ -109,6 +109,15 @@ TEST_CASE("logs: what a sink behind drops is counted in status, not waited for")
   CHECK(texts(*loop.request(R"({"cmd":"logs"})")).size() == 2);  // the ring still has them
 }
 
+TEST_CASE("logs: lines the file's writer could not write are dropped, counted to its app") {
+  Loop loop(web_config("1", "    logs: { file: /var/log/web.log, console: false }\n"));
+  loop.daemon->on_output(1, daemon::OutputStream::Out, "refused\n");
+  loop.host.files_lost = {{"/var/log/web.log", 42}, {"/var/log/unknown.log", 7}};
+  const auto status = loop.request(R"({"cmd":"status"})")->last().status;
+  REQUIRE(status);
+  CHECK(status->apps[0].log_dropped_bytes == 42);
+}
+
 TEST_CASE("logs: a follow gets new lines across a restart and a reload, until it goes") {
   Loop loop(web_config("1", "    logs: capture\n"));
   loop.ready_all();
