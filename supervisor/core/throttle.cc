@@ -80,12 +80,20 @@ bool TokenBuckets::take(const std::string& key, TimePoint now) {
   return true;
 }
 
-bool may_reuse(const Rendered& page, std::uint64_t version, TimePoint now) {
-  if (now < page.at) return false;
-  const auto age = now - page.at;
-  const auto by_cost = page.cost * kPageCostShare;
-  if (age < by_cost) return true;
-  return version == page.version && age < kPageReuse;
+bool RenderBudget::render(const std::optional<Rendered>& last, std::uint64_t version,
+                          TimePoint now) {
+  if (at_ && now > *at_) {
+    reserve_ = std::min(kReserveSeconds,
+                        reserve_ + kShare * std::chrono::duration<double>(now - *at_).count());
+  }
+  if (!at_ || now > *at_) at_ = now;
+  if (!last) return true;
+  if (version == last->version && now >= last->at && now - last->at < kPageReuse) return false;
+  return reserve_ > 0;
+}
+
+void RenderBudget::spent(std::chrono::microseconds cost) {
+  reserve_ -= std::chrono::duration<double>(cost).count();
 }
 
 }  // namespace clusterd::core

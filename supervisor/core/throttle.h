@@ -66,14 +66,28 @@ class TokenBuckets {
 struct Rendered {
   TimePoint at;
   std::uint64_t version = 0;  // of what it shows: anything counted changes it
-  Duration cost{0};           // how long rendering took
 };
 /// A page this young is served again to a scraper that finds nothing counted changed.
 inline constexpr Duration kPageReuse = std::chrono::seconds(1);
-/// ... or than this many times what it cost to render, whatever changed: so that rendering takes
-/// at most about a tenth of the master's time however often it is asked.
-inline constexpr int kPageCostShare = 10;
-/// Whether `page` may be served again at `now`, when what it shows is at `version`.
-bool may_reuse(const Rendered& page, std::uint64_t version, TimePoint now);
+
+/// Whether a page is rendered anew or the last one served again: anew when there is none, when
+/// what it shows has changed since, or when it is kPageReuse old; but only while rendering has
+/// taken less than a tenth of the time on average (a reserve of 1 s of rendering, refilled at
+/// 100 ms a second). Past that the last page is served until the reserve is back, however often
+/// it is asked for and whatever changes.
+class RenderBudget {
+ public:
+  static constexpr double kReserveSeconds = 1.0;
+  static constexpr double kShare = 0.1;
+  /// Whether to render anew at `now`, what the page shows being at `version`; `last` is the page
+  /// served so far (nullopt: none yet).
+  bool render(const std::optional<Rendered>& last, std::uint64_t version, TimePoint now);
+  /// A render took `cost`.
+  void spent(std::chrono::microseconds cost);
+
+ private:
+  double reserve_ = kReserveSeconds;  // seconds of rendering left; below 0 after a dear one
+  std::optional<TimePoint> at_;       // when it was last refilled
+};
 
 }  // namespace clusterd::core

@@ -38,8 +38,8 @@ std::uint64_t counter_sum(const MetricCounters& counters);
 inline constexpr double kScrapeBurst = 10;
 inline constexpr double kScrapesPerSecond = 5;
 
-/// What the endpoint keeps between requests: the last page of each format, served again while
-/// core::may_reuse() allows, and each peer's rate.
+/// What the endpoint keeps between requests: the last page of each format, served again unless
+/// core::RenderBudget says to render anew, and each peer's rate.
 struct MetricsPages {
   struct Page {
     std::string body;
@@ -47,6 +47,7 @@ struct MetricsPages {
   };
   Page text;
   Page openmetrics;
+  core::RenderBudget budget;  // both formats' renders
   core::TokenBuckets peers{kScrapesPerSecond, kScrapeBurst};
 };
 

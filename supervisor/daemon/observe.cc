@@ -105,8 +105,9 @@ HttpResponse Daemon::serve_http(const HttpRequest& request) {
 
 // The page is what the master works hardest for (a /proc walk of every worker), and anyone who
 // can reach the endpoint may ask for it in a loop: each peer gets a burst then a rate (429 past
-// it), and a page is served again while it is young and nothing counted changed since
-// (core::may_reuse), so a flood costs the master a render a second at most.
+// it), and a page is served again while it is young and nothing counted changed since, and
+// whatever changed while rendering has had its share of the master's time (core::RenderBudget):
+// a flood costs a render a second at most, and rendering a tenth of the master's time.
 HttpResponse Daemon::serve_metrics(const HttpRequest& request) {
   ++counters_->scrapes;
   const core::TimePoint now = host_.now();
@@ -118,12 +119,12 @@ HttpResponse Daemon::serve_metrics(const HttpRequest& request) {
   counters_->notify_rejected = notify_rejected_total_;
   const std::uint64_t version = events_.recorded() + counter_sum(*counters_);
   MetricsPages::Page& page = request.openmetrics ? pages_.openmetrics : pages_.text;
-  if (!page.rendered || !core::may_reuse(*page.rendered, version, now)) {
+  if (pages_.budget.render(page.rendered, version, now)) {
     ++counters_->renders;
     const control::StatusSnapshot snap = snapshot(nullptr, false);
     page.body = render_metrics(snap, *counters_, request.openmetrics);
-    page.rendered =
-        core::Rendered{now, version, std::chrono::duration_cast<core::Duration>(host_.now() - now)};
+    page.rendered = core::Rendered{now, version};
+    pages_.budget.spent(std::chrono::duration_cast<std::chrono::microseconds>(host_.now() - now));
   }
   return {200, metrics_content_type(request.openmetrics), page.body};
 }

@@ -1,6 +1,6 @@
 // What others can make the master do as often as they like, bounded: warnings per key and minute
-// (core/throttle.h), a rate per peer, a page served again; and the control socket's places and
-// follow streams per role and uid (control/admission.h). Fake times, no socket.
+// (core/throttle.h), a rate per peer, a page rendered anew or served again; and the control
+// socket's places and follow streams per role and uid (control/admission.h). Fake times, no socket.
 #include "supervisor/core/throttle.h"
 
 #include <catch2/catch.hpp>
@@ -66,18 +66,44 @@ TEST_CASE("token buckets: a burst, then the rate, per key, the table is bounded"
   CHECK(rate.keys() <= 2);
 }
 
-TEST_CASE("page reuse: while young and unchanged, always while younger than 10x its cost") {
-  const core::Rendered page{t0, 7, 2ms};
-  CHECK(core::may_reuse(page, 7, t0));
-  CHECK(core::may_reuse(page, 7, t0 + 999ms));
-  CHECK_FALSE(core::may_reuse(page, 7, t0 + 1s));
-  CHECK(core::may_reuse(page, 8, t0 + 19ms));  // changed, but rendering is that dear
-  CHECK_FALSE(core::may_reuse(page, 8, t0 + 20ms));
-  const core::Rendered dear{t0, 7, 300ms};  // a page of thousands of workers
-  CHECK(core::may_reuse(dear, 7, t0 + 2999ms));
-  CHECK(core::may_reuse(dear, 9, t0 + 2999ms));
-  CHECK_FALSE(core::may_reuse(dear, 7, t0 + 3s));
-  CHECK_FALSE(core::may_reuse(page, 7, t0 - 1ms));  // a clock that went back: render
+TEST_CASE("render budget: anew when changed or a second old, within a tenth of the time") {
+  core::RenderBudget budget;
+  CHECK(budget.render(std::nullopt, 7, t0));
+  budget.spent(2ms);
+  const core::Rendered page{t0, 7};
+  CHECK_FALSE(budget.render(page, 7, t0));
+  CHECK_FALSE(budget.render(page, 7, t0 + 999ms));
+  CHECK(budget.render(page, 7, t0 + 1s));
+  CHECK(budget.render(page, 8, t0 + 1ms));  // changed: the next scrape sees it
+  CHECK(budget.render(page, 7, t0 - 1ms));  // a clock that went back: render
+  // A page of thousands of workers (300 ms) with something changing all the time: the reserve
+  // of 1 s goes, then one render per 3 s (a tenth of the time).
+  core::RenderBudget dear;
+  int renders = 0;
+  core::Rendered last{t0, 0};
+  for (int ms = 0; ms < 60000; ms += 10) {
+    const core::TimePoint now = t0 + std::chrono::milliseconds(ms);
+    if (dear.render(last, static_cast<std::uint64_t>(ms), now)) {
+      ++renders;
+      last = {now, static_cast<std::uint64_t>(ms)};
+      dear.spent(300ms);
+    }
+  }
+  CHECK(renders >= 20);
+  CHECK(renders <= 4 + 60 / 3);
+  // Nothing changing: a render a second at most, however often asked.
+  core::RenderBudget cheap;
+  renders = 0;
+  last = {t0, 1};
+  for (int ms = 0; ms < 10000; ++ms) {
+    const core::TimePoint now = t0 + std::chrono::milliseconds(ms);
+    if (cheap.render(last, 1, now)) {
+      ++renders;
+      last = {now, 1};
+      cheap.spent(1ms);
+    }
+  }
+  CHECK(renders == 9);  // at 1 s, 2 s, ... 9 s
 }
 
 TEST_CASE("admission: a quarter of the places is the admins', idle read ones make room") {
