@@ -1,8 +1,12 @@
 // The control server. Each connection is a small object owned by shared_ptr: read one line (at
 // most kMaxRequestBytes), decode it, check the peer's role, hand it to the handler, write the
-// reply lines, then read the next request. An idle timer closes connections that say nothing for
+// reply lines, then take the next request. An idle timer closes connections that say nothing for
 // idle_timeout; while a request is in progress (a reload, a stream) only the unread-bytes bound
-// applies.
+// applies. A read stays pending while a request is in progress too, so a client that goes away
+// in the middle of a follow is noticed at once and its place freed, not at the next line the
+// stream would have sent it. Places and follow streams per role and uid are counted by
+// Admission (admission.h); warnings any peer can cause are logged at most once a minute per uid
+// and kind (core::WarningQuota), the rest counted.
 #include "supervisor/control/server.h"
 
 #include <spdlog/spdlog.h>
@@ -10,55 +14,33 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <asio/io_context.hpp>
 #include <asio/local/stream_protocol.hpp>
-#include <asio/read_until.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
-#include <cerrno>
-#include <cstring>
 #include <deque>
 #include <list>
 #include <system_error>
-#include <vector>
 
+#include "supervisor/control/admission.h"
 #include "supervisor/control/protocol.h"
 #include "supervisor/control/socket_dir.h"
+#include "supervisor/control/socket_file.h"
+#include "supervisor/core/throttle.h"
 
 namespace clusterd::control {
 
 using asio::local::stream_protocol;
 
-namespace {
-
-Peer peer_of(int fd) {
-  ucred cred{};
-  socklen_t length = sizeof cred;
-  Peer peer;
-  peer.uid = static_cast<uid_t>(-1);
-  peer.gid = static_cast<gid_t>(-1);
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) == 0) {
-    peer.pid = cred.pid;
-    peer.uid = cred.uid;
-    peer.gid = cred.gid;
-  }
-  std::vector<gid_t> groups(64);
-  length = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &length) != 0 && errno == ERANGE) {
-    groups.resize(length / sizeof(gid_t));
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &length) != 0) length = 0;
-  }
-  groups.resize(length / sizeof(gid_t));
-  peer.groups = std::move(groups);
-  return peer;
-}
-
-}  // namespace
-
 class ControlServer::Impl : public std::enable_shared_from_this<ControlServer::Impl> {
  public:
   Impl(asio::io_context& io, ServerOptions options, Handler handler)
-      : io_(io), options_(std::move(options)), handler_(std::move(handler)), acceptor_(io) {}
+      : io_(io),
+        options_(std::move(options)),
+        handler_(std::move(handler)),
+        acceptor_(io),
+        admission_(AdmissionLimits{options_.max_clients}) {}
   ~Impl() { retry_.cancel(); }
 
   void open();
@@ -72,36 +54,46 @@ class ControlServer::Impl : public std::enable_shared_from_this<ControlServer::I
  private:
   class Connection;
   void admit(stream_protocol::socket socket);
+  std::shared_ptr<Connection> idle_victim(Admission::Need need) const;
+  /// Logs `line` (after "control: ") unless a line of `uid`'s `kind` was logged less than a
+  /// minute ago; then it is counted, and the next such line says how many were left out.
+  void warn(uid_t uid, const char* kind, const std::string& line);
 
   asio::io_context& io_;
   ServerOptions options_;
   Handler handler_;
   stream_protocol::acceptor acceptor_;
-  std::size_t clients_ = 0;
+  Admission admission_;
+  core::WarningQuota quota_;
   std::size_t dropped_ = 0;
   bool created_ = false;
   // The socket file as bound: reconfigure() changes its mode and group only while the path still
   // names this inode.
-  dev_t dev_ = 0;
-  ino_t ino_ = 0;
-  gid_t created_gid_ = 0;  // its group when no control.group is set
+  SocketFile file_;  // its gid: the group when no control.group is set
   bool accept_failing_ = false;
   asio::steady_timer retry_{io_};
-  // Admitted connections, oldest first, for evicting an idle one when the table is full.
+  // Admitted connections, oldest first, for evicting an idle one when the places are taken.
   std::list<std::weak_ptr<Connection>> live_;
 };
+
+void ControlServer::Impl::warn(uid_t uid, const char* kind, const std::string& line) {
+  const std::string key = "uid " + std::to_string(uid) + ": " + kind;
+  const std::optional<std::uint64_t> left_out = quota_.admit(key, std::chrono::steady_clock::now());
+  if (!left_out) return;
+  if (*left_out == 0) {
+    spdlog::warn("control: {}", line);
+  } else {
+    spdlog::warn("control: {} ({} more like it from uid {} since the last such line)", line,
+                 *left_out, uid);
+  }
+}
 
 void ControlServer::Impl::open() {
   if (options_.adopt_fd >= 0) {
     acceptor_.assign(stream_protocol(), options_.adopt_fd);
     options_.adopt_fd = -1;
     created_ = true;
-    struct stat st {};
-    if (lstat(options_.path.c_str(), &st) == 0) {
-      dev_ = st.st_dev;
-      ino_ = st.st_ino;
-      created_gid_ = st.st_gid;
-    }
+    file_ = socket_file(options_.path).value_or(SocketFile{});
     return;
   }
   prepare_socket_path(options_.path);
@@ -114,17 +106,7 @@ void ControlServer::Impl::open() {
   umask(old_mask);
   if (ec) throw std::system_error(ec, "bind " + options_.path);
   created_ = true;
-  struct stat st {};
-  if (lstat(options_.path.c_str(), &st) != 0) {
-    throw std::system_error(errno, std::system_category(), "stat " + options_.path);
-  }
-  dev_ = st.st_dev;
-  ino_ = st.st_ino;
-  created_gid_ = st.st_gid;
-  if (options_.group && fchownat(AT_FDCWD, options_.path.c_str(), static_cast<uid_t>(-1),
-                                 *options_.group, AT_SYMLINK_NOFOLLOW) != 0) {
-    throw std::system_error(errno, std::system_category(), "chown " + options_.path);
-  }
+  file_ = bound_socket_file(options_.path, options_.group);
   acceptor_.listen(128);
 }
 
@@ -136,29 +118,16 @@ void ControlServer::Impl::open() {
 void ControlServer::Impl::reconfigure(const ServerOptions& options) {
   options_.access = options.access;
   options_.max_clients = options.max_clients;
+  admission_.set_limits(AdmissionLimits{options_.max_clients});
   options_.idle_timeout = options.idle_timeout;
   options_.max_queued_bytes = options.max_queued_bytes;
   options_.group = options.group;
   options_.world_connectable = options.world_connectable;
   if (!created_) return;
-  const char* path = options_.path.c_str();
-  struct stat st {};
-  if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_dev != dev_ || st.st_ino != ino_) {
-    spdlog::error(
-        "control: {} is no longer the socket clusterd bound; its mode and group are "
-        "left as they are",
-        options_.path);
-    return;
-  }
-  const gid_t group = options_.group.value_or(created_gid_);
-  const mode_t mode = options_.world_connectable ? 0666 : 0660;
-  if (st.st_gid != group && lchown(path, static_cast<uid_t>(-1), group) != 0) {
-    spdlog::error("control: cannot give {} to group {}: {}", options_.path, group,
-                  std::strerror(errno));
-  }
-  if ((st.st_mode & 07777) != mode && chmod(path, mode) != 0) {
-    spdlog::error("control: cannot make {} mode {:04o}: {}", options_.path, mode,
-                  std::strerror(errno));
+  for (const std::string& problem :
+       set_socket_mode(options_.path, file_, options_.group.value_or(file_.gid),
+                       options_.world_connectable ? 0666 : 0660)) {
+    spdlog::error("control: {}", problem);
   }
 }
 
@@ -168,6 +137,11 @@ void ControlServer::Impl::close() {
   acceptor_.close(ignored);
   if (created_) unlink(options_.path.c_str());
   created_ = false;
+  // What the quota kept out of the log is not lost with the server.
+  for (const auto& [key, count] : quota_.drain()) {
+    spdlog::warn("control: {} warnings left out of the log since the last one about {}", count,
+                 key);
+  }
 }
 
 void ControlServer::Impl::accept() {
@@ -202,21 +176,22 @@ class ControlServer::Impl::Connection : public ReplyStream,
         socket_(std::move(socket)),
         timer_(socket_.get_executor()),
         peer_(std::move(peer)),
-        role_(role) {
-    ++server_->clients_;
-  }
-  ~Connection() override {
-    --server_->clients_;
-    if (listed_) server_->live_.erase(position_);
-  }
+        role_(role) {}
+  ~Connection() override { release(); }
 
+  // Takes a place (the role's) and a line in the eviction list.
   void enlist() {
+    server_->admission_.enter(*role_);
     position_ = server_->live_.insert(server_->live_.end(), weak_from_this());
-    listed_ = true;
+    placed_ = true;
   }
   bool busy() const { return busy_; }
-  void evict() {
-    spdlog::warn("control: too many clients; closing the longest-idle one (pid {})", peer_.pid);
+  Role role() const { return *role_; }
+  void evict(const Peer& newcomer) {
+    server_->warn(newcomer.uid, "evicted an idle client",
+                  fmt::format("too many clients; closing the longest-idle one (pid {}) for uid {} "
+                              "pid {}",
+                              peer_.pid, newcomer.uid, newcomer.pid));
     shutdown();
   }
   void start() {
@@ -234,8 +209,10 @@ class ControlServer::Impl::Connection : public ReplyStream,
     if (!open()) return;
     if (queued_bytes_ + line.size() > server_->options_.max_queued_bytes) {
       ++server_->dropped_;
-      spdlog::warn("control: client pid {} does not read its replies ({} bytes unread); dropped",
-                   peer_.pid, queued_bytes_);
+      server_->warn(peer_.uid, "dropped, not reading",
+                    fmt::format("client uid {} pid {} does not read its replies ({} bytes "
+                                "unread); dropped",
+                                peer_.uid, peer_.pid, queued_bytes_));
       shutdown();
       return;
     }
@@ -244,6 +221,7 @@ class ControlServer::Impl::Connection : public ReplyStream,
   void finish(std::string line) override {
     if (!open()) return;
     finished_ = true;
+    end_follow();
     queue_line(std::move(line), true);
   }
   bool open() const override { return socket_.is_open() && busy_ && !finished_; }
@@ -256,13 +234,35 @@ class ControlServer::Impl::Connection : public ReplyStream,
  private:
   void arm_idle();
   void read();
+  void on_read(const std::error_code& ec, std::size_t length);
+  void next();
   void dispatch(const std::string& line);
+  bool start_follow(const CommandSpec& spec, const Request& request);
   void queue_line(std::string line, bool last);
   void write_next();
+  void written(bool last);
+  void end_follow() {
+    if (following_) server_->admission_.end_follow(*role_, peer_.uid);
+    following_ = false;
+  }
+  // Gives back the place and the follow stream, at once: whoever still holds this object (a
+  // list of followers until its next line) holds no place.
+  void release() {
+    end_follow();
+    if (placed_) {
+      server_->admission_.leave(*role_);
+      server_->live_.erase(position_);
+    }
+    placed_ = false;
+  }
   void shutdown() {
     std::error_code ignored;
     timer_.cancel();
     socket_.close(ignored);
+    release();
+    // The line being written stays until its write completes (aborted now); the rest goes.
+    if (queue_.size() > 1) queue_.erase(std::next(queue_.begin()), queue_.end());
+    std::string().swap(in_);
   }
 
   std::shared_ptr<Impl> server_;
@@ -270,14 +270,18 @@ class ControlServer::Impl::Connection : public ReplyStream,
   asio::steady_timer timer_;
   Peer peer_;
   std::optional<Role> role_;
-  std::string in_;
+  std::string in_;                                  // bytes read, not yet taken as a request
+  std::array<char, 4096> chunk_{};                  // what one read fills
   std::deque<std::pair<std::string, bool>> queue_;  // reply lines waiting to be written, last?
   std::size_t queued_bytes_ = 0;
   std::list<std::weak_ptr<Connection>>::iterator position_;
-  bool listed_ = false;
-  bool busy_ = false;      // a request is being handled: no idle timeout until its last line
-  bool finished_ = false;  // the current request's last line is queued
-  bool closing_ = false;   // close once the queue is written
+  bool placed_ = false;     // holds a place (admission) and a line in live_
+  bool reading_ = false;    // a read is pending
+  bool busy_ = false;       // a request is being handled: no idle timeout until its last line
+  bool finished_ = false;   // the current request's last line is queued
+  bool following_ = false;  // the current request is a follow stream, counted by admission
+  bool ended_ = false;      // the client sends nothing more (EOF)
+  bool closing_ = false;    // close once the queue is written
 };
 
 void ControlServer::Impl::Connection::arm_idle() {
@@ -294,22 +298,56 @@ void ControlServer::Impl::Connection::arm_idle() {
 }
 
 void ControlServer::Impl::Connection::read() {
-  asio::async_read_until(
-      socket_, asio::dynamic_buffer(in_, kMaxRequestBytes), '\n',
-      [self = shared_from_this()](const std::error_code& ec, std::size_t length) {
-        if (ec == asio::error::not_found) {  // the line is longer than the limit
-          self->refuse(
-              encode_error("request longer than " + std::to_string(kMaxRequestBytes) + " bytes"));
-          return;
-        }
-        if (ec) {
-          self->shutdown();
-          return;
-        }
-        std::string line = self->in_.substr(0, length - 1);
-        self->in_.erase(0, length);
-        self->dispatch(line);
-      });
+  if (reading_ || !socket_.is_open()) return;
+  reading_ = true;
+  socket_.async_read_some(asio::buffer(chunk_), [self = shared_from_this()](
+                                                    const std::error_code& ec, std::size_t length) {
+    self->reading_ = false;
+    self->on_read(ec, length);
+  });
+}
+
+void ControlServer::Impl::Connection::on_read(const std::error_code& ec, std::size_t length) {
+  if (!socket_.is_open()) return;
+  if (ec) {
+    // The client sends nothing more. Idle, or in a follow (which only ends this way), it is
+    // gone: close now, which frees its place and its follow stream. A request in progress is
+    // answered first (a client may shut down its sending side and wait for the reply).
+    if (ec != asio::error::eof || !busy_ || following_) {
+      shutdown();
+    } else {
+      ended_ = true;
+    }
+    return;
+  }
+  // A follow takes no further request: what the client sends meanwhile is read and dropped.
+  if (!following_) in_.append(chunk_.data(), length);
+  next();
+}
+
+// Takes the next request when none is in progress and one is complete, refuses one that is too
+// long, and reads on: always while idle or in a follow; while another request is in progress, only
+// until the next request is complete (so its sender waits, as a pipe would make it).
+void ControlServer::Impl::Connection::next() {
+  if (!socket_.is_open() || closing_) return;
+  if (!busy_) {
+    const std::size_t newline = in_.find('\n');
+    if (newline < kMaxRequestBytes) {
+      const std::string line = in_.substr(0, newline);
+      in_.erase(0, newline + 1);
+      dispatch(line);
+      if (!socket_.is_open() || closing_) return;
+    } else if (in_.size() >= kMaxRequestBytes) {
+      refuse(encode_error("request longer than " + std::to_string(kMaxRequestBytes) + " bytes"));
+      return;
+    } else if (ended_) {
+      shutdown();
+      return;
+    }
+  }
+  const bool waiting = busy_ && !following_ &&
+                       (in_.find('\n') != std::string::npos || in_.size() >= kMaxRequestBytes);
+  if (!ended_ && !waiting) read();
 }
 
 void ControlServer::Impl::Connection::dispatch(const std::string& line) {
@@ -325,19 +363,37 @@ void ControlServer::Impl::Connection::dispatch(const std::string& line) {
   }
   const CommandSpec& spec = spec_of(request.command);
   if (!role_ || (spec.role == Role::Admin && *role_ != Role::Admin)) {
-    spdlog::warn("control: refused {} from uid {} pid {}: needs the {} role", spec.name, peer_.uid,
-                 peer_.pid, to_string(spec.role));
+    server_->warn(peer_.uid, "refused, needs a role",
+                  fmt::format("refused {} from uid {} pid {}: needs the {} role", spec.name,
+                              peer_.uid, peer_.pid, to_string(spec.role)));
     finish(encode_error(std::string("permission denied: '") + spec.name + "' needs the " +
                         to_string(spec.role) + " role, which uid " + std::to_string(peer_.uid) +
                         " does not have"));
     return;
   }
+  if (!start_follow(spec, request)) return;
   try {
     server_->handler_(request, peer_, shared_from_this());
   } catch (const std::exception& e) {
     spdlog::critical("control: {} failed: {}", spec.name, e.what());
     finish(encode_error(std::string("internal error: ") + e.what()));
   }
+}
+
+// A follow stream (logs or events with follow) takes one of its uid's and its role's; false when
+// none is left, and the request is answered with the refusal.
+bool ControlServer::Impl::Connection::start_follow(const CommandSpec& spec,
+                                                   const Request& request) {
+  if (!spec.history || !request.follow) return true;
+  if (std::optional<std::string> refused = server_->admission_.start_follow(*role_, peer_.uid)) {
+    server_->warn(peer_.uid, "follow refused",
+                  fmt::format("refused {} --follow from uid {} pid {}: {}", spec.name, peer_.uid,
+                              peer_.pid, *refused));
+    finish(encode_error(*refused));
+    return false;
+  }
+  following_ = true;
+  return true;
 }
 
 void ControlServer::Impl::Connection::queue_line(std::string line, bool last) {
@@ -357,49 +413,66 @@ void ControlServer::Impl::Connection::write_next() {
                       const bool last = self->queue_.front().second;
                       self->queued_bytes_ -= self->queue_.front().first.size();
                       self->queue_.pop_front();
-                      if (!self->queue_.empty()) {
-                        self->write_next();
-                      } else if (self->closing_) {
-                        self->shutdown();
-                      } else if (last) {
-                        self->busy_ = false;
-                        self->arm_idle();
-                        self->read();
-                      }
+                      self->written(last);
                     });
+}
+
+void ControlServer::Impl::Connection::written(bool last) {
+  if (!socket_.is_open()) return;
+  if (!queue_.empty()) {
+    write_next();
+  } else if (closing_) {
+    shutdown();
+  } else if (last) {
+    busy_ = false;
+    arm_idle();
+    next();
+  }
+}
+
+std::shared_ptr<ControlServer::Impl::Connection> ControlServer::Impl::idle_victim(
+    Admission::Need need) const {
+  // The oldest connection with no request in progress (idle, or dribbling a partial line) of the
+  // read role; for an admin, then the oldest idle one of any role.
+  for (const bool any : {false, true}) {
+    if (any && need != Admission::Need::AnyPlace) break;
+    for (const std::weak_ptr<Connection>& weak : live_) {
+      std::shared_ptr<Connection> candidate = weak.lock();
+      if (candidate && !candidate->busy() && (any || candidate->role() == Role::Read)) {
+        return candidate;
+      }
+    }
+  }
+  return nullptr;
 }
 
 void ControlServer::Impl::admit(stream_protocol::socket socket) {
   const int fd = socket.native_handle();
   Peer peer = peer_of(fd);
   const std::optional<Role> role = role_of(peer, options_.access, geteuid());
-  const uid_t uid = peer.uid;
-  const pid_t pid = peer.pid;
+  const Peer who = peer;
   auto connection =
       std::make_shared<Connection>(shared_from_this(), std::move(socket), std::move(peer), role);
   if (!role) {
-    spdlog::warn("control: refused uid {} pid {}: no role on this control socket", uid, pid);
-    connection->refuse(encode_error("permission denied: uid " + std::to_string(uid) +
+    warn(who.uid, "refused, no role",
+         fmt::format("refused uid {} pid {}: no role on this control socket", who.uid, who.pid));
+    connection->refuse(encode_error("permission denied: uid " + std::to_string(who.uid) +
                                     " may not use this control socket"));
     return;
   }
-  if (clients_ > options_.max_clients) {
-    // Full: make room by closing the oldest connection that has no request in progress (idle or
-    // dribbling a partial line), so stuck clients cannot lock everyone else out.
-    std::shared_ptr<Connection> victim;
-    for (const std::weak_ptr<Connection>& weak : live_) {
-      std::shared_ptr<Connection> candidate = weak.lock();
-      if (candidate && !candidate->busy()) {
-        victim = std::move(candidate);
-        break;
-      }
-    }
+  const Admission::Need need = admission_.need(*role);
+  if (need != Admission::Need::Nothing) {
+    // Full: make room by closing an idle connection, so stuck clients cannot lock everyone else
+    // out; a read-role newcomer never takes an admin's place.
+    const std::shared_ptr<Connection> victim = idle_victim(need);
     if (!victim) {
-      connection->refuse(encode_error("too many clients (" + std::to_string(options_.max_clients) +
-                                      "); try again later"));
+      const std::string why = admission_.full(*role);
+      warn(who.uid, "refused, full",
+           fmt::format("refused uid {} pid {}: {}", who.uid, who.pid, why));
+      connection->refuse(encode_error(why));
       return;
     }
-    victim->evict();
+    victim->evict(who);
   }
   connection->enlist();
   connection->start();

@@ -1,8 +1,10 @@
 // The control server: a Unix stream socket served on the daemon's io_context. Fully asynchronous:
 // a slow or stuck client never blocks supervision or other clients. Every peer is checked with
 // SO_PEERCRED and gets a role (access.h); a request needing more is refused with the verb and the
-// role named. Requests are bounded in size, clients in number and idle time, and what a client
-// leaves unread in bytes.
+// role named. Requests are bounded in size, clients in number (a share kept for admins) and idle
+// time, follow streams per uid and role (admission.h), and what a client leaves unread in bytes.
+// A client that goes away is noticed at once, in the middle of a stream too. Refusals are logged
+// at most once a minute per uid and kind.
 #pragma once
 
 #include <chrono>
@@ -28,7 +30,7 @@ struct ServerOptions {
   std::optional<gid_t> group;      // the socket file's group (then mode 0660), so members connect
   AccessList access;               // who gets which role
   bool world_connectable = false;  // socket file 0666 (roles checked per peer); else 0660
-  std::size_t max_clients = 64;
+  std::size_t max_clients = 64;    // a quarter kept for admins (admission.h)
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);
   std::size_t max_queued_bytes = 4 << 20;  // unread reply bytes before a client is dropped
   /// A socket already listening at `path` (the previous master's, in a live upgrade): served

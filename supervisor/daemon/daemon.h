@@ -179,6 +179,7 @@ class Daemon final : public HostEvents {
   /// queues, cgroups, logs. `remember`: see StatusSampler::sample.
   control::StatusSnapshot snapshot(const std::string* app, bool remember, bool detail = true);
   HttpResponse serve_http(const HttpRequest& request);
+  HttpResponse serve_metrics(const HttpRequest& request);
   /// Opens the metrics endpoint at `address`; throws std::system_error naming it.
   int open_metrics(const config::Address& address, int adopt_fd = -1);
   /// `reply`, counted by verb and result in the metrics when it finishes.
@@ -204,6 +205,7 @@ class Daemon final : public HostEvents {
   control::ServerOptions control_options_;  // what it runs with (names resolved)
   std::optional<int> metrics_;              // the host's id of our metrics endpoint
   std::shared_ptr<MetricCounters> counters_ = std::make_shared<MetricCounters>();
+  MetricsPages pages_;  // the last pages, and the scrapers' rates
   struct ArmedTimer {
     unsigned token = 0;  // the core's
     core::TimePoint deadline;

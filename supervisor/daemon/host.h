@@ -77,6 +77,8 @@ struct JournalEntry {
 struct HttpRequest {
   std::string path;          // "/metrics", without the query
   bool openmetrics = false;  // the scraper accepts application/openmetrics-text
+  std::string peer;          // who asks, for its rate: "127.0.0.1", "::1", "uid 1000" (unix)
+  bool trusted = false;      // root or the daemon's own user on a unix socket: no rate for it
 };
 struct HttpResponse {
   int status = 200;

@@ -78,26 +78,7 @@ control::StatusSnapshot Daemon::snapshot(const std::string* app, bool remember, 
 }
 
 HttpResponse Daemon::serve_http(const HttpRequest& request) {
-  if (request.path == "/metrics") {
-    ++counters_->scrapes;
-    counters_->notify_rejected = notify_rejected_total_;
-    // The restart counters are the core's, the same numbers status shows.
-    counters_->restarts.clear();
-    for (const core::AppState& app : supervisor_.apps()) {
-      if (app.removed) continue;
-      for (unsigned i = 0; i < app.restarts.size(); ++i) {
-        for (std::size_t c = 0; c < core::kUnplannedCauses; ++c) {
-          if (app.restarts[i][c] == 0) continue;
-          counters_
-              ->restarts[{app.spec.name, i, core::to_string(static_cast<core::Unplanned>(c))}] =
-              app.restarts[i][c];
-        }
-      }
-    }
-    const control::StatusSnapshot now = snapshot(nullptr, false);
-    return {200, metrics_content_type(request.openmetrics),
-            render_metrics(now, *counters_, request.openmetrics)};
-  }
+  if (request.path == "/metrics") return serve_metrics(request);
   if (request.path == "/healthz") {
     // Only the core's counts: no /proc, so a tight health-check loop costs next to nothing.
     control::StatusSnapshot counts;
@@ -120,6 +101,44 @@ HttpResponse Daemon::serve_http(const HttpRequest& request) {
             "app has all its workers ready, else 503\n"};
   }
   return {404, "text/plain; charset=utf-8", "not found: try /metrics or /healthz\n"};
+}
+
+// The page is what the master works hardest for (a /proc walk of every worker), and anyone who
+// can reach the endpoint may ask for it in a loop: each peer gets a burst then a rate (429 past
+// it), and a page is served again while it is young and nothing counted changed since, and
+// whatever changed while rendering has had its share of the master's time (core::RenderBudget):
+// a flood costs a render a second at most, and rendering a tenth of the master's time.
+HttpResponse Daemon::serve_metrics(const HttpRequest& request) {
+  ++counters_->scrapes;
+  const core::TimePoint now = host_.now();
+  if (!request.trusted && !pages_.peers.take(request.peer, now)) {
+    ++counters_->throttled;
+    return {429, "text/plain; charset=utf-8",
+            "too many requests from " + request.peer + "; try again in a second\n"};
+  }
+  counters_->notify_rejected = notify_rejected_total_;
+  // The restart counters are the core's, the same numbers status shows.
+  counters_->restarts.clear();
+  for (const core::AppState& app : supervisor_.apps()) {
+    if (app.removed) continue;
+    for (unsigned i = 0; i < app.restarts.size(); ++i) {
+      for (std::size_t c = 0; c < core::kUnplannedCauses; ++c) {
+        if (app.restarts[i][c] == 0) continue;
+        counters_->restarts[{app.spec.name, i, core::to_string(static_cast<core::Unplanned>(c))}] =
+            app.restarts[i][c];
+      }
+    }
+  }
+  const std::uint64_t version = events_.recorded() + counter_sum(*counters_);
+  MetricsPages::Page& page = request.openmetrics ? pages_.openmetrics : pages_.text;
+  if (pages_.budget.render(page.rendered, version, now)) {
+    ++counters_->renders;
+    const control::StatusSnapshot snap = snapshot(nullptr, false);
+    page.body = render_metrics(snap, *counters_, request.openmetrics);
+    page.rendered = core::Rendered{now, version};
+    pages_.budget.spent(std::chrono::duration_cast<std::chrono::microseconds>(host_.now() - now));
+  }
+  return {200, metrics_content_type(request.openmetrics), page.body};
 }
 
 int Daemon::open_metrics(const config::Address& address, int adopt_fd) {

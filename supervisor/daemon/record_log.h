@@ -84,7 +84,10 @@ class RecordRing {
 template <class Record>
 class Followers {
  public:
+  /// A new follower. The ones that have gone are forgotten first: without records to publish,
+  /// clients that follow and leave would pile up.
   void add(RecordFilter filter, control::ReplyPtr reply) {
+    std::erase_if(followers_, [](const Entry& f) { return !f.reply->open(); });
     followers_.push_back({std::move(filter), std::move(reply)});
   }
   /// Sends `record` (encoded by `encode` at most once) to every open follower it matches, and

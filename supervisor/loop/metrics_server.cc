@@ -4,6 +4,7 @@
 #include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
@@ -14,6 +15,7 @@
 #include <cctype>
 #include <functional>
 #include <list>
+#include <type_traits>
 #include <variant>
 
 #include "supervisor/loop/guard.h"
@@ -37,6 +39,8 @@ const char* reason_phrase(int status) {
       return "Not Found";
     case 405:
       return "Method Not Allowed";
+    case 429:
+      return "Too Many Requests";
     case 503:
       return "Service Unavailable";
     default:
@@ -75,6 +79,26 @@ bool parse_request(std::string_view text, std::string& method, daemon::HttpReque
     at = next;
   }
   return true;
+}
+
+// Who is asking, for its rate: a TCP peer's address, a unix peer's uid. Root and the daemon's
+// own user on a unix socket are trusted (they may stop the daemon anyway).
+template <class Socket>
+void identify(Socket& socket, daemon::HttpRequest& request) {
+  if constexpr (std::is_same_v<Socket, asio::ip::tcp::socket>) {
+    std::error_code ec;
+    const auto endpoint = socket.remote_endpoint(ec);
+    request.peer = ec ? "unknown" : endpoint.address().to_string();
+  } else {
+    ucred cred{};
+    socklen_t length = sizeof cred;
+    if (getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &length) != 0) {
+      request.peer = "unknown";
+      return;
+    }
+    request.peer = "uid " + std::to_string(cred.uid);
+    request.trusted = cred.uid == 0 || cred.uid == geteuid();
+  }
 }
 
 }  // namespace
@@ -196,6 +220,7 @@ class MetricsServer::Impl : public std::enable_shared_from_this<MetricsServer::I
           const std::string text(asio::buffers_begin(buffer->data()),
                                  asio::buffers_end(buffer->data()));
           if (parse_request(text, method, request)) {
+            identify(*socket, request);
             if (method != "GET" && method != "HEAD") {
               response = {405, "text/plain; charset=utf-8", "only GET and HEAD\n"};
             } else {
@@ -211,8 +236,9 @@ class MetricsServer::Impl : public std::enable_shared_from_this<MetricsServer::I
              const daemon::HttpResponse& response, bool head) {
     auto out = std::make_shared<std::string>(
         "HTTP/1.1 " + std::to_string(response.status) + " " + reason_phrase(response.status) +
-        "\r\nContent-Type: " + response.content_type + "\r\nContent-Length: " +
-        std::to_string(response.body.size()) + "\r\nConnection: close\r\n\r\n");
+        "\r\nContent-Type: " + response.content_type +
+        "\r\nContent-Length: " + std::to_string(response.body.size()) +
+        (response.status == 429 ? "\r\nRetry-After: 1" : "") + "\r\nConnection: close\r\n\r\n");
     if (!head) *out += response.body;
     asio::async_write(
         *socket, asio::buffer(*out),

@@ -2,8 +2,8 @@
 // socket). Each connection sends one request and gets one reply, then is closed; a client that
 // says nothing within 10 s is dropped, at most 16 are served at once (when full, the one that has
 // waited longest without a request is closed to make room), a request is at most 8 KiB. What a path
-// answers is the daemon's (the handler); the numbers are read when the request comes, never on a
-// timer.
+// answers is the daemon's (the handler), told who asks (a TCP peer's address, a unix peer's uid)
+// for its rate; the numbers are read when the request comes, never on a timer.
 #pragma once
 
 #include <asio/io_context.hpp>

@@ -113,7 +113,7 @@ TEST_CASE("daemon: the metrics endpoint counts restarts, requests and reloads, a
   REQUIRE(loop.host.metrics.size() == 1);
   CHECK(loop.host.metrics_addresses == std::vector<std::string>{"127.0.0.1:9100"});
   const auto get = [&](const std::string& path) {
-    return loop.host.metrics.begin()->second(daemon::HttpRequest{path, false});
+    return loop.host.metrics.begin()->second(daemon::HttpRequest{path, false, "127.0.0.1", false});
   };
   CHECK(get("/healthz").status == 503);  // nobody READY=1 yet
   loop.ready_all();
@@ -158,6 +158,58 @@ TEST_CASE("daemon: the metrics endpoint counts restarts, requests and reloads, a
   loop.host.config_text = test::web_config("2", "");
   CHECK(loop.request(R"({"cmd":"reload"})")->last().ok);
   CHECK(loop.host.metrics.empty());
+}
+
+TEST_CASE("daemon: a page is served again until something counted changes or a second passes") {
+  test::Loop loop(test::web_config("2", "") + "metrics: \"127.0.0.1:9100\"\n");
+  loop.ready_all();
+  const auto get = [&](const std::string& peer, bool openmetrics = false) {
+    return loop.host.metrics.begin()->second(
+        daemon::HttpRequest{"/metrics", openmetrics, peer, false});
+  };
+  const auto renders = [&](const std::string& page) {
+    return has_line(page, "clusterd_metrics_renders_total 1")   ? 1
+           : has_line(page, "clusterd_metrics_renders_total 2") ? 2
+           : has_line(page, "clusterd_metrics_renders_total 3") ? 3
+           : has_line(page, "clusterd_metrics_renders_total 4") ? 4
+                                                                : -1;
+  };
+  std::string first = get("10.0.0.1").body;
+  CHECK(renders(first) == 1);
+  for (int i = 2; i < 100; ++i) CHECK(get("10.0.0." + std::to_string(i)).body == first);
+  CHECK(renders(get("10.0.1.1", true).body) == 2);  // each format its own page
+  // A counted request changes what the page shows: the next scrape renders, at once.
+  loop.request(R"({"cmd":"status"})");
+  std::string page = get("10.0.1.2").body;
+  CHECK(renders(page) == 3);
+  CHECK(has_line(page, R"(clusterd_control_requests_total{verb="status",result="ok"} 1)"));
+  // Unchanged, a second later: rendered anew (gauges move without anything counted).
+  loop.advance(std::chrono::milliseconds(999));
+  CHECK(get("10.0.1.3").body == page);
+  loop.advance(std::chrono::milliseconds(1));
+  CHECK(renders(get("10.0.1.4").body) == 4);
+}
+
+TEST_CASE("daemon: one peer gets 10 scrapes at once, then 5 a second, /healthz is not rated") {
+  test::Loop loop(test::web_config("2", "") + "metrics: \"127.0.0.1:9100\"\n");
+  loop.ready_all();
+  const auto get = [&](const std::string& path, const std::string& peer, bool trusted = false) {
+    return loop.host.metrics.begin()->second(daemon::HttpRequest{path, false, peer, trusted});
+  };
+  int served = 0;
+  for (int i = 0; i < 100; ++i) served += get("/metrics", "127.0.0.1").status == 200;
+  CHECK(served == 10);
+  daemon::HttpResponse r = get("/metrics", "127.0.0.1");
+  CHECK(r.status == 429);
+  CHECK(r.body == "too many requests from 127.0.0.1; try again in a second\n");
+  CHECK(get("/healthz", "127.0.0.1").status == 200);
+  CHECK(get("/metrics", "::1").status == 200);          // another peer
+  CHECK(get("/metrics", "uid 0", true).status == 200);  // root on the unix socket
+  loop.advance(std::chrono::milliseconds(200));
+  CHECK(get("/metrics", "127.0.0.1").status == 200);
+  CHECK(get("/metrics", "127.0.0.1").status == 429);
+  loop.request(R"({"cmd":"status"})");
+  CHECK(has_line(get("/metrics", "::1").body, "clusterd_metrics_throttled_total 92"));
 }
 
 TEST_CASE("daemon: a reuseport worker's own accept queue is in its status, a shared one per app") {

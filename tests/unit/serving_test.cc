@@ -175,7 +175,7 @@ TEST_CASE("restart counters count each unplanned end once, per slot, and never g
   CHECK(loop.web().restarts_of(1) == 0);
   // The metrics say the same.
   const daemon::HttpResponse page =
-      loop.host.metrics.begin()->second(daemon::HttpRequest{"/metrics", false});
+      loop.host.metrics.begin()->second(daemon::HttpRequest{"/metrics", false, "test", true});
   CHECK_THAT(page.body,
              Catch::Contains(
                  "clusterd_worker_restarts_total{app=\"web\",worker=\"0\",reason=\"replaced\"} 1"));
