@@ -51,7 +51,7 @@ Config Walker::walk(const YAML::Node& root) {
   }
   if (!have_apps) missing(root_at, "apps");
   if (config.metrics.address) {
-    for (const Bound& b : bound_) {
+    for (const Bound& b : bound_.all()) {
       if (addresses_conflict(b.address, *config.metrics.address)) {
         error(config.metrics.at, "metrics.address",
               config.metrics.address->text + " is already used by " + b.path + " at line " +

@@ -1,6 +1,7 @@
 // The sections of an app: its command, listeners, backoff, rollout, env and limits.
 #include <algorithm>
 #include <charconv>
+#include <unordered_map>
 
 #include "config/values.h"
 #include "config/walker.h"
@@ -121,21 +122,20 @@ void Walker::command(const Entry& e, AppSpec& app) {
 void Walker::listeners(const Entry& e, AppSpec& app) {
   auto entries = map_entries(e.value, e.value_at, e.path, {});
   if (!entries) return;
+  std::unordered_map<std::string, std::string> env_names;  // the first listener of each
   for (const Entry& l : *entries) {
     if (!is_listener_name(l.key)) {
       error(l.key_at, l.path,
             "invalid listener name; expected 1 to 255 characters of A-Z, a-z, 0-9, '_', '-'");
-    } else {
-      for (const ListenerSpec& other : app.listeners) {
-        if (listener_env_name(other.name) == listener_env_name(l.key)) {
-          error(l.key_at, l.path,
-                "listener name clashes with '" + other.name + "' (both become CLUSTER_LISTEN_" +
-                    listener_env_name(l.key) + ")");
-          break;
-        }
-      }
+    } else if (const auto other = env_names.find(listener_env_name(l.key));
+               other != env_names.end()) {
+      error(l.key_at, l.path,
+            "listener name clashes with '" + other->second + "' (both become CLUSTER_LISTEN_" +
+                other->first + ")");
     }
+    const std::size_t before = app.listeners.size();
     listener(l, app);
+    if (app.listeners.size() > before) env_names.emplace(listener_env_name(l.key), l.key);
   }
 }
 
@@ -212,18 +212,16 @@ void Walker::listener(const Entry& e, AppSpec& app) {
           "reuseport does not work with unix sockets (SO_REUSEPORT does not balance them); use "
           "shared");
   }
-  for (const Bound& b : bound_) {
-    if (!addresses_conflict(b.address, spec.address)) continue;
-    std::string where = b.path + " at line " + std::to_string(b.at.line);
-    if (b.address.text == spec.address.text) {
+  if (const Bound* b = bound_.conflict(spec.address)) {
+    std::string where = b->path + " at line " + std::to_string(b->at.line);
+    if (b->address.text == spec.address.text) {
       error(spec.at, address->path, spec.address.text + " is already used by " + where);
     } else {
       error(spec.at, address->path,
-            spec.address.text + " overlaps " + b.address.text + " of " + where);
+            spec.address.text + " overlaps " + b->address.text + " of " + where);
     }
-    break;
   }
-  bound_.push_back({e.path, spec.address, spec.at});
+  bound_.add({e.path, spec.address, spec.at});
   app.listeners.push_back(std::move(spec));
 }
 

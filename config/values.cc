@@ -204,12 +204,13 @@ Result<Address> parse_address(std::string_view text) {
   return {std::move(a), {}};
 }
 
+std::string normal_path(std::string_view path) {
+  return std::filesystem::path(path).lexically_normal().string();
+}
+
 bool addresses_conflict(const Address& a, const Address& b) {
   if (a.family != b.family) return false;
-  if (a.family == Address::Family::Unix) {
-    namespace fs = std::filesystem;
-    return fs::path(a.path).lexically_normal() == fs::path(b.path).lexically_normal();
-  }
+  if (a.family == Address::Family::Unix) return normal_path(a.path) == normal_path(b.path);
   if (a.port == 0 || b.port == 0 || a.port != b.port) return false;
   return a.host == b.host || is_wildcard(a) || is_wildcard(b);
 }

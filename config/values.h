@@ -67,6 +67,10 @@ Result<std::uint64_t> parse_integer(std::string_view text, std::uint64_t min, st
 /// Address::host is the canonical form (inet_ntop); Address::text is `text` as given.
 Result<Address> parse_address(std::string_view text);
 
+/// A unix socket path with `.` and `..` components removed (lexically), as addresses_conflict()
+/// compares them.
+std::string normal_path(std::string_view path);
+
 /// True when two listeners on `a` and `b` could not both bind: the same unix path (compared
 /// lexically normalized), or the same family and non-zero port with equal hosts or a wildcard
 /// (0.0.0.0 / ::) on either side.

@@ -112,6 +112,45 @@ std::optional<Entry> Walker::item(const Entry& seq, const YAML::Node& node, std:
   return Entry{"", std::move(path), as_read(node), seq.value_at, at};
 }
 
+namespace {
+bool wildcard(const Address& a) { return a.host == "0.0.0.0" || a.host == "::"; }
+}  // namespace
+
+// The same answers as a scan of addresses_conflict() in file order: a unix path conflicts with
+// the same path, normalized; a port other than 0 with the same family and port where either side
+// is the wildcard or both hosts are the same.
+const Bound* BoundAddresses::conflict(const Address& address) const {
+  if (address.family == Address::Family::Unix) {
+    const auto it = paths_.find(normal_path(address.path));
+    return it == paths_.end() ? nullptr : &all_[it->second];
+  }
+  if (address.port == 0) return nullptr;
+  const auto it = ports_.find({static_cast<int>(address.family), address.port});
+  if (it == ports_.end()) return nullptr;
+  const Port& port = it->second;
+  if (wildcard(address)) return &all_[port.first];
+  std::optional<std::size_t> first = port.wildcard;
+  if (const auto host = port.hosts.find(address.host); host != port.hosts.end()) {
+    first = std::min(first.value_or(host->second), host->second);
+  }
+  return first ? &all_[*first] : nullptr;
+}
+
+void BoundAddresses::add(Bound bound) {
+  const std::size_t index = all_.size();
+  const Address& address = bound.address;
+  if (address.family == Address::Family::Unix) {
+    paths_.emplace(normal_path(address.path), index);
+  } else if (address.port != 0) {
+    Port& port =
+        ports_.try_emplace({static_cast<int>(address.family), address.port}, Port{index, {}, {}})
+            .first->second;
+    if (wildcard(address) && !port.wildcard) port.wildcard = index;
+    port.hosts.emplace(address.host, index);
+  }
+  all_.push_back(std::move(bound));
+}
+
 void Walker::missing(Mark at, const std::string& path) {
   if (!refused_.contains(path)) error(at, path, "required key is missing");
 }

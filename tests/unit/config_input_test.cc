@@ -2,11 +2,13 @@
 // expand to, recursive documents, long keys and values in messages, the number of errors kept,
 // limits too small to run a process, the unix socket path of control.socket, and `umask`.
 #include <catch2/catch.hpp>
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "config/parse.h"
 #include "config/values.h"
+#include "config/walker.h"
 #include "config_test_helpers.h"
 
 namespace cfg = clusterd::config;
@@ -193,4 +195,42 @@ TEST_CASE("umask: 022 by default, or an octal umask", "[config]") {
         std::vector<std::string>{"t.yaml:4:12: apps.web.umask: " + hint + ", got ''"});
   CHECK(errors_of(app_with("    umask: [022]\n")) ==
         std::vector<std::string>{"t.yaml:4:12: apps.web.umask: " + hint});
+}
+
+TEST_CASE("listeners: the indexed conflict check answers as a scan in file order does",
+          "[config]") {
+  // Few ports and hosts, wildcards, port 0 and unix paths spelled several ways: many conflicts.
+  const std::vector<std::string> texts = {
+      "127.0.0.1:80", "127.0.0.2:80", "0.0.0.0:80",  "127.0.0.1:81",  "0.0.0.0:81",
+      "127.0.0.1:0",  "0.0.0.0:0",    "[::1]:80",    "[::]:80",       "[0::1]:80",
+      "[::2]:81",     "[::]:0",       "unix:/run/a", "unix:/run/./a", "unix:/run/x/../a",
+      "unix:/run/b",  "unix:rel",     "unix:./rel",  "10.0.0.1:80",   "[::ffff:1.2.3.4]:80"};
+  std::vector<cfg::Address> addresses;
+  for (const std::string& t : texts) addresses.push_back(*cfg::parse_address(t).value);
+  std::uint64_t state = 12345;
+  auto next = [&] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<std::size_t>(state >> 33);
+  };
+  for (int round = 0; round < 200; ++round) {
+    cfg::BoundAddresses index;
+    std::vector<cfg::Bound> scan;
+    for (int i = 0; i < 12; ++i) {
+      const cfg::Address& a = addresses[next() % addresses.size()];
+      const cfg::Bound* want = nullptr;
+      for (const cfg::Bound& b : scan) {
+        if (cfg::addresses_conflict(b.address, a)) {
+          want = &b;
+          break;
+        }
+      }
+      const cfg::Bound* got = index.conflict(a);
+      INFO("round " << round << ", listener " << i << ": " << a.text);
+      REQUIRE((got == nullptr) == (want == nullptr));
+      if (got != nullptr) CHECK(got->path == want->path);
+      const cfg::Bound bound{std::to_string(i), a, {i + 1, 1}};
+      scan.push_back(bound);
+      index.add(bound);
+    }
+  }
 }
