@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -16,13 +17,13 @@
 #include <utility>
 #include <vector>
 
+#include "config/values.h"
+
 namespace clusterd::config {
 namespace {
 
 // glibc's search path when PATH is unset (see execvp(3)).
 constexpr std::string_view kDefaultPath = "/bin:/usr/bin";
-
-std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
 
 // `name` relative to `cwd`, and both relative to our own working directory: the result is
 // absolute, so that the worker, which changes to `cwd` before its exec, runs the same file.
@@ -161,25 +162,150 @@ void check_app_names(const AppSpec& app, const std::string& file, const std::str
   }
 }
 
-// The master appends a `capture` app's output to logs.file: its directory must exist (the
-// master creates the file, and rotates it beside itself, never a directory).
+// The directories of the system's own files. A log file among them would be appended to and
+// rotated (renamed to FILE.1.., the oldest removed) there: `logs.file: /etc/passwd` would eat it.
+constexpr std::string_view kSystemDirs[] = {"/etc",   "/usr",   "/boot",   "/bin", "/sbin", "/lib",
+                                            "/lib32", "/lib64", "/libx32", "/dev", "/proc", "/sys"};
+
+// The system directory `path` (absolute, without symbolic links) is in, or an empty view.
+std::string_view system_dir_of(std::string_view path) {
+  for (std::string_view dir : kSystemDirs) {
+    if (path.starts_with(dir) && (path.size() == dir.size() || path[dir.size()] == '/')) {
+      return dir;
+    }
+  }
+  return {};
+}
+
+// The master appends a `capture` app's output to logs.file, creating it, and rotates it beside
+// itself: its directory must exist and not be a system directory (symbolic links resolved), and
+// the path, if something is there already, must be a regular file (the master opens it without
+// following a symbolic link).
 void check_log_file(const AppSpec& app, const std::string& file, const std::string& prefix,
                     std::vector<ConfigError>& errors) {
   if (app.logs.file.empty()) return;
-  const std::size_t slash = app.logs.file.rfind('/');
+  const std::string& path = app.logs.file;
+  auto problem = [&](const std::string& message) {
+    errors.push_back({file, app.logs.file_at, prefix + "logs.file", message});
+  };
+  const std::size_t slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? "."
                           : slash == 0               ? "/"
-                                                     : app.logs.file.substr(0, slash);
+                                                     : path.substr(0, slash);
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) {
     const int err = errno;
-    errors.push_back({file, app.logs.file_at, prefix + "logs.file",
-                      err == ENOENT
-                          ? "its directory " + quoted(dir) + " does not exist"
-                          : "cannot use its directory " + quoted(dir) + ": " + std::strerror(err)});
-  } else if (!S_ISDIR(st.st_mode)) {
-    errors.push_back(
-        {file, app.logs.file_at, prefix + "logs.file", quoted(dir) + " is not a directory"});
+    problem(err == ENOENT ? "its directory " + quoted(dir) + " does not exist"
+                          : "cannot use its directory " + quoted(dir) + ": " + std::strerror(err));
+    return;
+  }
+  if (!S_ISDIR(st.st_mode)) return problem(quoted(dir) + " is not a directory");
+  char real[PATH_MAX];
+  if (::realpath(dir.c_str(), real) != nullptr) {
+    if (const std::string_view system = system_dir_of(real); !system.empty()) {
+      return problem(quoted(path) + " is in " + std::string(system) +
+                     ", a system directory: the log and its rotations must go elsewhere");
+    }
+  }
+  if (::lstat(path.c_str(), &st) != 0) return;  // created at the first line
+  if (S_ISLNK(st.st_mode)) {
+    problem(quoted(path) + " is a symbolic link; name the file itself");
+  } else if (S_ISDIR(st.st_mode)) {
+    problem(quoted(path) + " is a directory; expected a file (or nothing yet) there");
+  } else if (!S_ISREG(st.st_mode)) {
+    problem(quoted(path) + " is not a regular file");
+  }
+}
+
+// What execve takes of argv and envp together: a quarter of the stack limit, at most 3/4 of
+// _STK_LIM (6 MiB) and at least ARG_MAX (128 KiB); each string at most MAX_ARG_STRLEN (32
+// pages) with its NUL (fs/exec.c). The worker inherits the master's stack limit.
+struct ExecLimits {
+  std::uint64_t total = 0;
+  std::string why;  // where `total` comes from
+  std::uint64_t string = 0;
+};
+
+ExecLimits exec_limits() {
+  ExecLimits out;
+  constexpr std::uint64_t kMost = std::uint64_t{6} << 20;
+  constexpr std::uint64_t kLeast = 128 * 1024;
+  rlimit stack{};
+  out.total = kMost;
+  out.why = "its most, whatever the stack limit";
+  if (getrlimit(RLIMIT_STACK, &stack) == 0 && stack.rlim_cur != RLIM_INFINITY &&
+      stack.rlim_cur / 4 < kMost) {
+    out.total = std::max<std::uint64_t>(kLeast, stack.rlim_cur / 4);
+    out.why = out.total == kLeast
+                  ? "its least, whatever the stack limit"
+                  : "a quarter of the stack limit, " + std::to_string(stack.rlim_cur);
+  }
+  const long page = sysconf(_SC_PAGESIZE);
+  out.string = static_cast<std::uint64_t>(page > 0 ? page : 4096) * 32 - 1;
+  return out;
+}
+
+// Bytes and count of the strings a worker inherits of our environment (inherit_env).
+std::pair<std::uint64_t, std::uint64_t> inherited_size(const AppSpec& app) {
+  EnvInherit::Mode mode = app.inherit_env.mode;
+  if (mode == EnvInherit::Mode::Auto) {
+    mode = app.user.empty() ? EnvInherit::Mode::All : EnvInherit::Mode::None;
+  }
+  std::uint64_t bytes = 64;  // the PATH given to a worker that does not inherit one
+  std::uint64_t count = 1;
+  if (mode == EnvInherit::Mode::None) return {bytes, count};
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    const std::string_view name = text.substr(0, text.find('='));
+    const auto& names = app.inherit_env.names;
+    if (mode == EnvInherit::Mode::Listed &&
+        std::find(names.begin(), names.end(), name) == names.end()) {
+      continue;
+    }
+    bytes += text.size() + 1;
+    ++count;
+  }
+  return {bytes, count};
+}
+
+// Each argument and each env entry must fit in one execve string, and all of them together,
+// with what the worker inherits and clusterd's own variables, in what execve accepts.
+void check_exec_size(const AppSpec& app, const std::string& file, const std::string& prefix,
+                     std::vector<ConfigError>& errors) {
+  const ExecLimits limits = exec_limits();
+  const std::string strlen_limit = std::to_string(limits.string);
+  // clusterd's own variables (CLUSTER_*, LISTEN_*, NOTIFY_SOCKET, WATCHDOG_*, a user's HOME,
+  // SHELL, ..., the service directories): an allowance, and each listener's name and address.
+  std::uint64_t bytes = 4096;
+  std::uint64_t count = 16;
+  for (const ListenerSpec& l : app.listeners) bytes += 2 * (l.name.size() + l.address.text.size());
+  for (std::size_t i = 0; i < app.command.size(); ++i) {
+    const std::uint64_t size = app.command[i].size();
+    bytes += size + 1 + (i == 0 ? size + 1 : 0);  // the program's path is copied once more
+    if (size > limits.string) {
+      errors.push_back({file, app.command_at, prefix + "command[" + std::to_string(i) + "]",
+                        "an argument of " + std::to_string(size) + " bytes; the kernel takes " +
+                            strlen_limit + " at most (MAX_ARG_STRLEN)"});
+    }
+  }
+  for (std::size_t i = 0; i < app.env.size(); ++i) {
+    const auto& [name, value] = app.env[i];
+    const std::uint64_t size = name.size() + 1 + value.size();
+    bytes += size + 1;
+    if (size > limits.string) {
+      errors.push_back({file, i < app.env_at.size() ? app.env_at[i] : app.command_at,
+                        prefix + "env." + name,
+                        "NAME=value is " + std::to_string(size) + " bytes; the kernel takes " +
+                            strlen_limit + " at most in one variable (MAX_ARG_STRLEN)"});
+    }
+  }
+  const auto [inherited, inherited_count] = inherited_size(app);
+  bytes += inherited + (app.command.size() + app.env.size() + count + inherited_count + 2) * 8;
+  if (bytes > limits.total) {
+    errors.push_back({file, app.command_at, prefix + "command",
+                      "with its environment the command takes about " + std::to_string(bytes) +
+                          " bytes; execve accepts at most " + std::to_string(limits.total) +
+                          " here (" + limits.why + ")"});
   }
 }
 
@@ -318,6 +444,7 @@ std::vector<ConfigError> check_environment(const Config& config, bool names) {
       check_unix_listener(listener, file, prefix, errors);
     }
     check_log_file(app, file, prefix, errors);
+    check_exec_size(app, file, prefix, errors);
     if (names) check_app_names(app, file, prefix, errors);
   }
   return errors;

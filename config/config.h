@@ -140,6 +140,7 @@ struct AppSpec {
   std::string user;                     // empty = the daemon's user
   std::string group;                    // empty = the user's primary group
   std::optional<std::uint64_t> nofile;  // limits.nofile: RLIMIT_NOFILE soft and hard
+  unsigned umask = 022;                 // the worker's umask, set before its exec
   RolloutSpec rollout;
   std::optional<Duration> watchdog;         // WATCHDOG=1 expected at least this often
   std::optional<std::uint64_t> max_memory;  // bytes of RSS (worker + descendants) before a replace
@@ -157,6 +158,7 @@ struct AppSpec {
   Mark group_at;
   Mark nofile_at;
   Mark auto_follow_at;
+  std::vector<Mark> env_at;  // each env entry's value, in the order of env
 };
 
 /// A user or a group named in `control.read` / `control.admin`: "alice", "@ops" for a group;

@@ -43,10 +43,10 @@ bool same_app(const AppSpec& a, const AppSpec& b) {
   [[maybe_unused]] const auto& [name, source, command, instances, cpu_affinity, listeners, ready,
                                 ready_timeout, stop_signal, stop_timeout, restart, min_uptime,
                                 max_restarts, restart_window, backoff_initial, backoff_max,
-                                backoff_jitter, env, inherit_env, cwd, user, group, nofile, rollout,
-                                watchdog, max_memory, memory_check_interval, logs, auto_follow,
-                                cgroup_limits, at, command_at, cwd_at, user_at, group_at, nofile_at,
-                                auto_follow_at] = a;
+                                backoff_jitter, env, inherit_env, cwd, user, group, nofile, umask,
+                                rollout, watchdog, max_memory, memory_check_interval, logs,
+                                auto_follow, cgroup_limits, at, command_at, cwd_at, user_at,
+                                group_at, nofile_at, auto_follow_at, env_at] = a;
   // auto_follow is not the workers' business: a reload changes it without replacing them. source
   // is the whole file's text: another app's change is not this one's.
   return name == b.name && command == b.command && instances.count == b.instances.count &&
@@ -59,9 +59,9 @@ bool same_app(const AppSpec& a, const AppSpec& b) {
          backoff_initial == b.backoff_initial && backoff_max == b.backoff_max &&
          backoff_jitter == b.backoff_jitter && env == b.env && inherit_env == b.inherit_env &&
          cwd == b.cwd && user == b.user && group == b.group && nofile == b.nofile &&
-         same_rollout(rollout, b.rollout) && watchdog == b.watchdog && max_memory == b.max_memory &&
-         memory_check_interval == b.memory_check_interval && logs == b.logs &&
-         cgroup_limits == b.cgroup_limits;
+         umask == b.umask && same_rollout(rollout, b.rollout) && watchdog == b.watchdog &&
+         max_memory == b.max_memory && memory_check_interval == b.memory_check_interval &&
+         logs == b.logs && cgroup_limits == b.cgroup_limits;
 }
 
 bool same_control(const ControlSpec& a, const ControlSpec& b) {

@@ -21,11 +21,13 @@ Config Walker::walk(const YAML::Node& root) {
   Config config;
   config.path = origin_;
   Mark root_at = mark_of(root, Mark{1, 1});
-  if (root.IsNull()) {
+  if (!tag_ok(root, root_at, "")) return config;
+  const YAML::Node top = as_read(root);
+  if (top.IsNull()) {
     error(root_at, "apps", "required key is missing");
     return config;
   }
-  auto entries = map_entries(root, root_at, "", {"control", "cgroups", "metrics", "apps"});
+  auto entries = map_entries(top, root_at, "", {"control", "cgroups", "metrics", "apps"});
   if (!entries) return config;
   bool have_apps = false;
   for (const Entry& e : *entries) {
@@ -47,9 +49,9 @@ Config Walker::walk(const YAML::Node& root) {
       apps(e, config);
     }
   }
-  if (!have_apps) error(root_at, "apps", "required key is missing");
+  if (!have_apps) missing(root_at, "apps");
   if (config.metrics.address) {
-    for (const Bound& b : bound_) {
+    for (const Bound& b : bound_.all()) {
       if (addresses_conflict(b.address, *config.metrics.address)) {
         error(config.metrics.at, "metrics.address",
               config.metrics.address->text + " is already used by " + b.path + " at line " +
@@ -74,6 +76,7 @@ void Walker::control(const Entry& e, ControlSpec& out) {
       if (auto d = duration(c, true)) out.idle_timeout = *d;
     } else if (auto s = string(c)) {
       if (c.key == "socket") {
+        if (std::string why = unix_path_problem(*s); !why.empty()) error(c.value_at, c.path, why);
         out.socket = *s;
         out.socket_at = c.value_at;
       } else {
@@ -91,14 +94,13 @@ void Walker::principals(const Entry& e, std::vector<Principal>& out) {
     return;
   }
   std::size_t i = 0;
-  for (const YAML::Node& item : e.value) {
-    Entry one{"", e.path + "[" + std::to_string(i++) + "]", item, e.value_at,
-              mark_of(item, e.value_at)};
-    std::optional<std::string> s = string(one);
+  for (const YAML::Node& node : e.value) {
+    const std::optional<Entry> one = item(e, node, i++);
+    std::optional<std::string> s = one ? string(*one) : std::nullopt;
     if (!s) continue;
-    Principal p{(*s)[0] == '@', (*s)[0] == '@' ? s->substr(1) : *s, one.value_at};
+    Principal p{(*s)[0] == '@', (*s)[0] == '@' ? s->substr(1) : *s, one->value_at};
     if (p.name.empty()) {
-      error(one.value_at, one.path, "expected a group name after '@'");
+      error(one->value_at, one->path, "expected a group name after '@'");
       continue;
     }
     out.push_back(std::move(p));
@@ -132,7 +134,7 @@ void Walker::app(const Entry& e, AppSpec& app) {
        "stop_timeout", "restart", "min_uptime", "max_restarts", "restart_window", "backoff", "env",
        "cwd", "user", "group", "limits", "rollout", "watchdog", "max_memory",
        "memory_check_interval", "inherit_env", "logs", "auto_follow", "memory_max",
-       "cpu_weight", "pids_max"});
+       "cpu_weight", "pids_max", "umask"});
   // clang-format on
   if (!entries) return;
   bool have_command = false;
@@ -140,7 +142,8 @@ void Walker::app(const Entry& e, AppSpec& app) {
     have_command = have_command || k.key == "command";
     if (!lifecycle_key(k, app)) runtime_key(k, app);
   }
-  if (!have_command) error(e.key_at, join(e.path, "command"), "required key is missing");
+  if (!have_command) missing(e.key_at, join(e.path, "command"));
+  nofile_floor(app, join(e.path, "limits.nofile"));
   if (app.auto_follow && app.instances.count) {
     error(app.auto_follow_at, join(e.path, "auto_follow"),
           "follows the CPU limit for instances: auto only; instances is " +
@@ -180,11 +183,11 @@ bool Walker::lifecycle_key(const Entry& k, AppSpec& app) {
   } else if (key == "watchdog") {
     if (auto d = duration(k, true)) app.watchdog = *d;
   } else if (key == "max_memory") {
-    if (auto n = size(k)) app.max_memory = *n;
+    if (auto n = memory(k)) app.max_memory = *n;
   } else if (key == "memory_check_interval") {
     if (auto d = duration(k, true)) app.memory_check_interval = *d;
   } else if (key == "memory_max") {
-    if (auto n = size(k)) app.cgroup_limits.memory_max = *n;
+    if (auto n = memory(k)) app.cgroup_limits.memory_max = *n;
   } else if (key == "cpu_weight") {
     if (auto n = integer(k, 1, 10000)) app.cgroup_limits.cpu_weight = static_cast<unsigned>(*n);
   } else if (key == "pids_max") {
@@ -235,6 +238,15 @@ bool Walker::runtime_key(const Entry& k, AppSpec& app) {
     inherit_env(k, app);
   } else if (key == "logs") {
     logs(k, app);
+  } else if (key == "umask") {
+    const std::string_view hint = "an octal umask such as 022 or 0027";
+    if (!k.value.IsScalar()) {
+      error(k.value_at, k.path, "expected " + std::string(hint));
+    } else if (Result<unsigned> r = parse_octal_mode(k.value.Scalar(), hint); r.value) {
+      app.umask = *r.value;
+    } else {
+      error(k.value_at, k.path, r.error);
+    }
   } else {
     return false;
   }
@@ -286,6 +298,11 @@ ParseResult parse_config(std::string_view yaml, std::string_view origin) {
                    [](const ConfigError& a, const ConfigError& b) {
                      return std::pair(a.at.line, a.at.column) < std::pair(b.at.line, b.at.column);
                    });
+  if (walker.dropped > 0) {
+    result.errors.push_back({std::string(origin), Mark{}, "",
+                             "and " + std::to_string(walker.dropped) + " more errors (at most " +
+                                 std::to_string(kMaxErrors) + " are listed)"});
+  }
   if (result.errors.empty()) {
     config.text = std::make_shared<const std::string>(yaml);
     for (AppSpec& app : config.apps) app.source = config.text;

@@ -1,6 +1,7 @@
 // The sections of an app: its command, listeners, backoff, rollout, env and limits.
 #include <algorithm>
 #include <charconv>
+#include <unordered_map>
 
 #include "config/values.h"
 #include "config/walker.h"
@@ -43,12 +44,12 @@ void Walker::inherit_env(const Entry& k, AppSpec& app) {
   }
   app.inherit_env.mode = EnvInherit::Mode::Listed;
   std::size_t i = 0;
-  for (const YAML::Node& item : k.value) {
-    Entry name{"", k.path + "[" + std::to_string(i++) + "]", item, k.value_at,
-               mark_of(item, k.value_at)};
-    if (auto s = string(name)) {
+  for (const YAML::Node& node : k.value) {
+    const std::optional<Entry> name = item(k, node, i++);
+    if (!name) continue;
+    if (auto s = string(*name)) {
       if (s->find('=') != std::string::npos) {
-        error(name.value_at, name.path, "expected a variable name, without '='");
+        error(name->value_at, name->path, "expected a variable name, without '='");
       } else {
         app.inherit_env.names.push_back(*s);
       }
@@ -63,6 +64,34 @@ void Walker::limits(const Entry& k, AppSpec& app) {
       app.nofile_at = l.value_at;
     }
   }
+}
+
+// max_memory and memory_max: a size, and not below what any process needs.
+std::optional<std::uint64_t> Walker::memory(const Entry& e) {
+  std::optional<std::uint64_t> n = size(e);
+  if (n && *n < kMinMemory) {
+    error(e.value_at, e.path,
+          "must be at least 1M (no process runs in less), got " + quoted(e.value.Scalar()));
+    return std::nullopt;
+  }
+  return n;
+}
+
+// limits.nofile: room for the standard streams, the listening sockets the worker is given, and
+// the few files any program opens to start (its loader opens libraries at the next free fd).
+void Walker::nofile_floor(const AppSpec& app, const std::string& path) {
+  if (!app.nofile) return;
+  const auto sockets = static_cast<std::uint64_t>(
+      std::count_if(app.listeners.begin(), app.listeners.end(),
+                    [](const ListenerSpec& l) { return l.mode != ListenMode::Worker; }));
+  const std::uint64_t least = kMinNofile + sockets;
+  if (*app.nofile >= least) return;
+  error(app.nofile_at, path,
+        "must be at least " + std::to_string(least) +
+            (sockets == 0 ? std::string(" (a program needs a few files open to start)")
+                          : " (" + std::to_string(kMinNofile) +
+                                ", and one per listening socket it is given)") +
+            ", got " + std::to_string(*app.nofile));
 }
 
 void Walker::command(const Entry& e, AppSpec& app) {
@@ -81,10 +110,11 @@ void Walker::command(const Entry& e, AppSpec& app) {
     return;
   }
   std::size_t i = 0;
-  for (const YAML::Node& item : e.value) {
-    Entry arg{"", e.path + "[" + std::to_string(i) + "]", item, e.value_at,
-              mark_of(item, e.value_at)};
-    if (auto s = string(arg, i > 0)) app.command.push_back(*s);
+  for (const YAML::Node& node : e.value) {
+    const std::optional<Entry> arg = item(e, node, i);
+    if (arg) {
+      if (auto s = string(*arg, i > 0)) app.command.push_back(*s);
+    }
     ++i;
   }
 }
@@ -92,21 +122,20 @@ void Walker::command(const Entry& e, AppSpec& app) {
 void Walker::listeners(const Entry& e, AppSpec& app) {
   auto entries = map_entries(e.value, e.value_at, e.path, {});
   if (!entries) return;
+  std::unordered_map<std::string, std::string> env_names;  // the first listener of each
   for (const Entry& l : *entries) {
     if (!is_listener_name(l.key)) {
       error(l.key_at, l.path,
             "invalid listener name; expected 1 to 255 characters of A-Z, a-z, 0-9, '_', '-'");
-    } else {
-      for (const ListenerSpec& other : app.listeners) {
-        if (listener_env_name(other.name) == listener_env_name(l.key)) {
-          error(l.key_at, l.path,
-                "listener name clashes with '" + other.name + "' (both become CLUSTER_LISTEN_" +
-                    listener_env_name(l.key) + ")");
-          break;
-        }
-      }
+    } else if (const auto other = env_names.find(listener_env_name(l.key));
+               other != env_names.end()) {
+      error(l.key_at, l.path,
+            "listener name clashes with '" + other->second + "' (both become CLUSTER_LISTEN_" +
+                other->first + ")");
     }
+    const std::size_t before = app.listeners.size();
     listener(l, app);
+    if (app.listeners.size() > before) env_names.emplace(listener_env_name(l.key), l.key);
   }
 }
 
@@ -115,14 +144,12 @@ void Walker::socket_key(const Entry& k, ListenerSpec& spec) {
   if (k.key == "socket_mode") {
     const std::optional<std::string> text = string(k);
     if (!text) return;
-    unsigned mode = 0;
-    const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), mode, 8);
-    if (ec != std::errc() || end != text->data() + text->size() || mode > 0777 ||
-        text->size() > 4) {
-      error(k.value_at, k.path, "expected an octal mode such as 0660, got " + quoted(*text));
+    Result<unsigned> mode = parse_octal_mode(*text, "an octal mode such as 0660");
+    if (!mode.value) {
+      error(k.value_at, k.path, mode.error);
       return;
     }
-    spec.socket_mode = mode;
+    spec.socket_mode = *mode.value;
   } else if (auto s = string(k)) {
     (k.key == "socket_user" ? spec.socket_user : spec.socket_group) = *s;
     spec.socket_owner_at = k.value_at;
@@ -167,7 +194,7 @@ void Walker::listener(const Entry& e, AppSpec& app) {
         socket_key(k, spec);
       }
     }
-    if (!address) error(e.key_at, join(e.path, "address"), "required key is missing");
+    if (!address) missing(e.key_at, join(e.path, "address"));
   } else {
     return;  // map_entries reported it
   }
@@ -185,18 +212,16 @@ void Walker::listener(const Entry& e, AppSpec& app) {
           "reuseport does not work with unix sockets (SO_REUSEPORT does not balance them); use "
           "shared");
   }
-  for (const Bound& b : bound_) {
-    if (!addresses_conflict(b.address, spec.address)) continue;
-    std::string where = b.path + " at line " + std::to_string(b.at.line);
-    if (b.address.text == spec.address.text) {
+  if (const Bound* b = bound_.conflict(spec.address)) {
+    std::string where = b->path + " at line " + std::to_string(b->at.line);
+    if (b->address.text == spec.address.text) {
       error(spec.at, address->path, spec.address.text + " is already used by " + where);
     } else {
       error(spec.at, address->path,
-            spec.address.text + " overlaps " + b.address.text + " of " + where);
+            spec.address.text + " overlaps " + b->address.text + " of " + where);
     }
-    break;
   }
-  bound_.push_back({e.path, spec.address, spec.at});
+  bound_.add({e.path, spec.address, spec.at});
   app.listeners.push_back(std::move(spec));
 }
 
@@ -256,7 +281,10 @@ void Walker::env(const Entry& e, AppSpec& app) {
       error(k.value_at, k.path, "expected a scalar value (write \"\" for an empty string)");
       continue;
     }
-    if (auto s = string(k, true)) app.env.emplace_back(k.key, *s);
+    if (auto s = string(k, true)) {
+      app.env.emplace_back(k.key, *s);
+      app.env_at.push_back(k.value_at);
+    }
   }
 }
 

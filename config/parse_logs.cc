@@ -85,7 +85,7 @@ void Walker::metrics(const Entry& e, MetricsSpec& out) {
   if (e.value.IsScalar()) {
     address = e;
   } else if (auto entries = map_entries(e.value, e.value_at, e.path, {"address"})) {
-    if (entries->empty()) error(e.key_at, join(e.path, "address"), "required key is missing");
+    if (entries->empty()) missing(e.key_at, join(e.path, "address"));
     if (!entries->empty()) address = entries->front();
   }
   if (!address) return;

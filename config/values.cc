@@ -17,8 +17,6 @@ constexpr std::string_view kDurationHint = "expected a duration such as 250ms, 1
 constexpr std::string_view kSizeHint = "expected a size such as 512M, 1G or 1048576";
 constexpr std::string_view kAddressHint = "expected HOST:PORT, [IPV6]:PORT or unix:PATH";
 
-std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
-
 bool is_digits(std::string_view text) {
   if (text.empty()) return false;
   for (char c : text) {
@@ -42,6 +40,28 @@ bool is_wildcard(const Address& a) {
 }
 
 }  // namespace
+
+std::string quoted(std::string_view text) {
+  if (text.size() <= kQuotedMax) return "'" + std::string(text) + "'";
+  return "'" + std::string(text.substr(0, kQuotedMax)) + "...' (" + std::to_string(text.size()) +
+         " bytes)";
+}
+
+std::string unix_path_problem(std::string_view path) {
+  if (path.size() <= kMaxUnixPath) return {};
+  return "unix socket path is too long (" + std::to_string(path.size()) + " bytes, at most " +
+         std::to_string(kMaxUnixPath) + ")";
+}
+
+Result<unsigned> parse_octal_mode(std::string_view text, std::string_view what) {
+  unsigned mode = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), mode, 8);
+  if (text.empty() || text.size() > 4 || ec != std::errc() || end != text.data() + text.size() ||
+      mode > 0777) {
+    return {std::nullopt, "expected " + std::string(what) + ", got " + quoted(text)};
+  }
+  return {mode, {}};
+}
 
 Result<Duration> parse_duration(std::string_view text) {
   if (text == "0") return {Duration{0}, {}};
@@ -133,11 +153,8 @@ Result<Address> parse_address(std::string_view text) {
     if (a.path.find('\0') != std::string::npos) {
       return {std::nullopt, "a unix socket path must not contain a NUL byte"};
     }
-    constexpr std::size_t kMaxPath = sizeof(sockaddr_un{}.sun_path) - 1;
-    if (a.path.size() > kMaxPath) {
-      return {std::nullopt, "unix socket path is too long (" + std::to_string(a.path.size()) +
-                                " bytes, at most " + std::to_string(kMaxPath) + ")"};
-    }
+    static_assert(kMaxUnixPath == sizeof(sockaddr_un{}.sun_path) - 1);
+    if (std::string why = unix_path_problem(a.path); !why.empty()) return {std::nullopt, why};
     return {std::move(a), {}};
   }
 
@@ -187,12 +204,13 @@ Result<Address> parse_address(std::string_view text) {
   return {std::move(a), {}};
 }
 
+std::string normal_path(std::string_view path) {
+  return std::filesystem::path(path).lexically_normal().string();
+}
+
 bool addresses_conflict(const Address& a, const Address& b) {
   if (a.family != b.family) return false;
-  if (a.family == Address::Family::Unix) {
-    namespace fs = std::filesystem;
-    return fs::path(a.path).lexically_normal() == fs::path(b.path).lexically_normal();
-  }
+  if (a.family == Address::Family::Unix) return normal_path(a.path) == normal_path(b.path);
   if (a.port == 0 || b.port == 0 || a.port != b.port) return false;
   return a.host == b.host || is_wildcard(a) || is_wildcard(b);
 }

@@ -6,19 +6,31 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cstddef>
 #include <initializer_list>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "config/config.h"
+#include "config/values.h"
 
 namespace clusterd::config {
 
+/// A key's dotted path: `path.key`. A key longer than kQuotedMax bytes is cut there (`aaa...`),
+/// so that a long key does not make every path below it long.
 std::string join(const std::string& path, std::string_view key);
-std::string quoted(std::string_view text);
+
+/// `node` as the walk reads it: a node tagged !!null (kept by yaml-cpp as a scalar) is a null.
+YAML::Node as_read(const YAML::Node& node);
+
+/// At most this many errors are kept of one file; the rest are counted (Walker::dropped).
+inline constexpr std::size_t kMaxErrors = 1000;
 
 // One key: value pair of a YAML map, with the marks to report problems at.
 struct Entry {
@@ -36,13 +48,38 @@ struct Bound {
   Mark at;
 };
 
+// The listeners seen so far, indexed so that finding the first one a new address conflicts with
+// (addresses_conflict(), in file order) takes no scan: a file of 33000 listeners took minutes.
+class BoundAddresses {
+ public:
+  /// The first listener `address` conflicts with, or null.
+  const Bound* conflict(const Address& address) const;
+  void add(Bound bound);
+  const std::vector<Bound>& all() const { return all_; }
+
+ private:
+  struct Port {  // the listeners of one family and port (never 0)
+    std::size_t first = 0;
+    std::optional<std::size_t> wildcard;                 // the first 0.0.0.0 or ::
+    std::unordered_map<std::string, std::size_t> hosts;  // each host's first
+  };
+  std::vector<Bound> all_;
+  std::unordered_map<std::string, std::size_t> paths_;  // each normalized unix path's first
+  std::map<std::pair<int, std::uint16_t>, Port> ports_;
+};
+
 class Walker {
  public:
   Walker(std::string_view source, std::string_view origin) : source_(source), origin_(origin) {}
 
   std::vector<ConfigError> errors;
+  std::size_t dropped = 0;  // errors found past kMaxErrors
 
   void error(Mark at, std::string key, std::string message) {
+    if (errors.size() >= kMaxErrors) {
+      ++dropped;
+      return;
+    }
     errors.push_back({origin_, at, std::move(key), std::move(message)});
   }
 
@@ -54,6 +91,13 @@ class Walker {
   std::optional<std::vector<Entry>> map_entries(const YAML::Node& node, Mark at,
                                                 const std::string& path,
                                                 std::initializer_list<std::string_view> allowed);
+  /// Item `i` of the sequence `seq`; nullopt (reported) when its tag is refused.
+  std::optional<Entry> item(const Entry& seq, const YAML::Node& node, std::size_t i);
+  /// False (reported at `at`) when `node` has a tag other than the core schema's, or one that
+  /// does not fit it.
+  bool tag_ok(const YAML::Node& node, Mark at, const std::string& path);
+  /// `path` is a required key that is missing, unless it was there with a refused tag.
+  void missing(Mark at, const std::string& path);
   std::optional<std::string> string(const Entry& e, bool allow_empty = false);
   template <class T>
   std::optional<T> one_of(const Entry& e,
@@ -61,7 +105,8 @@ class Walker {
   std::optional<std::uint64_t> integer(const Entry& e, std::uint64_t min, std::uint64_t max);
   std::optional<Duration> duration(const Entry& e, bool positive = false);
   std::optional<std::uint64_t> size(const Entry& e);
-  std::optional<double> fraction(const Entry& e);  // parse_logs.cc
+  std::optional<std::uint64_t> memory(const Entry& e);  // parse_app.cc
+  std::optional<double> fraction(const Entry& e);       // parse_logs.cc
   /// A listener's or the metrics endpoint's address (parse_app.cc).
   std::optional<Address> address(const Entry& e);
 
@@ -76,6 +121,7 @@ class Walker {
   void instances(const Entry& e, AppSpec& app);
   void stop_signal(const Entry& e, AppSpec& app);
   void limits(const Entry& e, AppSpec& app);
+  void nofile_floor(const AppSpec& app, const std::string& path);
   void inherit_env(const Entry& e, AppSpec& app);
   void command(const Entry& e, AppSpec& app);
   void listeners(const Entry& e, AppSpec& app);
@@ -90,7 +136,8 @@ class Walker {
 
   std::string_view source_;
   std::string origin_;
-  std::vector<Bound> bound_;
+  BoundAddresses bound_;
+  std::set<std::string> refused_;  // paths of keys whose value's tag was refused
 };
 
 template <class T>

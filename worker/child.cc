@@ -13,7 +13,8 @@
 //     master can signal the worker and everything it starts; stdin is /dev/null;
 //  3. the slot's sockets moved to 3.. (first lifted above every target to avoid clobbering);
 //     every other fd is marked close-on-exec;
-//  4. cwd, RLIMIT_NOFILE and CPU affinity while still privileged;
+//  4. cwd, the app's umask (the master's own is never passed on), RLIMIT_NOFILE and CPU affinity
+//     while still privileged;
 //  5. groups, gid, uid;
 //  6. PR_SET_PDEATHSIG after the id change (which clears it), then a re-check that the master is
 //     still the parent, which closes the race of a master that died before the prctl;
@@ -175,6 +176,7 @@ void run_child(const ChildPlan& plan) {
   if ((r = sys(SYS_close_range, base, ~0U, CLOSE_RANGE_CLOEXEC)) < 0) fail(plan, kStepCloseFds, r);
 
   if (plan.cwd != nullptr && (r = sys(SYS_chdir, arg(plan.cwd))) < 0) fail(plan, kStepCwd, r);
+  sys(SYS_umask, plan.umask);  // cannot fail; not shared with the master (no CLONE_FS)
   if (plan.set_nofile) {
     const rlimit limit{plan.nofile_soft, plan.nofile_hard};
     if ((r = sys(SYS_prlimit64, 0, RLIMIT_NOFILE, arg(&limit), 0)) < 0) {

@@ -29,11 +29,12 @@ struct ChildPlan {
   bool set_nofile = false;
   unsigned long nofile_soft = 0;  // RLIMIT_NOFILE for the worker
   unsigned long nofile_hard = 0;
-  int cpu = -1;        // pin to this CPU; -1 = inherit the mask
-  pid_t parent = 0;    // the master; PR_SET_PDEATHSIG is re-checked against it
-  int stdin_fd = -1;   // becomes fd 0 (the master's /dev/null); -1 = inherit
-  int stdout_fd = -1;  // becomes fd 1 (a pipe the master reads); -1 = inherit
-  int stderr_fd = -1;  // becomes fd 2; -1 = inherit
+  unsigned umask = 022;  // the worker's umask (the master's own is not passed on)
+  int cpu = -1;          // pin to this CPU; -1 = inherit the mask
+  pid_t parent = 0;      // the master; PR_SET_PDEATHSIG is re-checked against it
+  int stdin_fd = -1;     // becomes fd 0 (the master's /dev/null); -1 = inherit
+  int stdout_fd = -1;    // becomes fd 1 (a pipe the master reads); -1 = inherit
+  int stderr_fd = -1;    // becomes fd 2; -1 = inherit
   // A cgroup's cgroup.procs, open for writing: the child moves itself there first thing. Only
   // where clone3(CLONE_INTO_CGROUP) is refused (a seccomp filter such as systemd's
   // RestrictNamespaces= answers ENOSYS to clone3); -1 = none.

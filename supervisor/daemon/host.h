@@ -50,8 +50,9 @@ struct SpawnRequest {
   std::string cwd;                // empty = inherit
   std::optional<os::Ids> ids;     // drop to these credentials
   std::optional<core::NofileLimit> nofile;
-  int cpu = -1;        // pin to this CPU; -1 = inherit the mask
-  std::string cgroup;  // "web/3": the worker's cgroup goes under workers/web/3, if cgroups are on
+  unsigned umask = 022;  // set in the worker before its exec (the app's `umask`)
+  int cpu = -1;          // pin to this CPU; -1 = inherit the mask
+  std::string cgroup;    // "web/3": the worker's cgroup goes under workers/web/3, if cgroups are on
   config::CgroupLimits limits;  // written into that cgroup before the worker starts
   /// max_memory, in bytes (0: none): where the worker's cgroup has the memory controller it
   /// becomes memory.high, and the host reports the cgroup going over it (on_memory_high).

@@ -104,6 +104,7 @@ SpawnRequest spawn_request(const config::AppSpec& spec, const Generation& gen, u
   request.ids = gen.ids;
   request.nofile =
       core::worker_nofile(spec.nofile, context.inherited_nofile, context.nofile_hard_now);
+  request.umask = spec.umask;
   if (spec.cpu_affinity == config::CpuAffinity::PerWorker && !cpus.empty()) {
     request.cpu = cpus[index % cpus.size()];
   }

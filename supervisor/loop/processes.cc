@@ -369,6 +369,7 @@ daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
     spec.nofile_soft = request.nofile->soft;
     spec.nofile_hard = request.nofile->hard;
   }
+  spec.umask = request.umask;
   spec.cpu = request.cpu;
   spec.stdin_fd = devnull_.get();
   spec.stdout_fd = pipes.out_write.get();  // -1 without capture: the master's own

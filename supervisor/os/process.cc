@@ -346,6 +346,7 @@ Child spawn(const SpawnSpec& spec) {
     plan.nofile_soft = *spec.nofile_soft;
     plan.nofile_hard = *spec.nofile_hard;
   }
+  plan.umask = spec.umask;
   plan.cpu = spec.cpu;
   plan.stdin_fd = spec.stdin_fd;
   plan.stdout_fd = spec.stdout_fd;

@@ -25,11 +25,12 @@ struct SpawnSpec {
   std::optional<Ids> ids;
   std::optional<unsigned long> nofile_soft;  // RLIMIT_NOFILE to set; unset = inherit the master's
   std::optional<unsigned long> nofile_hard;
-  int cpu = -1;        // -1 = inherit the affinity mask
-  int stdin_fd = -1;   // becomes the worker's fd 0 (/dev/null); -1 = inherit
-  int stdout_fd = -1;  // becomes its fd 1 (a pipe's write end); -1 = inherit
-  int stderr_fd = -1;  // becomes its fd 2; -1 = inherit
-  int cgroup_fd = -1;  // start the child in this cgroup (a directory fd); -1 = the master's
+  unsigned umask = 022;  // the worker's umask
+  int cpu = -1;          // -1 = inherit the affinity mask
+  int stdin_fd = -1;     // becomes the worker's fd 0 (/dev/null); -1 = inherit
+  int stdout_fd = -1;    // becomes its fd 1 (a pipe's write end); -1 = inherit
+  int stderr_fd = -1;    // becomes its fd 2; -1 = inherit
+  int cgroup_fd = -1;    // start the child in this cgroup (a directory fd); -1 = the master's
 };
 
 /// A spawn that failed before the program ran ("execve: Permission denied").

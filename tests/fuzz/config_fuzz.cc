@@ -47,6 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const AppSpec& app : config.apps) {
     if (app.command.empty() || app.command[0].empty()) fail("an app without a program");
     if (app.backoff_initial > app.backoff_max) fail("backoff.initial > backoff.max");
+    if (app.umask > 0777) fail("a umask beyond 0777");
+    if (app.env_at.size() != app.env.size()) fail("an env entry without its place");
   }
 
   // A config compared with itself: nothing to add, remove or roll, every app unchanged.

@@ -1,6 +1,7 @@
 // Unit tests of config::check_environment and find_executable against a scratch directory.
 #include <grp.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -267,4 +268,117 @@ TEST_CASE("check_environment reports a capture log file whose directory is missi
   CHECK(check(logs(s.dir + "/data/web.log")) ==
         std::vector<std::string>{"c.yaml:4:34: apps.web.logs.file: '" + s.dir +
                                  "/data' is not a directory"});
+}
+
+TEST_CASE("check_environment refuses a log file that is a directory, not a file, or a system file",
+          "[config]") {
+  Scratch s;
+  PathEnv path(s.dir);
+  const auto logs = [&](const std::string& file) {
+    return app("[run]", "    logs: { mode: capture, file: \"" + file + "\" }\n");
+  };
+  const auto at = [&](const std::string& file) {
+    return "c.yaml:4:34: apps.web.logs.file: '" + file + "'";
+  };
+  CHECK(check(logs(s.dir + "/data")).empty());  // an existing regular file is appended to
+  CHECK(check(logs("/tmp")) ==
+        std::vector<std::string>{at("/tmp") +
+                                 " is a directory; expected a file (or nothing yet) there"});
+  CHECK(check(logs(s.dir + "/sub")) ==
+        std::vector<std::string>{at(s.dir + "/sub") +
+                                 " is a directory; expected a file (or nothing yet) there"});
+  REQUIRE(symlink((s.dir + "/data").c_str(), (s.dir + "/link").c_str()) == 0);
+  CHECK(
+      check(logs(s.dir + "/link")) ==
+      std::vector<std::string>{at(s.dir + "/link") + " is a symbolic link; name the file itself"});
+  REQUIRE(mkfifo((s.dir + "/fifo").c_str(), 0600) == 0);
+  CHECK(check(logs(s.dir + "/fifo")) ==
+        std::vector<std::string>{at(s.dir + "/fifo") + " is not a regular file"});
+  const std::string system = ", a system directory: the log and its rotations must go elsewhere";
+  CHECK(check(logs("/etc/passwd")) ==
+        std::vector<std::string>{at("/etc/passwd") + " is in /etc" + system});
+  CHECK(check(logs("/usr/lib/web.log")) ==
+        std::vector<std::string>{at("/usr/lib/web.log") + " is in /usr" + system});
+  // Through a symbolic link to a system directory, too.
+  REQUIRE(symlink("/etc", (s.dir + "/etc").c_str()) == 0);
+  CHECK(check(logs(s.dir + "/etc/web.log")) ==
+        std::vector<std::string>{at(s.dir + "/etc/web.log") + " is in /etc" + system});
+}
+
+namespace {
+
+// Sets the soft RLIMIT_STACK for the lifetime of the object (where the hard limit allows).
+class StackLimit {
+ public:
+  explicit StackLimit(rlim_t soft) {
+    REQUIRE(getrlimit(RLIMIT_STACK, &saved_) == 0);
+    rlimit next = saved_;
+    next.rlim_cur = soft;
+    set_ = (saved_.rlim_max == RLIM_INFINITY || soft <= saved_.rlim_max) &&
+           setrlimit(RLIMIT_STACK, &next) == 0;
+  }
+  ~StackLimit() { setrlimit(RLIMIT_STACK, &saved_); }
+  StackLimit(const StackLimit&) = delete;
+  StackLimit& operator=(const StackLimit&) = delete;
+  bool set() const { return set_; }
+
+ private:
+  rlimit saved_{};
+  bool set_ = false;
+};
+
+}  // namespace
+
+TEST_CASE("check_environment refuses a command or environment execve cannot take", "[config]") {
+  Scratch s;
+  PathEnv path(s.dir);
+  const std::string most = std::to_string(sysconf(_SC_PAGESIZE) * 32 - 1);  // MAX_ARG_STRLEN - 1
+  const std::string big(200000, 'x');
+  CHECK(check(app("[run, \"" + big + "\"]")) ==
+        std::vector<std::string>{"c.yaml:3:14: apps.web.command[1]: an argument of 200000 bytes; "
+                                 "the kernel takes " +
+                                 most + " at most (MAX_ARG_STRLEN)"});
+  CHECK(check(app("[run]", "    env:\n      A: 1\n      BIG: \"" + big + "\"\n")) ==
+        std::vector<std::string>{"c.yaml:6:12: apps.web.env.BIG: NAME=value is 200004 bytes; the "
+                                 "kernel takes " +
+                                 most + " at most in one variable (MAX_ARG_STRLEN)"});
+
+  // 40 arguments of 100000 bytes (aliases of one: the file stays under 1 MiB): over a quarter of
+  // an 8 MiB stack limit, under 6 MiB.
+  std::string args = "[run, &a " + std::string(100000, 'a');
+  for (int i = 1; i < 40; ++i) args += ", *a";
+  args += "]";
+  const std::string prefix =
+      "c.yaml:3:14: apps.web.command: with its environment the command takes about ";
+  StackLimit eight(8 << 20);
+  if (eight.set()) {
+    const std::vector<std::string> got = check(app(args));
+    REQUIRE(got.size() == 1);
+    CHECK_THAT(got[0], Catch::StartsWith(prefix) &&
+                           Catch::EndsWith(" bytes; execve accepts at most 2097152 here (a quarter "
+                                           "of the stack limit, 8388608)"));
+  }
+  StackLimit unlimited(RLIM_INFINITY);
+  if (unlimited.set()) CHECK(check(app(args)).empty());  // 6 MiB
+  // 70 such variables are over 6 MiB; none inherited with `inherit_env: false`.
+  std::string env = "    inherit_env: false\n    env:\n      V0: &v " + std::string(100000, 'v');
+  for (int i = 1; i < 70; ++i) env += "\n      V" + std::to_string(i) + ": *v";
+  env += "\n";
+  if (unlimited.set()) {
+    const std::vector<std::string> got = check(app("[run]", env));
+    REQUIRE(got.size() == 1);
+    CHECK_THAT(got[0], Catch::StartsWith(prefix) &&
+                           Catch::EndsWith(" bytes; execve accepts at most 6291456 here (its most, "
+                                           "whatever the stack limit)"));
+  }
+  // Below 512 KiB of stack, still 128 KiB.
+  StackLimit small(256 << 10);
+  if (small.set()) {
+    const std::vector<std::string> got =
+        check(app("[run, &b " + std::string(70000, 'b') + ", *b]"));
+    REQUIRE(got.size() == 1);
+    CHECK_THAT(got[0], Catch::StartsWith(prefix) &&
+                           Catch::EndsWith(" bytes; execve accepts at most 131072 here (its least, "
+                                           "whatever the stack limit)"));
+  }
 }

@@ -160,6 +160,7 @@ TEST_CASE("diff: a change to what the workers run changes the app", "[config][di
       {"instances: 2", "instances: 2\n    watchdog: 30s"},
       {"instances: 2", "instances: 2\n    max_memory: 512M"},
       {"instances: 2", "instances: 2\n    memory_check_interval: 10s"},
+      {"instances: 2", "instances: 2\n    umask: \"027\""},
       {"backlog: 128 }", "backlog: 128 }\n      more: \"127.0.0.1:9000\""},
   };
   for (const Case& c : cases) {
@@ -179,6 +180,7 @@ TEST_CASE("diff: values spelled differently but equal are unchanged", "[config][
       {"instances: 2", "instances: 2\n    stop_signal: TERM"},
       {"instances: 2", "instances: 2\n    rollout: { batch: 1, canary_time: 0 }"},
       {"instances: 2", "instances: 2\n    memory_check_interval: 5s"},
+      {"instances: 2", "instances: 2\n    umask: \"0022\""},  // the default, written out
       {R"(["./w", "--threads", "1"])", R"("./w  --threads 1")"},
   };
   for (const Case& c : cases) {

@@ -211,7 +211,7 @@ TEST_CASE("malformed configs: one exact error each", "[config]") {
       "command, instances, cpu_affinity, listen, ready, ready_timeout, stop_signal, stop_timeout, "
       "restart, min_uptime, max_restarts, restart_window, backoff, env, cwd, user, group, limits, "
       "rollout, watchdog, max_memory, memory_check_interval, inherit_env, logs, auto_follow, "
-      "memory_max, cpu_weight, pids_max";
+      "memory_max, cpu_weight, pids_max, umask";
   const std::string kDur = "expected a duration such as 250ms, 10s or 2m, got ";
   std::vector<Case> cases = {
       // The document and apps.
@@ -456,7 +456,7 @@ apps:
       "cpu_affinity, listen, ready, ready_timeout, stop_signal, stop_timeout, restart, "
       "min_uptime, max_restarts, restart_window, backoff, env, cwd, user, group, limits, rollout, "
       "watchdog, max_memory, memory_check_interval, inherit_env, logs, auto_follow, memory_max, "
-      "cpu_weight, pids_max",
+      "cpu_weight, pids_max, umask",
   };
   CHECK(joined(got) == joined(want));
   CHECK_FALSE(cfg::parse_config("app: {}\n", "t.yaml").config.has_value());
@@ -477,13 +477,13 @@ apps:
       A: 1
       A: 2
     backoff: {initial: 1s, initial: 2s}
-    limits: {nofile: 1, nofile: 2}
+    limits: {nofile: 100, nofile: 200}
 )");
   std::vector<std::string> want = {
       "t.yaml:3:3: control.socket: duplicate key; first defined at line 2",
       "t.yaml:9:7: apps.web.env.A: duplicate key; first defined at line 8",
       "t.yaml:10:28: apps.web.backoff.initial: duplicate key; first defined at line 10",
-      "t.yaml:11:25: apps.web.limits.nofile: duplicate key; first defined at line 11",
+      "t.yaml:11:27: apps.web.limits.nofile: duplicate key; first defined at line 11",
   };
   CHECK(joined(got) == joined(want));
 }

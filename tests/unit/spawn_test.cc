@@ -193,6 +193,19 @@ TEST_CASE("a signal the parent ignores or handles is back to its default in the 
   CHECK(code == 0);
 }
 
+TEST_CASE("the child gets the umask of its spec, not the parent's") {
+  const mode_t saved = umask(0);
+  for (const auto& [mask, text] : {std::pair{022u, "0022"}, std::pair{027u, "0027"}}) {
+    SpawnSpec spec =
+        spec_for("/bin/sh", {"sh", "-c", std::string("[ \"$(umask)\" = ") + text + " ]"});
+    spec.umask = mask;
+    const int status = wait_exit(spawn(spec));
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  CHECK(umask(saved) == 0);  // the parent's own is untouched
+}
+
 TEST_CASE("a large environment and many arguments reach the program intact") {
   SpawnSpec spec = spec_for("/bin/sh", {"sh", "-c",
                                         "test ${#BIG} -eq 100000 && test $# -eq 500 && "
