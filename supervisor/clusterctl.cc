@@ -257,14 +257,19 @@ std::string call(const Args& args, const clusterd::control::Request& request, bo
 }
 
 // `status --check`: one line per app, exit 0 when each has as many ready workers as it wants
-// (a readiness probe for Kubernetes, a load balancer, a deploy script).
+// (a readiness probe for Kubernetes, a load balancer, a deploy script). An app stopped on purpose
+// is not ready: it refuses connections, so a load balancer should send them elsewhere.
 int check_ready(const StatusSnapshot& status) {
   bool all = true;
   for (const auto& app : status.apps) {
-    const bool ready = app.ready >= app.instances;
+    const bool ready = !app.stopped && app.ready >= app.instances;
     all = all && ready;
     std::cout << clusterd::printable(app.name) << ": " << app.ready << "/" << app.instances
-              << " ready" << (ready ? "" : " (not ready)") << "\n";
+              << " ready"
+              << (app.stopped ? " (stopped)"
+                  : ready     ? ""
+                              : " (not ready)")
+              << "\n";
   }
   return all ? 0 : kExitRefused;
 }

@@ -343,8 +343,9 @@ std::string render_metrics(const control::StatusSnapshot& snapshot, const Metric
 HttpResponse health(const control::StatusSnapshot& snapshot) {
   std::string short_of;
   for (const control::AppStatus& app : snapshot.apps) {
-    if (app.ready < app.instances) {
-      short_of += fmt::format("{}: {}/{} ready\n", app.name, app.ready, app.instances);
+    if (app.stopped || app.ready < app.instances) {
+      short_of += fmt::format("{}: {}/{} ready{}\n", app.name, app.ready, app.instances,
+                              app.stopped ? " (stopped)" : "");
     }
   }
   if (short_of.empty()) return {200, "text/plain; charset=utf-8", "ok\n"};

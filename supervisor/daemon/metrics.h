@@ -60,7 +60,8 @@ std::string render_metrics(const control::StatusSnapshot& snapshot, const Metric
                            bool openmetrics);
 
 /// /healthz: 200 "ok" when every app has as many ready workers as it wants, else 503 naming
-/// the apps that do not.
+/// the apps that do not. An app stopped on purpose is not ready (it refuses connections):
+/// "(stopped)".
 HttpResponse health(const control::StatusSnapshot& snapshot);
 
 }  // namespace clusterd::daemon

@@ -87,6 +87,7 @@ HttpResponse Daemon::serve_http(const HttpRequest& request) {
       control::AppStatus a;
       a.name = state.spec.name;
       a.instances = state.instances;
+      a.stopped = state.stopped;
       for (const auto& slot : state.slots) {
         if (slot.current().state() == core::LaneState::Running) ++a.ready;
       }

@@ -61,7 +61,7 @@ grep -q 'pid=' "$T/m.txt" && fail "a pid as a label"
 scrape "$T/h" /healthz || fail "healthz is not 200 with every worker ready: $(cat "$T/h")"
 "$CLUSTERCTL" stop api >/dev/null
 code=$(curl -s --unix-socket "$T/metrics.sock" -o "$T/h" -w '%{http_code}' http://localhost/healthz)
-[[ $code == 503 ]] && grep -q "api: 0/1 ready" "$T/h" || fail "healthz with api stopped: $code $(cat "$T/h")"
+[[ $code == 503 ]] && grep -qx "api: 0/1 ready (stopped)" "$T/h" || fail "healthz with api stopped: $code $(cat "$T/h")"
 "$CLUSTERCTL" start api >/dev/null
 wait_for "healthz 200 again" scrape "$T/h" /healthz
 code=$(curl -s --unix-socket "$T/metrics.sock" -o /dev/null -w '%{http_code}' http://localhost/nope)

@@ -23,6 +23,7 @@ grep -qx "web: 2/2 ready" "$T/out" || fail "web's line: $(cat "$T/out")"
 "$CLUSTERCTL" stop web >/dev/null
 rc=0; "$CLUSTERCTL" status --check web >"$T/out" || rc=$?
 [[ $rc -eq 1 ]] || fail "a stopped app passes the check: $(cat "$T/out")"
+grep -qx "web: 0/2 ready (stopped)" "$T/out" || fail "the check does not say web is stopped: $(cat "$T/out")"
 "$CLUSTERCTL" start web >/dev/null
 wait_for "web ready again" "$CLUSTERCTL" status --check web
 pass "exit 3 without a daemon, 1 while an app is short of ready workers, 0 when all are ready"
