@@ -111,22 +111,31 @@ struct Args {
   std::vector<std::pair<const clusterd::control::CommandSpec*, CLI::App*>> verbs;
 };
 
-// One subcommand per verb of the command table, with the arguments it declares.
-void add_verbs(CLI::App& cli, Args& args) {
-  using clusterd::control::AppArg;
-  for (const clusterd::control::CommandSpec& spec : clusterd::control::kCommands) {
-    CLI::App* sub = cli.add_subcommand(spec.name, spec.summary);
-    if (spec.app == AppArg::Required) sub->add_option("app", args.app, "the app")->required();
-    if (spec.app == AppArg::Optional) sub->add_option("app", args.app, "only this app");
-    if (spec.instances) {
+// The clusterctl arguments of one Arg of the command table (its flags and their help).
+void add_arg(clusterd::control::Arg arg, CLI::App* sub, Args& args) {
+  using clusterd::control::Arg;
+  switch (arg) {
+    case Arg::Scale:
       sub->add_option("instances", args.instances,
                       "the new number of workers (>= 1); +N or -N: N more or N fewer than it "
                       "has; auto: what instances: auto gives now")
           ->required();
-    }
-    if (spec.worker) sub->add_option("-w,--worker", args.worker, "only this worker slot (0-based)");
-    if (spec.wait) sub->add_flag("--no-wait", args.no_wait, "return as soon as it has started");
-    if (spec.command == clusterd::control::Command::Status) {
+      return;
+    case Arg::Worker:
+      sub->add_option("-w,--worker", args.worker, "only this worker slot (0-based)");
+      return;
+    case Arg::Wait:
+      sub->add_flag("--no-wait", args.no_wait, "return as soon as it has started");
+      return;
+    case Arg::History:
+      sub->add_option("-n,--lines", args.lines, "how many of the latest to show (default 20)")
+          ->check(CLI::NonNegativeNumber);
+      sub->add_flag("-f,--follow", args.follow,
+                    "then show the new ones as they come (Ctrl-C ends)");
+      sub->add_option("--since", args.since, "only those of the last DURATION (30s, 10m, 2h, 1d)");
+      sub->add_flag("--json", args.json, "one JSON object per line (see docs/control-protocol.md)");
+      return;
+    case Arg::Detail:
       sub->add_flag("--json", args.json,
                     "the status as JSON (stable; see docs/control-protocol.md)");
       sub->add_flag("--check", args.check,
@@ -134,18 +143,67 @@ void add_verbs(CLI::App& cli, Args& args) {
       sub->add_flag("--detail", args.detail,
                     "with each worker's PSS, USS and open fds: columns of the table, numbers in "
                     "--json (about 0.2 ms a worker to read)");
-    }
-    if (spec.history) {
-      sub->add_option("-n,--lines", args.lines, "how many of the latest to show (default 20)")
-          ->check(CLI::NonNegativeNumber);
-      sub->add_flag("-f,--follow", args.follow,
-                    "then show the new ones as they come (Ctrl-C ends)");
-      sub->add_option("--since", args.since, "only those of the last DURATION (30s, 10m, 2h, 1d)");
-      sub->add_flag("--json", args.json, "one JSON object per line (see docs/control-protocol.md)");
-    }
-    if (spec.command == clusterd::control::Command::Upgrade) {
+      return;
+    case Arg::Binary:
       sub->add_option("--binary", args.binary,
                       "the new clusterd binary (default: the one the master was started from)");
+      return;
+  }
+}
+
+// What the command line gave for one Arg, into the request.
+void read_arg(clusterd::control::Arg arg, const Args& args, clusterd::control::Request& request) {
+  using clusterd::control::Arg;
+  switch (arg) {
+    case Arg::Scale:
+      if (const std::optional<std::string> error =
+              clusterd::control::read_scale_target(args.instances, request)) {
+        std::cerr << "clusterctl: " << *error << "\n";
+        std::exit(kExitUsage);
+      }
+      return;
+    case Arg::Worker:
+      if (args.worker >= 0) request.worker = static_cast<unsigned>(args.worker);
+      return;
+    case Arg::Wait:
+      request.wait = !args.no_wait;
+      return;
+    case Arg::History:
+      if (args.lines >= 0) request.lines = static_cast<unsigned>(args.lines);
+      request.follow = args.follow;
+      if (!args.since.empty()) {
+        const std::optional<std::uint64_t> ms = duration_ms(args.since);
+        if (!ms) {
+          std::cerr << "clusterctl: --since: expected a duration such as 30s, 10m, 2h or 1d, got '"
+                    << clusterd::printable(args.since) << "'\n";
+          std::exit(kExitUsage);
+        }
+        request.since_ms = *ms;
+      }
+      return;
+    case Arg::Detail:
+      request.detail = args.detail;
+      return;
+    case Arg::Binary:
+      if (!args.binary.empty()) {
+        // The daemon runs elsewhere: a relative path is made absolute here.
+        request.binary = args.binary.front() == '/'
+                             ? args.binary
+                             : std::filesystem::current_path().string() + "/" + args.binary;
+      }
+      return;
+  }
+}
+
+// One subcommand per verb of the command table, with the arguments it declares.
+void add_verbs(CLI::App& cli, Args& args) {
+  using clusterd::control::AppArg;
+  for (const clusterd::control::CommandSpec& spec : clusterd::control::kCommands) {
+    CLI::App* sub = cli.add_subcommand(std::string(spec.name), std::string(spec.summary));
+    if (spec.app == AppArg::Required) sub->add_option("app", args.app, "the app")->required();
+    if (spec.app == AppArg::Optional) sub->add_option("app", args.app, "only this app");
+    for (const clusterd::control::Arg arg : clusterd::control::kArgs) {
+      if (spec.args.has(arg)) add_arg(arg, sub, args);
     }
     args.verbs.emplace_back(&spec, sub);
   }
@@ -186,34 +244,8 @@ clusterd::control::Request request_of(const Args& args) {
   }
   const clusterd::control::CommandSpec& spec = clusterd::control::spec_of(request.command);
   if (!args.app.empty()) request.app = args.app;
-  if (spec.instances) {
-    if (const std::optional<std::string> error =
-            clusterd::control::read_scale_target(args.instances, request)) {
-      std::cerr << "clusterctl: " << *error << "\n";
-      std::exit(kExitUsage);
-    }
-  }
-  if (spec.worker && args.worker >= 0) request.worker = static_cast<unsigned>(args.worker);
-  if (spec.wait) request.wait = !args.no_wait;
-  if (request.command == clusterd::control::Command::Status) request.detail = args.detail;
-  if (request.command == clusterd::control::Command::Upgrade && !args.binary.empty()) {
-    // The daemon runs elsewhere: a relative path is made absolute here.
-    request.binary = args.binary.front() == '/'
-                         ? args.binary
-                         : std::filesystem::current_path().string() + "/" + args.binary;
-  }
-  if (spec.history) {
-    if (args.lines >= 0) request.lines = static_cast<unsigned>(args.lines);
-    request.follow = args.follow;
-    if (!args.since.empty()) {
-      const std::optional<std::uint64_t> ms = duration_ms(args.since);
-      if (!ms) {
-        std::cerr << "clusterctl: --since: expected a duration such as 30s, 10m, 2h or 1d, got '"
-                  << clusterd::printable(args.since) << "'\n";
-        std::exit(kExitUsage);
-      }
-      request.since_ms = *ms;
-    }
+  for (const clusterd::control::Arg arg : clusterd::control::kArgs) {
+    if (spec.args.has(arg)) read_arg(arg, args, request);
   }
   return request;
 }
@@ -276,7 +308,7 @@ int check_ready(const StatusSnapshot& status) {
 
 int print_reply(const Args& args, const clusterd::control::Request& request,
                 const std::string& line) {
-  if (args.json && !args.check && request.command == clusterd::control::Command::Status) {
+  if (args.json && !args.check) {  // a status, pretty-printed as it came (nothing else has one)
     if (const std::optional<std::string> text = clusterd::control::reply_status_json(line)) {
       std::cout << *text << "\n";
       return 0;
@@ -301,12 +333,10 @@ int print_reply(const Args& args, const clusterd::control::Request& request,
       std::cout << clusterd::control::status_table(*reply.status,
                                                    {isatty(STDOUT_FILENO) == 1, request.detail});
     }
-  } else if (clusterd::control::spec_of(request.command).history) {
+  } else if (clusterd::control::spec_of(request.command)
+                 .args.has(clusterd::control::Arg::History)) {
+    // The records went to stdout; the last line says how many (nothing to parse there).
     if (!args.json) std::cerr << clusterd::printable(reply.message) << "\n";
-  } else if (request.command == clusterd::control::Command::Version) {
-    std::cout << "clusterctl " << CLUSTERD_VERSION
-              << ", daemon: " << clusterd::printable(reply.message) << ", protocol "
-              << reply.version << "\n";
   } else {
     std::cout << clusterd::printable(reply.message, true) << "\n";
   }
@@ -389,6 +419,8 @@ int main(int argc, char** argv) {
       "exit codes: 0 done, 1 the daemon refused or the action failed, 2 usage, 3 no daemon "
       "reachable"};
   cli.require_subcommand(0, 1);  // none: refuse_leftovers() says so, with the list
+  cli.set_version_flag("--version", "clusterctl " CLUSTERD_VERSION ", control protocol " +
+                                        std::to_string(clusterd::control::kProtocolVersion));
   Args args;
   cli.add_option("-s,--socket", args.socket_path,
                  "control socket (default: $CLUSTERD_SOCKET, else the daemon's default)");

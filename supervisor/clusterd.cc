@@ -162,11 +162,13 @@ int take_over(const UpgradeOptions& upgrade, std::vector<std::string> argv) {
   os::close_on_exec(handed);
   close(upgrade.from);
   if (upgrade.fallback >= 0) close(upgrade.fallback);
-  answer(reply_fd, upgrade.failed.empty()
-                       ? clusterd::control::encode_done(
-                             "upgraded: clusterd " + std::string(CLUSTERD_VERSION) + " pid " +
-                             std::to_string(getpid()) + ", upgrade " + std::to_string(upgrades))
-                       : clusterd::control::encode_error("upgrade failed: " + upgrade.failed));
+  const clusterd::control::ReplyLine last =
+      upgrade.failed.empty()
+          ? clusterd::control::encode_done("upgraded: clusterd " + std::string(CLUSTERD_VERSION) +
+                                           " pid " + std::to_string(getpid()) + ", upgrade " +
+                                           std::to_string(upgrades))
+          : clusterd::control::encode_error("upgrade failed: " + upgrade.failed);
+  answer(reply_fd, last.text);
   os::unblock_signals();
   try {
     master->resume(upgrade.failed);

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstddef>
+#include <initializer_list>
 #include <string_view>
 
 namespace clusterd::control {
@@ -32,44 +33,146 @@ enum class Role { Read, Admin };
 /// Whether a verb takes an app name.
 enum class AppArg { None, Optional, Required };
 
+/// How a verb answers: one line, or lines (progress, records, a live follow) before the last.
+enum class Answer { Line, Stream };
+
+/// What a verb takes besides the app: each is one or a few fields of Request and of the wire
+/// ("name"), decoded in one place (protocol.cc), and one clusterctl argument.
+enum class Arg : unsigned {
+  Scale = 1U << 0,    // "instances": N or "auto", or "delta": +N / -N; required
+  Worker = 1U << 1,   // "worker": one slot; optional (--worker)
+  Wait = 1U << 2,     // "wait": reply when the rollout is over; true unless false (--no-wait)
+  History = 1U << 3,  // "lines", "since_s", "follow": a history, then a live follow (-n, -f)
+  Detail = 1U << 4,   // "detail": the costly numbers too (--detail)
+  Binary = 1U << 5,   // "binary": an absolute path (--binary)
+};
+inline constexpr Arg kArgs[] = {Arg::Scale,   Arg::Worker, Arg::Wait,
+                                Arg::History, Arg::Detail, Arg::Binary};
+
+/// The request fields of an Arg, as they are named on the wire.
+constexpr std::array<std::string_view, 3> wire_names(Arg arg) {
+  switch (arg) {
+    case Arg::Scale:
+      return {"instances", "delta"};
+    case Arg::Worker:
+      return {"worker"};
+    case Arg::Wait:
+      return {"wait"};
+    case Arg::History:
+      return {"lines", "since_s", "follow"};
+    case Arg::Detail:
+      return {"detail"};
+    case Arg::Binary:
+      return {"binary"};
+  }
+  return {};
+}
+
+/// A set of Arg, written as a list: Args{Arg::Worker, Arg::Wait}.
+class Args {
+ public:
+  constexpr Args() = default;
+  constexpr Args(std::initializer_list<Arg> args) {
+    for (Arg a : args) bits_ |= static_cast<unsigned>(a);
+  }
+  constexpr bool has(Arg a) const { return (bits_ & static_cast<unsigned>(a)) != 0; }
+
+ private:
+  unsigned bits_ = 0;
+};
+
 struct CommandSpec {
   Command command;
-  const char* name;
-  Role role;       // the role a peer needs
-  bool streams;    // the reply may be many lines (progress, a live stream) before the last one
-  AppArg app;      // "app"
-  bool instances;  // "instances": required
-  bool worker;     // "worker": optional
-  bool wait;       // "wait": optional, true by default
-  bool history;    // "lines", "follow", "since": optional (a record history and a live follow)
-  const char* summary;
+  std::string_view name;
+  Role role;      // the role a peer needs
+  Answer answer;  // Stream: lines may come before the last one
+  AppArg app;     // "app"
+  Args args;      // what else it takes
+  std::string_view summary;
 };
 
 inline constexpr std::array<CommandSpec, kCommandCount> kCommands = {{
-    {Command::Status, "status", Role::Read, false, AppArg::Optional, false, false, false, false,
-     "processes, threads and state of every worker"},
-    {Command::Version, "version", Role::Read, false, AppArg::None, false, false, false, false,
-     "the daemon's version and protocol version"},
-    {Command::Scale, "scale", Role::Admin, false, AppArg::Required, true, false, false, false,
-     "change an app's number of workers"},
-    {Command::Start, "start", Role::Admin, false, AppArg::Required, false, false, false, false,
-     "start every worker of a stopped app"},
-    {Command::Stop, "stop", Role::Admin, false, AppArg::Required, false, false, false, false,
-     "stop every worker of an app gracefully"},
-    {Command::Restart, "restart", Role::Admin, false, AppArg::Required, false, true, false, false,
-     "hard-restart an app's workers, or one of them"},
-    {Command::Reload, "reload", Role::Admin, true, AppArg::Optional, false, false, true, false,
-     "re-read the config (refused whole if invalid), then replace the changed apps' workers one "
-     "by one; progress lines until the rollout is over"},
-    {Command::Logs, "logs", Role::Read, true, AppArg::Optional, false, true, false, true,
-     "the workers' latest output lines, and with --follow what they write next"},
-    {Command::Events, "events", Role::Read, true, AppArg::Optional, false, true, false, true,
-     "the latest lifecycle events (spawned, ready, exited, ...), and with --follow the next ones"},
-    {Command::Reopen, "reopen", Role::Admin, false, AppArg::None, false, false, false, false,
-     "reopen the log files (after logrotate moved them; SIGUSR1 does the same)"},
-    {Command::Upgrade, "upgrade", Role::Admin, false, AppArg::None, false, false, false, false,
-     "replace the running master with a new clusterd binary (\"binary\": a path; default: the "
-     "one it was started from) while every worker keeps running; SIGUSR2 does the same"},
+    {.command = Command::Status,
+     .name = "status",
+     .role = Role::Read,
+     .answer = Answer::Line,
+     .app = AppArg::Optional,
+     .args = {Arg::Detail},
+     .summary = "processes, threads and state of every worker"},
+    {.command = Command::Version,
+     .name = "version",
+     .role = Role::Read,
+     .answer = Answer::Line,
+     .app = AppArg::None,
+     .args = {},
+     .summary = "the daemon's version and protocol version"},
+    {.command = Command::Scale,
+     .name = "scale",
+     .role = Role::Admin,
+     .answer = Answer::Line,
+     .app = AppArg::Required,
+     .args = {Arg::Scale},
+     .summary = "change an app's number of workers"},
+    {.command = Command::Start,
+     .name = "start",
+     .role = Role::Admin,
+     .answer = Answer::Line,
+     .app = AppArg::Required,
+     .args = {},
+     .summary = "start every worker of a stopped app"},
+    {.command = Command::Stop,
+     .name = "stop",
+     .role = Role::Admin,
+     .answer = Answer::Line,
+     .app = AppArg::Required,
+     .args = {},
+     .summary = "stop every worker of an app gracefully"},
+    {.command = Command::Restart,
+     .name = "restart",
+     .role = Role::Admin,
+     .answer = Answer::Line,
+     .app = AppArg::Required,
+     .args = {Arg::Worker},
+     .summary = "hard-restart an app's workers, or one of them"},
+    {.command = Command::Reload,
+     .name = "reload",
+     .role = Role::Admin,
+     .answer = Answer::Stream,
+     .app = AppArg::Optional,
+     .args = {Arg::Wait},
+     .summary = "re-read the config (refused whole if invalid), then replace the changed apps' "
+                "workers one by one; progress lines until the rollout is over"},
+    {.command = Command::Logs,
+     .name = "logs",
+     .role = Role::Read,
+     .answer = Answer::Stream,
+     .app = AppArg::Optional,
+     .args = {Arg::Worker, Arg::History},
+     .summary = "the workers' latest output lines, and with --follow what they write next"},
+    {.command = Command::Events,
+     .name = "events",
+     .role = Role::Read,
+     .answer = Answer::Stream,
+     .app = AppArg::Optional,
+     .args = {Arg::Worker, Arg::History},
+     .summary = "the latest lifecycle events (spawned, ready, exited, ...), and with --follow "
+                "the next ones"},
+    {.command = Command::Reopen,
+     .name = "reopen",
+     .role = Role::Admin,
+     .answer = Answer::Line,
+     .app = AppArg::None,
+     .args = {},
+     .summary = "reopen the log files (after logrotate moved them; SIGUSR1 does the same)"},
+    {.command = Command::Upgrade,
+     .name = "upgrade",
+     .role = Role::Admin,
+     .answer = Answer::Line,
+     .app = AppArg::None,
+     .args = {Arg::Binary},
+     .summary = "replace the running master with a new clusterd binary (\"binary\": a path; "
+                "default: the one it was started from) while every worker keeps running; "
+                "SIGUSR2 does the same"},
 }};
 
 /// The table entry of `command`.

@@ -11,15 +11,6 @@ namespace clusterd::control {
 using json =
     nlohmann::ordered_json;  // keys in the order written: fewer allocations, readable output
 
-const CommandSpec* find_command(std::string_view name) {
-  for (const CommandSpec& spec : kCommands) {
-    if (name == spec.name) return &spec;
-  }
-  return nullptr;
-}
-
-const char* to_string(Role role) { return role == Role::Admin ? "admin" : "read"; }
-
 namespace {
 
 std::string line(const json& document) {
@@ -27,48 +18,6 @@ std::string line(const json& document) {
 }
 
 json envelope(bool ok) { return json{{"v", kProtocolVersion}, {"ok", ok}}; }
-
-std::optional<unsigned> get_count(const json& request, const char* key, unsigned max) {
-  if (!request.contains(key)) return std::nullopt;
-  const json& value = request[key];
-  if (!value.is_number_integer()) {
-    throw ProtocolError(std::string("'") + key + "' must be a non-negative integer");
-  }
-  const auto number = value.get<long long>();
-  if (number < 0 || number > static_cast<long long>(max)) {
-    throw ProtocolError(std::string("'") + key + "' must be between 0 and " + std::to_string(max));
-  }
-  return static_cast<unsigned>(number);
-}
-
-// scale: "instances" (a count or "auto") or "delta" (a change of the count), one of them.
-void scale_fields(const json& request, Request& out) {
-  if (request.contains("instances") && request["instances"] == "auto") {
-    out.instances_auto = true;
-  } else {
-    out.instances = get_count(request, "instances", kMaxInstances);
-  }
-  if (const auto delta = request.find("delta"); delta != request.end()) {
-    constexpr auto limit = static_cast<std::int64_t>(kMaxInstances);
-    // An unsigned JSON number read as signed would wrap: 18446744073709551615 is not -1.
-    const std::int64_t n = delta->is_number_unsigned()
-                               ? static_cast<std::int64_t>(std::min<std::uint64_t>(
-                                     delta->get<std::uint64_t>(), limit + 1))
-                           : delta->is_number_integer() ? delta->get<std::int64_t>()
-                                                        : 0;
-    if (n == 0 || n < -limit || n > limit) {
-      throw ProtocolError("'delta' must be a non-zero integer from -" + std::to_string(limit) +
-                          " to " + std::to_string(limit));
-    }
-    out.delta = static_cast<int>(n);
-  }
-  if (out.delta && (out.instances || out.instances_auto)) {
-    throw ProtocolError("'instances' and 'delta' exclude each other: give one");
-  }
-  if (!out.delta && !out.instances && !out.instances_auto) {
-    throw ProtocolError("missing field 'instances' (or 'delta') for scale");
-  }
-}
 
 // An object built key by key for the per-worker parts of a status (1,024 workers: 25,000 keys).
 // A braced json{{"key", value}, ...} builds a two-element array per pair and then searches the
@@ -326,132 +275,51 @@ EventRecord event_from(const json& j) {
 
 }  // namespace
 
-Request decode_request(std::string_view text) {
-  json request;
-  try {
-    request = json::parse(text);
-  } catch (const json::exception& e) {  // parse_error, and out_of_range for 1e999
-    throw ProtocolError(std::string("invalid JSON: ") + e.what());
-  }
-  if (!request.is_object()) throw ProtocolError("a request must be a JSON object");
-  const auto cmd = request.find("cmd");
-  if (cmd == request.end()) throw ProtocolError("missing field 'cmd'");
-  if (!cmd->is_string()) throw ProtocolError("'cmd' must be a string");
-  const CommandSpec* info = find_command(cmd->get<std::string>());
-  if (info == nullptr) {
-    std::string known;
-    for (const CommandSpec& c : kCommands) known += std::string(known.empty() ? "" : ", ") + c.name;
-    throw ProtocolError("unknown command '" + cmd->get<std::string>() + "'; expected one of " +
-                        known);
-  }
-  Request out;
-  out.command = info->command;
-  if (request.contains("app")) {
-    if (!request["app"].is_string()) throw ProtocolError("'app' must be a string");
-    out.app = request["app"].get<std::string>();
-  }
-  if (info->instances) {
-    scale_fields(request, out);
-  } else {
-    out.instances = get_count(request, "instances", kMaxInstances);
-  }
-  out.worker = get_count(request, "worker", 65535);
-  if (request.contains("wait")) {
-    if (!request["wait"].is_boolean()) throw ProtocolError("'wait' must be true or false");
-    out.wait = request["wait"].get<bool>();
-  }
-  if (info->command == Command::Status && request.contains("detail")) {
-    if (!request["detail"].is_boolean()) throw ProtocolError("'detail' must be true or false");
-    out.detail = request["detail"].get<bool>();
-  }
-  if (info->command == Command::Upgrade && request.contains("binary")) {
-    const json& binary = request["binary"];
-    if (!binary.is_string() || binary.get<std::string>().empty() ||
-        binary.get<std::string>().front() != '/' || binary.get<std::string>().size() > 4096 ||
-        binary.get<std::string>().find('\0') != std::string::npos) {
-      throw ProtocolError("'binary' must be an absolute path");
-    }
-    out.binary = binary.get<std::string>();
-  }
-  if (info->history) {
-    out.lines = get_count(request, "lines", 1000000);
-    if (const std::optional<unsigned> since = get_count(request, "since_s", 100U * 365 * 86400)) {
-      out.since_ms = static_cast<std::uint64_t>(*since) * 1000;
-    }
-    if (request.contains("follow")) {
-      if (!request["follow"].is_boolean()) throw ProtocolError("'follow' must be true or false");
-      out.follow = request["follow"].get<bool>();
-    }
-  }
-  if (info->app == AppArg::Required && !out.app) {
-    throw ProtocolError(std::string("missing field 'app' for ") + info->name);
-  }
-  return out;
-}
-
-std::string encode_request(const Request& request) {
-  const CommandSpec& spec = spec_of(request.command);
-  json j{{"cmd", spec.name}};
-  if (request.app) j["app"] = *request.app;
-  if (request.instances) j["instances"] = *request.instances;
-  if (request.instances_auto) j["instances"] = "auto";
-  if (request.delta) j["delta"] = *request.delta;
-  if (request.worker) j["worker"] = *request.worker;
-  if (spec.wait) j["wait"] = request.wait;
-  if (request.command == Command::Status && request.detail) j["detail"] = true;
-  if (request.command == Command::Upgrade && request.binary) j["binary"] = *request.binary;
-  if (spec.history) {
-    if (request.lines) j["lines"] = *request.lines;
-    if (request.since_ms) j["since_s"] = (*request.since_ms + 999) / 1000;
-    if (request.follow) j["follow"] = true;
-  }
-  return line(j);
-}
-
-std::string encode_error(std::string_view message) {
+ReplyLine encode_error(std::string_view message) {
   json j = envelope(false);
   j["error"] = message;
-  return line(j);
+  return {line(j), false};
 }
 
-std::string encode_done(std::string_view message) {
+ReplyLine encode_done(std::string_view message) {
   json j = envelope(true);
   j["message"] = message;
-  return line(j);
+  return {line(j), true};
 }
 
-std::string encode_status(const StatusSnapshot& status) {
+ReplyLine encode_status(const StatusSnapshot& status) {
   json j = envelope(true);
   j["status"] = snapshot_json(status);
-  return line(j);
+  return {line(j), true};
 }
 
-std::string encode_progress(std::string_view message) {
+ReplyLine encode_progress(std::string_view message) {
   json j = envelope(true);
   j["progress"] = message;
-  return line(j);
+  return {line(j), true};
 }
 
-std::string encode_log(const LogRecord& r) {
+ReplyLine encode_log(const LogRecord& r) {
   json j = envelope(true);
   j["log"] = log_json(r);
-  return line(j);
+  return {line(j), true};
 }
 
-std::string encode_event(const EventRecord& r) {
+ReplyLine encode_event(const EventRecord& r) {
   json j = envelope(true);
   j["event"] = event_json(r);
-  return line(j);
+  return {line(j), true};
 }
 
 std::string record_json(const LogRecord& record) { return line(log_json(record)); }
 std::string record_json(const EventRecord& record) { return line(event_json(record)); }
 
-std::string encode_version(std::string_view version) {
+ReplyLine encode_version(std::string_view version) {
   json j = envelope(true);
   j["version"] = version;
-  j["message"] = std::string("clusterd ") + std::string(version);
-  return line(j);
+  j["message"] =
+      "clusterd " + std::string(version) + ", control protocol " + std::to_string(kProtocolVersion);
+  return {line(j), true};
 }
 
 Reply decode_reply(std::string_view text) {

@@ -11,6 +11,7 @@
 
 #include "supervisor/control/commands.h"
 #include "supervisor/control/records.h"
+#include "supervisor/control/reply.h"
 #include "supervisor/control/status.h"
 
 namespace clusterd::control {
@@ -57,15 +58,15 @@ Request decode_request(std::string_view line);
 std::string encode_request(const Request& request);
 
 /// Replies, each one line ending in a newline.
-std::string encode_error(std::string_view message);
-std::string encode_done(std::string_view message);
-std::string encode_status(const StatusSnapshot& status);
-std::string encode_version(std::string_view version);
+ReplyLine encode_error(std::string_view message);  // ok: false
+ReplyLine encode_done(std::string_view message);
+ReplyLine encode_status(const StatusSnapshot& status);
+ReplyLine encode_version(std::string_view version);
 /// A progress line of a long command (reload); the final reply follows it.
-std::string encode_progress(std::string_view message);
+ReplyLine encode_progress(std::string_view message);
 /// One record of a logs or events reply; more lines follow (the last one is encode_done).
-std::string encode_log(const LogRecord& record);
-std::string encode_event(const EventRecord& record);
+ReplyLine encode_log(const LogRecord& record);
+ReplyLine encode_event(const EventRecord& record);
 
 /// A decoded reply, for clusterctl.
 struct Reply {

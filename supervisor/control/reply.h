@@ -8,14 +8,21 @@
 
 namespace clusterd::control {
 
+/// One line of a reply (one JSON object and its newline) and whether it reports a failure. The
+/// protocol's encoders make them (protocol.h), so the text and the flag cannot disagree.
+struct ReplyLine {
+  std::string text;
+  bool ok = true;
+};
+
 class ReplyStream {
  public:
   virtual ~ReplyStream() = default;
   /// Queues a line (ending in '\n') that is not the last. A client over its queue bound is
   /// dropped: open() turns false and later lines are discarded.
-  virtual void send(std::string line) = 0;
+  virtual void send(ReplyLine line) = 0;
   /// Queues the last line; the connection then reads the next request. Later calls do nothing.
-  virtual void finish(std::string line) = 0;
+  virtual void finish(ReplyLine line) = 0;
   /// False once the client has gone away, was dropped, or had its last line: stop streaming.
   virtual bool open() const = 0;
   /// The client's socket, when nothing is queued for it: a live upgrade hands it to the next

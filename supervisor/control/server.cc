@@ -199,15 +199,15 @@ class ControlServer::Impl::Connection : public ReplyStream,
     read();
   }
   // Writes one reply and closes the connection (refusals).
-  void refuse(std::string reply) {
+  void refuse(ReplyLine reply) {
     closing_ = true;
-    queue_line(std::move(reply), true);
+    queue_line(std::move(reply.text), true);
   }
 
   // ReplyStream
-  void send(std::string line) override {
+  void send(ReplyLine line) override {
     if (!open()) return;
-    if (queued_bytes_ + line.size() > server_->options_.max_queued_bytes) {
+    if (queued_bytes_ + line.text.size() > server_->options_.max_queued_bytes) {
       ++server_->dropped_;
       server_->warn(peer_.uid, "dropped, not reading",
                     fmt::format("client uid {} pid {} does not read its replies ({} bytes "
@@ -216,13 +216,13 @@ class ControlServer::Impl::Connection : public ReplyStream,
       shutdown();
       return;
     }
-    queue_line(std::move(line), false);
+    queue_line(std::move(line.text), false);
   }
-  void finish(std::string line) override {
+  void finish(ReplyLine line) override {
     if (!open()) return;
     finished_ = true;
     end_follow();
-    queue_line(std::move(line), true);
+    queue_line(std::move(line.text), true);
   }
   bool open() const override { return socket_.is_open() && busy_ && !finished_; }
   int handover_fd() const override {
@@ -366,7 +366,7 @@ void ControlServer::Impl::Connection::dispatch(const std::string& line) {
     server_->warn(peer_.uid, "refused, needs a role",
                   fmt::format("refused {} from uid {} pid {}: needs the {} role", spec.name,
                               peer_.uid, peer_.pid, to_string(spec.role)));
-    finish(encode_error(std::string("permission denied: '") + spec.name + "' needs the " +
+    finish(encode_error("permission denied: '" + std::string(spec.name) + "' needs the " +
                         to_string(spec.role) + " role, which uid " + std::to_string(peer_.uid) +
                         " does not have"));
     return;
@@ -384,7 +384,7 @@ void ControlServer::Impl::Connection::dispatch(const std::string& line) {
 // none is left, and the request is answered with the refusal.
 bool ControlServer::Impl::Connection::start_follow(const CommandSpec& spec,
                                                    const Request& request) {
-  if (!spec.history || !request.follow) return true;
+  if (!spec.args.has(Arg::History) || !request.follow) return true;
   if (std::optional<std::string> refused = server_->admission_.start_follow(*role_, peer_.uid)) {
     server_->warn(peer_.uid, "follow refused",
                   fmt::format("refused {} --follow from uid {} pid {}: {}", spec.name, peer_.uid,

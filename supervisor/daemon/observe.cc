@@ -11,16 +11,14 @@ namespace {
 // A reply that counts itself by verb and result when it finishes.
 class CountedReply final : public control::ReplyStream {
  public:
-  CountedReply(std::shared_ptr<MetricCounters> counters, const char* verb, control::ReplyPtr inner)
+  CountedReply(std::shared_ptr<MetricCounters> counters, std::string_view verb,
+               control::ReplyPtr inner)
       : counters_(std::move(counters)), verb_(verb), inner_(std::move(inner)) {}
-  void send(std::string line) override { inner_->send(std::move(line)); }
-  void finish(std::string line) override {
+  void send(control::ReplyLine line) override { inner_->send(std::move(line)); }
+  void finish(control::ReplyLine line) override {
     if (!done_) {
       done_ = true;
-      // Every reply is one JSON object whose keys are sorted; `"ok":false` cannot occur inside
-      // a string value, where each quote is escaped.
-      const bool error = line.find("\"ok\":false") != std::string::npos;
-      ++counters_->requests[{verb_, error ? "error" : "ok"}];
+      ++counters_->requests[{verb_, line.ok ? "ok" : "error"}];
     }
     inner_->finish(std::move(line));
   }
@@ -29,7 +27,7 @@ class CountedReply final : public control::ReplyStream {
 
  private:
   std::shared_ptr<MetricCounters> counters_;
-  const char* verb_;
+  std::string verb_;
   control::ReplyPtr inner_;
   bool done_ = false;
 };

@@ -95,7 +95,7 @@ class Followers {
   template <class Encode>
   void publish(const Record& record, Encode&& encode) {
     if (followers_.empty()) return;
-    std::optional<std::string> line;
+    std::optional<control::ReplyLine> line;
     std::erase_if(followers_, [](const Entry& f) { return !f.reply->open(); });
     for (Entry& f : followers_) {
       if (!f.filter.matches(record)) continue;
@@ -107,7 +107,8 @@ class Followers {
   /// client gets every new match) or a last line says how many `noun` there were.
   template <class Encode>
   void answer(const std::vector<const Record*>& history, const RecordFilter& filter, bool follow,
-              const control::ReplyPtr& reply, Encode&& encode, const std::string& last_line) {
+              const control::ReplyPtr& reply, Encode&& encode,
+              const control::ReplyLine& last_line) {
     for (const Record* r : history) reply->send(encode(*r));
     if (follow) {
       add(filter, reply);
@@ -116,7 +117,7 @@ class Followers {
     }
   }
   /// Ends every follow with `last` (the daemon is stopping).
-  void finish_all(const std::string& last) {
+  void finish_all(const control::ReplyLine& last) {
     for (Entry& f : followers_) f.reply->finish(last);
     followers_.clear();
   }

@@ -66,8 +66,15 @@ YAML
   grep -q "requests in" "$T/wrk.out" || fail "$mode: wrk did not finish: $(cat "$T/wrk.out")"
   [[ $connect -eq 0 ]] || fail "$mode: $connect connections refused: $(cat "$T/wrk.out")"
   p95=$(printf '%s\n' "${samples[@]}" | sort -n | awk '{a[NR]=$1} END {i=int(NR*0.95); if (i<1) i=1; print a[i]}')
-  $HTTP spread "$PORT" 80 >"$T/spread" || fail "$mode: not serving after the chaos"
-  [[ $(head -1 "$T/spread") -eq 4 ]] || fail "$mode: only $(head -1 "$T/spread") workers answer"
+  # Every worker answers: in shared mode the kernel may hand one worker none of a round's 80
+  # connections (its accept wakeups favour some), so up to 10 rounds of 80, all answered.
+  answered=0
+  for round in $(seq 10); do
+    $HTTP spread "$PORT" 80 >"$T/spread" || fail "$mode: not serving after the chaos (round $round)"
+    answered=$(head -1 "$T/spread")
+    ((answered == 4)) && break
+  done
+  [[ $answered -eq 4 ]] || fail "$mode: only $answered workers answer, in each of 10 rounds"
   echo "$mode: $kills kills, $stops stops in ${CHAOS_SECONDS}s; $(grep 'requests in' "$T/wrk.out" | sed 's/^ *//');" \
        "$(grep 'Socket errors' "$T/wrk.out" | sed 's/^ *//' || echo 'no socket errors')"; \
   echo "$mode: status p95 ${p95} ms, worst ${worst} ms (${#samples[@]} calls); all 4 slots ready ${recovered} ms after the chaos"

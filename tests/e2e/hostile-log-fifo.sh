@@ -38,7 +38,9 @@ wait_for "victim's lines in its file" test -s "$T/logs/victim.log"
 wait_for "other's lines in its file" test -s "$T/other/other.log"
 
 # 1. The FIFO, no reader: an open without O_NONBLOCK would wait for one forever.
-as_nobody sh -c "rm -f '$T/logs/victim.log' && mkfifo -m 0666 '$T/logs/victim.log'"
+# (Made aside and renamed over the file: the master re-creates a removed log file as soon as a
+# line comes, so an rm then mkfifo could find the name taken again.)
+as_nobody sh -c "mkfifo -m 0666 '$T/logs/fifo' && mv -f '$T/logs/fifo' '$T/logs/victim.log'"
 "$CLUSTERCTL" reopen >/dev/null || fail "reopen failed"
 n=$(lines "$T/other/other.log")
 wait_for "other's lines to go on into its file" grows "$T/other/other.log" "$n"

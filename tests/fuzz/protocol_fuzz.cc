@@ -36,7 +36,7 @@ void fuzz_request(std::string_view line) {
   try {
     request = decode_request(line);
   } catch (const ProtocolError& e) {
-    (void)one_line(encode_error(e.what()));  // what the server sends back
+    (void)one_line(encode_error(e.what()).text);  // what the server sends back
     return;
   }
   const std::string encoded = encode_request(request);
@@ -69,7 +69,7 @@ void fuzz_reply(std::string_view line) {
   (void)status_json(*reply.status);
   Reply again;
   try {
-    again = decode_reply(one_line(encode_status(*reply.status)));
+    again = decode_reply(one_line(encode_status(*reply.status).text));
   } catch (const ProtocolError& e) {
     std::fprintf(stderr, "re-encoded status refused: %s\n", e.what());
     fail("encode_status() output does not decode");

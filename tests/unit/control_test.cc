@@ -3,6 +3,7 @@
 // log or a terminal.
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -31,29 +32,52 @@ TEST_CASE("roles: root and the daemon's uid are admin; the lists grant read or a
 TEST_CASE("the command table: reads need read, changes need admin, names are unique") {
   std::set<std::string> names;
   for (const CommandSpec& spec : kCommands) {
-    CHECK(names.insert(spec.name).second);
+    CHECK(names.insert(std::string(spec.name)).second);
     CHECK(find_command(spec.name) == &spec);
     CHECK(&spec_of(spec.command) == &spec);
   }
   CHECK(spec_of(Command::Status).role == Role::Read);
   CHECK(spec_of(Command::Reload).role == Role::Admin);
-  CHECK(spec_of(Command::Reload).streams);
+  CHECK(spec_of(Command::Reload).answer == Answer::Stream);
+  CHECK(spec_of(Command::Restart).args.has(Arg::Worker));
+  CHECK_FALSE(spec_of(Command::Restart).args.has(Arg::Wait));
   CHECK(find_command("explode") == nullptr);
 }
 
-TEST_CASE("docs/control-protocol.md documents exactly the verbs of the command table") {
+TEST_CASE("docs/control-protocol.md documents exactly the verbs of the table, and their fields") {
   std::ifstream in(std::string(CLUSTERD_SOURCE_DIR) + "/docs/control-protocol.md");
   REQUIRE(in);
-  std::set<std::string> documented;
+  std::map<std::string, std::string> documented;  // verb -> the text of its section
   std::string line;
+  std::string verb;
   bool in_commands = false;
   while (std::getline(in, line)) {
     if (line.rfind("## ", 0) == 0) in_commands = line == "## Commands";
-    if (in_commands && line.rfind("### ", 0) == 0) documented.insert(line.substr(4));
+    if (!in_commands) continue;
+    if (line.rfind("### ", 0) == 0) {
+      verb = line.substr(4);
+      documented[verb];
+    } else if (!verb.empty()) {
+      documented[verb] += line + "\n";
+    }
   }
   std::set<std::string> declared;
-  for (const CommandSpec& spec : kCommands) declared.insert(spec.name);
-  CHECK(documented == declared);
+  for (const CommandSpec& spec : kCommands) {
+    declared.insert(std::string(spec.name));
+    for (const Arg arg : kArgs) {
+      if (!spec.args.has(arg)) continue;
+      for (const std::string_view field : wire_names(arg)) {
+        if (field.empty()) continue;
+        INFO(spec.name << ": field " << field);
+        std::string quoted(1, '"');
+        quoted.append(field).push_back('"');
+        CHECK(documented[std::string(spec.name)].find(quoted) != std::string::npos);
+      }
+    }
+  }
+  std::set<std::string> verbs;
+  for (const auto& [name, text] : documented) verbs.insert(name);
+  CHECK(verbs == declared);
 }
 
 TEST_CASE("text from workers cannot drive a terminal or forge a log line") {

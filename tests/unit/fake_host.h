@@ -19,11 +19,11 @@ namespace clusterd::test {
 struct RecordingReply : control::ReplyStream {
   std::vector<std::string> lines;
   bool finished = false;
-  void send(std::string line) override { lines.push_back(std::move(line)); }
-  void finish(std::string line) override {
+  void send(control::ReplyLine line) override { lines.push_back(std::move(line.text)); }
+  void finish(control::ReplyLine line) override {
     if (finished) throw std::logic_error("finish() called twice");
     finished = true;
-    lines.push_back(std::move(line));
+    lines.push_back(std::move(line.text));
   }
   bool open() const override { return !finished; }
   control::Reply last() const { return control::decode_reply(lines.back()); }

@@ -29,7 +29,10 @@ TEST_CASE("bad requests are ProtocolErrors with a message naming the problem") {
       {R"({"cmd":"scale","app":"web","instances":-1})", "'instances' must be between 0 and"},
       {R"({"cmd":"scale","app":"web","instances":"2"})", "'instances' must be a non-negative"},
       {R"({"cmd":"stop","app":7})", "'app' must be a string"},
-      {R"({"cmd":"status","app":"web","worker":1e99})", "'worker' must be a non-negative"},
+      {R"({"cmd":"logs","app":"web","worker":1e99})", "'worker' must be a non-negative"},
+      {R"({"cmd":"status","app":"web","worker":1})", "'worker' is not a field of status"},
+      {R"({"cmd":"version","app":"web"})", "'app' is not a field of version"},
+      {R"({"cmd":"stop","app":"web","instances":3})", "'instances' is not a field of stop"},
   };
   for (const auto& [line, expected] : cases) {
     INFO(line);
@@ -79,7 +82,7 @@ TEST_CASE("a status survives the round trip through the wire format") {
   app.workers.push_back(idle);
   s.apps.push_back(app);
   s.totals = {4, 7};
-  const std::string line = encode_status(s);
+  const std::string line = encode_status(s).text;
   CHECK(line.back() == '\n');
   CHECK_THAT(line, Catch::Contains(R"("v":1)"));
   CHECK_THAT(line, Catch::Contains(R"("pid":null)"));
@@ -106,13 +109,13 @@ TEST_CASE("a status survives the round trip through the wire format") {
   CHECK(reply.status->apps.at(0).rollout == "canary");
   // `status --json` prints the reply's object as is: the same text as through the snapshot.
   CHECK(reply_status_json(line.substr(0, line.size() - 1)) == status_json(*reply.status));
-  CHECK_FALSE(reply_status_json(encode_error("no app named 'x'")));
-  CHECK_FALSE(reply_status_json(encode_done("ok")));
+  CHECK_FALSE(reply_status_json(encode_error("no app named 'x'").text));
+  CHECK_FALSE(reply_status_json(encode_done("ok").text));
   CHECK_FALSE(reply_status_json("{not json"));
 }
 
 TEST_CASE("errors and requests encode as single lines") {
-  const std::string error = encode_error("no app named 'x'");
+  const std::string error = encode_error("no app named 'x'").text;
   // Keys in the order written, as docs/control-protocol.md shows them: v, ok, then the rest.
   CHECK(error == "{\"v\":1,\"ok\":false,\"error\":\"no app named 'x'\"}\n");
   Request r;
@@ -134,14 +137,14 @@ TEST_CASE("logs and events requests carry lines, since and follow; records round
   CHECK_THROWS_WITH(decode_request(R"({"cmd":"events","follow":1})"),
                     "'follow' must be true or false");
   LogRecord log{7, 1800000000000, "web", 2, 3, 4242, true, false, "bad \xff byte"};
-  const Reply got = decode_reply(encode_log(log));
+  const Reply got = decode_reply(encode_log(log).text);
   REQUIRE(got.log);
   CHECK(got.more());
   CHECK(got.log->seq == 7);
   CHECK(got.log->err);
   CHECK(got.log->text == "bad \xEF\xBF\xBD byte");  // invalid UTF-8 becomes U+FFFD
   EventRecord event{9, 1800000000000, "exited", "web", -1, 0, 0, "signal SIGKILL"};
-  const Reply e = decode_reply(encode_event(event));
+  const Reply e = decode_reply(encode_event(event).text);
   REQUIRE(e.event);
   CHECK(e.event->worker == -1);
   CHECK(e.event->reason == "signal SIGKILL");
@@ -182,8 +185,9 @@ TEST_CASE("scale takes a delta instead of a count: +N or -N workers from the cou
   CHECK(decode_request(encode_request(r)).delta == -2);
   // Old requests keep working, and say nothing of a delta.
   CHECK_FALSE(decode_request(R"({"cmd":"scale","app":"web","instances":3})").delta);
-  // Other verbs ignore it, as any field they do not use.
-  CHECK_FALSE(decode_request(R"({"cmd":"status","delta":"x"})").delta);
+  // Other verbs refuse it, as any field they do not take.
+  CHECK_THROWS_WITH(decode_request(R"({"cmd":"status","delta":"x"})"),
+                    "'delta' is not a field of status");
   const std::string range = "'delta' must be a non-zero integer from -65536 to 65536";
   const std::vector<std::pair<std::string, std::string>> cases = {
       {R"({"cmd":"scale","app":"web","delta":0})", range},
