@@ -28,9 +28,9 @@ wait_for "five workers ready" log_ready 5
 all_answered "$PORT" 30 "web before the stop"
 all_answered "$API_PORT" 30 "api before the stop"
 
-# refuse_then_serve APP PORT WORKERS "RUNNING-STATES"
+# refuse_then_serve APP PORT "RUNNING-STATES"
 refuse_then_serve() {
-  local app=$1 port=$2 n=$3 running=$4 out rc
+  local app=$1 port=$2 running=$3 out rc
   "$CLUSTERCTL" stop "$app" >"$T/out" 2>&1 || fail "stop $app: $(cat "$T/out")"
   # The sockets stop listening in the same turn as the stop, while the workers still drain.
   all_refused "$port" 20 "$app stopped"
@@ -51,9 +51,9 @@ refuse_then_serve() {
   wait_for "$app running again" states_are "$app" "$running"
   all_answered "$port" 30 "$app started again"
 }
-refuse_then_serve web "$PORT" 3 "running running running"
+refuse_then_serve web "$PORT" "running running running"
 [[ $(listening "$PORT") -eq 3 ]] || fail "web started: $(listening "$PORT") sockets listen, want 3"
-refuse_then_serve api "$API_PORT" 2 "running running"
+refuse_then_serve api "$API_PORT" "running running"
 [[ $(listening "$API_PORT") -eq 1 ]] || fail "api started: $(listening "$API_PORT") sockets listen, want 1"
 all_answered "$PORT" 30 "web, after api's stop and start"
 pass "stopped apps (reuseport, shared) refuse at once and keep their address; restart refused; start serves"

@@ -1,20 +1,19 @@
+# shellcheck shell=bash
 # Helpers for the tests of which sockets serve (sourced after common.sh): new connections counted
-# as answered, refused or timed out, the listening sockets of a port, the first app's status.
+# as answered, refused or timed out, the listening sockets of a port, an app's fields in status.
 
 # connections PORT N: N new connections at once, one request each (tests/e2e/lib/http.py count);
-# sets COUNTS to "answered=A refused=R timed_out=T other=O" and ANSWERED, REFUSED, TIMED_OUT,
-# OTHER to the numbers. The first errors, if any, are in $T/count.
+# sets COUNTS to "answered=A refused=R timed_out=T other=O", ANSWERED and REFUSED to those
+# numbers. The first errors, if any, are in $T/count.
 connections() {
   $HTTP count "$1" "$2" 10 >"$T/count" || true
   COUNTS=$(head -1 "$T/count")
   local word
-  ANSWERED=0 REFUSED=0 TIMED_OUT=0 OTHER=0
+  ANSWERED=0 REFUSED=0
   for word in $COUNTS; do
     case $word in
       answered=*) ANSWERED=${word#*=} ;;
       refused=*) REFUSED=${word#*=} ;;
-      timed_out=*) TIMED_OUT=${word#*=} ;;
-      other=*) OTHER=${word#*=} ;;
     esac
   done
 }
