@@ -55,7 +55,8 @@ std::optional<MemoryVerdict> MemoryPolicy::over_high(const Supervisor& superviso
   return MemoryVerdict{reading.slot.app, reading.slot.index,
                        "memory over max_memory " + std::to_string(limit_kb) +
                            " KiB (its cgroup's memory.high; memory.current " +
-                           std::to_string(reading.rss_kb) + " KiB)"};
+                           std::to_string(reading.rss_kb) + " KiB)",
+                       reading.slot.lane};
 }
 
 std::vector<MemoryVerdict> MemoryPolicy::check(const Supervisor& supervisor,
@@ -79,7 +80,8 @@ std::vector<MemoryVerdict> MemoryPolicy::check(const Supervisor& supervisor,
     apps_replacing.insert(reading.slot.app);
     verdicts.push_back({reading.slot.app, reading.slot.index,
                         "RSS " + std::to_string(reading.rss_kb) + " KiB above max_memory " +
-                            std::to_string(limit_kb) + " KiB"});
+                            std::to_string(limit_kb) + " KiB",
+                        reading.slot.lane});
   }
   over_ = std::move(still_over);
   return verdicts;

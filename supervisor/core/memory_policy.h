@@ -23,6 +23,7 @@ struct MemoryVerdict {
   std::size_t app = 0;
   unsigned index = 0;
   std::string reason;  // "RSS 90000 KiB above max_memory 65536 KiB"
+  unsigned lane = 0;   // the slot's serving lane: the worker replaced runs there
 };
 
 class MemoryPolicy {

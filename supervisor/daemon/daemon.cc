@@ -420,7 +420,7 @@ void Daemon::check_memory() {
   for (const core::MemoryVerdict& verdict : memory_.check(supervisor_, readings)) {
     int pid = 0;
     for (const core::MemoryReading& reading : readings) {
-      if (reading.slot.app == verdict.app && reading.slot.index == verdict.index) pid = reading.pid;
+      if (reading.slot == core::SlotId{verdict.app, verdict.index, verdict.lane}) pid = reading.pid;
     }
     replace_for_memory(verdict, pid);
   }
@@ -438,8 +438,9 @@ void Daemon::on_memory_high(WorkerHandle worker, std::uint64_t current_kb) {
 }
 
 void Daemon::replace_for_memory(const core::MemoryVerdict& verdict, int pid) {
+  // The event names the worker replaced: the one in the slot's serving lane, with its generation.
   control::EventRecord e =
-      event_for({verdict.app, verdict.index, 0}, "memory-limit", verdict.reason);
+      event_for({verdict.app, verdict.index, verdict.lane}, "memory-limit", verdict.reason);
   e.pid = pid;
   events_.record(std::move(e), EventLog::Level::Warning,
                  fmt::format("{}[{}]: {}; replacing it", supervisor_.apps()[verdict.app].spec.name,

@@ -58,6 +58,7 @@ TEST_CASE("max_memory: two samples over in a row replace a worker, one per app p
   const std::vector<core::MemoryVerdict> verdicts = round(90000, 90000, 1000);
   REQUIRE(verdicts.size() == 1);  // both over twice, but one replacement per app at a time
   CHECK(verdicts[0].index == 0);
+  CHECK(verdicts[0].lane == watched[0].lane);  // the serving lane, whose worker is replaced
   CHECK(verdicts[0].reason == "RSS 90000 KiB above max_memory 65536 KiB");
   CHECK(round(1000, 1000, 1000).empty());  // back under: the count starts over
   CHECK(round(90000, 1000, 1000).empty());

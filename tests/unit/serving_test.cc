@@ -235,3 +235,37 @@ TEST_CASE("daemon: a reload that adds slots and fails takes them back with the r
   CHECK(loop.alive().size() == 2);
   CHECK(not_listening(loop) == 0);
 }
+
+TEST_CASE("daemon: the memory-limit event names the generation and pid of the worker replaced") {
+  auto with_events = [](test::FakeHost& h) {
+    h.cgroups = true;
+    h.memory_events = true;
+  };
+  Loop loop(web_config("1", "    max_memory: 64M\n"), with_events);
+  loop.ready_all();
+  // A rolling reload: generation 2 runs in the slot's other lane; lane 0 keeps generation 1.
+  loop.host.config_text = web_config("1", "    max_memory: 64M\n    env: { V: \"2\" }\n");
+  loop.request(R"({"cmd":"reload","wait":false})");
+  for (int round = 0; round < 10 && loop.web().rollout; ++round) {
+    loop.ready_all();
+    for (const daemon::WorkerHandle h : loop.alive()) {
+      if (loop.signalled(h, SIGTERM)) loop.exit(h, core::ExitStatus::exited(0));
+    }
+  }
+  REQUIRE_FALSE(loop.web().rollout);
+  REQUIRE(loop.web().slots[0].active == 1);
+  REQUIRE(loop.web().slots[0].other().generation() == 1);
+  const int pid = loop.web().slots[0].current().pid();
+  REQUIRE(loop.alive().size() == 1);
+  loop.daemon->on_memory_high(loop.alive().front(), 70000);
+  const auto events = loop.request(R"({"cmd":"events","lines":100})");
+  std::vector<control::EventRecord> limits;
+  for (const std::string& line : events->lines) {
+    const control::Reply reply = control::decode_reply(line);
+    if (reply.event && reply.event->kind == "memory-limit") limits.push_back(*reply.event);
+  }
+  REQUIRE(limits.size() == 1);
+  CHECK(limits[0].worker == 0);
+  CHECK(limits[0].pid == pid);
+  CHECK(limits[0].generation == 2);
+}

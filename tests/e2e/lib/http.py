@@ -9,6 +9,11 @@
                                    requests from THREADS (4) threads for SECONDS (at most 120),
                                    a new connection each (or keep-alive connections); prints
                                    "ok=K failed=F" and the first errors
+  http.py count PORT N [BOUND]     N new connections at once, one request each; each is answered
+                                   (a 200 within BOUND seconds, default 10), refused (connection
+                                   refused or reset), timed out (no answer within BOUND) or other
+                                   (closed without an answer, another status); prints
+                                   "answered=A refused=R timed_out=T other=O" and the first errors
 Exit status: 0 if every request got a 200, 1 otherwise.
 """
 import socket
@@ -64,6 +69,42 @@ def request(host, port, path="/read", timeout=5.0, sock=None):
         return status, headers
     finally:
         s.close()
+
+
+def classify(host, port, bound):
+    """One new connection, one request: ("answered" | "refused" | "timed_out" | "other", why)."""
+    try:
+        status, _ = request(host, port, timeout=bound)
+        return ("answered", None) if status == 200 else ("other", f"status {status}")
+    except (ConnectionRefusedError, ConnectionResetError) as e:
+        return "refused", repr(e)
+    except socket.timeout as e:
+        return "timed_out", repr(e)
+    except (OSError, ValueError, IndexError) as e:  # closed without a (parsable) answer
+        return "other", repr(e)
+
+
+def count(port, n, bound, host="127.0.0.1"):
+    """N connections opened at once (one thread each, so a timed-out one delays no other)."""
+    counts = {"answered": 0, "refused": 0, "timed_out": 0, "other": 0}
+    errors, lock = [], threading.Lock()
+
+    def run():
+        kind, why = classify(host, port, bound)
+        with lock:
+            counts[kind] += 1
+            if why and len(errors) < 5:
+                errors.append(f"{kind}: {why}")
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(" ".join(f"{k}={v}" for k, v in counts.items()))
+    for e in errors:
+        print(f"error: {e}")
+    return 0 if counts["answered"] == n else 1
 
 
 def main():
@@ -125,6 +166,8 @@ def main():
         good = sum(results)
         print(f"ok={good} failed={n - good}")
         return 0 if good == n else 1
+    if cmd == "count":
+        return count(port, int(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else 10.0)
     if cmd == "load":
         seconds = min(float(sys.argv[3]), 120.0)
         nthreads = int(sys.argv[4]) if len(sys.argv) > 4 else 4

@@ -8,6 +8,8 @@
   metrics.py get FILE NAME [LABEL=VALUE...]
       Prints the value of the one sample of FILE (text format) with that name and labels, or
       "absent".
+  metrics.py sum FILE NAME [LABEL=VALUE...]
+      Prints the sum of the samples of FILE named NAME whose labels include these (0 if none).
 """
 import json
 import os
@@ -148,10 +150,21 @@ def get(path, name, pairs):
     print("absent")
 
 
+def total(path, name, pairs):
+    labels = dict(p.split("=", 1) for p in pairs)
+    with open(path) as f:
+        value = sum(s.value for family in text_string_to_metric_families(f.read())
+                    for s in family.samples
+                    if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+    print(int(value) if value == int(value) else value)
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "check":
         check(*sys.argv[2:])
     elif len(sys.argv) >= 4 and sys.argv[1] == "get":
         get(sys.argv[2], sys.argv[3], sys.argv[4:])
+    elif len(sys.argv) >= 4 and sys.argv[1] == "sum":
+        total(sys.argv[2], sys.argv[3], sys.argv[4:])
     else:
         sys.exit(__doc__)
