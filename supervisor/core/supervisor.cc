@@ -72,6 +72,10 @@ bool Supervisor::serving(SlotId id, TimePoint now) const {
   return false;
 }
 
+bool Supervisor::listening(SlotId id, TimePoint now) const {
+  return has_lane(id) && (lane(id).pid() != 0 || serving(id, now));
+}
+
 bool Supervisor::rolling() const {
   for (const AppState& app : apps_) {
     if (app.rollout) return true;

@@ -136,6 +136,10 @@ class Supervisor {
   /// kServeGrace: the sockets its generation gives it should listen. False in a stopped or
   /// removed app and in a slot being scaled away.
   bool serving(SlotId id, TimePoint now) const;
+  /// Whether the sockets the lane's generation gives it should listen: it is serving, or its
+  /// worker still runs (a draining worker may still call accept(); a socket stopped under it
+  /// fails that accept with EINVAL, which some servers take as fatal, Node and Go among them).
+  bool listening(SlotId id, TimePoint now) const;
 
  private:
   std::optional<Refused> check_change(std::size_t app) const;

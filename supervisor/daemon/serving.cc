@@ -1,5 +1,6 @@
 // The master's sockets and the slots that serve on them: a socket listens only while a worker
-// serves on it or is about to (core::Supervisor::serving), so no connection waits where nobody
+// serves on it or is about to, or a draining worker still holds it (core::Supervisor::listening),
+// so no connection waits where nobody
 // will take it; a retired slot's sockets close.
 #include <spdlog/spdlog.h>
 
@@ -13,7 +14,8 @@ void Daemon::retire(core::SlotId id) {
   if (listeners_.shrink(apps_[id.app].generations, id.index)) systemd_.sockets_changed();
 }
 
-// Each socket listens while a worker serves on it or is about to (core::Supervisor::serving),
+// Each socket listens while a worker serves on it, is about to, or still drains on it
+// (core::Supervisor::listening),
 // so that no connection waits on a socket nobody will serve.
 void Daemon::sync_listening() {
   const core::TimePoint now = host_.now();
@@ -22,7 +24,7 @@ void Daemon::sync_listening() {
     Listeners::Wanted wanted;
     for (unsigned i = 0; i < state.slots.size(); ++i) {
       for (unsigned l = 0; l < 2; ++l) {
-        if (!supervisor_.serving({a, i, l}, now)) continue;
+        if (!supervisor_.listening({a, i, l}, now)) continue;
         const auto gen = apps_[a].generations.find(state.slots[i].lanes[l].generation());
         if (gen != apps_[a].generations.end()) Listeners::want(gen->second, i, wanted);
       }
