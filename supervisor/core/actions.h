@@ -29,7 +29,7 @@ struct ArmTimer {
 struct CancelTimer {
   LaneTimer timer = LaneTimer::State;
 };
-// arm the app's rollout timer (the canary's wait); Supervisor::rollout_timer(app, token) then
+// arm the app's rollout timer (the canary's wait); RolloutTimerFired{app, token} comes back then
 struct ArmRolloutTimer {
   TimePoint deadline;
   unsigned token = 0;

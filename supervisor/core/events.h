@@ -3,6 +3,7 @@
 // a new event does not compile until it is, and it needs a column in lane_table.h.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <variant>
 
@@ -50,6 +51,13 @@ struct StatusText {
 };
 // STOPPING=1: the worker says it is shutting down on its own
 struct WorkerStopping {};
+
+// An app's rollout timer expired (ArmRolloutTimer); one that is not the armed token is stale.
+// Not a lane's event: the Supervisor takes it whole (Supervisor::on).
+struct RolloutTimerFired {
+  std::size_t app = 0;
+  unsigned token = 0;
+};
 
 using Event =
     std::variant<StartRequested, StopRequested, RestartRequested, Spawned, Ready, Exited,

@@ -47,9 +47,9 @@ std::pair<unsigned, std::string> resolve_instances(const config::AppSpec& spec,
   return {auto_instances.count, auto_instances.reason};
 }
 
-std::variant<std::vector<ListenerStep>, Refused> plan_listeners(const config::AppSpec& running,
-                                                                const config::AppSpec& next) {
-  std::vector<ListenerStep> steps;
+std::optional<Refused> plan_listeners(const config::AppSpec& running, const config::AppSpec& next,
+                                      std::vector<ListenerStep>& steps) {
+  steps.clear();
   for (std::size_t l = 0; l < next.listeners.size(); ++l) {
     const config::ListenerSpec& want = next.listeners[l];
     ListenerStep step{ListenerStep::Kind::Bind, l, std::nullopt, false};
@@ -75,7 +75,7 @@ std::variant<std::vector<ListenerStep>, Refused> plan_listeners(const config::Ap
     }
     steps.push_back(step);
   }
-  return steps;
+  return std::nullopt;
 }
 
 std::variant<ReloadPlan, Refused> plan_reload(const config::Config& running,
@@ -126,9 +126,9 @@ std::variant<ReloadPlan, Refused> plan_reload(const config::Config& running,
     app.roll = only.has_value() || !config::same_app(same_count, state.spec);
     app.scale = app.instances != state.instances;
     if (app.roll) {
-      auto steps = plan_listeners(state.spec, spec);
-      if (const Refused* refused = std::get_if<Refused>(&steps)) return *refused;
-      app.listeners = std::get<std::vector<ListenerStep>>(std::move(steps));
+      if (std::optional<Refused> refused = plan_listeners(state.spec, spec, app.listeners)) {
+        return *refused;
+      }
       if (state.stopped) {
         changes.push_back(spec.name + " changed (stopped: nothing to roll)");
       } else {

@@ -70,9 +70,9 @@ std::variant<ReloadPlan, Refused> plan_reload(const config::Config& running,
                                               const AutoInstances& auto_instances,
                                               const std::optional<std::string>& only);
 
-/// How the listeners of `next` get their sockets from those of `running` (a running app's spec).
-/// Refused for a unix: socket that changes mode on the same path.
-std::variant<std::vector<ListenerStep>, Refused> plan_listeners(const config::AppSpec& running,
-                                                                const config::AppSpec& next);
+/// How the listeners of `next` get their sockets from those of `running` (a running app's spec),
+/// into `steps`. Refused for a unix: socket that changes mode on the same path.
+std::optional<Refused> plan_listeners(const config::AppSpec& running, const config::AppSpec& next,
+                                      std::vector<ListenerStep>& steps);
 
 }  // namespace clusterd::core

@@ -2,6 +2,8 @@
 
 #include <numeric>
 
+#include "supervisor/core/overloaded.h"
+
 namespace clusterd::core {
 
 unsigned AppState::restarts_of(unsigned index) const {
@@ -110,11 +112,23 @@ std::vector<SlotAction> Supervisor::stop_all(TimePoint now) {
 std::vector<SlotAction> Supervisor::on(SlotId id, const Event& event, TimePoint now) {
   std::vector<SlotAction> out;
   if (!has_lane(id)) return out;
-  const bool restart = std::holds_alternative<StartRequested>(event) ||
-                       std::holds_alternative<RestartRequested>(event);
-  if (stopping_ && restart) return out;
-  feed(id, event, now, out);
-  if (std::holds_alternative<WorkerStopping>(event)) replace_stopping(id, now, out);
+  std::visit(Overloaded{
+                 // Once clusterd is stopping nothing starts again.
+                 [&](const StartRequested& e) {
+                   if (!stopping_) feed(id, e, now, out);
+                 },
+                 [&](const RestartRequested& e) {
+                   if (!stopping_) feed(id, e, now, out);
+                 },
+                 // STOPPING=1: its successor may start beside it at once.
+                 [&](const WorkerStopping& e) {
+                   feed(id, e, now, out);
+                   replace_stopping(id, now, out);
+                 },
+                 // The rest is the lane's alone.
+                 [&](const auto& e) { feed(id, e, now, out); },
+             },
+             event);
   if (apps_[id.app].rollout) advance(id.app, now, out);
   return out;
 }
@@ -141,11 +155,14 @@ void Supervisor::replace_stopping(SlotId id, TimePoint now, std::vector<SlotActi
   start_lane({id.app, id.index, fresh}, old.generation(), false, now, out);
 }
 
-std::vector<SlotAction> Supervisor::rollout_timer(std::size_t a, unsigned token, TimePoint now) {
+std::vector<SlotAction> Supervisor::on(const RolloutTimerFired& e, TimePoint now) {
   std::vector<SlotAction> out;
+  const std::size_t a = e.app;
   if (a >= apps_.size() || !apps_[a].rollout) return out;
   Rollout& r = *apps_[a].rollout;
-  if (r.phase != Rollout::Phase::CanaryWait || token == 0 || token != r.canary_token) return out;
+  if (r.phase != Rollout::Phase::CanaryWait || e.token == 0 || e.token != r.canary_token) {
+    return out;
+  }
   const unsigned canary = r.in_flight.front();
   r.in_flight.clear();
   enter_phase(a, Rollout::Phase::Rolling);
@@ -172,24 +189,15 @@ std::optional<Refused> Supervisor::check_change(std::size_t a) const {
   return std::nullopt;
 }
 
-Outcome Supervisor::for_each_active(std::size_t a, const Event& event, TimePoint now) {
-  if (auto refused = check_change(a)) return {{}, refused};
-  Outcome outcome;
-  AppState& app = apps_[a];
-  for (unsigned i = 0; i < app.instances && i < app.slots.size(); ++i) {
-    if (std::holds_alternative<StartRequested>(event)) {
-      start_lane({a, i, app.slots[i].active}, app.generation, false, now, outcome.actions);
-    } else {
-      feed({a, i, app.slots[i].active}, event, now, outcome.actions);
-    }
-  }
-  return outcome;
-}
-
 Outcome Supervisor::start_app(std::size_t a, TimePoint now) {
   if (auto refused = check_change(a)) return {{}, refused};
-  apps_[a].stopped = false;
-  return for_each_active(a, StartRequested{}, now);
+  AppState& app = apps_[a];
+  app.stopped = false;
+  Outcome outcome;
+  for (unsigned i = 0; i < app.instances && i < app.slots.size(); ++i) {
+    start_lane({a, i, app.slots[i].active}, app.generation, false, now, outcome.actions);
+  }
+  return outcome;
 }
 
 // Every worker of the app stops, the draining ones included, and none starts again until
@@ -205,7 +213,12 @@ Outcome Supervisor::stop_app(std::size_t a, TimePoint now) {
 
 Outcome Supervisor::restart_app(std::size_t a, TimePoint now) {
   if (auto refused = check_running(a)) return {{}, refused};
-  return for_each_active(a, RestartRequested{}, now);
+  AppState& app = apps_[a];
+  Outcome outcome;
+  for (unsigned i = 0; i < app.instances && i < app.slots.size(); ++i) {
+    feed({a, i, app.slots[i].active}, RestartRequested{}, now, outcome.actions);
+  }
+  return outcome;
 }
 
 Outcome Supervisor::restart_worker(std::size_t a, unsigned index, TimePoint now) {

@@ -82,8 +82,8 @@ class Supervisor {
   std::vector<SlotAction> stop_all(TimePoint now);
   /// Feeds one event about a worker to its lane (an unknown SlotId is ignored).
   std::vector<SlotAction> on(SlotId slot, const Event& event, TimePoint now);
-  /// The app's rollout timer fired (ArmRolloutTimer); a stale token is ignored.
-  std::vector<SlotAction> rollout_timer(std::size_t app, unsigned token, TimePoint now);
+  /// An app's rollout timer fired (ArmRolloutTimer); a stale token is ignored.
+  std::vector<SlotAction> on(const RolloutTimerFired& event, TimePoint now);
 
   // ---- commands ----
   Outcome start_app(std::size_t app, TimePoint now);
@@ -157,7 +157,6 @@ class Supervisor {
               std::vector<SlotAction>& out);
   /// Counts the replacement of the active worker of slot `index` (max_memory, STOPPING=1).
   void count_replaced(std::size_t app, unsigned index);
-  Outcome for_each_active(std::size_t app, const Event& event, TimePoint now);
   // rollout.cc
   void begin_rollout(std::size_t app, Rollout rollout, TimePoint now, std::vector<SlotAction>& out);
   void enter_phase(std::size_t app, Rollout::Phase phase);

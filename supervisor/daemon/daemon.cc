@@ -9,18 +9,12 @@
 #include <deque>
 
 #include "supervisor/core/notify_message.h"
+#include "supervisor/core/overloaded.h"
 #include "supervisor/daemon/names.h"
 
 namespace clusterd::daemon {
 
 namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 std::vector<core::AppState> make_apps(const config::Config& config,
                                       const core::AutoInstances& auto_instances) {
@@ -203,7 +197,7 @@ void Daemon::on_timer(const TimerKey& key) {
       if (it == timers_.end()) return;
       const unsigned token = it->second.token;
       timers_.erase(it);
-      execute(supervisor_.rollout_timer(key.app, token, now));
+      execute(supervisor_.on(core::RolloutTimerFired{key.app, token}, now));
       break;
     }
     case TimerKey::Kind::Memory:
@@ -235,7 +229,7 @@ void Daemon::execute(std::vector<core::SlotAction> actions) {
 void Daemon::perform(const core::SlotAction& item, std::vector<core::SlotAction>& more) {
   const core::SlotId id = item.slot;
   std::visit(
-      Overloaded{
+      core::Overloaded{
           [&](const core::Spawn&) { spawn(id, more); },
           [&](const core::Signal& s) {
             if (s.group) {

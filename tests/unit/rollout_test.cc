@@ -165,9 +165,9 @@ TEST_CASE("the canary must stay ready for canary_time before the others follow")
   CHECK(canary->deadline - s.now == 500ms);
   const unsigned token = canary->token;
   s.now += 500ms;
-  s.run(s.sup.rollout_timer(0, token + 1, s.now));  // stale: nothing happens
+  s.run(s.sup.on(core::RolloutTimerFired{0, token + 1}, s.now));  // stale: nothing happens
   CHECK(s.sup.lane(s.active(0)).generation() == 1);
-  s.run(s.sup.rollout_timer(0, token, s.now));
+  s.run(s.sup.on(core::RolloutTimerFired{0, token}, s.now));
   CHECK(s.app().rollout->phase == core::Rollout::Phase::Rolling);
   CHECK(s.sup.lane(s.active(0)).generation() == 2);
   CHECK(s.starting() == std::vector<unsigned>{1});
