@@ -24,21 +24,21 @@ class Lane {
   std::vector<Action> on(const Event& event, TimePoint now, const config::AppSpec& spec,
                          std::vector<Unplanned>* counted = nullptr);
 
-  LaneState state() const { return state_; }
-  int pid() const { return worker_ ? worker_->pid : 0; }  // 0 while no worker process exists
-  bool wanted() const { return wanted_; }
+  LaneState state() const { return r_.state; }
+  int pid() const { return r_.worker ? r_.worker->pid : 0; }  // 0 while no worker process exists
+  bool wanted() const { return r_.wanted; }
   std::optional<TimePoint> started_at() const;
   /// When the backoff ends (meaningful in Backoff only).
-  TimePoint backoff_until() const { return backoff_until_; }
-  const std::optional<ExitStatus>& last_exit() const { return last_exit_; }
-  const std::string& status_text() const { return status_text_; }
+  TimePoint backoff_until() const { return r_.backoff_until; }
+  const std::optional<ExitStatus>& last_exit() const { return r_.last_exit; }
+  const std::string& status_text() const { return r_.status_text; }
   /// The app generation the current (or next) worker runs.
-  unsigned generation() const { return generation_; }
+  unsigned generation() const { return r_.generation; }
   /// A one-shot lane is never restarted by the restart policy: it holds a rollout's new worker
   /// until it is promoted, and the rollout decides.
-  bool one_shot() const { return one_shot_; }
+  bool one_shot() const { return r_.one_shot; }
   /// The worker said STOPPING=1 and is draining on its own.
-  bool stopping_by_itself() const { return worker_ && worker_->stopping_by_itself; }
+  bool stopping_by_itself() const { return r_.worker && r_.worker->stopping_by_itself; }
 
   // What exists only while a worker process does: dropped with it.
   struct Worker {
@@ -49,35 +49,42 @@ class Lane {
     bool ready_timed_out = false;  // missed ready_timeout and was killed
     bool watchdog_fired = false;   // missed its watchdog and got SIGABRT
     bool stopping_by_itself = false;
-    bool counted = false;  // its unplanned end (or replacement) was counted: Counted emitted
+    bool counted = false;  // its unplanned end (or replacement) was counted
+    friend bool operator==(const Worker&, const Worker&) = default;
   };
-  /// Everything a lane holds, for a live upgrade of the master: save() and restore() round-trip
-  /// exactly, so the new master's lane decides what the old one would have.
-  struct Saved {
+  /// Everything a lane holds: its only member, so that a live upgrade of the master carries all
+  /// of it (daemon/upgrade_records.cc writes and reads it field by field, side by side), and the
+  /// new master's lane decides what the old one would have.
+  struct Record {
     LaneState state = LaneState::Idle;
     std::optional<Worker> worker;
-    bool wanted = false;
+    bool wanted = false;  // should a worker run in this lane?
     bool restart_after_stop = false;
     bool one_shot = false;
     unsigned generation = 0;
     unsigned spawns = 0;
-    unsigned quick_streak = 0;
-    unsigned crash_streak = 0;
-    TimePoint backoff_until;
+    unsigned quick_streak = 0;  // consecutive quick deaths, for the backoff exponent
+    unsigned crash_streak = 0;  // consecutive quick deaths that count as crashes
+    TimePoint backoff_until;    // meaningful in Backoff
     std::vector<TimePoint> quick_deaths;
     std::optional<ExitStatus> last_exit;
     std::string status_text;
-    std::array<unsigned, kLaneTimers> tokens{};
+    std::array<unsigned, kLaneTimers> tokens{};  // the armed token of each timer; 0 = none
     unsigned next_token = 1;
+    friend bool operator==(const Record&, const Record&) = default;
   };
-  Saved save() const;
-  static Lane restore(Saved saved);
+  const Record& record() const { return r_; }
+  static Lane from(Record record) {
+    Lane lane;
+    lane.r_ = std::move(record);
+    return lane;
+  }
 
  private:
   friend class Supervisor;  // assigns the generation and one-shot flag before a start
   void assign(unsigned generation, bool one_shot) {
-    generation_ = generation;
-    one_shot_ = one_shot;
+    r_.generation = generation;
+    r_.one_shot = one_shot;
   }
 
   // The context of one call of on(): its inputs and the actions so far.
@@ -115,25 +122,11 @@ class Lane {
   void arm(LaneTimer timer, TimePoint deadline, Step& s);
   void disarm(LaneTimer timer, Step& s);
   void arm_watchdog(Step& s);
-  /// The only writer of state_: checks the move against the table, drops the timers that
+  /// The only writer of r_.state: checks the move against the table, drops the timers that
   /// belonged to the state it leaves, and reports a Transition.
   void enter(LaneState next, std::string reason, Step& s);
 
-  LaneState state_ = LaneState::Idle;
-  std::optional<Worker> worker_;
-  bool wanted_ = false;  // should a worker run in this lane?
-  bool restart_after_stop_ = false;
-  bool one_shot_ = false;
-  unsigned generation_ = 0;
-  unsigned spawns_ = 0;
-  unsigned quick_streak_ = 0;  // consecutive quick deaths, for the backoff exponent
-  unsigned crash_streak_ = 0;  // consecutive quick deaths that count as crashes
-  TimePoint backoff_until_{};
-  std::vector<TimePoint> quick_deaths_;
-  std::optional<ExitStatus> last_exit_;
-  std::string status_text_;
-  std::array<unsigned, kLaneTimers> tokens_{};  // the armed token of each timer; 0 = none
-  unsigned next_token_ = 1;
+  Record r_;
 };
 
 }  // namespace clusterd::core

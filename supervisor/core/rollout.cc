@@ -71,8 +71,13 @@ Outcome Supervisor::replace(std::size_t a, unsigned index, std::string purpose, 
   if (index >= app.instances || index >= app.slots.size()) {
     return Outcome::refuse(app.spec.name + " has no worker " + std::to_string(index));
   }
+  const Lane& current = app.slots[index].current();
+  if (current.pid() == 0 || app.specs.count(current.generation()) == 0) {
+    return Outcome::refuse(app.spec.name + " worker " + std::to_string(index) +
+                           " is not running: nothing to replace");
+  }
   Rollout r;
-  r.from = r.to = app.slots[index].current().generation();
+  r.from = r.to = current.generation();
   r.pending.push_back(index);
   r.purpose = std::move(purpose);
   r.old_instances = app.instances;

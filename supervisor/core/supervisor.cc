@@ -64,7 +64,7 @@ bool Supervisor::serving(SlotId id, TimePoint now) const {
     case LaneState::Running:
       return true;
     case LaneState::Stopping:
-      return lane.restart_after_stop_ && lane.wanted();  // it starts again at once
+      return lane.r_.restart_after_stop && lane.wanted();  // it starts again at once
     case LaneState::Backoff:
       return lane.backoff_until() <= later(now, kServeGrace);
     case LaneState::Idle:
@@ -301,7 +301,7 @@ void Supervisor::resize(std::size_t a, unsigned instances, std::string reason, T
 void Supervisor::count_replaced(std::size_t a, unsigned index) {
   AppState& app = apps_[a];
   Lane& lane = app.slots[index].lanes[app.slots[index].active];
-  if (lane.worker_ && lane.take_count()) count(app, index, Unplanned::Replaced);
+  if (lane.r_.worker && lane.take_count()) count(app, index, Unplanned::Replaced);
 }
 
 void Supervisor::count(AppState& app, unsigned index, Unplanned cause) {

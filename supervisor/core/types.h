@@ -69,6 +69,7 @@ struct ExitStatus {
   bool counts_as_crash() const { return kind != Kind::SpawnFailed || blame == Blame::Program; }
   /// "exit 1", "signal SIGKILL", "spawn failed: ...", "no READY=1 within ready_timeout".
   std::string to_string() const;
+  friend bool operator==(const ExitStatus&, const ExitStatus&) = default;
 };
 
 /// Returns "SIGTERM" for 15 and so on; "SIG<n>" for numbers it does not know.

@@ -38,7 +38,7 @@ core::ExitStatus exit_of(const json& j) {
 }
 
 json lane_json(const core::Lane& lane) {
-  const core::Lane::Saved s = lane.save();
+  const core::Lane::Record& s = lane.record();
   json j{{"state", static_cast<int>(s.state)},
          {"wanted", s.wanted},
          {"restart_after_stop", s.restart_after_stop},
@@ -69,7 +69,7 @@ json lane_json(const core::Lane& lane) {
 }
 
 core::Lane lane_of(const json& j) {
-  core::Lane::Saved s;
+  core::Lane::Record s;
   s.state = bounded<core::LaneState>(j.at("state"), static_cast<int>(core::kLaneStates), "state");
   s.wanted = j.at("wanted").get<bool>();
   s.restart_after_stop = j.at("restart_after_stop").get<bool>();
@@ -96,7 +96,7 @@ core::Lane lane_of(const json& j) {
                                   w.at(7).get<bool>()};
     if (s.worker->pid <= 0) throw std::runtime_error("bad worker pid");
   }
-  return core::Lane::restore(std::move(s));
+  return core::Lane::from(std::move(s));
 }
 
 json rollout_json(const core::Rollout& r) {

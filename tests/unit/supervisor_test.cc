@@ -184,3 +184,15 @@ TEST_CASE("a relative scale counts from the instances the app has, at least 1, a
   run(s, s.stop_all(now), now);
   CHECK(s.relative_scale(0, 1).refused->reason == "clusterd is stopping; no changes accepted");
 }
+
+TEST_CASE("replacing a worker that does not run is refused, whatever generation its lane had") {
+  core::Supervisor s = make(2);
+  core::TimePoint now{};
+  run(s, s.start_all(now), now);
+  run(s, s.stop_app(0, now).actions, now);
+  for (unsigned i = 0; i < 2; ++i) s.on({0, i, 0}, core::Exited{core::ExitStatus::exited(0)}, now);
+  const core::Outcome o = s.replace(0, 1, "max_memory", now);
+  REQUIRE(o.refused);
+  CHECK(o.refused->reason == "web worker 1 is not running: nothing to replace");
+  CHECK_FALSE(s.apps()[0].rollout);
+}
