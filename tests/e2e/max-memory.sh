@@ -6,23 +6,12 @@
 # replaces the worker; where it is not (these test machines), the master says once that it
 # samples instead, and does.
 source "$(dirname "$0")/lib/common.sh"
-cat >"$T/hog.py" <<'PY'
-import os, socket, time
-# Ready first, then the hog: with memory.high (a memory controller) the kernel would slow the
-# allocation of a worker still starting, and a starting worker is not replaced.
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-addr = os.environ["NOTIFY_SOCKET"]
-s.sendto(b"READY=1\nSTATUS=hogging", "\0" + addr[1:] if addr.startswith("@") else addr)
-hog = bytearray(96 * 1024 * 1024)   # touched: counts in RSS
-for i in range(0, len(hog), 4096):
-    hog[i] = 1
-time.sleep(600)
-PY
+HOG=$SOURCE_DIR/tests/e2e/lib/hog.py  # READY=1, then 96 MiB in its RSS
 cat >"$T/c.yaml" <<YAML
 control: { socket: "$T/ctl.sock" }
 apps:
   hog:
-    command: ["python3", "$T/hog.py"]
+    command: ["python3", "$HOG"]
     instances: 1
     ready: notify
     max_memory: 64M

@@ -9,22 +9,13 @@ PY=/usr/bin/python3
 $PY -c 'import prometheus_client' 2>/dev/null || skip "python3-prometheus-client is not installed"
 METRICS="$PY $SOURCE_DIR/tests/e2e/lib/metrics.py"
 PORT=$(free_port)
-cat >"$T/hog.py" <<'PY'
-import os, socket, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-addr = os.environ["NOTIFY_SOCKET"]
-s.sendto(b"READY=1\nSTATUS=hogging", "\0" + addr[1:] if addr.startswith("@") else addr)
-hog = bytearray(96 * 1024 * 1024)   # touched: counts in RSS
-for i in range(0, len(hog), 4096):
-    hog[i] = 1
-time.sleep(600)
-PY
+HOG=$SOURCE_DIR/tests/e2e/lib/hog.py  # READY=1, then 96 MiB in its RSS
 # The worker of slot 0 that takes $T/hog first runs the hog; every other one is a hello-worker.
 cat >"$T/worker.sh" <<SH
 #!/bin/sh
 if [ "\$CLUSTER_WORKER_ID" = 0 ] && mv "$T/hog" "$T/hog.taken" 2>/dev/null; then
   echo \$\$ >"$T/hog.pid"
-  exec python3 "$T/hog.py"
+  exec python3 "$HOG"
 fi
 exec "$HELLO"
 SH
