@@ -23,16 +23,18 @@ UniqueFd bind_listener(const config::Address& address, int backlog, bool reusepo
 void listen_again(int fd, int backlog);
 
 /// Stops a listening TCP socket accepting (shutdown(SHUT_RD)); it keeps its address, and
-/// listen_again() makes it listen again.
+/// listen_again() makes it listen again. A socket that does not listen is left as it is.
 void stop_listening(int fd);
 
 /// The port a bound TCP socket ended up on (for `:0`). 0 for Unix sockets.
 std::uint16_t local_port(int fd);
 
-/// Checks that an inherited fd (socket activation, fd store) is a listening stream socket bound
-/// to `address` (the same family, port and IP, or the same Unix path). Returns an empty string
-/// when it is, else what it is instead ("a UDP socket", "bound to 127.0.0.1:9000", ...).
-std::string socket_mismatch(int fd, const config::Address& address);
+/// Checks that an inherited fd (socket activation, fd store, a live upgrade) is a listening stream
+/// socket bound to `address` (the same family, port and IP, or the same Unix path). With
+/// `stopped_ok`, a TCP socket that stop_listening() stopped passes too: it keeps its address.
+/// Returns an empty string when it is, else what it is instead ("a UDP socket", "bound to
+/// 127.0.0.1:9000", ...).
+std::string socket_mismatch(int fd, const config::Address& address, bool stopped_ok);
 
 /// Makes sure SO_REUSEPORT is set on `fd`; returns true if it already was. Throws
 /// std::system_error if it cannot be set.
