@@ -355,7 +355,7 @@ void Lane::enter(LaneState next, std::string reason, Step& s) {
   assert(lane_allows(state_, s.event, outcome_of(next)));
   disarm(LaneTimer::State, s);  // the deadline belonged to the state we leave
   if (next != LaneState::Starting && next != LaneState::Running) disarm(LaneTimer::Watchdog, s);
-  s.out.push_back(Transition{state_, next, std::move(reason)});
+  s.out.push_back(Transition{state_, next, std::move(reason), generation_});
   state_ = next;
   s.entered = true;
 }

@@ -438,8 +438,11 @@ void Daemon::on_memory_high(WorkerHandle worker, std::uint64_t current_kb) {
 }
 
 void Daemon::replace_for_memory(const core::MemoryVerdict& verdict, int pid) {
+  // The serving worker's lane: after a rollout or a replacement that is lane 1, whose generation
+  // may differ from lane 0's.
+  const unsigned lane = supervisor_.apps()[verdict.app].slots[verdict.index].active;
   control::EventRecord e =
-      event_for({verdict.app, verdict.index, 0}, "memory-limit", verdict.reason);
+      event_for({verdict.app, verdict.index, lane}, "memory-limit", verdict.reason);
   e.pid = pid;
   events_.record(std::move(e), EventLog::Level::Warning,
                  fmt::format("{}[{}]: {}; replacing it", supervisor_.apps()[verdict.app].spec.name,

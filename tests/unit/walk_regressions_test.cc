@@ -22,6 +22,85 @@ using core::LaneState;
 using test::Loop;
 using test::web_config;
 
+namespace {
+
+std::vector<control::EventRecord> events_of(Loop& loop) {
+  const auto reply = loop.request(R"({"cmd":"events","lines":1000})");
+  std::vector<control::EventRecord> out;
+  for (const std::string& line : reply->lines) {
+    const control::Reply r = control::decode_reply(line);
+    if (r.event) out.push_back(*r.event);
+  }
+  return out;
+}
+
+// Until nothing moves: the workers sent SIGTERM drain and exit, the new ones get ready.
+void settle(Loop& loop) {
+  for (int round = 0; round < 10; ++round) {
+    loop.ready_all();
+    bool moved = false;
+    for (const daemon::WorkerHandle h : loop.alive()) {
+      if (loop.signalled(h, SIGTERM)) {
+        loop.exit(h, core::ExitStatus::exited(0));
+        moved = true;
+      }
+    }
+    if (!moved) return;
+  }
+}
+
+daemon::WorkerHandle handle_of(const Loop& loop, int pid) {
+  for (const daemon::WorkerHandle h : loop.alive()) {
+    if (loop.host.workers.at(h).pid == pid) return h;
+  }
+  FAIL("no live worker with pid " << pid);
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("walk: a slot scaled away is `stopped` with its number and its worker's generation") {
+  Loop loop(web_config("3"));
+  loop.ready_all();
+  loop.host.config_text = web_config("1", "    env: { V: \"2\" }\n");
+  loop.request(R"({"cmd":"reload","wait":false})");
+  settle(loop);
+  REQUIRE(loop.web().slots.size() == 1);
+  REQUIRE(loop.web().generation == 2);
+  std::vector<int> gone;
+  for (const control::EventRecord& e : events_of(loop)) {
+    if (e.kind != "stopped") continue;
+    CHECK(e.worker >= 0);
+    if (e.worker > 0) {
+      CHECK(e.generation == 1);  // the worker's, not the app's 2
+      gone.push_back(e.worker);
+    }
+  }
+  std::sort(gone.begin(), gone.end());
+  CHECK(gone == std::vector<int>{1, 2});
+}
+
+TEST_CASE("walk: a memory-limit event names the generation of the worker it replaces") {
+  const std::string limit = "    max_memory: 100M\n";
+  Loop loop(web_config("1", limit));
+  loop.ready_all();
+  loop.host.config_text = web_config("1", limit + "    env: { V: \"2\" }\n");
+  loop.request(R"({"cmd":"reload","wait":false})");
+  settle(loop);
+  REQUIRE(loop.web().slots[0].active == 1);  // generation 2 serves from the other lane
+  const int pid = loop.web().slots[0].current().pid();
+  loop.daemon->on_memory_high(handle_of(loop, pid), 200 * 1024);
+  unsigned found = 0;
+  for (const control::EventRecord& e : events_of(loop)) {
+    if (e.kind != "memory-limit") continue;
+    ++found;
+    CHECK(e.pid == pid);
+    CHECK(e.worker == 0);
+    CHECK(e.generation == 2);
+  }
+  CHECK(found == 1);
+}
+
 TEST_CASE("walk: a socket stopped twice listens again, and what it accepts is not at its end") {
   // A port of its own: one the kernel picked (":0") is given back by the shutdown.
   config::Address address;
