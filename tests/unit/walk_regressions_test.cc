@@ -101,6 +101,35 @@ TEST_CASE("walk: a memory-limit event names the generation of the worker it repl
   CHECK(found == 1);
 }
 
+TEST_CASE("walk: a reload that removes slots and fails gives them back with the rollback") {
+  Loop loop(web_config("3"));
+  loop.ready_all();
+  loop.host.config_text = web_config("1", "    env: { V: \"2\" }\n");
+  loop.request(R"({"cmd":"reload","wait":false})");
+  const daemon::WorkerHandle canary = loop.alive().back();
+  SECTION("the canary fails while the removed slots' workers still drain") {
+    loop.exit(canary, core::ExitStatus::exited(1));
+  }
+  SECTION("the canary fails once the removed slots are gone, their sockets closed") {
+    for (const daemon::WorkerHandle h : loop.alive()) {
+      if (loop.signalled(h, SIGTERM)) loop.exit(h, core::ExitStatus::exited(0));
+    }
+    REQUIRE(loop.web().slots.size() == 1);
+    loop.exit(canary, core::ExitStatus::exited(1));
+  }
+  settle(loop);
+  CHECK_FALSE(loop.web().rollout);
+  CHECK(loop.web().generation == 1);
+  CHECK(loop.web().instances == 3);
+  REQUIRE(loop.web().slots.size() == 3);
+  for (const core::Slot& slot : loop.web().slots) {
+    CHECK(slot.current().state() == LaneState::Running);
+    CHECK(slot.current().generation() == 1);
+  }
+  CHECK(loop.alive().size() == 3);
+  CHECK(loop.host.not_listening.empty());
+}
+
 TEST_CASE("walk: a socket stopped twice listens again, and what it accepts is not at its end") {
   // A port of its own: one the kernel picked (":0") is given back by the shutdown.
   config::Address address;
