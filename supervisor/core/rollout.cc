@@ -50,8 +50,13 @@ Outcome Supervisor::roll(std::size_t a, config::AppSpec spec, unsigned instances
   if (instances > app.instances) r.first_added = app.instances;
   resize(a, instances, std::move(instances_reason), now, outcome.actions);
   if (app.stopped) {
-    // Nothing runs to be replaced: the new generation is what `start` starts. Untried, it is not
-    // the last good one.
+    // Nothing runs to be replaced: the new generation is what `start` starts, and what its idle
+    // slots show. Untried, it is not the last good one.
+    for (Slot& slot : app.slots) {
+      if (slot.lanes[slot.active].state() == LaneState::Idle) {
+        slot.lanes[slot.active].assign(r.to, false);
+      }
+    }
     app.last_rollout =
         RolloutResult{true, app.spec.name + " is stopped: generation " + std::to_string(r.to) +
                                 " starts at `start " + app.spec.name + "`"};

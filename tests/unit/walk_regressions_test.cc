@@ -57,6 +57,25 @@ daemon::WorkerHandle handle_of(const Loop& loop, int pid) {
   return 0;
 }
 
+// An app of two workers (ready: notify), started, ready, then stopped: every slot idle.
+std::unique_ptr<core::Supervisor> stopped_web() {
+  core::AppState app;
+  app.spec.name = "web";
+  app.spec.command = {"/bin/web"};
+  app.spec.ready = config::ReadyMode::Notify;
+  app.instances = 2;
+  auto s = std::make_unique<core::Supervisor>(std::vector<core::AppState>{app});
+  const core::TimePoint now{};
+  int pid = 100;
+  for (const auto& a : s->start_all(now)) {
+    s->on(a.slot, core::Spawned{pid++}, now);
+    s->on(a.slot, core::Ready{}, now);
+  }
+  s->stop_app(0, now);
+  for (unsigned i = 0; i < 2; ++i) s->on({0, i, 0}, core::Exited{core::ExitStatus::exited(0)}, now);
+  return s;
+}
+
 }  // namespace
 
 TEST_CASE("walk: a slot scaled away is `stopped` with its number and its worker's generation") {
@@ -128,6 +147,43 @@ TEST_CASE("walk: a reload that removes slots and fails gives them back with the 
   }
   CHECK(loop.alive().size() == 3);
   CHECK(loop.host.not_listening.empty());
+}
+
+TEST_CASE("walk: the idle slots of a stopped app show the generation `start` will run") {
+  const std::unique_ptr<core::Supervisor> s = stopped_web();
+  const core::TimePoint now{};
+  s->scale(0, 3, "3: test", now);
+  CHECK(s->apps()[0].slots[2].current().generation() == 1);  // never ran: not 0
+  config::AppSpec next = s->apps()[0].spec;
+  next.env = {{"V", "2"}};
+  s->roll(0, next, 3, "3: test", now);
+  REQUIRE(s->apps()[0].generation == 2);
+  for (const core::Slot& slot : s->apps()[0].slots) CHECK(slot.current().generation() == 2);
+}
+
+TEST_CASE("walk: a generation `start` ran after a stopped reload is the one to roll back to") {
+  const std::unique_ptr<core::Supervisor> s = stopped_web();
+  const core::TimePoint now{};
+  config::AppSpec second = s->apps()[0].spec;
+  second.env = {{"V", "2"}};
+  s->roll(0, second, 2, "2: test", now);
+  int pid = 200;
+  for (const auto& a : s->start_app(0, now).actions) {
+    if (!std::holds_alternative<core::Spawn>(a.action)) continue;
+    s->on(a.slot, core::Spawned{pid++}, now);
+    s->on(a.slot, core::Ready{}, now);
+  }
+  CHECK(s->apps()[0].good_generation == 2);  // every slot runs it, ready
+  config::AppSpec third = second;
+  third.env = {{"V", "3"}};
+  for (const auto& a : s->roll(0, third, 2, "2: test", now).actions) {
+    if (!std::holds_alternative<core::Spawn>(a.action)) continue;
+    s->on(a.slot, core::Spawned{pid++}, now);
+    s->on(a.slot, core::Exited{core::ExitStatus::exited(1)}, now);  // the canary dies
+  }
+  CHECK_FALSE(s->apps()[0].rollout);
+  CHECK(s->apps()[0].generation == 2);  // what every worker runs, not generation 1
+  CHECK(s->apps()[0].spec.env == second.env);
 }
 
 TEST_CASE("walk: a socket stopped twice listens again, and what it accepts is not at its end") {
