@@ -186,6 +186,16 @@ TEST_CASE("walk: a generation `start` ran after a stopped reload is the one to r
   CHECK(s->apps()[0].spec.env == second.env);
 }
 
+TEST_CASE("walk: a relative scale of a stopped app says by how much, then that it is stopped") {
+  Loop loop(web_config("2"));
+  loop.ready_all();
+  loop.request(R"({"cmd":"stop","app":"web"})");
+  settle(loop);
+  const auto reply = loop.request(R"({"cmd":"scale","app":"web","delta":1})");
+  CHECK(reply->last().message ==
+        "scaled web from 2 to 3 (+1); web is stopped: none starts until `start`");
+}
+
 TEST_CASE("walk: a socket stopped twice listens again, and what it accepts is not at its end") {
   // A port of its own: one the kernel picked (":0") is given back by the shutdown.
   config::Address address;
