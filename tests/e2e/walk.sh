@@ -5,8 +5,8 @@
 # seeded random order. After each step, once the cluster is quiescent: status equals the model
 # and /proc (pids, parents, threads, processes, totals), the metrics equal status and the model
 # (restart counters per slot and cause), the events tell the step's story, no process of the
-# apps lives outside the master's tree, and every listener answers 10 new connections (or
-# refuses them at once when its app is stopped).
+# apps lives outside the master's tree, `status --check` and /healthz say who is ready, and every
+# listener answers 10 new connections (or refuses them at once when its app is stopped).
 #   WALK_SEED=N          replay a walk (the seed is printed first, and in any failure)
 #   WALK_STEPS=N         steps (default 25); WALK_SECONDS=S: walk for S seconds
 #   WALK_LOG=FILE        keep the daemon's log there

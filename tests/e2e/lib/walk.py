@@ -21,9 +21,10 @@ import time
 import traceback
 
 from walk_check import (check_counters_never_go_back, check_events, check_listeners,
-                        check_metrics, check_orphans, check_proc, check_status, settled)
+                        check_metrics, check_orphans, check_probes, check_proc, check_status,
+                        settled)
 from walk_model import MAX_INSTANCES, MIN_UPTIME_S, Expect, Model
-from walk_observe import Ctl, Failure, age_s, scrape, wait_until
+from walk_observe import Ctl, Failure, age_s, get, scrape, wait_until
 
 HOG = """import os, time
 # A part of an api worker (started beside it, a child of its pid): takes 256 MiB, over the app's
@@ -283,6 +284,8 @@ class Walk:
             for w in a["workers"]:
                 if w["pid"]:
                     self.identity[w["pid"]] = (a["name"], w["id"], w["generation"])
+        check_probes(self.model, self.ctl.run("status", "--check"),
+                     get(os.path.join(self.dir, "metrics.sock"), "/healthz", self.bound))
         check_orphans(self.dir, self.daemon)
         check_listeners(self.model, status, 10, self.bound, self.tally)
 

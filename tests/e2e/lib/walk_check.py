@@ -234,6 +234,20 @@ def check_events(model, ex, new, identity, status, before):
                           (first, want))
 
 
+def check_probes(model, check, healthz):
+    """`status --check` (exit code, output) and /healthz (code, body) say what the model does: all
+    ready, or each stopped app `app: 0/N ready (stopped)`."""
+    lines = ["%s: 0/%d ready (stopped)" % (a.name, a.instances) if a.stopped else
+             "%s: %d/%d ready" % (a.name, a.instances, a.instances) for a in model.apps]
+    stopped = [line for a, line in zip(model.apps, lines) if a.stopped]
+    want = (1 if stopped else 0, "\n".join(lines))
+    if check != want:
+        raise Failure("status --check gave %s; the model %s" % (check, want))
+    want = (503, "\n".join(stopped) + "\n") if stopped else (200, "ok\n")
+    if healthz != want:
+        raise Failure("/healthz gave %s; the model %s" % (healthz, want))
+
+
 def check_orphans(mark, daemon):
     """No process with this walk's mark lives outside the master's tree."""
     tree_now = set(tree(daemon))

@@ -132,13 +132,13 @@ class Ctl:
 
 # ---- metrics
 
-def scrape(path, bound):
-    """{(name, frozenset(labels)): value} of the text page served on the unix socket `path`."""
+def get(path, target, bound):
+    """(status code, body) of GET `target` on the unix socket `path`."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(bound)
     try:
         s.connect(path)
-        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: walk\r\nConnection: close\r\n\r\n")
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: walk\r\nConnection: close\r\n\r\n" % target.encode())
         data = b""
         while True:
             chunk = s.recv(65536)
@@ -146,14 +146,21 @@ def scrape(path, bound):
                 break
             data += chunk
     except OSError as e:
-        raise Failure("scraping %s: %s" % (path, e))
+        raise Failure("GET %s on %s: %s" % (target, path, e))
     finally:
         s.close()
     head, _, body = data.partition(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.1 200"):
-        raise Failure("/metrics answered %r" % head[:80])
+    status = head.split(b" ", 2)[1] if head.startswith(b"HTTP/1.1 ") else b"0"
+    return int(status), body.decode()
+
+
+def scrape(path, bound):
+    """{(name, frozenset(labels)): value} of the text page served on the unix socket `path`."""
+    code, body = get(path, "/metrics", bound)
+    if code != 200:
+        raise Failure("/metrics answered %d: %r" % (code, body[:80]))
     samples = {}
-    for family in text_string_to_metric_families(body.decode()):
+    for family in text_string_to_metric_families(body):
         for sample in family.samples:
             samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
     return samples
