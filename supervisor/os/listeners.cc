@@ -114,6 +114,14 @@ UniqueFd bind_listener(const config::Address& address, int backlog, bool reusepo
     }
   }
   if (rc != 0) fail(address, "bind");
+  if (address.family != Family::Unix && address.port == 0) {
+    // A port the kernel picked stays the socket's only while it listens: stop_listening() would
+    // give it back, and the next listen() take another. One bound by its number is kept, so
+    // bind that number (both sockets have SO_REUSEADDR, and this one does not listen).
+    config::Address picked = address;
+    picked.port = local_port(fd.get());
+    return bind_listener(picked, backlog, reuseport, access);
+  }
   if (listen(fd.get(), backlog) != 0) fail(address, "listen");
   return fd;
 }
