@@ -42,11 +42,13 @@ inline constexpr std::size_t kUnplannedCauses = 6;
 /// "exit", "signal", "spawn_failed", "ready_timeout", "watchdog", "replaced".
 const char* to_string(Unplanned cause);
 
-// a lane changed state
+// a lane changed state; `generation` is the lane's, for the record even when the move retires
+// the slot (its last lane going idle after a scale-down)
 struct Transition {
   LaneState from = LaneState::Idle;
   LaneState to = LaneState::Idle;
   std::string reason;
+  unsigned generation = 0;
 };
 // something worth a log line and an event record that is not a lane's change of state
 struct Notice {

@@ -357,7 +357,7 @@ void Lane::enter(LaneState next, std::string reason, Step& s) {
   assert(lane_allows(r_.state, s.event, outcome_of(next)));
   disarm(LaneTimer::State, s);  // the deadline belonged to the state we leave
   if (next != LaneState::Starting && next != LaneState::Running) disarm(LaneTimer::Watchdog, s);
-  s.out.push_back(Transition{r_.state, next, std::move(reason)});
+  s.out.push_back(Transition{r_.state, next, std::move(reason), r_.generation});
   r_.state = next;
   s.entered = true;
 }

@@ -50,8 +50,13 @@ Outcome Supervisor::roll(std::size_t a, config::AppSpec spec, unsigned instances
   if (instances > app.instances) r.first_added = app.instances;
   resize(a, instances, std::move(instances_reason), now, outcome.actions);
   if (app.stopped) {
-    // Nothing runs to be replaced: the new generation is what `start` starts. Untried, it is not
-    // the last good one.
+    // Nothing runs to be replaced: the new generation is what `start` starts, and what its idle
+    // slots show. Untried, it is not the last good one.
+    for (Slot& slot : app.slots) {
+      if (slot.lanes[slot.active].state() == LaneState::Idle) {
+        slot.lanes[slot.active].assign(r.to, false);
+      }
+    }
     app.last_rollout =
         RolloutResult{true, app.spec.name + " is stopped: generation " + std::to_string(r.to) +
                                 " starts at `start " + app.spec.name + "`"};
@@ -234,15 +239,20 @@ void Supervisor::roll_back(std::size_t a, unsigned i, const std::string& why, Ti
   back.purpose = r.purpose;
   back.old_instances = r.old_instances;
   back.old_instances_reason = r.old_instances_reason;
-  // The slots the failed reload added go with it (stopped, then retired): the app keeps the
-  // instances it had.
+  // The app keeps the instances it had: the slots the failed reload added go with it (stopped,
+  // then retired), and those it removed, stopped at once, start again at the good generation.
   const unsigned keep = std::min(app.instances, r.old_instances);
   for (auto it = r.moved.rbegin(); it != r.moved.rend(); ++it) {
     if (*it < keep && app.slots[*it].current().generation() == r.to) back.pending.push_back(*it);
   }
   app.generation = r.from;
   app.spec = app.specs.at(r.from);
-  if (r.first_added != ~0U) resize(a, r.old_instances, r.old_instances_reason, now, out);
+  if (app.instances != r.old_instances) {
+    resize(a, r.old_instances, r.old_instances_reason, now, out);
+    for (unsigned k = keep; k < app.instances; ++k) {
+      start_lane({a, k, app.slots[k].active}, r.from, false, now, out);
+    }
+  }
   begin_rollout(a, std::move(back), now, out);
 }
 

@@ -130,7 +130,22 @@ std::vector<SlotAction> Supervisor::on(SlotId id, const Event& event, TimePoint 
              },
              event);
   if (apps_[id.app].rollout) advance(id.app, now, out);
+  note_good(id.app);
   return out;
+}
+
+// A generation `start` started (a reload made it while the app was stopped) becomes the last
+// good one once every slot runs it, ready, as a rollout's would: a failed rollout afterwards
+// rolls back to it, not to the generation the app ran before it was stopped.
+void Supervisor::note_good(std::size_t a) {
+  AppState& app = apps_[a];
+  if (app.rollout || app.stopped || app.removed || app.good_generation == app.generation) return;
+  for (unsigned i = 0; i < app.instances; ++i) {
+    const Lane& lane = app.slots[i].current();
+    if (lane.state() != LaneState::Running || lane.generation() != app.generation) return;
+  }
+  app.good_generation = app.generation;
+  forget_unused_specs(app);
 }
 
 // A worker said STOPPING=1: it drains on its own. When the restart policy would start it again
@@ -286,7 +301,10 @@ void Supervisor::resize(std::size_t a, unsigned instances, std::string reason, T
   const unsigned before = app.instances;
   app.instances_reason = std::move(reason);
   app.instances = instances;
-  if (instances > app.slots.size()) app.slots.resize(instances);
+  // A slot that never ran shows the generation its first worker will run (not 0, which is none).
+  for (std::size_t i = app.slots.size(); i < instances; ++i) {
+    app.slots.emplace_back().lanes[0].assign(app.generation, false);
+  }
   for (unsigned i = instances; i < app.slots.size(); ++i) stop_slot(a, i, now, out);
   if (before != instances) {
     out.push_back(SlotAction{

@@ -157,6 +157,8 @@ class Supervisor {
               std::vector<SlotAction>& out);
   /// Counts the replacement of the active worker of slot `index` (max_memory, STOPPING=1).
   void count_replaced(std::size_t app, unsigned index);
+  /// Makes the app's generation the last good one once every slot runs it, ready.
+  void note_good(std::size_t app);
   // rollout.cc
   void begin_rollout(std::size_t app, Rollout rollout, TimePoint now, std::vector<SlotAction>& out);
   void enter_phase(std::size_t app, Rollout::Phase phase);

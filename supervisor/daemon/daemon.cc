@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
 #include <deque>
 
@@ -273,6 +274,15 @@ void Daemon::spawn(core::SlotId id, std::vector<core::SlotAction>& more) {
     }
     SpawnRequest request;
     try {
+      // A slot whose reuseport sockets went when it was retired, and that a failed reload gave
+      // back (core: roll_back), gets them again.
+      auto grown = listeners_.grow(gen->second, id.index + 1);
+      const bool bound = std::any_of(grown.begin(), grown.end(), [](const auto& g) {
+        return std::any_of(g.second.begin(), g.second.end(),
+                           [](const Fd& fd) { return static_cast<bool>(fd); });
+      });
+      listeners_.install(std::move(grown));
+      if (bound) systemd_.sockets_changed();
       spawn_context_.nofile_hard_now = host_.nofile_hard_limit();
       request = spawn_request(spec, gen->second, id.index, supervisor_.apps()[id.app].instances,
                               app.cpus, spawn_context_);

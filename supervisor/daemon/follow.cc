@@ -36,8 +36,6 @@ std::optional<std::string> Daemon::scale_to(std::size_t app, unsigned n, const s
   execute(outcome.actions);
   if (done != nullptr) {
     *done = "scaled " + name + " from " + std::to_string(before) + " to " + std::to_string(n);
-    if (supervisor_.apps()[app].stopped)
-      *done += "; " + name + " is stopped: none starts until `start`";
   }
   return std::nullopt;
 }
@@ -71,6 +69,10 @@ void Daemon::scale(const control::Request& request, const control::Peer&, contro
     return;
   }
   if (!by.empty()) done += " (" + by + ")";
+  if (supervisor_.apps()[*app].stopped) {
+    const std::string& name = supervisor_.apps()[*app].spec.name;
+    done += "; " + name + " is stopped: none starts until `start`";
+  }
   reply->finish(control::encode_done(done));
 }
 

@@ -181,8 +181,9 @@ class Host {
   virtual void stop_listening(int fd) = 0;
   virtual void set_reuseport(int fd) = 0;  // throws std::system_error
   virtual std::uint16_t local_port(int fd) = 0;
-  /// Empty when `fd` is a listening socket bound to `address`, else what it is instead.
-  virtual std::string socket_mismatch(int fd, const config::Address& address) = 0;
+  /// Empty when `fd` is a listening socket bound to `address` (with `stopped_ok`, also a TCP one
+  /// stop_listening() stopped), else what it is instead.
+  virtual std::string socket_mismatch(int fd, const config::Address& address, bool stopped_ok) = 0;
   virtual void remove_socket_file(const config::Address& address) = 0;
   virtual std::vector<PassedSocket> take_passed_sockets() = 0;
   /// Makes `path` a directory (mode 0750) owned by `uid`:`gid`, creating it if missing; one in

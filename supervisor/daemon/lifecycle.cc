@@ -86,7 +86,10 @@ void Daemon::on_transition(core::SlotId id, const core::Transition& t) {
     spdlog::info("{}", line);
     return;
   }
-  events_.record(event_for(id, kind, t.reason), level, line);
+  control::EventRecord e = event_for(id, kind, t.reason);
+  e.worker = static_cast<int>(id.index);  // the slot may be gone already: scaled away
+  e.generation = t.generation;
+  events_.record(std::move(e), level, line);
 }
 
 void Daemon::on_notice(core::SlotId id, const core::Notice& n) {

@@ -50,7 +50,7 @@ Fd Listeners::take_passed(const config::ListenerSpec& spec, unsigned slot) {
   };
   const std::string stored_name = spec.name + "/" + std::to_string(slot);
   if (Fd stored = claim(stored_name)) {
-    const std::string mismatch = host_.socket_mismatch(stored.get(), spec.address);
+    const std::string mismatch = host_.socket_mismatch(stored.get(), spec.address, false);
     if (mismatch.empty()) {
       spdlog::info("listener {} slot {}: took the socket back from the fd store", spec.name, slot);
       if (slot == 0) claim(spec.name);  // a .socket unit's copy of the same socket, if any
@@ -63,7 +63,7 @@ Fd Listeners::take_passed(const config::ListenerSpec& spec, unsigned slot) {
   if (slot != 0) return {};
   Fd unit = claim(spec.name);
   if (!unit) return {};
-  const std::string mismatch = host_.socket_mismatch(unit.get(), spec.address);
+  const std::string mismatch = host_.socket_mismatch(unit.get(), spec.address, false);
   if (!mismatch.empty()) {
     throw std::runtime_error("listener " + spec.name + ": the socket systemd passed as '" +
                              spec.name + "' is " + mismatch + ", but the config says " +

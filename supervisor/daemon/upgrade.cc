@@ -202,7 +202,9 @@ void Daemon::adopt_sockets(const UpgradeState& state) {
     auto listener = std::make_shared<Listener>();
     listener->spec = supervisor_.apps()[l.app].specs.at(l.generation).listeners.at(l.index);
     for (const int fd : l.fds) {
-      if (!host_.socket_mismatch(fd, listener->spec.address).empty()) {
+      // A socket of a stopped app, a failed slot or one in a long backoff does not listen; the
+      // listening vector says Unknown, and sync_listening() makes each one what it should be.
+      if (!host_.socket_mismatch(fd, listener->spec.address, true).empty()) {
         throw std::runtime_error("listener " + listener->spec.name + ": fd " + std::to_string(fd) +
                                  " is not its socket");
       }

@@ -205,8 +205,8 @@ void AsioHost::listen(int fd, int backlog) { os::listen_again(fd, backlog); }
 void AsioHost::stop_listening(int fd) { os::stop_listening(fd); }
 void AsioHost::set_reuseport(int fd) { os::enable_reuseport(fd); }
 std::uint16_t AsioHost::local_port(int fd) { return os::local_port(fd); }
-std::string AsioHost::socket_mismatch(int fd, const config::Address& address) {
-  return os::socket_mismatch(fd, address);
+std::string AsioHost::socket_mismatch(int fd, const config::Address& address, bool stopped_ok) {
+  return os::socket_mismatch(fd, address, stopped_ok);
 }
 void AsioHost::remove_socket_file(const config::Address& address) {
   os::remove_socket_file(address);

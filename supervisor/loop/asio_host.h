@@ -62,7 +62,7 @@ class AsioHost final : public daemon::Host {
   void stop_listening(int fd) override;
   void set_reuseport(int fd) override;
   std::uint16_t local_port(int fd) override;
-  std::string socket_mismatch(int fd, const config::Address& address) override;
+  std::string socket_mismatch(int fd, const config::Address& address, bool stopped_ok) override;
   void remove_socket_file(const config::Address& address) override;
   std::vector<daemon::PassedSocket> take_passed_sockets() override;
   void make_private_dir(const std::string& path, unsigned uid, unsigned gid) override;

@@ -114,13 +114,30 @@ UniqueFd bind_listener(const config::Address& address, int backlog, bool reusepo
     }
   }
   if (rc != 0) fail(address, "bind");
+  if (address.family != Family::Unix && address.port == 0) {
+    // A port the kernel picked stays the socket's only while it listens: stop_listening() would
+    // give it back, and the next listen() take another. One bound by its number is kept, so
+    // bind that number (both sockets have SO_REUSEADDR, and this one does not listen).
+    config::Address picked = address;
+    picked.port = local_port(fd.get());
+    return bind_listener(picked, backlog, reuseport, access);
+  }
   if (listen(fd.get(), backlog) != 0) fail(address, "listen");
   return fd;
 }
 
 void listen_again(int fd, int backlog) { listen(fd, backlog); }
 
-void stop_listening(int fd) { shutdown(fd, SHUT_RD); }
+// Only a socket that listens: shutdown(SHUT_RD) of one that does not (stopped already, or taken
+// over in a live upgrade from a master that stopped it) marks it shut for reading for good, and
+// every connection it accepts after the next listen() would then read end-of-file at once.
+void stop_listening(int fd) {
+  int listening = 0;
+  socklen_t length = sizeof listening;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0 && listening) {
+    shutdown(fd, SHUT_RD);
+  }
+}
 
 std::uint16_t local_port(int fd) {
   sockaddr_storage storage{};
@@ -134,14 +151,15 @@ std::uint16_t local_port(int fd) {
   return 0;
 }
 
-std::string socket_mismatch(int fd, const config::Address& address) {
+std::string socket_mismatch(int fd, const config::Address& address, bool stopped_ok) {
   int type = 0;
   int listening = 0;
   socklen_t length = sizeof type;
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0) return "not a socket";
   if (type != SOCK_STREAM) return "not a stream socket";
   length = sizeof listening;
-  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0 || !listening) {
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0) return "not listening";
+  if (!listening && !(stopped_ok && address.family != config::Address::Family::Unix)) {
     return "not listening";
   }
   sockaddr_storage storage{};

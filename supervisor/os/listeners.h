@@ -12,9 +12,10 @@
 
 namespace clusterd::os {
 
-/// Binds and listens on `address` with SO_REUSEADDR (and SO_REUSEPORT when `reuseport`). For a
-/// Unix path, a stale socket file (nobody accepting) is replaced; a live one is an error; the new
-/// file gets `access` (its mode from the bind on: no window with another). Throws
+/// Binds and listens on `address` with SO_REUSEADDR (and SO_REUSEPORT when `reuseport`). Port 0
+/// takes a port the kernel picks, bound by its number, so that it stays across stop_listening().
+/// For a Unix path, a stale socket file (nobody accepting) is replaced; a live one is an error;
+/// the new file gets `access` (its mode from the bind on: no window with another). Throws
 /// std::system_error naming the address and the call that failed.
 UniqueFd bind_listener(const config::Address& address, int backlog, bool reuseport,
                        const SocketAccess& access = {});
@@ -23,16 +24,18 @@ UniqueFd bind_listener(const config::Address& address, int backlog, bool reusepo
 void listen_again(int fd, int backlog);
 
 /// Stops a listening TCP socket accepting (shutdown(SHUT_RD)); it keeps its address, and
-/// listen_again() makes it listen again.
+/// listen_again() makes it listen again. A socket that does not listen is left as it is.
 void stop_listening(int fd);
 
 /// The port a bound TCP socket ended up on (for `:0`). 0 for Unix sockets.
 std::uint16_t local_port(int fd);
 
-/// Checks that an inherited fd (socket activation, fd store) is a listening stream socket bound
-/// to `address` (the same family, port and IP, or the same Unix path). Returns an empty string
-/// when it is, else what it is instead ("a UDP socket", "bound to 127.0.0.1:9000", ...).
-std::string socket_mismatch(int fd, const config::Address& address);
+/// Checks that an inherited fd (socket activation, fd store, a live upgrade) is a listening stream
+/// socket bound to `address` (the same family, port and IP, or the same Unix path). With
+/// `stopped_ok`, a TCP socket that stop_listening() stopped passes too: it keeps its address.
+/// Returns an empty string when it is, else what it is instead ("a UDP socket", "bound to
+/// 127.0.0.1:9000", ...).
+std::string socket_mismatch(int fd, const config::Address& address, bool stopped_ok);
 
 /// Makes sure SO_REUSEPORT is set on `fd`; returns true if it already was. Throws
 /// std::system_error if it cannot be set.

@@ -134,7 +134,7 @@ class FakeHost final : public daemon::Host {
   void stop_listening(int fd) override { not_listening.insert(fd); }
   void set_reuseport(int) override {}
   std::uint16_t local_port(int) override { return 8080; }
-  std::string socket_mismatch(int, const config::Address&) override { return {}; }
+  std::string socket_mismatch(int, const config::Address&, bool) override { return {}; }
   void remove_socket_file(const config::Address&) override {}
   std::vector<daemon::PassedSocket> take_passed_sockets() override { return {}; }
   std::vector<std::string> private_dirs;  // path:uid:gid
