@@ -156,15 +156,18 @@ void Daemon::on_notify(WorkerHandle worker, const NotifyDatagram& datagram) {
   const std::optional<core::SlotId> id = workers_.slot_of(worker);
   if (!id) return;
   const os::NotifySender& from = datagram.sender;
-  const core::NotifySender sender{from.uid,
-                                  from.pid,
-                                  from.pidfd,
-                                  from.alive,
-                                  from.cgroup,
-                                  from.session,
-                                  std::vector<int>(from.ancestors.begin(), from.ancestors.end())};
-  const core::NotifyWorker owner{supervisor_.lane(*id).pid(), workers_.uid_of(worker),
-                                 workers_.cgroup_of(worker)};
+  core::NotifySender sender;
+  sender.uid = from.uid;
+  sender.pid = from.pid;
+  sender.pidfds = from.pidfds;
+  sender.pidfd = from.pidfd;
+  sender.worker = from.worker;
+  sender.alive = from.alive;
+  sender.cgroup = from.cgroup;
+  sender.session = from.session;
+  sender.in_session = from.in_session;
+  sender.below = from.below;
+  const core::NotifyWorker owner{workers_.uid_of(worker), workers_.cgroup_of(worker)};
   if (std::optional<std::string> why = core::refuse_notify(sender, owner, host_.self_uid())) {
     notify_rejected(*id, *why);
     return;

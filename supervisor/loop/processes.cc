@@ -87,6 +87,22 @@ Processes::Processes(asio::io_context& io, const std::string& runtime_dir,
   } else {
     cgroup_mode_ = taken->cgroup_mode;
   }
+  log_notify_checks();
+}
+
+// Said once: how a notify datagram is told to be a worker's (docs/reliability.md).
+void Processes::log_notify_checks() const {
+  if (!os::notify_pidfds_supported()) {
+    spdlog::warn(
+        "notify: this kernel does not say which process sent a datagram (SO_PASSPIDFD needs "
+        "Linux 6.5): a datagram on a worker's socket counts on its sender's uid alone");
+  } else if (cgroup_tree_) {
+    spdlog::info("notify: a sender counts when it is in the worker's cgroup");
+  } else {
+    spdlog::info(
+        "notify: a sender counts when it is the worker, or still there when read and in the "
+        "worker's session or below it (no per-worker cgroups)");
+  }
 }
 
 void Processes::start(daemon::HostEvents& events) {
@@ -304,7 +320,8 @@ void Processes::drain_notify(WorkerHandle handle, bool reaped) {
     if (it == workers_.end() || !it->second.notify) return;
     std::optional<os::NotifyDatagram> datagram;
     try {
-      datagram = os::read_notify(it->second.notify->native_handle(), reaped ? 0 : it->second.pid);
+      datagram = os::read_notify(it->second.notify->native_handle(), reaped ? 0 : it->second.pid,
+                                 it->second.pidfd.get());
     } catch (const std::exception& e) {
       spdlog::warn("notify socket of pid {}: {}", it->second.pid, e.what());
       return;

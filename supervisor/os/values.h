@@ -93,12 +93,15 @@ struct AcceptQueue {
 struct NotifySender {
   uid_t uid = static_cast<uid_t>(-1);  // SCM_CREDENTIALS
   pid_t pid = 0;
-  bool pidfd = false;                   // the kernel handed a pidfd (SCM_PIDFD, Linux 6.5+)
-  bool alive = false;                   // the sender had not been reaped when we looked
+  bool pidfds = false;  // the socket asks for the sender's pidfd (SO_PASSPIDFD, Linux 6.5+)
+  bool pidfd = false;   // one came with this datagram (SCM_PIDFD)
+  bool worker = false;  // that pidfd is the worker's own process, alive or not
+  bool alive = false;   // the sender had not been reaped when we looked
   std::optional<std::uint64_t> cgroup;  // its cgroup v2 id (kept by the kernel after its exit)
-  pid_t session = 0;                    // alive only
-  std::vector<pid_t>
-      ancestors;  // alive only: its parent, grandparent, ... below the master (at most 64)
+  // Alive only, and only while the worker is not reaped (its pid is then no one else's):
+  pid_t session = 0;
+  bool in_session = false;  // its session is the worker's
+  bool below = false;       // the worker is among its parents (up to the master, at most 64)
 };
 
 /// Which file, and which content of it: another inode, or a size, mtime or ctime of its own that
