@@ -30,10 +30,10 @@ struct NotifySender {
   bool worker = false;  // its pidfd is the worker's own: it is the worker, alive or not
   bool alive = false;   // not reaped yet when the master looked
   std::optional<std::uint64_t> cgroup;  // its cgroup v2 id, known even after its exit
-  // Alive only, and only while the worker is not reaped (its pid is then no one else's):
+  // Alive only:
   int session = 0;          // its session
   bool in_session = false;  // that session is the worker's (every worker leads one)
-  bool below = false;       // the worker is among its parents (up to the master)
+  bool below = false;       // the worker is among its parents (up to the master), not reaped
 };
 
 /// The worker whose notify socket it was.

@@ -169,7 +169,7 @@ void Daemon::on_notify(WorkerHandle worker, const NotifyDatagram& datagram) {
   sender.below = from.below;
   const core::NotifyWorker owner{workers_.uid_of(worker), workers_.cgroup_of(worker)};
   if (std::optional<std::string> why = core::refuse_notify(sender, owner, host_.self_uid())) {
-    notify_rejected(*id, *why);
+    notify_rejected(*id, *why, datagram.late);
     return;
   }
   const core::NotifyMessage message = core::parse_notify(datagram.text);
@@ -314,8 +314,14 @@ void Daemon::spawn(core::SlotId id, std::vector<core::SlotAction>& more) {
 
 // A flood of forged datagrams must not become a flood of log lines: the first of each minute is
 // logged, the others counted and summed up in the next line.
-void Daemon::notify_rejected(core::SlotId id, const std::string& why) {
+void Daemon::notify_rejected(core::SlotId id, const std::string& why, bool late) {
   ++notify_rejected_total_;
+  if (late) {
+    // Read once its worker was dead, it could change nothing: often a process of the worker's,
+    // killed with it before the master could place it (systemd-notify among them).
+    spdlog::debug("{}: ignored a notify message read after the worker exited, {}", label(id), why);
+    return;
+  }
   const core::TimePoint now = host_.now();
   if (now < notify_log_next_) {
     ++notify_rejected_quiet_;

@@ -130,6 +130,7 @@ class SpawnFailure : public std::runtime_error {
 struct NotifyDatagram {
   std::string text;
   os::NotifySender sender;
+  bool late = false;  // read once the worker had exited (delivered just before its on_exit)
 };
 
 using os::ProcessSample;

@@ -312,22 +312,23 @@ void Processes::watch_notify(WorkerHandle handle, const std::shared_ptr<Datagram
                      });
 }
 
-// `reaped`: the worker's pid may be anyone's by now, so a datagram from that pid is checked in
-// full; before, a datagram from it is the worker's own (an unreaped pid is not reused).
+// `reaped`: the worker's pid may be anyone's by now, so a datagram from that pid is not taken for
+// the worker's by its number; before, it is the worker's own (an unreaped pid is not reused).
 void Processes::drain_notify(WorkerHandle handle, bool reaped) {
   for (int i = 0; i < 64; ++i) {  // bounded: a chatty worker cannot starve the loop
     const auto it = workers_.find(handle);
     if (it == workers_.end() || !it->second.notify) return;
     std::optional<os::NotifyDatagram> datagram;
     try {
-      datagram = os::read_notify(it->second.notify->native_handle(), reaped ? 0 : it->second.pid,
-                                 it->second.pidfd.get());
+      datagram = os::read_notify(it->second.notify->native_handle(),
+                                 {it->second.pid, reaped, it->second.pidfd.get()});
     } catch (const std::exception& e) {
       spdlog::warn("notify socket of pid {}: {}", it->second.pid, e.what());
       return;
     }
     if (!datagram) return;
-    const daemon::NotifyDatagram message{std::move(datagram->text), std::move(datagram->sender)};
+    const daemon::NotifyDatagram message{std::move(datagram->text), std::move(datagram->sender),
+                                         reaped};
     guard("notify", [&] { events_->on_notify(handle, message); });
   }
 }

@@ -64,20 +64,19 @@ bool same_process(int a, int b) {
   return fstatfs(a, &fs) == 0 && fs.f_type == kPidfsMagic;
 }
 
-// Where the process behind `pidfd` (pid `pid`) stands to the unreaped worker `worker`: its
-// session, and whether the worker is among its parents (up to the master); false when the
-// process is gone. /proc is read by pid; a read counts only when the pidfd says afterwards that
-// the process is still there (its pid cannot have been reused then). A parent's pidfd is opened,
-// then the child is read again: still its child, that pidfd is its parent (a parent that dies
-// hands its children to another, whose pid is not the dead one's), and the next link is read
-// through it. A process handed to the master as subreaper has the master as its parent: the
-// walk ends there, whichever worker it came from.
-bool lineage(int pidfd, pid_t pid, pid_t worker, NotifySender& sender) {
+// Where the process behind `pidfd` (pid `pid`) stands to the worker: in its session, below it
+// (up to the master); false when the process is gone. /proc is read by pid; a read counts only
+// when the pidfd says afterwards that the process is still there (its pid cannot have been
+// reused then). A parent's pidfd is opened, then the child is read again: still its child, that
+// pidfd is its parent (a parent that dies hands its children to another, whose pid is not the
+// dead one's), and the next link is read through it. A process handed to the master as
+// subreaper has the master as its parent: the walk ends there, whichever worker it came from.
+bool lineage(int pidfd, pid_t pid, const NotifyOwner& worker, NotifySender& sender) {
   const std::optional<ProcStat> stat = read_proc_stat(pid);
   if (!stat || !alive(pidfd)) return false;
   sender.session = stat->session;
-  if (worker <= 0) return true;  // reaped: its pid may be anyone's, nothing is placed by it
-  sender.in_session = stat->session == worker;
+  sender.in_session = worker.pid > 0 && stat->session == worker.pid;
+  if (worker.pid <= 0 || worker.reaped) return true;  // its pid may be anyone's: no walk
   const pid_t self = getpid();
   UniqueFd held;
   int child_fd = pidfd;
@@ -88,7 +87,7 @@ bool lineage(int pidfd, pid_t pid, pid_t worker, NotifySender& sender) {
     if (!parent_fd) break;
     const std::optional<ProcStat> again = read_proc_stat(child);
     if (!again || again->ppid != parent || !alive(child_fd)) break;
-    if (parent == worker) {
+    if (parent == worker.pid) {
       sender.below = true;
       break;
     }
@@ -104,26 +103,26 @@ bool lineage(int pidfd, pid_t pid, pid_t worker, NotifySender& sender) {
 
 // What the pidfd of a sender says about it: the worker itself or not, alive or not, its cgroup,
 // where it stands to the worker.
-void describe(int pidfd, pid_t worker, int worker_pidfd, NotifySender& sender) {
+void describe(int pidfd, const NotifyOwner& worker, NotifySender& sender) {
   sender.pidfd = true;
   PidfdInfo info{};
   info.mask = kInfoCgroupId | kInfoExit;
   if (ioctl(pidfd, kPidfdGetInfo, &info) == 0 && (info.mask & kInfoCgroupId) != 0) {
     sender.cgroup = info.cgroupid;
   }
-  if (same_process(pidfd, worker_pidfd)) {
+  if (same_process(pidfd, worker.pidfd)) {
     sender.worker = true;
     sender.alive = alive(pidfd);
     return;
   }
   if (sender.pid <= 0) return;
-  if (sender.pid == worker) {
+  if (sender.pid == worker.pid && !worker.reaped) {
     // The unreaped worker's pid is the worker's. It leads its own session (setsid before its
     // exec; a session leader cannot leave it).
     if (!alive(pidfd)) return;
     sender.worker = true;
     sender.alive = true;
-    sender.session = worker;
+    sender.session = worker.pid;
     sender.in_session = true;
     return;
   }
@@ -195,7 +194,7 @@ bool notify_pidfds_supported() {
   return fd && setsockopt(fd.get(), SOL_SOCKET, kSoPassPidfd, &one, sizeof one) == 0;
 }
 
-std::optional<NotifyDatagram> read_notify(int fd, pid_t worker, int worker_pidfd) {
+std::optional<NotifyDatagram> read_notify(int fd, const NotifyOwner& worker) {
   char data[4096];
   alignas(cmsghdr) char
       control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(int) * 16)];
@@ -212,6 +211,10 @@ std::optional<NotifyDatagram> read_notify(int fd, pid_t worker, int worker_pidfd
   }
   NotifyDatagram out;
   UniqueFd pidfd;
+  // Nobody may park fds with us: those passed along are closed, but only once the sender has
+  // been looked at. One may be a barrier its sender waits on (sd_notify_barrier(), BARRIER=1 of
+  // systemd-notify): closed first, it would let the sender exit before it is placed.
+  std::vector<UniqueFd> passed_fds;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET) continue;
     if (c->cmsg_type == SCM_CREDENTIALS) {
@@ -223,12 +226,12 @@ std::optional<NotifyDatagram> read_notify(int fd, pid_t worker, int worker_pidfd
       int passed = -1;  // Linux 6.5 to 6.15: minus an errno for a sender already reaped
       std::memcpy(&passed, CMSG_DATA(c), sizeof passed);
       if (passed >= 0) pidfd.reset(passed);
-    } else if (c->cmsg_type == SCM_RIGHTS) {  // nobody may park fds with us: close them
+    } else if (c->cmsg_type == SCM_RIGHTS) {
       const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
       for (std::size_t i = 0; i < count; ++i) {
         int passed = -1;
         std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
-        close(passed);
+        passed_fds.emplace_back(passed);
       }
     }
   }
@@ -237,7 +240,7 @@ std::optional<NotifyDatagram> read_notify(int fd, pid_t worker, int worker_pidfd
   int asked = 0;
   socklen_t size = sizeof asked;
   out.sender.pidfds = getsockopt(fd, SOL_SOCKET, kSoPassPidfd, &asked, &size) == 0 && asked != 0;
-  if (pidfd) describe(pidfd.get(), worker, worker_pidfd, out.sender);
+  if (pidfd) describe(pidfd.get(), worker, out.sender);
   const std::size_t length =
       static_cast<std::size_t>(n) < sizeof data - 1 ? static_cast<std::size_t>(n) : sizeof data - 1;
   out.text.assign(data, length);

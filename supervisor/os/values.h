@@ -98,10 +98,12 @@ struct NotifySender {
   bool worker = false;  // that pidfd is the worker's own process, alive or not
   bool alive = false;   // the sender had not been reaped when we looked
   std::optional<std::uint64_t> cgroup;  // its cgroup v2 id (kept by the kernel after its exit)
-  // Alive only, and only while the worker is not reaped (its pid is then no one else's):
+  // Alive only. Its session is the worker's even once the worker is reaped (a session's id stays
+  // taken while any process is in it); the worker is among its parents (up to the master, at
+  // most 64) only while the worker is not reaped (its pid is no one else's then).
   pid_t session = 0;
-  bool in_session = false;  // its session is the worker's
-  bool below = false;       // the worker is among its parents (up to the master, at most 64)
+  bool in_session = false;
+  bool below = false;
 };
 
 /// Which file, and which content of it: another inode, or a size, mtime or ctime of its own that

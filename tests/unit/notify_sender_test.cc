@@ -1,8 +1,8 @@
 // os::read_notify against the real kernel: what it says about each sender of a datagram, the test
 // process standing in for the master. A "worker" leads a session of its own, as workers do; its
 // child, its grandchild in a session of its own, a stranger beside it and the stranger's child
-// (reaped before the datagram is read) each send one datagram, and the worker sends its last one
-// before it is reaped.
+// (reaped before the datagram is read) each send one datagram; the worker sends its last one
+// before it is reaped, and its child once more after.
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -55,48 +55,57 @@ void wait_all() {
 }
 
 // The worker: a session of its own, a child in it, a grandchild that left it; each sends, says
-// so on `ready`, and waits for `hold` to close. The worker then sends its last words.
-pid_t start_worker(const std::string& path, const Pipe& hold, const Pipe& ready) {
+// so on `ready`, and waits for `hold` to close. The worker then sends its last words and exits
+// without waiting for the child, which sends once more when it has been orphaned (still in the
+// worker's session), says so, and waits for `linger` to close.
+pid_t start_worker(const std::string& path, const Pipe& hold, const Pipe& linger,
+                   const Pipe& ready) {
   const pid_t pid = fork();
   if (pid != 0) return pid;
   close(hold.write);
+  close(linger.write);
   setsid();
+  const pid_t worker = getpid();
+  char byte;
   if (fork() == 0) {
     send_to(path, "child");
     tick(ready.write);
-    char byte;
     (void)!read(hold.read, &byte, 1);
+    for (int i = 0; i < 10000 && getppid() == worker; ++i) usleep(1000);
+    send_to(path, "orphan");
+    tick(ready.write);
+    (void)!read(linger.read, &byte, 1);
     _exit(0);
   }
-  if (fork() == 0) {
+  const pid_t middle = fork();
+  if (middle == 0) {
     if (fork() == 0) {
       setsid();
       send_to(path, "grandchild");
       tick(ready.write);
-      char byte;
       (void)!read(hold.read, &byte, 1);
       _exit(0);
     }
-    char byte;
     (void)!read(hold.read, &byte, 1);
     wait_all();
     _exit(0);
   }
   send_to(path, "worker");
   tick(ready.write);
-  char byte;
   (void)!read(hold.read, &byte, 1);
-  wait_all();
+  waitpid(middle, nullptr, 0);
   send_to(path, "last words");
   _exit(0);
 }
 
 // The stranger: beside the worker, not below it. Its child sends and is reaped before the
 // stranger sends and says so.
-pid_t start_stranger(const std::string& path, const Pipe& hold, const Pipe& ready) {
+pid_t start_stranger(const std::string& path, const Pipe& hold, const Pipe& linger,
+                     const Pipe& ready) {
   const pid_t pid = fork();
   if (pid != 0) return pid;
   close(hold.write);
+  close(linger.write);
   if (fork() == 0) {
     send_to(path, "gone");
     _exit(0);
@@ -107,6 +116,16 @@ pid_t start_stranger(const std::string& path, const Pipe& hold, const Pipe& read
   char byte;
   (void)!read(hold.read, &byte, 1);
   _exit(0);
+}
+
+// Waits for `n` more ticks on `ready` (10 s each at most).
+void await(const Pipe& ready, int n) {
+  for (int i = 0; i < n; ++i) {
+    pollfd p{ready.read, POLLIN, 0};
+    REQUIRE(poll(&p, 1, 10000) == 1);
+    char byte;
+    REQUIRE(read(ready.read, &byte, 1) == 1);
+  }
 }
 
 }  // namespace
@@ -123,28 +142,28 @@ TEST_CASE("read_notify places each sender against the worker's pidfd, session an
     const NotifyDir dir(pattern);
     const NotifySocket socket = dir.open(geteuid());
     const Pipe hold;
+    const Pipe linger;
     const Pipe ready;
-    const pid_t worker = start_worker(socket.path, hold, ready);
+    const pid_t worker = start_worker(socket.path, hold, linger, ready);
     const UniqueFd worker_fd(static_cast<int>(syscall(SYS_pidfd_open, worker, 0)));
-    const pid_t stranger = start_stranger(socket.path, hold, ready);
+    const pid_t stranger = start_stranger(socket.path, hold, linger, ready);
     close(hold.read);
+    close(linger.read);
     close(ready.write);
-    for (int i = 0; i < 4; ++i) {  // worker, child, grandchild, stranger: all sent by then
-      pollfd p{ready.read, POLLIN, 0};
-      REQUIRE(poll(&p, 1, 10000) == 1);
-      char byte;
-      REQUIRE(read(ready.read, &byte, 1) == 1);
-    }
+    await(ready, 4);  // worker, child, grandchild, stranger: all sent by then
     while (std::optional<NotifyDatagram> d =
-               read_notify(socket.fd.get(), worker, worker_fd.get())) {
+               read_notify(socket.fd.get(), {worker, false, worker_fd.get()})) {
       seen[d->text] = d->sender;
     }
-    close(hold.write);  // everyone ends; the worker sends its last words first
+    close(hold.write);  // the worker sends its last words and exits
     REQUIRE(waitpid(worker, nullptr, 0) == worker);
     REQUIRE(waitpid(stranger, nullptr, 0) == stranger);
-    while (std::optional<NotifyDatagram> d = read_notify(socket.fd.get(), 0, worker_fd.get())) {
+    await(ready, 1);  // the orphan has sent too
+    while (std::optional<NotifyDatagram> d =
+               read_notify(socket.fd.get(), {worker, true, worker_fd.get()})) {
       seen[d->text] = d->sender;
     }
+    close(linger.write);  // the orphan ends (its new parent reaps it)
     struct statfs fs {};
     if (fstatfs(worker_fd.get(), &fs) != 0 || fs.f_type != 0x50494446) {
       WARN("pidfds are not pidfs files (before Linux 6.9): a reaped worker is not recognised");
@@ -153,7 +172,7 @@ TEST_CASE("read_notify places each sender against the worker's pidfd, session an
     close(ready.read);
   }
   std::filesystem::remove_all(pattern);
-  REQUIRE(seen.size() == 6);
+  REQUIRE(seen.size() == 7);
   for (const auto& [text, sender] : seen) {
     INFO(text);
     CHECK(sender.pidfds);
@@ -171,4 +190,7 @@ TEST_CASE("read_notify places each sender against the worker's pidfd, session an
   CHECK((!gone.alive && !gone.in_session && !gone.below && !gone.worker));
   const NotifySender& last = seen["last words"];
   CHECK((last.worker && !last.alive));
+  // Its session's id stays taken while the orphan is in it: still the worker's session.
+  const NotifySender& orphan = seen["orphan"];
+  CHECK((orphan.alive && orphan.in_session && !orphan.below && !orphan.worker));
 }
