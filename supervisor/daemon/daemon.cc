@@ -59,6 +59,8 @@ Daemon::Daemon(Host& host, DaemonOptions options)
       fd_store_(options.fd_store),
       started_(host.now()) {
   listeners_.adopt_passed();
+  // What a killed predecessor left holding our addresses may be ended until the workers start.
+  listeners_.occupied().starting(config_.control.socket + ".instance");
   // Before the loop runs, a blocking lookup is fine (and a slow NSS only delays the start).
   const os::ResolvedNames names = host_.lookup_names(names_of(config_));
   if (const auto errors = name_errors(config_, names); !errors.empty()) {
@@ -67,6 +69,7 @@ Daemon::Daemon(Host& host, DaemonOptions options)
   spawn_context_.inherited_env = host_.environment();
   spawn_context_.service_dirs = service_dirs(spawn_context_.inherited_env);
   spawn_context_.inherited_nofile = options.inherited_nofile;
+  spawn_context_.instance = host_.instance_id();
   const std::vector<int> cpus = host_.cpus().allowed;
   for (const core::AppState& app : supervisor_.apps()) {
     AppRuntime runtime;
@@ -83,6 +86,7 @@ Daemon::Daemon(Host& host, DaemonOptions options)
   output_.configure(config_);
   open_control(names);
   if (config_.metrics.address) metrics_ = open_metrics(*config_.metrics.address);
+  listeners_.occupied().started();  // this master is the one to end leftovers of from now on
 }
 
 Daemon::~Daemon() {

@@ -106,6 +106,24 @@ struct NotifySender {
   bool below = false;
 };
 
+/// A process that holds a socket listening on an address the master wants (holders.h), with what
+/// tells whose it is.
+struct Occupant {
+  pid_t pid = 0;
+  uid_t uid = 0;            // effective
+  bool one_uid = false;     // real, effective, saved and filesystem uids are all `uid`
+  pid_t pgrp = 0;           // its process group
+  std::uint64_t start = 0;  // start time since boot, in clock ticks: which process this pid was
+  std::string command;      // "hello-worker --threads 1": its argv, the program's base name first
+  std::optional<std::string> instance;  // CLUSTER_INSTANCE in its environment (when readable)
+};
+
+/// The processes holding an address, and the others in their process groups.
+struct Occupants {
+  std::vector<Occupant> holders;
+  std::vector<Occupant> group;
+};
+
 /// Which file, and which content of it: another inode, or a size, mtime or ctime of its own that
 /// changed, is another file (a live upgrade runs only the file that rehearsed).
 struct FileIdentity {
