@@ -64,8 +64,8 @@ bool same_process(int a, int b) {
   return fstatfs(a, &fs) == 0 && fs.f_type == kPidfsMagic;
 }
 
-// Where the process behind `pidfd` (pid `pid`) stands to the worker: in its session, below it
-// (up to the master); false when the process is gone. /proc is read by pid; a read counts only
+// Where the process behind `pidfd` (pid `pid`) stands to the worker: in its session, else below
+// it (up to the master); false when the process is gone. /proc is read by pid; a read counts only
 // when the pidfd says afterwards that the process is still there (its pid cannot have been
 // reused then). A parent's pidfd is opened, then the child is read again: still its child, that
 // pidfd is its parent (a parent that dies hands its children to another, whose pid is not the
@@ -76,7 +76,8 @@ bool lineage(int pidfd, pid_t pid, const NotifyOwner& worker, NotifySender& send
   if (!stat || !alive(pidfd)) return false;
   sender.session = stat->session;
   sender.in_session = worker.pid > 0 && stat->session == worker.pid;
-  if (worker.pid <= 0 || worker.reaped) return true;  // its pid may be anyone's: no walk
+  // No walk when it is in the worker's session (enough), or when the worker's pid may be anyone's.
+  if (sender.in_session || worker.pid <= 0 || worker.reaped) return true;
   const pid_t self = getpid();
   UniqueFd held;
   int child_fd = pidfd;

