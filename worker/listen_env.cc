@@ -69,6 +69,7 @@ std::vector<std::string> build_worker_env(const std::vector<std::string>& inheri
   set(env, "CLUSTER_APP", spec.app);
   set(env, "CLUSTER_WORKER_ID", std::to_string(spec.worker_id));
   set(env, "CLUSTER_WORKERS", std::to_string(spec.workers));
+  if (!spec.instance.empty()) set(env, "CLUSTER_INSTANCE", spec.instance);
   for (const auto& [name, address] : spec.worker_listen) set(env, listen_env_name(name), address);
   // An app's env must not fake the socket contract either.
   for (const char* name : {"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET"}) {

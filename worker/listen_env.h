@@ -1,8 +1,8 @@
 // The environment a worker sees (DESIGN.md, "Worker environment"): what it inherits of the master's
 // own environment (inherited_env()) minus anything that describes the master's sockets, then the
 // identity of `user:` (HOME, USER, LOGNAME, SHELL), then the app's `env`, then the contract
-// variables, which always win: CLUSTER_APP, CLUSTER_WORKER_ID, CLUSTER_WORKERS, LISTEN_FDS,
-// LISTEN_FDNAMES, LISTEN_PID, NOTIFY_SOCKET and CLUSTER_LISTEN_<NAME>. Pure.
+// variables, which always win: CLUSTER_APP, CLUSTER_WORKER_ID, CLUSTER_WORKERS, CLUSTER_INSTANCE,
+// LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID, NOTIFY_SOCKET and CLUSTER_LISTEN_<NAME>. Pure.
 #pragma once
 
 #include <string>
@@ -25,6 +25,7 @@ struct WorkerEnvSpec {
   std::string app;
   unsigned worker_id = 0;
   unsigned workers = 1;
+  std::string instance;               // CLUSTER_INSTANCE: which master started it; empty = not set
   std::vector<std::string> fd_names;  // names of the fds at 3, 4, ... (LISTEN_FDNAMES)
   std::vector<std::pair<std::string, std::string>> worker_listen;  // worker mode: name, address
   std::string notify_socket;                                       // empty = not set

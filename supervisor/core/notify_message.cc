@@ -1,6 +1,5 @@
 #include "supervisor/core/notify_message.h"
 
-#include <algorithm>
 #include <charconv>
 #include <cstdint>
 
@@ -45,15 +44,23 @@ std::optional<std::string> refuse_notify(const NotifySender& sender, const Notif
   if (sender.uid != 0 && sender.uid != worker.uid && sender.uid != master_uid) {
     return who + ", not the worker's uid " + std::to_string(worker.uid);
   }
-  if (!sender.pidfd) return std::nullopt;  // a kernel that cannot tell us more
+  if (!sender.pidfds) return std::nullopt;  // a kernel that cannot tell us more (logged at start)
+  if (!sender.pidfd) {
+    // Kernels before 6.16 hand no pidfd of a sender reaped before the datagram is read.
+    return who + ", gone before the master could tell which process it was (no pidfd came)";
+  }
+  if (sender.worker) return std::nullopt;
   if (worker.cgroup && sender.cgroup) {
     if (*sender.cgroup == *worker.cgroup) return std::nullopt;
     return who + ", a process outside the worker's cgroup";
   }
-  if (!sender.alive) return std::nullopt;
-  const bool below = std::find(sender.ancestors.begin(), sender.ancestors.end(), worker.pid) !=
-                     sender.ancestors.end();
-  if (sender.pid == worker.pid || sender.session == worker.pid || below) return std::nullopt;
+  if (!sender.alive) {
+    return who +
+           ", gone before the master read it: without a cgroup of the worker's own, only a "
+           "process still there can be shown to be the worker's (wait for the master: "
+           "sd_notify_barrier(), as systemd-notify does)";
+  }
+  if (sender.in_session || sender.below) return std::nullopt;
   return who + ", not one of the worker's processes (session " + std::to_string(sender.session) +
          ")";
 }

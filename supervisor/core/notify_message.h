@@ -6,7 +6,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace clusterd::core {
 
@@ -26,16 +25,19 @@ NotifyMessage parse_notify(std::string_view datagram);
 struct NotifySender {
   unsigned uid = 0;
   int pid = 0;
-  bool pidfd = false;  // the kernel handed its pidfd (Linux 6.5+): the facts below are known
-  bool alive = false;  // not reaped yet when the master looked
+  bool pidfds = false;  // the kernel hands the sender's pidfd with each datagram (Linux 6.5+)
+  bool pidfd = false;   // one came with this datagram: the facts below are known
+  bool worker = false;  // its pidfd is the worker's own: it is the worker, alive or not
+  bool alive = false;   // not reaped yet when the master looked
   std::optional<std::uint64_t> cgroup;  // its cgroup v2 id, known even after its exit
-  int session = 0;                      // alive only
-  std::vector<int> ancestors;           // alive only: parent first
+  // Alive only:
+  int session = 0;          // its session
+  bool in_session = false;  // that session is the worker's (every worker leads one)
+  bool below = false;       // the worker is among its parents (up to the master), not reaped
 };
 
 /// The worker whose notify socket it was.
 struct NotifyWorker {
-  int pid = 0;
   unsigned uid = 0;
   std::optional<std::uint64_t> cgroup;  // its own cgroup, when clusterd made one
 };
@@ -43,10 +45,12 @@ struct NotifyWorker {
 /// Whether a datagram may speak for `worker`; the reason when it may not. Each check stops a
 /// different attacker (docs/reliability.md): the socket itself, mode 0600 in a directory only the
 /// master writes, keeps other uids out; the uid must be the worker's (or root's, or the
-/// master's); and the sender must be one of the worker's own processes: in its cgroup when it
-/// has one (which the kernel remembers after the sender exits), else, while alive, the worker,
-/// in its session, or below it. A sender already gone, without a cgroup to ask, is taken on the
-/// first two checks alone (a short-lived `systemd-notify --ready` of a shell worker is one).
+/// master's); and the sender must be shown to be one of the worker's own processes: in its
+/// cgroup when it has one (which the kernel remembers after the sender exits); else the worker
+/// itself, or, still there when the master looked, in the worker's session or below it. A sender
+/// already gone cannot be placed without a cgroup, and is refused: `systemd-notify` waits until
+/// the master has read its message (sd_notify_barrier), so it is still there. Only a kernel that
+/// hands no pidfd at all (before Linux 6.5) leaves the socket and the uid as the last checks.
 std::optional<std::string> refuse_notify(const NotifySender& sender, const NotifyWorker& worker,
                                          unsigned master_uid);
 

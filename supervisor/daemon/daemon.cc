@@ -54,6 +54,8 @@ Daemon::Daemon(Host& host, DaemonOptions options)
       fd_store_(options.fd_store),
       started_(host.now()) {
   listeners_.adopt_passed();
+  // What a killed predecessor left holding our addresses may be ended until the workers start.
+  listeners_.occupied().starting(config_.control.socket + ".instance");
   // Before the loop runs, a blocking lookup is fine (and a slow NSS only delays the start).
   const os::ResolvedNames names = host_.lookup_names(names_of(config_));
   if (const auto errors = name_errors(config_, names); !errors.empty()) {
@@ -62,6 +64,7 @@ Daemon::Daemon(Host& host, DaemonOptions options)
   spawn_context_.inherited_env = host_.environment();
   spawn_context_.service_dirs = service_dirs(spawn_context_.inherited_env);
   spawn_context_.inherited_nofile = options.inherited_nofile;
+  spawn_context_.instance = host_.instance_id();
   const std::vector<int> cpus = host_.cpus().allowed;
   for (const core::AppState& app : supervisor_.apps()) {
     AppRuntime runtime;
@@ -78,6 +81,7 @@ Daemon::Daemon(Host& host, DaemonOptions options)
   output_.configure(config_);
   open_control(names);
   if (config_.metrics.address) metrics_ = open_metrics(*config_.metrics.address);
+  listeners_.occupied().started();  // this master is the one to end leftovers of from now on
 }
 
 Daemon::~Daemon() {
@@ -151,17 +155,20 @@ void Daemon::on_notify(WorkerHandle worker, const NotifyDatagram& datagram) {
   const std::optional<core::SlotId> id = workers_.slot_of(worker);
   if (!id) return;
   const os::NotifySender& from = datagram.sender;
-  const core::NotifySender sender{from.uid,
-                                  from.pid,
-                                  from.pidfd,
-                                  from.alive,
-                                  from.cgroup,
-                                  from.session,
-                                  std::vector<int>(from.ancestors.begin(), from.ancestors.end())};
-  const core::NotifyWorker owner{supervisor_.lane(*id).pid(), workers_.uid_of(worker),
-                                 workers_.cgroup_of(worker)};
+  core::NotifySender sender;
+  sender.uid = from.uid;
+  sender.pid = from.pid;
+  sender.pidfds = from.pidfds;
+  sender.pidfd = from.pidfd;
+  sender.worker = from.worker;
+  sender.alive = from.alive;
+  sender.cgroup = from.cgroup;
+  sender.session = from.session;
+  sender.in_session = from.in_session;
+  sender.below = from.below;
+  const core::NotifyWorker owner{workers_.uid_of(worker), workers_.cgroup_of(worker)};
   if (std::optional<std::string> why = core::refuse_notify(sender, owner, host_.self_uid())) {
-    notify_rejected(*id, *why);
+    notify_rejected(*id, *why, datagram.late);
     return;
   }
   const core::NotifyMessage message = core::parse_notify(datagram.text);
@@ -315,8 +322,14 @@ void Daemon::spawn(core::SlotId id, std::vector<core::SlotAction>& more) {
 
 // A flood of forged datagrams must not become a flood of log lines: the first of each minute is
 // logged, the others counted and summed up in the next line.
-void Daemon::notify_rejected(core::SlotId id, const std::string& why) {
+void Daemon::notify_rejected(core::SlotId id, const std::string& why, bool late) {
   ++notify_rejected_total_;
+  if (late) {
+    // Read once its worker was dead, it could change nothing: often a process of the worker's,
+    // killed with it before the master could place it (systemd-notify among them).
+    spdlog::debug("{}: ignored a notify message read after the worker exited, {}", label(id), why);
+    return;
+  }
   const core::TimePoint now = host_.now();
   if (now < notify_log_next_) {
     ++notify_rejected_quiet_;

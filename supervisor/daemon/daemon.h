@@ -101,7 +101,7 @@ class Daemon final : public HostEvents {
   void on_spawned(core::SlotId id, int pid, int cpu);
   void on_exited(core::SlotId id, const core::ExitStatus& status);
   void log_spawn_failure(core::SlotId id, const std::string& what, core::ExitStatus::Blame blame);
-  void notify_rejected(core::SlotId id, const std::string& why);
+  void notify_rejected(core::SlotId id, const std::string& why, bool late);
   void retire(core::SlotId id);
   void after_actions();
   void forget_unused_generations();

@@ -5,6 +5,7 @@
 // each call is one mechanical thing the OS does.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -130,6 +131,7 @@ class SpawnFailure : public std::runtime_error {
 struct NotifyDatagram {
   std::string text;
   os::NotifySender sender;
+  bool late = false;  // read once the worker had exited (delivered just before its on_exit)
 };
 
 using os::ProcessSample;
@@ -186,6 +188,22 @@ class Host {
   virtual std::string socket_mismatch(int fd, const config::Address& address, bool stopped_ok) = 0;
   virtual void remove_socket_file(const config::Address& address) = 0;
   virtual std::vector<PassedSocket> take_passed_sockets() = 0;
+  /// The processes but the master holding a socket that listens where `address` would, and the
+  /// others in their process groups, with what tells whose they are (os/holders.h).
+  virtual os::Occupants address_occupants(const config::Address& address) = 0;
+  /// SIGTERM to each of `who` still the process described, SIGKILL to those left after `grace`,
+  /// and waits (bounded). Blocking: for start-up only, before the loop runs. Returns the pids
+  /// still there.
+  virtual std::vector<int> end_processes(const std::vector<os::Occupant>& who,
+                                         std::chrono::milliseconds grace) = 0;
+  /// This master's id, for its workers' CLUSTER_INSTANCE (the same after a live upgrade).
+  virtual std::string instance_id() = 0;
+  /// Whether the master of `id` runs now; nullopt when that cannot be told.
+  virtual std::optional<bool> instance_running(const std::string& id) = 0;
+  /// The id recorded in `path` by the previous master of this config, if it is safe to trust.
+  virtual std::optional<std::string> read_instance_record(const std::string& path) = 0;
+  /// Records `id` in `path`; throws std::system_error.
+  virtual void write_instance_record(const std::string& path, const std::string& id) = 0;
   /// Makes `path` a directory (mode 0750) owned by `uid`:`gid`, creating it if missing; one in
   /// the way that is not a directory (or is a symlink) is an error. Throws std::system_error.
   virtual void make_private_dir(const std::string& path, unsigned uid, unsigned gid) = 0;

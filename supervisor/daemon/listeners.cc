@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <system_error>
+
 namespace clusterd::daemon {
 
 Fd& Fd::operator=(Fd&& other) noexcept {
@@ -73,24 +75,44 @@ Fd Listeners::take_passed(const config::ListenerSpec& spec, unsigned slot) {
   return unit;
 }
 
+// An address in use is named with who holds it; at the start, the leftovers of the previous
+// master that hold it are ended and the bind tried again (Occupied). A few rounds: a leftover
+// may have started another process holding the socket while the first were being ended.
 Fd Listeners::bind(const config::ListenerSpec& spec, const config::Address& address, bool reuseport,
-                   const os::SocketAccess& access) {
-  Fd fd(host_, host_.bind(address, spec.backlog, reuseport, access));
-  if (address.family == config::Address::Family::Unix) socket_files_.push_back(address);
-  return fd;
+                   const os::SocketAccess& access, const AddressOwner& owner) {
+  constexpr int kRounds = 3;
+  for (int round = 0;; ++round) {
+    try {
+      Fd fd(host_, host_.bind(address, spec.backlog, reuseport, access));
+      if (address.family == config::Address::Family::Unix) socket_files_.push_back(address);
+      return fd;
+    } catch (const std::system_error& e) {
+      if (e.code() != std::errc::address_in_use) throw;
+      // Returns when it ended the holders; throws, naming them, when it may not (or no more).
+      occupied_.in_use(e.what(), address, owner, round >= kRounds);
+    }
+  }
+}
+
+AddressOwner Listeners::owner_of(const std::optional<os::Ids>& ids, config::Duration grace) {
+  AddressOwner owner{{host_.self_uid()}, grace};
+  if (ids) owner.uids.push_back(ids->uid);
+  return owner;
 }
 
 std::shared_ptr<Listener> Listeners::bind_listener(const std::string& app,
                                                    const config::ListenerSpec& spec, unsigned slots,
-                                                   bool beside, const os::SocketAccess& access) {
+                                                   bool beside, const os::SocketAccess& access,
+                                                   const AddressOwner& owner) {
   auto listener = std::make_shared<Listener>(Listener{spec, {}, {}});
   if (spec.mode == config::ListenMode::Shared) {
     Fd fd = take_passed(spec, 0);
     // Beside a running reuseport group on the same address, the shared socket joins the group.
-    if (!fd) fd = bind(spec, spec.address, beside, access);
+    if (!fd) fd = bind(spec, spec.address, beside, access, owner);
     listener->fds.push_back(std::move(fd));
   } else if (spec.mode == config::ListenMode::ReusePort) {
     config::Address address = spec.address;
+    std::string others;  // who else listens there, sharing the connections once we bind
     for (unsigned i = 0; i < slots; ++i) {
       Fd fd = take_passed(spec, i);
       if (fd && i == 0) {
@@ -98,9 +120,16 @@ std::shared_ptr<Listener> Listeners::bind_listener(const std::string& app,
         // ReusePort=yes, and setting it on a listening socket works on Linux all the same.
         host_.set_reuseport(fd.get());
       }
-      if (!fd) fd = bind(spec, address, true, access);
+      if (!fd && i == 0) others = occupied_.before_reuseport(address, owner);
+      if (!fd) fd = bind(spec, address, true, access, owner);
       if (address.port == 0) address.port = host_.local_port(fd.get());
       listener->fds.push_back(std::move(fd));
+    }
+    if (!others.empty()) {
+      spdlog::warn(
+          "{}: {} {}: shares its connections with other SO_REUSEPORT sockets there, "
+          "held {}",
+          app, spec.name, spec.address.text, others);
     }
   }
   listener->listening.assign(listener->fds.size(), Listening::Yes);
@@ -147,7 +176,8 @@ Generation Listeners::prepare(const config::AppSpec& spec, unsigned slots,
     access.mode = ls.socket_mode;
     if (!ls.socket_user.empty()) access.uid = names.users.at(ls.socket_user).uid;
     if (!ls.socket_group.empty()) access.gid = names.groups.at(ls.socket_group);
-    gen.listeners.push_back(bind_listener(spec.name, ls, slots, beside, access));
+    gen.listeners.push_back(
+        bind_listener(spec.name, ls, slots, beside, access, owner_of(gen.ids, spec.stop_timeout)));
   }
   return gen;
 }
@@ -164,7 +194,7 @@ std::vector<std::pair<Listener*, std::vector<Fd>>> Listeners::grow(const Generat
     std::vector<Fd> fds;
     for (unsigned i = 0; i < slots; ++i) {
       const bool have = i < listener->fds.size() && listener->fds[i];
-      fds.push_back(have ? Fd() : bind(listener->spec, address, true, {}));
+      fds.push_back(have ? Fd() : bind(listener->spec, address, true, {}, owner_of(gen.ids, {})));
     }
     grown.emplace_back(listener.get(), std::move(fds));
   }

@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "supervisor/core/reload_plan.h"
 #include "supervisor/daemon/host.h"
+#include "supervisor/daemon/occupied.h"
 
 namespace clusterd::daemon {
 
@@ -57,7 +58,7 @@ struct Generation {
 
 class Listeners {
  public:
-  explicit Listeners(Host& host) : host_(host) {}
+  explicit Listeners(Host& host) : host_(host), occupied_(host) {}
   ~Listeners();  // removes the socket files of unix listeners the master created
 
   /// Takes the sockets systemd passed, before anything is bound.
@@ -84,6 +85,9 @@ class Listeners {
   /// new backlog (listen() again; it cannot fail on a listening socket).
   void apply_backlogs(Generation& gen);
 
+  /// Who holds an address that cannot be bound; at the start, the previous master's leftovers.
+  Occupied& occupied() { return occupied_; }
+
   /// Whether the master created the socket file at `address` (removed at its exit).
   bool created_file(const config::Address& address) const;
   /// A socket file the previous master created: this one removes it at its exit (an upgrade).
@@ -109,12 +113,15 @@ class Listeners {
   Fd take_passed(const config::ListenerSpec& spec, unsigned slot);
   void set_listening(Listener& listener, std::size_t index, bool on);
   Fd bind(const config::ListenerSpec& spec, const config::Address& address, bool reuseport,
-          const os::SocketAccess& access);
+          const os::SocketAccess& access, const AddressOwner& owner);
   std::shared_ptr<Listener> bind_listener(const std::string& app, const config::ListenerSpec& spec,
                                           unsigned slots, bool beside,
-                                          const os::SocketAccess& access);
+                                          const os::SocketAccess& access,
+                                          const AddressOwner& owner);
+  AddressOwner owner_of(const std::optional<os::Ids>& ids, config::Duration grace);
 
   Host& host_;
+  Occupied occupied_;
   std::multimap<std::string, Fd> passed_;      // by name, until claimed
   std::vector<config::Address> socket_files_;  // unix sockets the master created
 };

@@ -164,6 +164,7 @@ Daemon::Daemon(Host& host, UpgradeState state)
   spawn_context_.inherited_env = host_.environment();
   spawn_context_.service_dirs = service_dirs(spawn_context_.inherited_env);
   spawn_context_.inherited_nofile = state.inherited_nofile;
+  spawn_context_.instance = host_.instance_id();  // the same process: the same id
   const std::vector<int> cpus = host_.cpus().allowed;
   for (std::size_t a = 0; a < supervisor_.apps().size(); ++a) {
     AppRuntime runtime;

@@ -44,6 +44,7 @@ SpawnRequest spawn_request(const config::AppSpec& spec, const Generation& gen, u
   env.app = spec.name;
   env.worker_id = index;
   env.workers = workers;
+  env.instance = context.instance;
   env.app_env = spec.env;
   if (spec.watchdog) {
     env.app_env.emplace_back(

@@ -25,6 +25,7 @@ struct SpawnContext {
   std::vector<std::pair<std::string, std::string>> service_dirs;
   std::optional<core::NofileLimit> inherited_nofile;  // what clusterd was started with
   unsigned long nofile_hard_now = 0;
+  std::string instance;  // CLUSTER_INSTANCE: the master's id (os/holders.h)
 };
 
 /// Builds the request that starts slot `index` of an app running `spec` with `gen`'s runtime.

@@ -20,6 +20,7 @@
 #include "supervisor/loop/name_lookup.h"
 #include "supervisor/loop/processes.h"
 #include "supervisor/os/cpus.h"
+#include "supervisor/os/holders.h"
 #include "supervisor/os/journal.h"
 #include "supervisor/os/listeners.h"
 #include "supervisor/os/log_files.h"
@@ -210,6 +211,24 @@ std::string AsioHost::socket_mismatch(int fd, const config::Address& address, bo
 }
 void AsioHost::remove_socket_file(const config::Address& address) {
   os::remove_socket_file(address);
+}
+
+os::Occupants AsioHost::address_occupants(const config::Address& address) {
+  return os::address_occupants(address);
+}
+std::vector<int> AsioHost::end_processes(const std::vector<os::Occupant>& who,
+                                         std::chrono::milliseconds grace) {
+  return os::end_processes(who, grace);
+}
+std::string AsioHost::instance_id() { return os::instance_id(); }
+std::optional<bool> AsioHost::instance_running(const std::string& id) {
+  return os::instance_running(id);
+}
+std::optional<std::string> AsioHost::read_instance_record(const std::string& path) {
+  return os::read_instance_record(path);
+}
+void AsioHost::write_instance_record(const std::string& path, const std::string& id) {
+  os::write_instance_record(path, id);
 }
 
 void AsioHost::make_private_dir(const std::string& path, unsigned uid, unsigned gid) {

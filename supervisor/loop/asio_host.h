@@ -65,6 +65,13 @@ class AsioHost final : public daemon::Host {
   std::string socket_mismatch(int fd, const config::Address& address, bool stopped_ok) override;
   void remove_socket_file(const config::Address& address) override;
   std::vector<daemon::PassedSocket> take_passed_sockets() override;
+  os::Occupants address_occupants(const config::Address& address) override;
+  std::vector<int> end_processes(const std::vector<os::Occupant>& who,
+                                 std::chrono::milliseconds grace) override;
+  std::string instance_id() override;
+  std::optional<bool> instance_running(const std::string& id) override;
+  std::optional<std::string> read_instance_record(const std::string& path) override;
+  void write_instance_record(const std::string& path, const std::string& id) override;
   void make_private_dir(const std::string& path, unsigned uid, unsigned gid) override;
   config::ParseResult load_config(const std::string& path) override;
   std::vector<config::ConfigError> check_environment(const config::Config& config) override;

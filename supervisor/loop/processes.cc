@@ -87,6 +87,22 @@ Processes::Processes(asio::io_context& io, const std::string& runtime_dir,
   } else {
     cgroup_mode_ = taken->cgroup_mode;
   }
+  log_notify_checks();
+}
+
+// Said once: how a notify datagram is told to be a worker's (docs/reliability.md).
+void Processes::log_notify_checks() const {
+  if (!os::notify_pidfds_supported()) {
+    spdlog::warn(
+        "notify: this kernel does not say which process sent a datagram (SO_PASSPIDFD needs "
+        "Linux 6.5): a datagram on a worker's socket counts on its sender's uid alone");
+  } else if (cgroup_tree_) {
+    spdlog::info("notify: a sender counts when it is in the worker's cgroup");
+  } else {
+    spdlog::info(
+        "notify: a sender counts when it is the worker, or still there when read and in the "
+        "worker's session or below it (no per-worker cgroups)");
+  }
 }
 
 void Processes::start(daemon::HostEvents& events) {
@@ -296,21 +312,23 @@ void Processes::watch_notify(WorkerHandle handle, const std::shared_ptr<Datagram
                      });
 }
 
-// `reaped`: the worker's pid may be anyone's by now, so a datagram from that pid is checked in
-// full; before, a datagram from it is the worker's own (an unreaped pid is not reused).
+// `reaped`: the worker's pid may be anyone's by now, so a datagram from that pid is not taken for
+// the worker's by its number; before, it is the worker's own (an unreaped pid is not reused).
 void Processes::drain_notify(WorkerHandle handle, bool reaped) {
   for (int i = 0; i < 64; ++i) {  // bounded: a chatty worker cannot starve the loop
     const auto it = workers_.find(handle);
     if (it == workers_.end() || !it->second.notify) return;
     std::optional<os::NotifyDatagram> datagram;
     try {
-      datagram = os::read_notify(it->second.notify->native_handle(), reaped ? 0 : it->second.pid);
+      datagram = os::read_notify(it->second.notify->native_handle(),
+                                 {it->second.pid, reaped, it->second.pidfd.get()});
     } catch (const std::exception& e) {
       spdlog::warn("notify socket of pid {}: {}", it->second.pid, e.what());
       return;
     }
     if (!datagram) return;
-    const daemon::NotifyDatagram message{std::move(datagram->text), std::move(datagram->sender)};
+    const daemon::NotifyDatagram message{std::move(datagram->text), std::move(datagram->sender),
+                                         reaped};
     guard("notify", [&] { events_->on_notify(handle, message); });
   }
 }

@@ -72,6 +72,7 @@ class Processes {
   };
 
   void choose_cgroups(const std::string& setting);
+  void log_notify_checks() const;
   std::shared_ptr<os::Cgroup> make_cgroup(const std::string& name);
   /// True when memory.high was set (max_memory) and can be watched.
   bool apply_limits(const daemon::SpawnRequest& request, const os::Cgroup* cgroup);

@@ -5,6 +5,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -34,6 +35,7 @@ struct PidfdInfo {
 constexpr std::uint64_t kInfoCgroupId = 1UL << 2;
 constexpr std::uint64_t kInfoExit = 1UL << 3;
 constexpr unsigned long kPidfdGetInfo = _IOWR(0xFF, 11, PidfdInfo);
+constexpr long kPidfsMagic = 0x50494446;  // PID_FS_MAGIC, <linux/magic.h> of Linux 6.9
 
 [[noreturn]] void fail(const std::string& what) {
   throw std::system_error(errno, std::system_category(), what);
@@ -47,38 +49,85 @@ std::string random_name() {
   return name;
 }
 
-// What the pidfd of a sender says about it: alive or not, its cgroup, its session and parents.
-void describe(int pidfd, pid_t worker, NotifySender& sender) {
+bool alive(int pidfd) { return syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0; }
+
+// Whether two pidfds are the same process, alive or not: on pidfs (Linux 6.9+) a process has one
+// inode for all its pidfds; before, every pidfd shares one anonymous inode and nothing can be
+// told from it.
+bool same_process(int a, int b) {
+  if (a < 0 || b < 0) return false;
+  struct stat sa {};
+  struct stat sb {};
+  if (fstat(a, &sa) != 0 || fstat(b, &sb) != 0) return false;
+  if (sa.st_dev != sb.st_dev || sa.st_ino != sb.st_ino) return false;
+  struct statfs fs {};
+  return fstatfs(a, &fs) == 0 && fs.f_type == kPidfsMagic;
+}
+
+// Where the process behind `pidfd` (pid `pid`) stands to the worker: in its session, else below
+// it (up to the master); false when the process is gone. /proc is read by pid; a read counts only
+// when the pidfd says afterwards that the process is still there (its pid cannot have been
+// reused then). A parent's pidfd is opened, then the child is read again: still its child, that
+// pidfd is its parent (a parent that dies hands its children to another, whose pid is not the
+// dead one's), and the next link is read through it. A process handed to the master as
+// subreaper has the master as its parent: the walk ends there, whichever worker it came from.
+bool lineage(int pidfd, pid_t pid, const NotifyOwner& worker, NotifySender& sender) {
+  const std::optional<ProcStat> stat = read_proc_stat(pid);
+  if (!stat || !alive(pidfd)) return false;
+  sender.session = stat->session;
+  sender.in_session = worker.pid > 0 && stat->session == worker.pid;
+  // No walk when it is in the worker's session (enough), or when the worker's pid may be anyone's.
+  if (sender.in_session || worker.pid <= 0 || worker.reaped) return true;
+  const pid_t self = getpid();
+  UniqueFd held;
+  int child_fd = pidfd;
+  pid_t child = pid;
+  pid_t parent = stat->ppid;
+  for (int depth = 0; parent > 1 && parent != self && depth < 64; ++depth) {
+    UniqueFd parent_fd(static_cast<int>(syscall(SYS_pidfd_open, parent, 0)));
+    if (!parent_fd) break;
+    const std::optional<ProcStat> again = read_proc_stat(child);
+    if (!again || again->ppid != parent || !alive(child_fd)) break;
+    if (parent == worker.pid) {
+      sender.below = true;
+      break;
+    }
+    const std::optional<ProcStat> up = read_proc_stat(parent);
+    if (!up || !alive(parent_fd.get())) break;
+    held = std::move(parent_fd);
+    child_fd = held.get();
+    child = parent;
+    parent = up->ppid;
+  }
+  return true;
+}
+
+// What the pidfd of a sender says about it: the worker itself or not, alive or not, its cgroup,
+// where it stands to the worker.
+void describe(int pidfd, const NotifyOwner& worker, NotifySender& sender) {
   sender.pidfd = true;
   PidfdInfo info{};
   info.mask = kInfoCgroupId | kInfoExit;
   if (ioctl(pidfd, kPidfdGetInfo, &info) == 0 && (info.mask & kInfoCgroupId) != 0) {
     sender.cgroup = info.cgroupid;
   }
-  if (sender.pid <= 0) return;
-  if (sender.pid == worker) {
-    // The worker itself: it leads its own session (setsid before its exec; a session leader
-    // cannot leave it) and has no ancestor below the master.
-    if (syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) != 0) return;
-    sender.alive = true;
-    sender.session = worker;
+  if (same_process(pidfd, worker.pidfd)) {
+    sender.worker = true;
+    sender.alive = alive(pidfd);
     return;
   }
-  // /proc is read by pid, then the pidfd says whether that pid was still the sender: a process
-  // that is alive now was alive while we read (its pid cannot have been reused).
-  std::optional<ProcStat> stat = read_proc_stat(sender.pid);
-  // Up to the master, not beyond: a worker's processes are all below it.
-  std::vector<pid_t> ancestors;
-  const pid_t self = getpid();
-  for (pid_t p = stat ? stat->ppid : 0; p > 1 && p != self && ancestors.size() < 64;) {
-    ancestors.push_back(p);
-    const std::optional<ProcStat> parent = read_proc_stat(p);
-    p = parent ? parent->ppid : 0;
+  if (sender.pid <= 0) return;
+  if (sender.pid == worker.pid && !worker.reaped) {
+    // The unreaped worker's pid is the worker's. It leads its own session (setsid before its
+    // exec; a session leader cannot leave it).
+    if (!alive(pidfd)) return;
+    sender.worker = true;
+    sender.alive = true;
+    sender.session = worker.pid;
+    sender.in_session = true;
+    return;
   }
-  if (!stat || syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) != 0) return;
-  sender.alive = true;
-  sender.session = stat->session;
-  sender.ancestors = std::move(ancestors);
+  sender.alive = lineage(pidfd, sender.pid, worker, sender);
 }
 
 }  // namespace
@@ -146,7 +195,7 @@ bool notify_pidfds_supported() {
   return fd && setsockopt(fd.get(), SOL_SOCKET, kSoPassPidfd, &one, sizeof one) == 0;
 }
 
-std::optional<NotifyDatagram> read_notify(int fd, pid_t worker) {
+std::optional<NotifyDatagram> read_notify(int fd, const NotifyOwner& worker) {
   char data[4096];
   alignas(cmsghdr) char
       control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(int) * 16)];
@@ -163,6 +212,10 @@ std::optional<NotifyDatagram> read_notify(int fd, pid_t worker) {
   }
   NotifyDatagram out;
   UniqueFd pidfd;
+  // Nobody may park fds with us: those passed along are closed, but only once the sender has
+  // been looked at. One may be a barrier its sender waits on (sd_notify_barrier(), BARRIER=1 of
+  // systemd-notify): closed first, it would let the sender exit before it is placed.
+  std::vector<UniqueFd> passed_fds;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET) continue;
     if (c->cmsg_type == SCM_CREDENTIALS) {
@@ -171,18 +224,23 @@ std::optional<NotifyDatagram> read_notify(int fd, pid_t worker) {
       out.sender.uid = cred.uid;
       out.sender.pid = cred.pid;
     } else if (c->cmsg_type == kScmPidfd) {
-      int passed = -1;
+      int passed = -1;  // Linux 6.5 to 6.15: minus an errno for a sender already reaped
       std::memcpy(&passed, CMSG_DATA(c), sizeof passed);
-      pidfd.reset(passed);
-    } else if (c->cmsg_type == SCM_RIGHTS) {  // nobody may park fds with us: close them
+      if (passed >= 0) pidfd.reset(passed);
+    } else if (c->cmsg_type == SCM_RIGHTS) {
       const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
       for (std::size_t i = 0; i < count; ++i) {
         int passed = -1;
         std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
-        close(passed);
+        passed_fds.emplace_back(passed);
       }
     }
   }
+  // Whether the kernel was asked for a pidfd: then a datagram without one is from a sender it
+  // could not give one of (reaped first, before Linux 6.16), not from a kernel that cannot.
+  int asked = 0;
+  socklen_t size = sizeof asked;
+  out.sender.pidfds = getsockopt(fd, SOL_SOCKET, kSoPassPidfd, &asked, &size) == 0 && asked != 0;
   if (pidfd) describe(pidfd.get(), worker, out.sender);
   const std::size_t length =
       static_cast<std::size_t>(n) < sizeof data - 1 ? static_cast<std::size_t>(n) : sizeof data - 1;

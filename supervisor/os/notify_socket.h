@@ -53,10 +53,20 @@ struct NotifyDatagram {
   NotifySender sender;
 };
 
-/// Reads one waiting datagram, or nullopt when none is queued. `worker`: the worker's pid while
-/// it is not reaped (no one else can have it then), else 0; a datagram from that pid needs no
-/// /proc reads to say who sent it. Throws std::system_error.
-std::optional<NotifyDatagram> read_notify(int fd, pid_t worker);
+/// The worker whose socket it is.
+struct NotifyOwner {
+  pid_t pid = 0;
+  /// Reaped already: its pid may be anyone's now. Not its session's: a session's id stays taken
+  /// while any process is in it.
+  bool reaped = false;
+  int pidfd = -1;  // its pidfd, reaped or not (-1 if none)
+};
+
+/// Reads one waiting datagram, or nullopt when none is queued. A sender whose pidfd is the
+/// worker's own (pidfs, Linux 6.9+, or the pid of an unreaped worker) needs no /proc reads; any
+/// other is placed by its session and its chain of parents, each link read from /proc and
+/// confirmed through pidfds, so that no pid reused meanwhile joins it. Throws std::system_error.
+std::optional<NotifyDatagram> read_notify(int fd, const NotifyOwner& worker);
 
 /// True when the kernel supports SO_PASSPIDFD (Linux 6.5+).
 bool notify_pidfds_supported();

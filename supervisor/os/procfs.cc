@@ -73,8 +73,8 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text) {
   }
   ProcStat stat;
   if (!parse_number(trim(text.substr(0, open_paren)), stat.pid)) return std::nullopt;
-  // Fields after ") ": 3 state, 4 ppid, ..., 14 utime, 15 stime, ..., 20 num_threads,
-  // 22 starttime.
+  // Fields after ") ": 3 state, 4 ppid, 5 pgrp, 6 session, ..., 14 utime, 15 stime, ..., 20
+  // num_threads, 22 starttime.
   std::string_view rest = text.substr(close_paren + 2);
   std::vector<std::string_view> fields;
   fields.reserve(20);
@@ -87,9 +87,9 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text) {
   if (fields.size() < 20 || fields[0].empty()) return std::nullopt;
   stat.state = fields[0][0];
   std::uint64_t utime = 0, stime = 0;
-  if (!parse_number(fields[1], stat.ppid) || !parse_number(fields[3], stat.session) ||
-      !parse_number(fields[11], utime) || !parse_number(fields[12], stime) ||
-      !parse_number(fields[17], stat.threads) ||
+  if (!parse_number(fields[1], stat.ppid) || !parse_number(fields[2], stat.pgrp) ||
+      !parse_number(fields[3], stat.session) || !parse_number(fields[11], utime) ||
+      !parse_number(fields[12], stime) || !parse_number(fields[17], stat.threads) ||
       !parse_number(trim(fields[19]), stat.start_ticks)) {
     return std::nullopt;
   }

@@ -21,6 +21,7 @@ namespace clusterd::os {
 struct ProcStat {
   pid_t pid = 0;
   pid_t ppid = 0;
+  pid_t pgrp = 0;
   pid_t session = 0;
   char state = '?';
   std::uint64_t cpu_ticks = 0;     // utime + stime, in clock ticks

@@ -93,12 +93,36 @@ struct AcceptQueue {
 struct NotifySender {
   uid_t uid = static_cast<uid_t>(-1);  // SCM_CREDENTIALS
   pid_t pid = 0;
-  bool pidfd = false;                   // the kernel handed a pidfd (SCM_PIDFD, Linux 6.5+)
-  bool alive = false;                   // the sender had not been reaped when we looked
+  bool pidfds = false;  // the socket asks for the sender's pidfd (SO_PASSPIDFD, Linux 6.5+)
+  bool pidfd = false;   // one came with this datagram (SCM_PIDFD)
+  bool worker = false;  // that pidfd is the worker's own process, alive or not
+  bool alive = false;   // the sender had not been reaped when we looked
   std::optional<std::uint64_t> cgroup;  // its cgroup v2 id (kept by the kernel after its exit)
-  pid_t session = 0;                    // alive only
-  std::vector<pid_t>
-      ancestors;  // alive only: its parent, grandparent, ... below the master (at most 64)
+  // Alive only. Its session is the worker's even once the worker is reaped (a session's id stays
+  // taken while any process is in it); the worker is among its parents (up to the master, at
+  // most 64; looked for when it is not in the worker's session) only while the worker is not
+  // reaped (its pid is no one else's then).
+  pid_t session = 0;
+  bool in_session = false;
+  bool below = false;
+};
+
+/// A process that holds a socket listening on an address the master wants (holders.h), with what
+/// tells whose it is.
+struct Occupant {
+  pid_t pid = 0;
+  uid_t uid = 0;            // effective
+  bool one_uid = false;     // real, effective, saved and filesystem uids are all `uid`
+  pid_t pgrp = 0;           // its process group
+  std::uint64_t start = 0;  // start time since boot, in clock ticks: which process this pid was
+  std::string command;      // "hello-worker --threads 1": its argv, the program's base name first
+  std::optional<std::string> instance;  // CLUSTER_INSTANCE in its environment (when readable)
+};
+
+/// The processes holding an address, and the others in their process groups.
+struct Occupants {
+  std::vector<Occupant> holders;
+  std::vector<Occupant> group;
 };
 
 /// Which file, and which content of it: another inode, or a size, mtime or ctime of its own that

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# What a dead worker left behind knows its NOTIFY_SOCKET. Without cgroups a datagram whose
-# sender is gone before the master reads it is taken on the socket and uid alone (that is how a
-# shell worker's `systemd-notify --ready` counts), so the replacement must never be reachable
+# What a dead worker left behind knows its NOTIFY_SOCKET. The replacement must never be reachable
 # through its predecessor's socket: its name is new for every worker process (a layer of
-# docs/reliability.md; reusing sockets to save a bind() per respawn would open this). A
+# docs/reliability.md; reusing sockets to save a bind() per respawn would open this, and a kernel
+# without SO_PASSPIDFD takes a datagram on its socket and uid alone). A
 # setsid'ed escapee (it survives its worker without cgroups) sends READY=1 to the old path while
 # the replacement starts, itself and from children that exit at once: the replacement has a
 # socket of its own and stays starting.

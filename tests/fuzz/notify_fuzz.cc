@@ -34,11 +34,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   NotifySender sender;
   sender.uid = size > 0 ? data[0] : 0;
   sender.pid = static_cast<int>(size);
-  sender.pidfd = size > 1 && (data[1] & 1);
-  sender.alive = size > 1 && (data[1] & 2);
+  const unsigned flags = size > 1 ? data[1] : 0;
+  sender.pidfds = (flags & 1) != 0;
+  sender.pidfd = (flags & 2) != 0;
+  sender.worker = (flags & 4) != 0;
+  sender.alive = (flags & 8) != 0;
+  sender.in_session = (flags & 16) != 0;
+  sender.below = (flags & 32) != 0;
   if (size > 2 && (data[2] & 1)) sender.cgroup = data[2];
-  for (std::size_t i = 3; i < size && i < 8; ++i) sender.ancestors.push_back(data[i]);
-  const NotifyWorker worker{42, 7, size > 8 ? std::optional<std::uint64_t>(data[8]) : std::nullopt};
-  (void)refuse_notify(sender, worker, 0);
+  sender.session = size > 3 ? data[3] : 0;
+  const NotifyWorker worker{7, size > 8 ? std::optional<std::uint64_t>(data[8]) : std::nullopt};
+  const bool refused = refuse_notify(sender, worker, 0).has_value();
+  const bool boxed = worker.cgroup && sender.cgroup && *worker.cgroup == *sender.cgroup;
+  if (sender.pidfds && !sender.worker && !sender.alive && !boxed && !refused) {
+    fail("a sender that was gone and is in no cgroup of the worker's counted");
+  }
   return 0;
 }

@@ -230,19 +230,22 @@ TEST_CASE("daemon: a notify message from another uid does not count") {
 
 TEST_CASE("daemon: a notify message counts only from the worker's own processes") {
   Loop loop(web_config("1"));
-  const int worker = loop.host.workers.at(1).pid;
   os::NotifySender stranger;  // same uid, alive, but in another session and not below it
   stranger.uid = 0;
   stranger.pid = 4242;
+  stranger.pidfds = true;
   stranger.pidfd = true;
   stranger.alive = true;
   stranger.session = 4242;
-  stranger.ancestors = {1};
   loop.notify_from(1, "READY=1", stranger);
   CHECK(loop.web().slots[0].current().state() == core::LaneState::Starting);
+  os::NotifySender gone = stranger;  // reaped before the master looked, no cgroup to ask
+  gone.alive = false;
+  gone.session = 0;
+  loop.notify_from(1, "READY=1", gone);
+  CHECK(loop.web().slots[0].current().state() == core::LaneState::Starting);
   os::NotifySender child = stranger;  // systemd-notify run by the worker's shell
-  child.session = worker;
-  child.ancestors = {worker, 1};
+  child.in_session = true;
   loop.notify_from(1, "READY=1", child);
   CHECK(loop.web().slots[0].current().state() == core::LaneState::Running);
 }
@@ -257,6 +260,7 @@ TEST_CASE("daemon: with cgroups, a sender counts by its cgroup, even after it ex
   os::NotifySender gone;  // reaped before the master looked: only its cgroup is known
   gone.uid = 0;
   gone.pid = 777;
+  gone.pidfds = true;
   gone.pidfd = true;
   gone.cgroup = 1234;  // not the worker's (5001)
   loop.notify_from(1, "READY=1", gone);

@@ -115,6 +115,10 @@ class FakeHost final : public daemon::Host {
   void cancel(const daemon::TimerKey& key) override { timers.erase(key); }
 
   int bind(const config::Address& address, int, bool, const os::SocketAccess&) override {
+    if (const auto held = occupants.find(address.text);
+        held != occupants.end() && !held->second.holders.empty()) {
+      throw std::system_error(EADDRINUSE, std::system_category(), "bind " + address.text);
+    }
     if (fail_bind_after == 0) {
       throw std::system_error(EMFILE, std::system_category(), "socket " + address.text);
     }
@@ -137,6 +141,48 @@ class FakeHost final : public daemon::Host {
   std::string socket_mismatch(int, const config::Address&, bool) override { return {}; }
   void remove_socket_file(const config::Address&) override {}
   std::vector<daemon::PassedSocket> take_passed_sockets() override { return {}; }
+  // ---- addresses held by others, and the instance record ----
+  std::map<std::string, os::Occupants> occupants;  // by address text: bind() fails while held
+  std::vector<std::vector<int>> ended;             // each end_processes() call's pids
+  std::set<int> unkillable;                        // pids end_processes() cannot end
+  std::map<std::string, std::string> records;      // path -> recorded id
+  std::map<std::string, bool> running;             // id -> its master runs (absent: unknown)
+  os::Occupants address_occupants(const config::Address& address) override {
+    const auto it = occupants.find(address.text);
+    return it == occupants.end() ? os::Occupants{} : it->second;
+  }
+  std::vector<int> end_processes(const std::vector<os::Occupant>& who,
+                                 std::chrono::milliseconds) override {
+    std::vector<int> pids;
+    std::vector<int> left;
+    for (const os::Occupant& o : who) {
+      pids.push_back(o.pid);
+      if (unkillable.count(o.pid) != 0) left.push_back(o.pid);
+    }
+    ended.push_back(pids);
+    for (auto& [address, held] : occupants) {
+      for (auto* list : {&held.holders, &held.group}) {
+        std::erase_if(*list, [&](const os::Occupant& o) {
+          return unkillable.count(o.pid) == 0 &&
+                 std::find(pids.begin(), pids.end(), o.pid) != pids.end();
+        });
+      }
+    }
+    return left;
+  }
+  std::string instance_id() override { return "100-5-4026531836"; }
+  std::optional<bool> instance_running(const std::string& id) override {
+    const auto it = running.find(id);
+    return it == running.end() ? std::nullopt : std::optional<bool>(it->second);
+  }
+  std::optional<std::string> read_instance_record(const std::string& path) override {
+    const auto it = records.find(path);
+    return it == records.end() ? std::nullopt : std::optional<std::string>(it->second);
+  }
+  void write_instance_record(const std::string& path, const std::string& id) override {
+    records[path] = id;
+  }
+
   std::vector<std::string> private_dirs;  // path:uid:gid
   void make_private_dir(const std::string& path, unsigned uid, unsigned gid) override {
     private_dirs.push_back(path + ":" + std::to_string(uid) + ":" + std::to_string(gid));

@@ -47,13 +47,17 @@ TEST_CASE("worker environment carries the contract variables") {
   CHECK(count_name(env, "CLUSTER_APP") == 1);
 }
 
-TEST_CASE("an app's env cannot fake the socket contract") {
+TEST_CASE("an app's env cannot fake the socket contract or the master's instance") {
   WorkerEnvSpec spec;
   spec.app = "web";
-  spec.app_env = {{"LISTEN_FDS", "9"}, {"CLUSTER_WORKER_ID", "99"}};
-  const std::vector<std::string> env = build_worker_env({}, spec);
+  spec.instance = "4711-900-4026531836";
+  spec.app_env = {{"LISTEN_FDS", "9"}, {"CLUSTER_WORKER_ID", "99"}, {"CLUSTER_INSTANCE", "1-2-3"}};
+  // Nor the master's own CLUSTER_INSTANCE (a master started by another's worker).
+  const std::vector<std::string> env = build_worker_env({"CLUSTER_INSTANCE=5-6-7"}, spec);
   CHECK(count_name(env, "LISTEN_FDS") == 0);
   CHECK(has(env, "CLUSTER_WORKER_ID=0"));
+  CHECK(has(env, "CLUSTER_INSTANCE=4711-900-4026531836"));
+  CHECK(count_name(env, "CLUSTER_INSTANCE") == 1);
   CHECK(count_name(env, "LISTEN_PID") == 0);
 }
 

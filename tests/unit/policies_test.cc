@@ -103,44 +103,110 @@ TEST_CASE("workers get limits.nofile, else the limit clusterd was started with")
 }
 
 namespace {
-core::NotifySender from(unsigned uid, int pid) {
-  return {uid, pid, false, false, std::nullopt, 0, {}};
-}
+
+// A sender as the OS layer describes it, built up field by field for the table below.
+struct Sender {
+  core::NotifySender s;
+  explicit Sender(unsigned uid, int pid = 600) {
+    s.uid = uid;
+    s.pid = pid;
+  }
+  Sender& pidfds() {  // the kernel hands pidfds (Linux 6.5+) ...
+    s.pidfds = true;
+    return *this;
+  }
+  Sender& pidfd() {  // ... and one came with this datagram
+    s.pidfds = s.pidfd = true;
+    return *this;
+  }
+  Sender& worker() {
+    s.worker = true;
+    return *this;
+  }
+  Sender& alive(int session) {
+    s.alive = true;
+    s.session = session;
+    return *this;
+  }
+  Sender& in_session() {
+    s.in_session = true;
+    return *this;
+  }
+  Sender& below() {
+    s.below = true;
+    return *this;
+  }
+  Sender& cgroup(std::uint64_t id) {
+    s.cgroup = id;
+    return *this;
+  }
+};
+
+struct NotifyCase {
+  const char* what;
+  core::NotifySender sender;
+  core::NotifyWorker worker;
+  std::string refused;  // empty: it counts
+};
+
 }  // namespace
 
-TEST_CASE("notify: the uid must be the worker's, root's or the master's") {
-  const core::NotifyWorker worker{500, 65534, std::nullopt};
-  CHECK_FALSE(core::refuse_notify(from(0, 10), worker, 0));
-  CHECK_FALSE(core::refuse_notify(from(65534, 10), worker, 0));
-  CHECK(*core::refuse_notify(from(1000, 10), worker, 0) ==
-        "from uid 1000 pid 10, not the worker's uid 65534");
-}
-
-TEST_CASE("notify: the sender must be one of the worker's processes") {
-  const core::NotifyWorker worker{500, 65534, std::nullopt};
-  core::NotifySender s{65534, 600, true, true, std::nullopt, 600, {1}};
-  CHECK(*core::refuse_notify(s, worker, 0) ==
-        "from uid 65534 pid 600, not one of the worker's processes (session 600)");
-  s.session = 500;  // in the worker's session
-  CHECK_FALSE(core::refuse_notify(s, worker, 0));
-  s.session = 600;
-  s.ancestors = {550, 500, 1};  // below it, in a session of its own
-  CHECK_FALSE(core::refuse_notify(s, worker, 0));
-  s.ancestors = {1};
-  s.pid = 500;  // the worker itself
-  CHECK_FALSE(core::refuse_notify(s, worker, 0));
-  // Gone before the master looked, and no cgroup to ask: the socket and the uid vouch for it.
-  core::NotifySender gone{65534, 601, true, false, std::nullopt, 0, {}};
-  CHECK_FALSE(core::refuse_notify(gone, worker, 0));
-  // With a cgroup of its own, the kernel remembers where even a dead sender was.
-  const core::NotifyWorker boxed{500, 65534, 42};
-  gone.cgroup = 42;
-  CHECK_FALSE(core::refuse_notify(gone, boxed, 0));
-  gone.cgroup = 43;
-  CHECK(*core::refuse_notify(gone, boxed, 0) ==
-        "from uid 65534 pid 601, a process outside the worker's cgroup");
-  // A kernel without SCM_PIDFD: the socket and the uid are all there is.
-  CHECK_FALSE(core::refuse_notify(from(65534, 602), boxed, 0));
+TEST_CASE("notify: who may speak for a worker, and why not") {
+  const core::NotifyWorker plain{65534, std::nullopt};  // no cgroup of its own
+  const core::NotifyWorker boxed{65534, 42};            // per-worker cgroup 42
+  const std::string counts;
+  const std::string gone =
+      "from uid 65534 pid 600, gone before the master read it: without a cgroup of the worker's "
+      "own, only a process still there can be shown to be the worker's (wait for the master: "
+      "sd_notify_barrier(), as systemd-notify does)";
+  const std::vector<NotifyCase> cases = {
+      // The uid, whatever else is known.
+      {"root", Sender(0).s, plain, counts},
+      {"the worker's uid, a kernel without pidfds", Sender(65534).s, plain, counts},
+      {"another uid", Sender(1000, 10).pidfd().worker().s, plain,
+       "from uid 1000 pid 10, not the worker's uid 65534"},
+      {"the master's uid", Sender(7).pidfd().worker().s, plain, counts},
+      // A kernel that hands pidfds, but none came: a sender reaped first (Linux 6.5 to 6.15).
+      {"no pidfd came", Sender(65534).pidfds().s, plain,
+       "from uid 65534 pid 600, gone before the master could tell which process it was (no "
+       "pidfd came)"},
+      {"no pidfd came, with cgroups", Sender(65534).pidfds().s, boxed,
+       "from uid 65534 pid 600, gone before the master could tell which process it was (no "
+       "pidfd came)"},
+      // The worker itself, known by its pidfd: alive or just reaped (its last STATUS=).
+      {"the worker, alive", Sender(65534, 500).pidfd().worker().alive(500).in_session().s, plain,
+       counts},
+      {"the worker, reaped", Sender(65534, 500).pidfd().worker().s, plain, counts},
+      {"the worker, in another cgroup", Sender(65534, 500).pidfd().worker().cgroup(9).s, boxed,
+       counts},
+      // Alive: placed by its session and its parents.
+      {"in the worker's session", Sender(65534).pidfd().alive(500).in_session().s, plain, counts},
+      {"below the worker, in a session of its own", Sender(65534).pidfd().alive(600).below().s,
+       plain, counts},
+      {"a stranger of the same uid", Sender(65534).pidfd().alive(600).s, plain,
+       "from uid 65534 pid 600, not one of the worker's processes (session 600)"},
+      {"an orphan of another worker, handed to the master", Sender(65534).pidfd().alive(700).s,
+       plain, "from uid 65534 pid 600, not one of the worker's processes (session 700)"},
+      {"a stranger, the worker reaped meanwhile", Sender(65534).pidfd().alive(500).s, plain,
+       "from uid 65534 pid 600, not one of the worker's processes (session 500)"},
+      // Gone before the master read it: only a cgroup can place it.
+      {"gone, no cgroup", Sender(65534).pidfd().s, plain, gone},
+      {"gone, in the worker's cgroup", Sender(65534).pidfd().cgroup(42).s, boxed, counts},
+      {"gone, outside the worker's cgroup", Sender(65534).pidfd().cgroup(43).s, boxed,
+       "from uid 65534 pid 600, a process outside the worker's cgroup"},
+      {"gone, its cgroup unknown (before Linux 6.13)", Sender(65534).pidfd().s, boxed, gone},
+      // Alive with cgroups: the cgroup decides.
+      {"alive below the worker but outside its cgroup",
+       Sender(65534).pidfd().alive(500).in_session().cgroup(43).s, boxed,
+       "from uid 65534 pid 600, a process outside the worker's cgroup"},
+      {"alive, a stranger, its cgroup unknown", Sender(65534).pidfd().alive(600).s, boxed,
+       "from uid 65534 pid 600, not one of the worker's processes (session 600)"},
+  };
+  for (const NotifyCase& c : cases) {
+    INFO(c.what);
+    const std::optional<std::string> why = core::refuse_notify(c.sender, c.worker, 7);
+    CHECK(why.value_or("") == c.refused);
+  }
 }
 
 TEST_CASE("deadlines saturate instead of overflowing") {

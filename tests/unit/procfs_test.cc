@@ -18,6 +18,7 @@ TEST_CASE("/proc/PID/stat is parsed even with spaces and parentheses in comm") {
   REQUIRE(stat);
   CHECK(stat->pid == 4242);
   CHECK(stat->ppid == 4000);
+  CHECK(stat->pgrp == 4242);
   CHECK(stat->state == 'S');
   CHECK(stat->cpu_ticks == 42);
   CHECK(stat->start_ticks == 987654);
