@@ -1,8 +1,9 @@
 // Whether this kernel, in this sandbox, can adopt a worker's own bind() (docs/adoption.md): a
 // seccomp filter with a listener (seccomp user notification, Linux 5.0+), and a socket installed
 // in the caller's place at a number of the master's choosing (SECCOMP_IOCTL_NOTIF_ADDFD with
-// SECCOMP_ADDFD_FLAG_SETFD, Linux 5.9+). Asked of a child of ours, which a filter would bind for
-// good: it answers in a pipe and exits.
+// SECCOMP_ADDFD_FLAG_SETFD, Linux 5.9+), and a look at the socket behind a caller's fd
+// (pidfd_getfd(2), which a SystemCallFilter=@system-service refuses). Asked of a child of ours,
+// which a filter would bind for good: it answers in a pipe and exits.
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -25,7 +26,7 @@ namespace {
 
 // What the child found: the step that failed and its errno (0, 0: all there).
 struct ProbeResult {
-  int step = 0;  // 1 prctl, 2 seccomp, 3 the ADDFD ioctl
+  int step = 0;  // 1 prctl, 2 seccomp, 3 the ADDFD ioctl, 4 pidfd_getfd
   int error = 0;
 };
 
@@ -49,7 +50,10 @@ struct ProbeResult {
   add.srcfd = static_cast<std::uint32_t>(listener);
   add.newfd = static_cast<std::uint32_t>(listener);
   if (ioctl(static_cast<int>(listener), SECCOMP_IOCTL_NOTIF_ADDFD, &add) == 0) answer(fd, 3, 0);
-  answer(fd, errno == ENOENT ? 0 : 3, errno == ENOENT ? 0 : errno);
+  if (errno != ENOENT) answer(fd, 3, errno);
+  const long self = syscall(SYS_pidfd_open, getpid(), 0);
+  if (self < 0 || syscall(SYS_pidfd_getfd, self, listener, 0) < 0) answer(fd, 4, errno);
+  answer(fd, 0, 0);
 }
 
 std::string describe(const ProbeResult& result) {
@@ -62,9 +66,13 @@ std::string describe(const ProbeResult& result) {
         return "clusterd already runs under a seccomp filter with a listener (a sandbox that "
                "answers system calls itself), and the kernel allows one per process";
       }
-      return "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER) failed: " + error;
+      return "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER) failed: " + error +
+             (result.error == EPERM ? " (a SystemCallFilter= without seccomp?)" : "");
     case 3:
       return "SECCOMP_IOCTL_NOTIF_ADDFD with SECCOMP_ADDFD_FLAG_SETFD is refused: " + error;
+    case 4:
+      return "pidfd_getfd(2), which looks at the socket a worker binds, failed: " + error +
+             (result.error == EPERM ? " (a SystemCallFilter= without pidfd_getfd?)" : "");
   }
   return "the probe failed: " + error;
 }

@@ -48,14 +48,16 @@ namespace clusterd::worker {
 
 namespace {
 
-// A system call that returns -errno on failure and touches no memory of its own.
-long sys(long number, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0) {
+// A system call that returns -errno on failure and touches no memory of its own. Every argument
+// register is set (prctl(PR_SET_NO_NEW_PRIVS) refuses a fifth that is not zero).
+long sys(long number, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0) {
   long result;
 #if defined(__x86_64__)
   register long r10 __asm__("r10") = a4;
+  register long r8 __asm__("r8") = a5;
   __asm__ volatile("syscall"
                    : "=a"(result)
-                   : "a"(number), "D"(a1), "S"(a2), "d"(a3), "r"(r10)
+                   : "a"(number), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8)
                    : "rcx", "r11", "memory");
 #elif defined(__aarch64__)
   register long x8 __asm__("x8") = number;
@@ -63,7 +65,11 @@ long sys(long number, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0) {
   register long x1 __asm__("x1") = a2;
   register long x2 __asm__("x2") = a3;
   register long x3 __asm__("x3") = a4;
-  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory", "cc");
+  register long x4 __asm__("x4") = a5;
+  __asm__ volatile("svc 0"
+                   : "+r"(x0)
+                   : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4)
+                   : "memory", "cc");
   result = x0;
 #else
 #error "worker/child.cc: raw system calls are written for x86_64 and aarch64 only"
@@ -110,7 +116,7 @@ constexpr sock_filter kAdoptFilter[] = {
 // master's) and its number written into the plan.
 void install_adopt_filter(const ChildPlan& plan) {
   long r;
-  if (plan.no_new_privs && (r = sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0)) < 0) {
+  if (plan.no_new_privs && (r = sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) < 0) {
     fail(plan, kStepNoNewPrivs, r);
   }
   const sock_fprog program{static_cast<unsigned short>(sizeof kAdoptFilter / sizeof(sock_filter)),

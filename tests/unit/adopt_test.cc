@@ -6,6 +6,7 @@
 // the master's backlog alone, and that its binds of other addresses ran untouched.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -106,7 +108,8 @@ struct Program {
   os::Child child;
   os::UniqueFd out;
   std::string pending;  // read, not yet returned by line()
-  Program(std::vector<std::string> argv, bool adopt = true) {
+  Program(std::vector<std::string> argv, bool adopt = true,
+          std::optional<clusterd::os::Ids> ids = std::nullopt) {
     int p[2];
     REQUIRE(pipe2(p, O_CLOEXEC) == 0);
     out.reset(p[0]);
@@ -116,6 +119,7 @@ struct Program {
     spec.env = {"PATH=/usr/bin:/bin", "HOME=/tmp"};
     spec.stdout_fd = p[1];
     spec.adopt = adopt;
+    spec.ids = std::move(ids);
     child = os::spawn(spec);
     close(p[1]);  // spawn() returned: the child has its own table
   }
@@ -492,4 +496,74 @@ TEST_CASE("a child whose filter is refused fails its start at that step", "[adop
                : 3;
   });
   CHECK(result == 0);
+}
+
+namespace {
+
+// The python server of the tests above, as another user (`ids`), adopted by this process:
+// 0 when its bind got the master's socket and it answered there; else which step failed.
+int serve_adopted(std::optional<clusterd::os::Ids> ids, bool expect_no_new_privs) {
+  const int port = free_port();
+  const int other = free_port();
+  MasterSide master(scope_of(listener("127.0.0.1:" + p(port), config::ListenMode::Shared)));
+  Program program({"/usr/bin/python3", "-c", kPython, p(port), p(other)}, true, std::move(ids));
+  if (!program.child.adopt_listener) {
+    waitpid(program.child.pid, nullptr, 0);
+    const os::SpawnReport report = os::spawn_report(program.child.memory);
+    std::fprintf(stderr, "no listener: %s\n", report.error ? report.error->what() : "no error");
+    return 1;
+  }
+  const std::string status = "/proc/" + std::to_string(program.child.pid) + "/status";
+  std::ifstream in(status);
+  std::string line;
+  bool no_new_privs = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("NoNewPrivs:", 0) == 0) no_new_privs = line.find('1') != std::string::npos;
+  }
+  if (no_new_privs != expect_no_new_privs) return 2;
+  master.start(std::move(program.child.adopt_listener));
+  if (program.line() != "ports " + p(port) + " " + p(other) + " True " + p(port) + " EINVAL") {
+    return 3;
+  }
+  if (exchange(port, "") != "python " + p(port) + "\n") return 4;
+  return 0;
+}
+
+clusterd::os::Ids nobody() {
+  clusterd::os::Ids ids;
+  ids.uid = 65534;
+  ids.gid = 65534;
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE("a root master adopts the binds of a worker that runs as another user", "[adopt]") {
+  if (geteuid() != 0) {
+    WARN("not root: a worker as another user is not checked");
+    return;
+  }
+  // The master reads the memory and the fd of a process of another user: CAP_SYS_PTRACE.
+  CHECK(serve_adopted(nobody(), false) == 0);
+}
+
+TEST_CASE("a master that is not root has its workers set no_new_privs, and adopts their binds",
+          "[adopt]") {
+  if (geteuid() != 0) {
+    CHECK(serve_adopted(std::nullopt, true) == 0);
+    return;
+  }
+  // As nobody, in a child of the test: no CAP_SYS_ADMIN any more.
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (setgroups(0, nullptr) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+        setresuid(65534, 65534, 65534) != 0) {
+      _exit(10);
+    }
+    _exit(serve_adopted(std::nullopt, true));
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }

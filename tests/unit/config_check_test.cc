@@ -428,4 +428,17 @@ TEST_CASE("check_environment: socket adoption needs seccomp user notification wi
     return 1;
   });
   CHECK(result == 0);
+  // pidfd_getfd(2) is how the master sees the socket a worker binds: a SystemCallFilter= of
+  // @system-service alone refuses it (it is in @debug).
+  const int no_getfd = clusterd::test::with_syscall_failing(SYS_pidfd_getfd, [] {
+    const std::string seen = cfg::adoption_unsupported();
+    if (seen ==
+        "pidfd_getfd(2), which looks at the socket a worker binds, failed: Function not "
+        "implemented") {
+      return 0;
+    }
+    std::fputs(seen.c_str(), stderr);
+    return 1;
+  });
+  CHECK(no_getfd == 0);
 }
