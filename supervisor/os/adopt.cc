@@ -27,7 +27,10 @@
 #include <cstring>
 #include <string>
 #include <system_error>
+#include <utility>
+#include <vector>
 
+#include "supervisor/os/adopt_epoll.h"
 #include "supervisor/os/unique_fd.h"
 
 namespace clusterd::os {
@@ -297,27 +300,46 @@ Delivery refuse(int listener, std::uint64_t id, int error) {
   return send(listener, response);
 }
 
-Delivery replace(int listener, std::uint64_t id, int target_fd, int ours,
-                 const Replacement& replacement) {
+Delivery replace(int listener, const SocketCall& call, int ours, const Replacement& replacement) {
+  const std::uint64_t id = call.id;
+  const auto refused = [&](int error, const char* what) {
+    refuse(listener, id, error);  // the call gets an answer in any case
+    throw std::system_error(error, std::system_category(), what);
+  };
   const int status = fcntl(ours, F_GETFL);
   const int wanted = replacement.nonblocking ? status | O_NONBLOCK : status & ~O_NONBLOCK;
   if (status < 0 || (wanted != status && fcntl(ours, F_SETFL, wanted) != 0)) {
-    const int error = errno;
-    refuse(listener, id, error);
-    throw std::system_error(error, std::system_category(), "fcntl(F_SETFL) of the listener");
+    refused(errno, "fcntl(F_SETFL) of the listener");
   }
+  // The caller's epoll registrations of its socket, made again for ours (adopt_epoll.h).
+  std::vector<std::pair<UniqueFd, EpollWatch>> watched;
+  if (call.socket) {
+    const std::vector<EpollWatch> watches = epoll_watches(call.pid, call.fd, call.socket->inode);
+    const UniqueFd pidfd(watches.empty() ? -1 : open_pidfd(call.pid));
+    if (!watches.empty() && !pidfd) return Delivery::Gone;
+    for (const EpollWatch& w : watches) {
+      UniqueFd epoll(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), w.epoll_fd, 0)));
+      if (!epoll) refused(errno, "pidfd_getfd of the caller's epoll");
+      const int error = epoll_as(epoll.get(), true, call.fd, ours, w.events, w.data);
+      if (error != 0 && error != EEXIST) refused(error, "epoll_ctl(EPOLL_CTL_ADD) for the caller");
+      watched.emplace_back(std::move(epoll), w);
+    }
+  }
+  const auto unwatch = [&] {
+    for (const auto& [epoll, w] : watched) epoll_as(epoll.get(), false, call.fd, ours, 0, 0);
+  };
   seccomp_notif_addfd add{};
   add.id = id;
   add.flags = SECCOMP_ADDFD_FLAG_SETFD;
   add.srcfd = static_cast<std::uint32_t>(ours);
-  add.newfd = static_cast<std::uint32_t>(target_fd);
+  add.newfd = static_cast<std::uint32_t>(call.fd);
   add.newfd_flags = replacement.cloexec ? O_CLOEXEC : 0;
   if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) < 0) {
-    // ENOENT: no such call any more; ESRCH: the caller was interrupted while we installed it.
-    if (errno == ENOENT || errno == ESRCH) return Delivery::Gone;
     const int error = errno;
-    refuse(listener, id, error);  // the call gets an answer in any case
-    throw std::system_error(error, std::system_category(), "ioctl(SECCOMP_IOCTL_NOTIF_ADDFD)");
+    unwatch();  // its fd is still its own socket
+    // ENOENT: no such call any more; ESRCH: the caller was interrupted while we installed it.
+    if (error == ENOENT || error == ESRCH) return Delivery::Gone;
+    refused(error, "ioctl(SECCOMP_IOCTL_NOTIF_ADDFD)");
   }
   return succeed(listener, id);
 }

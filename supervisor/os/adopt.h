@@ -92,12 +92,14 @@ struct Replacement {
                              // process holding it sees the change)
   bool cloexec = true;       // FD_CLOEXEC of the caller's new fd
 };
-/// Replaces the caller's `target_fd` by our socket `ours` (SECCOMP_IOCTL_NOTIF_ADDFD with
+/// Replaces the caller's fd by our socket `ours` (SECCOMP_IOCTL_NOTIF_ADDFD with
 /// SECCOMP_ADDFD_FLAG_SETFD: the caller's own socket is closed), then returns 0 to the caller.
-/// Gone when the caller went away before the fd was installed, or between that and the answer
-/// (its fd is ours then, and a bind it makes again finds our socket there).
-Delivery replace(int listener, std::uint64_t id, int target_fd, int ours,
-                 const Replacement& replacement);
+/// Where the caller watches its socket with epoll already (asio registers an acceptor when it
+/// opens it), ours is registered the same way first (adopt_epoll.h). Gone when the caller went
+/// away before the fd was installed, or between that and the answer (its fd is ours then, and a
+/// bind it makes again finds our socket there). Any other failure answers the call with its
+/// errno, then throws std::system_error.
+Delivery replace(int listener, const SocketCall& call, int ours, const Replacement& replacement);
 
 /// The inode of the socket `fd` (TargetSocket::inode of a caller's fd that is this socket).
 /// Throws std::system_error.

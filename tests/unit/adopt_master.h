@@ -108,7 +108,7 @@ class MasterSide {
           if (received.status == os::Received::Status::Nothing) break;
           if (received.status == os::Received::Status::Closed) open[l] = false;
           if (received.status == os::Received::Status::Call)
-            answer(listeners_[l].get(), received.call);
+            answer_or_record(listeners_[l].get(), received.call);
         }
       }
       if (std::find(open.begin(), open.end(), true) == open.end()) {
@@ -136,6 +136,18 @@ class MasterSide {
   int fd_of(const core::HeldSocket& held) {
     return held.kind == core::HeldSocket::Kind::Listener ? held_[held.index].get()
                                                          : made_[held.index].get();
+  }
+
+  // An exception here (os::replace() answers the call, then throws) is recorded, not thrown
+  // out of the thread.
+  void answer_or_record(int listener, const os::SocketCall& call) {
+    try {
+      answer(listener, call);
+    } catch (const std::exception& e) {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      records_.push_back({call, "error", e.what(), {}, false});
+      changed_.notify_all();
+    }
   }
 
   void answer(int listener, const os::SocketCall& call) {
@@ -173,7 +185,7 @@ class MasterSide {
             } else if constexpr (std::is_same_v<A, core::GiveSocket>) {
               if (record.answer.empty()) record.answer = "give";
               record.replacement = a.replacement;
-              delivery = os::replace(listener, call.id, call.fd, fd_of(a.socket),
+              delivery = os::replace(listener, call, fd_of(a.socket),
                                      {a.replacement.nonblocking, a.replacement.cloexec});
             } else if constexpr (std::is_same_v<A, core::ReturnZero>) {
               record.answer = "zero";

@@ -322,6 +322,28 @@ func main() {
   fs::remove_all(dir);
 }
 
+TEST_CASE("asio: a socket the program watched before its bind is watched as the master's",
+          "[adopt]") {
+  // hello-worker's acceptor (asio) registers its socket with epoll when it opens it, before the
+  // bind that replaces it: the registration is made again for the master's socket.
+  const int port = free_port();
+  MasterSide master(scope_of(listener("127.0.0.1:" + p(port), config::ListenMode::Shared)));
+  Program program({CLUSTERD_HELLO_WORKER, "--listen", "127.0.0.1:" + p(port)});
+  master.start(std::move(program.child.adopt_listener));
+  CHECK(master.wait_for([](const std::vector<Record>& r) { return r.size() >= 2; }));
+  const std::string request = "GET /read HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  for (int i = 0; i < 20; ++i) {
+    INFO("request " << i);
+    const std::string reply = exchange(port, request);
+    CHECK(reply.find("X-Worker: ") != std::string::npos);
+    if (reply.empty()) break;
+  }
+  const std::vector<Record> records = master.records();
+  INFO("records: " << Catch::Detail::stringify(answers(records)));
+  CHECK(answers(records) ==
+        std::vector<std::string>{"bind(127.0.0.1:" + p(port) + ") give", "listen(4096) listening"});
+}
+
 TEST_CASE("without the filter the same program fails on the master's port", "[adopt]") {
   const int port = free_port();
   const int other = free_port();
@@ -407,8 +429,7 @@ TEST_CASE("a signal to a worker whose bind the master has read waits for the ans
     if (!pending) usleep(1000);
   }
   CHECK(pending);
-  CHECK(os::replace(fd, call.call.id, call.call.fd, master.socket(0), {}) ==
-        os::Delivery::Answered);
+  CHECK(os::replace(fd, call.call, master.socket(0), {}) == os::Delivery::Answered);
   master.start(std::move(program.child.adopt_listener));  // its listen()
   CHECK(program.line() == "signal");                      // after its bind returned
   CHECK(program.line() == "bound " + p(port));

@@ -1,0 +1,246 @@
+// What socket adoption costs (bench/adoption.sh): this program plays the master with the
+// project's own code (supervisor/os/adopt.h, supervisor/core/adoption.h), without the daemon.
+//
+//   adopt-bench serve plain|filter|adopted HELLO_WORKER
+//       holds 127.0.0.1:<ephemeral> (shared, backlog 4096) and runs HELLO_WORKER on it:
+//       plain    the socket at fd 3 (LISTEN_FDS), no filter
+//       filter   the same, under the adoption filter (its every system call passes the filter)
+//       adopted  no fd 3: the worker binds 127.0.0.1:PORT itself (--listen) and gets the socket
+//       prints "port N" once the worker answers a request, then answers its calls until stdin
+//       closes
+//   adopt-bench roundtrip N
+//       runs itself as a worker (`loop`) under the filter, answering its calls, then without the
+//       filter; the worker times N rounds of socket+bind+listen+close of each kind and prints the
+//       median microseconds of a round:
+//       adopted  bind(127.0.0.1:PORT) and listen() answered by this master (ADDFD, then 0)
+//       proceed  bind(127.0.0.1:0) and listen() let through (SECCOMP_USER_NOTIF_FLAG_CONTINUE)
+//       kernel   bind(127.0.0.1:0) and listen() with no filter
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "supervisor/core/adoption.h"
+#include "supervisor/os/adopt.h"
+#include "supervisor/os/listeners.h"
+#include "supervisor/os/process.h"
+#include "worker/listen_env.h"
+
+namespace core = clusterd::core;
+namespace os = clusterd::os;
+namespace config = clusterd::config;
+
+namespace {
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "adopt-bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+config::Address loopback(int port) {
+  config::Address a;
+  a.host = "127.0.0.1";
+  a.port = static_cast<std::uint16_t>(port);
+  a.text = "127.0.0.1:" + std::to_string(port);
+  return a;
+}
+
+// The master's side for one worker: answers every waiting call of `listener` by the rules.
+struct Master {
+  core::AdoptionScope scope;
+  int socket = -1;
+  std::uint64_t inode = 0;
+
+  void answer_all(int listener) {
+    for (int i = 0; i < 64; ++i) {
+      const os::Received r = os::receive(listener);
+      if (r.status != os::Received::Status::Call) return;
+      const os::SocketCall& call = r.call;
+      std::optional<core::HeldSocket> held;
+      std::optional<core::CallerSocket> caller;
+      if (call.socket) {
+        if (call.socket->inode == inode) held = core::HeldSocket{};
+        caller = core::CallerSocket{call.socket->tcp, call.socket->ipv6, call.socket->v6only,
+                                    call.socket->nonblocking, call.socket->cloexec};
+      }
+      if (call.kind == os::SocketCall::Kind::Listen) {
+        const core::ListenAnswer a = core::decide_listen({held, call.backlog});
+        if (std::holds_alternative<core::Listening>(a)) {
+          os::succeed(listener, call.id);
+        } else {
+          os::proceed(listener, call.id);
+        }
+        continue;
+      }
+      const core::BindAnswer a =
+          core::decide_bind(scope, {call.address, caller, held, call.unseen});
+      if (const auto* give = std::get_if<core::GiveSocket>(&a)) {
+        os::replace(listener, call, socket,
+                    {give->replacement.nonblocking, give->replacement.cloexec});
+      } else if (std::holds_alternative<core::ReturnZero>(a)) {
+        os::succeed(listener, call.id);
+      } else if (const auto* fail = std::get_if<core::FailCall>(&a)) {
+        os::refuse(listener, call.id, fail->error);
+      } else {
+        os::proceed(listener, call.id);
+      }
+    }
+  }
+};
+
+Master master_on(int port) {
+  Master m;
+  config::ListenerSpec l;
+  l.name = "http";
+  l.address = loopback(port);
+  l.adopt = true;
+  m.scope.listeners.push_back(l);
+  return m;
+}
+
+// A GET on 127.0.0.1:port answered within the deadline, while answering the worker's calls.
+bool answered(int port, int listener, Master& master) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (listener >= 0) master.answer_all(listener);
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(static_cast<std::uint16_t>(port));
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = false;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0) {
+      const char request[] = "GET /read HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+      ok = write(fd, request, sizeof request - 1) > 0;
+      pollfd pfd{fd, POLLIN, 0};
+      char buffer[256];
+      for (int i = 0; ok && i < 20; ++i) {
+        if (listener >= 0) master.answer_all(listener);
+        if (poll(&pfd, 1, 50) == 1) break;
+      }
+      ok = ok && (pfd.revents & POLLIN) != 0 && read(fd, buffer, sizeof buffer) > 0;
+    }
+    close(fd);
+    if (ok) return true;
+  }
+  return false;
+}
+
+int serve(const std::string& mode, const std::string& hello) {
+  os::UniqueFd held = os::bind_listener(loopback(0), 4096, false);
+  const int port = os::local_port(held.get());
+  Master master = master_on(port);
+  master.socket = held.get();
+  master.inode = os::socket_inode(held.get());
+  os::SpawnSpec spec;
+  spec.path = hello;
+  spec.argv = {hello};
+  const std::string listen_pid = std::string(clusterd::worker::kListenPidPrefix) +
+                                 std::string(clusterd::worker::kListenPidDigits, '0');
+  if (mode == "adopted") {
+    spec.argv.insert(spec.argv.end(), {"--listen", "127.0.0.1:" + std::to_string(port)});
+  } else {
+    spec.fds = {held.get()};
+    spec.env = {"LISTEN_FDS=1", "LISTEN_FDNAMES=http", listen_pid};
+  }
+  spec.adopt = mode != "plain";
+  os::Child child = os::spawn(spec);
+  const int listener = child.adopt_listener.get();
+  if (!answered(port, listener, master)) die("the worker does not answer on its port");
+  std::printf("port %d\n", port);
+  std::fflush(stdout);
+  std::vector<pollfd> fds{{0, POLLIN, 0}, {listener, POLLIN, 0}};
+  for (;;) {
+    if (poll(fds.data(), fds.size(), -1) < 0) continue;
+    if (fds[0].revents != 0) break;  // stdin closed: the run is over
+    if (fds[1].revents != 0) master.answer_all(listener);
+  }
+  kill(child.pid, SIGKILL);
+  waitpid(child.pid, nullptr, 0);
+  return 0;
+}
+
+// The worker of `roundtrip`: N rounds of each kind, the median microseconds of one.
+double median_round(int rounds, int port, bool listen_too) {
+  std::vector<double> us;
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(static_cast<std::uint16_t>(port));
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int i = 0; i < rounds; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0)
+      die("bind: " + std::string(std::strerror(errno)));
+    if (listen_too && listen(fd, 16) != 0) die("listen");
+    close(fd);
+    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+                     .count());
+  }
+  std::sort(us.begin(), us.end());
+  return us[us.size() / 2];
+}
+
+int loop(int rounds, int port, bool filtered) {
+  if (filtered) {
+    std::printf("adopted %.2f\n", median_round(rounds, port, true));
+    std::printf("proceed %.2f\n", median_round(rounds, 0, true));
+  } else {
+    std::printf("kernel %.2f\n", median_round(rounds, 0, true));
+  }
+  return 0;
+}
+
+int roundtrip(int rounds, const std::string& self) {
+  os::UniqueFd held = os::bind_listener(loopback(0), 4096, false);
+  const int port = os::local_port(held.get());
+  Master master = master_on(port);
+  master.socket = held.get();
+  master.inode = os::socket_inode(held.get());
+  for (const bool filtered : {true, false}) {
+    os::SpawnSpec spec;
+    spec.path = self;
+    spec.argv = {self, "loop", std::to_string(rounds), std::to_string(port), filtered ? "1" : "0"};
+    spec.adopt = filtered;
+    os::Child child = os::spawn(spec);
+    const int listener = child.adopt_listener.get();
+    pollfd fds[] = {{child.pidfd.get(), POLLIN, 0}, {listener, POLLIN, 0}};
+    for (;;) {
+      if (poll(fds, listener >= 0 ? 2 : 1, -1) < 0) continue;
+      if (listener >= 0 && fds[1].revents & POLLIN) master.answer_all(listener);
+      if (fds[0].revents != 0) break;
+    }
+    waitpid(child.pid, nullptr, 0);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() == 3 && args[0] == "serve") return serve(args[1], args[2]);
+  if (args.size() == 2 && args[0] == "roundtrip") {
+    char self[4096] = {};
+    if (readlink("/proc/self/exe", self, sizeof self - 1) <= 0) die("readlink /proc/self/exe");
+    return roundtrip(std::stoi(args[1]), self);
+  }
+  if (args.size() == 4 && args[0] == "loop") {
+    return loop(std::stoi(args[1]), std::stoi(args[2]), args[3] == "1");
+  }
+  std::fprintf(stderr,
+               "usage: adopt-bench serve plain|filter|adopted HELLO_WORKER | roundtrip N\n");
+  return 2;
+}
