@@ -15,11 +15,18 @@
 //       adopted  bind(127.0.0.1:PORT) and listen() answered by this master (ADDFD, then 0)
 //       proceed  bind(127.0.0.1:0) and listen() let through (SECCOMP_USER_NOTIF_FLAG_CONTINUE)
 //       kernel   bind(127.0.0.1:0) and listen() with no filter
+//   adopt-bench syscalls PAIRS
+//       runs itself as a worker (`sysloop`) under the filter and without it, PAIRS times each,
+//       alternating; the worker times batches of 10000 getppid() calls (a system call the vDSO
+//       does not answer) and prints the median nanoseconds of one; prints "filter NS plain NS"
+//       per pair
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -227,20 +234,61 @@ int roundtrip(int rounds, const std::string& self) {
   return 0;
 }
 
+// The worker of `syscalls`: the median nanoseconds of one getppid() over 200 batches.
+int sysloop() {
+  std::vector<double> ns;
+  for (int batch = 0; batch < 200; ++batch) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 10000; ++i) syscall(SYS_getppid);
+    ns.push_back(
+        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() /
+        10000);
+  }
+  std::sort(ns.begin(), ns.end());
+  std::printf("%.2f\n", ns[ns.size() / 2]);
+  return 0;
+}
+
+int syscalls(int pairs, const std::string& self) {
+  for (int i = 0; i < pairs; ++i) {
+    std::string line;
+    for (const bool filtered : {true, false}) {
+      int out[2];
+      if (pipe2(out, O_CLOEXEC) != 0) die("pipe2");
+      os::SpawnSpec spec;
+      spec.path = self;
+      spec.argv = {self, "sysloop"};
+      spec.adopt = filtered;
+      spec.stdout_fd = out[1];
+      os::Child child = os::spawn(spec);
+      close(out[1]);
+      char buffer[64] = {};
+      const ssize_t n = read(out[0], buffer, sizeof buffer - 1);
+      close(out[0]);
+      waitpid(child.pid, nullptr, 0);
+      line += std::string(filtered ? "filter " : " plain ") +
+              std::string(buffer, n > 0 ? static_cast<std::size_t>(n - 1) : 0);
+    }
+    std::printf("%s\n", line.c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
   if (args.size() == 3 && args[0] == "serve") return serve(args[1], args[2]);
-  if (args.size() == 2 && args[0] == "roundtrip") {
-    char self[4096] = {};
-    if (readlink("/proc/self/exe", self, sizeof self - 1) <= 0) die("readlink /proc/self/exe");
-    return roundtrip(std::stoi(args[1]), self);
-  }
+  char self[4096] = {};
+  if (readlink("/proc/self/exe", self, sizeof self - 1) <= 0) die("readlink /proc/self/exe");
+  if (args.size() == 2 && args[0] == "roundtrip") return roundtrip(std::stoi(args[1]), self);
+  if (args.size() == 2 && args[0] == "syscalls") return syscalls(std::stoi(args[1]), self);
+  if (args.size() == 1 && args[0] == "sysloop") return sysloop();
   if (args.size() == 4 && args[0] == "loop") {
     return loop(std::stoi(args[1]), std::stoi(args[2]), args[3] == "1");
   }
   std::fprintf(stderr,
-               "usage: adopt-bench serve plain|filter|adopted HELLO_WORKER | roundtrip N\n");
+               "usage: adopt-bench serve plain|filter|adopted HELLO_WORKER | roundtrip N | "
+               "syscalls PAIRS\n");
   return 2;
 }

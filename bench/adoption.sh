@@ -9,11 +9,15 @@
 #                           worker's every system call
 #                  adopted  no fd 3: the worker binds the port itself (--listen) and gets the
 #                           master's socket
-#                medians (min-max), and each median over plain's
+#                medians (min-max), and the median (min-max) of each run's ratio to plain's
+#   syscalls     PAIRS workers timing getppid() (a system call the vDSO does not answer), under
+#                the filter and without it, alternating: what the filter adds to every system
+#                call (the kernel's slower entry path; the filter itself is not run for a call
+#                it always allows, Linux 5.11+)
 #   round trip   ROUNDS rounds of socket+bind+listen+close in a worker: under the filter with
 #                both calls answered by the master (adopted) or let through (proceed), and with
 #                no filter (kernel); the median microseconds of a round
-#   bench/adoption.sh          (RUNS=5, DURATION=5, CONNS=64, ROUNDS=2000)
+#   bench/adoption.sh          (RUNS=5, DURATION=5, CONNS=64, ROUNDS=2000, PAIRS=10)
 # On demand only. Talks only to 127.0.0.1; everything lives in a temp dir.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -21,19 +25,22 @@ RUNS=${RUNS:-5}
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-64}
 ROUNDS=${ROUNDS:-2000}
+PAIRS=${PAIRS:-10}
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk"; exit 1; }
 cmake --build "$BUILD" --target adopt-bench hello-worker >/dev/null
 BUILT=$BUILD
 snapshot_binaries
 cp "$BUILT/adopt-bench" "$T/bin/"
 echo "machine: $(machine)"
-echo "socket adoption: hello-worker --threads 1, wrk -t2 -c$CONNS, ${DURATION}s x $RUNS runs; $ROUNDS rounds"
-BIN="$T/bin" RUNS="$RUNS" DURATION="$DURATION" CONNS="$CONNS" ROUNDS="$ROUNDS" python3 - <<'PY'
+echo "socket adoption: hello-worker --threads 1, wrk -t2 -c$CONNS, ${DURATION}s x $RUNS runs; $ROUNDS rounds; $PAIRS pairs"
+BIN="$T/bin" RUNS="$RUNS" DURATION="$DURATION" CONNS="$CONNS" ROUNDS="$ROUNDS" PAIRS="$PAIRS" \
+python3 - <<'PY'
 import os, re, statistics, subprocess, sys
 
 bin_dir = os.environ["BIN"]
 runs, duration = int(os.environ["RUNS"]), int(os.environ["DURATION"])
 conns, rounds = int(os.environ["CONNS"]), int(os.environ["ROUNDS"])
+pairs = int(os.environ["PAIRS"])
 bench = os.path.join(bin_dir, "adopt-bench")
 hello = os.path.join(bin_dir, "worker", "hello-worker")
 modes = ["plain", "filter", "adopted"]
@@ -60,12 +67,26 @@ results = {m: [] for m in modes}
 for _ in range(runs):
     for mode in modes:
         results[mode].append(one_run(mode))
-plain = statistics.median(results["plain"])
-print(f"{'mode':<10}{'requests/s':>12}  {'min-max':<17}{'/ plain':>8}")
+def spread(values, fmt):
+    return f"{fmt.format(min(values))}-{fmt.format(max(values))}"
+
+print(f"{'mode':<10}{'requests/s':>12}  {'min-max':<15}{'/ plain':>9}  {'min-max':<11}")
 for mode in modes:
     r = results[mode]
-    med = statistics.median(r)
-    print(f"{mode:<10}{med:>12.0f}  {f'{min(r):.0f}-{max(r):.0f}':<17}{med / plain:>8.3f}")
+    ratios = [x / p for x, p in zip(r, results["plain"])]
+    print(f"{mode:<10}{statistics.median(r):>12.0f}  {spread(r, '{:.0f}'):<15}"
+          f"{statistics.median(ratios):>9.3f}  {spread(ratios, '{:.3f}'):<11}")
+
+out = subprocess.run([bench, "syscalls", str(pairs)], capture_output=True, text=True,
+                     timeout=600).stdout
+rows = [line.split() for line in out.splitlines() if line.strip()]
+filt = [float(r[1]) for r in rows]
+plain_ns = [float(r[3]) for r in rows]
+ratios = [f / p for f, p in zip(filt, plain_ns)]
+print(f"\n{'getppid()':<12}{'median ns':>10}  {'min-max':<13}")
+print(f"{'plain':<12}{statistics.median(plain_ns):>10.1f}  {spread(plain_ns, '{:.1f}'):<13}")
+print(f"{'filter':<12}{statistics.median(filt):>10.1f}  {spread(filt, '{:.1f}'):<13}"
+      f"  filter / plain {statistics.median(ratios):.3f} ({spread(ratios, '{:.3f}')})")
 
 out = subprocess.run([bench, "roundtrip", str(rounds)], capture_output=True, text=True,
                      timeout=600).stdout

@@ -121,14 +121,15 @@ void install_adopt_filter(const ChildPlan& plan) {
   }
   const sock_fprog program{static_cast<unsigned short>(sizeof kAdoptFilter / sizeof(sock_filter)),
                            const_cast<sock_filter*>(kAdoptFilter)};  // the kernel only reads it
+  // SPEC_ALLOW: the filter is no sandbox, and must not switch on the speculative store bypass
+  // mitigation that kernels before 5.16 apply to every seccomp-filtered process by default.
   // Once the master has read a call, only a fatal signal may end its wait (Linux 5.19+):
   // another one waits for the answer instead of failing the bind with EINTR in a program whose
   // handlers do not restart system calls (Python's).
-  r = sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-          SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, arg(&program));
-  if (r == -EINVAL) {
-    r = sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, arg(&program));
-  }
+  constexpr long kFlags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+  r = sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, kFlags | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+          arg(&program));
+  if (r == -EINVAL) r = sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, kFlags, arg(&program));
   if (r < 0) fail(plan, kStepAdopt, r);
   plan.adopt_listener.store(static_cast<int>(r), std::memory_order_release);
 }
