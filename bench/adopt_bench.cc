@@ -20,6 +20,10 @@
 //       alternating; the worker times batches of 10000 getppid() calls (a system call the vDSO
 //       does not answer) and prints the median nanoseconds of one; prints "filter NS plain NS"
 //       per pair
+//   adopt-bench spawn N
+//       starts /bin/true N times with the filter and N times without, alternating: the median
+//       microseconds spawn() takes (the master's loop waits that long; with the filter it waits
+//       until the child has its filter and a table of its own) and until the child has exec'd
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -274,6 +278,33 @@ int syscalls(int pairs, const std::string& self) {
   return 0;
 }
 
+int spawns(int n) {
+  std::vector<double> call[2];
+  std::vector<double> exec[2];
+  for (int i = 0; i < 2 * n; ++i) {
+    const bool filtered = i % 2 == 0;
+    os::SpawnSpec spec;
+    spec.path = "/bin/true";
+    spec.argv = {"true"};
+    spec.adopt = filtered;
+    const auto start = std::chrono::steady_clock::now();
+    os::Child child = os::spawn(spec);
+    const auto returned = std::chrono::steady_clock::now();
+    if (!os::wait_started(child.memory, 10000)) die("a child did not exec in 10 s");
+    const auto started = std::chrono::steady_clock::now();
+    waitpid(child.pid, nullptr, 0);
+    call[filtered].push_back(std::chrono::duration<double, std::micro>(returned - start).count());
+    exec[filtered].push_back(std::chrono::duration<double, std::micro>(started - start).count());
+  }
+  const auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::printf("plain %.1f %.1f\nfilter %.1f %.1f\n", median(call[0]), median(exec[0]),
+              median(call[1]), median(exec[1]));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -284,11 +315,12 @@ int main(int argc, char** argv) {
   if (args.size() == 2 && args[0] == "roundtrip") return roundtrip(std::stoi(args[1]), self);
   if (args.size() == 2 && args[0] == "syscalls") return syscalls(std::stoi(args[1]), self);
   if (args.size() == 1 && args[0] == "sysloop") return sysloop();
+  if (args.size() == 2 && args[0] == "spawn") return spawns(std::stoi(args[1]));
   if (args.size() == 4 && args[0] == "loop") {
     return loop(std::stoi(args[1]), std::stoi(args[2]), args[3] == "1");
   }
   std::fprintf(stderr,
                "usage: adopt-bench serve plain|filter|adopted HELLO_WORKER | roundtrip N | "
-               "syscalls PAIRS\n");
+               "syscalls PAIRS | spawn N\n");
   return 2;
 }

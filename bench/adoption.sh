@@ -17,7 +17,10 @@
 #   round trip   ROUNDS rounds of socket+bind+listen+close in a worker: under the filter with
 #                both calls answered by the master (adopted) or let through (proceed), and with
 #                no filter (kernel); the median microseconds of a round
-#   bench/adoption.sh          (RUNS=5, DURATION=5, CONNS=64, ROUNDS=2000, PAIRS=10)
+#   spawn        SPAWNS starts of /bin/true with the filter and without, alternating: the median
+#                microseconds spawn() blocks the master (with the filter, until the child has it
+#                and a fd table of its own) and until the child has exec'd
+#   bench/adoption.sh          (RUNS=5, DURATION=5, CONNS=64, ROUNDS=2000, PAIRS=10, SPAWNS=500)
 # On demand only. Talks only to 127.0.0.1; everything lives in a temp dir.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -26,6 +29,7 @@ DURATION=${DURATION:-5}
 CONNS=${CONNS:-64}
 ROUNDS=${ROUNDS:-2000}
 PAIRS=${PAIRS:-10}
+SPAWNS=${SPAWNS:-500}
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk"; exit 1; }
 cmake --build "$BUILD" --target adopt-bench hello-worker >/dev/null
 BUILT=$BUILD
@@ -33,14 +37,14 @@ snapshot_binaries
 cp "$BUILT/adopt-bench" "$T/bin/"
 echo "machine: $(machine)"
 echo "socket adoption: hello-worker --threads 1, wrk -t2 -c$CONNS, ${DURATION}s x $RUNS runs; $ROUNDS rounds; $PAIRS pairs"
-BIN="$T/bin" RUNS="$RUNS" DURATION="$DURATION" CONNS="$CONNS" ROUNDS="$ROUNDS" PAIRS="$PAIRS" \
+BIN="$T/bin" RUNS="$RUNS" DURATION="$DURATION" CONNS="$CONNS" ROUNDS="$ROUNDS" PAIRS="$PAIRS" SPAWNS="$SPAWNS" \
 python3 - <<'PY'
 import os, re, statistics, subprocess, sys
 
 bin_dir = os.environ["BIN"]
 runs, duration = int(os.environ["RUNS"]), int(os.environ["DURATION"])
 conns, rounds = int(os.environ["CONNS"]), int(os.environ["ROUNDS"])
-pairs = int(os.environ["PAIRS"])
+pairs, spawns = int(os.environ["PAIRS"]), int(os.environ["SPAWNS"])
 bench = os.path.join(bin_dir, "adopt-bench")
 hello = os.path.join(bin_dir, "worker", "hello-worker")
 modes = ["plain", "filter", "adopted"]
@@ -96,4 +100,13 @@ print(f"\n{'round (socket+bind+listen+close)':<34}{'median us':>10}{'- kernel':>
 for kind in ("kernel", "proceed", "adopted"):
     us = float(times[kind])
     print(f"{kind:<34}{us:>10.2f}{us - kernel:>10.2f}")
+
+out = subprocess.run([bench, "spawn", str(spawns)], capture_output=True, text=True,
+                     timeout=600).stdout
+spawn = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
+print(f"\n{'spawn /bin/true':<16}{'spawn() us':>11}{'exec us':>9}")
+for kind in ("plain", "filter"):
+    print(f"{kind:<16}{float(spawn[kind][0]):>11.1f}{float(spawn[kind][1]):>9.1f}")
+print(f"{'filter / plain':<16}{float(spawn['filter'][0]) / float(spawn['plain'][0]):>11.2f}"
+      f"{float(spawn['filter'][1]) / float(spawn['plain'][1]):>9.2f}")
 PY

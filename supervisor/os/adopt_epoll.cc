@@ -80,7 +80,10 @@ std::vector<EpollWatch> epoll_watches(pid_t tid, int fd, std::uint64_t inode) {
   const std::string dir = "/proc/" + std::to_string(tid) + "/fd";
   DIR* d = opendir(dir.c_str());
   if (d == nullptr) return out;
-  for (int i = 0; i < 1'000'000; ++i) {  // bounded by the caller's table
+  // The first kMaxScanned entries only: a program that registers its socket before it binds
+  // does so at its start, with few files open; one with a million fds costs no more than this.
+  constexpr int kMaxScanned = 1024;
+  for (int i = 0; i < kMaxScanned; ++i) {
     const dirent* entry = readdir(d);
     if (entry == nullptr) break;
     if (entry->d_name[0] == '.' || !is_epoll(dir, entry->d_name)) continue;

@@ -22,7 +22,8 @@ struct EpollWatch {
 };
 
 /// Where thread `tid` watches its fd `fd`, the socket of inode `inode`, with epoll (from
-/// /proc/TID/fd and each epoll instance's fdinfo). Empty when it does not, or cannot be read.
+/// /proc/TID/fd, its first 1024 entries, and each epoll instance's fdinfo). Empty when it does
+/// not, or cannot be read.
 std::vector<EpollWatch> epoll_watches(pid_t tid, int fd, std::uint64_t inode);
 
 /// Adds (`add`) or removes our socket `ours` under fd number `fd` in the epoll instance `epoll`
