@@ -346,6 +346,27 @@ void check_unix_listener(const ListenerSpec& listener, const std::string& file,
   }
 }
 
+// Socket adoption needs a kernel feature: one error per app that uses it, at its adopt key, when
+// the feature is missing (never a silent fallback to the worker's own bind).
+void check_adoption(const Config& config, std::vector<ConfigError>& errors) {
+  std::string problem;
+  bool probed = false;
+  for (const AppSpec& app : config.apps) {
+    if (!uses_adoption(app)) continue;
+    if (!probed) problem = adoption_unsupported();
+    probed = true;
+    if (problem.empty()) return;
+    const auto listener = std::find_if(app.listeners.begin(), app.listeners.end(),
+                                       [](const ListenerSpec& l) { return l.adopt; });
+    const bool at_app = app.adopt_all || listener == app.listeners.end();
+    errors.push_back({config.path, at_app ? app.adopt_at : listener->adopt_at,
+                      "apps." + app.name + (at_app ? "" : ".listen." + listener->name) + ".adopt",
+                      "socket adoption needs seccomp user notification with "
+                      "SECCOMP_IOCTL_NOTIF_ADDFD (Linux 5.9 or later), and here " +
+                          problem});
+  }
+}
+
 }  // namespace
 
 bool all_digits(std::string_view text) {
@@ -447,6 +468,7 @@ std::vector<ConfigError> check_environment(const Config& config, bool names) {
     check_exec_size(app, file, prefix, errors);
     if (names) check_app_names(app, file, prefix, errors);
   }
+  check_adoption(config, errors);
   return errors;
 }
 

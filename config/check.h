@@ -20,6 +20,14 @@ namespace clusterd::config {
 /// does that part outside its loop).
 std::vector<ConfigError> check_environment(const Config& config, bool names = true);
 
+/// Why this machine cannot adopt the workers' own sockets (docs/adoption.md), or an empty string
+/// when it can. A short-lived child of this process (fork) installs a seccomp filter with a
+/// listener (SECCOMP_FILTER_FLAG_NEW_LISTENER) and asks for a SECCOMP_IOCTL_NOTIF_ADDFD with
+/// SECCOMP_ADDFD_FLAG_SETFD for a call that does not exist: ENOENT means the kernel has it (Linux
+/// 5.9+). check_environment() runs it for a config whose apps use adoption, at every check: a
+/// fork costs well under a millisecond, and a cached answer would hide a change of the sandbox.
+std::string adoption_unsupported();
+
 /// Resolves a command name the way execvp would: a name with a '/' is taken relative to `cwd`
 /// (when relative); otherwise each entry of `path_env` is tried. Returns the absolute path of the
 /// first regular, executable file, or nullopt.

@@ -1,6 +1,13 @@
 #include "config/config.h"
 
+#include <algorithm>
+
 namespace clusterd::config {
+
+bool uses_adoption(const AppSpec& app) {
+  return app.adopt_all || std::any_of(app.listeners.begin(), app.listeners.end(),
+                                      [](const ListenerSpec& l) { return l.adopt; });
+}
 
 const char* to_string(LogSpec::Mode mode) {
   switch (mode) {

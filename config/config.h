@@ -41,6 +41,8 @@ struct ListenerSpec {
   std::string name;  // the key under `listen:`; also the LISTEN_FDNAMES entry
   Address address;
   ListenMode mode = ListenMode::Shared;
+  // `adopt: true`: a worker's own bind() of this address gets this socket (docs/adoption.md).
+  bool adopt = false;
   int backlog = 4096;
   // unix: listeners only: the socket file's mode (default 0666, as a systemd .socket's
   // SocketMode=), owner and group (default: clusterd's).
@@ -49,6 +51,7 @@ struct ListenerSpec {
   std::string socket_group;
   Mark at;  // where the listener's address was written
   Mark socket_owner_at;
+  Mark adopt_at;
 };
 
 enum class ReadyMode { Exec, Notify };
@@ -150,6 +153,9 @@ struct AppSpec {
   // none: only at start, at a reload and by `clusterctl scale APP auto`.
   std::optional<Duration> auto_follow;
   CgroupLimits cgroup_limits;  // memory_max, cpu_weight, pids_max
+  // `adopt: all`: every TCP address the app's workers bind becomes a socket the master holds
+  // and shares (docs/adoption.md).
+  bool adopt_all = false;
 
   Mark at;          // the app's key
   Mark command_at;  // the command value
@@ -159,6 +165,7 @@ struct AppSpec {
   Mark nofile_at;
   Mark auto_follow_at;
   std::vector<Mark> env_at;  // each env entry's value, in the order of env
+  Mark adopt_at;             // the app's `adopt:`
 };
 
 /// A user or a group named in `control.read` / `control.admin`: "alice", "@ops" for a group;
@@ -214,6 +221,10 @@ struct ConfigError {
 
   std::string to_string() const;
 };
+
+/// True when the app's workers run under the adoption filter: `adopt: all`, or a listener with
+/// `adopt: true`.
+bool uses_adoption(const AppSpec& app);
 
 /// "auto", "journal", "capture", "inherit".
 const char* to_string(LogSpec::Mode mode);

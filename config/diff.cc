@@ -15,11 +15,11 @@ bool same_address(const Address& a, const Address& b) {
 }
 
 bool same_listener(const ListenerSpec& a, const ListenerSpec& b) {
-  [[maybe_unused]] const auto& [name, address, mode, backlog, socket_mode, socket_user,
-                                socket_group, at, socket_owner_at] = a;
+  [[maybe_unused]] const auto& [name, address, mode, adopt, backlog, socket_mode, socket_user,
+                                socket_group, at, socket_owner_at, adopt_at] = a;
   return name == b.name && same_address(address, b.address) && mode == b.mode &&
          backlog == b.backlog && socket_mode == b.socket_mode && socket_user == b.socket_user &&
-         socket_group == b.socket_group;
+         socket_group == b.socket_group && adopt == b.adopt;
 }
 
 bool same_rollout(const RolloutSpec& a, const RolloutSpec& b) {
@@ -45,8 +45,8 @@ bool same_app(const AppSpec& a, const AppSpec& b) {
                                 max_restarts, restart_window, backoff_initial, backoff_max,
                                 backoff_jitter, env, inherit_env, cwd, user, group, nofile, umask,
                                 rollout, watchdog, max_memory, memory_check_interval, logs,
-                                auto_follow, cgroup_limits, at, command_at, cwd_at, user_at,
-                                group_at, nofile_at, auto_follow_at, env_at] = a;
+                                auto_follow, cgroup_limits, adopt_all, at, command_at, cwd_at,
+                                user_at, group_at, nofile_at, auto_follow_at, env_at, adopt_at] = a;
   // auto_follow is not the workers' business: a reload changes it without replacing them. source
   // is the whole file's text: another app's change is not this one's.
   return name == b.name && command == b.command && instances.count == b.instances.count &&
@@ -61,7 +61,7 @@ bool same_app(const AppSpec& a, const AppSpec& b) {
          cwd == b.cwd && user == b.user && group == b.group && nofile == b.nofile &&
          umask == b.umask && same_rollout(rollout, b.rollout) && watchdog == b.watchdog &&
          max_memory == b.max_memory && memory_check_interval == b.memory_check_interval &&
-         logs == b.logs && cgroup_limits == b.cgroup_limits;
+         logs == b.logs && cgroup_limits == b.cgroup_limits && adopt_all == b.adopt_all;
 }
 
 bool same_control(const ControlSpec& a, const ControlSpec& b) {

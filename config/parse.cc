@@ -134,7 +134,7 @@ void Walker::app(const Entry& e, AppSpec& app) {
        "stop_timeout", "restart", "min_uptime", "max_restarts", "restart_window", "backoff", "env",
        "cwd", "user", "group", "limits", "rollout", "watchdog", "max_memory",
        "memory_check_interval", "inherit_env", "logs", "auto_follow", "memory_max",
-       "cpu_weight", "pids_max", "umask"});
+       "cpu_weight", "pids_max", "umask", "adopt"});
   // clang-format on
   if (!entries) return;
   bool have_command = false;
@@ -144,6 +144,17 @@ void Walker::app(const Entry& e, AppSpec& app) {
   }
   if (!have_command) missing(e.key_at, join(e.path, "command"));
   nofile_floor(app, join(e.path, "limits.nofile"));
+  if (app.adopt_all) {
+    const auto worker_mode =
+        std::find_if(app.listeners.begin(), app.listeners.end(),
+                     [](const ListenerSpec& l) { return l.mode == ListenMode::Worker; });
+    if (worker_mode != app.listeners.end()) {
+      error(app.adopt_at, join(e.path, "adopt"),
+            "all takes over every TCP bind of the app's workers, and listener '" +
+                worker_mode->name +
+                "' has mode worker (each worker binds it itself); use shared or reuseport there");
+    }
+  }
   if (app.auto_follow && app.instances.count) {
     error(app.auto_follow_at, join(e.path, "auto_follow"),
           "follows the CPU limit for instances: auto only; instances is " +
@@ -238,6 +249,9 @@ bool Walker::runtime_key(const Entry& k, AppSpec& app) {
     inherit_env(k, app);
   } else if (key == "logs") {
     logs(k, app);
+  } else if (key == "adopt") {
+    app.adopt_at = k.value_at;
+    if (auto v = one_of<bool>(k, {{"all", true}, {"none", false}})) app.adopt_all = *v;
   } else if (key == "umask") {
     const std::string_view hint = "an octal umask such as 022 or 0027";
     if (!k.value.IsScalar()) {

@@ -171,12 +171,13 @@ void Walker::listener(const Entry& e, AppSpec& app) {
   spec.name = e.key;
   std::optional<Entry> address;
   std::optional<Entry> mode;
+  std::optional<Entry> adopt;
   std::vector<Entry> socket_file;  // socket_mode, socket_user, socket_group
   if (e.value.IsScalar()) {
     address = e;
-  } else if (auto entries = map_entries(
-                 e.value, e.value_at, e.path,
-                 {"address", "mode", "backlog", "socket_mode", "socket_user", "socket_group"})) {
+  } else if (auto entries = map_entries(e.value, e.value_at, e.path,
+                                        {"address", "mode", "adopt", "backlog", "socket_mode",
+                                         "socket_user", "socket_group"})) {
     for (const Entry& k : *entries) {
       if (k.key == "address") {
         address = k;
@@ -187,6 +188,10 @@ void Walker::listener(const Entry& e, AppSpec& app) {
                                             {"worker", ListenMode::Worker}})) {
           spec.mode = *v;
         }
+      } else if (k.key == "adopt") {
+        adopt = k;
+        spec.adopt_at = k.value_at;
+        if (auto v = one_of<bool>(k, {{"true", true}, {"false", false}})) spec.adopt = *v;
       } else if (k.key == "backlog") {
         if (auto n = integer(k, 1, 65535)) spec.backlog = static_cast<int>(*n);
       } else {
@@ -211,6 +216,15 @@ void Walker::listener(const Entry& e, AppSpec& app) {
     error(mode->value_at, mode->path,
           "reuseport does not work with unix sockets (SO_REUSEPORT does not balance them); use "
           "shared");
+  }
+  if (spec.adopt && spec.address.family == Address::Family::Unix) {
+    error(adopt->value_at, adopt->path,
+          "adopts TCP addresses only (" + spec.address.text +
+              " is a unix socket: a worker's bind() of a path is never adopted)");
+  } else if (spec.adopt && spec.mode == ListenMode::Worker) {
+    error(adopt->value_at, adopt->path,
+          "needs a socket the master holds, and mode worker leaves the bind to each worker; use "
+          "shared or reuseport");
   }
   if (const Bound* b = bound_.conflict(spec.address)) {
     std::string where = b->path + " at line " + std::to_string(b->at.line);

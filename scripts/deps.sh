@@ -6,7 +6,7 @@
 CLUSTERD_PACKAGES=(g++ cmake make pkg-config ccache libasio-dev libyaml-cpp-dev libspdlog-dev
   libsystemd-dev nlohmann-json3-dev libcli11-dev nettle-dev catch2 curl wrk procps)
 CLUSTERD_TEST_PACKAGES=(python3 util-linux systemd clang libclang-rt-14-dev
-  python3-prometheus-client tmux)
+  python3-prometheus-client tmux nodejs golang-go gunicorn)
 
 ensure_packages() {
   local missing=()

@@ -51,6 +51,18 @@ struct ChildPlan {
   // only the ignored ones are reset (bit n-1 for signal n). false: every signal is.
   bool handlers_cleared = false;
   std::uint64_t ignored = 0;
+  // Socket adoption (docs/adoption.md): before anything else, while the fd table is still the
+  // master's (CLONE_FILES, `unshare_below` > 0), the child installs the seccomp filter that
+  // stops its bind() and listen() calls for the master (SECCOMP_FILTER_FLAG_NEW_LISTENER), so
+  // the filter's listener fd lands in the master's table; it writes that fd's number into
+  // `adopt_listener`, closes its own copy once the table is its own, then sets `*released` and
+  // wakes a futex waiter on it. `no_new_privs` first where the master lacks CAP_SYS_ADMIN (the
+  // kernel refuses a filter otherwise). Every later step, the exec included, runs under it.
+  bool adopt = false;
+  bool no_new_privs = false;
+  mutable std::atomic<int> adopt_listener{-1};
+  // `released` for a child that has no spawn slots (its table is copied whole at the unshare).
+  std::atomic<int> own_table{0};
   // The child is cloned with CLONE_CHILD_CLEARTID pointing here: the kernel writes 0 (and wakes
   // a futex waiter) when the child lets go of the master's memory, at its exec or at its exit.
   // Until then the plan and the stack are the child's.
@@ -79,7 +91,13 @@ enum ChildStep {
   kStepParentGone,
   kStepExec,
   kStepUnshare,
+  kStepNoNewPrivs,
+  kStepAdopt,
 };
+
+/// close_range(kUnshareAll, ~0U, CLOSE_RANGE_UNSHARE) gives a child that shares the master's fd
+/// table a copy of all of it (an adopting child without spawn slots).
+inline constexpr int kUnshareAll = 0x7fffffff;
 
 /// "chdir", "setuid", "execve" and so on, for error messages.
 const char* child_step_name(int step);

@@ -52,7 +52,7 @@ bool unix_socket_alive(const sockaddr_un& sun, const config::Address& address) {
 }  // namespace
 
 UniqueFd bind_listener(const config::Address& address, int backlog, bool reuseport,
-                       const SocketAccess& access) {
+                       const SocketAccess& access, bool v6only) {
   using Family = config::Address::Family;
   const int domain = address.family == Family::Ipv4   ? AF_INET
                      : address.family == Family::Ipv6 ? AF_INET6
@@ -99,10 +99,10 @@ UniqueFd bind_listener(const config::Address& address, int backlog, bool reusepo
       }
       rc = bind(fd.get(), reinterpret_cast<const sockaddr*>(&sin), sizeof sin);
     } else {
-      const int one = 1;
+      const int only = v6only ? 1 : 0;
       // An IPv6 listener serves IPv6 only, so [::]:80 and 0.0.0.0:80 can be configured side by
       // side.
-      setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+      setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof only);
       sockaddr_in6 sin6{};
       sin6.sin6_family = AF_INET6;
       sin6.sin6_port = htons(address.port);

@@ -15,10 +15,12 @@ namespace clusterd::os {
 /// Binds and listens on `address` with SO_REUSEADDR (and SO_REUSEPORT when `reuseport`). Port 0
 /// takes a port the kernel picks, bound by its number, so that it stays across stop_listening().
 /// For a Unix path, a stale socket file (nobody accepting) is replaced; a live one is an error;
-/// the new file gets `access` (its mode from the bind on: no window with another). Throws
-/// std::system_error naming the address and the call that failed.
+/// the new file gets `access` (its mode from the bind on: no window with another). An IPv6 socket
+/// serves IPv6 only unless `v6only` is false (a dual-stack [::] that `adopt: all` makes for a
+/// program that asked for one). Throws std::system_error naming the address and the call that
+/// failed.
 UniqueFd bind_listener(const config::Address& address, int backlog, bool reuseport,
-                       const SocketAccess& access = {});
+                       const SocketAccess& access = {}, bool v6only = true);
 
 /// Listens again with a new backlog (on a listening socket this only changes the backlog).
 void listen_again(int fd, int backlog);

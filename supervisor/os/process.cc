@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "supervisor/os/procfs.h"
+#include "supervisor/os/spawn_adopt.h"
 #include "supervisor/os/spawn_slots.h"
 #include "worker/child.h"
 #include "worker/listen_env.h"
@@ -290,8 +291,9 @@ long start_child(worker::ChildPlan& plan, const ChildMemory& memory, int cgroup_
   const char* failed = cgroup_fd >= 0 ? "clone3" : "clone";
   UniqueFd cgroup_procs;
   if (cgroup_fd >= 0 && clone3_refused.load(std::memory_order_relaxed)) {
-    // The child writes to an fd we close below: it gets a copy of the table instead of ours.
-    plan.unshare_below = 0;
+    // The child writes to an fd we close below: it gets a copy of the table instead of ours (an
+    // adopting one copies all of ours once it has its filter, and we wait for that).
+    plan.unshare_below = plan.adopt ? worker::kUnshareAll : 0;
     cgroup_procs.reset(openat(cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC));
     plan.cgroup_procs_fd = cgroup_procs.get();
     failed = cgroup_procs ? "clone" : "open(cgroup.procs)";
@@ -306,6 +308,7 @@ long start_child(worker::ChildPlan& plan, const ChildMemory& memory, int cgroup_
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) throw std::system_error(clone_errno, std::system_category(), failed);
+  if (plan.adopt) wait_own_table(plan, *pidfd);  // before cgroup_procs closes
   return pid;
 }
 
@@ -361,6 +364,17 @@ Child spawn(const SpawnSpec& spec) {
   plan.unshare_below = lease.limit;
   plan.released = lease.released;
   plan.wake_fd = lease.wake_fd;
+  plan.adopt = spec.adopt;
+  if (spec.adopt) {
+    plan.no_new_privs = filter_needs_no_new_privs();
+    if (plan.unshare_below == 0) {
+      // No slots: the child shares our table only until it has its filter, then copies all of
+      // it; spawn waits for that (wait_own_table), so the fds of the spec stay open meanwhile.
+      plan.unshare_below = worker::kUnshareAll;
+      plan.released = &plan.own_table;
+      plan.wake_fd = -1;
+    }
+  }
   int pidfd = -1;
   long pid = -1;
   try {
@@ -375,7 +389,10 @@ Child spawn(const SpawnSpec& spec) {
   } else {
     SpawnSlots::cancel(lease);  // the child has its own copy of everything already
   }
-  return Child{static_cast<pid_t>(pid), UniqueFd(pidfd), std::move(memory)};
+  UniqueFd adopt_listener(plan.adopt_listener.load(std::memory_order_acquire));
+  if (adopt_listener) SpawnSlots::note_fd(adopt_listener.get());
+  return Child{static_cast<pid_t>(pid), UniqueFd(pidfd), std::move(memory),
+               std::move(adopt_listener)};
 }
 
 namespace {

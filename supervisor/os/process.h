@@ -31,6 +31,10 @@ struct SpawnSpec {
   int stdout_fd = -1;    // becomes its fd 1 (a pipe's write end); -1 = inherit
   int stderr_fd = -1;    // becomes its fd 2; -1 = inherit
   int cgroup_fd = -1;    // start the child in this cgroup (a directory fd); -1 = the master's
+  // Socket adoption (docs/adoption.md): the child runs under a seccomp filter that stops its
+  // bind() and listen() calls for the master to answer through Child::adopt_listener
+  // (supervisor/os/adopt.h). A master without CAP_SYS_ADMIN sets no_new_privs in the child first.
+  bool adopt = false;
 };
 
 /// A spawn that failed before the program ran ("execve: Permission denied").
@@ -72,6 +76,10 @@ struct Child {
   /// The child runs in this memory until it has exec'd or exited: keep it until spawn_report()
   /// says `finished` (at the latest once the child has been reaped).
   ChildMemory memory;
+  /// SpawnSpec::adopt: the listener fd of the child's seccomp filter (pollable; one per worker,
+  /// shared by everything it starts), already in this process's table. Empty when the child
+  /// failed before it had its filter (spawn_report() says why).
+  UniqueFd adopt_listener;
 };
 
 /// Starts a worker: clone3(CLONE_VM | CLONE_PIDFD | CLONE_CHILD_CLEARTID | CLONE_CLEAR_SIGHAND)
@@ -80,6 +88,8 @@ struct Child {
 /// once, without waiting for the exec (unlike vfork), so a child that waits for a CPU does not hold
 /// up the caller. A failure before the program runs is written into the child's memory before it
 /// exits: see spawn_report(). Throws std::system_error if no child could be created at all.
+/// With SpawnSpec::adopt it returns once the child has its filter and a fd table of its own (its
+/// first few system calls: the fds of the spec may be closed then), or has exited.
 Child spawn(const SpawnSpec& spec);
 
 /// spawn() reads which signals are ignored here once: call this after setting one to SIG_IGN or

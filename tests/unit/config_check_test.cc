@@ -3,9 +3,11 @@
 #include <pwd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +16,7 @@
 
 #include "config/check.h"
 #include "config/parse.h"
+#include "failing_syscall.h"
 
 namespace cfg = clusterd::config;
 namespace fs = std::filesystem;
@@ -381,4 +384,61 @@ TEST_CASE("check_environment refuses a command or environment execve cannot take
                            Catch::EndsWith(" bytes; execve accepts at most 131072 here (its least, "
                                            "whatever the stack limit)"));
   }
+}
+
+namespace {
+
+const char* const kAdoptingApp =
+    "apps:\n  web:\n    command: /bin/true\n    listen:\n"
+    "      http: { address: \"127.0.0.1:8080\", adopt: true }\n"
+    "  api:\n    command: /bin/true\n    adopt: all\n";
+
+std::string adopt_errors() {
+  std::string out;
+  for (const cfg::ConfigError& e :
+       cfg::check_environment(*cfg::parse_config(kAdoptingApp, "t.yaml").config, false)) {
+    out += e.to_string() + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("check_environment: socket adoption needs seccomp user notification with ADDFD",
+          "[config]") {
+  const std::string here = cfg::adoption_unsupported();
+  if (!here.empty()) {
+    WARN("this kernel cannot adopt sockets (" << here << "): only the refusal is checked");
+  } else {
+    CHECK(adopt_errors().empty());
+  }
+  // Where seccomp() is refused (a kernel without it, a sandbox), --check and every start say so
+  // at each app's adopt key, never falling back to the workers' own binds.
+  const int result = clusterd::test::with_syscall_failing(SYS_seccomp, [] {
+    const std::string seen = adopt_errors();
+    const std::string why =
+        "socket adoption needs seccomp user notification with SECCOMP_IOCTL_NOTIF_ADDFD (Linux "
+        "5.9 or later), and here seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER) failed: Function not "
+        "implemented";
+    if (seen == "t.yaml:5:49: apps.web.listen.http.adopt: " + why + "\n" +
+                    "t.yaml:8:12: apps.api.adopt: " + why + "\n") {
+      return 0;
+    }
+    std::fputs(seen.c_str(), stderr);  // in the test's output, for the one who reads it
+    return 1;
+  });
+  CHECK(result == 0);
+  // pidfd_getfd(2) is how the master sees the socket a worker binds: a SystemCallFilter= of
+  // @system-service alone refuses it (it is in @debug).
+  const int no_getfd = clusterd::test::with_syscall_failing(SYS_pidfd_getfd, [] {
+    const std::string seen = cfg::adoption_unsupported();
+    if (seen ==
+        "pidfd_getfd(2), which looks at the socket a worker binds, failed: Function not "
+        "implemented") {
+      return 0;
+    }
+    std::fputs(seen.c_str(), stderr);
+    return 1;
+  });
+  CHECK(no_getfd == 0);
 }

@@ -161,6 +161,8 @@ TEST_CASE("diff: a change to what the workers run changes the app", "[config][di
       {"instances: 2", "instances: 2\n    max_memory: 512M"},
       {"instances: 2", "instances: 2\n    memory_check_interval: 10s"},
       {"instances: 2", "instances: 2\n    umask: \"027\""},
+      {"instances: 2", "instances: 2\n    adopt: all"},  // the filter is set up at each start
+      {"backlog: 128 }", "backlog: 128, adopt: true }"},
       {"backlog: 128 }", "backlog: 128 }\n      more: \"127.0.0.1:9000\""},
   };
   for (const Case& c : cases) {
@@ -181,6 +183,8 @@ TEST_CASE("diff: values spelled differently but equal are unchanged", "[config][
       {"instances: 2", "instances: 2\n    rollout: { batch: 1, canary_time: 0 }"},
       {"instances: 2", "instances: 2\n    memory_check_interval: 5s"},
       {"instances: 2", "instances: 2\n    umask: \"0022\""},  // the default, written out
+      {"instances: 2", "instances: 2\n    adopt: none"},
+      {"backlog: 128 }", "backlog: 128, adopt: false }"},
       {R"(["./w", "--threads", "1"])", R"("./w  --threads 1")"},
   };
   for (const Case& c : cases) {
@@ -211,6 +215,9 @@ TEST_CASE("diff: same_socket ignores the backlog, same_app does not", "[config][
   CHECK_FALSE(cfg::same_socket(la, mode.apps[0].listeners[0]));
   cfg::Config port = parse_ok(edit("127.0.0.1:8080", "127.0.0.1:8081"));
   CHECK_FALSE(cfg::same_socket(la, port.apps[0].listeners[0]));
+  cfg::Config adopted = parse_ok(edit("backlog: 128 }", "backlog: 128, adopt: true }"));
+  CHECK(cfg::same_socket(la, adopted.apps[0].listeners[0]));  // the socket stays, workers roll
+  CHECK_FALSE(cfg::same_app(a.apps[0], adopted.apps[0]));
   cfg::Config name = parse_ok(edit("http: {", "web: {"));
   CHECK_FALSE(cfg::same_socket(la, name.apps[0].listeners[0]));
   // The address text counts, even when it names the same socket address.

@@ -59,3 +59,45 @@ TEST_CASE("memory_max, cpu_weight and pids_max: a cgroup's limits per worker", "
         std::vector<std::string>{
             "t.yaml:4:17: apps.web.cpu_weight: expected an integer from 1 to 10000, got '0'"});
 }
+
+TEST_CASE("adopt: true on a shared or reuseport TCP listener, adopt: all on an app", "[config]") {
+  const cfg::AppSpec app =
+      only_app(app_with("    listen:\n"
+                        "      a: { address: \"127.0.0.1:8080\", adopt: true }\n"
+                        "      b: { address: \"127.0.0.1:8081\", mode: reuseport, adopt: true }\n"
+                        "      c: \"127.0.0.1:8082\"\n"));
+  CHECK(app.listeners[0].adopt);
+  CHECK(app.listeners[1].adopt);
+  CHECK_FALSE(app.listeners[2].adopt);
+  CHECK_FALSE(app.adopt_all);
+  CHECK(cfg::uses_adoption(app));
+  CHECK_FALSE(cfg::uses_adoption(only_app(app_with(""))));
+  const cfg::AppSpec all = only_app(app_with("    adopt: all\n"));
+  CHECK(all.adopt_all);
+  CHECK(cfg::uses_adoption(all));
+  CHECK_FALSE(only_app(app_with("    adopt: none\n")).adopt_all);
+  CHECK(errors_of(app_with("    adopt: true\n")) ==
+        std::vector<std::string>{
+            "t.yaml:4:12: apps.web.adopt: expected one of all, none, got 'true'"});
+  CHECK(
+      errors_of(app_with("    listen:\n      a: { address: \"127.0.0.1:8080\", adopt: all }\n")) ==
+      std::vector<std::string>{
+          "t.yaml:5:46: apps.web.listen.a.adopt: expected one of true, false, got 'all'"});
+  CHECK(errors_of(
+            app_with("    listen:\n      a: { address: \"unix:/tmp/a.sock\", adopt: true }\n")) ==
+        std::vector<std::string>{
+            "t.yaml:5:48: apps.web.listen.a.adopt: adopts TCP addresses only (unix:/tmp/a.sock is "
+            "a unix socket: a worker's bind() of a path is never adopted)"});
+  CHECK(
+      errors_of(app_with(
+          "    listen:\n      a: { address: \"127.0.0.1:8080\", mode: worker, adopt: true }\n")) ==
+      std::vector<std::string>{
+          "t.yaml:5:60: apps.web.listen.a.adopt: needs a socket the master holds, and mode "
+          "worker leaves the bind to each worker; use shared or reuseport"});
+  CHECK(errors_of(app_with("    adopt: all\n    listen:\n"
+                           "      a: { address: \"127.0.0.1:8080\", mode: worker }\n")) ==
+        std::vector<std::string>{
+            "t.yaml:4:12: apps.web.adopt: all takes over every TCP bind of the app's workers, and "
+            "listener 'a' has mode worker (each worker binds it itself); use shared or reuseport "
+            "there"});
+}

@@ -211,7 +211,7 @@ TEST_CASE("malformed configs: one exact error each", "[config]") {
       "command, instances, cpu_affinity, listen, ready, ready_timeout, stop_signal, stop_timeout, "
       "restart, min_uptime, max_restarts, restart_window, backoff, env, cwd, user, group, limits, "
       "rollout, watchdog, max_memory, memory_check_interval, inherit_env, logs, auto_follow, "
-      "memory_max, cpu_weight, pids_max, umask";
+      "memory_max, cpu_weight, pids_max, umask, adopt";
   const std::string kDur = "expected a duration such as 250ms, 10s or 2m, got ";
   std::vector<Case> cases = {
       // The document and apps.
@@ -406,7 +406,7 @@ TEST_CASE("malformed configs: one exact error each", "[config]") {
        "t.yaml:5:48: apps.web.listen.http.backlog: expected an integer from 1 to 65535, got '0'"},
       {app_with("    listen:\n      http: {address: \"127.0.0.1:80\", port: 80}\n"),
        "t.yaml:5:39: apps.web.listen.http.port: unknown key; expected one of address, mode, "
-       "backlog, socket_mode, socket_user, socket_group"},
+       "adopt, backlog, socket_mode, socket_user, socket_group"},
       {app_with("    listen:\n      http: {mode: shared}\n"),
        "t.yaml:5:7: apps.web.listen.http.address: required key is missing"},
       {app_with("    listen:\n      http: {address: [a]}\n"),
@@ -456,7 +456,7 @@ apps:
       "cpu_affinity, listen, ready, ready_timeout, stop_signal, stop_timeout, restart, "
       "min_uptime, max_restarts, restart_window, backoff, env, cwd, user, group, limits, rollout, "
       "watchdog, max_memory, memory_check_interval, inherit_env, logs, auto_follow, memory_max, "
-      "cpu_weight, pids_max, umask",
+      "cpu_weight, pids_max, umask, adopt",
   };
   CHECK(joined(got) == joined(want));
   CHECK_FALSE(cfg::parse_config("app: {}\n", "t.yaml").config.has_value());

@@ -14,10 +14,12 @@
 #include <catch2/catch.hpp>
 #include <cstddef>
 
+#include "failing_syscall.h"
 #include "supervisor/os/process.h"
 #include "supervisor/os/spawn_slots.h"
 
 using namespace clusterd::os;
+using clusterd::test::with_syscall_failing;
 
 namespace {
 
@@ -225,34 +227,6 @@ TEST_CASE("a large environment and many arguments reach the program intact") {
   CHECK(WEXITSTATUS(status) == 0);
   CHECK_FALSE(spawn_report(child.memory).error.has_value());
 }
-
-namespace {
-
-// Runs `check` in a child process of the test under a seccomp filter that makes system call `nr`
-// fail with ENOSYS (a kernel without it, or a filter such as systemd's RestrictNamespaces=);
-// returns the child's exit code.
-int with_syscall_failing(long nr, int (*check)()) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    sock_filter filter[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<unsigned>(nr), 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
-        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
-      _exit(100);
-    }
-    _exit(check());
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 200;
-}
-
-}  // namespace
 
 TEST_CASE("where clone3 is refused, the child still resets every ignored signal itself") {
   const int result = with_syscall_failing(SYS_clone3, [] {
