@@ -11,6 +11,7 @@
 #include <cstring>
 #include <utility>
 
+#include "config/cron.h"
 #include "config/values.h"
 #include "config/walker.h"
 #include "config/yaml_documents.h"
@@ -27,7 +28,8 @@ Config Walker::walk(const YAML::Node& root) {
     error(root_at, "apps", "required key is missing");
     return config;
   }
-  auto entries = map_entries(top, root_at, "", {"control", "cgroups", "metrics", "apps"});
+  auto entries =
+      map_entries(top, root_at, "", {"control", "cgroups", "metrics", "apps"}, Place::Top);
   if (!entries) return config;
   bool have_apps = false;
   for (const Entry& e : *entries) {
@@ -50,6 +52,7 @@ Config Walker::walk(const YAML::Node& root) {
     }
   }
   if (!have_apps) missing(root_at, "apps");
+  if (!environment_.empty() && !environment_found_ && errors.empty()) environment_missing(config);
   if (config.metrics.address) {
     for (const Bound& b : bound_.all()) {
       if (addresses_conflict(b.address, *config.metrics.address)) {
@@ -108,6 +111,12 @@ void Walker::principals(const Entry& e, std::vector<Principal>& out) {
 }
 
 void Walker::apps(const Entry& e, Config& out) {
+  if (e.value.IsSequence()) {  // PM2's ecosystem file has a list of apps, each with a name
+    error(e.value_at, e.path,
+          "expected a map of app name -> app, got a sequence (a PM2 ecosystem file? clusterctl "
+          "import FILE converts one)");
+    return;
+  }
   auto entries = map_entries(e.value, e.value_at, e.path, {});
   if (!entries) return;
   if (entries->empty() && e.value.size() == 0) {
@@ -130,24 +139,59 @@ void Walker::apps(const Entry& e, Config& out) {
 void Walker::app(const Entry& e, AppSpec& app) {
   // clang-format off
   auto entries = map_entries(e.value, e.value_at, e.path,
-      {"command", "instances", "cpu_affinity", "listen", "ready", "ready_timeout", "stop_signal",
-       "stop_timeout", "restart", "min_uptime", "max_restarts", "restart_window", "backoff", "env",
-       "cwd", "user", "group", "limits", "rollout", "watchdog", "max_memory",
+      {"command", "instances", "cpu_affinity", "listen", "ready", "ready_timeout", "min_ready",
+       "stop_signal", "stop_timeout", "restart", "min_uptime", "max_restarts", "restart_window",
+       "backoff", "env", "cwd", "user", "group", "limits", "rollout", "watchdog", "max_memory",
        "memory_check_interval", "inherit_env", "logs", "auto_follow", "memory_max",
-       "cpu_weight", "pids_max", "umask"});
+       "cpu_weight", "pids_max", "umask", "restart_schedule", "watch"}, Place::App);
   // clang-format on
   if (!entries) return;
   bool have_command = false;
+  Environment chosen;  // env_NAME of the environment clusterd runs in
   for (const Entry& k : *entries) {
     have_command = have_command || k.key == "command";
-    if (!lifecycle_key(k, app)) runtime_key(k, app);
+    if (environment_key(k.key)) {
+      environment(k, app, chosen);
+    } else if (!lifecycle_key(k, app)) {
+      runtime_key(k, app);
+    }
   }
   if (!have_command) missing(e.key_at, join(e.path, "command"));
+  merge_environment(chosen, app);
   nofile_floor(app, join(e.path, "limits.nofile"));
-  if (app.auto_follow && app.instances.count) {
+  if (app.auto_follow &&
+      (app.instances.count || app.instances.cpus == Instances::Cpus::AllButOne)) {
     error(app.auto_follow_at, join(e.path, "auto_follow"),
-          "follows the CPU limit for instances: auto only; instances is " +
-              std::to_string(*app.instances.count));
+          "follows the CPU limit for instances: auto or max only; instances is " +
+              (app.instances.count ? std::to_string(*app.instances.count) : std::string("-1")));
+  }
+  ready_listen(*entries, e, app);
+}
+
+// `ready: listen` is the moment a worker's listen() is adopted: without adoption it never comes.
+// Until the `adopt` keys are read, one written there (reported as unknown) is taken as asked.
+void Walker::ready_listen(const std::vector<Entry>& entries, const Entry& e, const AppSpec& app) {
+  if (app.ready != ReadyMode::Listen) return;
+  const auto has_key = [](const YAML::Node& map, const char* key) {
+    if (!map.IsMap()) return false;
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      if (it->first.IsScalar() && it->first.Scalar() == key) return true;
+    }
+    return false;
+  };
+  bool adopts = has_key(e.value, "adopt");
+  for (auto it = e.value.begin(); it != e.value.end(); ++it) {
+    if (!it->first.IsScalar() || it->first.Scalar() != "listen" || !it->second.IsMap()) continue;
+    for (auto l = it->second.begin(); l != it->second.end(); ++l) {
+      adopts = adopts || has_key(l->second, "adopt");
+    }
+  }
+  if (adopts) return;
+  for (const Entry& k : entries) {
+    if (k.key != "ready") continue;
+    error(k.value_at, k.path,
+          "ready: listen waits for the worker's listen() to be adopted: it needs adopt: all on "
+          "the app or adopt: true on a listener (else use exec, with min_ready)");
   }
 }
 
@@ -155,11 +199,17 @@ void Walker::app(const Entry& e, AppSpec& app) {
 bool Walker::lifecycle_key(const Entry& k, AppSpec& app) {
   const std::string& key = k.key;
   if (key == "ready") {
-    if (auto v = one_of<ReadyMode>(k, {{"exec", ReadyMode::Exec}, {"notify", ReadyMode::Notify}})) {
+    if (auto v = one_of<ReadyMode>(k, {{"exec", ReadyMode::Exec},
+                                       {"notify", ReadyMode::Notify},
+                                       {"listen", ReadyMode::Listen}})) {
       app.ready = *v;
     }
   } else if (key == "ready_timeout") {
     if (auto d = duration(k, true)) app.ready_timeout = *d;
+  } else if (key == "min_ready") {
+    if (auto d = duration(k)) app.min_ready = *d;
+  } else if (key == "restart_schedule") {
+    restart_schedule(k, app);
   } else if (key == "stop_signal") {
     stop_signal(k, app);
   } else if (key == "stop_timeout") {
@@ -222,7 +272,9 @@ bool Walker::runtime_key(const Entry& k, AppSpec& app) {
   } else if (key == "listen") {
     listeners(k, app);
   } else if (key == "env") {
-    env(k, app);
+    env(k, app.env, app.env_at);
+  } else if (key == "watch") {
+    watch(k, app);
   } else if (key == "cwd") {
     if (auto s = string(k)) app.cwd = *s;
     app.cwd_at = k.value_at;
@@ -253,8 +305,9 @@ bool Walker::runtime_key(const Entry& k, AppSpec& app) {
   return true;
 }
 
-ParseResult parse_config(std::string_view yaml, std::string_view origin) {
-  Walker walker(yaml, origin);
+ParseResult parse_config(std::string_view yaml, std::string_view origin,
+                         std::string_view environment) {
+  Walker walker(yaml, origin, environment);
   ParseResult result;
   if (yaml.size() > kMaxConfigBytes) {
     walker.error(Mark{}, "",
@@ -290,6 +343,7 @@ ParseResult parse_config(std::string_view yaml, std::string_view origin) {
   Config config;
   try {
     config = walker.walk(root);
+    config.environment = std::string(environment);
   } catch (const std::exception& e) {  // not expected; keeps the "never throws" promise
     walker.error(Mark{}, "", std::string("internal error: ") + e.what());
   }
@@ -311,7 +365,7 @@ ParseResult parse_config(std::string_view yaml, std::string_view origin) {
   return result;
 }
 
-ParseResult load_config(const std::string& path) {
+ParseResult load_config(const std::string& path, std::string_view environment) {
   auto fail = [&](const std::string& why) {
     return ParseResult{std::nullopt, {ConfigError{path, Mark{}, "", why}}};
   };
@@ -346,7 +400,7 @@ ParseResult load_config(const std::string& path) {
     }
   }
   ::close(fd);
-  return parse_config(text, path);
+  return parse_config(text, path, environment);
 }
 
 }  // namespace clusterd::config
