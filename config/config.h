@@ -195,6 +195,7 @@ struct AppSpec {
   Mark nofile_at;
   Mark auto_follow_at;
   Mark restart_schedule_at;
+  Mark watch_at;
   std::vector<Mark> env_at;  // each env entry's value, in the order of env
 };
 

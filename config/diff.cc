@@ -47,7 +47,8 @@ bool same_app(const AppSpec& a, const AppSpec& b) {
                                 user, group, nofile, umask, rollout, watchdog, max_memory,
                                 memory_check_interval, logs, auto_follow, cgroup_limits,
                                 restart_schedule, watch, at, command_at, cwd_at, user_at, group_at,
-                                nofile_at, auto_follow_at, restart_schedule_at, env_at] = a;
+                                nofile_at, auto_follow_at, restart_schedule_at, watch_at, env_at] =
+      a;
   // auto_follow, restart_schedule and watch are not the workers' business: a reload changes them
   // without replacing them. environments only names the env_NAME sections: the one in force is
   // merged into env. source is the whole file's text: another app's change is not this one's.

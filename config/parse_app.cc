@@ -406,6 +406,7 @@ void Walker::watch(const Entry& e, AppSpec& app) {
     return;
   }
   app.watch = std::move(spec);
+  app.watch_at = e.value_at;
 }
 
 }  // namespace clusterd::config

@@ -11,12 +11,14 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <string_view>
 
 #include "config/check.h"
 #include "config/parse.h"
 #include "supervisor/control/socket_dir.h"
+#include "supervisor/core/cron.h"
 #include "supervisor/core/reload_plan.h"
 #include "supervisor/daemon/daemon.h"
 #include "supervisor/daemon/upgrade_handshake.h"
@@ -26,6 +28,7 @@
 #include "supervisor/os/cpus.h"
 #include "supervisor/os/procfs.h"
 #include "supervisor/os/spawn_slots.h"
+#include "supervisor/os/timezone.h"
 #include "supervisor/os/upgrade.h"
 #include "text/printable.h"
 
@@ -182,8 +185,59 @@ int take_over(const UpgradeOptions& upgrade, std::vector<std::string> argv) {
   return 0;
 }
 
+// "2025-01-02 03:00 Europe/Paris (02:00 UTC)": when `schedule` fires next, from now.
+std::string next_scheduled(const clusterd::config::CronSchedule& schedule) {
+  const auto offset = [&](std::int64_t t) { return clusterd::os::utc_offset(schedule.zone, t); };
+  const std::optional<std::int64_t> next =
+      clusterd::core::next_fire(schedule, std::time(nullptr), offset);
+  if (!next) return "never";
+  const auto format = [](std::int64_t t, const char* pattern) {
+    const std::time_t seconds = static_cast<std::time_t>(t);
+    std::tm tm{};
+    gmtime_r(&seconds, &tm);
+    char text[64];
+    return std::string(text, std::strftime(text, sizeof text, pattern, &tm));
+  };
+  return format(*next + offset(*next), "%Y-%m-%d %H:%M ") + schedule.zone + " (" +
+         format(*next, "%Y-%m-%d %H:%M") + " UTC)";
+}
+
+// --check's report: what would run, with `auto` resolved on this machine, and when.
+void print_check(const clusterd::config::Config& config, const std::string& path) {
+  const clusterd::os::CpuBudget cpus = clusterd::os::detect_cpus();
+  std::cout << "clusterd: " << path << ": configuration is valid\n";
+  for (const clusterd::config::AppSpec& app : config.apps) {
+    std::cout << "app " << app.name << ": instances "
+              << clusterd::core::resolve_instances(app, {cpus.count, cpus.reason}).second << "\n";
+    if (app.restart_schedule) {
+      std::cout << "app " << app.name << ": restart_schedule " << app.restart_schedule->text
+                << ": next " << next_scheduled(*app.restart_schedule) << "\n";
+    }
+  }
+}
+
+// What this version reads and checks but does not carry out yet: said at start, once per app.
+void warn_landing(const clusterd::config::Config& config) {
+  for (const clusterd::config::AppSpec& app : config.apps) {
+    if (app.restart_schedule) {
+      spdlog::warn("{}: restart_schedule is checked but not yet carried out by this version",
+                   app.name);
+    }
+    if (app.watch) {
+      spdlog::warn("{}: watch is checked but not yet carried out by this version", app.name);
+    }
+    if (app.min_ready.count() > 0) {
+      spdlog::warn(
+          "{}: min_ready is checked but not yet carried out by this version: a worker "
+          "counts as ready as its ready mode says",
+          app.name);
+    }
+  }
+}
+
 struct Arguments {
   std::string config_path = "/etc/clusterd/clusterd.yaml";
+  std::string environment;  // --env NAME: each app's env_NAME over its env
   std::string log_level = "info";
   bool check_only = false;
   bool fd_store = false;
@@ -195,6 +249,8 @@ std::optional<int> parse_arguments(int argc, char** argv, Arguments& args) {
   CLI::App cli{"clusterd: a process supervisor for prefork servers"};
   cli.add_option("-c,--config", args.config_path, "the YAML configuration file")
       ->capture_default_str();
+  cli.add_option("--env", args.environment,
+                 "merge each app's env_NAME: section over its env: (PM2's --env NAME)");
   cli.add_flag("-t,--check", args.check_only,
                "validate the configuration, print what would run, and exit (0 valid, 2 invalid)");
   cli.add_flag("--fd-store", args.fd_store,
@@ -251,7 +307,8 @@ int main(int argc, char** argv) {
   }
 
   // 3. Configuration: parse, then check it against this machine; print every problem.
-  clusterd::config::ParseResult parsed = clusterd::config::load_config(config_path);
+  clusterd::config::ParseResult parsed =
+      clusterd::config::load_config(config_path, args.environment);
   if (parsed.config) {
     for (clusterd::config::ConfigError& error :
          clusterd::config::check_environment(*parsed.config)) {
@@ -270,14 +327,10 @@ int main(int argc, char** argv) {
 
   // 4. --check: what would run, with `auto` resolved on this machine.
   if (args.check_only) {
-    const clusterd::os::CpuBudget cpus = clusterd::os::detect_cpus();
-    std::cout << "clusterd: " << config_path << ": configuration is valid\n";
-    for (const clusterd::config::AppSpec& app : parsed.config->apps) {
-      std::cout << "app " << app.name << ": instances "
-                << clusterd::core::resolve_instances(app, {cpus.count, cpus.reason}).second << "\n";
-    }
+    print_check(*parsed.config, config_path);
     return 0;
   }
+  warn_landing(*parsed.config);
 
   // 5. Bind and run. A write to a vanished peer must be an error, not a death.
   signal(SIGPIPE, SIG_IGN);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "config/check.h"
 #include "config_test_helpers.h"
 
 namespace cfg = clusterd::config;
@@ -191,4 +192,20 @@ TEST_CASE("apps: a PM2 list of apps is named as such", "[config]") {
   CHECK(errors_of("apps:\n  - name: web\n    script: app.js\n") ==
         Strings{"t.yaml:2:3: apps: expected a map of app name -> app, got a sequence (a PM2 "
                 "ecosystem file? clusterctl import FILE converts one)"});
+}
+
+TEST_CASE("--check: restart_schedule's zone is in the tz database, watch's paths exist",
+          "[config]") {
+  const cfg::Config c = parse_ok(
+      "apps:\n  a:\n    command: /bin/sh\n    restart_schedule: \"TZ=Mars/Olympus 0 3 * * *\"\n"
+      "    watch: [/nonexistent-watch-path, /tmp]\n"
+      "  b:\n    command: /bin/sh\n    restart_schedule: \"TZ=Europe/Paris 0 3 * * *\"\n"
+      "  c:\n    command: /bin/sh\n    restart_schedule: \"TZ=local @daily\"\n");
+  std::vector<std::string> errors;
+  for (const cfg::ConfigError& e : cfg::check_environment(c, false))
+    errors.push_back(e.to_string());
+  CHECK(errors ==
+        Strings{"t.yaml:4:23: apps.a.restart_schedule: time zone 'Mars/Olympus' is not in the time "
+                "zone database (/usr/share/zoneinfo)",
+                "t.yaml:5:12: apps.a.watch: '/nonexistent-watch-path' does not exist"});
 }
