@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <string_view>
 
@@ -30,6 +31,7 @@
 #include "supervisor/os/spawn_slots.h"
 #include "supervisor/os/timezone.h"
 #include "supervisor/os/upgrade.h"
+#include "systemd/unit_file.h"
 #include "text/printable.h"
 
 namespace {
@@ -235,11 +237,51 @@ void warn_landing(const clusterd::config::Config& config) {
   }
 }
 
+// --print-unit: what the unit must allow, from the config. Relative paths are said on stderr: a
+// unit runs clusterd from /.
+clusterd::sd::UnitInput unit_input(const clusterd::config::Config& config,
+                                   const std::string& environment) {
+  namespace fs = std::filesystem;
+  clusterd::sd::UnitInput in;
+  in.clusterd = fs::read_symlink("/proc/self/exe").string();
+  in.clusterctl = (fs::path(in.clusterd).parent_path() / "clusterctl").string();
+  in.config = fs::absolute(config.path).lexically_normal().string();
+  in.environment = environment;
+  const char* path_var = std::getenv("PATH");
+  const std::string path = path_var != nullptr ? path_var : "";
+  // systemd's PATH for services (systemd.exec(5), "Environment variables in spawned processes").
+  const std::string systemd_path = ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:";
+  for (const clusterd::config::AppSpec& app : config.apps) {
+    if (!app.cwd.empty()) in.app_paths.push_back(app.cwd);
+    const bool relative = !app.command.empty() && app.command[0].find('/') != std::string::npos &&
+                          app.command[0].front() != '/';
+    if ((relative && app.cwd.empty()) || (!app.cwd.empty() && app.cwd.front() != '/')) {
+      std::cerr << "clusterd: app " << app.name
+                << ": a relative command or cwd is taken from clusterd's working directory, which "
+                   "is / under systemd: give it an absolute cwd\n";
+    }
+    for (const std::string& word : app.command) {
+      if (!word.empty() && word.front() == '/') in.app_paths.push_back(word);
+    }
+    if (!app.logs.file.empty()) {
+      in.written_paths.push_back(fs::absolute(app.logs.file).lexically_normal().string());
+    }
+    if (app.command.empty() || app.command[0].find('/') != std::string::npos) continue;
+    if (const auto found = clusterd::config::find_executable(app.command[0], path, app.cwd)) {
+      in.app_paths.push_back(*found);
+      const std::string dir = fs::path(*found).parent_path().string();
+      if (systemd_path.find(":" + dir + ":") == std::string::npos) in.path = path;
+    }
+  }
+  return in;
+}
+
 struct Arguments {
   std::string config_path = "/etc/clusterd/clusterd.yaml";
   std::string environment;  // --env NAME: each app's env_NAME over its env
   std::string log_level = "info";
   bool check_only = false;
+  bool print_unit = false;
   bool fd_store = false;
   UpgradeOptions upgrade;
 };
@@ -253,6 +295,9 @@ std::optional<int> parse_arguments(int argc, char** argv, Arguments& args) {
                  "merge each app's env_NAME: section over its env: (PM2's --env NAME)");
   cli.add_flag("-t,--check", args.check_only,
                "validate the configuration, print what would run, and exit (0 valid, 2 invalid)");
+  cli.add_flag("--print-unit", args.print_unit,
+               "print a systemd unit that runs this config (its sandbox opened as far as the apps "
+               "need), and exit");
   cli.add_flag("--fd-store", args.fd_store,
                "under systemd, keep every listening socket in its fd store (set "
                "FileDescriptorStoreMax= in the unit), so a restarted master loses no connection");
@@ -325,9 +370,14 @@ int main(int argc, char** argv) {
   }
   clusterd::loop::resolve_control_socket(*parsed.config);
 
-  // 4. --check: what would run, with `auto` resolved on this machine.
+  // 4. --check: what would run, with `auto` resolved on this machine; --print-unit: how systemd
+  // would run it.
   if (args.check_only) {
     print_check(*parsed.config, config_path);
+    return 0;
+  }
+  if (args.print_unit) {
+    std::cout << clusterd::sd::unit_file(unit_input(*parsed.config, args.environment));
     return 0;
   }
   warn_landing(*parsed.config);
