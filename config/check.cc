@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/check_parts.h"
 #include "config/values.h"
 
 namespace clusterd::config {
@@ -466,6 +467,8 @@ std::vector<ConfigError> check_environment(const Config& config, bool names) {
     }
     check_log_file(app, file, prefix, errors);
     check_exec_size(app, file, prefix, errors);
+    check_schedule_zone(app, file, prefix, errors);
+    check_watch_paths(app, file, prefix, errors);
     if (names) check_app_names(app, file, prefix, errors);
   }
   check_adoption(config, errors);

@@ -3,6 +3,7 @@
 // Produced by config::parse_config(); knows nothing about processes.
 #pragma once
 
+#include <bitset>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -54,7 +55,9 @@ struct ListenerSpec {
   Mark adopt_at;
 };
 
-enum class ReadyMode { Exec, Notify };
+/// exec: ready once started; notify: READY=1 on the notify socket; listen: ready when the worker's
+/// own listen() is adopted (needs `adopt`; the daemon's part lands with socket adoption).
+enum class ReadyMode { Exec, Notify, Listen };
 enum class RestartPolicy { Always, OnFailure, Never };
 enum class CpuAffinity { None, PerWorker };
 
@@ -68,9 +71,36 @@ struct RolloutSpec {
 /// of `scale APP +N` (the control protocol's kMaxInstances is the same number).
 inline constexpr unsigned kMaxInstances = 65536;
 
-/// `instances: auto` (count unset) or `instances: N`.
+/// `instances: N`, or a count derived from the CPUs this process may use: `auto` and `max` (every
+/// one of them), `-1` (all but one, at least 1).
 struct Instances {
-  std::optional<unsigned> count;  // nullopt = auto
+  enum class Cpus { Auto, Max, AllButOne };
+  std::optional<unsigned> count;  // nullopt = derived from the CPUs, as `cpus` says
+  Cpus cpus = Cpus::Auto;
+  friend bool operator==(const Instances&, const Instances&) = default;
+};
+
+/// `restart_schedule:` when to replace an app's workers, in cron syntax with its time zone
+/// (`TZ=Europe/Paris 0 3 * * *`). Each set has a bit per value a field allows.
+struct CronSchedule {
+  std::bitset<60> minutes;
+  std::bitset<24> hours;
+  std::bitset<32> days;       // 1..31
+  std::bitset<13> months;     // 1..12
+  std::bitset<7> weekdays;    // 0 (Sunday)..6
+  bool every_day = true;      // the day-of-month field starts with `*`
+  bool every_weekday = true;  // the day-of-week field starts with `*`
+  std::string zone;           // "UTC", "local" (the machine's), or a tz database name
+  std::string text;           // as written
+  friend bool operator==(const CronSchedule&, const CronSchedule&) = default;
+};
+
+/// `watch:` restart an app's workers one by one when files under `paths` change (development).
+struct WatchSpec {
+  std::vector<std::string> paths;               // relative ones are taken from the app's cwd
+  std::vector<std::string> ignore;              // globs of paths that never trigger a restart
+  Duration debounce = std::chrono::seconds(1);  // changes closer than this make one restart
+  friend bool operator==(const WatchSpec&, const WatchSpec&) = default;
 };
 
 /// `inherit_env:` which of the master's environment variables a worker gets.
@@ -128,6 +158,7 @@ struct AppSpec {
   std::vector<ListenerSpec> listeners;  // in file order
   ReadyMode ready = ReadyMode::Exec;
   Duration ready_timeout = std::chrono::seconds(10);
+  Duration min_ready = std::chrono::milliseconds(0);  // a worker counts as ready after this long
   int stop_signal = 15;  // SIGTERM; stored as a number so this header needs no <csignal>
   Duration stop_timeout = std::chrono::seconds(10);
   RestartPolicy restart = RestartPolicy::Always;
@@ -138,6 +169,9 @@ struct AppSpec {
   Duration backoff_max = std::chrono::seconds(30);
   double backoff_jitter = 0.2;  // each delay is shortened by up to this fraction, at random
   std::vector<std::pair<std::string, std::string>> env;  // in file order
+  /// The NAMEs of the app's `env_NAME:` sections, in file order. The one clusterd was started
+  /// with (`--env NAME`) is already merged into `env`.
+  std::vector<std::string> environments;
   EnvInherit inherit_env;
   std::string cwd;                      // empty = the daemon's working directory
   std::string user;                     // empty = the daemon's user
@@ -153,6 +187,8 @@ struct AppSpec {
   // none: only at start, at a reload and by `clusterctl scale APP auto`.
   std::optional<Duration> auto_follow;
   CgroupLimits cgroup_limits;  // memory_max, cpu_weight, pids_max
+  std::optional<CronSchedule> restart_schedule;
+  std::optional<WatchSpec> watch;
   // `adopt: all`: every TCP address the app's workers bind becomes a socket the master holds
   // and shares (docs/adoption.md).
   bool adopt_all = false;
@@ -164,6 +200,8 @@ struct AppSpec {
   Mark group_at;
   Mark nofile_at;
   Mark auto_follow_at;
+  Mark restart_schedule_at;
+  Mark watch_at;
   std::vector<Mark> env_at;  // each env entry's value, in the order of env
   Mark adopt_at;             // the app's `adopt:`
 };
@@ -210,6 +248,9 @@ struct Config {
   /// container's), "off", or an absolute path under the cgroup v2 mount.
   std::string cgroups = "auto";
   std::vector<AppSpec> apps;  // in file order
+  /// The environment it was parsed for (`clusterd --env NAME`): each app's `env_NAME:` merged
+  /// over its `env:`. Empty: `env:` alone.
+  std::string environment;
 };
 
 /// One problem found in a config, printed as `FILE:LINE:COL: KEY: MESSAGE`.

@@ -41,27 +41,31 @@ bool same_socket(const ListenerSpec& a, const ListenerSpec& b) {
 
 bool same_app(const AppSpec& a, const AppSpec& b) {
   [[maybe_unused]] const auto& [name, source, command, instances, cpu_affinity, listeners, ready,
-                                ready_timeout, stop_signal, stop_timeout, restart, min_uptime,
-                                max_restarts, restart_window, backoff_initial, backoff_max,
-                                backoff_jitter, env, inherit_env, cwd, user, group, nofile, umask,
-                                rollout, watchdog, max_memory, memory_check_interval, logs,
-                                auto_follow, cgroup_limits, adopt_all, at, command_at, cwd_at,
-                                user_at, group_at, nofile_at, auto_follow_at, env_at, adopt_at] = a;
-  // auto_follow is not the workers' business: a reload changes it without replacing them. source
-  // is the whole file's text: another app's change is not this one's.
-  return name == b.name && command == b.command && instances.count == b.instances.count &&
+                                ready_timeout, min_ready, stop_signal, stop_timeout, restart,
+                                min_uptime, max_restarts, restart_window, backoff_initial,
+                                backoff_max, backoff_jitter, env, environments, inherit_env, cwd,
+                                user, group, nofile, umask, rollout, watchdog, max_memory,
+                                memory_check_interval, logs, auto_follow, cgroup_limits,
+                                restart_schedule, watch, adopt_all, at, command_at, cwd_at, user_at,
+                                group_at, nofile_at, auto_follow_at, restart_schedule_at, watch_at,
+                                env_at, adopt_at] = a;
+  // auto_follow, restart_schedule and watch are not the workers' business: a reload changes them
+  // without replacing them. environments only names the env_NAME sections: the one in force is
+  // merged into env. source is the whole file's text: another app's change is not this one's.
+  return name == b.name && command == b.command && instances == b.instances &&
          cpu_affinity == b.cpu_affinity &&
          std::equal(listeners.begin(), listeners.end(), b.listeners.begin(), b.listeners.end(),
                     same_listener) &&
-         ready == b.ready && ready_timeout == b.ready_timeout && stop_signal == b.stop_signal &&
-         stop_timeout == b.stop_timeout && restart == b.restart && min_uptime == b.min_uptime &&
-         max_restarts == b.max_restarts && restart_window == b.restart_window &&
-         backoff_initial == b.backoff_initial && backoff_max == b.backoff_max &&
-         backoff_jitter == b.backoff_jitter && env == b.env && inherit_env == b.inherit_env &&
-         cwd == b.cwd && user == b.user && group == b.group && nofile == b.nofile &&
-         umask == b.umask && same_rollout(rollout, b.rollout) && watchdog == b.watchdog &&
-         max_memory == b.max_memory && memory_check_interval == b.memory_check_interval &&
-         logs == b.logs && cgroup_limits == b.cgroup_limits && adopt_all == b.adopt_all;
+         ready == b.ready && ready_timeout == b.ready_timeout && min_ready == b.min_ready &&
+         stop_signal == b.stop_signal && stop_timeout == b.stop_timeout && restart == b.restart &&
+         min_uptime == b.min_uptime && max_restarts == b.max_restarts &&
+         restart_window == b.restart_window && backoff_initial == b.backoff_initial &&
+         backoff_max == b.backoff_max && backoff_jitter == b.backoff_jitter && env == b.env &&
+         inherit_env == b.inherit_env && cwd == b.cwd && user == b.user && group == b.group &&
+         nofile == b.nofile && umask == b.umask && same_rollout(rollout, b.rollout) &&
+         watchdog == b.watchdog && max_memory == b.max_memory &&
+         memory_check_interval == b.memory_check_interval && logs == b.logs &&
+         cgroup_limits == b.cgroup_limits && adopt_all == b.adopt_all;
 }
 
 bool same_control(const ControlSpec& a, const ControlSpec& b) {
@@ -72,9 +76,9 @@ bool same_control(const ControlSpec& a, const ControlSpec& b) {
 }
 
 ConfigDiff diff_configs(const Config& running, const Config& next) {
-  // Config has path, text, control, metrics, cgroups and apps; path and text are where it was read
-  // from, not what it means.
-  [[maybe_unused]] const auto& [path, text, control, metrics, cgroups, apps] = running;
+  // Config has path, text, control, metrics, cgroups, apps and environment; path and text are
+  // where it was read from, not what it means; the environment is in each app's env.
+  [[maybe_unused]] const auto& [path, text, control, metrics, cgroups, apps, environment] = running;
   ConfigDiff diff;
   diff.control_changed = !same_control(control, next.control);
   diff.metrics_changed = !(metrics == next.metrics);

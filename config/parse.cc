@@ -11,6 +11,7 @@
 #include <cstring>
 #include <utility>
 
+#include "config/cron.h"
 #include "config/values.h"
 #include "config/walker.h"
 #include "config/yaml_documents.h"
@@ -27,7 +28,8 @@ Config Walker::walk(const YAML::Node& root) {
     error(root_at, "apps", "required key is missing");
     return config;
   }
-  auto entries = map_entries(top, root_at, "", {"control", "cgroups", "metrics", "apps"});
+  auto entries =
+      map_entries(top, root_at, "", {"control", "cgroups", "metrics", "apps"}, Place::Top);
   if (!entries) return config;
   bool have_apps = false;
   for (const Entry& e : *entries) {
@@ -50,6 +52,7 @@ Config Walker::walk(const YAML::Node& root) {
     }
   }
   if (!have_apps) missing(root_at, "apps");
+  if (!environment_.empty() && !environment_found_ && errors.empty()) environment_missing(config);
   if (config.metrics.address) {
     for (const Bound& b : bound_.all()) {
       if (addresses_conflict(b.address, *config.metrics.address)) {
@@ -108,6 +111,12 @@ void Walker::principals(const Entry& e, std::vector<Principal>& out) {
 }
 
 void Walker::apps(const Entry& e, Config& out) {
+  if (e.value.IsSequence()) {  // PM2's ecosystem file has a list of apps, each with a name
+    error(e.value_at, e.path,
+          "expected a map of app name -> app, got a sequence (a PM2 ecosystem file? clusterctl "
+          "import FILE converts one)");
+    return;
+  }
   auto entries = map_entries(e.value, e.value_at, e.path, {});
   if (!entries) return;
   if (entries->empty() && e.value.size() == 0) {
@@ -130,19 +139,25 @@ void Walker::apps(const Entry& e, Config& out) {
 void Walker::app(const Entry& e, AppSpec& app) {
   // clang-format off
   auto entries = map_entries(e.value, e.value_at, e.path,
-      {"command", "instances", "cpu_affinity", "listen", "ready", "ready_timeout", "stop_signal",
-       "stop_timeout", "restart", "min_uptime", "max_restarts", "restart_window", "backoff", "env",
-       "cwd", "user", "group", "limits", "rollout", "watchdog", "max_memory",
+      {"command", "instances", "cpu_affinity", "listen", "ready", "ready_timeout", "min_ready",
+       "stop_signal", "stop_timeout", "restart", "min_uptime", "max_restarts", "restart_window",
+       "backoff", "env", "cwd", "user", "group", "limits", "rollout", "watchdog", "max_memory",
        "memory_check_interval", "inherit_env", "logs", "auto_follow", "memory_max",
-       "cpu_weight", "pids_max", "umask", "adopt"});
+       "cpu_weight", "pids_max", "umask", "restart_schedule", "watch", "adopt"}, Place::App);
   // clang-format on
   if (!entries) return;
   bool have_command = false;
+  Environment chosen;  // env_NAME of the environment clusterd runs in
   for (const Entry& k : *entries) {
     have_command = have_command || k.key == "command";
-    if (!lifecycle_key(k, app)) runtime_key(k, app);
+    if (environment_key(k.key)) {
+      environment(k, app, chosen);
+    } else if (!lifecycle_key(k, app)) {
+      runtime_key(k, app);
+    }
   }
   if (!have_command) missing(e.key_at, join(e.path, "command"));
+  merge_environment(chosen, app);
   nofile_floor(app, join(e.path, "limits.nofile"));
   if (app.adopt_all) {
     const auto worker_mode =
@@ -155,10 +170,23 @@ void Walker::app(const Entry& e, AppSpec& app) {
                 "' has mode worker (each worker binds it itself); use shared or reuseport there");
     }
   }
-  if (app.auto_follow && app.instances.count) {
+  if (app.auto_follow &&
+      (app.instances.count || app.instances.cpus == Instances::Cpus::AllButOne)) {
     error(app.auto_follow_at, join(e.path, "auto_follow"),
-          "follows the CPU limit for instances: auto only; instances is " +
-              std::to_string(*app.instances.count));
+          "follows the CPU limit for instances: auto or max only; instances is " +
+              (app.instances.count ? std::to_string(*app.instances.count) : std::string("-1")));
+  }
+  ready_listen(*entries, app);
+}
+
+// `ready: listen` is the moment a worker's listen() is adopted: without adoption it never comes.
+void Walker::ready_listen(const std::vector<Entry>& entries, const AppSpec& app) {
+  if (app.ready != ReadyMode::Listen || uses_adoption(app)) return;
+  for (const Entry& k : entries) {
+    if (k.key != "ready") continue;
+    error(k.value_at, k.path,
+          "ready: listen waits for the worker's listen() to be adopted: it needs adopt: all on "
+          "the app or adopt: true on a listener (else use exec, with min_ready)");
   }
 }
 
@@ -166,11 +194,17 @@ void Walker::app(const Entry& e, AppSpec& app) {
 bool Walker::lifecycle_key(const Entry& k, AppSpec& app) {
   const std::string& key = k.key;
   if (key == "ready") {
-    if (auto v = one_of<ReadyMode>(k, {{"exec", ReadyMode::Exec}, {"notify", ReadyMode::Notify}})) {
+    if (auto v = one_of<ReadyMode>(k, {{"exec", ReadyMode::Exec},
+                                       {"notify", ReadyMode::Notify},
+                                       {"listen", ReadyMode::Listen}})) {
       app.ready = *v;
     }
   } else if (key == "ready_timeout") {
     if (auto d = duration(k, true)) app.ready_timeout = *d;
+  } else if (key == "min_ready") {
+    if (auto d = duration(k)) app.min_ready = *d;
+  } else if (key == "restart_schedule") {
+    restart_schedule(k, app);
   } else if (key == "stop_signal") {
     stop_signal(k, app);
   } else if (key == "stop_timeout") {
@@ -233,7 +267,9 @@ bool Walker::runtime_key(const Entry& k, AppSpec& app) {
   } else if (key == "listen") {
     listeners(k, app);
   } else if (key == "env") {
-    env(k, app);
+    env(k, app.env, app.env_at);
+  } else if (key == "watch") {
+    watch(k, app);
   } else if (key == "cwd") {
     if (auto s = string(k)) app.cwd = *s;
     app.cwd_at = k.value_at;
@@ -267,8 +303,9 @@ bool Walker::runtime_key(const Entry& k, AppSpec& app) {
   return true;
 }
 
-ParseResult parse_config(std::string_view yaml, std::string_view origin) {
-  Walker walker(yaml, origin);
+ParseResult parse_config(std::string_view yaml, std::string_view origin,
+                         std::string_view environment) {
+  Walker walker(yaml, origin, environment);
   ParseResult result;
   if (yaml.size() > kMaxConfigBytes) {
     walker.error(Mark{}, "",
@@ -304,6 +341,7 @@ ParseResult parse_config(std::string_view yaml, std::string_view origin) {
   Config config;
   try {
     config = walker.walk(root);
+    config.environment = std::string(environment);
   } catch (const std::exception& e) {  // not expected; keeps the "never throws" promise
     walker.error(Mark{}, "", std::string("internal error: ") + e.what());
   }
@@ -325,7 +363,7 @@ ParseResult parse_config(std::string_view yaml, std::string_view origin) {
   return result;
 }
 
-ParseResult load_config(const std::string& path) {
+ParseResult load_config(const std::string& path, std::string_view environment) {
   auto fail = [&](const std::string& why) {
     return ParseResult{std::nullopt, {ConfigError{path, Mark{}, "", why}}};
   };
@@ -360,7 +398,7 @@ ParseResult load_config(const std::string& path) {
     }
   }
   ::close(fd);
-  return parse_config(text, path);
+  return parse_config(text, path, environment);
 }
 
 }  // namespace clusterd::config

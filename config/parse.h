@@ -21,12 +21,14 @@ struct ParseResult {
 };
 
 /// Parses and validates `yaml`. `origin` names the source in errors and becomes Config::path.
-/// Never throws for bad input; every problem becomes a ConfigError.
-ParseResult parse_config(std::string_view yaml, std::string_view origin);
+/// `environment` (`clusterd --env NAME`) merges each app's `env_NAME:` over its `env:`; at least
+/// one app must have it. Never throws for bad input; every problem becomes a ConfigError.
+ParseResult parse_config(std::string_view yaml, std::string_view origin,
+                         std::string_view environment = {});
 
 /// Reads `path` and parses it. An unreadable file, one that is not a regular file (a FIFO, a
 /// device) or one over kMaxConfigBytes is one ConfigError (line 0) naming the problem. This is the
 /// only function of config/ that touches the file system.
-ParseResult load_config(const std::string& path);
+ParseResult load_config(const std::string& path, std::string_view environment = {});
 
 }  // namespace clusterd::config

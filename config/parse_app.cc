@@ -3,21 +3,30 @@
 #include <charconv>
 #include <unordered_map>
 
+#include "config/cron.h"
 #include "config/values.h"
 #include "config/walker.h"
 
 namespace clusterd::config {
 
 void Walker::instances(const Entry& k, AppSpec& app) {
-  if (k.value.IsScalar() && k.value.Scalar() == "auto") {
+  const std::string_view expected = "expected auto, max, -1 or an integer from 1 to 65536";
+  const std::string text = k.value.IsScalar() ? k.value.Scalar() : "";
+  if (text == "auto" || text == "max") {
     app.instances.count.reset();
+    app.instances.cpus = text == "max" ? Instances::Cpus::Max : Instances::Cpus::Auto;
+  } else if (text == "-1") {
+    app.instances.count.reset();
+    app.instances.cpus = Instances::Cpus::AllButOne;
   } else if (!k.value.IsScalar()) {
-    error(k.value_at, k.path, "expected auto or an integer");
-  } else if (auto r = parse_integer(k.value.Scalar(), 1, 65536); r.value) {
+    error(k.value_at, k.path, std::string(expected));
+  } else if (auto r = parse_integer(text, 1, 65536); r.value) {
     app.instances.count = static_cast<unsigned>(*r.value);
   } else {
-    error(k.value_at, k.path,
-          "expected auto or an integer from 1 to 65536, got " + quoted(k.value.Scalar()));
+    std::string hint;
+    if (text == "0") hint = " (PM2's 0 is every CPU: write max)";
+    if (text.starts_with("-") && text != "-0") hint = " (of the CPUs less some, only -1 is taken)";
+    error(k.value_at, k.path, std::string(expected) + ", got " + quoted(text) + hint);
   }
 }
 
@@ -282,7 +291,8 @@ void Walker::rollout(const Entry& e, AppSpec& app) {
   }
 }
 
-void Walker::env(const Entry& e, AppSpec& app) {
+void Walker::env(const Entry& e, std::vector<std::pair<std::string, std::string>>& vars,
+                 std::vector<Mark>& at) {
   auto entries = map_entries(e.value, e.value_at, e.path, {});
   if (!entries) return;
   for (const Entry& k : *entries) {
@@ -296,10 +306,121 @@ void Walker::env(const Entry& e, AppSpec& app) {
       continue;
     }
     if (auto s = string(k, true)) {
-      app.env.emplace_back(k.key, *s);
-      app.env_at.push_back(k.value_at);
+      vars.emplace_back(k.key, *s);
+      at.push_back(k.value_at);
     }
   }
+}
+
+// `env_NAME:` is checked as `env:` is, whichever environment clusterd runs in.
+void Walker::environment(const Entry& e, AppSpec& app, Environment& chosen) {
+  const std::string name = e.key.substr(4);
+  app.environments.push_back(name);
+  if (name == environment_) {
+    environment_found_ = true;
+    env(e, chosen.vars, chosen.at);
+    return;
+  }
+  Environment other;
+  env(e, other.vars, other.at);
+}
+
+// The chosen environment's variables over env:'s: a variable of both keeps env:'s place and takes
+// the environment's value; the others come after, in their order.
+void Walker::merge_environment(const Environment& chosen, AppSpec& app) {
+  for (std::size_t i = 0; i < chosen.vars.size(); ++i) {
+    const auto& [name, value] = chosen.vars[i];
+    const auto same = std::find_if(app.env.begin(), app.env.end(),
+                                   [&](const auto& var) { return var.first == name; });
+    if (same != app.env.end()) {
+      same->second = value;
+      app.env_at[static_cast<std::size_t>(same - app.env.begin())] = chosen.at[i];
+    } else {
+      app.env.emplace_back(name, value);
+      app.env_at.push_back(chosen.at[i]);
+    }
+  }
+}
+
+void Walker::environment_missing(const Config& config) {
+  std::vector<std::string> names;
+  for (const AppSpec& app : config.apps) {
+    for (const std::string& name : app.environments) {
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    }
+  }
+  if (!is_app_name(environment_)) {
+    error(Mark{}, "",
+          "--env " + quoted(environment_) +
+              ": expected 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'");
+    return;
+  }
+  std::string found;
+  for (const std::string& name : names) found += (found.empty() ? "" : ", ") + ("env_" + name);
+  error(Mark{}, "",
+        "--env " + environment_ + ": no app has env_" + environment_ +
+            (found.empty() ? std::string("; no app has an env_NAME section")
+                           : "; the apps have " + found));
+}
+
+void Walker::restart_schedule(const Entry& k, AppSpec& app) {
+  const std::optional<std::string> text = string(k);
+  if (!text) return;
+  Result<CronSchedule> r = parse_schedule(*text);
+  if (!r.value) {
+    error(k.value_at, k.path, r.error);
+    return;
+  }
+  app.restart_schedule = std::move(*r.value);
+  app.restart_schedule_at = k.value_at;
+}
+
+// A sequence of non-empty strings.
+void Walker::strings(const Entry& e, std::vector<std::string>& out) {
+  if (!e.value.IsSequence()) {
+    error(e.value_at, e.path, "expected a sequence of strings");
+    return;
+  }
+  std::size_t i = 0;
+  for (const YAML::Node& node : e.value) {
+    const std::optional<Entry> one = item(e, node, i++);
+    if (!one) continue;
+    if (auto s = string(*one)) out.push_back(*s);
+  }
+}
+
+// `watch: true` (the app's cwd), `watch: [PATH, ...]`, or `watch: {paths, ignore, debounce}`;
+// `watch: false` is off, as no key is.
+void Walker::watch(const Entry& e, AppSpec& app) {
+  WatchSpec spec;
+  if (e.value.IsScalar() && (e.value.Scalar() == "true" || e.value.Scalar() == "false")) {
+    if (e.value.Scalar() == "false") return;
+    spec.paths.emplace_back(".");
+  } else if (e.value.IsSequence()) {
+    strings(e, spec.paths);
+  } else if (auto entries =
+                 map_entries(e.value, e.value_at, e.path, {"paths", "ignore", "debounce"})) {
+    bool have_paths = false;
+    for (const Entry& k : *entries) {
+      if (k.key == "paths") {
+        have_paths = true;
+        strings(k, spec.paths);
+      } else if (k.key == "ignore") {
+        strings(k, spec.ignore);
+      } else if (auto d = duration(k)) {
+        spec.debounce = *d;
+      }
+    }
+    if (!have_paths) spec.paths.emplace_back(".");
+  } else {
+    return;  // map_entries said what it expected
+  }
+  if (spec.paths.empty()) {
+    error(e.value_at, e.path, "expected at least one path to watch");
+    return;
+  }
+  app.watch = std::move(spec);
+  app.watch_at = e.value_at;
 }
 
 }  // namespace clusterd::config

@@ -172,7 +172,7 @@ Mark Walker::mark_of(const YAML::Node& node, Mark fallback) const {
 
 std::optional<std::vector<Entry>> Walker::map_entries(
     const YAML::Node& node, Mark at, const std::string& path,
-    std::initializer_list<std::string_view> allowed) {
+    std::initializer_list<std::string_view> allowed, Place place) {
   if (!node.IsMap()) {
     error(at, path, "expected a map");
     return std::nullopt;
@@ -195,10 +195,9 @@ std::optional<std::vector<Entry>> Walker::map_entries(
             "duplicate key; first defined at line " + std::to_string(first->second));
       continue;
     }
-    if (allowed.size() != 0 && std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      std::string list;
-      for (std::string_view k : allowed) list += (list.empty() ? "" : ", ") + std::string(k);
-      error(key_at, key_path, "unknown key; expected one of " + list);
+    if (allowed.size() != 0 && std::find(allowed.begin(), allowed.end(), key) == allowed.end() &&
+        !(place == Place::App && environment_key(key))) {
+      error(key_at, key_path, unknown_key(key, allowed, place));
       continue;
     }
     lines.emplace(key, key_at.line);

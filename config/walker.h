@@ -29,6 +29,18 @@ std::string join(const std::string& path, std::string_view key);
 /// `node` as the walk reads it: a node tagged !!null (kept by yaml-cpp as a scalar) is a null.
 YAML::Node as_read(const YAML::Node& node);
 
+/// Where a map is read, for what its unknown keys are told: an app's take `env_NAME` keys and get
+/// PM2's names hinted; the top level hints at PM2's `deploy`.
+enum class Place { Other, Top, App };
+
+/// `env_NAME` with NAME as an app name: an app's environment section (hints.cc).
+bool environment_key(std::string_view key);
+
+/// The message of an unknown `key` in a map that takes `allowed` (hints.cc): "unknown key; did you
+/// mean command?", a PM2 name's hint, or the list of `allowed`.
+std::string unknown_key(std::string_view key, std::initializer_list<std::string_view> allowed,
+                        Place place);
+
 /// At most this many errors are kept of one file; the rest are counted (Walker::dropped).
 inline constexpr std::size_t kMaxErrors = 1000;
 
@@ -39,6 +51,12 @@ struct Entry {
   YAML::Node value;
   Mark key_at;
   Mark value_at;  // the value's own mark; the key's for an implicit null (`key:` with nothing)
+};
+
+// The variables of the app's env_NAME section for the environment clusterd runs in.
+struct Environment {
+  std::vector<std::pair<std::string, std::string>> vars;
+  std::vector<Mark> at;
 };
 
 // A listener already seen, for the address-conflict check.
@@ -70,7 +88,8 @@ class BoundAddresses {
 
 class Walker {
  public:
-  Walker(std::string_view source, std::string_view origin) : source_(source), origin_(origin) {}
+  Walker(std::string_view source, std::string_view origin, std::string_view environment = {})
+      : source_(source), origin_(origin), environment_(environment) {}
 
   std::vector<ConfigError> errors;
   std::size_t dropped = 0;  // errors found past kMaxErrors
@@ -84,13 +103,16 @@ class Walker {
   }
 
   Config walk(const YAML::Node& root);
+  /// After walk(): the environment asked for, when no app has an env_NAME section for it.
+  void environment_missing(const Config& config);
 
  private:
   // walker.cc: typed values
   Mark mark_of(const YAML::Node& node, Mark fallback) const;
   std::optional<std::vector<Entry>> map_entries(const YAML::Node& node, Mark at,
                                                 const std::string& path,
-                                                std::initializer_list<std::string_view> allowed);
+                                                std::initializer_list<std::string_view> allowed,
+                                                Place place = Place::Other);
   /// Item `i` of the sequence `seq`; nullopt (reported) when its tag is refused.
   std::optional<Entry> item(const Entry& seq, const YAML::Node& node, std::size_t i);
   /// False (reported at `at`) when `node` has a tag other than the core schema's, or one that
@@ -115,6 +137,7 @@ class Walker {
   void principals(const Entry& e, std::vector<Principal>& out);
   void apps(const Entry& e, Config& out);
   void app(const Entry& e, AppSpec& app);
+  void ready_listen(const std::vector<Entry>& entries, const AppSpec& app);
   bool lifecycle_key(const Entry& k, AppSpec& app);
   bool runtime_key(const Entry& k, AppSpec& app);
   // parse_app.cc
@@ -129,13 +152,21 @@ class Walker {
   void socket_key(const Entry& k, ListenerSpec& spec);
   void backoff(const Entry& e, AppSpec& app);
   void rollout(const Entry& e, AppSpec& app);
-  void env(const Entry& e, AppSpec& app);
+  void env(const Entry& e, std::vector<std::pair<std::string, std::string>>& vars,
+           std::vector<Mark>& at);
+  void environment(const Entry& e, AppSpec& app, Environment& chosen);
+  void merge_environment(const Environment& chosen, AppSpec& app);
+  void restart_schedule(const Entry& e, AppSpec& app);
+  void watch(const Entry& e, AppSpec& app);
+  void strings(const Entry& e, std::vector<std::string>& out);
   // parse_logs.cc
   void logs(const Entry& e, AppSpec& app);
   void metrics(const Entry& e, MetricsSpec& out);
 
   std::string_view source_;
   std::string origin_;
+  std::string environment_;  // --env NAME: each app's env_NAME merged over its env
+  bool environment_found_ = false;
   BoundAddresses bound_;
   std::set<std::string> refused_;  // paths of keys whose value's tag was refused
 };

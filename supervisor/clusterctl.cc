@@ -15,6 +15,8 @@
 
 #include "supervisor/control/arguments.h"
 #include "supervisor/control/client.h"
+#include "supervisor/control/config_socket.h"
+#include "supervisor/control/ecosystem.h"
 #include "supervisor/control/paths.h"
 #include "supervisor/control/protocol.h"
 #include "supervisor/control/socket_dir.h"
@@ -91,6 +93,7 @@ void print_event(const clusterd::control::EventRecord& e, bool json) {
 // What the command line says.
 struct Args {
   std::string socket_path;
+  std::string config_path;  // -c: the socket its config names
   double timeout_s = 30;
   std::string app;
   std::string instances;  // scale: N or auto
@@ -107,7 +110,9 @@ struct Args {
   bool detail = false;      // status
   bool check = false;       // status
   std::string binary;       // upgrade
+  std::string import_file;  // import
   CLI::App* top = nullptr;
+  CLI::App* import = nullptr;
   std::vector<std::pair<const clusterd::control::CommandSpec*, CLI::App*>> verbs;
 };
 
@@ -219,6 +224,12 @@ void add_verbs(CLI::App& cli, Args& args) {
                        "end after this many refreshes (default: when q is pressed)");
   args.top->add_flag("--plain", args.plain,
                      "the plain table, once per refresh, even on a terminal");
+  // A client-side verb that needs no daemon: a PM2 ecosystem file to a config (docs/from-pm2.md).
+  args.import = cli.add_subcommand(
+      "import",
+      "a PM2 ecosystem file (.js evaluated with node, .json, .yaml) as a clusterd config "
+      "on stdout; what became of each key on stderr");
+  args.import->add_option("file", args.import_file, "the ecosystem file")->required();
 }
 
 int run_top(const Args& args) {
@@ -370,6 +381,7 @@ std::optional<int> refuse_leftovers(const CLI::App& cli, const Args& args) {
   std::vector<std::string> verbs;  // the command table's, and the client's own
   for (const auto& [spec, sub] : args.verbs) verbs.emplace_back(spec->name);
   verbs.push_back(args.top->get_name());
+  verbs.push_back(args.import->get_name());
   const std::vector<CLI::App*> parsed = cli.get_subcommands();
   const CLI::App* where = &cli;
   std::vector<std::string> left = cli.remaining(false);
@@ -422,8 +434,12 @@ int main(int argc, char** argv) {
   cli.set_version_flag("--version", "clusterctl " CLUSTERD_VERSION ", control protocol " +
                                         std::to_string(clusterd::control::kProtocolVersion));
   Args args;
-  cli.add_option("-s,--socket", args.socket_path,
-                 "control socket (default: $CLUSTERD_SOCKET, else the daemon's default)");
+  CLI::Option* socket_option = cli.add_option(
+      "-s,--socket", args.socket_path,
+      "control socket (default: -c's, else $CLUSTERD_SOCKET, else the daemon's default)");
+  cli.add_option("-c,--config", args.config_path,
+                 "the control socket of this config file (its control.socket, else the default)")
+      ->excludes(socket_option);
   cli.add_option("--timeout", args.timeout_s,
                  "seconds to wait for the reply (reload: for each progress line)")
       ->capture_default_str();
@@ -444,6 +460,14 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
   if (const std::optional<int> rc = refuse_leftovers(cli, args)) return *rc;
+  if (args.import->parsed())
+    return clusterd::control::run_import(args.import_file, std::cout, std::cerr);
+  if (!args.config_path.empty()) {
+    const std::optional<std::string> named =
+        clusterd::control::socket_of_config(args.config_path, std::cerr);
+    if (!named) return kExitUsage;
+    args.socket_path = *named;
+  }
   if (args.socket_path.empty()) {
     const char* env = std::getenv("CLUSTERD_SOCKET");
     args.socket_path = env && *env ? env : clusterd::control::default_socket_path();

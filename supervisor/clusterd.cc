@@ -11,12 +11,15 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <string_view>
 
 #include "config/check.h"
 #include "config/parse.h"
 #include "supervisor/control/socket_dir.h"
+#include "supervisor/core/cron.h"
 #include "supervisor/core/reload_plan.h"
 #include "supervisor/daemon/daemon.h"
 #include "supervisor/daemon/upgrade_handshake.h"
@@ -26,7 +29,9 @@
 #include "supervisor/os/cpus.h"
 #include "supervisor/os/procfs.h"
 #include "supervisor/os/spawn_slots.h"
+#include "supervisor/os/timezone.h"
 #include "supervisor/os/upgrade.h"
+#include "systemd/unit_file.h"
 #include "text/printable.h"
 
 namespace {
@@ -182,10 +187,101 @@ int take_over(const UpgradeOptions& upgrade, std::vector<std::string> argv) {
   return 0;
 }
 
+// "2025-01-02 03:00 Europe/Paris (02:00 UTC)": when `schedule` fires next, from now.
+std::string next_scheduled(const clusterd::config::CronSchedule& schedule) {
+  const auto offset = [&](std::int64_t t) { return clusterd::os::utc_offset(schedule.zone, t); };
+  const std::optional<std::int64_t> next =
+      clusterd::core::next_fire(schedule, std::time(nullptr), offset);
+  if (!next) return "never";
+  const auto format = [](std::int64_t t, const char* pattern) {
+    const std::time_t seconds = static_cast<std::time_t>(t);
+    std::tm tm{};
+    gmtime_r(&seconds, &tm);
+    char text[64];
+    return std::string(text, std::strftime(text, sizeof text, pattern, &tm));
+  };
+  return format(*next + offset(*next), "%Y-%m-%d %H:%M ") + schedule.zone + " (" +
+         format(*next, "%Y-%m-%d %H:%M") + " UTC)";
+}
+
+// --check's report: what would run, with `auto` resolved on this machine, and when.
+void print_check(const clusterd::config::Config& config, const std::string& path) {
+  const clusterd::os::CpuBudget cpus = clusterd::os::detect_cpus();
+  std::cout << "clusterd: " << path << ": configuration is valid\n";
+  for (const clusterd::config::AppSpec& app : config.apps) {
+    std::cout << "app " << app.name << ": instances "
+              << clusterd::core::resolve_instances(app, {cpus.count, cpus.reason}).second << "\n";
+    if (app.restart_schedule) {
+      std::cout << "app " << app.name << ": restart_schedule " << app.restart_schedule->text
+                << ": next " << next_scheduled(*app.restart_schedule) << "\n";
+    }
+  }
+}
+
+// What this version reads and checks but does not carry out yet: said at start, once per app.
+void warn_landing(const clusterd::config::Config& config) {
+  for (const clusterd::config::AppSpec& app : config.apps) {
+    if (app.restart_schedule) {
+      spdlog::warn("{}: restart_schedule is checked but not yet carried out by this version",
+                   app.name);
+    }
+    if (app.watch) {
+      spdlog::warn("{}: watch is checked but not yet carried out by this version", app.name);
+    }
+    if (app.min_ready.count() > 0) {
+      spdlog::warn(
+          "{}: min_ready is checked but not yet carried out by this version: a worker "
+          "counts as ready as its ready mode says",
+          app.name);
+    }
+  }
+}
+
+// --print-unit: what the unit must allow, from the config. Relative paths are said on stderr: a
+// unit runs clusterd from /.
+clusterd::sd::UnitInput unit_input(const clusterd::config::Config& config,
+                                   const std::string& environment) {
+  namespace fs = std::filesystem;
+  clusterd::sd::UnitInput in;
+  in.clusterd = fs::read_symlink("/proc/self/exe").string();
+  in.clusterctl = (fs::path(in.clusterd).parent_path() / "clusterctl").string();
+  in.config = fs::absolute(config.path).lexically_normal().string();
+  in.environment = environment;
+  const char* path_var = std::getenv("PATH");
+  const std::string path = path_var != nullptr ? path_var : "";
+  // systemd's PATH for services (systemd.exec(5), "Environment variables in spawned processes").
+  const std::string systemd_path = ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:";
+  for (const clusterd::config::AppSpec& app : config.apps) {
+    if (!app.cwd.empty()) in.app_paths.push_back(app.cwd);
+    const bool relative = !app.command.empty() && app.command[0].find('/') != std::string::npos &&
+                          app.command[0].front() != '/';
+    if ((relative && app.cwd.empty()) || (!app.cwd.empty() && app.cwd.front() != '/')) {
+      std::cerr << "clusterd: app " << app.name
+                << ": a relative command or cwd is taken from clusterd's working directory, which "
+                   "is / under systemd: give it an absolute cwd\n";
+    }
+    for (const std::string& word : app.command) {
+      if (!word.empty() && word.front() == '/') in.app_paths.push_back(word);
+    }
+    if (!app.logs.file.empty()) {
+      in.written_paths.push_back(fs::absolute(app.logs.file).lexically_normal().string());
+    }
+    if (app.command.empty() || app.command[0].find('/') != std::string::npos) continue;
+    if (const auto found = clusterd::config::find_executable(app.command[0], path, app.cwd)) {
+      in.app_paths.push_back(*found);
+      const std::string dir = fs::path(*found).parent_path().string();
+      if (systemd_path.find(":" + dir + ":") == std::string::npos) in.path = path;
+    }
+  }
+  return in;
+}
+
 struct Arguments {
   std::string config_path = "/etc/clusterd/clusterd.yaml";
+  std::string environment;  // --env NAME: each app's env_NAME over its env
   std::string log_level = "info";
   bool check_only = false;
+  bool print_unit = false;
   bool fd_store = false;
   UpgradeOptions upgrade;
 };
@@ -195,8 +291,13 @@ std::optional<int> parse_arguments(int argc, char** argv, Arguments& args) {
   CLI::App cli{"clusterd: a process supervisor for prefork servers"};
   cli.add_option("-c,--config", args.config_path, "the YAML configuration file")
       ->capture_default_str();
+  cli.add_option("--env", args.environment,
+                 "merge each app's env_NAME: section over its env: (PM2's --env NAME)");
   cli.add_flag("-t,--check", args.check_only,
                "validate the configuration, print what would run, and exit (0 valid, 2 invalid)");
+  cli.add_flag("--print-unit", args.print_unit,
+               "print a systemd unit that runs this config (its sandbox opened as far as the apps "
+               "need), and exit");
   cli.add_flag("--fd-store", args.fd_store,
                "under systemd, keep every listening socket in its fd store (set "
                "FileDescriptorStoreMax= in the unit), so a restarted master loses no connection");
@@ -251,7 +352,8 @@ int main(int argc, char** argv) {
   }
 
   // 3. Configuration: parse, then check it against this machine; print every problem.
-  clusterd::config::ParseResult parsed = clusterd::config::load_config(config_path);
+  clusterd::config::ParseResult parsed =
+      clusterd::config::load_config(config_path, args.environment);
   if (parsed.config) {
     for (clusterd::config::ConfigError& error :
          clusterd::config::check_environment(*parsed.config)) {
@@ -268,16 +370,17 @@ int main(int argc, char** argv) {
   }
   clusterd::loop::resolve_control_socket(*parsed.config);
 
-  // 4. --check: what would run, with `auto` resolved on this machine.
+  // 4. --check: what would run, with `auto` resolved on this machine; --print-unit: how systemd
+  // would run it.
   if (args.check_only) {
-    const clusterd::os::CpuBudget cpus = clusterd::os::detect_cpus();
-    std::cout << "clusterd: " << config_path << ": configuration is valid\n";
-    for (const clusterd::config::AppSpec& app : parsed.config->apps) {
-      std::cout << "app " << app.name << ": instances "
-                << clusterd::core::resolve_instances(app, {cpus.count, cpus.reason}).second << "\n";
-    }
+    print_check(*parsed.config, config_path);
     return 0;
   }
+  if (args.print_unit) {
+    std::cout << clusterd::sd::unit_file(unit_input(*parsed.config, args.environment));
+    return 0;
+  }
+  warn_landing(*parsed.config);
 
   // 5. Bind and run. A write to a vanished peer must be an error, not a death.
   signal(SIGPIPE, SIG_IGN);

@@ -44,6 +44,23 @@ std::pair<unsigned, std::string> resolve_instances(const config::AppSpec& spec,
   if (spec.instances.count) {
     return {*spec.instances.count, std::to_string(*spec.instances.count) + ": set in config"};
   }
+  // The derivation without its leading count: "affinity 0-3, no cgroup quota".
+  const std::string count = std::to_string(auto_instances.count) + ": ";
+  const std::string why = auto_instances.reason.starts_with(count)
+                              ? auto_instances.reason.substr(count.size())
+                              : auto_instances.reason;
+  switch (spec.instances.cpus) {
+    case config::Instances::Cpus::Auto:
+      break;
+    case config::Instances::Cpus::Max:
+      return {auto_instances.count, count + "max: " + why};
+    case config::Instances::Cpus::AllButOne: {
+      const unsigned n = auto_instances.count > 1 ? auto_instances.count - 1 : 1;
+      return {n, std::to_string(n) + ": -1: all but one of " +
+                     std::to_string(auto_instances.count) +
+                     (auto_instances.count > 1 ? "" : " (at least 1)") + ": " + why};
+    }
+  }
   return {auto_instances.count, auto_instances.reason};
 }
 

@@ -22,7 +22,9 @@ struct AutoInstances {
   std::string reason;
 };
 
-/// An app's instance count: the configured number, or `auto`; and how it was derived.
+/// An app's instance count: the configured number, or one derived from `auto_instances` (`auto`
+/// and `max`: that; `-1`: one less, at least 1); and how it was derived ("3: -1: all but one of
+/// 4: affinity 0-3, no cgroup quota").
 std::pair<unsigned, std::string> resolve_instances(const config::AppSpec& spec,
                                                    const AutoInstances& auto_instances);
 

@@ -130,11 +130,12 @@ TEST_CASE("messages: long keys and values are cut, and at most 1000 errors are k
         std::vector<std::string>{
             "t.yaml:2:5: apps." + shown +
                 ": invalid app name; expected 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'",
-            "t.yaml:4:16: apps." + shown + ".instances: expected auto or an integer"});
-  CHECK(
-      errors_of(app_with("    ready: " + std::string(200, 'r') + "\n")) ==
-      std::vector<std::string>{"t.yaml:4:12: apps.web.ready: expected one of exec, notify, got '" +
-                               std::string(cfg::kQuotedMax, 'r') + "...' (200 bytes)"});
+            "t.yaml:4:16: apps." + shown +
+                ".instances: expected auto, max, -1 or an integer from 1 to 65536"});
+  CHECK(errors_of(app_with("    ready: " + std::string(200, 'r') + "\n")) ==
+        std::vector<std::string>{
+            "t.yaml:4:12: apps.web.ready: expected one of exec, notify, listen, got '" +
+            std::string(cfg::kQuotedMax, 'r') + "...' (200 bytes)"});
 
   std::string many = app_with("    env:\n");
   for (int i = 0; i < 1500; ++i) many += "      K" + std::to_string(i) + ": []\n";

@@ -45,7 +45,7 @@ TEST_CASE("auto_follow: a duration of at least 1s, for instances: auto only", "[
             "t.yaml:4:18: apps.web.auto_follow: expected at least 1s, got 500ms"});
   CHECK(errors_of(app_with("    instances: 3\n    auto_follow: 5s\n")) ==
         std::vector<std::string>{"t.yaml:5:18: apps.web.auto_follow: follows the CPU limit for "
-                                 "instances: auto only; instances is 3"});
+                                 "instances: auto or max only; instances is 3"});
 }
 
 TEST_CASE("memory_max, cpu_weight and pids_max: a cgroup's limits per worker", "[config]") {

@@ -208,10 +208,10 @@ TEST_CASE("malformed configs: one exact error each", "[config]") {
     std::string want;
   };
   const std::string kAppKeys =
-      "command, instances, cpu_affinity, listen, ready, ready_timeout, stop_signal, stop_timeout, "
-      "restart, min_uptime, max_restarts, restart_window, backoff, env, cwd, user, group, limits, "
-      "rollout, watchdog, max_memory, memory_check_interval, inherit_env, logs, auto_follow, "
-      "memory_max, cpu_weight, pids_max, umask, adopt";
+      "command, instances, cpu_affinity, listen, ready, ready_timeout, min_ready, stop_signal, "
+      "stop_timeout, restart, min_uptime, max_restarts, restart_window, backoff, env, cwd, user, "
+      "group, limits, rollout, watchdog, max_memory, memory_check_interval, inherit_env, logs, "
+      "auto_follow, memory_max, cpu_weight, pids_max, umask, restart_schedule, watch, adopt";
   const std::string kDur = "expected a duration such as 250ms, 10s or 2m, got ";
   std::vector<Case> cases = {
       // The document and apps.
@@ -220,7 +220,9 @@ TEST_CASE("malformed configs: one exact error each", "[config]") {
       {"control: {socket: /x}\n", "t.yaml:1:1: apps: required key is missing"},
       {"- apps\n", "t.yaml:1:1: expected a map"},
       {"apps: {}\n", "t.yaml:1:7: apps: expected at least one app"},
-      {"apps: [web]\n", "t.yaml:1:7: apps: expected a map"},
+      {"apps: [web]\n",
+       "t.yaml:1:7: apps: expected a map of app name -> app, got a sequence (a PM2 ecosystem file? "
+       "clusterctl import FILE converts one)"},
       {"apps:\n", "t.yaml:1:1: apps: expected a map"},
       {"apps:\n  web:\n", "t.yaml:2:3: apps.web: expected a map"},
       {"apps:\n  web/1:\n    command: x\n",
@@ -230,11 +232,11 @@ TEST_CASE("malformed configs: one exact error each", "[config]") {
        "t.yaml:2:3: apps." + std::string(65, 'a') +
            ": invalid app name; expected 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'"},
       {"apps:\n  web:\n    command: x\n    comand: y\n",
-       "t.yaml:4:5: apps.web.comand: unknown key; expected one of " + kAppKeys},
+       "t.yaml:4:5: apps.web.comand: unknown key; did you mean command?"},
+      {"apps:\n  web:\n    command: x\n    bogus: y\n",
+       "t.yaml:4:5: apps.web.bogus: unknown key; expected one of " + kAppKeys},
       {"control: {sock: x}\napps:\n  web:\n    command: x\n",
-       "t.yaml:1:11: control.sock: unknown key; expected one of socket, group, read, admin, "
-       "max_clients, "
-       "idle_timeout"},
+       "t.yaml:1:11: control.sock: unknown key; did you mean socket?"},
       {"control: {socket: \"\"}\napps:\n  web:\n    command: x\n",
        "t.yaml:1:19: control.socket: expected a non-empty string"},
       {"apps:\n  web:\n    command: x\n    command: y\n",
@@ -266,18 +268,20 @@ TEST_CASE("malformed configs: one exact error each", "[config]") {
        "t.yaml:3:18: apps.web.command[1]: expected a string"},
       // instances, enums, integers
       {app_with("    instances: 0\n"),
-       "t.yaml:4:16: apps.web.instances: expected auto or an integer from 1 to 65536, got '0'"},
+       "t.yaml:4:16: apps.web.instances: expected auto, max, -1 or an integer from 1 to 65536, got "
+       "'0' (PM2's 0 is every CPU: write max)"},
       {app_with("    instances: 65537\n"),
-       "t.yaml:4:16: apps.web.instances: expected auto or an integer from 1 to 65536, got "
+       "t.yaml:4:16: apps.web.instances: expected auto, max, -1 or an integer from 1 to 65536, got "
        "'65537'"},
       {app_with("    instances: Auto\n"),
-       "t.yaml:4:16: apps.web.instances: expected auto or an integer from 1 to 65536, got 'Auto'"},
+       "t.yaml:4:16: apps.web.instances: expected auto, max, -1 or an integer from 1 to 65536, got "
+       "'Auto'"},
       {app_with("    instances: [1]\n"),
-       "t.yaml:4:16: apps.web.instances: expected auto or an integer"},
+       "t.yaml:4:16: apps.web.instances: expected auto, max, -1 or an integer from 1 to 65536"},
       {app_with("    cpu_affinity: all\n"),
        "t.yaml:4:19: apps.web.cpu_affinity: expected one of per-worker, none, got 'all'"},
       {app_with("    ready: ready\n"),
-       "t.yaml:4:12: apps.web.ready: expected one of exec, notify, got 'ready'"},
+       "t.yaml:4:12: apps.web.ready: expected one of exec, notify, listen, got 'ready'"},
       {app_with("    restart: sometimes\n"),
        "t.yaml:4:14: apps.web.restart: expected one of always, on-failure, never, got "
        "'sometimes'"},
@@ -445,25 +449,21 @@ apps:
     comand: x
 )");
   std::vector<std::string> want = {
-      "t.yaml:1:1: app: unknown key; expected one of control, cgroups, metrics, apps",
+      "t.yaml:1:1: app: unknown key; did you mean apps?",
       "t.yaml:4:3: apps.web.command: required key is missing",
-      "t.yaml:5:16: apps.web.instances: expected auto or an integer from 1 to 65536, got 'zero'",
-      "t.yaml:6:12: apps.web.ready: expected one of exec, notify, got 'maybe'",
+      "t.yaml:5:16: apps.web.instances: expected auto, max, -1 or an integer from 1 to 65536, got "
+      "'zero'",
+      "t.yaml:6:12: apps.web.ready: expected one of exec, notify, listen, got 'maybe'",
       "t.yaml:8:13: apps.web.listen.http: expected a numeric address (hostnames are not "
       "resolved), got 'localhost'",
       "t.yaml:11:19: apps.api.stop_timeout: expected a duration such as 250ms, 10s or 2m, got '5'",
-      "t.yaml:12:5: apps.api.comand: unknown key; expected one of command, instances, "
-      "cpu_affinity, listen, ready, ready_timeout, stop_signal, stop_timeout, restart, "
-      "min_uptime, max_restarts, restart_window, backoff, env, cwd, user, group, limits, rollout, "
-      "watchdog, max_memory, memory_check_interval, inherit_env, logs, auto_follow, memory_max, "
-      "cpu_weight, pids_max, umask, adopt",
+      "t.yaml:12:5: apps.api.comand: unknown key; did you mean command?",
   };
   CHECK(joined(got) == joined(want));
   CHECK_FALSE(cfg::parse_config("app: {}\n", "t.yaml").config.has_value());
   CHECK(errors_of("app: {}\n") ==
-        std::vector<std::string>{
-            "t.yaml:1:1: app: unknown key; expected one of control, cgroups, metrics, apps",
-            "t.yaml:1:1: apps: required key is missing"});
+        std::vector<std::string>{"t.yaml:1:1: app: unknown key; did you mean apps?",
+                                 "t.yaml:1:1: apps: required key is missing"});
 }
 
 TEST_CASE("duplicate keys in every kind of map", "[config]") {
@@ -545,7 +545,7 @@ TEST_CASE("load_config reads files and reports unreadable ones", "[config]") {
   REQUIRE(bad.errors.size() == 1);
   CHECK(bad.errors[0].to_string() == std::string(path) +
                                          ":4:12: apps.web.ready: expected one of exec, notify, "
-                                         "got 'no'");
+                                         "listen, got 'no'");
   std::remove(path);
 }
 

@@ -154,3 +154,36 @@ TEST_CASE("instances resolve from the config or the machine") {
   CHECK(core::resolve_instances(spec, {2, "2: affinity 0-1"}) ==
         std::pair<unsigned, std::string>{2, "2: affinity 0-1"});
 }
+
+TEST_CASE("instances: max is every usable CPU, -1 all but one and at least 1, each explained") {
+  config::AppSpec spec;
+  spec.instances.cpus = config::Instances::Cpus::Max;
+  CHECK(core::resolve_instances(spec, {4, "4: affinity 0-3, no cgroup quota"}) ==
+        std::pair<unsigned, std::string>{4, "4: max: affinity 0-3, no cgroup quota"});
+  spec.instances.cpus = config::Instances::Cpus::AllButOne;
+  CHECK(core::resolve_instances(spec, {4, "4: affinity 0-3, no cgroup quota"}) ==
+        std::pair<unsigned, std::string>{3,
+                                         "3: -1: all but one of 4: affinity 0-3, no cgroup quota"});
+  CHECK(core::resolve_instances(spec, {2, "2: affinity 0-7, cgroup quota 1.50"}) ==
+        std::pair<unsigned, std::string>{
+            1, "1: -1: all but one of 2: affinity 0-7, cgroup quota 1.50"});
+  CHECK(core::resolve_instances(spec, {1, "1: affinity 0, no cgroup quota"}) ==
+        std::pair<unsigned, std::string>{
+            1, "1: -1: all but one of 1 (at least 1): affinity 0, no cgroup quota"});
+}
+
+TEST_CASE("a reload to instances: max or -1 scales the app without replacing its workers") {
+  const auto with = [](const std::string& instances) {
+    return parse("apps:\n  web:\n    command: [\"/bin/web\"]\n    instances: " + instances + "\n");
+  };
+  const config::Config a = with("auto");
+  const core::Supervisor s = running(a);  // 2 workers
+  const core::AutoInstances cpus{3, "3: affinity 0-2, no cgroup quota"};
+  auto max = core::plan_reload(a, with("max"), s, cpus, std::nullopt);
+  REQUIRE(std::holds_alternative<core::ReloadPlan>(max));
+  CHECK(std::get<core::ReloadPlan>(max).summary == "web instances 2 -> 3");
+  CHECK_FALSE(std::get<core::ReloadPlan>(max).apps.at(0).roll);
+  auto all_but_one = core::plan_reload(a, with("-1"), s, cpus, std::nullopt);
+  REQUIRE(std::holds_alternative<core::ReloadPlan>(all_but_one));
+  CHECK(std::get<core::ReloadPlan>(all_but_one).summary == "nothing changed");
+}
