@@ -45,6 +45,7 @@ Daemon::Daemon(Host& host, DaemonOptions options)
       config_(std::move(options.config)),
       supervisor_(make_apps(config_, auto_instances(host))),
       listeners_(host),
+      adoption_(host),
       events_(host),
       output_(host),
       sampler_(config_.path, host.now()),

@@ -17,6 +17,7 @@
 #include "supervisor/core/memory_policy.h"
 #include "supervisor/core/reload_plan.h"
 #include "supervisor/core/supervisor.h"
+#include "supervisor/daemon/adoption.h"
 #include "supervisor/daemon/events.h"
 #include "supervisor/daemon/host.h"
 #include "supervisor/daemon/listeners.h"
@@ -74,6 +75,7 @@ class Daemon final : public HostEvents {
   void on_memory_high(WorkerHandle worker, std::uint64_t current_kb) override;
   void on_output(WorkerHandle worker, OutputStream stream, std::string_view bytes) override;
   void on_output_end(WorkerHandle worker, OutputStream stream) override;
+  SocketAnswer on_socket_call(WorkerHandle worker, const os::SocketCall& call) override;
   void on_request(const control::Request& request, const control::Peer& peer,
                   control::ReplyPtr reply);
 
@@ -192,6 +194,7 @@ class Daemon final : public HostEvents {
   core::Supervisor supervisor_;
   std::vector<AppRuntime> apps_;  // parallel to supervisor_.apps()
   Listeners listeners_;
+  Adoption adoption_;  // what `adopt: all` made, and the answers to workers' binds
   EventLog events_;
   WorkerOutput output_;
   std::map<std::tuple<std::size_t, unsigned, unsigned>, std::string> start_reasons_;

@@ -60,6 +60,24 @@ struct SpawnRequest {
   std::uint64_t memory_high = 0;
   bool capture_output = false;  // stdout and stderr into pipes (HostEvents::on_output); else
                                 // the master's own, inherited as they are
+  /// Socket adoption (docs/adoption.md): the worker and all it starts run under a filter that
+  /// stops their bind() and listen() for HostEvents::on_socket_call to answer.
+  bool adopt = false;
+};
+
+/// The answer to a worker's bind() or listen() under socket adoption, carried out by the host.
+struct SocketAnswer {
+  enum class Kind {
+    Proceed,  // the kernel runs the call as if nothing had stopped it
+    Succeed,  // 0 returned, the call not run
+    Refuse,   // fails with `error`, not run
+    Replace,  // the master's socket `fd` in place of the caller's, and 0 returned
+  };
+  Kind kind = Kind::Proceed;
+  int error = 0;
+  int fd = -1;
+  bool nonblocking = false;  // Replace: O_NONBLOCK on `fd`, as the caller's socket had it
+  bool cloexec = true;       // Replace: FD_CLOEXEC of the caller's new fd
 };
 
 /// One of a worker's two output streams.
@@ -187,6 +205,14 @@ class Host {
   /// stop_listening() stopped), else what it is instead.
   virtual std::string socket_mismatch(int fd, const config::Address& address, bool stopped_ok) = 0;
   virtual void remove_socket_file(const config::Address& address) = 0;
+  /// A TCP listener that `adopt: all` makes for an address a worker bound (shared, SO_REUSEADDR;
+  /// an IPv6 one dual-stack unless `v6only`); throws std::system_error naming the address.
+  virtual int bind_adopted(const config::Address& address, int backlog, bool v6only) = 0;
+  /// The inode number of the socket `fd` (what a worker's socket call is compared with); 0 when
+  /// it is no socket.
+  virtual std::uint64_t socket_inode(int fd) = 0;
+  /// net.ipv4.ip_unprivileged_port_start (1024 when it cannot be read).
+  virtual unsigned unprivileged_port_start() = 0;
   virtual std::vector<PassedSocket> take_passed_sockets() = 0;
   /// The processes but the master holding a socket that listens where `address` would, and the
   /// others in their process groups, with what tells whose they are (os/holders.h).
@@ -325,6 +351,10 @@ class HostEvents {
   /// The cgroup of a worker spawned with memory_events went over memory.high (the `high`
   /// counter of its memory.events grew); `current_kb`: its memory.current then.
   virtual void on_memory_high(WorkerHandle worker, std::uint64_t current_kb) = 0;
+  /// A bind() or listen() of a worker spawned with `adopt` (or of anything it started), stopped
+  /// in the kernel until the host carries out the answer. A worker already reaped may still
+  /// have descendants that call.
+  virtual SocketAnswer on_socket_call(WorkerHandle worker, const os::SocketCall& call) = 0;
 };
 
 }  // namespace clusterd::daemon

@@ -207,6 +207,7 @@ std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPl
       execute(supervisor_.scale(a, p.instances, p.instances_reason, now).actions);
     }
   }
+  adoption_.keep_only(next);
   systemd_.sockets_changed();
   if (prepared.control) {
     control_options_ = *prepared.control;

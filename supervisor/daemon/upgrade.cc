@@ -151,6 +151,7 @@ Daemon::Daemon(Host& host, UpgradeState state)
       config_(parse_running(state)),
       supervisor_(state.apps, state.stopping, state.next_token),
       listeners_(host),
+      adoption_(host),
       events_(host),
       output_(host),
       sampler_(config_.path, state.started),

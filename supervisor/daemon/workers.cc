@@ -40,6 +40,7 @@ SpawnRequest spawn_request(const config::AppSpec& spec, const Generation& gen, u
                            unsigned workers, const std::vector<int>& cpus,
                            const SpawnContext& context) {
   SpawnRequest request;
+  request.adopt = config::uses_adoption(spec);
   worker::WorkerEnvSpec env;
   env.app = spec.name;
   env.worker_id = index;

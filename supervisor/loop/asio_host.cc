@@ -19,6 +19,7 @@
 #include "supervisor/loop/metrics_server.h"
 #include "supervisor/loop/name_lookup.h"
 #include "supervisor/loop/processes.h"
+#include "supervisor/os/adopt.h"
 #include "supervisor/os/cpus.h"
 #include "supervisor/os/holders.h"
 #include "supervisor/os/journal.h"
@@ -211,6 +212,21 @@ std::string AsioHost::socket_mismatch(int fd, const config::Address& address, bo
 }
 void AsioHost::remove_socket_file(const config::Address& address) {
   os::remove_socket_file(address);
+}
+
+int AsioHost::bind_adopted(const config::Address& address, int backlog, bool v6only) {
+  return os::bind_listener(address, backlog, false, {}, v6only).release();
+}
+std::uint64_t AsioHost::socket_inode(int fd) {
+  try {
+    return os::socket_inode(fd);
+  } catch (const std::system_error&) {
+    return 0;
+  }
+}
+unsigned AsioHost::unprivileged_port_start() {
+  const std::optional<long> start = os::sysctl_number("net/ipv4/ip_unprivileged_port_start");
+  return start && *start >= 0 && *start <= 65536 ? static_cast<unsigned>(*start) : 1024;
 }
 
 os::Occupants AsioHost::address_occupants(const config::Address& address) {

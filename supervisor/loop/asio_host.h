@@ -64,6 +64,9 @@ class AsioHost final : public daemon::Host {
   std::uint16_t local_port(int fd) override;
   std::string socket_mismatch(int fd, const config::Address& address, bool stopped_ok) override;
   void remove_socket_file(const config::Address& address) override;
+  int bind_adopted(const config::Address& address, int backlog, bool v6only) override;
+  std::uint64_t socket_inode(int fd) override;
+  unsigned unprivileged_port_start() override;
   std::vector<daemon::PassedSocket> take_passed_sockets() override;
   os::Occupants address_occupants(const config::Address& address) override;
   std::vector<int> end_processes(const std::vector<os::Occupant>& who,

@@ -70,6 +70,7 @@ core::ExitStatus exit_status_of(int status) {
 Processes::Processes(asio::io_context& io, const std::string& runtime_dir,
                      const std::string& cgroups, const TakenOver* taken)
     : output_(io),
+      adoption_(io),
       io_(io),
       slots_io_(io_),
       devnull_(open("/dev/null", O_RDONLY | O_CLOEXEC)),
@@ -108,6 +109,7 @@ void Processes::log_notify_checks() const {
 void Processes::start(daemon::HostEvents& events) {
   events_ = &events;
   output_.start(events);
+  adoption_.start(events);
   if (const int wake = os::SpawnSlots::wake_fd(); wake >= 0) {
     const int fd = fcntl(wake, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) {
@@ -393,6 +395,7 @@ daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
   spec.stdout_fd = pipes.out_write.get();  // -1 without capture: the master's own
   spec.stderr_fd = pipes.err_write.get();
   spec.cgroup_fd = cgroup ? cgroup->dir_fd() : -1;
+  spec.adopt = request.adopt;
   os::Child child;
   try {
     child = os::spawn(spec);
@@ -417,6 +420,7 @@ daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
                                                      made.notify.fd.release());
     watch_notify(handle, worker.notify);
     if (request.capture_output) output_.watch(handle, pipes);
+    if (child.adopt_listener) adoption_.watch(handle, std::move(child.adopt_listener));
     if (memory_high) start_memory_watch(handle, cgroup->path());
   } catch (const std::exception& e) {
     os::signal_pidfd(worker.pidfd.get(), SIGKILL);  // one we cannot follow must not run

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "supervisor/daemon/host.h"
+#include "supervisor/loop/adoption_calls.h"
 #include "supervisor/loop/output_pipes.h"
 #include "supervisor/loop/spawn_spare.h"
 #include "supervisor/os/cgroup.h"
@@ -84,6 +85,7 @@ class Processes {
   void drain_notify(daemon::WorkerHandle handle, bool reaped);
   void watch_slots();
   OutputPipes output_;
+  AdoptionCalls adoption_;  // the filters of workers started with `adopt`
   /// Once the worker's child has exec'd or exited: what it reported, and its memory goes back.
   void collect_report(Worker& worker);
   /// collect_report() for every worker still starting, at each spawn and when a child wakes the

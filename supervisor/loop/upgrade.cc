@@ -19,6 +19,11 @@ std::optional<std::string> Processes::upgrade_blocker() const {
     if (!os::spawn_report(worker.memory).finished) {
       return "worker pid " + std::to_string(worker.pid) + " is between fork and exec";
     }
+    if (adoption_.fd_of(handle) >= 0) {
+      return "worker pid " + std::to_string(worker.pid) +
+             " runs under socket adoption, whose filter this version cannot hand to a new "
+             "master (docs/adoption.md)";
+    }
   }
   return std::nullopt;
 }

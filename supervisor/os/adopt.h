@@ -15,43 +15,9 @@
 #include <string>
 
 #include "config/config.h"
+#include "supervisor/os/values.h"
 
 namespace clusterd::os {
-
-/// What the master could see of the socket behind a worker's fd (through pidfd_getfd(2) and
-/// /proc/PID/fdinfo).
-struct TargetSocket {
-  int domain = 0;  // AF_INET, AF_INET6, AF_UNIX, ...
-  int type = 0;    // SOCK_STREAM, SOCK_DGRAM, ... (without the SOCK_NONBLOCK/CLOEXEC bits)
-  int protocol = 0;
-  bool tcp = false;   // SOCK_STREAM over AF_INET or AF_INET6, TCP or MPTCP (which falls back to it)
-  bool ipv6 = false;  // AF_INET6
-  bool nonblocking = false;  // O_NONBLOCK of the program's open file
-  bool cloexec = true;       // FD_CLOEXEC of the program's fd (true when fdinfo could not say)
-  bool reuseaddr = false;    // SO_REUSEADDR
-  bool reuseport = false;    // SO_REUSEPORT
-  bool v6only = false;       // IPV6_V6ONLY (AF_INET6 only)
-  std::uint64_t inode = 0;   // the socket's inode number: compare with socket_inode()
-};
-
-/// One bind() or listen() of a worker, stopped in the kernel until answered.
-struct SocketCall {
-  enum class Kind { Bind, Listen };
-  Kind kind = Kind::Bind;
-  std::uint64_t id = 0;  // the notification's id: every answer names it
-  pid_t pid = 0;         // the thread that made the call (a worker or anything it started)
-  int fd = -1;           // the fd it passed
-  int backlog = 0;       // listen()'s second argument
-  /// bind(): the address family the sockaddr names (AF_*), or -1 when it could not be read.
-  int family = -1;
-  /// bind(): an AF_INET or AF_INET6 address (host as inet_ntop writes it, text `HOST:PORT` or
-  /// `[HOST]:PORT`); nullopt for any other family, a scoped (link-local) IPv6 address, a length
-  /// the kernel would refuse, or memory that could not be read (`unseen` says why).
-  std::optional<config::Address> address;
-  /// The socket behind `fd`; nullopt when it is not an open socket or could not be looked at.
-  std::optional<TargetSocket> socket;
-  std::string unseen;  // why the address or the socket could not be read, if either could not
-};
 
 struct Received {
   enum class Status {

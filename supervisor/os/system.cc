@@ -32,6 +32,19 @@ bool sysctl_enabled(const char* path) {
   return read(fd.get(), &c, 1) == 1 && c == '1';
 }
 
+std::optional<long> sysctl_number(const char* path) {
+  const UniqueFd fd(open((std::string("/proc/sys/") + path).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  char text[32] = {};
+  const ssize_t n = read(fd.get(), text, sizeof text - 1);
+  if (n <= 0) return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  const long value = std::strtol(text, &end, 10);
+  if (errno != 0 || end == text) return std::nullopt;
+  return value;
+}
+
 std::string sysctl_enable(const char* path) {
   const UniqueFd fd(open((std::string("/proc/sys/") + path).c_str(), O_WRONLY | O_CLOEXEC));
   if (!fd || write(fd.get(), "1\n", 2) != 2) return std::strerror(errno);

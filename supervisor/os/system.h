@@ -1,6 +1,7 @@
 // Small facts about this process and the machine, each one system call or file away.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,8 @@ namespace clusterd::os {
 unsigned long nofile_hard_limit();
 /// True when the /proc/sys file `path` (e.g. "net/ipv4/tcp_migrate_req") starts with '1'.
 bool sysctl_enabled(const char* path);
+/// The number a sysctl under /proc/sys holds (its first line); nullopt when it cannot be read.
+std::optional<long> sysctl_number(const char* path);
 /// Writes "1" to the /proc/sys file `path`; returns why it could not (empty when it did).
 std::string sysctl_enable(const char* path);
 /// This process's environment, as NAME=value.

@@ -3,8 +3,8 @@
 # mode with env_production, cron_restart and max_memory_restart): the report names every key and
 # the config carries them; `clusterd --check --env production` accepts it; clusterd runs the API
 # with env_production, every worker answering on the one port.
-# Cluster mode becomes `adopt: all`, which is read once socket adoption lands: until then the
-# check and the run are skipped (exit 77) with that reason.
+# Cluster mode becomes `adopt: all` with `ready: listen`: the unmodified server.js binds its own
+# port, and every worker gets the master's socket.
 source "$(dirname "$0")/lib/common.sh"
 command -v node >/dev/null || skip "node is not installed (the example is an ecosystem.config.js)"
 PORT=$(free_port)
@@ -33,9 +33,6 @@ echo "control: { socket: \"$T/ctl.sock\" }" >>"$T/c.yaml"
 mkdir -p "$T/node-api/logs"
 rc=0
 "$CLUSTERD" --check --env production -c "$T/c.yaml" >"$T/check" 2>&1 || rc=$?
-if [[ $rc -ne 0 ]] && grep -q "apps.api.adopt: unknown key" "$T/check"; then
-  skip "the import is right, but this clusterd does not read adopt: all yet (socket adoption)"
-fi
 [[ $rc -eq 0 ]] || fail "--check refused the import: $(cat "$T/check")"
 grep -q "app api: restart_schedule TZ=local 0 3 \* \* \*: next " "$T/check" || fail "$(cat "$T/check")"
 

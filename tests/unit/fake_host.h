@@ -140,6 +140,11 @@ class FakeHost final : public daemon::Host {
   std::uint16_t local_port(int) override { return 8080; }
   std::string socket_mismatch(int, const config::Address&, bool) override { return {}; }
   void remove_socket_file(const config::Address&) override {}
+  int bind_adopted(const config::Address& address, int backlog, bool) override {
+    return bind(address, backlog, false, {});
+  }
+  std::uint64_t socket_inode(int fd) override { return open_fds.count(fd) ? 1000 + fd : 0; }
+  unsigned unprivileged_port_start() override { return 1024; }
   std::vector<daemon::PassedSocket> take_passed_sockets() override { return {}; }
   // ---- addresses held by others, and the instance record ----
   std::map<std::string, os::Occupants> occupants;  // by address text: bind() fails while held

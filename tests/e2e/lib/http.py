@@ -9,11 +9,14 @@
                                    requests from THREADS (4) threads for SECONDS (at most 120),
                                    a new connection each (or keep-alive connections); prints
                                    "ok=K failed=F" and the first errors
-  http.py count PORT N [BOUND]     N new connections at once, one request each; each is answered
+  http.py count PORT N [BOUND] [split]
+                                   N new connections at once, one request each; each is answered
                                    (a 200 within BOUND seconds, default 10), refused (connection
                                    refused or reset), timed out (no answer within BOUND) or other
                                    (closed without an answer, another status); prints
-                                   "answered=A refused=R timed_out=T other=O" and the first errors
+                                   "answered=A refused=R timed_out=T other=O" and the first errors.
+                                   With `split`, a reset (a connection a worker had accepted when
+                                   it died) counts as other, and refused means ECONNREFUSED only
 Exit status: 0 if every request got a 200, 1 otherwise.
 """
 import socket
@@ -71,12 +74,14 @@ def request(host, port, path="/read", timeout=5.0, sock=None):
         s.close()
 
 
-def classify(host, port, bound):
+def classify(host, port, bound, split=False):
     """One new connection, one request: ("answered" | "refused" | "timed_out" | "other", why)."""
     try:
         status, _ = request(host, port, timeout=bound)
         return ("answered", None) if status == 200 else ("other", f"status {status}")
-    except (ConnectionRefusedError, ConnectionResetError) as e:
+    except ConnectionResetError as e:
+        return ("other" if split else "refused"), repr(e)
+    except ConnectionRefusedError as e:
         return "refused", repr(e)
     except socket.timeout as e:
         return "timed_out", repr(e)
@@ -84,13 +89,13 @@ def classify(host, port, bound):
         return "other", repr(e)
 
 
-def count(port, n, bound, host="127.0.0.1"):
+def count(port, n, bound, host="127.0.0.1", split=False):
     """N connections opened at once (one thread each, so a timed-out one delays no other)."""
     counts = {"answered": 0, "refused": 0, "timed_out": 0, "other": 0}
     errors, lock = [], threading.Lock()
 
     def run():
-        kind, why = classify(host, port, bound)
+        kind, why = classify(host, port, bound, split)
         with lock:
             counts[kind] += 1
             if why and len(errors) < 5:
@@ -167,7 +172,8 @@ def main():
         print(f"ok={good} failed={n - good}")
         return 0 if good == n else 1
     if cmd == "count":
-        return count(port, int(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else 10.0)
+        return count(port, int(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else 10.0,
+                     split=len(sys.argv) > 5 and sys.argv[5] == "split")
     if cmd == "load":
         seconds = min(float(sys.argv[3]), 120.0)
         nthreads = int(sys.argv[4]) if len(sys.argv) > 4 else 4
