@@ -58,6 +58,8 @@ struct ListenerSpec {
 /// exec: ready once started; notify: READY=1 on the notify socket; listen: ready when the worker's
 /// own listen() is adopted (needs `adopt`; the daemon's part lands with socket adoption).
 enum class ReadyMode { Exec, Notify, Listen };
+/// `min_ready` of an app with `ready: exec` that does not set it.
+inline constexpr std::chrono::milliseconds kDefaultExecMinReady{1000};
 enum class RestartPolicy { Always, OnFailure, Never };
 enum class CpuAffinity { None, PerWorker };
 
@@ -158,7 +160,9 @@ struct AppSpec {
   std::vector<ListenerSpec> listeners;  // in file order
   ReadyMode ready = ReadyMode::Exec;
   Duration ready_timeout = std::chrono::seconds(10);
-  Duration min_ready = std::chrono::milliseconds(0);  // a worker counts as ready after this long
+  // A worker counts as ready after staying up this long once its ready mode says so (default 0,
+  // kDefaultExecMinReady for ready: exec).
+  Duration min_ready = std::chrono::milliseconds(0);
   int stop_signal = 15;  // SIGTERM; stored as a number so this header needs no <csignal>
   Duration stop_timeout = std::chrono::seconds(10);
   RestartPolicy restart = RestartPolicy::Always;

@@ -117,7 +117,7 @@ void Lane::handle(const Spawned& e, Step& s) {
   if (r_.state != LaneState::Starting || r_.worker) return;
   r_.worker = Worker{e.pid, s.now, s.spec.watchdog.value_or(Duration::zero())};
   if (s.spec.ready == config::ReadyMode::Exec) {
-    enter(LaneState::Running, "exec succeeded (ready: exec)", s);
+    ready("exec succeeded (ready: exec)", s);
   } else {
     arm(LaneTimer::State, later(s.now, s.spec.ready_timeout), s);
   }
@@ -125,8 +125,21 @@ void Lane::handle(const Spawned& e, Step& s) {
 }
 
 void Lane::handle(const Ready&, Step& s) {
-  if (r_.state != LaneState::Starting || !r_.worker) return;
-  enter(LaneState::Running, "READY=1", s);
+  if (r_.state != LaneState::Starting || !r_.worker || r_.worker->settling) return;
+  ready(s.spec.ready == config::ReadyMode::Listen ? "listen() on the master's socket (ready: listen)"
+                                                  : "READY=1",
+        s);
+}
+
+// The worker is ready as its mode says: it runs now, or once it stayed up for min_ready (a
+// generation that dies at start is then a failed start, rolled back, for every ready mode).
+void Lane::ready(const std::string& why, Step& s) {
+  if (s.spec.min_ready <= Duration::zero()) {
+    enter(LaneState::Running, why, s);
+    return;
+  }
+  r_.worker->settling = true;
+  arm(LaneTimer::State, later(s.now, s.spec.min_ready), s);
 }
 
 void Lane::handle(const Exited& e, Step& s) {
@@ -175,6 +188,16 @@ void Lane::handle(const TimerFired& e, Step& s) {
                                "ms; sending SIGABRT"});
     s.out.push_back(Signal{r_.worker->pid, kSigAbrt, false});
     arm(LaneTimer::State, later(s.now, s.spec.stop_timeout), s);  // then SIGKILL
+    return;
+  }
+  if (r_.state == LaneState::Starting && r_.worker && r_.worker->settling) {
+    r_.worker->settling = false;
+    enter(LaneState::Running,
+          "up for min_ready (" + std::to_string(s.spec.min_ready.count()) + "ms) after " +
+              (s.spec.ready == config::ReadyMode::Exec     ? std::string("exec")
+               : s.spec.ready == config::ReadyMode::Listen ? std::string("its listen()")
+                                                           : std::string("READY=1")),
+          s);
     return;
   }
   switch (r_.state) {

@@ -50,6 +50,7 @@ class Lane {
     bool watchdog_fired = false;   // missed its watchdog and got SIGABRT
     bool stopping_by_itself = false;
     bool counted = false;  // its unplanned end (or replacement) was counted
+    bool settling = false;  // ready as its mode says, and staying up for min_ready first
     friend bool operator==(const Worker&, const Worker&) = default;
   };
   /// Everything a lane holds: its only member, so that a live upgrade of the master carries all
@@ -102,6 +103,7 @@ class Lane {
   void handle(const RestartRequested&, Step& s);
   void handle(const Spawned& e, Step& s);
   void handle(const Ready&, Step& s);
+  void ready(const std::string& why, Step& s);
   void handle(const Exited& e, Step& s);
   void handle(const TimerFired& e, Step& s);
   void handle(const WatchdogPing&, Step& s);

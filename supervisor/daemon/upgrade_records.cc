@@ -63,7 +63,8 @@ json lane_json(const core::Lane& lane) {
                    w.ready_timed_out,
                    w.watchdog_fired,
                    w.stopping_by_itself,
-                   w.counted};
+                   w.counted,
+                   w.settling};
   }
   return j;
 }
@@ -93,7 +94,8 @@ core::Lane lane_of(const json& j) {
                                   w.at(4).get<bool>(),
                                   w.at(5).get<bool>(),
                                   w.at(6).get<bool>(),
-                                  w.at(7).get<bool>()};
+                                  w.at(7).get<bool>(),
+                                  w.size() > 8 && w.at(8).get<bool>()};
     if (s.worker->pid <= 0) throw std::runtime_error("bad worker pid");
   }
   return core::Lane::from(std::move(s));

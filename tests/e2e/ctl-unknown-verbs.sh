@@ -25,7 +25,7 @@ expect "status --jsno" "clusterctl: status: unknown option '--jsno'; did you mea
 expect "logs --folow" "clusterctl: logs: unknown option '--folow'; did you mean '--follow'?" \
   "logs options: -w, --worker, -n, --lines, -f, --follow, --since, --json"
 expect "--sokcet x status" "clusterctl: unknown option '--sokcet'; did you mean '--socket'?" \
-  "options: --version, -s, --socket, --timeout"
+  "options: --version, -s, --socket, -c, --config, --timeout; clusterctl --help says more"
 expect "stop web extra" "clusterctl: stop: unexpected argument 'extra'" \
   "clusterctl stop --help says what it takes"
 expect "scale web --1" "clusterctl: scale: unknown option '--1'" "scale takes no options"

@@ -323,3 +323,43 @@ TEST_CASE("spawns failing for want of a resource back off but never mark the slo
   h.feed(core::Exited{core::ExitStatus::spawn_failed("execve: Permission denied")});
   CHECK(h.slot.state() == LaneState::Failed);  // real failures still count
 }
+
+TEST_CASE("min_ready: a worker runs once it stayed up that long after its ready mode said so") {
+  for (const config::ReadyMode mode :
+       {config::ReadyMode::Exec, config::ReadyMode::Notify, config::ReadyMode::Listen}) {
+    Harness h;
+    h.spec.ready = mode;
+    h.spec.ready_timeout = 30s;
+    h.spec.min_ready = 2s;
+    h.feed(core::StartRequested{});
+    h.feed(core::Spawned{100});
+    if (mode != config::ReadyMode::Exec) {
+      CHECK(h.armed_in() == 30s);  // ready_timeout first
+      h.now += 1s;
+      h.feed(core::Ready{});
+    }
+    CHECK(h.slot.state() == LaneState::Starting);
+    REQUIRE(h.has<core::ArmTimer>());
+    CHECK(h.armed_in() == 2s);
+    const unsigned token = h.armed_token();
+    h.feed(core::Ready{});  // a second READY=1 changes nothing
+    CHECK_FALSE(h.has<core::ArmTimer>());
+    h.now += 2s;
+    h.feed(core::TimerFired{core::LaneTimer::State, token});
+    CHECK(h.slot.state() == LaneState::Running);
+    CHECK_FALSE(h.has<core::Signal>());  // not taken for a missed ready_timeout
+  }
+}
+
+TEST_CASE("min_ready: a worker that dies before it stayed up that long failed its start") {
+  Harness h;
+  h.spec.min_ready = 1s;  // ready: exec
+  h.feed(core::StartRequested{});
+  h.feed(core::Spawned{100});
+  CHECK(h.slot.state() == LaneState::Starting);
+  h.now += 500ms;
+  h.feed(Harness::exit_code(7));
+  CHECK(h.slot.state() == LaneState::Backoff);
+  REQUIRE(h.slot.last_exit());
+  CHECK(h.slot.last_exit()->to_string() == "exit 7");
+}
