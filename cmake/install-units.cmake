@@ -3,7 +3,9 @@
 # known only now (CPack's is /usr), so they are rewritten here.
 #   CLUSTERD_UNITS      the unit files, absolute
 #   CLUSTERD_DOCDIR     the documentation directory, relative to the prefix
-set(staging "${CMAKE_CURRENT_BINARY_DIR}/units-for-install")
+#   CLUSTERD_STAGING    where the rewritten units are written first, in the build directory (in
+#                       a script, CMAKE_CURRENT_BINARY_DIR is whatever directory it was run from)
+set(staging "${CLUSTERD_STAGING}")
 file(MAKE_DIRECTORY "${staging}")
 set(files "")
 foreach(unit ${CLUSTERD_UNITS})

@@ -135,8 +135,10 @@ std::optional<std::string> AppImport::duration(std::string_view key) {
   return format_duration(*d.value);
 }
 
-// What PM2 keys this import knows it has nothing for, and why; any other key is not PM2's.
-void AppImport::rest() {
+namespace {
+
+// What PM2 keys this import knows it has nothing for, and why.
+const std::map<std::string_view, std::string_view>& unsupported_keys() {
   static const std::map<std::string_view, std::string_view> kWhy = {
       {"namespace", "clusterd has no namespaces: an app is named in apps:"},
       {"vizion", "PM2's record of the app's version control: clusterd keeps none"},
@@ -160,13 +162,68 @@ void AppImport::rest() {
       {"version", "informational in PM2"},
       {"node_version", "informational in PM2"},
   };
+  return kWhy;
+}
+
+// The keys pm2_keys.cc reads, each noted there (or here, in rest(), when its value turns it off).
+constexpr std::string_view kReadKeys[] = {
+    "name",
+    "script",
+    "interpreter",
+    "exec_interpreter",
+    "node_args",
+    "interpreter_args",
+    "args",
+    "cwd",
+    "instances",
+    "exec_mode",
+    "wait_ready",
+    "listen_timeout",
+    "kill_timeout",
+    "autorestart",
+    "stop_exit_codes",
+    "max_restarts",
+    "min_uptime",
+    "restart_delay",
+    "exp_backoff_restart_delay",
+    "max_memory_restart",
+    "cron_restart",
+    "watch",
+    "ignore_watch",
+    "watch_delay",
+    "watch_options",
+    "out_file",
+    "error_file",
+    "log_file",
+    "merge_logs",
+    "combine_logs",
+    "log_date_format",
+    "time",
+    "log_type",
+    "disable_logs",
+    "uid",
+    "gid",
+    "env",
+    "port",
+};
+
+}  // namespace
+
+// Any key not noted yet: one PM2 has that this import has nothing for (and why), one it read and
+// found off (cron_restart: false), or none of PM2's.
+void AppImport::rest() {
+  const auto& why = unsupported_keys();
   for (auto it = app_.begin(); it != app_.end(); ++it) {
     if (!it->first.IsScalar()) continue;
     const std::string& key = it->first.Scalar();
     if (seen_.contains(key)) continue;
-    const auto why = kWhy.find(key);
-    unsupported(key, why != kWhy.end() ? std::string(why->second)
-                                       : "not a PM2 ecosystem key this import knows");
+    if (const auto found = why.find(key); found != why.end()) {
+      unsupported(key, std::string(found->second));
+    } else if (std::find(std::begin(kReadKeys), std::end(kReadKeys), key) != std::end(kReadKeys)) {
+      note(key, ImportNote::Kind::Mapped, "off, as in PM2's default: nothing to carry over");
+    } else {
+      unsupported(key, "not a PM2 ecosystem key this import knows");
+    }
   }
 }
 
@@ -305,6 +362,15 @@ ImportResult import_pm2(std::string_view text, std::string_view origin,
   pm2::emit(emitter, top);
   result.yaml = std::string(emitter.c_str()) + "\n";
   return result;
+}
+
+const std::vector<std::string_view>& pm2_app_keys() {
+  static const std::vector<std::string_view> kKeys = [] {
+    std::vector<std::string_view> keys(std::begin(pm2::kReadKeys), std::end(pm2::kReadKeys));
+    for (const auto& [key, why] : pm2::unsupported_keys()) keys.push_back(key);
+    return keys;
+  }();
+  return kKeys;
 }
 
 }  // namespace clusterd::config

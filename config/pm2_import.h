@@ -33,4 +33,8 @@ struct ImportResult {
 /// from it.
 ImportResult import_pm2(std::string_view text, std::string_view origin, std::string_view directory);
 
+/// Every key of a PM2 app this import knows (has a note for other than "not a PM2 ecosystem key
+/// this import knows"), besides env_NAME; in docs/from-pm2.md's table, each with its row.
+const std::vector<std::string_view>& pm2_app_keys();
+
 }  // namespace clusterd::config

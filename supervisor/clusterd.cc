@@ -18,6 +18,7 @@
 
 #include "config/check.h"
 #include "config/parse.h"
+#include "config/values.h"
 #include "supervisor/control/socket_dir.h"
 #include "supervisor/core/cron.h"
 #include "supervisor/core/reload_plan.h"
@@ -26,6 +27,7 @@
 #include "supervisor/daemon/upgrade_state.h"
 #include "supervisor/logging.h"
 #include "supervisor/loop/asio_host.h"
+#include "supervisor/os/background.h"
 #include "supervisor/os/cpus.h"
 #include "supervisor/os/procfs.h"
 #include "supervisor/os/spawn_slots.h"
@@ -282,6 +284,10 @@ struct Arguments {
   std::string log_level = "info";
   bool check_only = false;
   bool print_unit = false;
+  bool background = false;           // -d
+  std::string log_file;              // -d: where the master's output goes
+  std::string log_max_size = "10M";  // -d: the log is rotated before it passes this
+  unsigned log_keep = 5;             // -d: rotated logs kept
   bool fd_store = false;
   UpgradeOptions upgrade;
 };
@@ -298,6 +304,19 @@ std::optional<int> parse_arguments(int argc, char** argv, Arguments& args) {
   cli.add_flag("--print-unit", args.print_unit,
                "print a systemd unit that runs this config (its sandbox opened as far as the apps "
                "need), and exit");
+  CLI::Option* background =
+      cli.add_flag("-d,--daemon", args.background,
+                   "run in the background (for hosts without systemd): return once the apps are "
+                   "ready, the output going to a log file rotated by size");
+  cli.add_option("--log-file", args.log_file,
+                 "-d: the log file (default /var/log/clusterd/clusterd.log for root, else "
+                 "~/.local/state/clusterd/clusterd.log)")
+      ->needs(background);
+  cli.add_option("--log-max-size", args.log_max_size,
+                 "-d: rotate the log before it passes this size (10M; K, M, G as in the config)")
+      ->needs(background);
+  cli.add_option("--log-keep", args.log_keep, "-d: how many rotated logs to keep (5)")
+      ->needs(background);
   cli.add_flag("--fd-store", args.fd_store,
                "under systemd, keep every listening socket in its fd store (set "
                "FileDescriptorStoreMax= in the unit), so a restarted master loses no connection");
@@ -318,6 +337,75 @@ std::optional<int> parse_arguments(int argc, char** argv, Arguments& args) {
     return rc == 0 ? 0 : kExitConfig;
   }
   return std::nullopt;
+}
+
+// Every config error, then their count: the exit code of a bad config.
+int report_errors(const std::vector<clusterd::config::ConfigError>& errors,
+                  const std::string& path) {
+  for (const clusterd::config::ConfigError& error : errors) {
+    std::cerr << clusterd::printable(error.to_string()) << "\n";
+  }
+  std::cerr << "clusterd: " << path << ": " << errors.size()
+            << (errors.size() == 1 ? " error" : " errors") << "\n";
+  return kExitConfig;
+}
+
+// -d: forks the log writer and the master. In the command: the exit code, once the master said
+// READY=1 (or why not). In the master: nothing, and it goes on to run.
+std::optional<int> go_background(const Arguments& args, const clusterd::config::Config& config) {
+  namespace os = clusterd::os;
+  const clusterd::config::Result<std::uint64_t> size =
+      clusterd::config::parse_size(args.log_max_size);
+  if (!size.value || *size.value < 4096) {
+    std::cerr << "clusterd: --log-max-size: " << (size.value ? "must be at least 4K" : size.error)
+              << "\n";
+    return kExitConfig;
+  }
+  os::Launched launched;
+  try {
+    launched =
+        os::launch_background({args.log_file.empty() ? os::default_background_log() : args.log_file,
+                               *size.value, args.log_keep});
+  } catch (const std::exception& e) {
+    std::cerr << "clusterd: cannot start in the background: " << clusterd::printable(e.what())
+              << "\n";
+    return kExitRuntime;
+  }
+  if (launched.master) {
+    clusterd::setup_logging(args.log_level);  // its stderr is the pipe now
+    return std::nullopt;
+  }
+  // A worker that dies within its min_uptime of the start counts as a failed start.
+  std::chrono::milliseconds grace(0);
+  for (const clusterd::config::AppSpec& app : config.apps) grace = std::max(grace, app.min_uptime);
+  const os::Started started = os::wait_ready(launched, std::chrono::minutes(5), grace);
+  const std::string pid = std::to_string(launched.pid);
+  const std::string status = clusterd::printable(started.status);
+  switch (started.how) {
+    case os::Started::How::Ready:
+      std::cout << "clusterd: started, pid " << pid << " (log writer " << launched.writer
+                << "): " << status << "; its log " << launched.log << "\n";
+      return 0;
+    case os::Started::How::Failed:
+      std::cerr << "clusterd: a worker failed to start, pid " << pid << ": " << status
+                << "; it keeps running (clusterctl status; kill -TERM " << pid << " stops it)\n";
+      break;
+    case os::Started::How::Exited:
+      os::wait_writer(launched, std::chrono::seconds(5));  // its last lines, in the log
+      std::cerr << "clusterd: not started: " << status << "\n";
+      break;
+    case os::Started::How::NotYet:
+      std::cerr << "clusterd: " << status << "; it keeps running, pid " << pid << "\n";
+      break;
+  }
+  std::cerr << "clusterd: the end of its log, " << launched.log << ":\n";
+  std::string_view tail = os::log_tail(launched.log, 10);
+  while (!tail.empty()) {
+    const std::size_t end = std::min(tail.find('\n'), tail.size());
+    std::cerr << "  " << clusterd::printable(tail.substr(0, end)) << "\n";
+    tail.remove_prefix(std::min(end + 1, tail.size()));
+  }
+  return kExitRuntime;
 }
 
 }  // namespace
@@ -360,14 +448,7 @@ int main(int argc, char** argv) {
       parsed.errors.push_back(std::move(error));
     }
   }
-  if (!parsed.errors.empty()) {
-    for (const clusterd::config::ConfigError& error : parsed.errors) {
-      std::cerr << clusterd::printable(error.to_string()) << "\n";
-    }
-    std::cerr << "clusterd: " << config_path << ": " << parsed.errors.size()
-              << (parsed.errors.size() == 1 ? " error" : " errors") << "\n";
-    return kExitConfig;
-  }
+  if (!parsed.errors.empty()) return report_errors(parsed.errors, config_path);
   clusterd::loop::resolve_control_socket(*parsed.config);
 
   // 4. --check: what would run, with `auto` resolved on this machine; --print-unit: how systemd
@@ -379,6 +460,10 @@ int main(int argc, char** argv) {
   if (args.print_unit) {
     std::cout << clusterd::sd::unit_file(unit_input(*parsed.config, args.environment));
     return 0;
+  }
+  // -d: the command waits for the master's READY=1 and returns; the master goes on below.
+  if (args.background) {
+    if (const std::optional<int> rc = go_background(args, *parsed.config)) return *rc;
   }
   warn_landing(*parsed.config);
 

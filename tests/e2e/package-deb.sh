@@ -12,6 +12,15 @@ debs=("$T"/pkg/clusterd_*.deb)
 dpkg-deb -I "${debs[0]}" >"$T/info"
 grep -qE "^ Depends: .*libc6 \(>= [0-9.]+\)" "$T/info" || fail "Depends: $(cat "$T/info")"
 grep -qE "^ Package: clusterd$" "$T/info" || fail "Package: $(cat "$T/info")"
+version=$("$BUILD_DIR/clusterd" --version | cut -d' ' -f2)
+grep -qx " Version: $version" "$T/info" || fail "Version is not $version: $(cat "$T/info")"
+! command -v dpkg >/dev/null || grep -qx " Architecture: $(dpkg --print-architecture)" "$T/info" ||
+  fail "Architecture: $(cat "$T/info")"
+grep -qE "^ Maintainer: .+" "$T/info" || fail "no Maintainer: $(cat "$T/info")"
+# Contents: every file under /usr, none naming the build or the source tree.
+dpkg-deb -c "${debs[0]}" >"$T/contents"
+awk '{print $6}' "$T/contents" | grep -vE '^\./(usr(/.*)?)?$' && fail "a file outside /usr: $(cat "$T/contents")"
+grep -qF "./usr/share/doc/clusterd/from-pm2.md" "$T/contents" || fail "no from-pm2.md: $(cat "$T/contents")"
 dpkg-deb -x "${debs[0]}" "$T/root"
 [[ $("$T/root/usr/bin/clusterd" --version) == "clusterd "* ]] || fail "clusterd --version from the package"
 "$T/root/usr/bin/clusterctl" --version >/dev/null || fail "clusterctl --version from the package"
@@ -20,6 +29,7 @@ grep -qx "ExecStart=/usr/bin/clusterd --fd-store -c /etc/clusterd/clusterd.yaml"
   fail "the unit does not run /usr/bin/clusterd: $(grep Exec "$unit")"
 grep -qx "ExecReload=/usr/bin/clusterctl reload" "$unit" || fail "ExecReload: $(grep Exec "$unit")"
 grep -q "/usr/local" "$T/root/usr/lib/systemd/system/"* && fail "a unit still names /usr/local"
+grep -qE "$BUILD_DIR|$SOURCE_DIR|/tmp/" "$T/root/usr/lib/systemd/system/"* && fail "a unit names a build path"
 for f in clusterd.socket clusterd@.service; do
   [[ -f $T/root/usr/lib/systemd/system/$f ]] || fail "no $f"
 done
