@@ -29,8 +29,8 @@ std::vector<core::AppState> make_apps(const config::Config& config,
   return apps;
 }
 
-core::AutoInstances auto_instances(Host& host) {
-  const os::CpuBudget cpus = host.cpus();
+core::AutoInstances auto_instances(Machine& machine) {
+  const os::CpuBudget cpus = machine.cpus();
   return {cpus.count, cpus.reason};
 }
 
@@ -40,37 +40,37 @@ TimerKey lane_key(core::SlotId id, core::LaneTimer timer) {
 
 }  // namespace
 
-Daemon::Daemon(Host& host, DaemonOptions options)
+Daemon::Daemon(HostRoles host, DaemonOptions options)
     : host_(host),
       config_(std::move(options.config)),
-      supervisor_(make_apps(config_, auto_instances(host))),
-      listeners_(host),
-      events_(host),
-      output_(host),
-      sampler_(config_.path, host.now()),
-      systemd_(host, options.fd_store),
+      supervisor_(make_apps(config_, auto_instances(host.machine))),
+      listeners_(host.sockets, host.machine, host.systemd, host.occupancy),
+      events_(host.clock),
+      output_(host.sinks, host.clock),
+      sampler_(host.clock, host.machine, host.sampling, config_.path, host.clock.now()),
+      systemd_(host.systemd, host.clock, options.fd_store),
       argv_(std::move(options.argv)),
-      binary_(host.own_binary()),
+      binary_(host.upgrade.own_binary()),
       fd_store_(options.fd_store),
-      started_(host.now()) {
+      started_(host.clock.now()) {
   listeners_.adopt_passed();
   // What a killed predecessor left holding our addresses may be ended until the workers start.
   listeners_.occupied().starting(config_.control.socket + ".instance");
   // Before the loop runs, a blocking lookup is fine (and a slow NSS only delays the start).
-  const os::ResolvedNames names = host_.lookup_names(names_of(config_));
+  const os::ResolvedNames names = host_.configs.lookup_names(names_of(config_));
   if (const auto errors = name_errors(config_, names); !errors.empty()) {
     throw std::runtime_error(describe(errors));
   }
-  spawn_context_.inherited_env = host_.environment();
+  spawn_context_.inherited_env = host_.machine.environment();
   spawn_context_.service_dirs = service_dirs(spawn_context_.inherited_env);
   spawn_context_.inherited_nofile = options.inherited_nofile;
-  spawn_context_.instance = host_.instance_id();
-  const std::vector<int> cpus = host_.cpus().allowed;
+  spawn_context_.instance = host_.occupancy.instance_id();
+  const std::vector<int> cpus = host_.machine.cpus().allowed;
   for (const core::AppState& app : supervisor_.apps()) {
     AppRuntime runtime;
     runtime.cpus = cpus;
     runtime.auto_follow = app.spec.auto_follow;
-    const std::optional<os::Ids> ids = ids_for(app.spec, names, host_.self_uid());
+    const std::optional<os::Ids> ids = ids_for(app.spec, names, host_.machine.self_uid());
     make_app_dirs(app.spec, ids);
     runtime.generations.emplace(
         app.generation, listeners_.prepare(app.spec, app.instances, nullptr, nullptr, ids, names));
@@ -85,15 +85,15 @@ Daemon::Daemon(Host& host, DaemonOptions options)
 }
 
 Daemon::~Daemon() {
-  if (metrics_) host_.close_metrics(*metrics_);
-  if (control_) host_.close_control(*control_);
+  if (metrics_) host_.endpoints.close_metrics(*metrics_);
+  if (control_) host_.endpoints.close_control(*control_);
 }
 
 // A worker with `user:` gets its own directory in each of the master's service directories.
 void Daemon::make_app_dirs(const config::AppSpec& spec, const std::optional<os::Ids>& ids) {
   if (!ids) return;
   for (const auto& [name, dir] : app_dirs(spec, spawn_context_)) {
-    host_.make_private_dir(dir, ids->uid, ids->gid);
+    host_.machine.make_private_dir(dir, ids->uid, ids->gid);
   }
 }
 
@@ -104,7 +104,7 @@ void Daemon::start() {
     spdlog::info("{}: {} instance{} ({})", app.spec.name, app.instances,
                  app.instances == 1 ? "" : "s", app.instances_reason);
   }
-  execute(supervisor_.start_all(host_.now()));  // arms the memory check too (after_actions)
+  execute(supervisor_.start_all(host_.clock.now()));  // arms the memory check too (after_actions)
   arm_auto_follow();
 }
 
@@ -116,7 +116,7 @@ void Daemon::on_signal(int signal) {
       break;
     case SIGUSR1:
       spdlog::info("SIGUSR1: reopening the log files");
-      host_.log_files_reopen();
+      host_.sinks.log_files_reopen();
       break;
     case SIGUSR2:
       spdlog::info("SIGUSR2: upgrading the master to its binary");
@@ -139,7 +139,7 @@ void Daemon::on_exit(WorkerHandle worker, const core::ExitStatus& status) {
   const std::optional<core::SlotId> id = workers_.remove(worker);
   if (!id) return;
   on_exited(*id, status);
-  execute(supervisor_.on(*id, core::Exited{status, host_.random()}, host_.now()));
+  execute(supervisor_.on(*id, core::Exited{status, host_.clock.random()}, host_.clock.now()));
   finish_if_done();
 }
 
@@ -167,7 +167,8 @@ void Daemon::on_notify(WorkerHandle worker, const NotifyDatagram& datagram) {
   sender.in_session = from.in_session;
   sender.below = from.below;
   const core::NotifyWorker owner{workers_.uid_of(worker), workers_.cgroup_of(worker)};
-  if (std::optional<std::string> why = core::refuse_notify(sender, owner, host_.self_uid())) {
+  if (std::optional<std::string> why =
+          core::refuse_notify(sender, owner, host_.machine.self_uid())) {
     notify_rejected(*id, *why, datagram.late);
     return;
   }
@@ -183,13 +184,13 @@ void Daemon::on_notify(WorkerHandle worker, const NotifyDatagram& datagram) {
   if (message.ready) events.push_back(core::Ready{});
   if (message.stopping) events.push_back(core::WorkerStopping{});
   for (const core::Event& event : events) {
-    execute(supervisor_.on(*id, event, host_.now()));
+    execute(supervisor_.on(*id, event, host_.clock.now()));
     if (workers_.slot_of(worker) != id) return;  // the worker's lane is gone
   }
 }
 
 void Daemon::on_timer(const TimerKey& key) {
-  const core::TimePoint now = host_.now();
+  const core::TimePoint now = host_.clock.now();
   switch (key.kind) {
     case TimerKey::Kind::Lane: {
       const auto it = timers_.find(key);
@@ -241,25 +242,25 @@ void Daemon::perform(const core::SlotAction& item, std::vector<core::SlotAction>
           [&](const core::Spawn&) { spawn(id, more); },
           [&](const core::Signal& s) {
             if (s.group) {
-              host_.signal_tree(s.pid, s.signal);
+              host_.runner.signal_tree(s.pid, s.signal);
             } else if (const std::optional<WorkerHandle> handle = workers_.handle_of(id)) {
-              host_.signal(*handle, s.signal);
+              host_.runner.signal(*handle, s.signal);
             }
             spdlog::debug("{}: sent {} to {}{}", label(id), core::signal_name(s.signal),
                           s.group ? "the tree of pid " : "pid ", s.pid);
           },
           [&](const core::ArmTimer& t) {
             timers_[lane_key(id, t.timer)] = {t.token, t.deadline};
-            host_.arm(lane_key(id, t.timer), t.deadline);
+            host_.timers.arm(lane_key(id, t.timer), t.deadline);
           },
           [&](const core::CancelTimer& t) {
             timers_.erase(lane_key(id, t.timer));
-            host_.cancel(lane_key(id, t.timer));
+            host_.timers.cancel(lane_key(id, t.timer));
           },
           [&](const core::ArmRolloutTimer& t) {
             const TimerKey key{TimerKey::Kind::Rollout, id.app, 0, 0, core::LaneTimer::State};
             timers_[key] = {t.token, t.deadline};
-            host_.arm(key, t.deadline);
+            host_.timers.arm(key, t.deadline);
           },
           [&](const core::Retire&) { retire(id); },
           [&](const core::Transition& t) { on_transition(id, t); },
@@ -269,7 +270,7 @@ void Daemon::perform(const core::SlotAction& item, std::vector<core::SlotAction>
 }
 
 void Daemon::spawn(core::SlotId id, std::vector<core::SlotAction>& more) {
-  const core::TimePoint now = host_.now();
+  const core::TimePoint now = host_.clock.now();
   const config::AppSpec& spec = supervisor_.spec(id);
   const core::Lane& lane = supervisor_.lane(id);
   try {
@@ -290,7 +291,7 @@ void Daemon::spawn(core::SlotId id, std::vector<core::SlotAction>& more) {
       });
       listeners_.install(std::move(grown));
       if (bound) systemd_.sockets_changed();
-      spawn_context_.nofile_hard_now = host_.nofile_hard_limit();
+      spawn_context_.nofile_hard_now = host_.machine.nofile_hard_limit();
       request = spawn_request(spec, gen->second, id.index, supervisor_.apps()[id.app].instances,
                               app.cpus, spawn_context_);
     } catch (const std::runtime_error& e) {
@@ -301,22 +302,24 @@ void Daemon::spawn(core::SlotId id, std::vector<core::SlotAction>& more) {
     request.memory_high = spec.max_memory.value_or(0);
     request.capture_output = output_.mode_of(spec.logs) != config::LogSpec::Mode::Inherit;
     listeners_.listen_for(gen->second, id.index);  // a socket nobody served may have stopped
-    const Spawned spawned = host_.spawn(request);
-    const unsigned uid = gen->second.ids ? gen->second.ids->uid : host_.self_uid();
+    const Spawned spawned = host_.runner.spawn(request);
+    const unsigned uid = gen->second.ids ? gen->second.ids->uid : host_.machine.self_uid();
     workers_.add(
         spawned.handle, id, uid,
         spawned.cgroup_id != 0 ? std::optional<std::uint64_t>(spawned.cgroup_id) : std::nullopt,
         spawned.cgroup_path, spawned.memory_events);
     if (request.capture_output) {
-      output_.attach(spawned.handle, {spec.name, id.index, lane.generation(), spawned.pid, uid,
-                                      gen->second.ids ? gen->second.ids->gid : host_.self_gid()});
+      output_.attach(spawned.handle,
+                     {spec.name, id.index, lane.generation(), spawned.pid, uid,
+                      gen->second.ids ? gen->second.ids->gid : host_.machine.self_gid()});
     }
     on_spawned(id, spawned.pid, request.cpu);
     more = supervisor_.on(id, core::Spawned{spawned.pid}, now);
   } catch (const SpawnFailure& e) {
     log_spawn_failure(id, e.what(), e.blame());
     more = supervisor_.on(
-        id, core::Exited{core::ExitStatus::spawn_failed(e.what(), e.blame()), host_.random()}, now);
+        id, core::Exited{core::ExitStatus::spawn_failed(e.what(), e.blame()), host_.clock.random()},
+        now);
   }
 }
 
@@ -330,7 +333,7 @@ void Daemon::notify_rejected(core::SlotId id, const std::string& why, bool late)
     spdlog::debug("{}: ignored a notify message read after the worker exited, {}", label(id), why);
     return;
   }
-  const core::TimePoint now = host_.now();
+  const core::TimePoint now = host_.clock.now();
   if (now < notify_log_next_) {
     ++notify_rejected_quiet_;
     return;
@@ -405,12 +408,12 @@ void Daemon::arm_memory_check() {
   const TimerKey key{TimerKey::Kind::Memory, 0, 0, 0, core::LaneTimer::State};
   if (interval && !memory_sampling_needed()) interval.reset();  // the kernel tells us instead
   if (!interval) {
-    if (memory_timer_armed_) host_.cancel(key);
+    if (memory_timer_armed_) host_.timers.cancel(key);
     memory_timer_armed_ = false;
     return;
   }
   if (memory_timer_armed_) return;
-  host_.arm(key, core::later(host_.now(), *interval));
+  host_.timers.arm(key, core::later(host_.clock.now(), *interval));
   memory_timer_armed_ = true;
 }
 
@@ -428,7 +431,7 @@ void Daemon::check_memory() {
     cgroups.push_back(cgroup_of(id));
   }
   if (sampled.empty()) return;
-  const ProcessSample sample = host_.sample(pids, cgroups, true, false);
+  const ProcessSample sample = host_.sampling.sample(pids, cgroups, true, false);
   std::vector<core::MemoryReading> readings;
   for (std::size_t k = 0; k < sampled.size() && k < sample.workers.size(); ++k) {
     if (!sample.workers[k].second.alive) continue;
@@ -462,7 +465,8 @@ void Daemon::replace_for_memory(const core::MemoryVerdict& verdict, int pid) {
   events_.record(std::move(e), EventLog::Level::Warning,
                  fmt::format("{}[{}]: {}; replacing it", supervisor_.apps()[verdict.app].spec.name,
                              verdict.index, verdict.reason));
-  execute(supervisor_.replace(verdict.app, verdict.index, verdict.reason, host_.now()).actions);
+  execute(
+      supervisor_.replace(verdict.app, verdict.index, verdict.reason, host_.clock.now()).actions);
 }
 
 void Daemon::stop_all(const char* why) {
@@ -472,7 +476,7 @@ void Daemon::stop_all(const char* why) {
   }
   spdlog::info("{}: stopping every worker gracefully", why);
   systemd_.stopping();
-  execute(supervisor_.stop_all(host_.now()));  // after_actions: no sampling while stopping
+  execute(supervisor_.stop_all(host_.clock.now()));  // after_actions: no sampling while stopping
   finish_if_done();
 }
 
@@ -481,10 +485,10 @@ void Daemon::finish_if_done() {
   finished_ = true;
   events_.stop();
   output_.stop();
-  if (control_) host_.close_control(*control_);
+  if (control_) host_.endpoints.close_control(*control_);
   control_.reset();
   spdlog::info("clusterd stopped");
-  host_.quit();
+  host_.endpoints.quit();
 }
 
 std::string Daemon::label(core::SlotId id) const {

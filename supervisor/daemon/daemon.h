@@ -46,11 +46,11 @@ class Daemon final : public HostEvents {
  public:
   /// Binds every listener and opens the control socket. Throws std::exception on a runtime
   /// failure such as an address in use; nothing stays bound then.
-  Daemon(Host& host, DaemonOptions options);
+  Daemon(HostRoles host, DaemonOptions options);
   /// Takes over from the previous master (a live upgrade): every worker, socket, timer and the
   /// core's state as `state` says, before the loop runs. Throws when any of it cannot be taken;
   /// the caller then hands the state back to the previous binary.
-  Daemon(Host& host, UpgradeState state);
+  Daemon(HostRoles host, UpgradeState state);
   ~Daemon() override;
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -187,7 +187,7 @@ class Daemon final : public HostEvents {
   /// The path of the lane's worker's own cgroup; empty without one.
   std::string cgroup_of(core::SlotId id) const;
 
-  Host& host_;
+  HostRoles host_;
   config::Config config_;  // the running configuration
   core::Supervisor supervisor_;
   std::vector<AppRuntime> apps_;  // parallel to supervisor_.apps()

@@ -24,14 +24,14 @@ std::optional<std::string> Daemon::scale_to(std::size_t app, unsigned n, const s
   } catch (const std::exception& e) {
     return "cannot scale " + name + " to " + std::to_string(n) + ": " + e.what();
   }
-  if (n < before && listeners_.shrink(runtime.generations, n) && !host_.tcp_migrate_req()) {
+  if (n < before && listeners_.shrink(runtime.generations, n) && !host_.machine.tcp_migrate_req()) {
     spdlog::warn(
         "{}: net.ipv4.tcp_migrate_req is 0: connections still queued on the removed slots' "
         "sockets will be reset; set it to 1 (Linux 5.14+) to migrate them",
         name);
   }
   systemd_.sockets_changed();
-  const core::Outcome outcome = supervisor_.scale(app, n, reason, host_.now());
+  const core::Outcome outcome = supervisor_.scale(app, n, reason, host_.clock.now());
   if (outcome.refused) return outcome.refused->reason;
   execute(outcome.actions);
   if (done != nullptr) {
@@ -58,7 +58,7 @@ void Daemon::scale(const control::Request& request, const control::Peer&, contro
     by = (*request.delta > 0 ? "+" : "") + std::to_string(*request.delta);
     reason = std::to_string(n) + ": set by scale " + by + " (was " + std::to_string(before) + ")";
   } else if (request.instances_auto) {
-    const os::CpuBudget cpus = host_.cpus();
+    const os::CpuBudget cpus = host_.machine.cpus();
     n = cpus.count;
     reason = cpus.reason + " (scale auto, was " + std::to_string(before) + ")";
     apps_[*app].followed = n;
@@ -84,10 +84,10 @@ void Daemon::arm_auto_follow() {
         runtime.auto_follow && !supervisor_.apps()[a].removed && !supervisor_.stopping();
     if (wanted && !runtime.follow_armed) {
       if (runtime.followed == 0) runtime.followed = supervisor_.apps()[a].instances;
-      host_.arm(key, host_.now() + *runtime.auto_follow);
+      host_.timers.arm(key, host_.clock.now() + *runtime.auto_follow);
       runtime.follow_armed = true;
     } else if (!wanted && runtime.follow_armed) {
-      host_.cancel(key);
+      host_.timers.cancel(key);
       runtime.follow_armed = false;
     }
   }
@@ -99,7 +99,7 @@ void Daemon::follow(std::size_t app) {
   apps_[app].follow_armed = false;
   const core::AppState& state = supervisor_.apps()[app];
   if (state.removed || supervisor_.stopping()) return;
-  const os::CpuBudget cpus = host_.cpus();
+  const os::CpuBudget cpus = host_.machine.cpus();
   AppRuntime& runtime = apps_[app];
   if (cpus.count != runtime.followed && cpus.count != state.instances) {
     const std::string reason =

@@ -23,7 +23,7 @@ namespace clusterd::daemon {
 class Fd {
  public:
   Fd() = default;
-  Fd(Host& host, int fd) : host_(&host), fd_(fd) {}
+  Fd(Sockets& sockets, int fd) : host_(&sockets), fd_(fd) {}
   Fd(Fd&& other) noexcept : host_(other.host_), fd_(std::exchange(other.fd_, -1)) {}
   Fd& operator=(Fd&& other) noexcept;
   ~Fd() { reset(); }
@@ -32,7 +32,7 @@ class Fd {
   void reset();
 
  private:
-  Host* host_ = nullptr;
+  Sockets* host_ = nullptr;
   int fd_ = -1;
 };
 
@@ -58,7 +58,8 @@ struct Generation {
 
 class Listeners {
  public:
-  explicit Listeners(Host& host) : host_(host), occupied_(host) {}
+  Listeners(Sockets& sockets, Machine& machine, SystemdLink& systemd, Occupancy& occupancy)
+      : sockets_(sockets), machine_(machine), systemd_(systemd), occupied_(occupancy) {}
   ~Listeners();  // removes the socket files of unix listeners the master created
 
   /// Takes the sockets systemd passed, before anything is bound.
@@ -120,7 +121,9 @@ class Listeners {
                                           const AddressOwner& owner);
   AddressOwner owner_of(const std::optional<os::Ids>& ids, config::Duration grace);
 
-  Host& host_;
+  Sockets& sockets_;
+  Machine& machine_;
+  SystemdLink& systemd_;
   Occupied occupied_;
   std::multimap<std::string, Fd> passed_;      // by name, until claimed
   std::vector<config::Address> socket_files_;  // unix sockets the master created

@@ -32,10 +32,10 @@ class CountedReply final : public control::ReplyStream {
   bool done_ = false;
 };
 
-void add_queue(Host& host, const Listener& listener, std::size_t index,
+void add_queue(Sampling& sampling, const Listener& listener, std::size_t index,
                std::vector<control::QueueStatus>& out) {
   if (index >= listener.fds.size() || !listener.fds[index]) return;
-  if (const std::optional<os::AcceptQueue> q = host.accept_queue(listener.fds[index].get())) {
+  if (const std::optional<os::AcceptQueue> q = sampling.accept_queue(listener.fds[index].get())) {
     out.push_back({listener.spec.name, q->queued, q->limit});
   }
 }
@@ -52,7 +52,7 @@ control::StatusSnapshot Daemon::snapshot(const std::string* app, bool remember, 
       if (gen == generations.end()) return;
       for (const std::shared_ptr<Listener>& l : gen->second.listeners) {
         if (l->spec.mode == config::ListenMode::ReusePort)
-          add_queue(d.host_, *l, id.index, w.queues);
+          add_queue(d.host_.sampling, *l, id.index, w.queues);
       }
     }
     void add(std::size_t a, control::AppStatus& s) const override {
@@ -62,14 +62,14 @@ control::StatusSnapshot Daemon::snapshot(const std::string* app, bool remember, 
       const auto gen = d.apps_[a].generations.find(state.generation);
       if (gen == d.apps_[a].generations.end()) return;
       for (const std::shared_ptr<Listener>& l : gen->second.listeners) {
-        if (l->spec.mode == config::ListenMode::Shared) add_queue(d.host_, *l, 0, s.queues);
+        if (l->spec.mode == config::ListenMode::Shared)
+          add_queue(d.host_.sampling, *l, 0, s.queues);
       }
     }
     Daemon& d;
   };
   const Extras extras(*this);
-  control::StatusSnapshot snap =
-      sampler_.sample(host_, supervisor_, app, &extras, remember, detail);
+  control::StatusSnapshot snap = sampler_.sample(supervisor_, app, &extras, remember, detail);
   snap.master.upgrades = upgrades_;
   if (upgraded_at_ms_ != 0) snap.master.upgraded_at_s = static_cast<double>(upgraded_at_ms_) / 1000;
   return snap;
@@ -109,7 +109,7 @@ HttpResponse Daemon::serve_http(const HttpRequest& request) {
 // a flood costs a render a second at most, and rendering a tenth of the master's time.
 HttpResponse Daemon::serve_metrics(const HttpRequest& request) {
   ++counters_->scrapes;
-  const core::TimePoint now = host_.now();
+  const core::TimePoint now = host_.clock.now();
   if (!request.trusted && !pages_.peers.take(request.peer, now)) {
     ++counters_->throttled;
     return {429, "text/plain; charset=utf-8",
@@ -135,13 +135,14 @@ HttpResponse Daemon::serve_metrics(const HttpRequest& request) {
     const control::StatusSnapshot snap = snapshot(nullptr, false);
     page.body = render_metrics(snap, *counters_, request.openmetrics);
     page.rendered = core::Rendered{now, version};
-    pages_.budget.spent(std::chrono::duration_cast<std::chrono::microseconds>(host_.now() - now));
+    pages_.budget.spent(
+        std::chrono::duration_cast<std::chrono::microseconds>(host_.clock.now() - now));
   }
   return {200, metrics_content_type(request.openmetrics), page.body};
 }
 
 int Daemon::open_metrics(const config::Address& address, int adopt_fd) {
-  const int id = host_.open_metrics(
+  const int id = host_.endpoints.open_metrics(
       address, [this](const HttpRequest& r) { return serve_http(r); }, adopt_fd);
   spdlog::info("metrics: serving /metrics and /healthz on {}", address.text);
   return id;

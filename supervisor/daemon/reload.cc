@@ -60,26 +60,26 @@ void Daemon::reload(const std::optional<std::string>& only, bool wait, control::
   }
   systemd_.reloading(config_.path);
   if (supervisor_.stopping()) return refuse_reload(reply, "clusterd is stopping");
-  config::ParseResult parsed = host_.load_config(config_.path);
+  config::ParseResult parsed = host_.configs.load_config(config_.path);
   if (parsed.config) {
-    for (config::ConfigError& e : host_.check_environment(*parsed.config)) {
+    for (config::ConfigError& e : host_.configs.check_environment(*parsed.config)) {
       parsed.errors.push_back(std::move(e));
     }
   }
   if (!parsed.errors.empty()) return refuse_reload(reply, describe(parsed.errors));
   auto next = std::make_shared<config::Config>(std::move(*parsed.config));
-  const os::CpuBudget cpus = host_.cpus();
+  const os::CpuBudget cpus = host_.machine.cpus();
   const auto planned =
       core::plan_reload(config_, *next, supervisor_, {cpus.count, cpus.reason}, only);
   if (const core::Refused* refused = std::get_if<core::Refused>(&planned)) {
     return refuse_reload(reply, refused->reason);
   }
   reload_pending_ = true;
-  host_.resolve_names(names_of(*next),
-                      [this, next, only, wait, reply](os::ResolvedNames names) mutable {
-                        reload_pending_ = false;
-                        finish_reload(std::move(*next), names, only, wait, std::move(reply));
-                      });
+  host_.configs.resolve_names(
+      names_of(*next), [this, next, only, wait, reply](os::ResolvedNames names) mutable {
+        reload_pending_ = false;
+        finish_reload(std::move(*next), names, only, wait, std::move(reply));
+      });
 }
 
 void Daemon::finish_reload(config::Config next, const os::ResolvedNames& names,
@@ -89,7 +89,7 @@ void Daemon::finish_reload(config::Config next, const os::ResolvedNames& names,
   if (const auto errors = name_errors(next, names); !errors.empty()) {
     return refuse_reload(reply, describe(errors));
   }
-  const os::CpuBudget cpus = host_.cpus();
+  const os::CpuBudget cpus = host_.machine.cpus();
   const auto planned =
       core::plan_reload(config_, next, supervisor_, {cpus.count, cpus.reason}, only);
   if (const core::Refused* refused = std::get_if<core::Refused>(&planned)) {
@@ -127,7 +127,7 @@ Daemon::Prepared Daemon::prepare(const config::Config& next, const core::ReloadP
   for (const core::AppPlan& p : plan.apps) {
     const config::AppSpec& spec = next.apps[p.spec];
     Prepared::App app;
-    const std::optional<os::Ids> ids = ids_for(spec, names, host_.self_uid());
+    const std::optional<os::Ids> ids = ids_for(spec, names, host_.machine.self_uid());
     make_app_dirs(spec, ids);
     if (!p.running) {
       app.generation = listeners_.prepare(spec, p.instances, nullptr, nullptr, ids, names);
@@ -146,7 +146,7 @@ Daemon::Prepared Daemon::prepare(const config::Config& next, const core::ReloadP
   if (plan.control_changed) {
     prepared.control = control_options(next.control, names);
     if (plan.control_moved) {
-      prepared.moved_control = host_.open_control(
+      prepared.moved_control = host_.endpoints.open_control(
           *prepared.control,
           [this](const control::Request& request, const control::Peer& peer,
                  control::ReplyPtr reply) { on_request(request, peer, std::move(reply)); });
@@ -157,7 +157,7 @@ Daemon::Prepared Daemon::prepare(const config::Config& next, const core::ReloadP
     try {
       prepared.metrics = open_metrics(*next.metrics.address);
     } catch (...) {
-      if (prepared.moved_control) host_.close_control(*prepared.moved_control);
+      if (prepared.moved_control) host_.endpoints.close_control(*prepared.moved_control);
       throw;
     }
   }
@@ -166,7 +166,7 @@ Daemon::Prepared Daemon::prepare(const config::Config& next, const core::ReloadP
 
 std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPlan& plan,
                                        Prepared prepared) {
-  const core::TimePoint now = host_.now();
+  const core::TimePoint now = host_.clock.now();
   std::vector<std::string> rolled;
   for (std::size_t a : plan.remove) execute(supervisor_.remove_app(a, now));
   for (std::size_t k = 0; k < plan.apps.size(); ++k) {
@@ -179,7 +179,7 @@ std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPl
       state.instances = p.instances;
       state.instances_reason = p.instances_reason;
       AppRuntime runtime;
-      runtime.cpus = host_.cpus().allowed;
+      runtime.cpus = host_.machine.cpus().allowed;
       runtime.auto_follow = spec.auto_follow;
       runtime.generations.emplace(state.generation, std::move(*app.generation));
       apps_.push_back(std::move(runtime));
@@ -198,7 +198,8 @@ std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPl
       rolled.push_back(spec.name);
     } else if (p.scale) {
       if (p.instances < supervisor_.apps()[a].instances &&
-          listeners_.shrink(apps_[a].generations, p.instances) && !host_.tcp_migrate_req()) {
+          listeners_.shrink(apps_[a].generations, p.instances) &&
+          !host_.machine.tcp_migrate_req()) {
         spdlog::warn(
             "{}: net.ipv4.tcp_migrate_req is 0: connections still queued on the removed "
             "slots' sockets will be reset",
@@ -211,10 +212,10 @@ std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPl
   if (prepared.control) {
     control_options_ = *prepared.control;
     if (prepared.moved_control) {
-      if (control_) host_.close_control(*control_);
+      if (control_) host_.endpoints.close_control(*control_);
       control_ = prepared.moved_control;
     } else if (control_) {
-      host_.reconfigure_control(*control_, *prepared.control);
+      host_.endpoints.reconfigure_control(*control_, *prepared.control);
     }
   }
   if (plan.control_changed) config_.control = std::move(next.control);
@@ -222,7 +223,7 @@ std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPl
   // reload left them (each app's own spec travels with its generation).
   config_.text = next.text;
   if (plan.metrics_changed) {
-    if (metrics_) host_.close_metrics(*metrics_);
+    if (metrics_) host_.endpoints.close_metrics(*metrics_);
     metrics_ = prepared.metrics;
     config_.metrics = next.metrics;
   }
@@ -272,7 +273,7 @@ void Daemon::open_control(const os::ResolvedNames& names) {
 void Daemon::open_control(control::ServerOptions options) {
   control_options_ = options;
   control_options_.adopt_fd = -1;
-  control_ = host_.open_control(
+  control_ = host_.endpoints.open_control(
       options, [this](const control::Request& request, const control::Peer& peer,
                       control::ReplyPtr reply) { on_request(request, peer, std::move(reply)); });
   spdlog::info("control socket {}", options.path);

@@ -18,7 +18,7 @@ void Daemon::retire(core::SlotId id) {
 // (core::Supervisor::listening),
 // so that no connection waits on a socket nobody will serve.
 void Daemon::sync_listening() {
-  const core::TimePoint now = host_.now();
+  const core::TimePoint now = host_.clock.now();
   for (std::size_t a = 0; a < apps_.size(); ++a) {
     const core::AppState& state = supervisor_.apps()[a];
     Listeners::Wanted wanted;
@@ -46,8 +46,8 @@ void Daemon::migrate_queues() {
   }
   if (!reuseport) return;
   migrate_checked_ = true;
-  if (host_.tcp_migrate_req()) return;
-  if (const std::string why = host_.enable_tcp_migrate_req(); !why.empty()) {
+  if (host_.machine.tcp_migrate_req()) return;
+  if (const std::string why = host_.machine.enable_tcp_migrate_req(); !why.empty()) {
     spdlog::warn(
         "net.ipv4.tcp_migrate_req is 0 and cannot be set ({}): connections queued on a socket "
         "whose slot stops serving are reset instead of moving to its peers (docs/reload.md)",

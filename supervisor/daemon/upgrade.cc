@@ -18,10 +18,10 @@ void Daemon::upgrade_command(const control::Request& request, const control::Pee
   // The binary runs as the master. An admin by control.admin or control.group acts on the apps
   // the config (root's file) names; choosing code to run as the master is root's (or the
   // daemon's own user's), as replacing the binary on disk would be.
-  if (request.binary && peer.uid != 0 && peer.uid != host_.self_uid()) {
+  if (request.binary && peer.uid != 0 && peer.uid != host_.machine.self_uid()) {
     reply->finish(control::encode_error(
         "upgrade failed: --binary is for root or the daemon's own user (uid " +
-        std::to_string(host_.self_uid()) + "): the binary runs as the master; uid " +
+        std::to_string(host_.machine.self_uid()) + "): the binary runs as the master; uid " +
         std::to_string(peer.uid) + " may upgrade to the binary the master was started from"));
     return;
   }
@@ -37,7 +37,7 @@ void Daemon::upgrade(const std::optional<std::string>& binary, control::ReplyPtr
   if (supervisor_.stopping()) return refuse("clusterd is stopping");
   if (reload_pending_) return refuse("a reload waits for its name lookups; retry");
   if (!reload_waiters_.empty()) return refuse("a client waits for a reload to finish; retry");
-  if (const std::optional<std::string> blocker = host_.upgrade_blocker()) {
+  if (const std::optional<std::string> blocker = host_.upgrade.upgrade_blocker()) {
     return refuse(*blocker + "; retry");
   }
   if (path.empty()) return refuse("the running binary's path is unknown; name one");
@@ -53,10 +53,10 @@ void Daemon::upgrade(const std::optional<std::string>& binary, control::ReplyPtr
                state.workers.size(), text.size());
   // The loop stands still from here (at most the rehearsal's 5 s, then the take-over's 5 s):
   // systemd's watchdog (WatchdogSec=10s in the shipped units) is told before each.
-  host_.sd_notify("WATCHDOG=1");
+  host_.systemd.sd_notify("WATCHDOG=1");
   os::Rehearsal rehearsal;
   try {
-    rehearsal = host_.rehearse(path, argv_, text, kMaxHandshake);
+    rehearsal = host_.upgrade.rehearse(path, argv_, text, kMaxHandshake);
   } catch (const std::exception& e) {
     return refuse(std::string("the rehearsal could not run: ") + e.what());
   }
@@ -75,10 +75,10 @@ void Daemon::upgrade(const std::optional<std::string>& binary, control::ReplyPtr
       "upgrade: {} (clusterd {}) decoded the state (sha256 {}...); executing it in place "
       "(pid unchanged)",
       path, handshake.version, handshake.sha256.substr(0, 16));
-  host_.sd_notify("WATCHDOG=1");
+  host_.systemd.sd_notify("WATCHDOG=1");
   spdlog::default_logger()->flush();
   // Only the file that rehearsed: refused if the path names another one by now.
-  refuse(host_.exec_upgrade(path, rehearsal.binary, argv_, text, state.fds()));
+  refuse(host_.upgrade.exec_upgrade(path, rehearsal.binary, argv_, text, state.fds()));
 }
 
 UpgradeState Daemon::hand_over_state(int reply_fd) const {
@@ -96,12 +96,12 @@ UpgradeState Daemon::hand_over_state(int reply_fd) const {
   s.fd_store = fd_store_;
   s.inherited_nofile = spawn_context_.inherited_nofile;
   s.reply_fd = reply_fd;
-  s.control_fd = control_ ? host_.control_fd(*control_) : -1;
+  s.control_fd = control_ ? host_.endpoints.control_fd(*control_) : -1;
   s.control_options = control_options_;
-  s.metrics_fd = metrics_ ? host_.metrics_fd(*metrics_) : -1;
-  s.notify_dir = host_.notify_dir();
-  s.cgroup_root = host_.cgroup_root();
-  s.cgroup_mode = host_.cgroup_mode();
+  s.metrics_fd = metrics_ ? host_.endpoints.metrics_fd(*metrics_) : -1;
+  s.notify_dir = host_.upgrade.notify_dir();
+  s.cgroup_root = host_.upgrade.cgroup_root();
+  s.cgroup_mode = host_.machine.cgroup_mode();
   s.stopping = supervisor_.stopping();
   s.next_token = supervisor_.next_token();
   s.apps = supervisor_.apps();
@@ -126,7 +126,7 @@ UpgradeState Daemon::hand_over_state(int reply_fd) const {
   }
   for (const WorkerHandle handle : workers_.handles()) {
     s.workers.push_back({*workers_.slot_of(handle), workers_.uid_of(handle),
-                         workers_.cgroup_of(handle), host_.hand_over(handle)});
+                         workers_.cgroup_of(handle), host_.upgrade.hand_over(handle)});
   }
   for (const auto& [key, timer] : timers_) s.timers.push_back({key, timer.token, timer.deadline});
   s.start_reasons.assign(start_reasons_.begin(), start_reasons_.end());
@@ -146,26 +146,26 @@ config::Config parse_running(const UpgradeState& state) {
 
 }  // namespace
 
-Daemon::Daemon(Host& host, UpgradeState state)
+Daemon::Daemon(HostRoles host, UpgradeState state)
     : host_(host),
       config_(parse_running(state)),
       supervisor_(state.apps, state.stopping, state.next_token),
-      listeners_(host),
-      events_(host),
-      output_(host),
-      sampler_(config_.path, state.started),
-      systemd_(host, state.fd_store),
+      listeners_(host.sockets, host.machine, host.systemd, host.occupancy),
+      events_(host.clock),
+      output_(host.sinks, host.clock),
+      sampler_(host.clock, host.machine, host.sampling, config_.path, state.started),
+      systemd_(host.systemd, host.clock, state.fd_store),
       argv_(state.argv),
       binary_(state.binary),
       fd_store_(state.fd_store),
       started_(state.started),
       upgrades_(state.upgrades),
       upgraded_at_ms_(state.upgraded_at_ms) {
-  spawn_context_.inherited_env = host_.environment();
+  spawn_context_.inherited_env = host_.machine.environment();
   spawn_context_.service_dirs = service_dirs(spawn_context_.inherited_env);
   spawn_context_.inherited_nofile = state.inherited_nofile;
-  spawn_context_.instance = host_.instance_id();  // the same process: the same id
-  const std::vector<int> cpus = host_.cpus().allowed;
+  spawn_context_.instance = host_.occupancy.instance_id();  // the same process: the same id
+  const std::vector<int> cpus = host_.machine.cpus().allowed;
   for (std::size_t a = 0; a < supervisor_.apps().size(); ++a) {
     AppRuntime runtime;
     runtime.cpus = cpus;
@@ -205,11 +205,11 @@ void Daemon::adopt_sockets(const UpgradeState& state) {
     for (const int fd : l.fds) {
       // A socket of a stopped app, a failed slot or one in a long backoff does not listen; the
       // listening vector says Unknown, and sync_listening() makes each one what it should be.
-      if (!host_.socket_mismatch(fd, listener->spec.address, true).empty()) {
+      if (!host_.sockets.socket_mismatch(fd, listener->spec.address, true).empty()) {
         throw std::runtime_error("listener " + listener->spec.name + ": fd " + std::to_string(fd) +
                                  " is not its socket");
       }
-      listener->fds.emplace_back(host_, fd);
+      listener->fds.emplace_back(host_.sockets, fd);
     }
     listeners.push_back(std::move(listener));
   }
@@ -229,7 +229,7 @@ void Daemon::adopt_workers(const UpgradeState& state) {
       throw std::runtime_error("worker pid " + std::to_string(w.host.pid) +
                                " is not the one its lane runs");
     }
-    const WorkerHandle handle = host_.adopt(w.host);
+    const WorkerHandle handle = host_.upgrade.adopt(w.host);
     workers_.add(handle, w.slot, w.uid, w.cgroup_id, w.host.cgroup_path, w.host.memory_events);
     if (w.host.out_fd >= 0 || w.host.err_fd >= 0) {
       // Its lines go on where its app's logs: say, as they did before the upgrade.
@@ -238,14 +238,14 @@ void Daemon::adopt_workers(const UpgradeState& state) {
       const std::optional<os::Ids> ids = gen == gens.end() ? std::nullopt : gen->second.ids;
       output_.attach(handle,
                      {supervisor_.apps()[w.slot.app].spec.name, w.slot.index, lane.generation(),
-                      w.host.pid, w.uid, ids ? ids->gid : host_.self_gid()});
+                      w.host.pid, w.uid, ids ? ids->gid : host_.machine.self_gid()});
       if (w.host.out_fd < 0) output_.end(handle, OutputStream::Out);
       if (w.host.err_fd < 0) output_.end(handle, OutputStream::Err);
     }
   }
   for (const HandedTimer& t : state.timers) {
     timers_[t.key] = {t.token, t.deadline};
-    host_.arm(t.key, t.deadline);
+    host_.timers.arm(t.key, t.deadline);
   }
   start_reasons_.insert(state.start_reasons.begin(), state.start_reasons.end());
 }
@@ -253,7 +253,7 @@ void Daemon::adopt_workers(const UpgradeState& state) {
 void Daemon::resume(const std::string& failed) {
   if (failed.empty()) {
     ++upgrades_;
-    upgraded_at_ms_ = host_.unix_ms();
+    upgraded_at_ms_ = host_.clock.unix_ms();
     const std::string line = "upgraded to clusterd " + std::string(CLUSTERD_VERSION) +
                              " (upgrade " + std::to_string(upgrades_) +
                              "): " + std::to_string(workers_.size()) + " workers taken over";
