@@ -43,7 +43,8 @@ void Daemon::on_request(const control::Request& request, const control::Peer& pe
     spdlog::info("control: {}{}{} from uid {} pid {}", spec.name, request.app ? " " : "",
                  request.app ? *request.app : "", peer.uid, peer.pid);
   }
-  (this->*handler_for(request.command))(request, peer, counted(request.command, std::move(reply)));
+  (this->*handler_for(request.command))(request, peer,
+                                        observer_.counted(request.command, std::move(reply)));
 }
 
 std::optional<std::size_t> Daemon::app_of(const control::Request& request,
@@ -121,7 +122,7 @@ void Daemon::logs(const control::Request& request, const control::Peer&, control
 void Daemon::events(const control::Request& request, const control::Peer&,
                     control::ReplyPtr reply) {
   if (request.app && !app_of(request, reply)) return;
-  events_.serve(request, reply);
+  lifecycle_.events().serve(request, reply);
 }
 
 void Daemon::reopen(const control::Request&, const control::Peer&, control::ReplyPtr reply) {

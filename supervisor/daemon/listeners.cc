@@ -301,4 +301,20 @@ bool Listeners::created_file(const config::Address& address) const {
   return false;
 }
 
+void Listeners::migrate_queues(bool reuseport) {
+  if (migrate_checked_ || !reuseport) return;
+  migrate_checked_ = true;
+  if (machine_.tcp_migrate_req()) return;
+  if (const std::string why = machine_.enable_tcp_migrate_req(); !why.empty()) {
+    spdlog::warn(
+        "net.ipv4.tcp_migrate_req is 0 and cannot be set ({}): connections queued on a socket "
+        "whose slot stops serving are reset instead of moving to its peers (docs/reload.md)",
+        why);
+    return;
+  }
+  spdlog::info(
+      "net.ipv4.tcp_migrate_req set to 1: connections queued on a socket whose slot stops "
+      "serving move to its peers instead of being reset");
+}
+
 }  // namespace clusterd::daemon

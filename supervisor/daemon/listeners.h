@@ -109,6 +109,10 @@ class Listeners {
   void apply(std::map<unsigned, Generation>& generations, const Wanted& wanted);
   /// Makes the sockets a worker of `gen` in slot `slot` gets listen, before it starts.
   void listen_for(const Generation& gen, unsigned slot);
+  /// Connections queued on a reuseport socket the master stops should move to the socket's
+  /// peers instead of being reset: turns net.ipv4.tcp_migrate_req on, once, the first time
+  /// `reuseport` (a config has a reuseport listener).
+  void migrate_queues(bool reuseport);
 
  private:
   Fd take_passed(const config::ListenerSpec& spec, unsigned slot);
@@ -127,6 +131,7 @@ class Listeners {
   Occupied occupied_;
   std::multimap<std::string, Fd> passed_;      // by name, until claimed
   std::vector<config::Address> socket_files_;  // unix sockets the master created
+  bool migrate_checked_ = false;               // migrate_queues() looked at tcp_migrate_req
 };
 
 }  // namespace clusterd::daemon

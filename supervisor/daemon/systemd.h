@@ -24,6 +24,8 @@ class SystemdBridge {
   void stopping();
   /// The listening sockets changed: the fd store is brought up to date at the next update().
   void sockets_changed() { store_dirty_ = true; }
+  /// Whether every listening socket is kept in the fd store (clusterd --fd-store).
+  bool fd_store() const { return fd_store_; }
   /// After every batch of actions: READY=1 / STATUS= as the core says, and the fd store.
   /// `generations` are the target generations of the apps that are not removed.
   void update(const core::Supervisor& supervisor,
