@@ -126,8 +126,9 @@ void Lane::handle(const Spawned& e, Step& s) {
 
 void Lane::handle(const Ready&, Step& s) {
   if (r_.state != LaneState::Starting || !r_.worker || r_.worker->settling) return;
-  ready(s.spec.ready == config::ReadyMode::Listen ? "listen() on the master's socket (ready: listen)"
-                                                  : "READY=1",
+  ready(s.spec.ready == config::ReadyMode::Listen
+            ? "listen() on the master's socket (ready: listen)"
+            : "READY=1",
         s);
 }
 

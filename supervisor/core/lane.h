@@ -49,7 +49,7 @@ class Lane {
     bool ready_timed_out = false;  // missed ready_timeout and was killed
     bool watchdog_fired = false;   // missed its watchdog and got SIGABRT
     bool stopping_by_itself = false;
-    bool counted = false;  // its unplanned end (or replacement) was counted
+    bool counted = false;   // its unplanned end (or replacement) was counted
     bool settling = false;  // ready as its mode says, and staying up for min_ready first
     friend bool operator==(const Worker&, const Worker&) = default;
   };

@@ -45,6 +45,23 @@ int Adoption::fd_of(const Caller& caller, std::size_t listener) const {
   return which < l.fds.size() && l.fds[which] ? l.fds[which].get() : -1;
 }
 
+// Which of the master's sockets the caller's fd is already (its inode against ours).
+std::optional<core::HeldSocket> Adoption::held_by(const Caller& caller, const os::SocketCall& call,
+                                                  const std::vector<Made>& made) const {
+  if (!call.socket || call.socket->inode == 0) return std::nullopt;
+  for (std::size_t i = 0; i < caller.gen.listeners.size(); ++i) {
+    const int fd = fd_of(caller, i);
+    if (fd >= 0 && host_.socket_inode(fd) == call.socket->inode) {
+      return core::HeldSocket{core::HeldSocket::Kind::Listener, i};
+    }
+  }
+  for (std::size_t i = 0; i < made.size(); ++i) {
+    if (made[i].inode == call.socket->inode)
+      return core::HeldSocket{core::HeldSocket::Kind::Made, i};
+  }
+  return std::nullopt;
+}
+
 Adoption::Answered Adoption::answer(const Caller& caller, const os::SocketCall& call) {
   std::vector<Made>& made = made_[caller.spec.name];
   core::AdoptionScope scope;
@@ -55,20 +72,7 @@ Adoption::Answered Adoption::answer(const Caller& caller, const os::SocketCall& 
   scope.privileged = caller.privileged;
   scope.unprivileged_port_start = host_.unprivileged_port_start();
 
-  // Which of the master's sockets the caller's fd is already (its inode against ours).
-  std::optional<core::HeldSocket> held;
-  if (call.socket && call.socket->inode != 0) {
-    for (std::size_t i = 0; i < caller.gen.listeners.size() && !held; ++i) {
-      const int fd = fd_of(caller, i);
-      if (fd >= 0 && host_.socket_inode(fd) == call.socket->inode) {
-        held = core::HeldSocket{core::HeldSocket::Kind::Listener, i};
-      }
-    }
-    for (std::size_t i = 0; i < made.size() && !held; ++i) {
-      if (made[i].inode == call.socket->inode)
-        held = core::HeldSocket{core::HeldSocket::Kind::Made, i};
-    }
-  }
+  const std::optional<core::HeldSocket> held = held_by(caller, call, made);
   const auto fd_for = [&](const core::HeldSocket& s) {
     return s.kind == core::HeldSocket::Kind::Listener ? fd_of(caller, s.index)
                                                       : made.at(s.index).fd;

@@ -5,10 +5,12 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
+#include "supervisor/core/adoption.h"
 #include "supervisor/daemon/host.h"
 #include "supervisor/daemon/listeners.h"
 
@@ -16,7 +18,7 @@ namespace clusterd::daemon {
 
 class Adoption {
  public:
-  explicit Adoption(Host& host) : host_(host) {}
+  explicit Adoption(Sockets& sockets) : host_(sockets) {}
   ~Adoption();  // closes the sockets made for `adopt: all`
   Adoption(const Adoption&) = delete;
   Adoption& operator=(const Adoption&) = delete;
@@ -50,8 +52,10 @@ class Adoption {
     std::uint64_t inode = 0;
   };
   int fd_of(const Caller& caller, std::size_t listener) const;
+  std::optional<core::HeldSocket> held_by(const Caller& caller, const os::SocketCall& call,
+                                          const std::vector<Made>& made) const;
 
-  Host& host_;
+  Sockets& host_;
   std::map<std::string, std::vector<Made>> made_;  // by app name
 };
 

@@ -43,7 +43,8 @@ void Daemon::on_request(const control::Request& request, const control::Peer& pe
     spdlog::info("control: {}{}{} from uid {} pid {}", spec.name, request.app ? " " : "",
                  request.app ? *request.app : "", peer.uid, peer.pid);
   }
-  (this->*handler_for(request.command))(request, peer, counted(request.command, std::move(reply)));
+  (this->*handler_for(request.command))(request, peer,
+                                        observer_.counted(request.command, std::move(reply)));
 }
 
 std::optional<std::size_t> Daemon::app_of(const control::Request& request,
@@ -83,7 +84,7 @@ void Daemon::version(const control::Request&, const control::Peer&, control::Rep
 void Daemon::start_app(const control::Request& request, const control::Peer&,
                        control::ReplyPtr reply) {
   if (const std::optional<std::size_t> app = app_of(request, reply)) {
-    answer(reply, supervisor_.start_app(*app, host_.now()), "starting " + *request.app);
+    answer(reply, supervisor_.start_app(*app, host_.clock.now()), "starting " + *request.app);
   }
 }
 
@@ -91,7 +92,7 @@ void Daemon::stop_app(const control::Request& request, const control::Peer&,
                       control::ReplyPtr reply) {
   if (const std::optional<std::size_t> app = app_of(request, reply)) {
     const bool already = supervisor_.apps()[*app].stopped;
-    answer(reply, supervisor_.stop_app(*app, host_.now()),
+    answer(reply, supervisor_.stop_app(*app, host_.clock.now()),
            already ? *request.app + " was stopped already" : "stopping " + *request.app);
   }
 }
@@ -101,11 +102,11 @@ void Daemon::restart(const control::Request& request, const control::Peer&,
   const std::optional<std::size_t> app = app_of(request, reply);
   if (!app) return;
   if (request.worker) {
-    answer(reply, supervisor_.restart_worker(*app, *request.worker, host_.now()),
+    answer(reply, supervisor_.restart_worker(*app, *request.worker, host_.clock.now()),
            "restarting " + *request.app + " worker " + std::to_string(*request.worker));
     return;
   }
-  answer(reply, supervisor_.restart_app(*app, host_.now()), "restarting " + *request.app);
+  answer(reply, supervisor_.restart_app(*app, host_.clock.now()), "restarting " + *request.app);
 }
 
 void Daemon::reload_command(const control::Request& request, const control::Peer&,
@@ -121,11 +122,11 @@ void Daemon::logs(const control::Request& request, const control::Peer&, control
 void Daemon::events(const control::Request& request, const control::Peer&,
                     control::ReplyPtr reply) {
   if (request.app && !app_of(request, reply)) return;
-  events_.serve(request, reply);
+  lifecycle_.events().serve(request, reply);
 }
 
 void Daemon::reopen(const control::Request&, const control::Peer&, control::ReplyPtr reply) {
-  host_.log_files_reopen();
+  host_.sinks.log_files_reopen();
   reply->finish(control::encode_done("log files reopened"));
 }
 

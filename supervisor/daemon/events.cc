@@ -26,7 +26,7 @@ std::size_t history_of(const control::Request& request) {
 
 void EventLog::record(control::EventRecord event, Level level, const std::string& line) {
   event.seq = ++seq_;
-  event.time_ms = host_.unix_ms();
+  event.time_ms = clock_.unix_ms();
   {
     const LogFields fields{event.app, event.worker, event.generation, event.pid, event.kind};
     const LogScope scope(fields);
@@ -40,7 +40,7 @@ void EventLog::record(control::EventRecord event, Level level, const std::string
 }
 
 void EventLog::serve(const control::Request& request, const control::ReplyPtr& reply) {
-  const RecordFilter filter = filter_of(request, host_.unix_ms());
+  const RecordFilter filter = filter_of(request, clock_.unix_ms());
   const auto history = ring_.last(filter, history_of(request));
   followers_.answer(
       history, filter, request.follow, reply,

@@ -16,7 +16,7 @@ namespace clusterd::daemon {
 class EventLog {
  public:
   enum class Level { Info, Warning, Error };
-  explicit EventLog(Host& host) : host_(host) {}
+  explicit EventLog(Clock& clock) : clock_(clock) {}
 
   /// Records `event` (its seq and time are set here) and logs `line` about it at `level`.
   void record(control::EventRecord event, Level level, const std::string& line);
@@ -27,7 +27,7 @@ class EventLog {
   std::uint64_t recorded() const { return seq_; }
 
  private:
-  Host& host_;
+  Clock& clock_;
   std::uint64_t seq_ = 0;
   RecordRing<control::EventRecord> ring_;
   Followers<control::EventRecord> followers_;

@@ -17,21 +17,20 @@ std::optional<std::string> Daemon::scale_to(std::size_t app, unsigned n, const s
     return refused->reason;
   }
   const unsigned before = supervisor_.apps()[app].instances;
-  AppRuntime& runtime = apps_[app];
+  std::map<unsigned, Generation>& gens = runtimes_.generations(app);
   try {  // every socket the new slots need, before anything changes
-    listeners_.install(
-        listeners_.grow(runtime.generations.at(supervisor_.apps()[app].generation), n));
+    listeners_.install(listeners_.grow(gens.at(supervisor_.apps()[app].generation), n));
   } catch (const std::exception& e) {
     return "cannot scale " + name + " to " + std::to_string(n) + ": " + e.what();
   }
-  if (n < before && listeners_.shrink(runtime.generations, n) && !host_.tcp_migrate_req()) {
+  if (n < before && listeners_.shrink(gens, n) && !host_.machine.tcp_migrate_req()) {
     spdlog::warn(
         "{}: net.ipv4.tcp_migrate_req is 0: connections still queued on the removed slots' "
         "sockets will be reset; set it to 1 (Linux 5.14+) to migrate them",
         name);
   }
   systemd_.sockets_changed();
-  const core::Outcome outcome = supervisor_.scale(app, n, reason, host_.now());
+  const core::Outcome outcome = supervisor_.scale(app, n, reason, host_.clock.now());
   if (outcome.refused) return outcome.refused->reason;
   execute(outcome.actions);
   if (done != nullptr) {
@@ -58,10 +57,10 @@ void Daemon::scale(const control::Request& request, const control::Peer&, contro
     by = (*request.delta > 0 ? "+" : "") + std::to_string(*request.delta);
     reason = std::to_string(n) + ": set by scale " + by + " (was " + std::to_string(before) + ")";
   } else if (request.instances_auto) {
-    const os::CpuBudget cpus = host_.cpus();
+    const os::CpuBudget cpus = host_.machine.cpus();
     n = cpus.count;
     reason = cpus.reason + " (scale auto, was " + std::to_string(before) + ")";
-    apps_[*app].followed = n;
+    follow_.set_followed(*app, n);
   }
   std::string done;
   if (const std::optional<std::string> error = scale_to(*app, n, reason, &done)) {
@@ -76,43 +75,19 @@ void Daemon::scale(const control::Request& request, const control::Peer&, contro
   reply->finish(control::encode_done(done));
 }
 
-void Daemon::arm_auto_follow() {
-  for (std::size_t a = 0; a < apps_.size(); ++a) {
-    AppRuntime& runtime = apps_[a];
-    const TimerKey key{TimerKey::Kind::AutoFollow, a, 0, 0, core::LaneTimer::State};
-    const bool wanted =
-        runtime.auto_follow && !supervisor_.apps()[a].removed && !supervisor_.stopping();
-    if (wanted && !runtime.follow_armed) {
-      if (runtime.followed == 0) runtime.followed = supervisor_.apps()[a].instances;
-      host_.arm(key, host_.now() + *runtime.auto_follow);
-      runtime.follow_armed = true;
-    } else if (!wanted && runtime.follow_armed) {
-      host_.cancel(key);
-      runtime.follow_armed = false;
-    }
-  }
-}
-
-// Scales only when the limit changed since the last look: a `clusterctl scale APP N` stays until
-// the limit moves again. A refused scale (a rollout in progress) is tried again next time.
+// The timer fired: AutoFollow says whether the limit moved; a refused scale (a rollout in
+// progress) is tried again next time.
 void Daemon::follow(std::size_t app) {
-  apps_[app].follow_armed = false;
-  const core::AppState& state = supervisor_.apps()[app];
-  if (state.removed || supervisor_.stopping()) return;
-  const os::CpuBudget cpus = host_.cpus();
-  AppRuntime& runtime = apps_[app];
-  if (cpus.count != runtime.followed && cpus.count != state.instances) {
-    const std::string reason =
-        cpus.reason + " (auto_follow, was " + std::to_string(state.instances) + ")";
-    if (const std::optional<std::string> error = scale_to(app, cpus.count, reason, nullptr)) {
-      spdlog::info("{}: auto_follow: not now: {}", state.spec.name, *error);
+  const AutoFollow::Look look = follow_.fired(app, supervisor_);
+  if (look.instances) {
+    if (const std::optional<std::string> error =
+            scale_to(app, *look.instances, look.reason, nullptr)) {
+      spdlog::info("{}: auto_follow: not now: {}", supervisor_.apps()[app].spec.name, *error);
     } else {
-      runtime.followed = cpus.count;
+      follow_.set_followed(app, *look.instances);
     }
-  } else {
-    runtime.followed = cpus.count;
   }
-  arm_auto_follow();
+  follow_.arm(supervisor_);
 }
 
 }  // namespace clusterd::daemon

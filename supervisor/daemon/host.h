@@ -1,11 +1,12 @@
-// The machine as the daemon sees it. Every side effect the daemon causes goes through Host, and
-// everything that happens reaches it through HostEvents (or the control handler). The real Host
-// is loop::AsioHost (one asio io_context on one thread); tests/unit drive the whole daemon over
-// a fake one, with a fake clock and no process started. So nothing here may decide anything:
-// each call is one mechanical thing the OS does.
+// The machine as the daemon sees it, in roles. Every side effect the daemon causes goes through
+// one of them, and everything that happens reaches it through HostEvents (or the control
+// handler). The real host is loop::AsioHost (one asio io_context on one thread); tests/unit drive
+// the whole daemon over a fake one, with a fake clock and no process started. So nothing here may
+// decide anything: each call is one mechanical thing the OS does.
 #pragma once
 
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -160,19 +161,33 @@ struct PassedSocket {
   std::string name;
 };
 
-class Host {
+// ---- the host's roles ----
+// Each component takes only the roles it uses (ninja's Builder takes a CommandRunner and a
+// DiskInterface, never the machine): a new host call touches one role, its two implementations
+// (loop::AsioHost, tests/unit/fake_host.h) and its users. Only the daemon's construction sees
+// every role, as a HostRoles.
+
+/// Time and chance.
+class Clock {
  public:
-  virtual ~Host() = default;
-
-  // ---- time and self ----
+  virtual ~Clock() = default;
   virtual core::TimePoint now() = 0;
-  virtual unsigned self_uid() = 0;
-  virtual unsigned self_gid() = 0;
-  virtual std::vector<std::string> environment() = 0;  // the master's own, as NAME=value
-  virtual std::int64_t unix_ms() = 0;                  // wall-clock time, for records
-  virtual double random() = 0;                         // a number in [0, 1), for jitter
+  virtual std::int64_t unix_ms() = 0;  // wall-clock time, for records
+  virtual double random() = 0;         // a number in [0, 1), for jitter
+};
 
-  // ---- workers ----
+/// Timers: HostEvents::on_timer(key) at the deadline; re-arming replaces.
+class Timers {
+ public:
+  virtual ~Timers() = default;
+  virtual void arm(const TimerKey& key, core::TimePoint deadline) = 0;
+  virtual void cancel(const TimerKey& key) = 0;
+};
+
+/// Starts and signals workers.
+class WorkerRunner {
+ public:
+  virtual ~WorkerRunner() = default;
   /// Starts a worker with its own notify socket. Failures that happen before the program runs
   /// come back later as its exit (HostEvents::on_exit); throws SpawnFailure when no process
   /// could be created at all.
@@ -183,12 +198,12 @@ class Host {
   /// (SIGKILL through cgroup.kill), else its process group and session. A tree that is gone is
   /// fine.
   virtual void signal_tree(int pid, int signal) = 0;
+};
 
-  // ---- timers: HostEvents::on_timer(key) at the deadline; re-arming replaces ----
-  virtual void arm(const TimerKey& key, core::TimePoint deadline) = 0;
-  virtual void cancel(const TimerKey& key) = 0;
-
-  // ---- listening sockets (fds the master holds) ----
+/// The listening sockets the master holds (fds).
+class Sockets {
+ public:
+  virtual ~Sockets() = default;
   /// Binds and listens (a unix: socket file gets `access`); throws std::system_error naming the
   /// address.
   virtual int bind(const config::Address& address, int backlog, bool reuseport,
@@ -214,6 +229,12 @@ class Host {
   /// net.ipv4.ip_unprivileged_port_start (1024 when it cannot be read).
   virtual unsigned unprivileged_port_start() = 0;
   virtual std::vector<PassedSocket> take_passed_sockets() = 0;
+};
+
+/// Who else holds an address, and which master ran before: for start-up only.
+class Occupancy {
+ public:
+  virtual ~Occupancy() = default;
   /// The processes but the master holding a socket that listens where `address` would, and the
   /// others in their process groups, with what tells whose they are (os/holders.h).
   virtual os::Occupants address_occupants(const config::Address& address) = 0;
@@ -230,11 +251,12 @@ class Host {
   virtual std::optional<std::string> read_instance_record(const std::string& path) = 0;
   /// Records `id` in `path`; throws std::system_error.
   virtual void write_instance_record(const std::string& path, const std::string& id) = 0;
-  /// Makes `path` a directory (mode 0750) owned by `uid`:`gid`, creating it if missing; one in
-  /// the way that is not a directory (or is a symlink) is an error. Throws std::system_error.
-  virtual void make_private_dir(const std::string& path, unsigned uid, unsigned gid) = 0;
+};
 
-  // ---- worker output (never blocking: what cannot be written now is dropped, false) ----
+/// Where worker output goes (never blocking: what cannot be written now is dropped, false).
+class OutputSinks {
+ public:
+  virtual ~OutputSinks() = default;
   /// Whether clusterd's own stderr is the journal (JOURNAL_STREAM names it).
   virtual bool stderr_is_journal() = 0;
   /// Whether journald's native socket is there to send to.
@@ -248,19 +270,17 @@ class Host {
   /// Bytes log_file_write() accepted that reached no file (it was refused, a write failed), per
   /// path, since the last call.
   virtual std::map<std::string, std::uint64_t> log_files_lost() = 0;
+};
 
-  // ---- the machine ----
-  virtual config::ParseResult load_config(const std::string& path) = 0;
-  /// What only the machine can tell about `config`, but its users and groups (resolve_names()).
-  virtual std::vector<config::ConfigError> check_environment(const config::Config& config) = 0;
+/// What only the machine can tell: who the master is, its CPUs, cgroups and limits.
+class Machine {
+ public:
+  virtual ~Machine() = default;
+  virtual unsigned self_uid() = 0;
+  virtual unsigned self_gid() = 0;
+  virtual std::vector<std::string> environment() = 0;  // the master's own, as NAME=value
   virtual std::optional<std::string> find_executable(const std::string& name,
                                                      const std::string& cwd) = 0;
-  /// Looks users and groups up now. Blocking (NSS): for start-up only, before the loop runs.
-  virtual os::ResolvedNames lookup_names(const os::NameQueries& queries) = 0;
-  /// Looks users and groups up without blocking the loop (NSS may be a network service): `done`
-  /// is called later, from the loop, with the answers; after a timeout, every name failed.
-  virtual void resolve_names(const os::NameQueries& queries,
-                             std::function<void(os::ResolvedNames)> done) = 0;
   virtual os::CpuBudget cpus() = 0;
   /// Whether workers get cgroups of their own, and where or why not (for status).
   virtual std::string cgroup_mode() = 0;
@@ -268,6 +288,30 @@ class Host {
   virtual bool tcp_migrate_req() = 0;
   /// Turns net.ipv4.tcp_migrate_req on in the master's network namespace; why not, or empty.
   virtual std::string enable_tcp_migrate_req() = 0;
+  /// Makes `path` a directory (mode 0750) owned by `uid`:`gid`, creating it if missing; one in
+  /// the way that is not a directory (or is a symlink) is an error. Throws std::system_error.
+  virtual void make_private_dir(const std::string& path, unsigned uid, unsigned gid) = 0;
+};
+
+/// The config file and the names in it.
+class ConfigSource {
+ public:
+  virtual ~ConfigSource() = default;
+  virtual config::ParseResult load_config(const std::string& path) = 0;
+  /// What only the machine can tell about `config`, but its users and groups (resolve_names()).
+  virtual std::vector<config::ConfigError> check_environment(const config::Config& config) = 0;
+  /// Looks users and groups up now. Blocking (NSS): for start-up only, before the loop runs.
+  virtual os::ResolvedNames lookup_names(const os::NameQueries& queries) = 0;
+  /// Looks users and groups up without blocking the loop (NSS may be a network service): `done`
+  /// is called later, from the loop, with the answers; after a timeout, every name failed.
+  virtual void resolve_names(const os::NameQueries& queries,
+                             std::function<void(os::ResolvedNames)> done) = 0;
+};
+
+/// Reads processes and sockets, for status, metrics and the memory policy.
+class Sampling {
+ public:
+  virtual ~Sampling() = default;
   /// Reads the master, the whole tree's totals, and each of `pids` with its descendants (and
   /// their summed RSS when `tree_rss`; PSS, USS and fds when `detail`). `cgroups`, parallel to
   /// `pids` (or empty), names each worker's own cgroup: see os::sample_processes.
@@ -276,27 +320,42 @@ class Host {
                                bool detail) = 0;
   /// The accept queue of a listening TCP socket the master holds; nullopt for others.
   virtual std::optional<os::AcceptQueue> accept_queue(int fd) = 0;
+};
 
-  // ---- systemd (each a no-op outside it) ----
+/// systemd's side of the master (each a no-op outside it).
+class SystemdLink {
+ public:
+  virtual ~SystemdLink() = default;
   virtual bool sd_enabled() = 0;
   virtual void sd_notify(const std::string& state) = 0;
   virtual bool sd_store_fd(int fd, const std::string& name) = 0;
   virtual void sd_remove_fd(const std::string& name) = 0;
+};
 
-  // ---- the control socket ----
+/// The control socket and the metrics endpoint, and the loop that serves them.
+class EndpointHost {
+ public:
+  virtual ~EndpointHost() = default;
   /// Opens a control server calling `handler`; throws when it cannot. Returns its id.
   virtual int open_control(const control::ServerOptions& options, control::Handler handler) = 0;
   virtual void reconfigure_control(int id, const control::ServerOptions& options) = 0;
   virtual void close_control(int id) = 0;
-
-  // ---- the metrics endpoint ----
   /// Serves HTTP on `address` with `handler` (on `adopt_fd`, a socket already listening there,
   /// if set); throws std::system_error naming the address. Returns its id.
   virtual int open_metrics(const config::Address& address, HttpHandler handler,
                            int adopt_fd = -1) = 0;
   virtual void close_metrics(int id) = 0;
+  /// The listening fd of a control server or metrics endpoint (from open_control/open_metrics).
+  virtual int control_fd(int id) = 0;
+  virtual int metrics_fd(int id) = 0;
+  /// Ends the event loop once the current event is handled.
+  virtual void quit() = 0;
+};
 
-  // ---- live upgrade (docs/upgrade.md) ----
+/// A live upgrade's host side (docs/upgrade.md).
+class UpgradeHost {
+ public:
+  virtual ~UpgradeHost() = default;
   /// Why the host cannot hand over now (a child between fork and exec), or nullopt.
   virtual std::optional<std::string> upgrade_blocker() = 0;
   virtual HandedWorker hand_over(WorkerHandle worker) = 0;
@@ -304,9 +363,6 @@ class Host {
   virtual std::string notify_dir() = 0;
   /// Where its workers' cgroups are (under ROOT/workers); empty without per-worker cgroups.
   virtual std::string cgroup_root() = 0;
-  /// The listening fd of a control server or metrics endpoint (from open_control/open_metrics).
-  virtual int control_fd(int id) = 0;
-  virtual int metrics_fd(int id) = 0;
   /// A new master's side: each worker, before the loop runs (the host was made with the previous
   /// master's notify directory and cgroup root). Throws.
   virtual WorkerHandle adopt(const HandedWorker& worker) = 0;
@@ -326,10 +382,40 @@ class Host {
                                    const std::vector<int>& fds) = 0;
   /// The path of the running clusterd binary.
   virtual std::string own_binary() = 0;
+};
 
-  // ---- the loop ----
-  /// Ends the event loop once the current event is handled.
-  virtual void quit() = 0;
+/// Every role of one host, for the daemon's construction only: it hands each component the
+/// roles that component uses. Made from any host implementing them all (loop::AsioHost, the
+/// tests' FakeHost).
+struct HostRoles {
+  Clock& clock;
+  Timers& timers;
+  WorkerRunner& runner;
+  Sockets& sockets;
+  Occupancy& occupancy;
+  OutputSinks& sinks;
+  Machine& machine;
+  ConfigSource& configs;
+  Sampling& sampling;
+  SystemdLink& systemd;
+  EndpointHost& endpoints;
+  UpgradeHost& upgrade;
+
+  template <class H>
+  requires std::derived_from<H, Clock> HostRoles(
+      H& host)  // NOLINT(google-explicit-constructor): any full host is its roles
+      : clock(host),
+        timers(host),
+        runner(host),
+        sockets(host),
+        occupancy(host),
+        sinks(host),
+        machine(host),
+        configs(host),
+        sampling(host),
+        systemd(host),
+        endpoints(host),
+        upgrade(host) {}
 };
 
 /// What the host reports. Each call is one event; the host catches whatever escapes it, logs

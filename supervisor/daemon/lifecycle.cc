@@ -1,8 +1,9 @@
 // What happens to workers and apps, as events (events.h) and log lines: the core's transitions
 // and notices, spawns and exits, each one record with the same fields.
+#include "supervisor/daemon/lifecycle.h"
+
 #include <spdlog/spdlog.h>
 
-#include "supervisor/daemon/daemon.h"
 #include "supervisor/logging.h"
 
 namespace clusterd::daemon {
@@ -35,8 +36,8 @@ const char* notice_kind(core::Notice::Kind kind) {
 
 }  // namespace
 
-control::EventRecord Daemon::event_for(core::SlotId id, std::string kind,
-                                       std::string reason) const {
+control::EventRecord LifecycleLog::event_for(core::SlotId id, std::string kind,
+                                             std::string reason) const {
   const core::AppState& app = supervisor_.apps()[id.app];
   control::EventRecord e;
   e.kind = std::move(kind);
@@ -52,7 +53,7 @@ control::EventRecord Daemon::event_for(core::SlotId id, std::string kind,
   return e;
 }
 
-void Daemon::on_transition(core::SlotId id, const core::Transition& t) {
+void LifecycleLog::transition(core::SlotId id, const core::Transition& t) {
   const std::string line = fmt::format("{}: {} -> {}: {}", label(id), core::to_string(t.from),
                                        core::to_string(t.to), t.reason);
   const char* kind = nullptr;
@@ -92,7 +93,7 @@ void Daemon::on_transition(core::SlotId id, const core::Transition& t) {
   events_.record(std::move(e), level, line);
 }
 
-void Daemon::on_notice(core::SlotId id, const core::Notice& n) {
+void LifecycleLog::notice(core::SlotId id, const core::Notice& n) {
   const bool app_wide = n.kind >= core::Notice::Kind::RolloutStarted;
   const bool bad =
       n.kind == core::Notice::Kind::StopTimeout || n.kind == core::Notice::Kind::WatchdogExpired ||
@@ -100,7 +101,7 @@ void Daemon::on_notice(core::SlotId id, const core::Notice& n) {
   const core::AppState& app = supervisor_.apps()[id.app];
   if (n.kind == core::Notice::Kind::RolloutDone) {
     ++counters_
-          ->rollouts[{app.spec.name, app.last_rollout && app.last_rollout->ok ? "ok" : "failed"}];
+          .rollouts[{app.spec.name, app.last_rollout && app.last_rollout->ok ? "ok" : "failed"}];
   }
   control::EventRecord e = event_for(id, notice_kind(n.kind), n.message);
   if (app_wide) {
@@ -112,7 +113,7 @@ void Daemon::on_notice(core::SlotId id, const core::Notice& n) {
   events_.record(std::move(e), bad ? EventLog::Level::Warning : EventLog::Level::Info, line);
 }
 
-void Daemon::on_spawned(core::SlotId id, int pid, int cpu) {
+void LifecycleLog::spawned(core::SlotId id, int pid, int cpu) {
   control::EventRecord e = event_for(id, "spawned", "");
   e.pid = pid;
   const auto reason = start_reasons_.find({id.app, id.index, id.lane});
@@ -125,9 +126,9 @@ void Daemon::on_spawned(core::SlotId id, int pid, int cpu) {
                              cpu >= 0 ? fmt::format(" on cpu {}", cpu) : ""));
 }
 
-void Daemon::on_exited(core::SlotId id, const core::ExitStatus& status) {
+void LifecycleLog::exited(core::SlotId id, const core::ExitStatus& status) {
   if (status.kind == core::ExitStatus::Kind::SpawnFailed) {
-    log_spawn_failure(id, status.detail, status.blame);
+    spawn_failed(id, status.detail, status.blame);
     return;
   }
   const int pid = supervisor_.lane(id).pid();
@@ -135,8 +136,8 @@ void Daemon::on_exited(core::SlotId id, const core::ExitStatus& status) {
                  fmt::format("{}: pid {} exited ({})", label(id), pid, status.to_string()));
 }
 
-void Daemon::log_spawn_failure(core::SlotId id, const std::string& what,
-                               core::ExitStatus::Blame blame) {
+void LifecycleLog::spawn_failed(core::SlotId id, const std::string& what,
+                                core::ExitStatus::Blame blame) {
   start_reasons_.erase({id.app, id.index, id.lane});
   events_.record(
       event_for(id, "spawn-failed", what), EventLog::Level::Error,
@@ -144,6 +145,12 @@ void Daemon::log_spawn_failure(core::SlotId id, const std::string& what,
                   blame == core::ExitStatus::Blame::Resources
                       ? " (out of a resource: retrying with backoff)"
                       : ""));
+}
+
+std::string LifecycleLog::label(core::SlotId id) const {
+  const core::AppState& app = supervisor_.apps()[id.app];
+  if (id.index >= app.slots.size()) return fmt::format("{}[{}]", app.spec.name, id.index);
+  return fmt::format("{}[{}] gen {}", app.spec.name, id.index, supervisor_.lane(id).generation());
 }
 
 }  // namespace clusterd::daemon

@@ -4,6 +4,8 @@
 
 #include <system_error>
 
+#include "supervisor/daemon/adoption.h"
+
 namespace clusterd::daemon {
 
 Fd& Fd::operator=(Fd&& other) noexcept {
@@ -20,21 +22,28 @@ void Fd::reset() {
   fd_ = -1;
 }
 
+Listeners::Listeners(Sockets& sockets, Machine& machine, SystemdLink& systemd, Occupancy& occupancy)
+    : sockets_(sockets),
+      machine_(machine),
+      systemd_(systemd),
+      occupied_(occupancy),
+      adoption_(std::make_unique<Adoption>(sockets)) {}
+
 Listeners::~Listeners() {
-  for (const config::Address& address : socket_files_) host_.remove_socket_file(address);
+  for (const config::Address& address : socket_files_) sockets_.remove_socket_file(address);
 }
 
 void Listeners::adopt_passed() {
-  for (PassedSocket& passed : host_.take_passed_sockets()) {
+  for (PassedSocket& passed : sockets_.take_passed_sockets()) {
     spdlog::info("systemd passed a socket named '{}' (fd {})", passed.name, passed.fd);
-    passed_.emplace(passed.name, Fd(host_, passed.fd));
+    passed_.emplace(passed.name, Fd(sockets_, passed.fd));
   }
 }
 
 void Listeners::close_unclaimed_passed() {
   for (auto& [name, fd] : passed_) {
     spdlog::error("systemd passed a socket named '{}' that matches no listener; closing it", name);
-    if (name.find('/') != std::string::npos) host_.sd_remove_fd(name);
+    if (name.find('/') != std::string::npos) systemd_.sd_remove_fd(name);
   }
   passed_.clear();
 }
@@ -52,7 +61,7 @@ Fd Listeners::take_passed(const config::ListenerSpec& spec, unsigned slot) {
   };
   const std::string stored_name = spec.name + "/" + std::to_string(slot);
   if (Fd stored = claim(stored_name)) {
-    const std::string mismatch = host_.socket_mismatch(stored.get(), spec.address, false);
+    const std::string mismatch = sockets_.socket_mismatch(stored.get(), spec.address, false);
     if (mismatch.empty()) {
       spdlog::info("listener {} slot {}: took the socket back from the fd store", spec.name, slot);
       if (slot == 0) claim(spec.name);  // a .socket unit's copy of the same socket, if any
@@ -60,12 +69,12 @@ Fd Listeners::take_passed(const config::ListenerSpec& spec, unsigned slot) {
     }
     spdlog::warn("listener {}: the fd store's '{}' is {}, the config says {}; dropping it",
                  spec.name, stored_name, mismatch, spec.address.text);
-    host_.sd_remove_fd(stored_name);
+    systemd_.sd_remove_fd(stored_name);
   }
   if (slot != 0) return {};
   Fd unit = claim(spec.name);
   if (!unit) return {};
-  const std::string mismatch = host_.socket_mismatch(unit.get(), spec.address, false);
+  const std::string mismatch = sockets_.socket_mismatch(unit.get(), spec.address, false);
   if (!mismatch.empty()) {
     throw std::runtime_error("listener " + spec.name + ": the socket systemd passed as '" +
                              spec.name + "' is " + mismatch + ", but the config says " +
@@ -83,7 +92,7 @@ Fd Listeners::bind(const config::ListenerSpec& spec, const config::Address& addr
   constexpr int kRounds = 3;
   for (int round = 0;; ++round) {
     try {
-      Fd fd(host_, host_.bind(address, spec.backlog, reuseport, access));
+      Fd fd(sockets_, sockets_.bind(address, spec.backlog, reuseport, access));
       if (address.family == config::Address::Family::Unix) socket_files_.push_back(address);
       return fd;
     } catch (const std::system_error& e) {
@@ -95,7 +104,7 @@ Fd Listeners::bind(const config::ListenerSpec& spec, const config::Address& addr
 }
 
 AddressOwner Listeners::owner_of(const std::optional<os::Ids>& ids, config::Duration grace) {
-  AddressOwner owner{{host_.self_uid()}, grace};
+  AddressOwner owner{{machine_.self_uid()}, grace};
   if (ids) owner.uids.push_back(ids->uid);
   return owner;
 }
@@ -118,11 +127,11 @@ std::shared_ptr<Listener> Listeners::bind_listener(const std::string& app,
       if (fd && i == 0) {
         // The other slots must join its SO_REUSEPORT group; a .socket unit should say
         // ReusePort=yes, and setting it on a listening socket works on Linux all the same.
-        host_.set_reuseport(fd.get());
+        sockets_.set_reuseport(fd.get());
       }
       if (!fd && i == 0) others = occupied_.before_reuseport(address, owner);
       if (!fd) fd = bind(spec, address, true, access, owner);
-      if (address.port == 0) address.port = host_.local_port(fd.get());
+      if (address.port == 0) address.port = sockets_.local_port(fd.get());
       listener->fds.push_back(std::move(fd));
     }
     if (!others.empty()) {
@@ -135,7 +144,7 @@ std::shared_ptr<Listener> Listeners::bind_listener(const std::string& app,
   listener->listening.assign(listener->fds.size(), Listening::Yes);
   if (!listener->fds.empty() && spec.address.family != config::Address::Family::Unix) {
     spdlog::info("{}: {} listening on {} port {} ({} socket{})", app, spec.name, spec.address.host,
-                 host_.local_port(listener->fds[0].get()), listener->fds.size(),
+                 sockets_.local_port(listener->fds[0].get()), listener->fds.size(),
                  listener->fds.size() == 1 ? "" : "s");
   }
   return listener;
@@ -146,7 +155,7 @@ Generation Listeners::prepare(const config::AppSpec& spec, unsigned slots,
                               const std::vector<core::ListenerStep>* steps,
                               std::optional<os::Ids> ids, const os::ResolvedNames& names) {
   Generation gen;
-  std::optional<std::string> exe = host_.find_executable(spec.command.at(0), spec.cwd);
+  std::optional<std::string> exe = machine_.find_executable(spec.command.at(0), spec.cwd);
   if (!exe) {
     throw std::runtime_error("apps." + spec.name + ".command: '" + spec.command[0] +
                              "' not found or not executable");
@@ -169,7 +178,7 @@ Generation Listeners::prepare(const config::AppSpec& spec, unsigned slots,
       // Before the new sockets can bind the address, the running ones must allow it. (This
       // stays set if the reload is refused later on: harmless, only our own uid may join.)
       for (const Fd& fd : running->listeners[*step->old]->fds) {
-        if (fd) host_.set_reuseport(fd.get());
+        if (fd) sockets_.set_reuseport(fd.get());
       }
     }
     os::SocketAccess access;
@@ -189,7 +198,7 @@ std::vector<std::pair<Listener*, std::vector<Fd>>> Listeners::grow(const Generat
     if (listener->spec.mode != config::ListenMode::ReusePort) continue;
     config::Address address = listener->spec.address;
     if (!listener->fds.empty() && listener->fds[0]) {
-      address.port = host_.local_port(listener->fds[0].get());
+      address.port = sockets_.local_port(listener->fds[0].get());
     }
     std::vector<Fd> fds;
     for (unsigned i = 0; i < slots; ++i) {
@@ -231,7 +240,7 @@ bool Listeners::shrink(std::map<unsigned, Generation>& generations, unsigned slo
 void Listeners::apply_backlogs(Generation& gen) {
   for (auto& [listener, backlog] : gen.new_backlogs) {
     for (const Fd& fd : listener->fds) {
-      if (fd) host_.listen(fd.get(), backlog);
+      if (fd) sockets_.listen(fd.get(), backlog);
     }
     listener->spec.backlog = backlog;
   }
@@ -283,9 +292,9 @@ void Listeners::set_listening(Listener& listener, std::size_t index, bool on) {
   Listening& state = listener.listening[index];
   if (state == (on ? Listening::Yes : Listening::No)) return;
   if (on) {
-    host_.listen(listener.fds[index].get(), listener.spec.backlog);
+    sockets_.listen(listener.fds[index].get(), listener.spec.backlog);
   } else {
-    host_.stop_listening(listener.fds[index].get());
+    sockets_.stop_listening(listener.fds[index].get());
   }
   if (state != Listening::Unknown) {
     spdlog::debug("listener {} socket {}: {}", listener.spec.name, index,
@@ -299,6 +308,22 @@ bool Listeners::created_file(const config::Address& address) const {
     if (a.family == address.family && a.path == address.path) return true;
   }
   return false;
+}
+
+void Listeners::migrate_queues(bool reuseport) {
+  if (migrate_checked_ || !reuseport) return;
+  migrate_checked_ = true;
+  if (machine_.tcp_migrate_req()) return;
+  if (const std::string why = machine_.enable_tcp_migrate_req(); !why.empty()) {
+    spdlog::warn(
+        "net.ipv4.tcp_migrate_req is 0 and cannot be set ({}): connections queued on a socket "
+        "whose slot stops serving are reset instead of moving to its peers (docs/reload.md)",
+        why);
+    return;
+  }
+  spdlog::info(
+      "net.ipv4.tcp_migrate_req set to 1: connections queued on a socket whose slot stops "
+      "serving move to its peers instead of being reset");
 }
 
 }  // namespace clusterd::daemon

@@ -19,11 +19,13 @@
 
 namespace clusterd::daemon {
 
+class Adoption;
+
 /// A socket the master holds, closed through the host when dropped.
 class Fd {
  public:
   Fd() = default;
-  Fd(Host& host, int fd) : host_(&host), fd_(fd) {}
+  Fd(Sockets& sockets, int fd) : host_(&sockets), fd_(fd) {}
   Fd(Fd&& other) noexcept : host_(other.host_), fd_(std::exchange(other.fd_, -1)) {}
   Fd& operator=(Fd&& other) noexcept;
   ~Fd() { reset(); }
@@ -32,7 +34,7 @@ class Fd {
   void reset();
 
  private:
-  Host* host_ = nullptr;
+  Sockets* host_ = nullptr;
   int fd_ = -1;
 };
 
@@ -58,7 +60,7 @@ struct Generation {
 
 class Listeners {
  public:
-  explicit Listeners(Host& host) : host_(host), occupied_(host) {}
+  Listeners(Sockets& sockets, Machine& machine, SystemdLink& systemd, Occupancy& occupancy);
   ~Listeners();  // removes the socket files of unix listeners the master created
 
   /// Takes the sockets systemd passed, before anything is bound.
@@ -87,6 +89,8 @@ class Listeners {
 
   /// Who holds an address that cannot be bound; at the start, the previous master's leftovers.
   Occupied& occupied() { return occupied_; }
+  /// The workers' own binds under socket adoption, and the sockets `adopt: all` made.
+  Adoption& adoption() { return *adoption_; }
 
   /// Whether the master created the socket file at `address` (removed at its exit).
   bool created_file(const config::Address& address) const;
@@ -108,6 +112,10 @@ class Listeners {
   void apply(std::map<unsigned, Generation>& generations, const Wanted& wanted);
   /// Makes the sockets a worker of `gen` in slot `slot` gets listen, before it starts.
   void listen_for(const Generation& gen, unsigned slot);
+  /// Connections queued on a reuseport socket the master stops should move to the socket's
+  /// peers instead of being reset: turns net.ipv4.tcp_migrate_req on, once, the first time
+  /// `reuseport` (a config has a reuseport listener).
+  void migrate_queues(bool reuseport);
 
  private:
   Fd take_passed(const config::ListenerSpec& spec, unsigned slot);
@@ -120,10 +128,14 @@ class Listeners {
                                           const AddressOwner& owner);
   AddressOwner owner_of(const std::optional<os::Ids>& ids, config::Duration grace);
 
-  Host& host_;
+  Sockets& sockets_;
+  Machine& machine_;
+  SystemdLink& systemd_;
   Occupied occupied_;
+  std::unique_ptr<Adoption> adoption_;
   std::multimap<std::string, Fd> passed_;      // by name, until claimed
   std::vector<config::Address> socket_files_;  // unix sockets the master created
+  bool migrate_checked_ = false;               // migrate_queues() looked at tcp_migrate_req
 };
 
 }  // namespace clusterd::daemon

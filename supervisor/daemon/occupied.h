@@ -25,7 +25,7 @@ struct AddressOwner {
 
 class Occupied {
  public:
-  explicit Occupied(Host& host) : host_(host) {}
+  explicit Occupied(Occupancy& host) : host_(host) {}
 
   /// A fresh start, before any bind: the previous master of this config is the one recorded in
   /// `record`. Until started(), leftovers of it may be ended.
@@ -51,7 +51,7 @@ class Occupied {
                            const std::optional<std::string>& not_now);
   void end(const std::string& label, const core::AddressInUse& verdict, const AddressOwner& owner);
 
-  Host& host_;
+  Occupancy& host_;
   bool starting_ = false;
   std::string record_;
   std::optional<core::PreviousMaster> previous_;

@@ -71,7 +71,7 @@ void WorkerOutput::configure(const config::Config& config) {
 config::LogSpec::Mode WorkerOutput::mode_of(const config::LogSpec& spec) const {
   using Mode = config::LogSpec::Mode;
   if (spec.mode != Mode::Auto) return spec.mode;
-  return host_.stderr_is_journal() && host_.journal_available() ? Mode::Journal : Mode::Capture;
+  return sinks_.stderr_is_journal() && sinks_.journal_available() ? Mode::Journal : Mode::Capture;
 }
 
 WorkerOutput::App& WorkerOutput::app(const std::string& name) {
@@ -122,7 +122,7 @@ void WorkerOutput::write_file(const std::string& name, App& a, std::string batch
   const std::size_t size = batch.size();
   if (size == 0) return;
   file_writer_[a.spec.file] = name;
-  if (!host_.log_file_write({a.spec.file, a.spec.max_size, a.spec.keep}, std::move(batch))) {
+  if (!sinks_.log_file_write({a.spec.file, a.spec.max_size, a.spec.keep}, std::move(batch))) {
     a.dropped += size;
   }
 }
@@ -130,7 +130,7 @@ void WorkerOutput::write_file(const std::string& name, App& a, std::string batch
 // Lines a file's writer accepted but could not write (the file was refused, a write failed) are
 // dropped too: counted to the app that last wrote to that file.
 void WorkerOutput::collect_lost() {
-  for (const auto& [path, bytes] : host_.log_files_lost()) {
+  for (const auto& [path, bytes] : sinks_.log_files_lost()) {
     const auto writer = file_writer_.find(path);
     if (writer != file_writer_.end()) app(writer->second).dropped += bytes;
   }
@@ -140,7 +140,7 @@ void WorkerOutput::line(const Source& source, bool err, std::string_view text, b
                         std::string& batch) {
   App& a = app(source.app);
   control::LogRecord record{
-      ++seq_, host_.unix_ms(),  source.app, source.worker, source.generation, source.pid, err,
+      ++seq_, clock_.unix_ms(), source.app, source.worker, source.generation, source.pid, err,
       cut,    std::string(text)};
   followers_.publish(record, [](const control::LogRecord& r) { return control::encode_log(r); });
   if (mode_of(a.spec) == config::LogSpec::Mode::Journal) {
@@ -180,20 +180,20 @@ bool WorkerOutput::to_journal(const Source& source, bool err, std::string_view t
   entry.pid = source.pid;
   entry.uid = source.uid;
   entry.gid = source.gid;
-  return host_.journal_send(entry);
+  return sinks_.journal_send(entry);
 }
 
 void WorkerOutput::report_drops(const std::string& name, App& a) {
-  if (a.dropped == a.dropped_reported || host_.now() < a.report_next) return;
+  if (a.dropped == a.dropped_reported || clock_.now() < a.report_next) return;
   spdlog::warn(
       "{}: {} bytes of worker output dropped ({} in all): where it goes did not keep up or failed",
       name, a.dropped - a.dropped_reported, a.dropped);
   a.dropped_reported = a.dropped;
-  a.report_next = host_.now() + kDropReportEvery;
+  a.report_next = clock_.now() + kDropReportEvery;
 }
 
 void WorkerOutput::serve(const control::Request& request, const control::ReplyPtr& reply) {
-  const RecordFilter filter = filter_of(request, host_.unix_ms());
+  const RecordFilter filter = filter_of(request, clock_.unix_ms());
   const std::size_t count = history_of(request);
   std::vector<const control::LogRecord*> history;
   for (const auto& [name, a] : apps_) {

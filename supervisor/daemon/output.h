@@ -22,7 +22,7 @@ namespace clusterd::daemon {
 
 class WorkerOutput {
  public:
-  explicit WorkerOutput(Host& host) : host_(host) {}
+  WorkerOutput(OutputSinks& sinks, Clock& clock) : sinks_(sinks), clock_(clock) {}
 
   /// The apps' `logs:` settings (at start and after a reload).
   void configure(const config::Config& config);
@@ -71,7 +71,8 @@ class WorkerOutput {
   void collect_lost();
   void report_drops(const std::string& name, App& app);
 
-  Host& host_;
+  OutputSinks& sinks_;
+  Clock& clock_;
   std::map<std::string, App> apps_;
   std::map<WorkerHandle, Attached> attached_;
   std::map<std::string, std::string> file_writer_;  // log file -> the app that last wrote to it

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <tuple>
 
+#include "supervisor/daemon/adoption.h"
 #include "supervisor/daemon/daemon.h"
 #include "supervisor/daemon/names.h"
 
@@ -41,45 +42,46 @@ void Daemon::refuse_reload(const control::ReplyPtr& reply, const std::string& wh
       control::EventRecord e;
       e.kind = "reload-refused";
       e.reason = why;
-      events_.record(std::move(e), EventLog::Level::Error,
-                     "reload refused, nothing changed: " + std::string(rest.substr(0, end)));
+      lifecycle_.events().record(
+          std::move(e), EventLog::Level::Error,
+          "reload refused, nothing changed: " + std::string(rest.substr(0, end)));
     } else {
       spdlog::error("  {}", rest.substr(0, end));
     }
     rest.remove_prefix(std::min(end + 1, rest.size()));
   }
-  ++counters_->reloads["refused"];
+  ++observer_.counters().reloads["refused"];
   after_actions();  // READY=1 again: the running config goes on
   if (reply) reply->finish(control::encode_error("reload refused, nothing changed: " + why));
 }
 
 void Daemon::reload(const std::optional<std::string>& only, bool wait, control::ReplyPtr reply) {
-  if (reload_pending_) {
+  if (reloader_.resolving()) {
     if (reply) reply->finish(control::encode_error("a reload is being prepared; try again"));
     return;
   }
-  systemd_.reloading(config_.path);
+  systemd_.reloading(reloader_.config().path);
   if (supervisor_.stopping()) return refuse_reload(reply, "clusterd is stopping");
-  config::ParseResult parsed = host_.load_config(config_.path);
+  config::ParseResult parsed = host_.configs.load_config(reloader_.config().path);
   if (parsed.config) {
-    for (config::ConfigError& e : host_.check_environment(*parsed.config)) {
+    for (config::ConfigError& e : host_.configs.check_environment(*parsed.config)) {
       parsed.errors.push_back(std::move(e));
     }
   }
   if (!parsed.errors.empty()) return refuse_reload(reply, describe(parsed.errors));
   auto next = std::make_shared<config::Config>(std::move(*parsed.config));
-  const os::CpuBudget cpus = host_.cpus();
+  const os::CpuBudget cpus = host_.machine.cpus();
   const auto planned =
-      core::plan_reload(config_, *next, supervisor_, {cpus.count, cpus.reason}, only);
+      core::plan_reload(reloader_.config(), *next, supervisor_, {cpus.count, cpus.reason}, only);
   if (const core::Refused* refused = std::get_if<core::Refused>(&planned)) {
     return refuse_reload(reply, refused->reason);
   }
-  reload_pending_ = true;
-  host_.resolve_names(names_of(*next),
-                      [this, next, only, wait, reply](os::ResolvedNames names) mutable {
-                        reload_pending_ = false;
-                        finish_reload(std::move(*next), names, only, wait, std::move(reply));
-                      });
+  reloader_.resolving_names();
+  host_.configs.resolve_names(
+      names_of(*next), [this, next, only, wait, reply](os::ResolvedNames names) mutable {
+        reloader_.names_resolved();
+        finish_reload(std::move(*next), names, only, wait, std::move(reply));
+      });
 }
 
 void Daemon::finish_reload(config::Config next, const os::ResolvedNames& names,
@@ -89,9 +91,9 @@ void Daemon::finish_reload(config::Config next, const os::ResolvedNames& names,
   if (const auto errors = name_errors(next, names); !errors.empty()) {
     return refuse_reload(reply, describe(errors));
   }
-  const os::CpuBudget cpus = host_.cpus();
+  const os::CpuBudget cpus = host_.machine.cpus();
   const auto planned =
-      core::plan_reload(config_, next, supervisor_, {cpus.count, cpus.reason}, only);
+      core::plan_reload(reloader_.config(), next, supervisor_, {cpus.count, cpus.reason}, only);
   if (const core::Refused* refused = std::get_if<core::Refused>(&planned)) {
     return refuse_reload(reply, refused->reason);
   }
@@ -107,8 +109,8 @@ void Daemon::finish_reload(config::Config next, const os::ResolvedNames& names,
   control::EventRecord e;
   e.kind = "reload";
   e.reason = plan.summary;
-  events_.record(std::move(e), EventLog::Level::Info, "reload: " + plan.summary);
-  ++counters_->reloads["applied"];
+  lifecycle_.events().record(std::move(e), EventLog::Level::Info, "reload: " + plan.summary);
+  ++observer_.counters().reloads["applied"];
   after_actions();  // READY=1 now if nothing rolls; else once the rollouts are over
   if (!reply) return;
   if (!wait || rolled.empty() || !supervisor_.rolling()) {
@@ -117,8 +119,8 @@ void Daemon::finish_reload(config::Config next, const os::ResolvedNames& names,
     reply->finish(ok ? control::encode_done(text) : control::encode_error(text));
     return;
   }
-  reload_waiters_.add(std::move(reply), rolled, plan.summary);
-  reload_waiters_.report(supervisor_);
+  reloader_.waiters().add(std::move(reply), rolled, plan.summary);
+  reloader_.waiters().report(supervisor_);
 }
 
 Daemon::Prepared Daemon::prepare(const config::Config& next, const core::ReloadPlan& plan,
@@ -127,13 +129,13 @@ Daemon::Prepared Daemon::prepare(const config::Config& next, const core::ReloadP
   for (const core::AppPlan& p : plan.apps) {
     const config::AppSpec& spec = next.apps[p.spec];
     Prepared::App app;
-    const std::optional<os::Ids> ids = ids_for(spec, names, host_.self_uid());
+    const std::optional<os::Ids> ids = ids_for(spec, names, host_.machine.self_uid());
     make_app_dirs(spec, ids);
     if (!p.running) {
       app.generation = listeners_.prepare(spec, p.instances, nullptr, nullptr, ids, names);
     } else {
       const core::AppState& state = supervisor_.apps()[*p.running];
-      const Generation& running = apps_[*p.running].generations.at(state.generation);
+      const Generation& running = runtimes_.generations(*p.running).at(state.generation);
       if (p.roll) {
         app.generation = listeners_.prepare(spec, p.instances, &running, &p.listeners, ids, names);
       }
@@ -146,18 +148,15 @@ Daemon::Prepared Daemon::prepare(const config::Config& next, const core::ReloadP
   if (plan.control_changed) {
     prepared.control = control_options(next.control, names);
     if (plan.control_moved) {
-      prepared.moved_control = host_.open_control(
-          *prepared.control,
-          [this](const control::Request& request, const control::Peer& peer,
-                 control::ReplyPtr reply) { on_request(request, peer, std::move(reply)); });
+      prepared.moved_control = endpoints_.open_moved_control(*prepared.control);
     }
   }
   // Last: nothing after it can fail, so a new endpoint is never left open by a refused reload.
   if (plan.metrics_changed && next.metrics.address) {
     try {
-      prepared.metrics = open_metrics(*next.metrics.address);
+      prepared.metrics = endpoints_.open_metrics(*next.metrics.address);
     } catch (...) {
-      if (prepared.moved_control) host_.close_control(*prepared.moved_control);
+      if (prepared.moved_control) endpoints_.discard_control(*prepared.moved_control);
       throw;
     }
   }
@@ -166,7 +165,7 @@ Daemon::Prepared Daemon::prepare(const config::Config& next, const core::ReloadP
 
 std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPlan& plan,
                                        Prepared prepared) {
-  const core::TimePoint now = host_.now();
+  const core::TimePoint now = host_.clock.now();
   std::vector<std::string> rolled;
   for (std::size_t a : plan.remove) execute(supervisor_.remove_app(a, now));
   for (std::size_t k = 0; k < plan.apps.size(); ++k) {
@@ -178,27 +177,26 @@ std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPl
       state.spec = spec;
       state.instances = p.instances;
       state.instances_reason = p.instances_reason;
-      AppRuntime runtime;
-      runtime.cpus = host_.cpus().allowed;
-      runtime.auto_follow = spec.auto_follow;
-      runtime.generations.emplace(state.generation, std::move(*app.generation));
-      apps_.push_back(std::move(runtime));
+      add_app_runtime(spec, host_.machine.cpus().allowed);
+      runtimes_.generations(runtimes_.size() - 1)
+          .emplace(state.generation, std::move(*app.generation));
       std::vector<core::SlotAction> actions;
       supervisor_.add_app(std::move(state), now, actions);
       execute(std::move(actions));
       continue;
     }
     const std::size_t a = *p.running;
-    apps_[a].followed = p.instances;
+    follow_.set_followed(a, p.instances);
     listeners_.install(std::move(app.grown));
     if (p.roll) {
       listeners_.apply_backlogs(*app.generation);
-      apps_[a].generations[supervisor_.next_generation(a)] = std::move(*app.generation);
+      runtimes_.generations(a)[supervisor_.next_generation(a)] = std::move(*app.generation);
       execute(supervisor_.roll(a, spec, p.instances, p.instances_reason, now).actions);
       rolled.push_back(spec.name);
     } else if (p.scale) {
       if (p.instances < supervisor_.apps()[a].instances &&
-          listeners_.shrink(apps_[a].generations, p.instances) && !host_.tcp_migrate_req()) {
+          listeners_.shrink(runtimes_.generations(a), p.instances) &&
+          !host_.machine.tcp_migrate_req()) {
         spdlog::warn(
             "{}: net.ipv4.tcp_migrate_req is 0: connections still queued on the removed "
             "slots' sockets will be reset",
@@ -207,76 +205,28 @@ std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPl
       execute(supervisor_.scale(a, p.instances, p.instances_reason, now).actions);
     }
   }
-  adoption_.keep_only(next);
+  listeners_.adoption().keep_only(next);
   systemd_.sockets_changed();
-  if (prepared.control) {
-    control_options_ = *prepared.control;
-    if (prepared.moved_control) {
-      if (control_) host_.close_control(*control_);
-      control_ = prepared.moved_control;
-    } else if (control_) {
-      host_.reconfigure_control(*control_, *prepared.control);
-    }
-  }
-  if (plan.control_changed) config_.control = std::move(next.control);
+  config::Config& running = reloader_.config();
+  if (prepared.control) endpoints_.use_control(*prepared.control, prepared.moved_control);
+  if (plan.control_changed) running.control = std::move(next.control);
   // What a live upgrade hands over as the running config: control, metrics and logs as this
   // reload left them (each app's own spec travels with its generation).
-  config_.text = next.text;
+  running.text = next.text;
   if (plan.metrics_changed) {
-    if (metrics_) host_.close_metrics(*metrics_);
-    metrics_ = prepared.metrics;
-    config_.metrics = next.metrics;
+    endpoints_.use_metrics(prepared.metrics);
+    running.metrics = next.metrics;
   }
-  arm_memory_check();
+  memory_.arm(supervisor_, workers_);
   migrate_queues();
   // auto_follow is never a reason to replace workers: every kept app takes the new one here.
   for (const config::AppSpec& spec : next.apps) {
     if (const std::optional<std::size_t> a = supervisor_.find_app(spec.name)) {
-      apps_[*a].auto_follow = spec.auto_follow;
+      follow_.set_interval(*a, spec.auto_follow);
     }
   }
-  arm_auto_follow();
+  follow_.arm(supervisor_);
   return rolled;
-}
-
-control::ServerOptions Daemon::control_options(const config::ControlSpec& spec,
-                                               const os::ResolvedNames& names) {
-  control::ServerOptions options;
-  options.path = spec.socket;
-  options.max_clients = spec.max_clients;
-  options.idle_timeout = spec.idle_timeout;
-  if (!spec.group.empty()) {
-    options.group = names.groups.at(spec.group);
-    options.access.admin_groups.push_back(*options.group);
-  }
-  for (const auto& [list, users, groups] :
-       {std::tuple{&spec.read, &options.access.read_users, &options.access.read_groups},
-        std::tuple{&spec.admin, &options.access.admin_users, &options.access.admin_groups}}) {
-    for (const config::Principal& p : *list) {
-      if (p.group) {
-        groups->push_back(names.groups.at(p.name));
-      } else {
-        users->push_back(names.users.at(p.name).uid);
-      }
-    }
-  }
-  // Roles for named users need the socket file open to them (they are checked per connection);
-  // with a group only, the file's group is enough.
-  options.world_connectable = !spec.read.empty() || !spec.admin.empty();
-  return options;
-}
-
-void Daemon::open_control(const os::ResolvedNames& names) {
-  open_control(control_options(config_.control, names));
-}
-
-void Daemon::open_control(control::ServerOptions options) {
-  control_options_ = options;
-  control_options_.adopt_fd = -1;
-  control_ = host_.open_control(
-      options, [this](const control::Request& request, const control::Peer& peer,
-                      control::ReplyPtr reply) { on_request(request, peer, std::move(reply)); });
-  spdlog::info("control socket {}", options.path);
 }
 
 }  // namespace clusterd::daemon

@@ -10,26 +10,27 @@ namespace clusterd::daemon {
 
 // A scaled-down slot is gone: the master lets go of its reuseport sockets.
 void Daemon::retire(core::SlotId id) {
-  if (id.app >= apps_.size()) return;
-  if (listeners_.shrink(apps_[id.app].generations, id.index)) systemd_.sockets_changed();
+  if (id.app >= runtimes_.size()) return;
+  if (listeners_.shrink(runtimes_.generations(id.app), id.index)) systemd_.sockets_changed();
 }
 
 // Each socket listens while a worker serves on it, is about to, or still drains on it
 // (core::Supervisor::listening),
 // so that no connection waits on a socket nobody will serve.
 void Daemon::sync_listening() {
-  const core::TimePoint now = host_.now();
-  for (std::size_t a = 0; a < apps_.size(); ++a) {
+  const core::TimePoint now = host_.clock.now();
+  for (std::size_t a = 0; a < runtimes_.size(); ++a) {
     const core::AppState& state = supervisor_.apps()[a];
+    std::map<unsigned, Generation>& gens = runtimes_.generations(a);
     Listeners::Wanted wanted;
     for (unsigned i = 0; i < state.slots.size(); ++i) {
       for (unsigned l = 0; l < 2; ++l) {
         if (!supervisor_.listening({a, i, l}, now)) continue;
-        const auto gen = apps_[a].generations.find(state.slots[i].lanes[l].generation());
-        if (gen != apps_[a].generations.end()) Listeners::want(gen->second, i, wanted);
+        const auto gen = gens.find(state.slots[i].lanes[l].generation());
+        if (gen != gens.end()) Listeners::want(gen->second, i, wanted);
       }
     }
-    listeners_.apply(apps_[a].generations, wanted);
+    listeners_.apply(gens, wanted);
   }
 }
 
@@ -37,26 +38,13 @@ void Daemon::sync_listening() {
 // backoff, or scaled away) should move to the socket's peers instead of being reset: that is
 // net.ipv4.tcp_migrate_req. Turned on once, when a config first has a reuseport listener.
 void Daemon::migrate_queues() {
-  if (migrate_checked_) return;
   bool reuseport = false;
   for (const core::AppState& app : supervisor_.apps()) {
     for (const config::ListenerSpec& l : app.spec.listeners) {
       reuseport = reuseport || l.mode == config::ListenMode::ReusePort;
     }
   }
-  if (!reuseport) return;
-  migrate_checked_ = true;
-  if (host_.tcp_migrate_req()) return;
-  if (const std::string why = host_.enable_tcp_migrate_req(); !why.empty()) {
-    spdlog::warn(
-        "net.ipv4.tcp_migrate_req is 0 and cannot be set ({}): connections queued on a socket "
-        "whose slot stops serving are reset instead of moving to its peers (docs/reload.md)",
-        why);
-    return;
-  }
-  spdlog::info(
-      "net.ipv4.tcp_migrate_req set to 1: connections queued on a socket whose slot stops "
-      "serving move to its peers instead of being reset");
+  listeners_.migrate_queues(reuseport);
 }
 
 }  // namespace clusterd::daemon

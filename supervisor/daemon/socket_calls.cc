@@ -2,6 +2,7 @@
 // generation called, the answer (daemon/adoption.h), and `ready: listen`.
 #include <spdlog/spdlog.h>
 
+#include "supervisor/daemon/adoption.h"
 #include "supervisor/daemon/daemon.h"
 
 namespace clusterd::daemon {
@@ -10,20 +11,21 @@ SocketAnswer Daemon::on_socket_call(WorkerHandle worker, const os::SocketCall& c
   const std::optional<core::SlotId> id = workers_.slot_of(worker);
   if (!id) return {};  // what a reaped worker left behind: the kernel answers as without us
   const core::Lane& lane = supervisor_.lane(*id);
-  const auto gen = apps_[id->app].generations.find(lane.generation());
-  if (gen == apps_[id->app].generations.end()) return {};
+  const auto& generations = runtimes_.generations(id->app);
+  const auto gen = generations.find(lane.generation());
+  if (gen == generations.end()) return {};
   const config::AppSpec& spec = supervisor_.spec(*id);
-  const unsigned uid = gen->second.ids ? gen->second.ids->uid : host_.self_uid();
+  const unsigned uid = gen->second.ids ? gen->second.ids->uid : host_.machine.self_uid();
   const Adoption::Answered answered =
-      adoption_.answer({spec, gen->second, id->index, uid == 0}, call);
+      listeners_.adoption().answer({spec, gen->second, id->index, uid == 0}, call);
   if (answered.made) {
-    spdlog::info("{}: pid {} {}", label(*id), call.pid, answered.what);
+    spdlog::info("{}: pid {} {}", lifecycle_.label(*id), call.pid, answered.what);
   } else {
-    spdlog::debug("{}: pid {} {}", label(*id), call.pid, answered.what);
+    spdlog::debug("{}: pid {} {}", lifecycle_.label(*id), call.pid, answered.what);
   }
   // ready: listen: the worker reached the line where its server starts.
   if (answered.listening && spec.ready == config::ReadyMode::Listen) {
-    execute(supervisor_.on(*id, core::Ready{}, host_.now()));
+    execute(supervisor_.on(*id, core::Ready{}, host_.clock.now()));
   }
   return answered.answer;
 }

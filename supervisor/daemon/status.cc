@@ -70,7 +70,7 @@ control::WorkerStatus StatusSampler::worker(unsigned index, const core::Lane& la
   return w;
 }
 
-control::MasterStatus StatusSampler::master(Host& host, const ProcessSample& sample,
+control::MasterStatus StatusSampler::master(const ProcessSample& sample,
                                             core::TimePoint now) const {
   const double hz = static_cast<double>(sample.ticks_per_second);
   control::MasterStatus m;
@@ -81,11 +81,11 @@ control::MasterStatus StatusSampler::master(Host& host, const ProcessSample& sam
   m.threads = sample.master.threads;
   m.rss_kb = sample.master.rss_kb;
   m.fds = sample.master.fds;
-  m.cgroups = host.cgroup_mode();
+  m.cgroups = machine_.cgroup_mode();
   m.cpu_user_s = static_cast<double>(sample.master.user_ticks) / hz;
   m.cpu_system_s = static_cast<double>(sample.master.system_ticks) / hz;
   // Its start in /proc is in ticks since boot: now, less the time since then.
-  m.start_time_s = static_cast<double>(host.unix_ms()) / 1000.0 -
+  m.start_time_s = static_cast<double>(clock_.unix_ms()) / 1000.0 -
                    (sample.system_uptime_s - static_cast<double>(sample.master.start_ticks) / hz);
   return m;
 }
@@ -119,7 +119,7 @@ std::vector<Shown> shown_lanes(const core::Supervisor& supervisor, const std::st
 
 }  // namespace
 
-control::StatusSnapshot StatusSampler::sample(Host& host, const core::Supervisor& supervisor,
+control::StatusSnapshot StatusSampler::sample(const core::Supervisor& supervisor,
                                               const std::string* app, const StatusExtras* extras,
                                               bool remember, bool detail) {
   const std::vector<Shown> shown = shown_lanes(supervisor, app);
@@ -130,11 +130,11 @@ control::StatusSnapshot StatusSampler::sample(Host& host, const core::Supervisor
     pids.push_back(s.lane->pid());
     if (extras != nullptr) cgroups.push_back(extras->cgroup({s.app, s.index, s.lane_index}));
   }
-  const ProcessSample sample = host.sample(pids, cgroups, false, detail);
-  const core::TimePoint now = host.now();
+  const ProcessSample sample = sampling_.sample(pids, cgroups, false, detail);
+  const core::TimePoint now = clock_.now();
 
   control::StatusSnapshot out;
-  out.master = master(host, sample, now);
+  out.master = master(sample, now);
   out.totals.processes = sample.total_processes;
   out.totals.threads = sample.total_threads;
 

@@ -29,13 +29,18 @@ class StatusExtras {
 
 class StatusSampler {
  public:
-  StatusSampler(std::string config_path, core::TimePoint started)
-      : config_path_(std::move(config_path)), started_(started) {}
+  StatusSampler(Clock& clock, Machine& machine, Sampling& sampling, std::string config_path,
+                core::TimePoint started)
+      : clock_(clock),
+        machine_(machine),
+        sampling_(sampling),
+        config_path_(std::move(config_path)),
+        started_(started) {}
 
   /// Everything, or only the app named `app` (the totals always cover the whole tree). A full
   /// sample with `remember` starts the next interval of every worker's cpu_percent (a status
   /// request); metrics scrapes do not, so they do not shorten the interval `status` shows.
-  control::StatusSnapshot sample(Host& host, const core::Supervisor& supervisor,
+  control::StatusSnapshot sample(const core::Supervisor& supervisor,
                                  const std::string* app = nullptr,
                                  const StatusExtras* extras = nullptr, bool remember = true,
                                  bool detail = true);
@@ -51,7 +56,7 @@ class StatusSampler {
   // workers' (one app's status), or none (a metrics scrape).
   enum class Memory { Replace, Update, Leave };
   CpuSample* previous(int pid);
-  control::MasterStatus master(Host& host, const ProcessSample& sample, core::TimePoint now) const;
+  control::MasterStatus master(const ProcessSample& sample, core::TimePoint now) const;
   control::WorkerStatus worker(unsigned index, const core::Lane& lane, unsigned restarts,
                                const std::optional<core::ExitStatus>& last_exit,
                                const os::ProcessFacts* facts, core::TimePoint now,
@@ -60,6 +65,9 @@ class StatusSampler {
   double cpu_percent(int pid, const os::ProcessFacts& facts, core::TimePoint now,
                      const ProcessSample& sample, Memory memory, std::vector<CpuSample>& next);
 
+  Clock& clock_;
+  Machine& machine_;
+  Sampling& sampling_;
   std::string config_path_;
   core::TimePoint started_;
   // Sorted by pid; one block, replaced by each full status. (A map would allocate a node per

@@ -15,7 +15,8 @@ namespace clusterd::daemon {
 
 class SystemdBridge {
  public:
-  SystemdBridge(Host& host, bool fd_store) : host_(host), fd_store_(fd_store) {}
+  SystemdBridge(SystemdLink& link, Clock& clock, bool fd_store)
+      : link_(link), clock_(clock), fd_store_(fd_store) {}
 
   /// RELOADING=1 with MONOTONIC_USEC=; READY=1 follows once no rollout is left.
   void reloading(const std::string& config_path);
@@ -23,6 +24,8 @@ class SystemdBridge {
   void stopping();
   /// The listening sockets changed: the fd store is brought up to date at the next update().
   void sockets_changed() { store_dirty_ = true; }
+  /// Whether every listening socket is kept in the fd store (clusterd --fd-store).
+  bool fd_store() const { return fd_store_; }
   /// After every batch of actions: READY=1 / STATUS= as the core says, and the fd store.
   /// `generations` are the target generations of the apps that are not removed.
   void update(const core::Supervisor& supervisor,
@@ -31,7 +34,8 @@ class SystemdBridge {
  private:
   void sync_fd_store(const std::vector<const Generation*>& generations);
 
-  Host& host_;
+  SystemdLink& link_;
+  Clock& clock_;
   bool fd_store_;
   bool store_dirty_ = true;
   core::SystemdReport report_;

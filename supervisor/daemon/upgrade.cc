@@ -18,10 +18,10 @@ void Daemon::upgrade_command(const control::Request& request, const control::Pee
   // The binary runs as the master. An admin by control.admin or control.group acts on the apps
   // the config (root's file) names; choosing code to run as the master is root's (or the
   // daemon's own user's), as replacing the binary on disk would be.
-  if (request.binary && peer.uid != 0 && peer.uid != host_.self_uid()) {
+  if (request.binary && peer.uid != 0 && peer.uid != host_.machine.self_uid()) {
     reply->finish(control::encode_error(
         "upgrade failed: --binary is for root or the daemon's own user (uid " +
-        std::to_string(host_.self_uid()) + "): the binary runs as the master; uid " +
+        std::to_string(host_.machine.self_uid()) + "): the binary runs as the master; uid " +
         std::to_string(peer.uid) + " may upgrade to the binary the master was started from"));
     return;
   }
@@ -29,15 +29,15 @@ void Daemon::upgrade_command(const control::Request& request, const control::Pee
 }
 
 void Daemon::upgrade(const std::optional<std::string>& binary, control::ReplyPtr reply) {
-  const std::string path = binary ? *binary : binary_;
+  const std::string path = binary ? *binary : upgrader_.binary();
   const auto refuse = [&](const std::string& why) {
     spdlog::error("upgrade to {} failed: {}; this master goes on", path, why);
     if (reply) reply->finish(control::encode_error("upgrade failed: " + why));
   };
   if (supervisor_.stopping()) return refuse("clusterd is stopping");
-  if (reload_pending_) return refuse("a reload waits for its name lookups; retry");
-  if (!reload_waiters_.empty()) return refuse("a client waits for a reload to finish; retry");
-  if (const std::optional<std::string> blocker = host_.upgrade_blocker()) {
+  if (reloader_.resolving()) return refuse("a reload waits for its name lookups; retry");
+  if (!reloader_.waiters().empty()) return refuse("a client waits for a reload to finish; retry");
+  if (const std::optional<std::string> blocker = host_.upgrade.upgrade_blocker()) {
     return refuse(*blocker + "; retry");
   }
   if (path.empty()) return refuse("the running binary's path is unknown; name one");
@@ -51,63 +51,37 @@ void Daemon::upgrade(const std::optional<std::string>& binary, control::ReplyPtr
   }
   spdlog::info("upgrade: {} rehearses taking over ({} workers, {} bytes of state)", path,
                state.workers.size(), text.size());
-  // The loop stands still from here (at most the rehearsal's 5 s, then the take-over's 5 s):
-  // systemd's watchdog (WatchdogSec=10s in the shipped units) is told before each.
-  host_.sd_notify("WATCHDOG=1");
-  os::Rehearsal rehearsal;
-  try {
-    rehearsal = host_.rehearse(path, argv_, text, kMaxHandshake);
-  } catch (const std::exception& e) {
-    return refuse(std::string("the rehearsal could not run: ") + e.what());
-  }
-  if (rehearsal.failed) {
-    return refuse("the new binary did not accept the state: " + *rehearsal.failed);
-  }
-  // An exit status proves nothing (/bin/true exits 0): the new binary must say it decoded this
-  // very state, in the protocol this master speaks.
-  UpgradeHandshake handshake;
-  try {
-    handshake = check_handshake(rehearsal.handshake, sha256_hex(text));
-  } catch (const std::exception& e) {
-    return refuse(std::string("the new binary did not prove it read the state: ") + e.what());
-  }
-  spdlog::info(
-      "upgrade: {} (clusterd {}) decoded the state (sha256 {}...); executing it in place "
-      "(pid unchanged)",
-      path, handshake.version, handshake.sha256.substr(0, 16));
-  host_.sd_notify("WATCHDOG=1");
-  spdlog::default_logger()->flush();
-  // Only the file that rehearsed: refused if the path names another one by now.
-  refuse(host_.exec_upgrade(path, rehearsal.binary, argv_, text, state.fds()));
+  refuse(upgrader_.run(path, text, state.fds()));
 }
 
 UpgradeState Daemon::hand_over_state(int reply_fd) const {
-  if (!config_.text) throw std::runtime_error("the running config's text is unknown");
+  const config::Config& config = reloader_.config();
+  if (!config.text) throw std::runtime_error("the running config's text is unknown");
   UpgradeState s;
   s.version = CLUSTERD_VERSION;
-  s.argv = argv_;
-  s.binary = binary_;
-  s.upgraded_at_ms = upgraded_at_ms_;
-  s.config_path = config_.path;
-  s.config_text = *config_.text;
-  s.control_socket = config_.control.socket;
-  s.started = started_;
-  s.upgrades = upgrades_;
-  s.fd_store = fd_store_;
-  s.inherited_nofile = spawn_context_.inherited_nofile;
+  s.argv = upgrader_.argv();
+  s.binary = upgrader_.binary();
+  s.upgraded_at_ms = upgrader_.upgraded_at_ms();
+  s.config_path = config.path;
+  s.config_text = *config.text;
+  s.control_socket = config.control.socket;
+  s.started = upgrader_.started();
+  s.upgrades = upgrader_.upgrades();
+  s.fd_store = systemd_.fd_store();
+  s.inherited_nofile = runtimes_.context().inherited_nofile;
   s.reply_fd = reply_fd;
-  s.control_fd = control_ ? host_.control_fd(*control_) : -1;
-  s.control_options = control_options_;
-  s.metrics_fd = metrics_ ? host_.metrics_fd(*metrics_) : -1;
-  s.notify_dir = host_.notify_dir();
-  s.cgroup_root = host_.cgroup_root();
-  s.cgroup_mode = host_.cgroup_mode();
+  s.control_fd = endpoints_.control_fd();
+  s.control_options = endpoints_.control_options();
+  s.metrics_fd = endpoints_.metrics_fd();
+  s.notify_dir = host_.upgrade.notify_dir();
+  s.cgroup_root = host_.upgrade.cgroup_root();
+  s.cgroup_mode = host_.machine.cgroup_mode();
   s.stopping = supervisor_.stopping();
   s.next_token = supervisor_.next_token();
   s.apps = supervisor_.apps();
   std::map<const Listener*, std::size_t> seen;
-  for (std::size_t a = 0; a < apps_.size(); ++a) {
-    for (const auto& [number, gen] : apps_[a].generations) {
+  for (std::size_t a = 0; a < runtimes_.size(); ++a) {
+    for (const auto& [number, gen] : runtimes_.generations(a)) {
       HandedGeneration handed{a, number, gen.executable, gen.ids, {}};
       for (std::size_t l = 0; l < gen.listeners.size(); ++l) {
         const Listener* listener = gen.listeners[l].get();
@@ -121,15 +95,17 @@ UpgradeState Daemon::hand_over_state(int reply_fd) const {
       }
       s.generations.push_back(std::move(handed));
     }
-    s.followed.push_back(apps_[a].followed);
-    s.auto_follow.push_back(apps_[a].auto_follow);
+    s.followed.push_back(follow_.followed(a));
+    s.auto_follow.push_back(follow_.interval(a));
   }
   for (const WorkerHandle handle : workers_.handles()) {
     s.workers.push_back({*workers_.slot_of(handle), workers_.uid_of(handle),
-                         workers_.cgroup_of(handle), host_.hand_over(handle)});
+                         workers_.cgroup_of(handle), host_.upgrade.hand_over(handle)});
   }
-  for (const auto& [key, timer] : timers_) s.timers.push_back({key, timer.token, timer.deadline});
-  s.start_reasons.assign(start_reasons_.begin(), start_reasons_.end());
+  for (const auto& [key, timer] : timers_.armed()) {
+    s.timers.push_back({key, timer.token, timer.deadline});
+  }
+  s.start_reasons = lifecycle_.start_reasons();
   return s;
 }
 
@@ -146,44 +122,37 @@ config::Config parse_running(const UpgradeState& state) {
 
 }  // namespace
 
-Daemon::Daemon(Host& host, UpgradeState state)
+Daemon::Daemon(HostRoles host, UpgradeState state)
     : host_(host),
-      config_(parse_running(state)),
+      reloader_(parse_running(state)),
       supervisor_(state.apps, state.stopping, state.next_token),
-      listeners_(host),
-      adoption_(host),
-      events_(host),
-      output_(host),
-      sampler_(config_.path, state.started),
-      systemd_(host, state.fd_store),
-      argv_(state.argv),
-      binary_(state.binary),
-      fd_store_(state.fd_store),
-      started_(state.started),
-      upgrades_(state.upgrades),
-      upgraded_at_ms_(state.upgraded_at_ms) {
-  spawn_context_.inherited_env = host_.environment();
-  spawn_context_.service_dirs = service_dirs(spawn_context_.inherited_env);
-  spawn_context_.inherited_nofile = state.inherited_nofile;
-  spawn_context_.instance = host_.instance_id();  // the same process: the same id
-  const std::vector<int> cpus = host_.cpus().allowed;
+      runtimes_(spawn_context(host.machine, host.occupancy, state.inherited_nofile)),
+      listeners_(host.sockets, host.machine, host.systemd, host.occupancy),
+      timers_(host.timers),
+      observer_(host.clock, host.machine, host.sampling, reloader_.config().path, state.started),
+      lifecycle_(host.clock, supervisor_, observer_.counters()),
+      output_(host.sinks, host.clock),
+      systemd_(host.systemd, host.clock, state.fd_store),
+      memory_(host.timers, host.clock, host.sampling),
+      follow_(host.timers, host.clock, host.machine),
+      upgrader_(host.upgrade, host.systemd, state.argv, state.binary, state.started, state.upgrades,
+                state.upgraded_at_ms),
+      endpoints_(host.endpoints, control_handler(*this), http_handler(*this)) {
+  const std::vector<int> cpus = host_.machine.cpus().allowed;
   for (std::size_t a = 0; a < supervisor_.apps().size(); ++a) {
-    AppRuntime runtime;
-    runtime.cpus = cpus;
-    runtime.auto_follow = state.auto_follow[a];
-    runtime.followed = state.followed[a];
-    apps_.push_back(std::move(runtime));
+    runtimes_.add_app(cpus);
+    follow_.add_app(state.auto_follow[a], state.followed[a]);
   }
   adopt_sockets(state);
-  output_.configure(config_);
+  output_.configure(reloader_.config());
   // No name is looked up again (NSS may be slow or down now): the control server keeps the
   // previous master's resolved access list.
   control::ServerOptions control = state.control_options;
   control.adopt_fd = state.control_fd;
-  open_control(std::move(control));
-  if (config_.metrics.address) {
+  endpoints_.open_control(std::move(control));
+  if (const auto& address = reloader_.config().metrics.address) {
     try {
-      metrics_ = open_metrics(*config_.metrics.address, state.metrics_fd);
+      endpoints_.use_metrics(endpoints_.open_metrics(*address, state.metrics_fd));
     } catch (const std::exception& e) {  // the workers matter more than the endpoint
       spdlog::error("metrics: {}; /metrics is off until a reload", e.what());
     }
@@ -206,11 +175,11 @@ void Daemon::adopt_sockets(const UpgradeState& state) {
     for (const int fd : l.fds) {
       // A socket of a stopped app, a failed slot or one in a long backoff does not listen; the
       // listening vector says Unknown, and sync_listening() makes each one what it should be.
-      if (!host_.socket_mismatch(fd, listener->spec.address, true).empty()) {
+      if (!host_.sockets.socket_mismatch(fd, listener->spec.address, true).empty()) {
         throw std::runtime_error("listener " + listener->spec.name + ": fd " + std::to_string(fd) +
                                  " is not its socket");
       }
-      listener->fds.emplace_back(host_, fd);
+      listener->fds.emplace_back(host_.sockets, fd);
     }
     listeners.push_back(std::move(listener));
   }
@@ -219,7 +188,7 @@ void Daemon::adopt_sockets(const UpgradeState& state) {
     gen.executable = g.executable;
     gen.ids = g.ids;
     for (const std::size_t l : g.listeners) gen.listeners.push_back(listeners[l]);
-    apps_[g.app].generations.emplace(g.generation, std::move(gen));
+    runtimes_.generations(g.app).emplace(g.generation, std::move(gen));
   }
 }
 
@@ -230,42 +199,40 @@ void Daemon::adopt_workers(const UpgradeState& state) {
       throw std::runtime_error("worker pid " + std::to_string(w.host.pid) +
                                " is not the one its lane runs");
     }
-    const WorkerHandle handle = host_.adopt(w.host);
+    const WorkerHandle handle = host_.upgrade.adopt(w.host);
     workers_.add(handle, w.slot, w.uid, w.cgroup_id, w.host.cgroup_path, w.host.memory_events);
     if (w.host.out_fd >= 0 || w.host.err_fd >= 0) {
       // Its lines go on where its app's logs: say, as they did before the upgrade.
-      const auto& gens = apps_[w.slot.app].generations;
+      const auto& gens = runtimes_.generations(w.slot.app);
       const auto gen = gens.find(lane.generation());
       const std::optional<os::Ids> ids = gen == gens.end() ? std::nullopt : gen->second.ids;
       output_.attach(handle,
                      {supervisor_.apps()[w.slot.app].spec.name, w.slot.index, lane.generation(),
-                      w.host.pid, w.uid, ids ? ids->gid : host_.self_gid()});
+                      w.host.pid, w.uid, ids ? ids->gid : host_.machine.self_gid()});
       if (w.host.out_fd < 0) output_.end(handle, OutputStream::Out);
       if (w.host.err_fd < 0) output_.end(handle, OutputStream::Err);
     }
   }
   for (const HandedTimer& t : state.timers) {
-    timers_[t.key] = {t.token, t.deadline};
-    host_.arm(t.key, t.deadline);
+    timers_.arm(t.key, t.token, t.deadline);
   }
-  start_reasons_.insert(state.start_reasons.begin(), state.start_reasons.end());
+  lifecycle_.take_start_reasons(state.start_reasons);
 }
 
 void Daemon::resume(const std::string& failed) {
   if (failed.empty()) {
-    ++upgrades_;
-    upgraded_at_ms_ = host_.unix_ms();
+    upgrader_.upgraded(host_.clock.unix_ms());
     const std::string line = "upgraded to clusterd " + std::string(CLUSTERD_VERSION) +
-                             " (upgrade " + std::to_string(upgrades_) +
+                             " (upgrade " + std::to_string(upgrader_.upgrades()) +
                              "): " + std::to_string(workers_.size()) + " workers taken over";
     control::EventRecord e;
     e.kind = "upgrade";
     e.reason = line;
-    events_.record(std::move(e), EventLog::Level::Info, line);
+    lifecycle_.events().record(std::move(e), EventLog::Level::Info, line);
   } else {
     spdlog::error("upgrade failed: {}; the previous binary took its state back", failed);
   }
-  arm_auto_follow();
+  follow_.arm(supervisor_);
   after_actions();  // READY=1 / STATUS= and the memory check, as before
   finish_if_done();
 }

@@ -23,7 +23,18 @@ struct TakenOver {
   std::string cgroup_mode;
 };
 
-class AsioHost final : public daemon::Host {
+class AsioHost final : public daemon::Clock,
+                       public daemon::Timers,
+                       public daemon::WorkerRunner,
+                       public daemon::Sockets,
+                       public daemon::Occupancy,
+                       public daemon::OutputSinks,
+                       public daemon::Machine,
+                       public daemon::ConfigSource,
+                       public daemon::Sampling,
+                       public daemon::SystemdLink,
+                       public daemon::EndpointHost,
+                       public daemon::UpgradeHost {
  public:
   /// `runtime_dir` holds the workers' notify sockets (a directory of their own inside it);
   /// `cgroups` is the config's setting ("auto", "off" or a path), unless `taken` says where the

@@ -1,6 +1,7 @@
-// A fake daemon::Host for driving the whole daemon loop in unit tests: a fake clock, workers that
-// are only numbers, sockets that are only numbers (with a check that each is closed once), timers
-// in a map, a config file that is a string. Nothing here starts a process or touches the system.
+// A fake host (every role of daemon/host.h) for driving the whole daemon loop in unit tests: a fake
+// clock, workers that are only numbers, sockets that are only numbers (with a check that each is
+// closed once), timers in a map, a config file that is a string. Nothing here starts a process or
+// touches the system.
 #pragma once
 
 #include <algorithm>
@@ -29,7 +30,18 @@ struct RecordingReply : control::ReplyStream {
   control::Reply last() const { return control::decode_reply(lines.back()); }
 };
 
-class FakeHost final : public daemon::Host {
+class FakeHost final : public daemon::Clock,
+                       public daemon::Timers,
+                       public daemon::WorkerRunner,
+                       public daemon::Sockets,
+                       public daemon::Occupancy,
+                       public daemon::OutputSinks,
+                       public daemon::Machine,
+                       public daemon::ConfigSource,
+                       public daemon::Sampling,
+                       public daemon::SystemdLink,
+                       public daemon::EndpointHost,
+                       public daemon::UpgradeHost {
  public:
   // ---- what the test sets ----
   std::string config_text;

@@ -1,0 +1,41 @@
+#include "supervisor/daemon/auto_follow.h"
+
+namespace clusterd::daemon {
+
+void AutoFollow::add_app(std::optional<core::Duration> interval, unsigned followed) {
+  apps_.push_back({interval, followed, std::nullopt});
+}
+
+void AutoFollow::set_interval(std::size_t app, std::optional<core::Duration> interval) {
+  apps_[app].interval = interval;
+}
+
+void AutoFollow::arm(const core::Supervisor& supervisor) {
+  for (std::size_t a = 0; a < apps_.size() && a < supervisor.apps().size(); ++a) {
+    App& app = apps_[a];
+    const bool wanted = app.interval && !supervisor.apps()[a].removed && !supervisor.stopping();
+    if (wanted && !app.armed) {
+      if (app.followed == 0) app.followed = supervisor.apps()[a].instances;
+      app.armed = clock_.now() + *app.interval;
+      timers_.arm(key(a), *app.armed);
+    } else if (!wanted && app.armed) {
+      timers_.cancel(key(a));
+      app.armed.reset();
+    }
+  }
+}
+
+AutoFollow::Look AutoFollow::fired(std::size_t app, const core::Supervisor& supervisor) {
+  apps_[app].armed.reset();
+  const core::AppState& state = supervisor.apps()[app];
+  if (state.removed || supervisor.stopping()) return {};
+  const os::CpuBudget cpus = machine_.cpus();
+  if (cpus.count != apps_[app].followed && cpus.count != state.instances) {
+    return {cpus.count,
+            cpus.reason + " (auto_follow, was " + std::to_string(state.instances) + ")"};
+  }
+  apps_[app].followed = cpus.count;
+  return {};
+}
+
+}  // namespace clusterd::daemon
