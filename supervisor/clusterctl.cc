@@ -311,8 +311,16 @@ int check_ready(const StatusSnapshot& status) {
               << " ready"
               << (app.stopped ? " (stopped)"
                   : ready     ? ""
-                              : " (not ready)")
-              << "\n";
+                              : " (not ready)");
+    // Why not: the last words of a worker that failed or backs off.
+    for (const auto& w : app.workers) {
+      if (ready || app.stopped || w.last_exit.empty()) continue;
+      if (w.state != "failed" && w.state != "backoff") continue;
+      std::cout << "; worker " << w.id << ": " << clusterd::printable(w.last_exit)
+                << (w.last_words.empty() ? "" : ": " + clusterd::printable(w.last_words));
+      break;
+    }
+    std::cout << "\n";
   }
   return all ? 0 : kExitRefused;
 }

@@ -71,6 +71,7 @@ json worker_json(const WorkerStatus& w) {
       .add("processes", w.processes)
       .add("tree_threads", w.tree_threads)
       .text("last_exit", w.last_exit)
+      .text("last_words", w.last_words)
       .add("status_text", w.status_text)
       .known("pss_kb", w.pss_kb)
       .known("uss_kb", w.uss_kb)
@@ -203,6 +204,7 @@ StatusSnapshot snapshot_from(const json& j) {
       worker.processes = field(w, "processes", 0u);
       worker.tree_threads = field(w, "tree_threads", 0u);
       worker.last_exit = field<std::string>(w, "last_exit", "");
+      worker.last_words = field<std::string>(w, "last_words", "");
       worker.status_text = field<std::string>(w, "status_text", "");
       worker.pss_kb = field<std::int64_t>(w, "pss_kb", -1);
       worker.uss_kb = field<std::int64_t>(w, "uss_kb", -1);

@@ -30,6 +30,7 @@ struct WorkerStatus {
   unsigned processes = 0;     // the worker plus all its descendants
   unsigned tree_threads = 0;  // threads of the worker and all its descendants
   std::string last_exit;      // "exit 1", "signal SIGKILL", ... ; empty if none yet
+  std::string last_words;     // the line of its output that said why (core/last_words.h)
   std::string status_text;    // the worker's last sd_notify STATUS=
   std::int64_t pss_kb = -1;   // smaps_rollup Pss: its share after copy-on-write; -1 unknown
   std::int64_t uss_kb = -1;   // Private_Clean + Private_Dirty: what only it holds; -1 unknown

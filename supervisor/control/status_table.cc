@@ -130,6 +130,13 @@ std::string status_table(const StatusSnapshot& status, const TableOptions& optio
       out += " (" + std::to_string(app.log_dropped_bytes) + " bytes dropped)";
     }
     out += "\n";
+    // The cause of a LAST EXIT, where it matters (a slot that failed or backs off) or asked for.
+    for (const auto& w : app.workers) {
+      const bool bad = w.state == "failed" || w.state == "backoff";
+      if (w.last_words.empty() || (!bad && !options.detail)) continue;
+      out += "  " + printable(app.name) + "[" + std::to_string(w.id) + "] " +
+             printable(w.last_exit) + ": " + printable(w.last_words) + "\n";
+    }
   }
   out += "master pid " + std::to_string(status.master.pid) + ", " +
          std::to_string(status.master.threads) +

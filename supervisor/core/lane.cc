@@ -145,9 +145,10 @@ void Lane::ready(const std::string& why, Step& s) {
 
 void Lane::handle(const Exited& e, Step& s) {
   ExitStatus status = e.status;
-  if (r_.worker && r_.worker->ready_timed_out) status = {ExitStatus::Kind::ReadyTimeout, 0, {}, {}};
+  if (r_.worker && r_.worker->ready_timed_out)
+    status = {ExitStatus::Kind::ReadyTimeout, 0, {}, {}, status.last_words};
   if (r_.worker && r_.worker->watchdog_fired)
-    status = {ExitStatus::Kind::WatchdogTimeout, 0, {}, {}};
+    status = {ExitStatus::Kind::WatchdogTimeout, 0, {}, {}, status.last_words};
   switch (r_.state) {
     case LaneState::Starting:
     case LaneState::Running:

@@ -135,7 +135,7 @@ void Supervisor::advance(std::size_t a, TimePoint now, std::vector<SlotAction>& 
       continue;
     }
     if (fresh.state() != LaneState::Running) {
-      const std::string why = fresh.last_exit() ? fresh.last_exit()->to_string() : "it stopped";
+      const std::string why = fresh.last_exit() ? fresh.last_exit()->describe() : "it stopped";
       roll_back(a, i, why, now, out);
       return;
     }

@@ -56,4 +56,8 @@ std::string ExitStatus::to_string() const {
   return "unknown";
 }
 
+std::string ExitStatus::describe() const {
+  return last_words.empty() ? to_string() : to_string() + ": " + last_words;
+}
+
 }  // namespace clusterd::core

@@ -56,11 +56,16 @@ struct ExitStatus {
   int code = 0;        // exit code (Exited) or signal number (Signaled)
   std::string detail;  // SpawnFailed: the error text; otherwise empty
   Blame blame = Blame::Program;
+  /// The line of its output that says why it ended (core/last_words.h), printable and bounded;
+  /// empty when it wrote nothing or its output is not captured.
+  std::string last_words{};
 
-  static ExitStatus exited(int code) { return {Kind::Exited, code, {}, Blame::Program}; }
-  static ExitStatus signaled(int signal) { return {Kind::Signaled, signal, {}, Blame::Program}; }
+  static ExitStatus exited(int code) { return {Kind::Exited, code, {}, Blame::Program, {}}; }
+  static ExitStatus signaled(int signal) {
+    return {Kind::Signaled, signal, {}, Blame::Program, {}};
+  }
   static ExitStatus spawn_failed(std::string what, Blame blame = Blame::Program) {
-    return {Kind::SpawnFailed, 127, std::move(what), blame};
+    return {Kind::SpawnFailed, 127, std::move(what), blame, {}};
   }
 
   /// A clean exit: code 0.
@@ -69,6 +74,8 @@ struct ExitStatus {
   bool counts_as_crash() const { return kind != Kind::SpawnFailed || blame == Blame::Program; }
   /// "exit 1", "signal SIGKILL", "spawn failed: ...", "no READY=1 within ready_timeout".
   std::string to_string() const;
+  /// to_string() and its last words: "exit 1: Error: Cannot find module 'express'".
+  std::string describe() const;
   friend bool operator==(const ExitStatus&, const ExitStatus&) = default;
 };
 

@@ -151,7 +151,9 @@ void Daemon::on_signal(int signal) {
   }
 }
 
-void Daemon::on_exit(WorkerHandle worker, const core::ExitStatus& status) {
+void Daemon::on_exit(WorkerHandle worker, const core::ExitStatus& reaped) {
+  core::ExitStatus status = reaped;
+  status.last_words = core::last_words(output_.take_last_lines(worker));
   const std::optional<core::SlotId> id = workers_.remove(worker);
   if (!id) return;
   lifecycle_.exited(*id, status);

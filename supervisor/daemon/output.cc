@@ -94,6 +94,7 @@ void WorkerOutput::bytes(WorkerHandle handle, OutputStream stream, std::string_v
   std::string batch;  // for the app's file: one write per read
   (err ? a.err : a.out).feed(data, [&](std::string_view text, bool cut) {
     line(a.source, err, text, cut, batch);
+    keep_last(handle, err, text);
   });
   App& owner = app(a.source.app);
   write_file(a.source.app, owner, std::move(batch));
@@ -110,12 +111,29 @@ void WorkerOutput::end(WorkerHandle handle, OutputStream stream) {
   std::string batch;
   (err ? a.err : a.out).finish([&](std::string_view text, bool cut) {
     line(a.source, err, text, cut, batch);
+    keep_last(handle, err, text);
   });
   App& owner = app(a.source.app);
   write_file(a.source.app, owner, std::move(batch));
   owner.dropped += flush_output();
   (err ? a.err_open : a.out_open) = false;
   if (!a.err_open && !a.out_open) attached_.erase(it);
+}
+
+void WorkerOutput::keep_last(WorkerHandle handle, bool err, std::string_view text) {
+  if (text.find_first_not_of(" \t\r") == std::string_view::npos) return;
+  std::deque<core::OutputLine>& kept = last_[handle];
+  kept.push_back({err, std::string(text.substr(0, 2 * core::kLastWordsMax))});
+  if (kept.size() > core::kLastLinesKept) kept.pop_front();
+}
+
+std::vector<core::OutputLine> WorkerOutput::take_last_lines(WorkerHandle handle) {
+  const auto it = last_.find(handle);
+  if (it == last_.end()) return {};
+  std::vector<core::OutputLine> out(std::make_move_iterator(it->second.begin()),
+                                    std::make_move_iterator(it->second.end()));
+  last_.erase(it);
+  return out;
 }
 
 void WorkerOutput::write_file(const std::string& name, App& a, std::string batch) {

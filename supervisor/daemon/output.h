@@ -9,11 +9,13 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <string>
 
 #include "config/config.h"
 #include "supervisor/control/protocol.h"
+#include "supervisor/core/last_words.h"
 #include "supervisor/daemon/host.h"
 #include "supervisor/daemon/record_log.h"
 #include "text/lines.h"
@@ -41,6 +43,9 @@ class WorkerOutput {
   void attach(WorkerHandle handle, Source source);
   void bytes(WorkerHandle handle, OutputStream stream, std::string_view data);
   void end(WorkerHandle handle, OutputStream stream);
+  /// The last non-blank lines `handle` wrote (at most core::kLastLinesKept), forgotten here:
+  /// taken once its exit is reported (its output is delivered before that).
+  std::vector<core::OutputLine> take_last_lines(WorkerHandle handle);
 
   /// The logs verb.
   void serve(const control::Request& request, const control::ReplyPtr& reply);
@@ -65,6 +70,7 @@ class WorkerOutput {
     bool err_open = true;
   };
   App& app(const std::string& name);
+  void keep_last(WorkerHandle handle, bool err, std::string_view text);
   void line(const Source& source, bool err, std::string_view text, bool cut, std::string& batch);
   bool to_journal(const Source& source, bool err, std::string_view text);
   void write_file(const std::string& name, App& a, std::string batch);
@@ -75,6 +81,7 @@ class WorkerOutput {
   Clock& clock_;
   std::map<std::string, App> apps_;
   std::map<WorkerHandle, Attached> attached_;
+  std::map<WorkerHandle, std::deque<core::OutputLine>> last_;  // until take_last_lines()
   std::map<std::string, std::string> file_writer_;  // log file -> the app that last wrote to it
   Followers<control::LogRecord> followers_;
   std::uint64_t seq_ = 0;

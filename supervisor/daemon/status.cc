@@ -44,7 +44,10 @@ control::WorkerStatus StatusSampler::worker(unsigned index, const core::Lane& la
   w.state = core::to_string(lane.state());
   w.generation = lane.generation();
   w.restarts = restarts;
-  if (last_exit) w.last_exit = last_exit->to_string();
+  if (last_exit) {
+    w.last_exit = last_exit->to_string();
+    w.last_words = last_exit->last_words;
+  }
   w.status_text = lane.status_text();
   if (w.pid == 0 || facts == nullptr) return w;
   if (lane.started_at())

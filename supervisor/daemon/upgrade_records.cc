@@ -26,7 +26,7 @@ Enum bounded(const json& j, int count, const char* what) {
 }
 
 json exit_json(const core::ExitStatus& e) {
-  return {static_cast<int>(e.kind), e.code, e.detail, static_cast<int>(e.blame)};
+  return {static_cast<int>(e.kind), e.code, e.detail, static_cast<int>(e.blame), e.last_words};
 }
 core::ExitStatus exit_of(const json& j) {
   core::ExitStatus e;
@@ -34,6 +34,7 @@ core::ExitStatus exit_of(const json& j) {
   e.code = j.at(1).get<int>();
   e.detail = j.at(2).get<std::string>();
   e.blame = bounded<core::ExitStatus::Blame>(j.at(3), 3, "exit blame");
+  if (j.size() > 4) e.last_words = j.at(4).get<std::string>();  // absent before this version
   return e;
 }
 
