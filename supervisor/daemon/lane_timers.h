@@ -23,17 +23,22 @@ class LaneTimers {
   /// Throws what the host threw; the timer is armed again by rearm().
   void arm(const TimerKey& key, unsigned token, core::TimePoint deadline) {
     Armed& armed = armed_[key] = {token, deadline, false};
+    const bool before = refused_;
+    refused_ = true;  // until the host took it
     timers_.arm(key, deadline);
     armed.at_host = true;
+    refused_ = before;
   }
-  /// Arms at the host each timer it could not take before; throws what it throws (the others
-  /// stay to be tried next time).
+  /// Arms at the host each timer it could not take before (nothing to walk when it took them
+  /// all); throws what it throws (the others stay to be tried next time).
   void rearm() {
+    if (!refused_) return;
     for (auto& [key, armed] : armed_) {
       if (armed.at_host) continue;
       timers_.arm(key, armed.deadline);
       armed.at_host = true;
     }
+    refused_ = false;
   }
   void cancel(const TimerKey& key) {
     armed_.erase(key);  // first: a firing the host could not cancel is ignored
@@ -52,6 +57,7 @@ class LaneTimers {
  private:
   Timers& timers_;
   std::map<TimerKey, Armed> armed_;
+  bool refused_ = false;  // some timer may not be at the host
 };
 
 }  // namespace clusterd::daemon
