@@ -16,11 +16,12 @@ void AutoFollow::arm(const core::Supervisor& supervisor) {
     const bool wanted = app.interval && !supervisor.apps()[a].removed && !supervisor.stopping();
     if (wanted && !app.armed) {
       if (app.followed == 0) app.followed = supervisor.apps()[a].instances;
-      app.armed = clock_.now() + *app.interval;
-      timers_.arm(key(a), *app.armed);
+      const core::TimePoint deadline = clock_.now() + *app.interval;
+      timers_.arm(key(a), deadline);  // first: one the host refused is tried again next time
+      app.armed = deadline;
     } else if (!wanted && app.armed) {
+      app.armed.reset();  // first: a firing the host could not cancel is looked at and ignored
       timers_.cancel(key(a));
-      app.armed.reset();
     }
   }
 }

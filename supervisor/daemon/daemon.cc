@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <csignal>
 #include <deque>
 
@@ -33,6 +34,17 @@ core::AutoInstances auto_instances(Machine& machine) {
   const os::CpuBudget cpus = machine.cpus();
   return {cpus.count, cpus.reason};
 }
+
+// What each kind of action is, for the line about one that failed.
+constexpr std::array<const char*, std::variant_size_v<core::Action>> kActionNames = {
+    "spawn",
+    "signal",
+    "arming a timer",
+    "cancelling a timer",
+    "arming the rollout timer",
+    "retiring the slot",
+    "the transition's record",
+    "the notice's record"};
 
 TimerKey lane_key(core::SlotId id, core::LaneTimer timer) {
   return {TimerKey::Kind::Lane, id.app, id.index, id.lane, timer};
@@ -243,7 +255,17 @@ void Daemon::execute(std::vector<core::SlotAction> actions) {
     core::SlotAction item = std::move(queue.front());
     queue.pop_front();
     std::vector<core::SlotAction> more;
-    perform(item, more);
+    // Each action is its own exception boundary: the core has moved already, so one the host
+    // failed at is logged and the rest of the batch goes on. What can become a core event does
+    // (a spawn that throws is the worker's SpawnFailed exit: spawn()); a signal that did not
+    // leave is covered by the core's own timeouts (stop_timeout ends in SIGKILL); a timer the
+    // host refused is armed again below (LaneTimers::rearm); a socket close never throws (Fd).
+    try {
+      perform(item, more);
+    } catch (const std::exception& e) {
+      spdlog::error("{}: {} failed: {}; going on with the rest", lifecycle_.label(item.slot),
+                    kActionNames[item.action.index()], e.what());
+    }
     queue.insert(queue.begin(), std::make_move_iterator(more.begin()),
                  std::make_move_iterator(more.end()));
   }
@@ -281,55 +303,79 @@ void Daemon::spawn(core::SlotId id, std::vector<core::SlotAction>& more) {
   const core::TimePoint now = host_.clock.now();
   const config::AppSpec& spec = supervisor_.spec(id);
   const core::Lane& lane = supervisor_.lane(id);
+  Generation* gen = nullptr;
+  SpawnRequest request;
+  Spawned spawned;
   try {
-    Generation& gen = runtimes_.generation_of(id, supervisor_);
-    SpawnRequest request;
-    try {
-      // A slot whose reuseport sockets went when it was retired, and that a failed reload gave
-      // back (core: roll_back), gets them again.
-      auto grown = listeners_.grow(gen, id.index + 1);
-      const bool bound = std::any_of(grown.begin(), grown.end(), [](const auto& g) {
-        return std::any_of(g.second.begin(), g.second.end(),
-                           [](const Fd& fd) { return static_cast<bool>(fd); });
-      });
-      listeners_.install(std::move(grown));
-      if (bound) systemd_.sockets_changed();
-      request = runtimes_.request(id, supervisor_, gen, host_.machine.nofile_hard_limit());
-    } catch (const std::runtime_error& e) {
-      throw SpawnFailure(e.what(), core::ExitStatus::Blame::Master);
-    }
+    gen = &runtimes_.generation_of(id, supervisor_);
+    // A slot whose reuseport sockets went when it was retired, and that a failed reload gave
+    // back (core: roll_back), gets them again.
+    auto grown = listeners_.grow(*gen, id.index + 1);
+    const bool bound = std::any_of(grown.begin(), grown.end(), [](const auto& g) {
+      return std::any_of(g.second.begin(), g.second.end(),
+                         [](const Fd& fd) { return static_cast<bool>(fd); });
+    });
+    listeners_.install(std::move(grown));
+    if (bound) systemd_.sockets_changed();
+    request = runtimes_.request(id, supervisor_, *gen, host_.machine.nofile_hard_limit());
     request.capture_output = output_.mode_of(spec.logs) != config::LogSpec::Mode::Inherit;
-    listeners_.listen_for(gen, id.index);  // a socket nobody served may have stopped
-    const Spawned spawned = host_.runner.spawn(request);
-    const unsigned uid = gen.ids ? gen.ids->uid : host_.machine.self_uid();
-    workers_.add(
-        spawned.handle, id, uid,
-        spawned.cgroup_id != 0 ? std::optional<std::uint64_t>(spawned.cgroup_id) : std::nullopt,
-        spawned.cgroup_path, spawned.memory_events);
+    listeners_.listen_for(*gen, id.index);  // a socket nobody served may have stopped
+    spawned = host_.runner.spawn(request);
+  } catch (const std::exception& e) {
+    // No worker: its lane hears of a spawn that failed. SpawnFailure says whose fault that was;
+    // anything else (no socket for the slot, a host that threw) is the master's.
+    const auto* failure = dynamic_cast<const SpawnFailure*>(&e);
+    const core::ExitStatus::Blame blame =
+        failure != nullptr ? failure->blame() : core::ExitStatus::Blame::Master;
+    lifecycle_.spawn_failed(id, e.what(), blame);
+    more = supervisor_.on(
+        id, core::Exited{core::ExitStatus::spawn_failed(e.what(), blame), host_.clock.random()},
+        now);
+    return;
+  }
+  // The worker runs: from here its lane hears of it whatever else fails.
+  const unsigned uid = gen->ids ? gen->ids->uid : host_.machine.self_uid();
+  workers_.add(
+      spawned.handle, id, uid,
+      spawned.cgroup_id != 0 ? std::optional<std::uint64_t>(spawned.cgroup_id) : std::nullopt,
+      spawned.cgroup_path, spawned.memory_events);
+  try {
     if (request.capture_output) {
       output_.attach(spawned.handle, {spec.name, id.index, lane.generation(), spawned.pid, uid,
-                                      gen.ids ? gen.ids->gid : host_.machine.self_gid()});
+                                      gen->ids ? gen->ids->gid : host_.machine.self_gid()});
     }
     lifecycle_.spawned(id, spawned.pid, request.cpu);
-    more = supervisor_.on(id, core::Spawned{spawned.pid}, now);
-  } catch (const SpawnFailure& e) {
-    lifecycle_.spawn_failed(id, e.what(), e.blame());
-    more = supervisor_.on(
-        id, core::Exited{core::ExitStatus::spawn_failed(e.what(), e.blame()), host_.clock.random()},
-        now);
+  } catch (const std::exception& e) {
+    spdlog::error("{}: after spawning pid {}: {}", lifecycle_.label(id), spawned.pid, e.what());
   }
+  more = supervisor_.on(id, core::Spawned{spawned.pid}, now);
 }
 
 void Daemon::notify_rejected(core::SlotId id, const std::string& why, bool late) {
   observer_.notify_rejected(lifecycle_.label(id), why, late);
 }
 
+// After each batch: each step is its own exception boundary too, so a host failing at one (a
+// socket that will not listen, systemd's socket, a timer) does not keep the others from running.
 void Daemon::after_actions() {
-  if (!reloader_.waiters().empty()) reloader_.waiters().report(supervisor_);
-  if (runtimes_.forget_unused(supervisor_)) systemd_.sockets_changed();
-  sync_listening();
-  systemd_.update(supervisor_, runtimes_.targets(supervisor_));
-  memory_.arm(supervisor_, workers_);  // a worker without memory.high events may have started
+  const auto step = [](const char* what, auto&& run) {
+    try {
+      run();
+    } catch (const std::exception& e) {
+      spdlog::error("after a batch of actions: {} failed: {}", what, e.what());
+    }
+  };
+  step("re-arming timers", [&] { timers_.rearm(); });
+  step("reporting to reload waiters", [&] {
+    if (!reloader_.waiters().empty()) reloader_.waiters().report(supervisor_);
+  });
+  step("closing unused generations", [&] {
+    if (runtimes_.forget_unused(supervisor_)) systemd_.sockets_changed();
+  });
+  step("syncing listening sockets", [&] { sync_listening(); });
+  step("telling systemd", [&] { systemd_.update(supervisor_, runtimes_.targets(supervisor_)); });
+  // A worker without memory.high events may have started.
+  step("arming the memory check", [&] { memory_.arm(supervisor_, workers_); });
 }
 
 void Daemon::on_memory_high(WorkerHandle worker, std::uint64_t current_kb) {

@@ -17,9 +17,17 @@ Fd& Fd::operator=(Fd&& other) noexcept {
   return *this;
 }
 
+// Never throws what the host reports (it runs in destructors): close(2) lets go of the fd even
+// when it reports an error, so that is logged and the fd counted as closed. (A logic_error, a
+// bug such as a double close, still ends the master.)
 void Fd::reset() {
-  if (fd_ >= 0 && host_ != nullptr) host_->close(fd_);
-  fd_ = -1;
+  const int fd = std::exchange(fd_, -1);
+  if (fd < 0 || host_ == nullptr) return;
+  try {
+    host_->close(fd);
+  } catch (const std::system_error& e) {
+    spdlog::error("closing socket fd {}: {}", fd, e.what());
+  }
 }
 
 Listeners::Listeners(Sockets& sockets, Machine& machine, SystemdLink& systemd, Occupancy& occupancy)

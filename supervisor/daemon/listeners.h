@@ -1,8 +1,8 @@
 // The listening sockets the master holds, by app and generation. A generation's listeners are
 // shared with the previous generation's wherever a reload kept the address and mode, so a
 // rollout hands the same socket to the old and the new workers and no connection is refused.
-// Every socket is made through the Host, and closed through it when the last generation using
-// it is forgotten.
+// Every socket is made through the host (its Sockets role), and closed through it when the last
+// generation using it is forgotten.
 #pragma once
 
 #include <map>

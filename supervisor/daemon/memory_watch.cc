@@ -21,13 +21,13 @@ void MemoryWatch::arm(const core::Supervisor& supervisor, const Workers& workers
   std::optional<core::Duration> interval = core::MemoryPolicy::interval(supervisor);
   if (interval && !sampling_needed(supervisor, workers)) interval.reset();  // the kernel tells
   if (!interval) {
-    if (next_) timers_.cancel(kKey);
-    next_.reset();
+    if (std::exchange(next_, std::nullopt)) timers_.cancel(kKey);
     return;
   }
   if (next_) return;
-  next_ = core::later(clock_.now(), *interval);
-  timers_.arm(kKey, *next_);
+  const core::TimePoint deadline = core::later(clock_.now(), *interval);
+  timers_.arm(kKey, deadline);  // first: one the host refused is tried again next time
+  next_ = deadline;
 }
 
 std::vector<MemoryWatch::Replace> MemoryWatch::fired(const core::Supervisor& supervisor,

@@ -140,9 +140,13 @@ void WorkerOutput::write_file(const std::string& name, App& a, std::string batch
   const std::size_t size = batch.size();
   if (size == 0) return;
   file_writer_[a.spec.file] = name;
-  if (!sinks_.log_file_write({a.spec.file, a.spec.max_size, a.spec.keep}, std::move(batch))) {
-    a.dropped += size;
+  bool written = false;
+  try {  // a sink that throws drops the batch, counted like a full queue
+    written = sinks_.log_file_write({a.spec.file, a.spec.max_size, a.spec.keep}, std::move(batch));
+  } catch (const std::exception& e) {
+    spdlog::debug("{}: log file {}: {}", name, a.spec.file, e.what());
   }
+  if (!written) a.dropped += size;
 }
 
 // Lines a file's writer accepted but could not write (the file was refused, a write failed) are
@@ -198,7 +202,12 @@ bool WorkerOutput::to_journal(const Source& source, bool err, std::string_view t
   entry.pid = source.pid;
   entry.uid = source.uid;
   entry.gid = source.gid;
-  return sinks_.journal_send(entry);
+  try {  // a sink that throws drops the entry, counted like a full socket
+    return sinks_.journal_send(entry);
+  } catch (const std::exception& e) {
+    spdlog::debug("journal: {}", e.what());
+    return false;
+  }
 }
 
 void WorkerOutput::report_drops(const std::string& name, App& a) {

@@ -1,8 +1,8 @@
-// The real Host: one asio io_context on one thread. It turns signals, reaped children, notify
-// datagrams, the spawn slots' wake-ups, timers and control connections into calls on
-// HostEvents, and the daemon's calls into system calls (through supervisor/os/). Every call into
-// the daemon is an exception boundary: whatever escapes is logged as critical with its context,
-// and the loop goes on, so no event can end the master.
+// The real host, every role of daemon/host.h: one asio io_context on one thread. It turns
+// signals, reaped children, notify datagrams, the spawn slots' wake-ups, timers and control
+// connections into calls on HostEvents, and the daemon's calls into system calls (through
+// supervisor/os/). Every call into the daemon is an exception boundary: whatever escapes is logged
+// as critical with its context, and the loop goes on, so no event can end the master.
 #pragma once
 
 #include <memory>

@@ -69,6 +69,19 @@ class FakeHost final : public daemon::Clock,
 
   core::TimePoint clock = core::TimePoint{} + std::chrono::hours(1);
 
+  // ---- failures on demand: the next `fail_times` calls of the kind `fail_at` throw (EIO) ----
+  // Kinds: spawn, signal, signal_tree, arm, cancel, bind, close (the fd is closed first, as
+  // close(2) does), listen, stop_listening, journal_send, log_file_write, sd_notify.
+  std::string fail_at;
+  int fail_times = 0;
+  int failures = 0;  // how many were thrown
+  void maybe_fail(const char* kind) {
+    if (fail_times == 0 || fail_at != kind) return;
+    --fail_times;
+    ++failures;
+    throw std::system_error(EIO, std::system_category(), std::string("fake host: ") + kind);
+  }
+
   core::TimePoint now() override { return clock; }
   unsigned self_uid() override { return 0; }
   unsigned self_gid() override { return 0; }
@@ -93,11 +106,13 @@ class FakeHost final : public daemon::Clock,
   bool stderr_is_journal() override { return journal_stderr; }
   bool journal_available() override { return journal_up; }
   bool journal_send(const daemon::JournalEntry& entry) override {
+    maybe_fail("journal_send");
     if (journal_full) return false;
     journal.push_back(entry);
     return true;
   }
   bool log_file_write(const daemon::LogFile& file, std::string lines) override {
+    maybe_fail("log_file_write");
     if (files_full) return false;
     files[file.path] += lines;
     return true;
@@ -111,6 +126,7 @@ class FakeHost final : public daemon::Clock,
   std::vector<std::string> environment() override { return environment_; }
 
   daemon::Spawned spawn(const daemon::SpawnRequest& request) override {
+    maybe_fail("spawn");
     const daemon::WorkerHandle handle = next_handle_++;
     const int pid = next_pid_++;
     workers[handle] = Worker{request, pid, true};
@@ -118,13 +134,21 @@ class FakeHost final : public daemon::Clock,
             cgroups && memory_events && request.memory_high != 0};
   }
   void signal(daemon::WorkerHandle worker, int signal) override {
+    maybe_fail("signal");
     signals.emplace_back(worker, signal);
   }
-  void signal_tree(int pid, int signal) override { tree_signals.emplace_back(pid, signal); }
+  void signal_tree(int pid, int signal) override {
+    maybe_fail("signal_tree");
+    tree_signals.emplace_back(pid, signal);
+  }
   void arm(const daemon::TimerKey& key, core::TimePoint deadline) override {
+    maybe_fail("arm");
     timers[key] = deadline;
   }
-  void cancel(const daemon::TimerKey& key) override { timers.erase(key); }
+  void cancel(const daemon::TimerKey& key) override {
+    maybe_fail("cancel");
+    timers.erase(key);
+  }
 
   int bind(const config::Address& address, int, bool, const os::SocketAccess&) override {
     if (const auto held = occupants.find(address.text);
@@ -135,6 +159,7 @@ class FakeHost final : public daemon::Clock,
       throw std::system_error(EMFILE, std::system_category(), "socket " + address.text);
     }
     if (fail_bind_after > 0) --fail_bind_after;
+    maybe_fail("bind");
     ++binds;
     const int fd = next_fd_++;
     open_fds.insert(fd);
@@ -144,10 +169,17 @@ class FakeHost final : public daemon::Clock,
     if (open_fds.erase(fd) != 1)
       throw std::logic_error("fd " + std::to_string(fd) + " closed twice");
     not_listening.erase(fd);
+    maybe_fail("close");
   }
   std::set<int> not_listening;  // fds stop_listening() stopped (until listen())
-  void listen(int fd, int) override { not_listening.erase(fd); }
-  void stop_listening(int fd) override { not_listening.insert(fd); }
+  void listen(int fd, int) override {
+    maybe_fail("listen");
+    not_listening.erase(fd);
+  }
+  void stop_listening(int fd) override {
+    maybe_fail("stop_listening");
+    not_listening.insert(fd);
+  }
   void set_reuseport(int) override {}
   std::uint16_t local_port(int) override { return 8080; }
   std::string socket_mismatch(int, const config::Address&, bool) override { return {}; }
@@ -272,7 +304,10 @@ class FakeHost final : public daemon::Clock,
     return out;
   }
   bool sd_enabled() override { return true; }
-  void sd_notify(const std::string& state) override { sd_messages.push_back(state); }
+  void sd_notify(const std::string& state) override {
+    maybe_fail("sd_notify");
+    sd_messages.push_back(state);
+  }
   bool sd_store_fd(int, const std::string&) override { return true; }
   void sd_remove_fd(const std::string&) override {}
   int control_adopted_fd = -1;  // the last open_control()'s adopt_fd
