@@ -86,7 +86,8 @@ void print_event(const clusterd::control::EventRecord& e, bool json) {
   if (e.generation != 0) who += " gen " + std::to_string(e.generation);
   if (e.pid != 0) who += " pid " + std::to_string(e.pid);
   std::cout << clock_time(e.time_ms) << " " << clusterd::printable(e.kind) << " " << who << ": "
-            << clusterd::printable(e.reason) << "\n"
+            << clusterd::printable(e.reason)
+            << (e.last_words.empty() ? "" : ": " + clusterd::printable(e.last_words)) << "\n"
             << std::flush;
 }
 

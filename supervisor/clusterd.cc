@@ -230,12 +230,6 @@ void warn_landing(const clusterd::config::Config& config) {
     if (app.watch) {
       spdlog::warn("{}: watch is checked but not yet carried out by this version", app.name);
     }
-    if (app.min_ready.count() > 0) {
-      spdlog::warn(
-          "{}: min_ready is checked but not yet carried out by this version: a worker "
-          "counts as ready as its ready mode says",
-          app.name);
-    }
   }
 }
 

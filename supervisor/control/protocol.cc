@@ -238,14 +238,16 @@ json log_json(const LogRecord& r) {
 }
 
 json event_json(const EventRecord& r) {
-  return json{{"seq", r.seq},
-              {"time_ms", r.time_ms},
-              {"kind", r.kind},
-              {"app", r.app.empty() ? json(nullptr) : json(r.app)},
-              {"worker", r.worker < 0 ? json(nullptr) : json(r.worker)},
-              {"generation", r.generation == 0 ? json(nullptr) : json(r.generation)},
-              {"pid", r.pid == 0 ? json(nullptr) : json(r.pid)},
-              {"reason", r.reason}};
+  json j{{"seq", r.seq},
+         {"time_ms", r.time_ms},
+         {"kind", r.kind},
+         {"app", r.app.empty() ? json(nullptr) : json(r.app)},
+         {"worker", r.worker < 0 ? json(nullptr) : json(r.worker)},
+         {"generation", r.generation == 0 ? json(nullptr) : json(r.generation)},
+         {"pid", r.pid == 0 ? json(nullptr) : json(r.pid)},
+         {"reason", r.reason}};
+  if (!r.last_words.empty()) j["last_words"] = r.last_words;
+  return j;
 }
 
 LogRecord log_from(const json& j) {
@@ -272,6 +274,7 @@ EventRecord event_from(const json& j) {
   r.generation = field(j, "generation", 0u);
   r.pid = field(j, "pid", 0);
   r.reason = field<std::string>(j, "reason", "");
+  r.last_words = field<std::string>(j, "last_words", "");
   return r;
 }
 

@@ -24,12 +24,13 @@ struct LogRecord {
 struct EventRecord {
   std::uint64_t seq = 0;
   std::int64_t time_ms = 0;
-  std::string kind;         // "spawned", "ready", "exited", ... (docs/logs.md lists them)
-  std::string app;          // empty for the daemon's own (a refused reload)
-  int worker = -1;          // the slot; -1 for app-wide events (rollout, scale)
-  unsigned generation = 0;  // 0 when none applies
-  int pid = 0;              // 0 when no process is concerned
-  std::string reason;       // in words
+  std::string kind;          // "spawned", "ready", "exited", ... (docs/logs.md lists them)
+  std::string app;           // empty for the daemon's own (a refused reload)
+  int worker = -1;           // the slot; -1 for app-wide events (rollout, scale)
+  unsigned generation = 0;   // 0 when none applies
+  int pid = 0;               // 0 when no process is concerned
+  std::string reason;        // in words
+  std::string last_words{};  // `exited`: the line of its output that says why (may be empty)
 };
 
 }  // namespace clusterd::control

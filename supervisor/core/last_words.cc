@@ -18,14 +18,14 @@ std::string lower(std::string_view s) {
 
 bool reads_like_error(std::string_view text) {
   static constexpr std::array<std::string_view, 15> kWords = {
-      "error",     "exception", "fatal",   "panic",     "not set",
-      "not found", "no such",   "denied",  "in use",    "cannot",
-      "can't",     "refused",   "failed",  "traceback", "segmentation fault"};
+      "error",     "exception", "fatal",  "panic",     "not set",
+      "not found", "no such",   "denied", "in use",    "cannot",
+      "can't",     "refused",   "failed", "traceback", "segmentation fault"};
   const std::string l = lower(text);
   // A stack frame ("    at Module._load (...)", "  File \"x.py\", line 3") is not the cause.
   const std::size_t first = l.find_first_not_of(" \t");
-  if (first != std::string::npos && (l.compare(first, 3, "at ") == 0 ||
-                                     l.compare(first, 5, "file ") == 0)) {
+  if (first != std::string::npos &&
+      (l.compare(first, 3, "at ") == 0 || l.compare(first, 5, "file ") == 0)) {
     return false;
   }
   return std::any_of(kWords.begin(), kWords.end(),
@@ -54,9 +54,7 @@ std::string printable(std::string_view text) {
   return begin == std::string::npos ? std::string() : out.substr(begin);
 }
 
-bool blank(const std::string& text) {
-  return text.find_first_not_of(" \t\r") == std::string::npos;
-}
+bool blank(const std::string& text) { return text.find_first_not_of(" \t\r") == std::string::npos; }
 
 }  // namespace
 

@@ -165,7 +165,8 @@ void Daemon::on_signal(int signal) {
 
 void Daemon::on_exit(WorkerHandle worker, const core::ExitStatus& reaped) {
   core::ExitStatus status = reaped;
-  status.last_words = core::last_words(output_.take_last_lines(worker));
+  const std::string words = core::last_words(output_.take_last_lines(worker));
+  if (!status.success()) status.last_words = words;  // a clean exit needs no why
   const std::optional<core::SlotId> id = workers_.remove(worker);
   if (!id) return;
   lifecycle_.exited(*id, status);

@@ -132,7 +132,9 @@ void LifecycleLog::exited(core::SlotId id, const core::ExitStatus& status) {
     return;
   }
   const int pid = supervisor_.lane(id).pid();
-  events_.record(event_for(id, "exited", status.describe()), EventLog::Level::Info,
+  control::EventRecord e = event_for(id, "exited", status.to_string());
+  e.last_words = status.last_words;
+  events_.record(std::move(e), EventLog::Level::Info,
                  fmt::format("{}: pid {} exited ({}){}", label(id), pid, status.to_string(),
                              status.last_words.empty() ? "" : ": " + status.last_words));
 }

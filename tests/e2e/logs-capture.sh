@@ -57,8 +57,15 @@ EVENTS=$!
 EXTRA_PIDS+=("$EVENTS")
 wait_for "the followers to be connected" bash -c "ss -Hx state connected src '$T/ctl.sock' | wc -l | grep -qx 2"
 slot0=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["apps"][0]["workers"][0]["pid"])' "$T/status.json")
+# Both running (ready: exec holds a worker for min_ready first): the kill is a crash, not a
+# failed start.
+wait_for "both workers ready" "$CLUSTERCTL" status --check
 kill -KILL "$slot0"
-restarted() { grep -q "\"text\":\"done t " "$T/follow.json" && grep -q '"kind":"ready"' "$T/events.json"; }
+# The replacement's ready event: slot 0's first after the exit.
+restarted() {
+  grep -q "\"text\":\"done t " "$T/follow.json" &&
+    sed -n '/"kind":"exited"/,$p' "$T/events.json" | grep '"kind":"ready"' | grep -q '"worker":0,'
+}
 wait_for "the restarted worker's lines in the follow" restarted
 cp "$T/events.json" "$T/events-kill.json"  # what the kill caused, before the reload adds more
 write_config 2
