@@ -53,7 +53,14 @@ adopt_round() {
   start_daemon "$T/c.yaml"
   wait_for "$kind: 4 workers ready" "$CLUSTERCTL" status --check
   all_four_answer
-  local victim out
+  kill_one_during_burst "$kind"
+  stop_daemon
+}
+
+# kill_one_during_burst LABEL: kill -9 of one worker during a burst of 200 new connections
+# refuses none and leaves none unanswered; the replacement gets ready and all four answer.
+kill_one_during_burst() {
+  local label=$1 victim out
   victim=$(worker_pids | head -1)
   $HTTP count "$PORT" 200 30 split >"$T/count" 2>&1 &
   local load=$!
@@ -61,11 +68,10 @@ adopt_round() {
   kill -KILL "$victim"
   wait "$load" || true
   out=$(cat "$T/count")
-  grep -q ' refused=0 ' <<<"$out" || fail "$kind: connections refused while a worker died: $out"
-  grep -q ' timed_out=0 ' <<<"$out" || fail "$kind: connections never answered: $out"
-  wait_for "$kind: the killed worker replaced and ready" \
+  grep -q ' refused=0 ' <<<"$out" || fail "$label: connections refused while a worker died: $out"
+  grep -q ' timed_out=0 ' <<<"$out" || fail "$label: connections never answered: $out"
+  wait_for "$label: the killed worker replaced and ready" \
     bash -c "! kill -0 $victim 2>/dev/null && $CLUSTERCTL status --check"
   all_four_answer
-  echo "$kind: $out"
-  stop_daemon
+  echo "$label: $out"
 }

@@ -7,8 +7,9 @@
                                    waits (up to 10 s) for every answer; prints "ok=K failed=F"
   http.py load PORT SECONDS [THREADS] [keepalive]
                                    requests from THREADS (4) threads for SECONDS (at most 120),
-                                   a new connection each (or keep-alive connections); prints
-                                   "ok=K failed=F" and the first errors
+                                   or until SIGINT, a new connection each (or keep-alive
+                                   connections); says "load: first answer" on stderr at the
+                                   first 200; prints "ok=K failed=F" and the first errors
   http.py count PORT N [BOUND] [split]
                                    N new connections at once, one request each; each is answered
                                    (a 200 within BOUND seconds, default 10), refused (connection
@@ -19,6 +20,7 @@
                                    it died) counts as other, and refused means ECONNREFUSED only
 Exit status: 0 if every request got a 200, 1 otherwise.
 """
+import signal
 import socket
 import sys
 import threading
@@ -36,13 +38,14 @@ def read_response(sock):
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
-    length, close = 0, False
+    # An HTTP/1.0 answer ends its connection unless it says keep-alive.
+    length, close = 0, lines[0].startswith("HTTP/1.0")
     for line in lines[1:]:
         k, _, v = line.partition(":")
         if k.strip().lower() == "content-length":
             length = int(v.strip())
-        if k.strip().lower() == "connection" and v.strip().lower() == "close":
-            close = True
+        if k.strip().lower() == "connection":
+            close = v.strip().lower() != "keep-alive" if close else v.strip().lower() == "close"
     while len(body) < length:
         chunk = sock.recv(65536)
         if not chunk:
@@ -180,10 +183,12 @@ def main():
         keepalive = len(sys.argv) > 5 and sys.argv[5] == "keepalive"
         deadline = time.monotonic() + seconds
         counts, errors, lock = [0, 0], [], threading.Lock()
+        stop = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
 
         def run():
             sock = None
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not stop.is_set():
                 try:
                     if keepalive:
                         if sock is None:
@@ -203,6 +208,8 @@ def main():
                         sock.close()
                         sock = None
                 with lock:
+                    if ok and counts[0] == 0:
+                        print("load: first answer", file=sys.stderr, flush=True)
                     counts[0 if ok else 1] += 1
                     if err and len(errors) < 5:
                         errors.append(err)
