@@ -50,6 +50,7 @@ echo "reload of a deploy that cannot start, exit $rc:"
 sed 's/^/  | /' "$T/reload"
 [[ $rc -ne 0 ]] || fail "reload of a deploy that dies at start exited 0: $(cat "$T/reload")"
 grep -q "rolled back" "$T/reload" || fail "the reply does not say it rolled back: $(cat "$T/reload")"
+grep -q "Cannot find module" "$T/reload" || fail "the reply does not name the missing module: $(cat "$T/reload")"
 [[ $(worker_pids | sort) == "$before" ]] || fail "the old workers were replaced: $before -> $(worker_pids)"
 grep -q " failed=0" "$T/load-keep" || fail "requests failed during the rollback: $(cat "$T/load-keep")"
 all_four_answer
