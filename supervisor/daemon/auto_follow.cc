@@ -1,5 +1,7 @@
 #include "supervisor/daemon/auto_follow.h"
 
+#include "supervisor/core/upkeep.h"
+
 namespace clusterd::daemon {
 
 void AutoFollow::add_app(std::optional<core::Duration> interval, unsigned followed) {
@@ -31,12 +33,11 @@ AutoFollow::Look AutoFollow::fired(std::size_t app, const core::Supervisor& supe
   const core::AppState& state = supervisor.apps()[app];
   if (state.removed || supervisor.stopping()) return {};
   const os::CpuBudget cpus = machine_.cpus();
-  if (cpus.count != apps_[app].followed && cpus.count != state.instances) {
-    return {cpus.count,
-            cpus.reason + " (auto_follow, was " + std::to_string(state.instances) + ")"};
-  }
-  apps_[app].followed = cpus.count;
-  return {};
+  const core::FollowDecision d =
+      core::follow_cpus(state, supervisor.stopping(), apps_[app].followed, cpus.count, cpus.reason);
+  apps_[app].followed = d.followed;
+  if (!d.scale_to) return {};
+  return {*d.scale_to, d.reason};
 }
 
 }  // namespace clusterd::daemon

@@ -23,12 +23,7 @@ std::optional<std::string> Daemon::scale_to(std::size_t app, unsigned n, const s
   } catch (const std::exception& e) {
     return "cannot scale " + name + " to " + std::to_string(n) + ": " + e.what();
   }
-  if (n < before && listeners_.shrink(gens, n) && !host_.machine.tcp_migrate_req()) {
-    spdlog::warn(
-        "{}: net.ipv4.tcp_migrate_req is 0: connections still queued on the removed slots' "
-        "sockets will be reset; set it to 1 (Linux 5.14+) to migrate them",
-        name);
-  }
+  if (n < before) listeners_.scale_down(name, gens, n);
   systemd_.sockets_changed();
   const core::Outcome outcome = supervisor_.scale(app, n, reason, host_.clock.now());
   if (outcome.refused) return outcome.refused->reason;

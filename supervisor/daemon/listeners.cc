@@ -230,6 +230,16 @@ void Listeners::install(std::vector<std::pair<Listener*, std::vector<Fd>>> grown
   }
 }
 
+void Listeners::scale_down(const std::string& app, std::map<unsigned, Generation>& generations,
+                           unsigned slots) {
+  if (shrink(generations, slots) && !machine_.tcp_migrate_req()) {
+    spdlog::warn(
+        "{}: net.ipv4.tcp_migrate_req is 0: connections still queued on the removed slots' "
+        "sockets will be reset; set it to 1 (Linux 5.14+) to migrate them",
+        app);
+  }
+}
+
 bool Listeners::shrink(std::map<unsigned, Generation>& generations, unsigned slots) {
   bool closed = false;
   for (auto& [number, gen] : generations) {

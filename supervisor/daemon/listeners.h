@@ -83,6 +83,10 @@ class Listeners {
   /// Lets go of the reuseport sockets of slots >= `slots` in every generation of `app` (scale
   /// down, or a retired slot). Returns whether any was closed.
   bool shrink(std::map<unsigned, Generation>& generations, unsigned slots);
+  /// A scale of `app` down to `slots`: shrink(), and the one warning when sockets closed while
+  /// net.ipv4.tcp_migrate_req is 0 (their queued connections are reset).
+  void scale_down(const std::string& app, std::map<unsigned, Generation>& generations,
+                  unsigned slots);
   /// What installing a prepared generation changes in sockets it shares with a running one: a
   /// new backlog (listen() again; it cannot fail on a listening socket).
   void apply_backlogs(Generation& gen);

@@ -1,20 +1,17 @@
 #include "supervisor/daemon/memory_watch.h"
 
+#include "supervisor/core/upkeep.h"
+
 namespace clusterd::daemon {
 
 bool MemoryWatch::sampling_needed(const core::Supervisor& supervisor, const Workers& workers) {
-  for (std::size_t a = 0; a < supervisor.apps().size(); ++a) {
-    const core::AppState& app = supervisor.apps()[a];
-    if (app.removed || !app.spec.max_memory) continue;
-    for (unsigned i = 0; i < app.slots.size(); ++i) {
-      for (unsigned l = 0; l < 2; ++l) {
-        if (app.slots[i].lanes[l].pid() == 0) continue;
-        const std::optional<WorkerHandle> handle = workers.handle_of({a, i, l});
-        if (!handle || !workers.memory_events_of(*handle)) return true;
-      }
-    }
-  }
-  return false;
+  return core::memory_sampling_needed(supervisor,
+                                      [&](const core::SlotId& id) {
+                                        const std::optional<WorkerHandle> handle =
+                                            workers.handle_of(id);
+                                        return handle && workers.memory_events_of(*handle);
+                                      })
+      .has_value();
 }
 
 void MemoryWatch::arm(const core::Supervisor& supervisor, const Workers& workers) {

@@ -194,13 +194,8 @@ std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPl
       execute(supervisor_.roll(a, spec, p.instances, p.instances_reason, now).actions);
       rolled.push_back(spec.name);
     } else if (p.scale) {
-      if (p.instances < supervisor_.apps()[a].instances &&
-          listeners_.shrink(runtimes_.generations(a), p.instances) &&
-          !host_.machine.tcp_migrate_req()) {
-        spdlog::warn(
-            "{}: net.ipv4.tcp_migrate_req is 0: connections still queued on the removed "
-            "slots' sockets will be reset",
-            spec.name);
+      if (p.instances < supervisor_.apps()[a].instances) {
+        listeners_.scale_down(spec.name, runtimes_.generations(a), p.instances);
       }
       execute(supervisor_.scale(a, p.instances, p.instances_reason, now).actions);
     }

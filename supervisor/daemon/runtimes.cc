@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "supervisor/core/upkeep.h"
+
 namespace clusterd::daemon {
 
 SpawnContext spawn_context(Machine& machine, Occupancy& occupancy,
@@ -44,13 +46,7 @@ bool Runtimes::forget_unused(const core::Supervisor& supervisor) {
     const core::AppState& state = supervisor.apps()[a];
     std::map<unsigned, Generation>& gens = apps_[a].generations;
     for (auto it = gens.begin(); it != gens.end();) {
-      bool live = !state.removed && state.specs.count(it->first) != 0;
-      for (const core::Slot& slot : state.slots) {
-        for (const core::Lane& lane : slot.lanes) {
-          live = live || (lane.generation() == it->first && lane.state() != core::LaneState::Idle);
-        }
-      }
-      if (live) {
+      if (core::generation_kept(state, it->first)) {
         ++it;
       } else {
         it = gens.erase(it);
