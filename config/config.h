@@ -57,7 +57,9 @@ struct ListenerSpec {
 
 /// exec: ready once started; notify: READY=1 on the notify socket; listen: ready when the worker's
 /// own listen() is adopted (needs `adopt`; the daemon's part lands with socket adoption).
-enum class ReadyMode { Exec, Notify, Listen };
+/// fd: ready when the worker writes a line to the fd named by CLUSTER_READY_FD (s6's
+/// notification-fd protocol: any language can write to an fd).
+enum class ReadyMode { Exec, Notify, Listen, Fd };
 /// `min_ready` of an app with `ready: exec` that does not set it.
 inline constexpr std::chrono::milliseconds kDefaultExecMinReady{1000};
 enum class RestartPolicy { Always, OnFailure, Never };

@@ -202,7 +202,8 @@ bool Walker::lifecycle_key(const Entry& k, AppSpec& app) {
   if (key == "ready") {
     if (auto v = one_of<ReadyMode>(k, {{"exec", ReadyMode::Exec},
                                        {"notify", ReadyMode::Notify},
-                                       {"listen", ReadyMode::Listen}})) {
+                                       {"listen", ReadyMode::Listen},
+                                       {"fd", ReadyMode::Fd}})) {
       app.ready = *v;
     }
   } else if (key == "ready_timeout") {

@@ -128,7 +128,8 @@ void Lane::handle(const Ready&, Step& s) {
   if (r_.state != LaneState::Starting || !r_.worker || r_.worker->settling) return;
   ready(s.spec.ready == config::ReadyMode::Listen
             ? "listen() on the master's socket (ready: listen)"
-            : "READY=1",
+        : s.spec.ready == config::ReadyMode::Fd ? "a line on its ready fd (ready: fd)"
+                                                : "READY=1",
         s);
 }
 
@@ -198,6 +199,7 @@ void Lane::handle(const TimerFired& e, Step& s) {
           "up for min_ready (" + std::to_string(s.spec.min_ready.count()) + "ms) after " +
               (s.spec.ready == config::ReadyMode::Exec     ? std::string("exec")
                : s.spec.ready == config::ReadyMode::Listen ? std::string("its listen()")
+               : s.spec.ready == config::ReadyMode::Fd     ? std::string("its ready line")
                                                            : std::string("READY=1")),
           s);
     return;

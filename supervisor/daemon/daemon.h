@@ -79,6 +79,7 @@ class Daemon final : public HostEvents {
   void on_output(WorkerHandle worker, OutputStream stream, std::string_view bytes) override;
   void on_output_end(WorkerHandle worker, OutputStream stream) override;
   SocketAnswer on_socket_call(WorkerHandle worker, const os::SocketCall& call) override;
+  void on_ready_line(WorkerHandle worker) override;
   void on_request(const control::Request& request, const control::Peer& peer,
                   control::ReplyPtr reply);
 

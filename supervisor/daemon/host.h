@@ -64,6 +64,9 @@ struct SpawnRequest {
   /// Socket adoption (docs/adoption.md): the worker and all it starts run under a filter that
   /// stops their bind() and listen() for HostEvents::on_socket_call to answer.
   bool adopt = false;
+  /// ready: fd: the write end of a pipe goes to the worker after `fds` (at 3 + fds.size());
+  /// a line written to it is HostEvents::on_ready_line.
+  bool ready_pipe = false;
 };
 
 /// The answer to a worker's bind() or listen() under socket adoption, carried out by the host.
@@ -441,6 +444,9 @@ class HostEvents {
   /// in the kernel until the host carries out the answer. A worker already reaped may still
   /// have descendants that call.
   virtual SocketAnswer on_socket_call(WorkerHandle worker, const os::SocketCall& call) = 0;
+  /// A worker spawned with `ready_pipe` (or anything it started) wrote a whole line to it (once;
+  /// the pipe is closed after).
+  virtual void on_ready_line(WorkerHandle worker) = 0;
 };
 
 }  // namespace clusterd::daemon

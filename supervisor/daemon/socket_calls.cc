@@ -30,4 +30,11 @@ SocketAnswer Daemon::on_socket_call(WorkerHandle worker, const os::SocketCall& c
   return answered.answer;
 }
 
+// ready: fd: a line on the worker's ready pipe (s6's notification-fd).
+void Daemon::on_ready_line(WorkerHandle worker) {
+  const std::optional<core::SlotId> id = workers_.slot_of(worker);
+  if (!id || supervisor_.spec(*id).ready != config::ReadyMode::Fd) return;
+  execute(supervisor_.on(*id, core::Ready{}, host_.clock.now()));
+}
+
 }  // namespace clusterd::daemon

@@ -102,6 +102,11 @@ SpawnRequest spawn_request(const config::AppSpec& spec, const Generation& gen, u
           ? worker::build_worker_env(context.inherited_env, env)
           : worker::build_worker_env(
                 worker::inherited_env(context.inherited_env, inherit, spec.inherit_env.names), env);
+  // ready: fd: the write end of a pipe after the sockets, named in the environment.
+  if (spec.ready == config::ReadyMode::Fd) {
+    request.ready_pipe = true;
+    request.env.push_back("CLUSTER_READY_FD=" + std::to_string(3 + request.fds.size()));
+  }
   request.cwd = spec.cwd;
   request.ids = gen.ids;
   request.nofile =

@@ -13,6 +13,7 @@
 #include <asio/post.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <vector>
 
@@ -71,6 +72,7 @@ Processes::Processes(asio::io_context& io, const std::string& runtime_dir,
                      const std::string& cgroups, const TakenOver* taken)
     : output_(io),
       adoption_(io),
+      ready_(io),
       io_(io),
       slots_io_(io_),
       devnull_(open("/dev/null", O_RDONLY | O_CLOEXEC)),
@@ -110,6 +112,7 @@ void Processes::start(daemon::HostEvents& events) {
   events_ = &events;
   output_.start(events);
   adoption_.start(events);
+  ready_.start(events);
   if (const int wake = os::SpawnSlots::wake_fd(); wake >= 0) {
     const int fd = fcntl(wake, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) {
@@ -362,6 +365,23 @@ void Processes::sweep_started() {
   });
 }
 
+namespace {
+
+struct ReadyPipe {
+  os::UniqueFd read, write;
+};
+
+// ready: fd: a pipe whose write end the worker gets after its sockets.
+ReadyPipe ready_pipe() {
+  int ends[2];
+  if (pipe2(ends, O_CLOEXEC) != 0) {
+    throw daemon::SpawnFailure(std::string("ready pipe: ") + std::strerror(errno), blame_of(errno));
+  }
+  return {os::UniqueFd(ends[0]), os::UniqueFd(ends[1])};
+}
+
+}  // namespace
+
 daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
   sweep_started();
   const unsigned uid = request.ids ? request.ids->uid : self_uid_;
@@ -383,6 +403,9 @@ daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
   spec.env.assign(request.env.begin(), request.env.end());  // views: no copy of every string
   spec.env.push_back(notify_entry);
   spec.fds = request.fds;
+  // The child's copy of the ready pipe's write end is made at the clone: ours closes at return.
+  auto [ready_read, ready_write] = request.ready_pipe ? ready_pipe() : ReadyPipe{};
+  if (ready_write) spec.fds.push_back(ready_write.get());
   spec.cwd = request.cwd;
   spec.ids = request.ids;
   if (request.nofile) {
@@ -421,6 +444,7 @@ daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
     watch_notify(handle, worker.notify);
     if (request.capture_output) output_.watch(handle, pipes);
     if (child.adopt_listener) adoption_.watch(handle, std::move(child.adopt_listener));
+    if (ready_read) ready_.watch(handle, std::move(ready_read));
     if (memory_high) start_memory_watch(handle, cgroup->path());
   } catch (const std::exception& e) {
     os::signal_pidfd(worker.pidfd.get(), SIGKILL);  // one we cannot follow must not run

@@ -20,6 +20,7 @@
 #include "supervisor/daemon/host.h"
 #include "supervisor/loop/adoption_calls.h"
 #include "supervisor/loop/output_pipes.h"
+#include "supervisor/loop/ready_pipes.h"
 #include "supervisor/loop/spawn_spare.h"
 #include "supervisor/os/cgroup.h"
 #include "supervisor/os/notify_socket.h"
@@ -86,6 +87,7 @@ class Processes {
   void watch_slots();
   OutputPipes output_;
   AdoptionCalls adoption_;  // the filters of workers started with `adopt`
+  ReadyPipes ready_;        // the ready pipes of workers started with `ready_pipe`
   /// Once the worker's child has exec'd or exited: what it reported, and its memory goes back.
   void collect_report(Worker& worker);
   /// collect_report() for every worker still starting, at each spawn and when a child wakes the

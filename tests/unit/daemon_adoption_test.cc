@@ -129,3 +129,25 @@ TEST_CASE("daemon: a call from what a reaped worker left behind is the kernel's 
   CHECK(loop.daemon->on_socket_call(1, bind_call("[::]:8080", 55)).kind ==
         daemon::SocketAnswer::Kind::Proceed);
 }
+
+TEST_CASE(
+    "daemon: ready: fd names the pipe after the sockets, a line on it makes the worker ready") {
+  Loop loop(
+      "control: { socket: /run/test/ctl.sock }\n"
+      "apps:\n"
+      "  web:\n"
+      "    command: [\"/bin/web\"]\n"
+      "    instances: 2\n"
+      "    ready: fd\n"
+      "    listen:\n"
+      "      http: { address: \"127.0.0.1:8080\", mode: shared }\n");
+  const daemon::SpawnRequest& request = loop.host.workers.at(1).request;
+  CHECK(request.ready_pipe);
+  CHECK(std::count(request.env.begin(), request.env.end(), "CLUSTER_READY_FD=4") == 1);
+  CHECK(loop.web().slots[0].current().state() == core::LaneState::Starting);
+  loop.notify(1, "STATUS=up");  // anything but its line does not count
+  CHECK(loop.web().slots[0].current().state() == core::LaneState::Starting);
+  loop.daemon->on_ready_line(1);
+  CHECK(loop.web().slots[0].current().state() == core::LaneState::Running);
+  CHECK(loop.web().slots[1].current().state() == core::LaneState::Starting);
+}
