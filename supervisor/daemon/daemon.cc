@@ -65,6 +65,7 @@ Daemon::Daemon(HostRoles host, DaemonOptions options)
       systemd_(host.systemd, host.clock, options.fd_store),
       memory_(host.timers, host.clock, host.sampling),
       follow_(host.timers, host.clock, host.machine),
+      schedules_(host.timers, host.clock),
       upgrader_(host.upgrade, host.systemd, std::move(options.argv), host.upgrade.own_binary(),
                 host.clock.now()),
       endpoints_(host.endpoints, control_handler(*this), http_handler(*this)) {
@@ -115,6 +116,7 @@ HttpHandler Daemon::http_handler(Daemon& daemon) {
 void Daemon::add_app_runtime(const config::AppSpec& spec, std::vector<int> cpus) {
   runtimes_.add_app(std::move(cpus));
   follow_.add_app(spec.auto_follow);
+  schedules_.add_app(spec.restart_schedule);
 }
 
 // A worker with `user:` gets its own directory in each of the master's service directories.
@@ -134,6 +136,7 @@ void Daemon::start() {
   }
   execute(supervisor_.start_all(host_.clock.now()));  // arms the memory check too (after_actions)
   follow_.arm(supervisor_);
+  schedules_.arm(supervisor_);
 }
 
 void Daemon::on_signal(int signal) {
@@ -244,6 +247,9 @@ void Daemon::on_timer(const TimerKey& key) {
       break;
     case TimerKey::Kind::AutoFollow:
       follow(key.app);
+      break;
+    case TimerKey::Kind::Schedule:
+      if (schedules_.fired(key.app, supervisor_)) scheduled_restart(key.app);
       break;
   }
   finish_if_done();

@@ -27,6 +27,7 @@
 #include "supervisor/daemon/output.h"
 #include "supervisor/daemon/reloader.h"
 #include "supervisor/daemon/runtimes.h"
+#include "supervisor/daemon/schedules.h"
 #include "supervisor/daemon/systemd.h"
 #include "supervisor/daemon/upgrader.h"
 #include "supervisor/daemon/workers.h"
@@ -151,6 +152,8 @@ class Daemon final : public HostEvents {
   std::optional<std::string> scale_to(std::size_t app, unsigned n, const std::string& reason,
                                       std::string* done);
   void follow(std::size_t app);
+  /// An app's restart_schedule fired: its workers replaced through the rollout, as `restart`.
+  void scheduled_restart(std::size_t app);
 
   // observe.cc: status
   /// The status of every app (or of `app`), with the daemon's own parts: sockets' accept
@@ -173,6 +176,7 @@ class Daemon final : public HostEvents {
   SystemdBridge systemd_;
   MemoryWatch memory_;
   AutoFollow follow_;
+  Schedules schedules_;  // each app's restart_schedule
   Upgrader upgrader_;
   Endpoints endpoints_;  // last: its handlers call into everything above
 };

@@ -223,9 +223,11 @@ std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPl
   for (const config::AppSpec& spec : next.apps) {
     if (const std::optional<std::size_t> a = supervisor_.find_app(spec.name)) {
       follow_.set_interval(*a, spec.auto_follow);
+      schedules_.set_schedule(*a, spec.restart_schedule);
     }
   }
   follow_.arm(supervisor_);
+  schedules_.arm(supervisor_);
   return rolled;
 }
 

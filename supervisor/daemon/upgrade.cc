@@ -120,6 +120,15 @@ config::Config parse_running(const UpgradeState& state) {
   return std::move(*parsed.config);
 }
 
+// An app's restart_schedule in the running config (a reload changes it without a generation).
+std::optional<config::CronSchedule> running_schedule(const config::Config& config,
+                                                     const std::string& app) {
+  for (const config::AppSpec& spec : config.apps) {
+    if (spec.name == app) return spec.restart_schedule;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Daemon::Daemon(HostRoles host, UpgradeState state)
@@ -135,6 +144,7 @@ Daemon::Daemon(HostRoles host, UpgradeState state)
       systemd_(host.systemd, host.clock, state.fd_store),
       memory_(host.timers, host.clock, host.sampling),
       follow_(host.timers, host.clock, host.machine),
+      schedules_(host.timers, host.clock),
       upgrader_(host.upgrade, host.systemd, state.argv, state.binary, state.started, state.upgrades,
                 state.upgraded_at_ms),
       endpoints_(host.endpoints, control_handler(*this), http_handler(*this)) {
@@ -142,6 +152,8 @@ Daemon::Daemon(HostRoles host, UpgradeState state)
   for (std::size_t a = 0; a < supervisor_.apps().size(); ++a) {
     runtimes_.add_app(cpus);
     follow_.add_app(state.auto_follow[a], state.followed[a]);
+    // The running config's schedule (a reload changes it without a new generation).
+    schedules_.add_app(running_schedule(reloader_.config(), supervisor_.apps()[a].spec.name));
   }
   adopt_sockets(state);
   output_.configure(reloader_.config());
@@ -233,7 +245,8 @@ void Daemon::resume(const std::string& failed) {
     spdlog::error("upgrade failed: {}; the previous binary took its state back", failed);
   }
   follow_.arm(supervisor_);
-  after_actions();  // READY=1 / STATUS= and the memory check, as before
+  schedules_.arm(supervisor_);  // from now: a fire during the hand-over is not made up for
+  after_actions();              // READY=1 / STATUS= and the memory check, as before
   finish_if_done();
 }
 
