@@ -22,6 +22,7 @@
 #include "supervisor/control/socket_dir.h"
 #include "supervisor/core/cron.h"
 #include "supervisor/core/reload_plan.h"
+#include "supervisor/core/schedule.h"
 #include "supervisor/daemon/daemon.h"
 #include "supervisor/daemon/upgrade_handshake.h"
 #include "supervisor/daemon/upgrade_state.h"
@@ -195,15 +196,7 @@ std::string next_scheduled(const clusterd::config::CronSchedule& schedule) {
   const std::optional<std::int64_t> next =
       clusterd::core::next_fire(schedule, std::time(nullptr), offset);
   if (!next) return "never";
-  const auto format = [](std::int64_t t, const char* pattern) {
-    const std::time_t seconds = static_cast<std::time_t>(t);
-    std::tm tm{};
-    gmtime_r(&seconds, &tm);
-    char text[64];
-    return std::string(text, std::strftime(text, sizeof text, pattern, &tm));
-  };
-  return format(*next + offset(*next), "%Y-%m-%d %H:%M ") + schedule.zone + " (" +
-         format(*next, "%Y-%m-%d %H:%M") + " UTC)";
+  return clusterd::core::describe_fire(*next, schedule.zone, offset);
 }
 
 // --check's report: what would run, with `auto` resolved on this machine, and when.
@@ -223,10 +216,6 @@ void print_check(const clusterd::config::Config& config, const std::string& path
 // What this version reads and checks but does not carry out yet: said at start, once per app.
 void warn_landing(const clusterd::config::Config& config) {
   for (const clusterd::config::AppSpec& app : config.apps) {
-    if (app.restart_schedule) {
-      spdlog::warn("{}: restart_schedule is checked but not yet carried out by this version",
-                   app.name);
-    }
     if (app.watch) {
       spdlog::warn("{}: watch is checked but not yet carried out by this version", app.name);
     }

@@ -93,7 +93,7 @@ json snapshot_json(const StatusSnapshot& s) {
     json workers = json::array();
     workers.get_ref<json::array_t&>().reserve(a.workers.size());
     for (const WorkerStatus& w : a.workers) workers.push_back(worker_json(w));
-    Fields app(11);
+    Fields app(12);
     app.add("name", a.name)
         .add("instances", a.instances)
         .add("instances_reason", a.instances_reason)
@@ -103,7 +103,8 @@ json snapshot_json(const StatusSnapshot& s) {
         .add("logs", a.logs)
         .add("log_dropped_bytes", a.log_dropped_bytes)
         .add("accept_queues", queues_json(a.queues))
-        .text("rollout", a.rollout);
+        .text("rollout", a.rollout)
+        .text("next_restart", a.next_restart);
     apps.push_back(app.add("workers", std::move(workers)).take());
   }
   json master = {{"pid", s.master.pid},
@@ -189,6 +190,9 @@ StatusSnapshot snapshot_from(const json& j) {
     app.log_dropped_bytes = field<std::uint64_t>(a, "log_dropped_bytes", 0);
     app.queues = queues_from(a, "accept_queues");
     if (a.contains("rollout") && a["rollout"].is_string()) app.rollout = a["rollout"];
+    if (a.contains("next_restart") && a["next_restart"].is_string()) {
+      app.next_restart = a["next_restart"];
+    }
     for (const json& w : a.at("workers")) {
       WorkerStatus worker;
       worker.id = field(w, "id", 0u);

@@ -57,6 +57,7 @@ struct AppStatus {
   std::uint64_t log_dropped_bytes = 0;  // output dropped because a sink was behind
   std::vector<QueueStatus> queues;      // its shared sockets (one queue for every worker)
   std::string rollout;                  // the phase of its rollout in progress; empty if none
+  std::string next_restart;             // when its restart_schedule fires next; empty without one
 };
 
 struct MasterStatus {

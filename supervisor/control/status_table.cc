@@ -130,6 +130,10 @@ std::string status_table(const StatusSnapshot& status, const TableOptions& optio
       out += " (" + std::to_string(app.log_dropped_bytes) + " bytes dropped)";
     }
     out += "\n";
+    if (!app.next_restart.empty()) {
+      out += "  " + printable(app.name) + ": restart_schedule next " + printable(app.next_restart) +
+             "\n";
+    }
     // The cause of a LAST EXIT, where it matters (a slot that failed or backs off) or asked for.
     for (const auto& w : app.workers) {
       const bool bad = w.state == "failed" || w.state == "backoff";

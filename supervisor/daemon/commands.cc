@@ -109,6 +109,36 @@ void Daemon::restart(const control::Request& request, const control::Peer&,
   answer(reply, supervisor_.restart_app(*app, host_.clock.now()), "restarting " + *request.app);
 }
 
+// The app's restart_schedule fired: a rollout to a new generation of what it runs (the same
+// spec, command and sockets), as `reload APP` rolls an unchanged app, without reading the config
+// file: canary, batches and rollback as its `rollout:` says, each new worker ready before an old
+// one stops.
+void Daemon::scheduled_restart(std::size_t app) {
+  const core::AppState& state = supervisor_.apps()[app];
+  const std::string name = state.spec.name;
+  if (const std::optional<core::Refused> refused = supervisor_.check_roll(app)) {
+    spdlog::warn("{}: restart_schedule: not now: {}", name, refused->reason);
+    return;
+  }
+  auto& generations = runtimes_.generations(app);
+  const auto running = generations.find(state.generation);
+  if (running == generations.end()) return;
+  Generation next = running->second;  // shares its listeners, as a reload's Reuse does
+  next.new_backlogs.clear();
+  const unsigned number = supervisor_.next_generation(app);
+  generations[number] = std::move(next);
+  core::Outcome outcome =
+      supervisor_.roll(app, state.spec, state.instances, state.instances_reason, host_.clock.now());
+  if (outcome.refused) {
+    generations.erase(number);
+    spdlog::warn("{}: restart_schedule: not now: {}", name, outcome.refused->reason);
+    return;
+  }
+  spdlog::info("{}: restart_schedule: replacing its workers one by one (generation {})", name,
+               number);
+  execute(std::move(outcome.actions));
+}
+
 void Daemon::reload_command(const control::Request& request, const control::Peer&,
                             control::ReplyPtr reply) {
   reload(request.app, request.wait, std::move(reply));

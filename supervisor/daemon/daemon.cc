@@ -63,8 +63,7 @@ Daemon::Daemon(HostRoles host, DaemonOptions options)
       lifecycle_(host.clock, supervisor_, observer_.counters()),
       output_(host.sinks, host.clock),
       systemd_(host.systemd, host.clock, options.fd_store),
-      memory_(host.timers, host.clock, host.sampling),
-      follow_(host.timers, host.clock, host.machine),
+      clocks_(host.timers, host.clock, host.sampling, host.machine),
       upgrader_(host.upgrade, host.systemd, std::move(options.argv), host.upgrade.own_binary(),
                 host.clock.now()),
       endpoints_(host.endpoints, control_handler(*this), http_handler(*this)) {
@@ -114,7 +113,8 @@ HttpHandler Daemon::http_handler(Daemon& daemon) {
 // taken over.
 void Daemon::add_app_runtime(const config::AppSpec& spec, std::vector<int> cpus) {
   runtimes_.add_app(std::move(cpus));
-  follow_.add_app(spec.auto_follow);
+  clocks_.follow.add_app(spec.auto_follow);
+  clocks_.schedules.add_app(spec.restart_schedule);
 }
 
 // A worker with `user:` gets its own directory in each of the master's service directories.
@@ -133,7 +133,8 @@ void Daemon::start() {
                  app.instances == 1 ? "" : "s", app.instances_reason);
   }
   execute(supervisor_.start_all(host_.clock.now()));  // arms the memory check too (after_actions)
-  follow_.arm(supervisor_);
+  clocks_.follow.arm(supervisor_);
+  clocks_.schedules.arm(supervisor_);
 }
 
 void Daemon::on_signal(int signal) {
@@ -237,13 +238,16 @@ void Daemon::on_timer(const TimerKey& key) {
       break;
     }
     case TimerKey::Kind::Memory:
-      for (const MemoryWatch::Replace& r : memory_.fired(supervisor_, workers_)) {
+      for (const MemoryWatch::Replace& r : clocks_.memory.fired(supervisor_, workers_)) {
         replace_for_memory(r.verdict, r.pid);
       }
-      memory_.arm(supervisor_, workers_);
+      clocks_.memory.arm(supervisor_, workers_);
       break;
     case TimerKey::Kind::AutoFollow:
       follow(key.app);
+      break;
+    case TimerKey::Kind::Schedule:
+      if (clocks_.schedules.fired(key.app, supervisor_)) scheduled_restart(key.app);
       break;
   }
   finish_if_done();
@@ -376,7 +380,7 @@ void Daemon::after_actions() {
   step("syncing listening sockets", [&] { sync_listening(); });
   step("telling systemd", [&] { systemd_.update(supervisor_, runtimes_.targets(supervisor_)); });
   // A worker without memory.high events may have started.
-  step("arming the memory check", [&] { memory_.arm(supervisor_, workers_); });
+  step("arming the memory check", [&] { clocks_.memory.arm(supervisor_, workers_); });
 }
 
 void Daemon::on_memory_high(WorkerHandle worker, std::uint64_t current_kb) {

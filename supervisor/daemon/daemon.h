@@ -16,7 +16,7 @@
 #include "supervisor/control/protocol.h"
 #include "supervisor/core/reload_plan.h"
 #include "supervisor/core/supervisor.h"
-#include "supervisor/daemon/auto_follow.h"
+#include "supervisor/daemon/app_clocks.h"
 #include "supervisor/daemon/endpoints.h"
 #include "supervisor/daemon/host.h"
 #include "supervisor/daemon/lane_timers.h"
@@ -27,6 +27,7 @@
 #include "supervisor/daemon/output.h"
 #include "supervisor/daemon/reloader.h"
 #include "supervisor/daemon/runtimes.h"
+#include "supervisor/daemon/schedules.h"
 #include "supervisor/daemon/systemd.h"
 #include "supervisor/daemon/upgrader.h"
 #include "supervisor/daemon/workers.h"
@@ -152,6 +153,8 @@ class Daemon final : public HostEvents {
   std::optional<std::string> scale_to(std::size_t app, unsigned n, const std::string& reason,
                                       std::string* done);
   void follow(std::size_t app);
+  /// An app's restart_schedule fired: its workers replaced through the rollout, as `restart`.
+  void scheduled_restart(std::size_t app);
 
   // observe.cc: status
   /// The status of every app (or of `app`), with the daemon's own parts: sockets' accept
@@ -172,8 +175,7 @@ class Daemon final : public HostEvents {
   LifecycleLog lifecycle_;
   WorkerOutput output_;
   SystemdBridge systemd_;
-  MemoryWatch memory_;
-  AutoFollow follow_;
+  AppClocks clocks_;  // max_memory sampling, auto_follow, restart_schedule
   Upgrader upgrader_;
   Endpoints endpoints_;  // last: its handlers call into everything above
 };

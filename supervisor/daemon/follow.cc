@@ -55,7 +55,7 @@ void Daemon::scale(const control::Request& request, const control::Peer&, contro
     const os::CpuBudget cpus = host_.machine.cpus();
     n = cpus.count;
     reason = cpus.reason + " (scale auto, was " + std::to_string(before) + ")";
-    follow_.set_followed(*app, n);
+    clocks_.follow.set_followed(*app, n);
   }
   std::string done;
   if (const std::optional<std::string> error = scale_to(*app, n, reason, &done)) {
@@ -73,16 +73,16 @@ void Daemon::scale(const control::Request& request, const control::Peer&, contro
 // The timer fired: AutoFollow says whether the limit moved; a refused scale (a rollout in
 // progress) is tried again next time.
 void Daemon::follow(std::size_t app) {
-  const AutoFollow::Look look = follow_.fired(app, supervisor_);
+  const AutoFollow::Look look = clocks_.follow.fired(app, supervisor_);
   if (look.instances) {
     if (const std::optional<std::string> error =
             scale_to(app, *look.instances, look.reason, nullptr)) {
       spdlog::info("{}: auto_follow: not now: {}", supervisor_.apps()[app].spec.name, *error);
     } else {
-      follow_.set_followed(app, *look.instances);
+      clocks_.follow.set_followed(app, *look.instances);
     }
   }
-  follow_.arm(supervisor_);
+  clocks_.follow.arm(supervisor_);
 }
 
 }  // namespace clusterd::daemon

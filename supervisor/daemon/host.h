@@ -29,9 +29,10 @@ namespace clusterd::daemon {
 /// The host's name for a worker process it started; never reused.
 using WorkerHandle = std::uint64_t;
 
-/// What a timer is for: a lane's timer, an app's rollout timer, or the daemon's sampling timer.
+/// What a timer is for: a lane's timer, an app's rollout timer, the daemon's sampling timer, an
+/// app's auto_follow look or its restart_schedule.
 struct TimerKey {
-  enum class Kind { Lane, Rollout, Memory, AutoFollow };
+  enum class Kind { Lane, Rollout, Memory, AutoFollow, Schedule };
   Kind kind = Kind::Lane;
   std::size_t app = 0;
   unsigned index = 0;
@@ -177,6 +178,9 @@ class Clock {
   virtual core::TimePoint now() = 0;
   virtual std::int64_t unix_ms() = 0;  // wall-clock time, for records
   virtual double random() = 0;         // a number in [0, 1), for jitter
+  /// Seconds east of UTC in force in `zone` ("UTC", "local" or a tz database name) at `utc`
+  /// (seconds since the epoch), for restart_schedule.
+  virtual std::int32_t utc_offset(const std::string& zone, std::int64_t utc) = 0;
 };
 
 /// Timers: HostEvents::on_timer(key) at the deadline; re-arming replaces.

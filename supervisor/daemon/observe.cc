@@ -33,6 +33,7 @@ control::StatusSnapshot Daemon::snapshot(const std::string* app, bool remember, 
       const core::AppState& state = d.supervisor_.apps()[a];
       s.logs = config::to_string(d.output_.mode_of(state.spec.logs));
       s.log_dropped_bytes = d.output_.dropped(s.name);
+      s.next_restart = d.clocks_.schedules.next_text(a);
       const auto gen = d.runtimes_.generations(a).find(state.generation);
       if (gen == d.runtimes_.generations(a).end()) return;
       for (const std::shared_ptr<Listener>& l : gen->second.listeners) {

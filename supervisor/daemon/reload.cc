@@ -186,7 +186,7 @@ std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPl
       continue;
     }
     const std::size_t a = *p.running;
-    follow_.set_followed(a, p.instances);
+    clocks_.follow.set_followed(a, p.instances);
     listeners_.install(std::move(app.grown));
     if (p.roll) {
       listeners_.apply_backlogs(*app.generation);
@@ -212,15 +212,17 @@ std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPl
     endpoints_.use_metrics(prepared.metrics);
     running.metrics = next.metrics;
   }
-  memory_.arm(supervisor_, workers_);
+  clocks_.memory.arm(supervisor_, workers_);
   migrate_queues();
   // auto_follow is never a reason to replace workers: every kept app takes the new one here.
   for (const config::AppSpec& spec : next.apps) {
     if (const std::optional<std::size_t> a = supervisor_.find_app(spec.name)) {
-      follow_.set_interval(*a, spec.auto_follow);
+      clocks_.follow.set_interval(*a, spec.auto_follow);
+      clocks_.schedules.set_schedule(*a, spec.restart_schedule);
     }
   }
-  follow_.arm(supervisor_);
+  clocks_.follow.arm(supervisor_);
+  clocks_.schedules.arm(supervisor_);
   return rolled;
 }
 

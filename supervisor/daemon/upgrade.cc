@@ -95,8 +95,8 @@ UpgradeState Daemon::hand_over_state(int reply_fd) const {
       }
       s.generations.push_back(std::move(handed));
     }
-    s.followed.push_back(follow_.followed(a));
-    s.auto_follow.push_back(follow_.interval(a));
+    s.followed.push_back(clocks_.follow.followed(a));
+    s.auto_follow.push_back(clocks_.follow.interval(a));
   }
   for (const WorkerHandle handle : workers_.handles()) {
     s.workers.push_back({*workers_.slot_of(handle), workers_.uid_of(handle),
@@ -120,6 +120,15 @@ config::Config parse_running(const UpgradeState& state) {
   return std::move(*parsed.config);
 }
 
+// An app's restart_schedule in the running config (a reload changes it without a generation).
+std::optional<config::CronSchedule> running_schedule(const config::Config& config,
+                                                     const std::string& app) {
+  for (const config::AppSpec& spec : config.apps) {
+    if (spec.name == app) return spec.restart_schedule;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Daemon::Daemon(HostRoles host, UpgradeState state)
@@ -133,15 +142,17 @@ Daemon::Daemon(HostRoles host, UpgradeState state)
       lifecycle_(host.clock, supervisor_, observer_.counters()),
       output_(host.sinks, host.clock),
       systemd_(host.systemd, host.clock, state.fd_store),
-      memory_(host.timers, host.clock, host.sampling),
-      follow_(host.timers, host.clock, host.machine),
+      clocks_(host.timers, host.clock, host.sampling, host.machine),
       upgrader_(host.upgrade, host.systemd, state.argv, state.binary, state.started, state.upgrades,
                 state.upgraded_at_ms),
       endpoints_(host.endpoints, control_handler(*this), http_handler(*this)) {
   const std::vector<int> cpus = host_.machine.cpus().allowed;
   for (std::size_t a = 0; a < supervisor_.apps().size(); ++a) {
     runtimes_.add_app(cpus);
-    follow_.add_app(state.auto_follow[a], state.followed[a]);
+    clocks_.follow.add_app(state.auto_follow[a], state.followed[a]);
+    // The running config's schedule (a reload changes it without a new generation).
+    clocks_.schedules.add_app(
+        running_schedule(reloader_.config(), supervisor_.apps()[a].spec.name));
   }
   adopt_sockets(state);
   output_.configure(reloader_.config());
@@ -232,8 +243,9 @@ void Daemon::resume(const std::string& failed) {
   } else {
     spdlog::error("upgrade failed: {}; the previous binary took its state back", failed);
   }
-  follow_.arm(supervisor_);
-  after_actions();  // READY=1 / STATUS= and the memory check, as before
+  clocks_.follow.arm(supervisor_);
+  clocks_.schedules.arm(supervisor_);  // from now: a fire during the hand-over is not made up for
+  after_actions();                     // READY=1 / STATUS= and the memory check, as before
   finish_if_done();
 }
 

@@ -28,6 +28,7 @@
 #include "supervisor/os/process.h"
 #include "supervisor/os/procfs.h"
 #include "supervisor/os/system.h"
+#include "supervisor/os/timezone.h"
 #include "supervisor/os/upgrade.h"
 #include "systemd/notify.h"
 #include "systemd/socket_activation.h"
@@ -144,6 +145,9 @@ std::int64_t AsioHost::unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+std::int32_t AsioHost::utc_offset(const std::string& zone, std::int64_t utc) {
+  return os::utc_offset(zone, utc);
 }
 double AsioHost::random() {
   return std::uniform_real_distribution<double>(0.0, 1.0)(impl_->random);

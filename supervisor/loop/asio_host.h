@@ -55,6 +55,7 @@ class AsioHost final : public daemon::Clock,
   std::vector<std::string> environment() override;
   std::int64_t unix_ms() override;
   double random() override;
+  std::int32_t utc_offset(const std::string& zone, std::int64_t utc) override;
   bool stderr_is_journal() override;
   bool journal_available() override;
   bool journal_send(const daemon::JournalEntry& entry) override;

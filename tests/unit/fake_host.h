@@ -87,6 +87,8 @@ class FakeHost final : public daemon::Clock,
   unsigned self_gid() override { return 0; }
   std::int64_t wall_ms = 1'800'000'000'000;  // the wall clock, moved by the test
   std::int64_t unix_ms() override { return wall_ms; }
+  std::int32_t zone_offset = 0;  // utc_offset() of every zone
+  std::int32_t utc_offset(const std::string&, std::int64_t) override { return zone_offset; }
   std::vector<double> chances;  // random() returns these in turn, then 0
   double random() override {
     if (chances.empty()) return 0;
