@@ -53,7 +53,7 @@ for n in "${SIZES[@]}"; do
   done
   a=$(p50 "${scan[@]}"); b=$(p50 "${cg[@]}")
   # The floor: the same files read bare (bench/baseline.cc), no encoding, no client.
-  dirs=$("$BUILD/clusterctl" -s "$T/cgroups.sock" status --json | python3 -c 'import json,sys; print(" ".join(w["cgroup"] for w in json.load(sys.stdin)["apps"][0]["workers"]))')
+  dirs=$("$BUILD/clusterctl" -s "$T/cgroups.sock" status --json --detail | python3 -c 'import json,sys; print(" ".join(w["cgroup"] for w in json.load(sys.stdin)["apps"][0]["workers"]))')
   # shellcheck disable=SC2086
   bare=$("$T/baseline" cgroups "$RUNS" $dirs)
   range() { printf '%s\n' "$@" | sort -n | awk 'NR==1{lo=$1} {hi=$1} END {printf "(%.1f-%.1f)", lo/1000, hi/1000}'; }

@@ -1,41 +1,68 @@
 #!/usr/bin/env bash
-# Benchmark: `clusterctl status --json` wall time, and the master's RSS and threads, with N idle
-# workers (`sleep`, no listener). Prints a table; run it on demand, not in CI.
-#   bench/status-scale.sh [N ...]       (default: 16 256 1024; 11 status calls each)
+# Benchmark: the whole `clusterctl status` (table) and `clusterctl status --json` (process start,
+# request, the master's reads and encoding, the client's decode and print) with N idle workers
+# (`sleep`, no listener, output captured: `logs: capture`), paired run by run with one process
+# that does the bare reads of the same workers (`bench/baseline status 1 PID...`: every
+# /proc/N/stat, then each worker's statm and affinity, nothing encoded), so that drift hits both;
+# and the master's RSS, PSS and threads, and the reply's bytes per worker. Run it on demand.
+#   bench/status-scale.sh [N ...]       (default: 16 256 1024; RUNS=7 pairs each)
+#   BUILD_DIR=... selects the binaries (default build/).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+snapshot_binaries
+g++ -O2 -std=c++20 -pthread "$ROOT/bench/baseline.cc" -o "$T/baseline"
 SIZES=("$@"); ((${#SIZES[@]})) || SIZES=(16 256 1024)
-RUNS=${RUNS:-11}
-now_ns() { date +%s%N; }
+RUNS=${RUNS:-7}
+ctl() { "$BUILD/clusterctl" -s "$T/ctl.sock" "$@"; }
 running() {
-  "$BUILD/clusterctl" -s "$T/ctl.sock" status --json 2>/dev/null |
-    python3 -c 'import json,sys; a=json.load(sys.stdin)["apps"][0]; sys.exit(0 if a["ready"]==a["instances"] else 1)'
+  ctl status --json 2>/dev/null |
+    python3 -c 'import json,sys; a=json.load(sys.stdin)["apps"][0]; sys.exit(0 if a["ready"]==a["instances"] else 1)' 2>/dev/null
+}
+# us COMMAND...: runs it (output discarded) and prints its wall time in microseconds
+us() {
+  local t0=$EPOCHREALTIME
+  "$@" >/dev/null
+  local t1=$EPOCHREALTIME
+  echo $(( (${t1/./} - ${t0/./}) ))
 }
 echo "machine: $(machine)"
-printf '%-8s %-14s %-22s %-12s %-14s %-8s\n' workers "all running" "status p50 (min-max)" "master RSS" "RSS/worker" threads
-base_rss=""
+echo "$RUNS pairs per size (clusterctl status, clusterctl status --json, bare reads; ratio of medians, range of the pairs)"
+printf '%-8s %-22s %-22s %-18s %-18s %-10s %-22s %-8s\n' workers "status p50 (min-max)" \
+  "--json p50 (min-max)" "bare reads p50" "table / bare" "json / bare" "master RSS / PSS" "B/worker"
 for n in "${SIZES[@]}"; do
   idle_config "$T/c.yaml" "$n" "$T/ctl.sock"
-  start=$(now_ns)
+  sed -i 's/^    stop_timeout: 5s$/    stop_timeout: 5s\n    logs: capture/' "$T/c.yaml"
   "$BUILD/clusterd" -c "$T/c.yaml" --log-level warn >"$T/log" 2>&1 &
   DAEMON=$!
   for _ in $(seq 600); do running && break; sleep 0.05; done
   running || { echo "workers did not start: $(tail -3 "$T/log")"; exit 1; }
-  up_ms=$(( ($(now_ns) - start) / 1000000 ))
-  times=()
+  mapfile -t pids < <(ctl status --json | python3 -c 'import json,sys
+for w in json.load(sys.stdin)["apps"][0]["workers"]: print(w["pid"])')
+  raw=$(printf '{"cmd":"status"}\n' | python3 -c 'import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.buffer.read()); d=b""
+while not d.endswith(b"\n"):
+    c=s.recv(1<<20)
+    if not c: break
+    d+=c
+print(len(d))' "$T/ctl.sock")
+  table=() json=() bare=()
   for _ in $(seq "$RUNS"); do
-    t0=$(now_ns)
-    "$BUILD/clusterctl" -s "$T/ctl.sock" status --json >/dev/null
-    times+=($(( ($(now_ns) - t0) / 1000 )))
+    table+=("$(us ctl status)")
+    json+=("$(us ctl status --json)")
+    bare+=("$(us "$T/baseline" status 1 "${pids[@]}")")
   done
-  sorted=($(printf '%s\n' "${times[@]}" | sort -n))
-  p50=${sorted[$((RUNS / 2))]}; lo=${sorted[0]}; hi=${sorted[$((RUNS - 1))]}
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$DAEMON/status")
-  threads=$(awk '/Threads/ {print $2}' "/proc/$DAEMON/status")
-  [[ -n $base_rss ]] || { base_rss=$rss; base_n=$n; }
-  per=$(( n > base_n ? (rss - base_rss) * 1024 / (n - base_n) : 0 ))
-  printf '%-8s %-14s %-22s %-12s %-14s %-8s\n' "$n" "${up_ms} ms" \
-    "$(awk -v a="$p50" -v b="$lo" -v c="$hi" 'BEGIN{printf "%.1f ms (%.1f-%.1f)", a/1000, b/1000, c/1000}')" \
-    "$(awk -v r="$rss" 'BEGIN{printf "%.1f MiB", r/1024}')" "$( ((per)) && echo "${per} B" || echo -)" "$threads"
+  pss=$(awk '/^Pss:/ {print $2}' "/proc/$DAEMON/smaps_rollup")
+  python3 - "$n" "$rss" "$pss" "$raw" "${table[*]}" "${json[*]}" "${bare[*]}" <<'PY'
+import statistics as st, sys
+n, rss, pss, raw = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+table, js, bare = ([int(x) / 1000 for x in a.split()] for a in sys.argv[5:8])
+def cell(v): return f"{st.median(v):.1f} ms ({min(v):.1f}-{max(v):.1f})"
+def ratio(a):
+    pairs = [x / y for x, y in zip(a, bare)]
+    return f"{st.median(a) / st.median(bare):.2f} ({min(pairs):.2f}-{max(pairs):.2f})"
+print(f"{n:<8} {cell(table):<22} {cell(js):<22} {st.median(bare):.1f} ms{'':<10} {ratio(table):<18} "
+      f"{ratio(js):<18} {rss / 1024:.1f} / {pss / 1024:.1f} MiB{'':<6} {raw // n}")
+PY
   kill -TERM "$DAEMON"; wait "$DAEMON" || true; DAEMON=""
 done

@@ -1,6 +1,7 @@
 #include "supervisor/control/protocol.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <type_traits>
@@ -56,32 +57,41 @@ json queues_json(const std::vector<QueueStatus>& queues) {
   return out;
 }
 
-json worker_json(const WorkerStatus& w) {
-  Fields f(23);
+// `value` to `scale`ths (1000: ms): the digits past those are noise, and dump() writes the
+// shortest text that reads back as the same double.
+double rounded(double value, double scale) { return std::round(value * scale) / scale; }
+
+// A plain status leaves out what its table does not show (PSS, USS, fds, CPU seconds, the cgroup:
+// read only with `detail`) and the fields at their default (no last words, no per-worker
+// queues): the decoder gives those the same values. `detail` writes every field.
+json worker_json(const WorkerStatus& w, bool detail) {
+  Fields f(detail ? 23 : 16);
   f.add("id", w.id);
   f.known("pid", w.pid == 0 ? -1 : w.pid)
       .add("state", w.state)
       .add("generation", w.generation)
-      .add("uptime_s", w.uptime_s)
+      .add("uptime_s", rounded(w.uptime_s, 1000))
       .add("restarts", w.restarts)
       .add("threads", w.threads)
       .add("rss_kb", w.rss_kb)
-      .add("cpu_percent", w.cpu_percent)
+      .add("cpu_percent", rounded(w.cpu_percent, 100))
       .add("cpus", w.cpus)
       .add("processes", w.processes)
       .add("tree_threads", w.tree_threads)
-      .text("last_exit", w.last_exit)
-      .text("last_words", w.last_words)
-      .add("status_text", w.status_text)
-      .known("pss_kb", w.pss_kb)
-      .known("uss_kb", w.uss_kb)
-      .known("fds", w.fds)
-      .add("cpu_user_s", w.cpu_user_s)
-      .add("cpu_system_s", w.cpu_system_s)
-      .known("tree_cpu_user_s", w.tree_cpu_user_s)
-      .known("tree_cpu_system_s", w.tree_cpu_system_s)
-      .add("accept_queues", queues_json(w.queues))
-      .text("cgroup", w.cgroup);
+      .text("last_exit", w.last_exit);
+  if (detail || !w.last_words.empty()) f.text("last_words", w.last_words);
+  f.add("status_text", w.status_text);
+  if (detail) {
+    f.known("pss_kb", w.pss_kb)
+        .known("uss_kb", w.uss_kb)
+        .known("fds", w.fds)
+        .add("cpu_user_s", w.cpu_user_s)
+        .add("cpu_system_s", w.cpu_system_s)
+        .known("tree_cpu_user_s", w.tree_cpu_user_s)
+        .known("tree_cpu_system_s", w.tree_cpu_system_s);
+  }
+  if (detail || !w.queues.empty()) f.add("accept_queues", queues_json(w.queues));
+  if (detail) f.text("cgroup", w.cgroup);
   return f.take();
 }
 
@@ -92,7 +102,7 @@ json snapshot_json(const StatusSnapshot& s) {
   for (const AppStatus& a : s.apps) {
     json workers = json::array();
     workers.get_ref<json::array_t&>().reserve(a.workers.size());
-    for (const WorkerStatus& w : a.workers) workers.push_back(worker_json(w));
+    for (const WorkerStatus& w : a.workers) workers.push_back(worker_json(w, s.detail));
     Fields app(12);
     app.add("name", a.name)
         .add("instances", a.instances)
@@ -219,6 +229,7 @@ StatusSnapshot snapshot_from(const json& j) {
       worker.tree_cpu_system_s = field(w, "tree_cpu_system_s", -1.0);
       worker.queues = queues_from(w, "accept_queues");
       worker.cgroup = field<std::string>(w, "cgroup", "");
+      s.detail = s.detail || w.contains("pss_kb");  // written only with detail
       app.workers.push_back(std::move(worker));
     }
     s.apps.push_back(std::move(app));

@@ -82,6 +82,10 @@ struct Totals {
 };
 
 struct StatusSnapshot {
+  // The costly numbers were read (`status --detail`, top, a scrape): the JSON of each worker
+  // carries every field. Without it, the fields a plain status does not show are left out of the
+  // JSON (they decode to their defaults), which keeps a plain reply under 250 bytes a worker.
+  bool detail = false;
   MasterStatus master;
   std::vector<AppStatus> apps;
   Totals totals;

@@ -137,6 +137,7 @@ control::StatusSnapshot StatusSampler::sample(const core::Supervisor& supervisor
   const core::TimePoint now = clock_.now();
 
   control::StatusSnapshot out;
+  out.detail = detail;
   out.master = master(sample, now);
   out.totals.processes = sample.total_processes;
   out.totals.threads = sample.total_threads;

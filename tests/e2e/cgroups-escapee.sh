@@ -26,7 +26,7 @@ wait_for "2 workers ready" log_ready 2
 status_field() {  # status_field EXPR: EXPR of the status JSON, w the first worker
   "$CLUSTERCTL" status --json | $PY -c "import json,sys; s=json.load(sys.stdin); w=s['apps'][0]['workers'][0]; print($1)"
 }
-cg=$(status_field "w['cgroup']")
+cg=$("$CLUSTERCTL" status --json --detail | $PY -c "import json,sys; print(json.load(sys.stdin)['apps'][0]['workers'][0]['cgroup'])")  # with --detail
 [[ $cg =~ ^$PARENT/workers/web/0/[0-9]+$ ]] || fail "worker 0's cgroup is '$cg', not $PARENT/workers/web/0/N"
 worker=$(status_field "w['pid']")
 escapee() {  # escapee CGROUP: the sleep in it (not the worker)
@@ -53,7 +53,7 @@ threads=$(status_field "w['tree_threads']")
 [[ $threads -eq $(wc -l <"$cg/cgroup.threads") ]] ||
   fail "status counts $threads threads for worker 0; its cgroup has $(wc -l <"$cg/cgroup.threads")"
 # The tree's CPU time is its cgroup's cpu.stat, with --detail only; it covers the worker's own.
-[[ $(status_field "w['tree_cpu_user_s']") == None ]] || fail "tree CPU without --detail"
+[[ $(status_field "w.get('tree_cpu_user_s')") == None ]] || fail "tree CPU without --detail"
 tree_cpu=$("$CLUSTERCTL" status --json --detail | $PY -c "import json,sys; w=json.load(sys.stdin)['apps'][0]['workers'][0]
 print(w['tree_cpu_user_s'] + w['tree_cpu_system_s'] - (w['cpu_user_s'] + w['cpu_system_s']))")
 $PY -c "import sys; sys.exit(0 if float(sys.argv[1]) > -0.02 else 1)" "$tree_cpu" ||
@@ -70,7 +70,7 @@ fi
 "$CLUSTERCTL" restart web --worker 0 >/dev/null
 wait_for "worker 0's old tree to be gone" none_alive "$worker" "$e0"
 wait_for "worker 0 back" worker0_running
-cgs() { "$CLUSTERCTL" status --json | $PY -c "import json,sys; print(' '.join(w['cgroup'] for w in json.load(sys.stdin)['apps'][0]['workers']))"; }
+cgs() { "$CLUSTERCTL" status --json --detail | $PY -c "import json,sys; print(' '.join(w['cgroup'] for w in json.load(sys.stdin)['apps'][0]['workers']))"; }
 read -r cg cg1 <<<"$(cgs)"
 wait_for "the new escapees" has_escapees "$cg" "$cg1"
 e0=$(escapee "$cg"); e1=$(escapee "$cg1")

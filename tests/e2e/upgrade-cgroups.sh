@@ -13,8 +13,8 @@ echo "cgroups: $PARENT" >>"$T/c.yaml"
 start_daemon "$T/c.yaml"
 wait_for "2 workers ready" log_ready 2
 
-status_py() {  # status_py EXPR: EXPR of the status JSON `s`
-  "$CLUSTERCTL" status --json | $PY -c "import json,sys; s=json.load(sys.stdin); print($1)"
+status_py() {  # status_py EXPR: EXPR of the status JSON `s` (--detail: with each worker's cgroup)
+  "$CLUSTERCTL" status --json --detail | $PY -c "import json,sys; s=json.load(sys.stdin); print($1)"
 }
 workers() { status_py '" ".join("%s:%s:%s" % (w["id"], w["pid"], w["cgroup"]) for w in s["apps"][0]["workers"])'; }
 # in_own_cgroups: each worker's cgroup.procs is exactly that worker

@@ -47,6 +47,7 @@ TEST_CASE("bad requests are ProtocolErrors with a message naming the problem") {
 
 TEST_CASE("a status survives the round trip through the wire format") {
   StatusSnapshot s;
+  s.detail = true;  // every field is written
   s.master.pid = 123;
   s.master.threads = 1;
   s.master.rss_kb = 2048;
@@ -112,6 +113,93 @@ TEST_CASE("a status survives the round trip through the wire format") {
   CHECK_FALSE(reply_status_json(encode_error("no app named 'x'").text));
   CHECK_FALSE(reply_status_json(encode_done("ok").text));
   CHECK_FALSE(reply_status_json("{not json"));
+}
+
+namespace {
+
+// A prefork worker of a large host as a plain status shows it: a 7-digit pid, a day's uptime,
+// 64 CPUs, a status text, a restart whose last exit is set by the caller.
+WorkerStatus wide_worker(unsigned id, const std::string& last_exit = "") {
+  WorkerStatus w;
+  w.id = id;
+  w.pid = 4194000 + static_cast<int>(id);
+  w.state = "running";
+  w.generation = 2;
+  w.uptime_s = 86399.123456789;
+  w.restarts = 1;
+  w.threads = 4;
+  w.rss_kb = 123456;
+  w.cpu_percent = 99.987654321;
+  w.cpus = "0-63";
+  w.processes = 1;
+  w.tree_threads = 4;
+  w.last_exit = last_exit;
+  w.status_text = "serving on 1 sockets";
+  w.cpu_user_s = 12.5;  // read always; written only with detail
+  w.cgroup = "/sys/fs/cgroup/clusterd/workers/web/" + std::to_string(id);
+  return w;
+}
+
+}  // namespace
+
+TEST_CASE("a plain status is at most 250 bytes a worker, and decodes every field it shows") {
+  constexpr unsigned n = 1024;
+  StatusSnapshot s;
+  s.master.pid = 1;
+  AppStatus app;
+  app.name = "web";
+  app.instances = n;
+  for (unsigned i = 0; i < n; ++i) app.workers.push_back(wide_worker(i));
+  s.apps.push_back(app);
+  const std::string line = encode_status(s).text;
+  INFO(line.substr(0, 600));
+  CHECK(line.size() / n <= 250);
+  // The last worker ended once before: its last exit decodes too.
+  s.apps[0].workers.back() = wide_worker(n - 1, "signal SIGKILL");
+  const Reply reply = decode_reply(encode_status(s).text);
+  REQUIRE(reply.status);
+  CHECK_FALSE(reply.status->detail);
+  REQUIRE(reply.status->apps.at(0).workers.size() == n);
+  const WorkerStatus& got = reply.status->apps[0].workers[n - 1];
+  const WorkerStatus want = wide_worker(n - 1, "signal SIGKILL");
+  CHECK(got.id == want.id);
+  CHECK(got.pid == want.pid);
+  CHECK(got.state == want.state);
+  CHECK(got.generation == want.generation);
+  CHECK(got.uptime_s == Approx(want.uptime_s).margin(0.0005));  // to the millisecond
+  CHECK(got.restarts == want.restarts);
+  CHECK(got.threads == want.threads);
+  CHECK(got.rss_kb == want.rss_kb);
+  CHECK(got.cpu_percent == Approx(want.cpu_percent).margin(0.005));
+  CHECK(got.cpus == want.cpus);
+  CHECK(got.processes == want.processes);
+  CHECK(got.tree_threads == want.tree_threads);
+  CHECK(got.last_exit == want.last_exit);
+  CHECK(got.status_text == want.status_text);
+  // Left out: what only --detail shows decodes as "not read", the defaults as themselves.
+  CHECK(got.pss_kb == -1);
+  CHECK(got.uss_kb == -1);
+  CHECK(got.fds == -1);
+  CHECK(got.tree_cpu_user_s == -1);
+  CHECK(got.cgroup.empty());
+  CHECK(got.last_words.empty());
+  CHECK(got.queues.empty());
+  // ... and what a plain status must still show when it is there.
+  s.apps[0].workers[0].last_words = "bind: Address already in use";
+  s.apps[0].workers[0].queues = {{"http", 2, 128}};
+  s.apps[0].workers[0].processes = 3;  // children with threads of their own
+  s.apps[0].workers[0].tree_threads = 9;
+  const Reply again = decode_reply(encode_status(s).text);
+  CHECK(again.status->apps[0].workers[0].tree_threads == 9);
+  CHECK(again.status->apps[0].workers[0].last_words == "bind: Address already in use");
+  CHECK(again.status->apps[0].workers[0].queues.at(0).queued == 2);
+  // With detail every field is written, null where unknown, and the decoder knows it was.
+  s.detail = true;
+  const std::string full = encode_status(s).text;
+  CHECK_THAT(full, Catch::Contains(R"("pss_kb":null)"));
+  CHECK_THAT(full, Catch::Contains(R"("cgroup":"/sys/fs/cgroup/clusterd/workers/web/0")"));
+  CHECK(decode_reply(full).status->detail);
+  CHECK(decode_reply(full).status->apps[0].workers[1].cpu_user_s == 12.5);
 }
 
 TEST_CASE("errors and requests encode as single lines") {
