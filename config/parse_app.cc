@@ -329,7 +329,8 @@ void Walker::environment(const Entry& e, AppSpec& app, Environment& chosen) {
 // the environment's value; the others come after, in their order.
 void Walker::merge_environment(const Environment& chosen, AppSpec& app) {
   for (std::size_t i = 0; i < chosen.vars.size(); ++i) {
-    const auto& [name, value] = chosen.vars[i];
+    const std::string& name = chosen.vars[i].first;  // a plain name: clang 14 captures no binding
+    const std::string& value = chosen.vars[i].second;
     const auto same = std::find_if(app.env.begin(), app.env.end(),
                                    [&](const auto& var) { return var.first == name; });
     if (same != app.env.end()) {

@@ -22,14 +22,33 @@ struct Out {
   Kind kind = Kind::Plain;
   std::string text;
   std::vector<Out> items;
-  std::vector<std::pair<std::string, Out>> fields;
+  // A map's keys and values, side by side (a pair holding an Out would need Out complete here).
+  std::vector<std::string> keys;
+  std::vector<Out> values;
 
-  static Out plain(std::string text) { return {Kind::Plain, std::move(text), {}, {}}; }
-  static Out quoted(std::string text) { return {Kind::Quoted, std::move(text), {}, {}}; }
+  static Out plain(std::string text);
+  static Out quoted(std::string text);
   static Out flow(const std::vector<std::string>& items);
-  static Out map() { return {Kind::Map, {}, {}, {}}; }
+  static Out map();
   Out& add(std::string key, Out value);
 };
+
+inline Out Out::plain(std::string text) {
+  Out out;
+  out.text = std::move(text);
+  return out;
+}
+inline Out Out::quoted(std::string text) {
+  Out out;
+  out.kind = Kind::Quoted;
+  out.text = std::move(text);
+  return out;
+}
+inline Out Out::map() {
+  Out out;
+  out.kind = Kind::Map;
+  return out;
+}
 
 /// Writes `out` to `emitter`.
 void emit(YAML::Emitter& emitter, const Out& out);

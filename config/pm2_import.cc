@@ -24,14 +24,15 @@ std::string ImportNote::to_string() const {
 namespace pm2 {
 
 Out Out::flow(const std::vector<std::string>& items) {
-  Out out{Kind::Flow, {}, {}, {}};
+  Out out{Kind::Flow, {}, {}, {}, {}};
   for (const std::string& item : items) out.items.push_back(plain(item));
   return out;
 }
 
 Out& Out::add(std::string key, Out value) {
-  fields.emplace_back(std::move(key), std::move(value));
-  return fields.back().second;
+  keys.push_back(std::move(key));
+  values.push_back(std::move(value));
+  return values.back();
 }
 
 void emit(YAML::Emitter& emitter, const Out& out) {
@@ -50,9 +51,9 @@ void emit(YAML::Emitter& emitter, const Out& out) {
       return;
     case Out::Kind::Map:
       emitter << YAML::BeginMap;
-      for (const auto& [key, value] : out.fields) {
-        emitter << YAML::Key << key << YAML::Value;
-        emit(emitter, value);
+      for (std::size_t i = 0; i < out.keys.size(); ++i) {
+        emitter << YAML::Key << out.keys[i] << YAML::Value;
+        emit(emitter, out.values[i]);
       }
       emitter << YAML::EndMap;
       return;
@@ -350,7 +351,7 @@ ImportResult import_pm2(std::string_view text, std::string_view origin,
     pm2::AppImport app(nodes[i], name, std::string(directory), result.notes);
     if (std::optional<pm2::Out> out = app.run()) apps.add(name, std::move(*out));
   }
-  if (apps.fields.empty() && result.errors.empty()) result.errors.push_back("no app to import");
+  if (apps.keys.empty() && result.errors.empty()) result.errors.push_back("no app to import");
   if (!result.errors.empty()) return result;
   YAML::Emitter emitter;
   emitter << YAML::Comment("Imported from " + std::string(origin) +

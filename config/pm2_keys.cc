@@ -332,7 +332,7 @@ void AppImport::watch() {
   note("watch", Kind::Approximated,
        "watch.paths: " + joined(paths) + " (workers are replaced one by one on a change)");
   if (ignore) {
-    Out list{Out::Kind::Flow, {}, {}, {}};
+    Out list{Out::Kind::Flow, {}, {}, {}, {}};
     for (const std::string& glob : *ignore) list.items.push_back(Out::quoted(glob));
     w.add("ignore", std::move(list));
     note("ignore_watch", Kind::Mapped, "watch.ignore: " + joined(*ignore));
@@ -417,10 +417,9 @@ void AppImport::identity_and_env() {
       }
       vars.add(v->first.Scalar(), Out::quoted(v->second.IsNull() ? "" : v->second.Scalar()));
     }
-    const bool has_port = std::any_of(vars.fields.begin(), vars.fields.end(),
-                                      [](const auto& var) { return var.first == "PORT"; });
+    const bool has_port = std::find(vars.keys.begin(), vars.keys.end(), "PORT") != vars.keys.end();
     if (key == "env" && port && !has_port) vars.add("PORT", Out::quoted(*port));
-    if (!vars.fields.empty()) out_.add(key, std::move(vars));
+    if (!vars.keys.empty()) out_.add(key, std::move(vars));
     note(key, skipped.empty() ? Kind::Mapped : Kind::Approximated,
          key +
              (skipped.empty() ? std::string()

@@ -382,7 +382,8 @@ std::optional<int> go_background(const Arguments& args, const clusterd::config::
       break;
   }
   std::cerr << "clusterd: the end of its log, " << launched.log << ":\n";
-  std::string_view tail = os::log_tail(launched.log, 10);
+  const std::string text = os::log_tail(launched.log, 10);  // kept: tail views into it
+  std::string_view tail = text;
   while (!tail.empty()) {
     const std::size_t end = std::min(tail.find('\n'), tail.size());
     std::cerr << "  " << clusterd::printable(tail.substr(0, end)) << "\n";
