@@ -36,7 +36,7 @@ inline constexpr Outcomes Died = Idle | Strt | Back | Fail;  // as the restart p
 inline constexpr Outcomes kTable[kLaneStates][kLaneEvents] = {
   //             Start Stop       Restart    Spawned   Ready     Exited Timer      Ping  Extend WDog  Status Stopping
   /* idle     */ {Strt, Stay,      Strt,      Stay,     Stay,     Stay,  Stay,      Stay, Stay,  Stay, Stay,  Stay},
-  /* starting */ {Stay, Idle|Stop, Stay|Stop, Stay|Run, Stay|Run, Died,  Stay,      Stay, Stay,  Stay, Stay,  Stay|Stop},
+  /* starting */ {Stay, Idle|Stop, Stay|Stop, Stay|Run, Stay|Run, Died,  Stay|Run,  Stay, Stay,  Stay, Stay,  Stay|Stop},
   /* running  */ {Stay, Stop,      Stop,      Stay,     Stay,     Died,  Stay,      Stay, Stay,  Stay, Stay,  Stop},
   /* stopping */ {Stay, Stay,      Stay,      Stay,     Stay,     Died,  Stay,      Stay, Stay,  Stay, Stay,  Stay},
   /* backoff  */ {Stay, Idle,      Strt,      Stay,     Stay,     Stay,  Stay|Strt, Stay, Stay,  Stay, Stay,  Stay},

@@ -92,7 +92,7 @@ TEST_CASE("the lane table is exactly what the lane does") {
                                                   {0, 3, 4, 17},
                                                   {0, 3, 4, 1},
                                                   {0, 3, 6, 10, 3, 17, 6}};
-  for (int variant = 0; variant < 48; ++variant) {
+  for (int variant = 0; variant < 96; ++variant) {
     for (int walk = 0; walk < 400; ++walk) {
       Walker w;
       w.spec.name = "web";
@@ -104,6 +104,7 @@ TEST_CASE("the lane table is exactly what the lane does") {
       w.spec.max_restarts = variant / 6 % 2 ? 1 : 10;
       if (variant / 12 % 2) w.spec.watchdog = 1s;
       w.spec.min_uptime = variant / 24 % 2 ? 1s : 0ms;
+      if (variant / 48 % 2) w.spec.min_ready = 500ms;  // ready, then a timer makes it run
       const std::vector<int>& prefix = prefixes[static_cast<std::size_t>(walk) % prefixes.size()];
       for (std::size_t step = 0; step < prefix.size() + 12; ++step) {
         w.now += steps[random() % std::size(steps)];
