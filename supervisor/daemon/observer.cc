@@ -44,18 +44,12 @@ void Observer::notify_rejected(const std::string& who, const std::string& why, b
     spdlog::debug("{}: ignored a notify message read after the worker exited, {}", who, why);
     return;
   }
-  const core::TimePoint now = clock_.now();
-  if (now < notify_log_next_) {
-    ++notify_rejected_quiet_;
-    return;
-  }
+  // At most one line a minute for all rejections (the core's quota, one key).
+  const std::optional<std::uint64_t> left_out = notify_log_.admit("notify", clock_.now());
+  if (!left_out) return;
   const std::string more =
-      notify_rejected_quiet_ == 0
-          ? ""
-          : fmt::format(" ({} more rejected since the last such line)", notify_rejected_quiet_);
+      *left_out == 0 ? "" : fmt::format(" ({} more rejected since the last such line)", *left_out);
   spdlog::warn("{}: ignored a notify message {}{}", who, why, more);
-  notify_rejected_quiet_ = 0;
-  notify_log_next_ = now + std::chrono::minutes(1);
 }
 
 HttpResponse Observer::serve(const HttpRequest& request, const core::Supervisor& supervisor,

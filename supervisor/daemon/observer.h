@@ -11,6 +11,7 @@
 #include "supervisor/control/commands.h"
 #include "supervisor/control/reply.h"
 #include "supervisor/core/supervisor.h"
+#include "supervisor/core/throttle.h"
 #include "supervisor/daemon/host.h"
 #include "supervisor/daemon/metrics.h"
 #include "supervisor/daemon/status.h"
@@ -48,8 +49,7 @@ class Observer {
   std::shared_ptr<MetricCounters> counters_ = std::make_shared<MetricCounters>();
   MetricsPages pages_;  // the last pages, and the scrapers' rates
   std::uint64_t notify_rejected_total_ = 0;
-  std::uint64_t notify_rejected_quiet_ = 0;  // rejected since the last line about it
-  core::TimePoint notify_log_next_{};        // no line about rejections before this
+  core::WarningQuota notify_log_;  // one line a minute about rejected notify messages
 };
 
 }  // namespace clusterd::daemon
