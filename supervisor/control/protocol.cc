@@ -103,7 +103,7 @@ json snapshot_json(const StatusSnapshot& s) {
     json workers = json::array();
     workers.get_ref<json::array_t&>().reserve(a.workers.size());
     for (const WorkerStatus& w : a.workers) workers.push_back(worker_json(w, s.detail));
-    Fields app(12);
+    Fields app(13);
     app.add("name", a.name)
         .add("instances", a.instances)
         .add("instances_reason", a.instances_reason)
@@ -115,6 +115,7 @@ json snapshot_json(const StatusSnapshot& s) {
         .add("accept_queues", queues_json(a.queues))
         .text("rollout", a.rollout)
         .text("next_restart", a.next_restart);
+    if (!a.adopted.empty()) app.add("adopted", a.adopted);
     apps.push_back(app.add("workers", std::move(workers)).take());
   }
   json master = {{"pid", s.master.pid},
@@ -202,6 +203,11 @@ StatusSnapshot snapshot_from(const json& j) {
     if (a.contains("rollout") && a["rollout"].is_string()) app.rollout = a["rollout"];
     if (a.contains("next_restart") && a["next_restart"].is_string()) {
       app.next_restart = a["next_restart"];
+    }
+    if (a.contains("adopted") && a["adopted"].is_array()) {
+      for (const json& address : a["adopted"]) {
+        if (address.is_string()) app.adopted.push_back(address.get<std::string>());
+      }
     }
     for (const json& w : a.at("workers")) {
       WorkerStatus worker;

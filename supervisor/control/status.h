@@ -58,6 +58,7 @@ struct AppStatus {
   std::vector<QueueStatus> queues;      // its shared sockets (one queue for every worker)
   std::string rollout;                  // the phase of its rollout in progress; empty if none
   std::string next_restart;             // when its restart_schedule fires next; empty without one
+  std::vector<std::string> adopted;     // the addresses `adopt: all` made sockets for, in order
 };
 
 struct MasterStatus {

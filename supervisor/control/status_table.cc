@@ -130,6 +130,11 @@ std::string status_table(const StatusSnapshot& status, const TableOptions& optio
       out += " (" + std::to_string(app.log_dropped_bytes) + " bytes dropped)";
     }
     out += "\n";
+    if (!app.adopted.empty()) {
+      std::string list;
+      for (const std::string& address : app.adopted) list += (list.empty() ? "" : ", ") + address;
+      out += "  " + printable(app.name) + ": adopt: all holds " + printable(list) + "\n";
+    }
     if (!app.next_restart.empty()) {
       out += "  " + printable(app.name) + ": restart_schedule next " + printable(app.next_restart) +
              "\n";

@@ -1,6 +1,7 @@
 // The status snapshot with the daemon's own parts: accept queues of the sockets it holds, the
 // workers' cgroups, logs, upgrades. (The metrics endpoint, its counters and /healthz are the
 // Observer's.)
+#include "supervisor/daemon/adoption.h"
 #include "supervisor/daemon/daemon.h"
 
 namespace clusterd::daemon {
@@ -34,6 +35,9 @@ control::StatusSnapshot Daemon::snapshot(const std::string* app, bool remember, 
       s.logs = config::to_string(d.output_.mode_of(state.spec.logs));
       s.log_dropped_bytes = d.output_.dropped(s.name);
       s.next_restart = d.clocks_.schedules.next_text(a);
+      for (const config::Address& made : d.listeners_.adoption().made(s.name)) {
+        s.adopted.push_back(made.text);
+      }
       const auto gen = d.runtimes_.generations(a).find(state.generation);
       if (gen == d.runtimes_.generations(a).end()) return;
       for (const std::shared_ptr<Listener>& l : gen->second.listeners) {

@@ -54,6 +54,11 @@ adopt_round() {
   wait_for "$kind: 4 workers ready" "$CLUSTERCTL" status --check
   all_four_answer
   kill_one_during_burst "$kind"
+  if [[ $kind == all ]]; then  # status lists the socket adopt: all made, once, kept across the kill
+    local listed
+    listed=$("$CLUSTERCTL" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["apps"][0].get("adopted"))')
+    [[ $listed == "['[::]:$PORT']" ]] || fail "status lists as adopted: $listed, not [::]:$PORT"
+  fi
   stop_daemon
 }
 
