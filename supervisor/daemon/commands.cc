@@ -24,6 +24,7 @@ Daemon::Handler Daemon::handler_for(Command command) {
       {Command::Events, &Daemon::events},
       {Command::Reopen, &Daemon::reopen},
       {Command::Upgrade, &Daemon::upgrade_command},
+      {Command::Describe, &Daemon::describe_app},
   }};
   static_assert(
       [] {

@@ -4,7 +4,7 @@
 # "A subcommand is required" for `clusterctl frobnicate`, "The following arguments were not
 # expected" for an option).
 source "$(dirname "$0")/lib/common.sh"
-verbs="commands: status, version, scale, start, stop, restart, reload, logs, events, reopen, upgrade, top, import"
+verbs="commands: status, version, scale, start, stop, restart, reload, logs, events, reopen, upgrade, describe, top, import"
 expect() {  # expect "ARGS" LINE1 LINE2: clusterctl ARGS exits 2 and prints these two lines
   local rc=0
   # shellcheck disable=SC2086
