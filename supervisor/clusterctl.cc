@@ -97,6 +97,7 @@ struct Args {
   bool check = false;       // status
   std::string binary;       // upgrade
   bool env = false;         // describe
+  bool flush = false;       // logs --flush: the verb flush
   std::string import_file;  // import
   CLI::App* top = nullptr;
   CLI::App* import = nullptr;
@@ -204,6 +205,9 @@ void add_verbs(CLI::App& cli, Args& args) {
     for (const clusterd::control::Arg arg : clusterd::control::kArgs) {
       if (spec.args.has(arg)) add_arg(arg, sub, args);
     }
+    if (spec.command == clusterd::control::Command::Logs) {
+      sub->add_flag("--flush", args.flush, "empty them (and the log file) instead: as `flush`");
+    }
     args.verbs.emplace_back(&spec, sub);
   }
   // A client-side verb: status and events, over and over.
@@ -247,6 +251,7 @@ clusterd::control::Request request_of(const Args& args) {
   for (const auto& [spec, sub] : args.verbs) {
     if (sub->parsed()) request.command = spec->command;
   }
+  if (args.flush) request.command = clusterd::control::Command::Flush;
   const clusterd::control::CommandSpec& spec = clusterd::control::spec_of(request.command);
   if (!args.app.empty()) request.app = args.app;
   for (const clusterd::control::Arg arg : clusterd::control::kArgs) {

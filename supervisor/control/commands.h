@@ -24,9 +24,10 @@ enum class Command {
   Events,
   Reopen,
   Upgrade,
-  Describe
+  Describe,
+  Flush
 };
-inline constexpr std::size_t kCommandCount = 12;
+inline constexpr std::size_t kCommandCount = 13;
 
 /// What a peer may do: read the state, or change it. An admin may read.
 enum class Role { Read, Admin };
@@ -185,6 +186,14 @@ inline constexpr std::array<CommandSpec, kCommandCount> kCommands = {{
      .args = {Arg::Env},
      .summary = "what an app runs and how: command, cwd, user, ready and restart settings, "
                 "listeners, env names (values with --env, secrets redacted), last exits"},
+    {.command = Command::Flush,
+     .name = "flush",
+     .role = Role::Admin,
+     .answer = Answer::Line,
+     .app = AppArg::Optional,
+     .args = {},
+     .summary = "empty an app's (or every app's) recent output lines and its log file "
+                "(also `logs --flush`)"},
 }};
 
 /// The table entry of `command`.
