@@ -32,21 +32,6 @@ constexpr int kExitUnreachable = 3;
 
 using clusterd::control::StatusSnapshot;
 
-// "30s", "10m", "2h", "1d", "500ms" -> milliseconds.
-std::optional<std::uint64_t> duration_ms(const std::string& text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  if (digits == 0 || digits > 9) return std::nullopt;
-  const std::uint64_t n = std::stoull(text.substr(0, digits));
-  const std::string unit = text.substr(digits);
-  if (unit == "ms") return n;
-  if (unit == "s" || unit.empty()) return n * 1000;
-  if (unit == "m") return n * 60 * 1000;
-  if (unit == "h") return n * 3600 * 1000;
-  if (unit == "d") return n * 86400 * 1000;
-  return std::nullopt;
-}
-
 std::string clock_time(std::int64_t ms) {
   const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
   std::tm local{};
@@ -111,6 +96,8 @@ struct Args {
   bool detail = false;      // status
   bool check = false;       // status
   std::string binary;       // upgrade
+  bool env = false;         // describe
+  bool flush = false;       // logs --flush: the verb flush
   std::string import_file;  // import
   CLI::App* top = nullptr;
   CLI::App* import = nullptr;
@@ -154,6 +141,10 @@ void add_arg(clusterd::control::Arg arg, CLI::App* sub, Args& args) {
       sub->add_option("--binary", args.binary,
                       "the new clusterd binary (default: the one the master was started from)");
       return;
+    case Arg::Env:
+      sub->add_flag("--env", args.env, "the env values too (secret-looking names stay redacted)");
+      sub->add_flag("--json", args.json, "as JSON (see docs/control-protocol.md)");
+      return;
   }
 }
 
@@ -178,7 +169,7 @@ void read_arg(clusterd::control::Arg arg, const Args& args, clusterd::control::R
       if (args.lines >= 0) request.lines = static_cast<unsigned>(args.lines);
       request.follow = args.follow;
       if (!args.since.empty()) {
-        const std::optional<std::uint64_t> ms = duration_ms(args.since);
+        const std::optional<std::uint64_t> ms = clusterd::control::duration_ms(args.since);
         if (!ms) {
           std::cerr << "clusterctl: --since: expected a duration such as 30s, 10m, 2h or 1d, got '"
                     << clusterd::printable(args.since) << "'\n";
@@ -198,6 +189,9 @@ void read_arg(clusterd::control::Arg arg, const Args& args, clusterd::control::R
                              : std::filesystem::current_path().string() + "/" + args.binary;
       }
       return;
+    case Arg::Env:
+      request.env = args.env;
+      return;
   }
 }
 
@@ -210,6 +204,9 @@ void add_verbs(CLI::App& cli, Args& args) {
     if (spec.app == AppArg::Optional) sub->add_option("app", args.app, "only this app");
     for (const clusterd::control::Arg arg : clusterd::control::kArgs) {
       if (spec.args.has(arg)) add_arg(arg, sub, args);
+    }
+    if (spec.command == clusterd::control::Command::Logs) {
+      sub->add_flag("--flush", args.flush, "empty them (and the log file) instead: as `flush`");
     }
     args.verbs.emplace_back(&spec, sub);
   }
@@ -254,6 +251,7 @@ clusterd::control::Request request_of(const Args& args) {
   for (const auto& [spec, sub] : args.verbs) {
     if (sub->parsed()) request.command = spec->command;
   }
+  if (args.flush) request.command = clusterd::control::Command::Flush;
   const clusterd::control::CommandSpec& spec = clusterd::control::spec_of(request.command);
   if (!args.app.empty()) request.app = args.app;
   for (const clusterd::control::Arg arg : clusterd::control::kArgs) {
@@ -346,6 +344,11 @@ int print_reply(const Args& args, const clusterd::control::Request& request,
     return kExitRefused;
   }
   if (reply.status && args.check) return check_ready(*reply.status);
+  if (reply.description) {
+    std::cout << (args.json ? clusterd::control::describe_json(*reply.description) + "\n"
+                            : clusterd::control::describe_text(*reply.description));
+    return 0;
+  }
   if (reply.status) {
     if (args.json) {
       std::cout << clusterd::control::status_json(*reply.status) << "\n";

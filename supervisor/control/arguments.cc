@@ -37,6 +37,20 @@ std::optional<std::string> read_scale_target(std::string_view text, Request& req
   return std::nullopt;
 }
 
+std::optional<std::uint64_t> duration_ms(const std::string& text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 9) return std::nullopt;
+  const std::uint64_t n = std::stoull(text.substr(0, digits));
+  const std::string unit = text.substr(digits);
+  if (unit == "ms") return n;
+  if (unit == "s" || unit.empty()) return n * 1000;
+  if (unit == "m") return n * 60 * 1000;
+  if (unit == "h") return n * 3600 * 1000;
+  if (unit == "d") return n * 86400 * 1000;
+  return std::nullopt;
+}
+
 std::optional<std::string> closest(std::string_view word,
                                    const std::vector<std::string>& candidates) {
   return near_miss(word, candidates);

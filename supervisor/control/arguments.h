@@ -3,6 +3,7 @@
 // mean 'status'?"). Pure, so both are unit-tested.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,9 @@ namespace clusterd::control {
 /// why not), "+N" or "-N" (delta, N >= 1) or "auto". Returns the usage error when `text` is
 /// none of them, or asks for more than kMaxInstances.
 std::optional<std::string> read_scale_target(std::string_view text, Request& request);
+
+/// "30s", "10m", "2h", "1d", "500ms" (a bare number: seconds) as milliseconds; nullopt otherwise.
+std::optional<std::uint64_t> duration_ms(const std::string& text);
 
 /// The candidate `word` is most likely a misspelling of (a letter wrong, missing, extra, or two
 /// swapped: "stauts" for "status"), the first in order among equals; nullopt when none is close.

@@ -23,9 +23,11 @@ enum class Command {
   Logs,
   Events,
   Reopen,
-  Upgrade
+  Upgrade,
+  Describe,
+  Flush
 };
-inline constexpr std::size_t kCommandCount = 11;
+inline constexpr std::size_t kCommandCount = 13;
 
 /// What a peer may do: read the state, or change it. An admin may read.
 enum class Role { Read, Admin };
@@ -45,9 +47,10 @@ enum class Arg : unsigned {
   History = 1U << 3,  // "lines", "since_s", "follow": a history, then a live follow (-n, -f)
   Detail = 1U << 4,   // "detail": the costly numbers too (--detail)
   Binary = 1U << 5,   // "binary": an absolute path (--binary)
+  Env = 1U << 6,      // "env": the env values too, secrets still redacted (--env)
 };
-inline constexpr Arg kArgs[] = {Arg::Scale,   Arg::Worker, Arg::Wait,
-                                Arg::History, Arg::Detail, Arg::Binary};
+inline constexpr Arg kArgs[] = {Arg::Scale,  Arg::Worker, Arg::Wait, Arg::History,
+                                Arg::Detail, Arg::Binary, Arg::Env};
 
 /// The request fields of an Arg, as they are named on the wire.
 constexpr std::array<std::string_view, 3> wire_names(Arg arg) {
@@ -64,6 +67,8 @@ constexpr std::array<std::string_view, 3> wire_names(Arg arg) {
       return {"detail"};
     case Arg::Binary:
       return {"binary"};
+    case Arg::Env:
+      return {"env"};
   }
   return {};
 }
@@ -173,6 +178,22 @@ inline constexpr std::array<CommandSpec, kCommandCount> kCommands = {{
      .summary = "replace the running master with a new clusterd binary (\"binary\": a path; "
                 "default: the one it was started from) while every worker keeps running; "
                 "SIGUSR2 does the same"},
+    {.command = Command::Describe,
+     .name = "describe",
+     .role = Role::Read,
+     .answer = Answer::Line,
+     .app = AppArg::Required,
+     .args = {Arg::Env},
+     .summary = "what an app runs and how: command, cwd, user, ready and restart settings, "
+                "listeners, env names (values with --env, secrets redacted), last exits"},
+    {.command = Command::Flush,
+     .name = "flush",
+     .role = Role::Admin,
+     .answer = Answer::Line,
+     .app = AppArg::Optional,
+     .args = {},
+     .summary = "empty an app's (or every app's) recent output lines and its log file "
+                "(also `logs --flush`)"},
 }};
 
 /// The table entry of `command`.

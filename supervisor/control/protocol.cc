@@ -299,7 +299,77 @@ EventRecord event_from(const json& j) {
   return r;
 }
 
+json description_json(const AppDescription& d) {
+  json fields = json::object();
+  for (const auto& [key, value] : d.fields) fields[key] = value;
+  json env = json::array();
+  for (const auto& [name, value] : d.env) {
+    env.push_back({{"name", name}, {"value", value ? json(*value) : json(nullptr)}});
+  }
+  json listeners = json::array();
+  for (const DescribedListener& l : d.listeners) {
+    listeners.push_back({{"name", l.name},
+                         {"address", l.address},
+                         {"mode", l.mode},
+                         {"backlog", l.backlog},
+                         {"adopt", l.adopt}});
+  }
+  json workers = json::array();
+  for (const DescribedWorker& w : d.workers) {
+    workers.push_back(Fields(5)
+                          .add("id", w.id)
+                          .add("state", w.state)
+                          .known("pid", w.pid == 0 ? -1 : w.pid)
+                          .text("last_exit", w.last_exit)
+                          .text("last_words", w.last_words)
+                          .take());
+  }
+  return Fields(6)
+      .add("name", d.name)
+      .add("fields", std::move(fields))
+      .add("listeners", std::move(listeners))
+      .add("adopted", d.adopted)
+      .add("env", std::move(env))
+      .add("workers", std::move(workers))
+      .take();
+}
+
+AppDescription description_from(const json& j) {
+  AppDescription d;
+  d.name = field<std::string>(j, "name", "");
+  for (const auto& [key, value] : j.at("fields").items()) {
+    d.fields.emplace_back(key, value.get<std::string>());
+  }
+  for (const json& e : j.at("env")) {
+    const json& value = e.at("value");
+    d.env.emplace_back(e.at("name").get<std::string>(),
+                       value.is_null() ? std::nullopt : std::optional(value.get<std::string>()));
+  }
+  for (const json& l : j.at("listeners")) {
+    d.listeners.push_back({field<std::string>(l, "name", ""), field<std::string>(l, "address", ""),
+                           field<std::string>(l, "mode", ""), field(l, "backlog", 0),
+                           field(l, "adopt", false)});
+  }
+  d.adopted = j.at("adopted").get<std::vector<std::string>>();
+  for (const json& w : j.at("workers")) {
+    d.workers.push_back({field(w, "id", 0u), field<std::string>(w, "state", ""), field(w, "pid", 0),
+                         field<std::string>(w, "last_exit", ""),
+                         field<std::string>(w, "last_words", "")});
+  }
+  return d;
+}
+
 }  // namespace
+
+ReplyLine encode_describe(const AppDescription& description) {
+  json j = envelope(true);
+  j["describe"] = description_json(description);
+  return {line(j), true};
+}
+
+std::string describe_json(const AppDescription& description) {
+  return description_json(description).dump(2, ' ', false, json::error_handler_t::replace);
+}
 
 ReplyLine encode_error(std::string_view message) {
   json j = envelope(false);
@@ -360,6 +430,7 @@ Reply decode_reply(std::string_view text) {
     if (j.contains("progress")) reply.progress = j["progress"].get<std::string>();
     if (j.contains("log")) reply.log = log_from(j["log"]);
     if (j.contains("event")) reply.event = event_from(j["event"]);
+    if (j.contains("describe")) reply.description = description_from(j["describe"]);
   } catch (const json::exception& e) {
     throw ProtocolError(std::string("malformed reply from the daemon: ") + e.what());
   }

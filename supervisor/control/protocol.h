@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "supervisor/control/commands.h"
+#include "supervisor/control/describe.h"
 #include "supervisor/control/records.h"
 #include "supervisor/control/reply.h"
 #include "supervisor/control/status.h"
@@ -43,6 +44,8 @@ struct Request {
   bool detail = false;
   // upgrade: the new clusterd binary (an absolute path); unset: the one the master runs.
   std::optional<std::string> binary;
+  // describe: the env values too (secret-looking names stay redacted).
+  bool env = false;
 };
 
 /// A request the daemon cannot accept; the message goes back as {"ok": false, "error": ...}.
@@ -62,6 +65,7 @@ ReplyLine encode_error(std::string_view message);  // ok: false
 ReplyLine encode_done(std::string_view message);
 ReplyLine encode_status(const StatusSnapshot& status);
 ReplyLine encode_version(std::string_view version);
+ReplyLine encode_describe(const AppDescription& description);
 /// A progress line of a long command (reload); the final reply follows it.
 ReplyLine encode_progress(std::string_view message);
 /// One record of a logs or events reply; more lines follow (the last one is encode_done).
@@ -75,9 +79,10 @@ struct Reply {
   std::string error;    // when !ok
   std::string message;  // when ok: what was done
   std::optional<StatusSnapshot> status;
-  std::optional<std::string> progress;  // set on a progress line: more lines follow
-  std::optional<LogRecord> log;         // set on a record line: more lines follow
-  std::optional<EventRecord> event;     // likewise
+  std::optional<std::string> progress;        // set on a progress line: more lines follow
+  std::optional<LogRecord> log;               // set on a record line: more lines follow
+  std::optional<EventRecord> event;           // likewise
+  std::optional<AppDescription> description;  // describe
   bool more() const { return progress || log || event; }
 };
 /// Throws ProtocolError when the line is not a reply.
@@ -94,5 +99,7 @@ std::string status_json(const StatusSnapshot& status);
 /// straight from the reply (no StatusSnapshot in between: at 1,024 workers that halves what
 /// `clusterctl status --json` spends); nullopt for an error reply or one without a status.
 std::optional<std::string> reply_status_json(const std::string& line);
+/// The JSON document of a description, pretty-printed, for `clusterctl describe --json`.
+std::string describe_json(const AppDescription& description);
 
 }  // namespace clusterd::control

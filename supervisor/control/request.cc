@@ -108,6 +108,9 @@ void decode_arg(Arg arg, const json& request, Request& out) {
         out.binary = binary.get<std::string>();
       }
       return;
+    case Arg::Env:
+      out.env = get_bool(request, "env", false);
+      return;
   }
 }
 
@@ -134,6 +137,9 @@ void encode_arg(Arg arg, const Request& request, json& j) {
       return;
     case Arg::Binary:
       if (request.binary) j["binary"] = *request.binary;
+      return;
+    case Arg::Env:
+      if (request.env) j["env"] = true;
       return;
   }
 }

@@ -24,6 +24,8 @@ Daemon::Handler Daemon::handler_for(Command command) {
       {Command::Events, &Daemon::events},
       {Command::Reopen, &Daemon::reopen},
       {Command::Upgrade, &Daemon::upgrade_command},
+      {Command::Describe, &Daemon::describe_app},
+      {Command::Flush, &Daemon::flush},
   }};
   static_assert(
       [] {
@@ -153,6 +155,11 @@ void Daemon::events(const control::Request& request, const control::Peer&,
                     control::ReplyPtr reply) {
   if (request.app && !app_of(request, reply)) return;
   lifecycle_.events().serve(request, reply);
+}
+
+void Daemon::flush(const control::Request& request, const control::Peer&, control::ReplyPtr reply) {
+  if (request.app && !app_of(request, reply)) return;
+  reply->finish(control::encode_done(output_.flush(request.app.value_or(""))));
 }
 
 void Daemon::reopen(const control::Request&, const control::Peer&, control::ReplyPtr reply) {

@@ -120,6 +120,10 @@ class Daemon final : public HostEvents {
   void reopen(const control::Request& request, const control::Peer& peer, control::ReplyPtr reply);
   void upgrade_command(const control::Request& request, const control::Peer& peer,
                        control::ReplyPtr reply);
+  void flush(const control::Request& request, const control::Peer& peer, control::ReplyPtr reply);
+  // describe.cc
+  void describe_app(const control::Request& request, const control::Peer& peer,
+                    control::ReplyPtr reply);
   using Handler = void (Daemon::*)(const control::Request&, const control::Peer&,
                                    control::ReplyPtr);
   struct HandlerEntry {

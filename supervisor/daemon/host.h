@@ -274,6 +274,8 @@ class OutputSinks {
   virtual bool log_file_write(const LogFile& file, std::string lines) = 0;
   /// Opens every log file anew (logrotate moved them away).
   virtual void log_files_reopen() = 0;
+  /// Empties a log file once what was written to it before is there (`logs --flush`).
+  virtual bool log_file_truncate(const LogFile& file) = 0;
   /// Bytes log_file_write() accepted that reached no file (it was refused, a write failed), per
   /// path, since the last call.
   virtual std::map<std::string, std::uint64_t> log_files_lost() = 0;

@@ -247,4 +247,25 @@ std::uint64_t WorkerOutput::dropped(const std::string& name) {
   return it == apps_.end() ? 0 : it->second.dropped;
 }
 
+std::string WorkerOutput::flush(const std::string& only) {
+  std::string done;
+  for (auto& [name, a] : apps_) {
+    if (!only.empty() && name != only) continue;
+    const std::size_t lines = a.ring.size();
+    a.ring.clear();
+    std::string what = name + ": " + std::to_string(lines) + (lines == 1 ? " line" : " lines");
+    if (!a.spec.file.empty()) {
+      bool queued = false;
+      try {
+        queued = sinks_.log_file_truncate({a.spec.file, a.spec.max_size, a.spec.keep});
+      } catch (const std::exception& e) {
+        spdlog::warn("{}: log file {}: {}", name, a.spec.file, e.what());
+      }
+      what += queued ? ", " + a.spec.file + " emptied" : ", " + a.spec.file + " NOT emptied";
+    }
+    done += (done.empty() ? "" : "; ") + what;
+  }
+  return "flushed " + (done.empty() ? std::string("nothing") : done);
+}
+
 }  // namespace clusterd::daemon

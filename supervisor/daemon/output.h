@@ -50,6 +50,8 @@ class WorkerOutput {
   /// The logs verb.
   void serve(const control::Request& request, const control::ReplyPtr& reply);
   void stop();
+  /// Empties the ring of `app` (every app's when empty) and truncates its log file; says what.
+  std::string flush(const std::string& app);
   /// Bytes of the app's output dropped since start (a sink was behind, or its file refused or
   /// failed).
   std::uint64_t dropped(const std::string& app);

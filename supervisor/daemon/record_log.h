@@ -47,6 +47,10 @@ class RecordRing {
     ring_.push_back(std::move(record));
     trim();
   }
+  void clear() {
+    ring_.clear();
+    bytes_ = 0;
+  }
   /// The last `count` records that match, oldest first.
   std::vector<const Record*> last(const RecordFilter& filter, std::size_t count) const {
     std::vector<const Record*> out;

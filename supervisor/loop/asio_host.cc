@@ -173,6 +173,9 @@ bool AsioHost::log_file_write(const daemon::LogFile& file, std::string lines) {
   return impl_->log_files.write(file.path, file.max_size, file.keep, std::move(lines));
 }
 void AsioHost::log_files_reopen() { impl_->log_files.reopen(); }
+bool AsioHost::log_file_truncate(const daemon::LogFile& file) {
+  return impl_->log_files.truncate(file.path);
+}
 std::map<std::string, std::uint64_t> AsioHost::log_files_lost() {
   return impl_->log_files.take_lost();
 }

@@ -61,6 +61,7 @@ class AsioHost final : public daemon::Clock,
   bool journal_send(const daemon::JournalEntry& entry) override;
   bool log_file_write(const daemon::LogFile& file, std::string lines) override;
   void log_files_reopen() override;
+  bool log_file_truncate(const daemon::LogFile& file) override;
   std::map<std::string, std::uint64_t> log_files_lost() override;
   daemon::Spawned spawn(const daemon::SpawnRequest& request) override;
   void signal(daemon::WorkerHandle worker, int signal) override;

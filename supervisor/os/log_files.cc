@@ -22,6 +22,7 @@ struct Batch {
   std::uint64_t max_size = 0;
   unsigned keep = 0;
   std::string lines;
+  bool truncate = false;  // empty the file (opening it first) instead of writing
 };
 
 // What a file's thread needs of the options (a copy: a thread left behind outlives LogFiles).
@@ -153,6 +154,14 @@ std::size_t LogFiles::Writer::write_batch(Shared& shared, const Batch& batch,
       if (!state.linked) file.reset();  // removed (by hand, or by whoever may): a new one
     }
     if (!file) open(settings);
+    if (batch.truncate) {
+      if (::ftruncate(file.get(), 0) != 0) {
+        report(shared, "emptying " + path + ": " + std::strerror(errno));
+      } else {
+        size = 0;
+      }
+      return 0;
+    }
     if (batch.max_size > 0 && size > 0 && size + batch.lines.size() > batch.max_size &&
         !rotate_failed) {
       rotate(shared, batch, settings);
@@ -226,6 +235,13 @@ LogFiles::~LogFiles() { stop(); }
 
 bool LogFiles::write(const std::string& path, std::uint64_t max_size, unsigned keep,
                      std::string lines) {
+  return enqueue(path, max_size, keep, std::move(lines), false);
+}
+
+bool LogFiles::truncate(const std::string& path) { return enqueue(path, 0, 0, {}, true); }
+
+bool LogFiles::enqueue(const std::string& path, std::uint64_t max_size, unsigned keep,
+                       std::string lines, bool truncate) {
   std::shared_ptr<Writer>& slot = writers_[path];
   if (!slot) slot = std::make_shared<Writer>(path);
   Writer& w = *slot;
@@ -239,7 +255,7 @@ bool LogFiles::write(const std::string& path, std::uint64_t max_size, unsigned k
     start = !w.running;
     w.running = true;
     w.queued += size;
-    if (!start) w.queue.push_back({max_size, keep, std::move(lines)});
+    if (!start) w.queue.push_back({max_size, keep, std::move(lines), truncate});
   }
   if (start) {
     // The thread before (if any) has ended or is ending: running is cleared as its last act.
@@ -258,7 +274,7 @@ bool LogFiles::write(const std::string& path, std::uint64_t max_size, unsigned k
       return false;
     }
     std::lock_guard lock(shared_->mutex);
-    w.queue.push_back({max_size, keep, std::move(lines)});
+    w.queue.push_back({max_size, keep, std::move(lines), truncate});
   }
   w.wake.notify_one();
   return true;

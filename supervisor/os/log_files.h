@@ -43,6 +43,9 @@ class LogFiles {
 
   /// Queues whole lines for `path`; false (nothing queued) when its queue is over the bound.
   bool write(const std::string& path, std::uint64_t max_size, unsigned keep, std::string lines);
+  /// Empties `path` (opened first, as a write would) after what is queued for it is written;
+  /// false when it cannot be queued.
+  bool truncate(const std::string& path);
   /// Every file is opened anew (its directory walked again) before its next write.
   void reopen();
   /// Blocks until everything queued so far is written or refused (tests).
@@ -62,6 +65,8 @@ class LogFiles {
   void on_news(std::function<void()> callback);
 
  private:
+  bool enqueue(const std::string& path, std::uint64_t max_size, unsigned keep, std::string lines,
+               bool truncate);
   struct Shared;  // what the loop and the files' threads share
   struct Writer;  // one file: its queue and its thread
   Options options_;

@@ -4,7 +4,7 @@
 # "A subcommand is required" for `clusterctl frobnicate`, "The following arguments were not
 # expected" for an option).
 source "$(dirname "$0")/lib/common.sh"
-verbs="commands: status, version, scale, start, stop, restart, reload, logs, events, reopen, upgrade, top, import"
+verbs="commands: status, version, scale, start, stop, restart, reload, logs, events, reopen, upgrade, describe, flush, top, import"
 expect() {  # expect "ARGS" LINE1 LINE2: clusterctl ARGS exits 2 and prints these two lines
   local rc=0
   # shellcheck disable=SC2086
@@ -19,6 +19,7 @@ export CLUSTERD_SOCKET=$T/none.sock
 expect "frobnicate" "clusterctl: unknown command 'frobnicate'" "$verbs; clusterctl --help says"
 expect "stauts" "clusterctl: unknown command 'stauts'; did you mean 'status'?" "$verbs"
 expect "stp web" "clusterctl: unknown command 'stp'; did you mean 'stop'?" "$verbs"
+expect "describ web" "clusterctl: unknown command 'describ'; did you mean 'describe'?" "$verbs"
 expect "" "clusterctl: a command is required" "$verbs"
 expect "status --jsno" "clusterctl: status: unknown option '--jsno'; did you mean '--json'?" \
   "status options: --json, --check, --detail; clusterctl status --help says more"

@@ -120,6 +120,10 @@ class FakeHost final : public daemon::Clock,
     return true;
   }
   void log_files_reopen() override { ++reopens; }
+  bool log_file_truncate(const daemon::LogFile& file) override {
+    files[file.path].clear();
+    return true;
+  }
   std::map<std::string, std::uint64_t> files_lost;  // what log_files_lost() answers next
   std::map<std::string, std::uint64_t> log_files_lost() override {
     return std::exchange(files_lost, {});

@@ -285,3 +285,22 @@ TEST_CASE("log files: news is told once until taken") {
   files.flush();
   CHECK(told == 2);
 }
+
+TEST_CASE("a truncate empties the file after what was queued before it, and later lines follow") {
+  Scratch scratch;
+  const std::string path = scratch.dir + "/app.log";
+  {
+    std::ofstream old(path);
+    old << "from an earlier run\n";
+  }
+  LogFiles files;
+  REQUIRE(files.write(path, 0, 0, "one\n"));
+  REQUIRE(files.truncate(path));
+  REQUIRE(files.write(path, 0, 0, "two\n"));
+  files.flush();
+  CHECK(read(path) == "two\n");
+  REQUIRE(files.truncate(scratch.dir + "/never-written.log"));  // opened, as a write would
+  files.flush();
+  CHECK(fs::exists(scratch.dir + "/never-written.log"));
+  CHECK(fs::file_size(scratch.dir + "/never-written.log") == 0);
+}

@@ -191,3 +191,19 @@ TEST_CASE("backoff: the delay is shortened by jitter times the host's random dra
   loop.advance(std::chrono::milliseconds(1));
   CHECK(loop.alive().size() == 1);  // 1s - 1s * 0.5 * 0.5
 }
+
+TEST_CASE("logs: flush empties the app's ring and its file, then new lines come as before") {
+  Loop loop(web_config("1", "    logs: { file: /var/log/web.log, console: false }\n"));
+  loop.daemon->on_output(1, daemon::OutputStream::Out, "one\ntwo\n");
+  REQUIRE_FALSE(loop.host.files["/var/log/web.log"].empty());
+  CHECK(loop.request(R"({"cmd":"flush","app":"web"})")->last().message ==
+        "flushed web: 2 lines, /var/log/web.log emptied");
+  CHECK(texts(*loop.request(R"({"cmd":"logs","app":"web"})")).empty());
+  CHECK(loop.host.files["/var/log/web.log"].empty());
+  loop.daemon->on_output(1, daemon::OutputStream::Out, "three\n");
+  CHECK(texts(*loop.request(R"({"cmd":"logs"})")) ==
+        std::vector<std::string>{"web[0] 1000 out three"});
+  CHECK(loop.request(R"({"cmd":"flush"})")->last().message ==
+        "flushed web: 1 line, /var/log/web.log emptied");
+  CHECK_FALSE(loop.request(R"({"cmd":"flush","app":"nope"})")->last().ok);
+}

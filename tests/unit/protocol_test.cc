@@ -296,3 +296,52 @@ TEST_CASE("scale takes a delta instead of a count: +N or -N workers from the cou
     CHECK_THROWS_WITH(decode_request(line), expected);
   }
 }
+
+TEST_CASE("describe: env values only when asked, secret-looking names always redacted") {
+  for (const char* name :
+       {"API_KEY", "secret", "GithubToken", "DB_PASSWORD", "pass", "PASSPHRASE", "keyring"}) {
+    INFO(name);
+    CHECK(secret_name(name));
+  }
+  for (const char* name : {"PORT", "MODE", "NODE_ENV", "PATH", "K", "PAS"}) {
+    INFO(name);
+    CHECK_FALSE(secret_name(name));
+  }
+  Request r = decode_request(R"({"cmd":"describe","app":"web"})");
+  CHECK(r.command == Command::Describe);
+  CHECK_FALSE(r.env);
+  r = decode_request(R"({"cmd":"describe","app":"web","env":true})");
+  CHECK(r.env);
+  CHECK(decode_request(encode_request(r)).env);
+  CHECK_THROWS_AS(decode_request(R"({"cmd":"describe"})"), ProtocolError);
+  CHECK_THROWS_AS(decode_request(R"({"cmd":"describe","app":"web","env":1})"), ProtocolError);
+  CHECK(spec_of(Command::Describe).role == Role::Read);
+}
+
+TEST_CASE("a description goes over the wire whole, and its text is escaped for a terminal") {
+  AppDescription d;
+  d.name = "web";
+  d.fields = {{"command", "node \033[31mserver.js"}, {"ready", "listen"}};
+  d.env = {{"MODE", std::nullopt}, {"API_KEY", std::string(kRedacted)}};
+  d.listeners = {{"http", "127.0.0.1:8080", "shared", 511, true}};
+  d.adopted = {"[::]:3000"};
+  d.workers = {{0, "failed", 0, "exit 3", "goodbye"}};
+  const Reply reply = decode_reply(encode_describe(d).text);
+  REQUIRE(reply.description);
+  const AppDescription& back = *reply.description;
+  CHECK(back.name == "web");
+  CHECK(back.fields == d.fields);
+  CHECK(back.env == d.env);
+  CHECK(back.adopted == d.adopted);
+  REQUIRE(back.listeners.size() == 1);
+  CHECK(back.listeners[0].backlog == 511);
+  CHECK(back.listeners[0].adopt);
+  REQUIRE(back.workers.size() == 1);
+  CHECK(back.workers[0].last_words == "goodbye");
+  const std::string text = describe_text(back);
+  CHECK(text.find('\033') == std::string::npos);
+  CHECK(text.find("  API_KEY=(redacted)\n") != std::string::npos);
+  CHECK(text.find("  MODE\n") != std::string::npos);
+  CHECK(text.find("  http: 127.0.0.1:8080 mode shared backlog 511 adopt\n") != std::string::npos);
+  CHECK(text.find("  0: failed; last exit: exit 3: goodbye\n") != std::string::npos);
+}
