@@ -9,6 +9,32 @@ bool uses_adoption(const AppSpec& app) {
                                       [](const ListenerSpec& l) { return l.adopt; });
 }
 
+const char* to_string(ListenMode mode) {
+  switch (mode) {
+    case ListenMode::Shared:
+      return "shared";
+    case ListenMode::ReusePort:
+      return "reuseport";
+    case ListenMode::Worker:
+      return "worker";
+  }
+  return "?";
+}
+
+const char* to_string(ReadyMode mode) {
+  switch (mode) {
+    case ReadyMode::Exec:
+      return "exec";
+    case ReadyMode::Notify:
+      return "notify";
+    case ReadyMode::Listen:
+      return "listen";
+    case ReadyMode::Fd:
+      return "fd";
+  }
+  return "?";
+}
+
 const char* to_string(LogSpec::Mode mode) {
   switch (mode) {
     case LogSpec::Mode::Auto:

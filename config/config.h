@@ -275,5 +275,9 @@ bool uses_adoption(const AppSpec& app);
 
 /// "auto", "journal", "capture", "inherit".
 const char* to_string(LogSpec::Mode mode);
+/// "shared", "reuseport", "worker".
+const char* to_string(ListenMode mode);
+/// "exec", "notify", "listen", "fd".
+const char* to_string(ReadyMode mode);
 
 }  // namespace clusterd::config

@@ -11,18 +11,6 @@ namespace {
 
 bool master_bound(config::ListenMode mode) { return mode != config::ListenMode::Worker; }
 
-const char* mode_name(config::ListenMode mode) {
-  switch (mode) {
-    case config::ListenMode::Shared:
-      return "shared";
-    case config::ListenMode::ReusePort:
-      return "reuseport";
-    case config::ListenMode::Worker:
-      return "worker";
-  }
-  return "?";
-}
-
 std::string join(const std::vector<std::string>& items, const char* separator) {
   std::string out;
   for (const std::string& item : items) out += (out.empty() ? "" : separator) + item;
@@ -82,8 +70,8 @@ std::optional<Refused> plan_listeners(const config::AppSpec& running, const conf
       }
       if (want.address.family == config::Address::Family::Unix) {
         return Refused{"listener " + want.name + ": unix socket " + want.address.text +
-                       " cannot change from " + mode_name(have.mode) + " to " +
-                       mode_name(want.mode) +
+                       " cannot change from " + config::to_string(have.mode) + " to " +
+                       config::to_string(want.mode) +
                        " mode in one reload (one path, one socket); use a new path, or stop the "
                        "app first"};
       }

@@ -14,20 +14,6 @@ std::string duration(config::Duration d) {
   return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms";
 }
 
-const char* ready_name(config::ReadyMode mode) {
-  switch (mode) {
-    case config::ReadyMode::Exec:
-      return "exec";
-    case config::ReadyMode::Notify:
-      return "notify";
-    case config::ReadyMode::Listen:
-      return "listen";
-    case config::ReadyMode::Fd:
-      return "fd";
-  }
-  return "?";
-}
-
 const char* restart_name(config::RestartPolicy policy) {
   switch (policy) {
     case config::RestartPolicy::Always:
@@ -36,18 +22,6 @@ const char* restart_name(config::RestartPolicy policy) {
       return "on-failure";
     case config::RestartPolicy::Never:
       return "never";
-  }
-  return "?";
-}
-
-const char* mode_name(config::ListenMode mode) {
-  switch (mode) {
-    case config::ListenMode::Shared:
-      return "shared";
-    case config::ListenMode::ReusePort:
-      return "reuseport";
-    case config::ListenMode::Worker:
-      return "worker";
   }
   return "?";
 }
@@ -73,7 +47,7 @@ std::vector<std::pair<std::string, std::string>> spec_fields(const config::AppSp
       {"cwd", spec.cwd.empty() ? "(the daemon's)" : spec.cwd},
       {"user", spec.user.empty() ? "(the daemon's)" : spec.user},
       {"group", spec.group.empty() ? "(the user's)" : spec.group},
-      {"ready", ready_name(spec.ready)},
+      {"ready", config::to_string(spec.ready)},
       {"ready_timeout", duration(spec.ready_timeout)},
       {"min_ready", duration(spec.min_ready)},
       {"restart", restart_name(spec.restart)},
@@ -105,7 +79,8 @@ void Daemon::describe_app(const control::Request& request, const control::Peer&,
   d.name = spec.name;
   d.fields = spec_fields(spec, status, snap.master.config);
   for (const config::ListenerSpec& l : spec.listeners) {
-    d.listeners.push_back({l.name, address_text(l.address), mode_name(l.mode), l.backlog, l.adopt});
+    d.listeners.push_back(
+        {l.name, address_text(l.address), config::to_string(l.mode), l.backlog, l.adopt});
   }
   for (const config::Address& a : listeners_.adoption().made(spec.name)) {
     d.adopted.push_back(address_text(a));
