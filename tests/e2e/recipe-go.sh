@@ -10,13 +10,5 @@ command -v go >/dev/null || skip "go is not installed (scripts/deps.sh installs 
 recipe_copy go
 HOME=$T GOCACHE=$T/gocache GOPATH=$T/gopath CGO_ENABLED=0 go build -o server main.go \
   >"$T/go.log" 2>&1 || fail "go build of main.go: $(cat "$T/go.log")"
-recipe_start
-all_four_answer
-kill_one_during_burst "go"
-reload_under_load 1
-[[ $LOAD_KEEP == *" failed=0" && $LOAD_NEW == *" failed=0" ]] ||
-  fail "requests failed in a reload: keep-alive $(cat "$T/load-keep"); new connections $(cat "$T/load-new")"
-echo "reload under load: keep-alive $LOAD_KEEP; connection per request $LOAD_NEW"
-all_four_answer
-stop_daemon
+recipe_round go
 pass "go recipe: 4 workers answer on one port, a kill -9 during a burst refuses none, a reload under load fails none"

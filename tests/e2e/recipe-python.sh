@@ -8,13 +8,5 @@ source "$(dirname "$0")/lib/adopt.sh"
 source "$(dirname "$0")/lib/recipe.sh"
 command -v python3 >/dev/null || skip "python3 is not installed (scripts/deps.sh installs it)"
 recipe_copy python
-recipe_start
-all_four_answer
-kill_one_during_burst "python"
-reload_under_load 1
-[[ $LOAD_KEEP == *" failed=0" && $LOAD_NEW == *" failed=0" ]] ||
-  fail "requests failed in a reload: keep-alive $(cat "$T/load-keep"); new connections $(cat "$T/load-new")"
-echo "reload under load: keep-alive $LOAD_KEEP; connection per request $LOAD_NEW"
-all_four_answer
-stop_daemon
+recipe_round python
 pass "python recipe: 4 workers answer on one port, a kill -9 during a burst refuses none, a reload under load fails none"

@@ -47,3 +47,19 @@ reload_under_load() {
   LOAD_KEEP=$(grep '^ok=' "$T/load-keep") || fail "keep-alive load: $(cat "$T/load-keep")"
   LOAD_NEW=$(grep '^ok=' "$T/load-new") || fail "connection-per-request load: $(cat "$T/load-new")"
 }
+
+# recipe_round LABEL: the recipe started, all four answer, a kill -9 during a burst refuses none,
+# a reload under load fails no request (keep-alive and connection per request), all four answer
+# again; then the master stops.
+recipe_round() {
+  local label=$1
+  recipe_start
+  all_four_answer
+  kill_one_during_burst "$label"
+  reload_under_load 1
+  [[ $LOAD_KEEP == *" failed=0" && $LOAD_NEW == *" failed=0" ]] ||
+    fail "$label: requests failed in a reload: keep-alive $(cat "$T/load-keep"); new connections $(cat "$T/load-new")"
+  echo "$label, reload under load: keep-alive $LOAD_KEEP; connection per request $LOAD_NEW"
+  all_four_answer
+  stop_daemon
+}
