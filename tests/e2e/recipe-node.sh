@@ -12,16 +12,7 @@ source "$(dirname "$0")/lib/recipe.sh"
 command -v node >/dev/null || skip "node is not installed (scripts/deps.sh installs nodejs)"
 
 recipe_copy node
-recipe_start
-all_four_answer
-kill_one_during_burst "node"
-
-reload_under_load 1
-[[ $LOAD_KEEP == *" failed=0" && $LOAD_NEW == *" failed=0" ]] ||
-  fail "the drain recipe failed requests in a reload: keep-alive $(cat "$T/load-keep"); new connections $(cat "$T/load-new")"
-echo "drain recipe, reload under load: keep-alive $LOAD_KEEP; connection per request $LOAD_NEW"
-all_four_answer
-stop_daemon
+recipe_round "node (the drain recipe)"
 
 # The same program with a plain server.close() on SIGTERM, reported, not asserted.
 recipe_copy node
