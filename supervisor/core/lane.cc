@@ -117,7 +117,7 @@ void Lane::handle(const Spawned& e, Step& s) {
   if (r_.state != LaneState::Starting || r_.worker) return;
   r_.worker = Worker{e.pid, s.now, s.spec.watchdog.value_or(Duration::zero())};
   if (s.spec.ready == config::ReadyMode::Exec) {
-    ready("exec succeeded (ready: exec)", s);
+    ready(s);
   } else {
     arm(LaneTimer::State, later(s.now, s.spec.ready_timeout), s);
   }
@@ -126,18 +126,33 @@ void Lane::handle(const Spawned& e, Step& s) {
 
 void Lane::handle(const Ready&, Step& s) {
   if (r_.state != LaneState::Starting || !r_.worker || r_.worker->settling) return;
-  ready(s.spec.ready == config::ReadyMode::Listen
-            ? "listen() on the master's socket (ready: listen)"
-        : s.spec.ready == config::ReadyMode::Fd ? "a line on its ready fd (ready: fd)"
-                                                : "READY=1",
-        s);
+  ready(s);
 }
+
+namespace {
+
+// What made a worker ready, as its ready mode says.
+const char* readiness(config::ReadyMode mode) {
+  switch (mode) {
+    case config::ReadyMode::Exec:
+      return "exec succeeded (ready: exec)";
+    case config::ReadyMode::Notify:
+      return "READY=1";
+    case config::ReadyMode::Listen:
+      return "listen() on the master's socket (ready: listen)";
+    case config::ReadyMode::Fd:
+      return "a line on its ready fd (ready: fd)";
+  }
+  return "ready";
+}
+
+}  // namespace
 
 // The worker is ready as its mode says: it runs now, or once it stayed up for min_ready (a
 // generation that dies at start is then a failed start, rolled back, for every ready mode).
-void Lane::ready(const std::string& why, Step& s) {
+void Lane::ready(Step& s) {
   if (s.spec.min_ready <= Duration::zero()) {
-    enter(LaneState::Running, why, s);
+    enter(LaneState::Running, readiness(s.spec.ready), s);
     return;
   }
   r_.worker->settling = true;
@@ -197,10 +212,7 @@ void Lane::handle(const TimerFired& e, Step& s) {
     r_.worker->settling = false;
     enter(LaneState::Running,
           "up for min_ready (" + std::to_string(s.spec.min_ready.count()) + "ms) after " +
-              (s.spec.ready == config::ReadyMode::Exec     ? std::string("exec")
-               : s.spec.ready == config::ReadyMode::Listen ? std::string("its listen()")
-               : s.spec.ready == config::ReadyMode::Fd     ? std::string("its ready line")
-                                                           : std::string("READY=1")),
+              readiness(s.spec.ready),
           s);
     return;
   }

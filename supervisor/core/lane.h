@@ -103,7 +103,7 @@ class Lane {
   void handle(const RestartRequested&, Step& s);
   void handle(const Spawned& e, Step& s);
   void handle(const Ready&, Step& s);
-  void ready(const std::string& why, Step& s);
+  void ready(Step& s);
   void handle(const Exited& e, Step& s);
   void handle(const TimerFired& e, Step& s);
   void handle(const WatchdogPing&, Step& s);
