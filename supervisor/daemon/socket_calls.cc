@@ -1,5 +1,6 @@
-// A worker's own bind() and listen() under socket adoption (docs/adoption.md): which worker and
-// generation called, the answer (daemon/adoption.h), and `ready: listen`.
+// What a worker says of itself without sd_notify: its own bind() and listen() under socket
+// adoption (docs/adoption.md: which worker and generation called, the answer from
+// daemon/adoption.h, and `ready: listen`), and a line on its ready fd (`ready: fd`).
 #include <spdlog/spdlog.h>
 
 #include "supervisor/daemon/adoption.h"
