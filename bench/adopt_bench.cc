@@ -45,7 +45,7 @@
 
 #include "supervisor/core/adoption.h"
 #include "supervisor/os/adopt.h"
-#include "supervisor/os/listeners.h"
+#include "supervisor/os/listen_socket.h"
 #include "supervisor/os/process.h"
 #include "worker/listen_env.h"
 

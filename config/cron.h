@@ -1,6 +1,6 @@
 // `restart_schedule:` text -> CronSchedule: five cron fields after an explicit time zone,
 // `TZ=Europe/Paris 0 3 * * *`. Pure; when the schedule next fires is the core's business
-// (supervisor/core/cron.h).
+// (supervisor/core/next_fire.h).
 #pragma once
 
 #include <string_view>

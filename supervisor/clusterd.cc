@@ -20,7 +20,7 @@
 #include "config/parse.h"
 #include "config/values.h"
 #include "supervisor/control/socket_dir.h"
-#include "supervisor/core/cron.h"
+#include "supervisor/core/next_fire.h"
 #include "supervisor/core/reload_plan.h"
 #include "supervisor/core/schedule.h"
 #include "supervisor/daemon/daemon.h"

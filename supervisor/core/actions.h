@@ -71,7 +71,7 @@ using Action =
 
 /// An action for one lane of one slot (app-wide actions name lane 0 of slot 0).
 struct SlotAction {
-  SlotId slot;
+  LaneId slot;
   Action action;
 };
 

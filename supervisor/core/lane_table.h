@@ -14,26 +14,26 @@
 namespace clusterd::core {
 
 /// A set of outcomes: bit 0 is "stays", bit 1 + LaneState "enters that state".
-using Outcomes = std::uint8_t;
+using Transitions = std::uint8_t;
 
-inline constexpr Outcomes outcome_of(LaneState state) {
-  return static_cast<Outcomes>(1 << (1 + static_cast<int>(state)));
+inline constexpr Transitions outcome_of(LaneState state) {
+  return static_cast<Transitions>(1 << (1 + static_cast<int>(state)));
 }
 
 namespace lane_table {
-inline constexpr Outcomes Stay = 1;
-inline constexpr Outcomes Idle = outcome_of(LaneState::Idle);
-inline constexpr Outcomes Strt = outcome_of(LaneState::Starting);
-inline constexpr Outcomes Run = outcome_of(LaneState::Running);
-inline constexpr Outcomes Stop = outcome_of(LaneState::Stopping);
-inline constexpr Outcomes Back = outcome_of(LaneState::Backoff);
-inline constexpr Outcomes Fail = outcome_of(LaneState::Failed);
-inline constexpr Outcomes Died = Idle | Strt | Back | Fail;  // as the restart policy decides
+inline constexpr Transitions Stay = 1;
+inline constexpr Transitions Idle = outcome_of(LaneState::Idle);
+inline constexpr Transitions Strt = outcome_of(LaneState::Starting);
+inline constexpr Transitions Run = outcome_of(LaneState::Running);
+inline constexpr Transitions Stop = outcome_of(LaneState::Stopping);
+inline constexpr Transitions Back = outcome_of(LaneState::Backoff);
+inline constexpr Transitions Fail = outcome_of(LaneState::Failed);
+inline constexpr Transitions Died = Idle | Strt | Back | Fail;  // as the restart policy decides
 
 // Columns: Start, Stop, Restart, Spawned, Ready, Exited, TimerFired, WatchdogPing, ExtendTimeout,
 // SetWatchdog, StatusText, WorkerStopping.
 // clang-format off
-inline constexpr Outcomes kTable[kLaneStates][kLaneEvents] = {
+inline constexpr Transitions kTable[kLaneStates][kLaneEvents] = {
   //             Start Stop       Restart    Spawned   Ready     Exited Timer      Ping  Extend WDog  Status Stopping
   /* idle     */ {Strt, Stay,      Strt,      Stay,     Stay,     Stay,  Stay,      Stay, Stay,  Stay, Stay,  Stay},
   /* starting */ {Stay, Idle|Stop, Stay|Stop, Stay|Run, Stay|Run, Died,  Stay|Run,  Stay, Stay,  Stay, Stay,  Stay|Stop},
@@ -46,7 +46,7 @@ inline constexpr Outcomes kTable[kLaneStates][kLaneEvents] = {
 }  // namespace lane_table
 
 /// True when `event` (a core::Event index) may take a lane from `from` to `to` (or keep it).
-inline constexpr bool lane_allows(LaneState from, std::size_t event, Outcomes outcome) {
+inline constexpr bool lane_allows(LaneState from, std::size_t event, Transitions outcome) {
   return (lane_table::kTable[static_cast<int>(from)][event] & outcome) != 0;
 }
 

@@ -31,8 +31,8 @@ bool serving_ready(const AppState& app, unsigned i) {
 
 }  // namespace
 
-std::vector<SlotId> MemoryPolicy::watched(const Supervisor& supervisor) {
-  std::vector<SlotId> out;
+std::vector<LaneId> MemoryPolicy::watched(const Supervisor& supervisor) {
+  std::vector<LaneId> out;
   for (std::size_t a = 0; a < supervisor.apps().size(); ++a) {
     const AppState& app = supervisor.apps()[a];
     if (!app_watched(app)) continue;

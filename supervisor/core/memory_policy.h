@@ -14,7 +14,7 @@
 namespace clusterd::core {
 
 struct MemoryReading {
-  SlotId slot;
+  LaneId slot;
   int pid = 0;
   std::uint64_t rss_kb = 0;  // the worker and all its descendants
 };
@@ -33,7 +33,7 @@ class MemoryPolicy {
   static std::optional<Duration> interval(const Supervisor& supervisor);
   /// The workers to sample: the serving, ready worker of each slot of an app with max_memory
   /// and no rollout in progress.
-  static std::vector<SlotId> watched(const Supervisor& supervisor);
+  static std::vector<LaneId> watched(const Supervisor& supervisor);
 
   /// Takes one round of readings. A worker over its limit at two samples in a row is replaced;
   /// at most one per app per round (its replacement is a rollout, which blocks the next).

@@ -1,7 +1,7 @@
 // `restart_schedule:` carried out: when an app's schedule timer is armed for, and what to do when
 // it fires. Pure: wall-clock time comes in as Unix milliseconds and the steady clock as a
 // TimePoint (the timer runs on the steady clock; the schedule is in wall time), the zone as an
-// offset function (core/cron.h).
+// offset function (core/next_fire.h).
 #pragma once
 
 #include <cstdint>
@@ -9,7 +9,7 @@
 #include <string>
 
 #include "config/config.h"
-#include "supervisor/core/cron.h"
+#include "supervisor/core/next_fire.h"
 #include "supervisor/core/types.h"
 
 namespace clusterd::core {

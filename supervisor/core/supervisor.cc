@@ -20,11 +20,11 @@ Supervisor::Supervisor(std::vector<AppState> apps) : apps_(std::move(apps)) {
   }
 }
 
-bool Supervisor::has_lane(SlotId id) const {
+bool Supervisor::has_lane(LaneId id) const {
   return id.app < apps_.size() && id.index < apps_[id.app].slots.size() && id.lane < 2;
 }
 
-const config::AppSpec& Supervisor::spec(SlotId id) const {
+const config::AppSpec& Supervisor::spec(LaneId id) const {
   const AppState& app = apps_[id.app];
   const auto it = app.specs.find(lane(id).generation());
   return it == app.specs.end() ? app.spec : it->second;
@@ -54,7 +54,7 @@ bool Supervisor::no_workers() const {
   return true;
 }
 
-bool Supervisor::serving(SlotId id, TimePoint now) const {
+bool Supervisor::serving(LaneId id, TimePoint now) const {
   if (!has_lane(id)) return false;
   const AppState& app = apps_[id.app];
   if (app.removed || app.stopped || id.index >= app.instances) return false;
@@ -74,7 +74,7 @@ bool Supervisor::serving(SlotId id, TimePoint now) const {
   return false;
 }
 
-bool Supervisor::listening(SlotId id, TimePoint now) const {
+bool Supervisor::listening(LaneId id, TimePoint now) const {
   return has_lane(id) && (lane(id).pid() != 0 || serving(id, now));
 }
 
@@ -109,7 +109,7 @@ std::vector<SlotAction> Supervisor::stop_all(TimePoint now) {
   return out;
 }
 
-std::vector<SlotAction> Supervisor::on(SlotId id, const Event& event, TimePoint now) {
+std::vector<SlotAction> Supervisor::on(LaneId id, const Event& event, TimePoint now) {
   std::vector<SlotAction> out;
   if (!has_lane(id)) return out;
   std::visit(Overloaded{
@@ -151,7 +151,7 @@ void Supervisor::note_good(std::size_t a) {
 // A worker said STOPPING=1: it drains on its own. When the restart policy would start it again
 // anyway (always), its successor starts now in the slot's other lane instead of after the exit,
 // so the slot's capacity comes back as early as it can.
-void Supervisor::replace_stopping(SlotId id, TimePoint now, std::vector<SlotAction>& out) {
+void Supervisor::replace_stopping(LaneId id, TimePoint now, std::vector<SlotAction>& out) {
   AppState& app = apps_[id.app];
   Slot& slot = app.slots[id.index];
   const Lane& old = slot.lanes[id.lane];
@@ -286,7 +286,7 @@ Outcome Supervisor::scale(std::size_t a, unsigned instances, std::string reason,
   const unsigned before = app.instances;
   resize(a, instances, std::move(reason), now, outcome.actions);
   for (unsigned i = 0; i < instances && !app.stopped; ++i) {
-    const SlotId id{a, i, app.slots[i].active};
+    const LaneId id{a, i, app.slots[i].active};
     if (i >= before || !lane(id).wanted()) {
       start_lane(id, app.generation, false, now, outcome.actions);
     }
@@ -356,7 +356,7 @@ void Supervisor::stop_slot(std::size_t a, unsigned index, TimePoint now,
   for (unsigned lane = 0; lane < 2; ++lane) feed({a, index, lane}, StopRequested{}, now, out);
 }
 
-void Supervisor::start_lane(SlotId id, unsigned generation, bool one_shot, TimePoint now,
+void Supervisor::start_lane(LaneId id, unsigned generation, bool one_shot, TimePoint now,
                             std::vector<SlotAction>& out) {
   Lane& lane = mutable_lane(id);
   // A lane that starts now runs `generation`; one still running or stopping keeps its own.
@@ -366,7 +366,7 @@ void Supervisor::start_lane(SlotId id, unsigned generation, bool one_shot, TimeP
   feed(id, StartRequested{}, now, out);
 }
 
-void Supervisor::feed(SlotId id, const Event& event, TimePoint now, std::vector<SlotAction>& out) {
+void Supervisor::feed(LaneId id, const Event& event, TimePoint now, std::vector<SlotAction>& out) {
   const config::AppSpec& lane_spec = spec(id);
   AppState& app = apps_[id.app];
   Lane& lane = mutable_lane(id);

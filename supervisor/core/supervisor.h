@@ -1,4 +1,4 @@
-// Supervisor: every app's slots (each with two lanes), the routing of events to them by SlotId,
+// Supervisor: every app's slots (each with two lanes), the routing of events to them by LaneId,
 // the commands (start, stop, restart, scale, roll, replace), the graceful stop of the whole
 // cluster, and rollouts. Pure: it decides, the daemon carries out. Commands are refused with a
 // reason rather than silently ignored.
@@ -80,8 +80,8 @@ class Supervisor {
   std::vector<SlotAction> start_all(TimePoint now);
   /// Asks every lane to stop gracefully and abandons rollouts; nothing starts again afterwards.
   std::vector<SlotAction> stop_all(TimePoint now);
-  /// Feeds one event about a worker to its lane (an unknown SlotId is ignored).
-  std::vector<SlotAction> on(SlotId slot, const Event& event, TimePoint now);
+  /// Feeds one event about a worker to its lane (an unknown LaneId is ignored).
+  std::vector<SlotAction> on(LaneId slot, const Event& event, TimePoint now);
   /// An app's rollout timer fired (ArmRolloutTimer); a stale token is ignored.
   std::vector<SlotAction> on(const RolloutTimerFired& event, TimePoint now);
 
@@ -128,30 +128,30 @@ class Supervisor {
   bool stopping() const { return stopping_; }
   unsigned next_token() const { return next_token_; }
   const std::vector<AppState>& apps() const { return apps_; }
-  const Lane& lane(SlotId id) const { return apps_[id.app].slots[id.index].lanes[id.lane]; }
-  bool has_lane(SlotId id) const;
+  const Lane& lane(LaneId id) const { return apps_[id.app].slots[id.index].lanes[id.lane]; }
+  bool has_lane(LaneId id) const;
   /// The spec of the generation the lane runs.
-  const config::AppSpec& spec(SlotId id) const;
+  const config::AppSpec& spec(LaneId id) const;
   /// Whether the lane has a worker that serves connections, or will start one within
   /// kServeGrace: the sockets its generation gives it should listen. False in a stopped or
   /// removed app and in a slot being scaled away.
-  bool serving(SlotId id, TimePoint now) const;
+  bool serving(LaneId id, TimePoint now) const;
   /// Whether the sockets the lane's generation gives it should listen: it is serving, or its
   /// worker still runs (a draining worker may still call accept(); a socket stopped under it
   /// fails that accept with EINVAL, which some servers take as fatal, Node and Go among them).
-  bool listening(SlotId id, TimePoint now) const;
+  bool listening(LaneId id, TimePoint now) const;
 
  private:
   std::optional<Refused> check_change(std::size_t app) const;
   /// check_change, and refused for a stopped app (restart has nothing to restart).
   std::optional<Refused> check_running(std::size_t app) const;
   static void count(AppState& app, unsigned index, Unplanned cause);
-  Lane& mutable_lane(SlotId id) { return apps_[id.app].slots[id.index].lanes[id.lane]; }
-  void feed(SlotId id, const Event& event, TimePoint now, std::vector<SlotAction>& out);
-  void start_lane(SlotId id, unsigned generation, bool one_shot, TimePoint now,
+  Lane& mutable_lane(LaneId id) { return apps_[id.app].slots[id.index].lanes[id.lane]; }
+  void feed(LaneId id, const Event& event, TimePoint now, std::vector<SlotAction>& out);
+  void start_lane(LaneId id, unsigned generation, bool one_shot, TimePoint now,
                   std::vector<SlotAction>& out);
   void stop_slot(std::size_t app, unsigned index, TimePoint now, std::vector<SlotAction>& out);
-  void replace_stopping(SlotId id, TimePoint now, std::vector<SlotAction>& out);
+  void replace_stopping(LaneId id, TimePoint now, std::vector<SlotAction>& out);
   void retire_idle_tail(std::size_t app, std::vector<SlotAction>& out);
   void resize(std::size_t app, unsigned instances, std::string reason, TimePoint now,
               std::vector<SlotAction>& out);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <compare>
 #include <cstddef>
 #include <string>
 
@@ -16,14 +17,14 @@ using Duration = std::chrono::milliseconds;
 /// EXTEND_TIMEOUT_USEC of 2^63).
 TimePoint later(TimePoint now, Duration by);
 
-/// One worker position: the app's index, the 0-based slot number (CLUSTER_WORKER_ID), and the
-/// lane. Every slot has two lanes so that while one worker is replaced the new one (one lane) can
-/// start and become ready while the old one (the other lane) still serves.
-struct SlotId {
+/// One lane of a worker position: the app's index, the 0-based slot number (CLUSTER_WORKER_ID), and
+/// the lane. Every slot has two lanes so that while one worker is replaced the new one (one lane)
+/// can start and become ready while the old one (the other lane) still serves.
+struct LaneId {
   std::size_t app = 0;
   unsigned index = 0;
-  unsigned lane = 0;  // 0 or 1
-  friend bool operator==(const SlotId&, const SlotId&) = default;
+  unsigned lane = 0;                                                // 0 or 1
+  friend auto operator<=>(const LaneId&, const LaneId&) = default;  // app, then slot, then lane
 };
 
 /// Where a lane is in the life of its worker. The transitions are the table in lane_table.h.

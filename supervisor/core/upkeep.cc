@@ -33,7 +33,7 @@ FollowDecision follow_cpus(const AppState& app, bool stopping, unsigned followed
 }
 
 std::optional<std::string> memory_sampling_needed(
-    const Supervisor& supervisor, const std::function<bool(const SlotId&)>& reported) {
+    const Supervisor& supervisor, const std::function<bool(const LaneId&)>& reported) {
   for (std::size_t a = 0; a < supervisor.apps().size(); ++a) {
     const AppState& app = supervisor.apps()[a];
     if (app.removed || !app.spec.max_memory) continue;

@@ -30,6 +30,6 @@ FollowDecision follow_cpus(const AppState& app, bool stopping, unsigned followed
 /// Whether memory must be sampled for max_memory: a live worker of an app with max_memory whose
 /// cgroup's memory.high the kernel does not report (`reported(id)` false). Why, when it must.
 std::optional<std::string> memory_sampling_needed(
-    const Supervisor& supervisor, const std::function<bool(const SlotId&)>& reported);
+    const Supervisor& supervisor, const std::function<bool(const LaneId&)>& reported);
 
 }  // namespace clusterd::core

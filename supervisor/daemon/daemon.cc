@@ -46,7 +46,7 @@ constexpr std::array<const char*, std::variant_size_v<core::Action>> kActionName
     "the transition's record",
     "the notice's record"};
 
-TimerKey lane_key(core::SlotId id, core::LaneTimer timer) {
+TimerKey lane_key(core::LaneId id, core::LaneTimer timer) {
   return {TimerKey::Kind::Lane, id.app, id.index, id.lane, timer};
 }
 
@@ -168,7 +168,7 @@ void Daemon::on_exit(WorkerHandle worker, const core::ExitStatus& reaped) {
   core::ExitStatus status = reaped;
   const std::string words = core::last_words(output_.take_last_lines(worker));
   if (!status.success()) status.last_words = words;  // a clean exit needs no why
-  const std::optional<core::SlotId> id = workers_.remove(worker);
+  const std::optional<core::LaneId> id = workers_.remove(worker);
   if (!id) return;
   lifecycle_.exited(*id, status);
   execute(supervisor_.on(*id, core::Exited{status, host_.clock.random()}, host_.clock.now()));
@@ -184,7 +184,7 @@ void Daemon::on_output_end(WorkerHandle worker, OutputStream stream) {
 }
 
 void Daemon::on_notify(WorkerHandle worker, const NotifyDatagram& datagram) {
-  const std::optional<core::SlotId> id = workers_.slot_of(worker);
+  const std::optional<core::LaneId> id = workers_.slot_of(worker);
   if (!id) return;
   const os::NotifySender& from = datagram.sender;
   core::NotifySender sender;
@@ -278,7 +278,7 @@ void Daemon::execute(std::vector<core::SlotAction> actions) {
 }
 
 void Daemon::perform(const core::SlotAction& item, std::vector<core::SlotAction>& more) {
-  const core::SlotId id = item.slot;
+  const core::LaneId id = item.slot;
   std::visit(
       core::Overloaded{
           [&](const core::Spawn&) { spawn(id, more); },
@@ -304,13 +304,13 @@ void Daemon::perform(const core::SlotAction& item, std::vector<core::SlotAction>
       item.action);
 }
 
-void Daemon::spawn(core::SlotId id, std::vector<core::SlotAction>& more) {
+void Daemon::spawn(core::LaneId id, std::vector<core::SlotAction>& more) {
   const core::TimePoint now = host_.clock.now();
   const config::AppSpec& spec = supervisor_.spec(id);
   const core::Lane& lane = supervisor_.lane(id);
   Generation* gen = nullptr;
   SpawnRequest request;
-  Spawned spawned;
+  StartedWorker spawned;
   try {
     gen = &runtimes_.generation_of(id, supervisor_);
     // A slot whose reuseport sockets went when it was retired, and that a failed reload gave
@@ -356,7 +356,7 @@ void Daemon::spawn(core::SlotId id, std::vector<core::SlotAction>& more) {
   more = supervisor_.on(id, core::Spawned{spawned.pid}, now);
 }
 
-void Daemon::notify_rejected(core::SlotId id, const std::string& why, bool late) {
+void Daemon::notify_rejected(core::LaneId id, const std::string& why, bool late) {
   observer_.notify_rejected(lifecycle_.label(id), why, late);
 }
 
@@ -384,7 +384,7 @@ void Daemon::after_actions() {
 }
 
 void Daemon::on_memory_high(WorkerHandle worker, std::uint64_t current_kb) {
-  const std::optional<core::SlotId> id = workers_.slot_of(worker);
+  const std::optional<core::LaneId> id = workers_.slot_of(worker);
   if (!id) return;
   const int pid = supervisor_.lane(*id).pid();
   if (const std::optional<core::MemoryVerdict> verdict =

@@ -92,11 +92,11 @@ class Daemon final : public HostEvents {
   static HttpHandler http_handler(Daemon& daemon);
   void execute(std::vector<core::SlotAction> actions);
   void perform(const core::SlotAction& item, std::vector<core::SlotAction>& more);
-  void spawn(core::SlotId id, std::vector<core::SlotAction>& more);
+  void spawn(core::LaneId id, std::vector<core::SlotAction>& more);
   void make_app_dirs(const config::AppSpec& spec, const std::optional<os::Ids>& ids);
   void add_app_runtime(const config::AppSpec& spec, std::vector<int> cpus);
-  void notify_rejected(core::SlotId id, const std::string& why, bool late);
-  void retire(core::SlotId id);
+  void notify_rejected(core::LaneId id, const std::string& why, bool late);
+  void retire(core::LaneId id);
   void after_actions();
   void sync_listening();
   void migrate_queues();
@@ -165,7 +165,7 @@ class Daemon final : public HostEvents {
   /// queues, cgroups, logs. `remember`: see StatusSampler::sample.
   control::StatusSnapshot snapshot(const std::string* app, bool remember, bool detail = true);
   /// The path of the lane's worker's own cgroup; empty without one.
-  std::string cgroup_of(core::SlotId id) const;
+  std::string cgroup_of(core::LaneId id) const;
 
   // Each component takes only the roles it uses; only this constructor sees them all.
   HostRoles host_;

@@ -22,7 +22,7 @@
 #include "supervisor/control/server.h"
 #include "supervisor/core/limits.h"
 #include "supervisor/core/types.h"
-#include "supervisor/os/values.h"
+#include "supervisor/os/facts.h"
 
 namespace clusterd::daemon {
 
@@ -119,7 +119,7 @@ struct LogFile {
   unsigned keep = 0;           // PATH.1 .. PATH.keep kept
 };
 
-struct Spawned {
+struct StartedWorker {
   WorkerHandle handle = 0;
   int pid = 0;
   std::uint64_t cgroup_id = 0;  // 0 without a cgroup of its own
@@ -198,7 +198,7 @@ class WorkerRunner {
   /// Starts a worker with its own notify socket. Failures that happen before the program runs
   /// come back later as its exit (HostEvents::on_exit); throws SpawnFailure when no process
   /// could be created at all.
-  virtual Spawned spawn(const SpawnRequest& request) = 0;
+  virtual StartedWorker spawn(const SpawnRequest& request) = 0;
   /// Signals the worker itself (a pidfd: never another process); a worker that is gone is fine.
   virtual void signal(WorkerHandle worker, int signal) = 0;
   /// Signals the whole tree of the worker whose pid this is (or was): its cgroup when it has one

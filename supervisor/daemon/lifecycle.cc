@@ -1,4 +1,4 @@
-// What happens to workers and apps, as events (events.h) and log lines: the core's transitions
+// What happens to workers and apps, as events (event_log.h) and log lines: the core's transitions
 // and notices, spawns and exits, each one record with the same fields.
 #include "supervisor/daemon/lifecycle.h"
 
@@ -36,7 +36,7 @@ const char* notice_kind(core::Notice::Kind kind) {
 
 }  // namespace
 
-control::EventRecord LifecycleLog::event_for(core::SlotId id, std::string kind,
+control::EventRecord LifecycleLog::event_for(core::LaneId id, std::string kind,
                                              std::string reason) const {
   const core::AppState& app = supervisor_.apps()[id.app];
   control::EventRecord e;
@@ -53,14 +53,14 @@ control::EventRecord LifecycleLog::event_for(core::SlotId id, std::string kind,
   return e;
 }
 
-void LifecycleLog::transition(core::SlotId id, const core::Transition& t) {
+void LifecycleLog::transition(core::LaneId id, const core::Transition& t) {
   const std::string line = fmt::format("{}: {} -> {}: {}", label(id), core::to_string(t.from),
                                        core::to_string(t.to), t.reason);
   const char* kind = nullptr;
   EventLog::Level level = EventLog::Level::Info;
   switch (t.to) {
     case core::LaneState::Starting:  // the event is "spawned", once there is a pid
-      start_reasons_[{id.app, id.index, id.lane}] = t.reason;
+      start_reasons_[id] = t.reason;
       break;
     case core::LaneState::Running:
       kind = "ready";
@@ -93,7 +93,7 @@ void LifecycleLog::transition(core::SlotId id, const core::Transition& t) {
   events_.record(std::move(e), level, line);
 }
 
-void LifecycleLog::notice(core::SlotId id, const core::Notice& n) {
+void LifecycleLog::notice(core::LaneId id, const core::Notice& n) {
   const bool app_wide = n.kind >= core::Notice::Kind::RolloutStarted;
   const bool bad =
       n.kind == core::Notice::Kind::StopTimeout || n.kind == core::Notice::Kind::WatchdogExpired ||
@@ -113,10 +113,10 @@ void LifecycleLog::notice(core::SlotId id, const core::Notice& n) {
   events_.record(std::move(e), bad ? EventLog::Level::Warning : EventLog::Level::Info, line);
 }
 
-void LifecycleLog::spawned(core::SlotId id, int pid, int cpu) {
+void LifecycleLog::spawned(core::LaneId id, int pid, int cpu) {
   control::EventRecord e = event_for(id, "spawned", "");
   e.pid = pid;
-  const auto reason = start_reasons_.find({id.app, id.index, id.lane});
+  const auto reason = start_reasons_.find(id);
   if (reason != start_reasons_.end()) {
     e.reason = reason->second;
     start_reasons_.erase(reason);
@@ -126,7 +126,7 @@ void LifecycleLog::spawned(core::SlotId id, int pid, int cpu) {
                              cpu >= 0 ? fmt::format(" on cpu {}", cpu) : ""));
 }
 
-void LifecycleLog::exited(core::SlotId id, const core::ExitStatus& status) {
+void LifecycleLog::exited(core::LaneId id, const core::ExitStatus& status) {
   if (status.kind == core::ExitStatus::Kind::SpawnFailed) {
     spawn_failed(id, status.detail, status.blame);
     return;
@@ -139,9 +139,9 @@ void LifecycleLog::exited(core::SlotId id, const core::ExitStatus& status) {
                              status.last_words.empty() ? "" : ": " + status.last_words));
 }
 
-void LifecycleLog::spawn_failed(core::SlotId id, const std::string& what,
+void LifecycleLog::spawn_failed(core::LaneId id, const std::string& what,
                                 core::ExitStatus::Blame blame) {
-  start_reasons_.erase({id.app, id.index, id.lane});
+  start_reasons_.erase(id);
   events_.record(
       event_for(id, "spawn-failed", what), EventLog::Level::Error,
       fmt::format("{}: cannot start {}: {}{}", label(id), supervisor_.spec(id).command[0], what,
@@ -150,7 +150,7 @@ void LifecycleLog::spawn_failed(core::SlotId id, const std::string& what,
                       : ""));
 }
 
-std::string LifecycleLog::label(core::SlotId id) const {
+std::string LifecycleLog::label(core::LaneId id) const {
   const core::AppState& app = supervisor_.apps()[id.app];
   if (id.index >= app.slots.size()) return fmt::format("{}[{}]", app.spec.name, id.index);
   return fmt::format("{}[{}] gen {}", app.spec.name, id.index, supervisor_.lane(id).generation());

@@ -1,4 +1,4 @@
-// What happens to workers and apps, as events (events.h) and log lines: the core's transitions
+// What happens to workers and apps, as events (event_log.h) and log lines: the core's transitions
 // and notices, spawns and exits, each one record with the same fields. Owns the event log and
 // the reason each lane's worker is starting for (the "spawned" event carries it, once the pid is
 // known).
@@ -11,13 +11,14 @@
 #include <vector>
 
 #include "supervisor/core/supervisor.h"
-#include "supervisor/daemon/events.h"
+#include "supervisor/daemon/event_log.h"
 #include "supervisor/daemon/metrics.h"
 
 namespace clusterd::daemon {
 
 class LifecycleLog {
  public:
+  /// A lane as the upgrade state writes it: (app, slot, lane).
   using LaneKey = std::tuple<std::size_t, unsigned, unsigned>;
   /// `supervisor` is read for names, generations and pids; `counters` count rollouts.
   LifecycleLog(Clock& clock, const core::Supervisor& supervisor, MetricCounters& counters)
@@ -25,29 +26,35 @@ class LifecycleLog {
 
   EventLog& events() { return events_; }
   /// "web[2] gen 3": the lane, for log lines.
-  std::string label(core::SlotId id) const;
+  std::string label(core::LaneId id) const;
   /// An event about lane `id` (its app's when the slot is gone).
-  control::EventRecord event_for(core::SlotId id, std::string kind, std::string reason) const;
+  control::EventRecord event_for(core::LaneId id, std::string kind, std::string reason) const;
 
-  void transition(core::SlotId id, const core::Transition& t);
-  void notice(core::SlotId id, const core::Notice& n);
-  void spawned(core::SlotId id, int pid, int cpu);
-  void exited(core::SlotId id, const core::ExitStatus& status);
-  void spawn_failed(core::SlotId id, const std::string& what, core::ExitStatus::Blame blame);
+  void transition(core::LaneId id, const core::Transition& t);
+  void notice(core::LaneId id, const core::Notice& n);
+  void spawned(core::LaneId id, int pid, int cpu);
+  void exited(core::LaneId id, const core::ExitStatus& status);
+  void spawn_failed(core::LaneId id, const std::string& what, core::ExitStatus::Blame blame);
 
   /// For a live upgrade: the reasons of the lanes starting now.
   std::vector<std::pair<LaneKey, std::string>> start_reasons() const {
-    return {start_reasons_.begin(), start_reasons_.end()};
+    std::vector<std::pair<LaneKey, std::string>> out;
+    for (const auto& [id, reason] : start_reasons_)
+      out.push_back({{id.app, id.index, id.lane}, reason});
+    return out;
   }
   void take_start_reasons(const std::vector<std::pair<LaneKey, std::string>>& reasons) {
-    start_reasons_.insert(reasons.begin(), reasons.end());
+    for (const auto& [key, reason] : reasons) {
+      start_reasons_.emplace(core::LaneId{std::get<0>(key), std::get<1>(key), std::get<2>(key)},
+                             reason);
+    }
   }
 
  private:
   EventLog events_;
   const core::Supervisor& supervisor_;
   MetricCounters& counters_;
-  std::map<LaneKey, std::string> start_reasons_;
+  std::map<core::LaneId, std::string> start_reasons_;
 };
 
 }  // namespace clusterd::daemon

@@ -4,7 +4,7 @@
 
 #include <system_error>
 
-#include "supervisor/daemon/adoption.h"
+#include "supervisor/daemon/adopter.h"
 
 namespace clusterd::daemon {
 
@@ -35,7 +35,7 @@ Listeners::Listeners(Sockets& sockets, Machine& machine, SystemdLink& systemd, O
       machine_(machine),
       systemd_(systemd),
       occupied_(occupancy),
-      adoption_(std::make_unique<Adoption>(sockets)) {}
+      adoption_(std::make_unique<Adopter>(sockets)) {}
 
 Listeners::~Listeners() {
   for (const config::Address& address : socket_files_) sockets_.remove_socket_file(address);

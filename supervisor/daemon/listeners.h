@@ -19,7 +19,7 @@
 
 namespace clusterd::daemon {
 
-class Adoption;
+class Adopter;
 
 /// A socket the master holds, closed through the host when dropped.
 class Fd {
@@ -94,7 +94,7 @@ class Listeners {
   /// Who holds an address that cannot be bound; at the start, the previous master's leftovers.
   Occupied& occupied() { return occupied_; }
   /// The workers' own binds under socket adoption, and the sockets `adopt: all` made.
-  Adoption& adoption() { return *adoption_; }
+  Adopter& adoption() { return *adoption_; }
 
   /// Whether the master created the socket file at `address` (removed at its exit).
   bool created_file(const config::Address& address) const;
@@ -136,7 +136,7 @@ class Listeners {
   Machine& machine_;
   SystemdLink& systemd_;
   Occupied occupied_;
-  std::unique_ptr<Adoption> adoption_;
+  std::unique_ptr<Adopter> adoption_;
   std::multimap<std::string, Fd> passed_;      // by name, until claimed
   std::vector<config::Address> socket_files_;  // unix sockets the master created
   bool migrate_checked_ = false;               // migrate_queues() looked at tcp_migrate_req

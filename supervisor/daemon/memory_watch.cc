@@ -6,7 +6,7 @@ namespace clusterd::daemon {
 
 bool MemoryWatch::sampling_needed(const core::Supervisor& supervisor, const Workers& workers) {
   return core::memory_sampling_needed(supervisor,
-                                      [&](const core::SlotId& id) {
+                                      [&](const core::LaneId& id) {
                                         const std::optional<WorkerHandle> handle =
                                             workers.handle_of(id);
                                         return handle && workers.memory_events_of(*handle);
@@ -30,11 +30,11 @@ void MemoryWatch::arm(const core::Supervisor& supervisor, const Workers& workers
 std::vector<MemoryWatch::Replace> MemoryWatch::fired(const core::Supervisor& supervisor,
                                                      const Workers& workers) {
   next_.reset();
-  const std::vector<core::SlotId> watched = core::MemoryPolicy::watched(supervisor);
+  const std::vector<core::LaneId> watched = core::MemoryPolicy::watched(supervisor);
   std::vector<int> pids;
   std::vector<std::string> cgroups;
-  std::vector<core::SlotId> sampled;  // those whose memory.high the host does not report
-  for (const core::SlotId& id : watched) {
+  std::vector<core::LaneId> sampled;  // those whose memory.high the host does not report
+  for (const core::LaneId& id : watched) {
     const std::optional<WorkerHandle> handle = workers.handle_of(id);
     if (handle && workers.memory_events_of(*handle)) continue;
     sampled.push_back(id);
@@ -52,7 +52,7 @@ std::vector<MemoryWatch::Replace> MemoryWatch::fired(const core::Supervisor& sup
   for (const core::MemoryVerdict& verdict : policy_.check(supervisor, readings)) {
     int pid = 0;
     for (const core::MemoryReading& reading : readings) {
-      if (reading.slot == core::SlotId{verdict.app, verdict.index, verdict.lane}) pid = reading.pid;
+      if (reading.slot == core::LaneId{verdict.app, verdict.index, verdict.lane}) pid = reading.pid;
     }
     out.push_back({verdict, pid});
   }

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "config/config.h"
-#include "supervisor/os/values.h"
+#include "supervisor/os/facts.h"
 
 namespace clusterd::daemon {
 

@@ -1,7 +1,7 @@
 // The status snapshot with the daemon's own parts: accept queues of the sockets it holds, the
 // workers' cgroups, logs, upgrades. (The metrics endpoint, its counters and /healthz are the
 // Observer's.)
-#include "supervisor/daemon/adoption.h"
+#include "supervisor/daemon/adopter.h"
 #include "supervisor/daemon/daemon.h"
 
 namespace clusterd::daemon {
@@ -20,8 +20,8 @@ void add_queue(Sampling& sampling, const Listener& listener, std::size_t index,
 control::StatusSnapshot Daemon::snapshot(const std::string* app, bool remember, bool detail) {
   struct Extras final : StatusExtras {
     explicit Extras(Daemon& daemon) : d(daemon) {}
-    std::string cgroup(core::SlotId id) const override { return d.cgroup_of(id); }
-    void add(core::SlotId id, control::WorkerStatus& w) const override {
+    std::string cgroup(core::LaneId id) const override { return d.cgroup_of(id); }
+    void add(core::LaneId id, control::WorkerStatus& w) const override {
       const auto& generations = d.runtimes_.generations(id.app);
       const auto gen = generations.find(w.generation);
       if (gen == generations.end()) return;
@@ -57,7 +57,7 @@ control::StatusSnapshot Daemon::snapshot(const std::string* app, bool remember, 
   return snap;
 }
 
-std::string Daemon::cgroup_of(core::SlotId id) const {
+std::string Daemon::cgroup_of(core::LaneId id) const {
   const std::optional<WorkerHandle> handle = workers_.handle_of(id);
   return handle ? workers_.cgroup_path_of(*handle) : std::string();
 }

@@ -14,7 +14,7 @@
 #include "supervisor/core/throttle.h"
 #include "supervisor/daemon/host.h"
 #include "supervisor/daemon/metrics.h"
-#include "supervisor/daemon/status.h"
+#include "supervisor/daemon/status_sampler.h"
 
 namespace clusterd::daemon {
 

@@ -6,7 +6,7 @@
 #include <chrono>
 #include <cstdio>
 
-#include "supervisor/daemon/events.h"
+#include "supervisor/daemon/event_log.h"
 #include "supervisor/logging.h"
 #include "text/journal_fields.h"
 #include "text/printable.h"

@@ -15,7 +15,7 @@
 #include <string_view>
 #include <tuple>
 
-#include "supervisor/daemon/adoption.h"
+#include "supervisor/daemon/adopter.h"
 #include "supervisor/daemon/daemon.h"
 #include "supervisor/daemon/names.h"
 

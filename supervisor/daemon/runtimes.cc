@@ -16,7 +16,7 @@ SpawnContext spawn_context(Machine& machine, Occupancy& occupancy,
   return context;
 }
 
-Generation& Runtimes::generation_of(core::SlotId id, const core::Supervisor& supervisor) {
+Generation& Runtimes::generation_of(core::LaneId id, const core::Supervisor& supervisor) {
   const unsigned number = supervisor.lane(id).generation();
   auto& gens = apps_[id.app].generations;
   const auto gen = gens.find(number);
@@ -27,7 +27,7 @@ Generation& Runtimes::generation_of(core::SlotId id, const core::Supervisor& sup
   return gen->second;
 }
 
-SpawnRequest Runtimes::request(core::SlotId id, const core::Supervisor& supervisor,
+SpawnRequest Runtimes::request(core::LaneId id, const core::Supervisor& supervisor,
                                const Generation& gen, unsigned long nofile_hard_now) {
   const core::AppState& app = supervisor.apps()[id.app];
   const config::AppSpec& spec = supervisor.spec(id);

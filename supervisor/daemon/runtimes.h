@@ -34,11 +34,11 @@ class Runtimes {
 
   /// The prepared generation lane `id` runs; throws SpawnFailure (the master's) when there is
   /// none.
-  Generation& generation_of(core::SlotId id, const core::Supervisor& supervisor);
+  Generation& generation_of(core::LaneId id, const core::Supervisor& supervisor);
   /// The request that starts lane `id`'s worker with `gen` (its generation_of()), the hard
   /// RLIMIT_NOFILE being `nofile_hard_now`. Throws std::runtime_error when the generation has no
   /// socket for the slot.
-  SpawnRequest request(core::SlotId id, const core::Supervisor& supervisor, const Generation& gen,
+  SpawnRequest request(core::LaneId id, const core::Supervisor& supervisor, const Generation& gen,
                        unsigned long nofile_hard_now);
 
   /// Forgets the generations no lane runs and the app no longer names (their sockets close with

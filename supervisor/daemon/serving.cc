@@ -9,7 +9,7 @@
 namespace clusterd::daemon {
 
 // A scaled-down slot is gone: the master lets go of its reuseport sockets.
-void Daemon::retire(core::SlotId id) {
+void Daemon::retire(core::LaneId id) {
   if (id.app >= runtimes_.size()) return;
   if (listeners_.shrink(runtimes_.generations(id.app), id.index)) systemd_.sockets_changed();
 }

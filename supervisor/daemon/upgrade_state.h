@@ -44,7 +44,7 @@ struct HandedGeneration {
 
 /// A worker process: the lane it runs in and what the host holds for it.
 struct HandedLaneWorker {
-  core::SlotId slot;
+  core::LaneId slot;
   unsigned uid = 0;
   std::optional<std::uint64_t> cgroup_id;
   HandedWorker host;

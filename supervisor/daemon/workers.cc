@@ -6,12 +6,6 @@
 
 namespace clusterd::daemon {
 
-namespace {
-std::tuple<std::size_t, unsigned, unsigned> key(core::SlotId id) {
-  return {id.app, id.index, id.lane};
-}
-}  // namespace
-
 std::vector<std::pair<std::string, std::string>> service_dirs(
     const std::vector<std::string>& inherited) {
   std::vector<std::pair<std::string, std::string>> out;
@@ -118,31 +112,31 @@ SpawnRequest spawn_request(const config::AppSpec& spec, const Generation& gen, u
   return request;
 }
 
-void Workers::add(WorkerHandle handle, core::SlotId slot, unsigned uid,
+void Workers::add(WorkerHandle handle, core::LaneId slot, unsigned uid,
                   std::optional<std::uint64_t> cgroup, std::string cgroup_path,
                   bool memory_events) {
   by_handle_[handle] = Entry{slot, uid, cgroup, std::move(cgroup_path), memory_events};
-  by_slot_[key(slot)] = handle;
+  by_slot_[slot] = handle;
 }
 
-std::optional<core::SlotId> Workers::remove(WorkerHandle handle) {
+std::optional<core::LaneId> Workers::remove(WorkerHandle handle) {
   const auto it = by_handle_.find(handle);
   if (it == by_handle_.end()) return std::nullopt;
-  const core::SlotId slot = it->second.slot;
+  const core::LaneId slot = it->second.slot;
   by_handle_.erase(it);
-  const auto s = by_slot_.find(key(slot));
+  const auto s = by_slot_.find(slot);
   if (s != by_slot_.end() && s->second == handle) by_slot_.erase(s);
   return slot;
 }
 
-std::optional<core::SlotId> Workers::slot_of(WorkerHandle handle) const {
+std::optional<core::LaneId> Workers::slot_of(WorkerHandle handle) const {
   const auto it = by_handle_.find(handle);
   if (it == by_handle_.end()) return std::nullopt;
   return it->second.slot;
 }
 
-std::optional<WorkerHandle> Workers::handle_of(core::SlotId slot) const {
-  const auto it = by_slot_.find(key(slot));
+std::optional<WorkerHandle> Workers::handle_of(core::LaneId slot) const {
+  const auto it = by_slot_.find(slot);
   if (it == by_slot_.end()) return std::nullopt;
   return it->second;
 }

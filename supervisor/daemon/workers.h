@@ -45,20 +45,20 @@ std::vector<std::pair<std::string, std::string>> app_dirs(const config::AppSpec&
 
 class Workers {
  public:
-  void add(WorkerHandle handle, core::SlotId slot, unsigned uid,
+  void add(WorkerHandle handle, core::LaneId slot, unsigned uid,
            std::optional<std::uint64_t> cgroup = std::nullopt, std::string cgroup_path = {},
            bool memory_events = false);
   /// Forgets a worker that exited; returns its lane.
-  std::optional<core::SlotId> remove(WorkerHandle handle);
-  std::optional<core::SlotId> slot_of(WorkerHandle handle) const;
-  std::optional<WorkerHandle> handle_of(core::SlotId slot) const;
+  std::optional<core::LaneId> remove(WorkerHandle handle);
+  std::optional<core::LaneId> slot_of(WorkerHandle handle) const;
+  std::optional<WorkerHandle> handle_of(core::LaneId slot) const;
   /// The uid the worker runs as.
   unsigned uid_of(WorkerHandle handle) const;
   /// The id of the worker's own cgroup, if it has one.
   std::optional<std::uint64_t> cgroup_of(WorkerHandle handle) const;
   /// The path of the worker's own cgroup; empty without one.
   std::string cgroup_path_of(WorkerHandle handle) const;
-  /// Whether the host reports the worker's memory.high (Spawned::memory_events).
+  /// Whether the host reports the worker's memory.high (StartedWorker::memory_events).
   bool memory_events_of(WorkerHandle handle) const;
   std::size_t size() const { return by_handle_.size(); }
   /// Every worker's handle, in order.
@@ -66,14 +66,14 @@ class Workers {
 
  private:
   struct Entry {
-    core::SlotId slot;
+    core::LaneId slot;
     unsigned uid = 0;
     std::optional<std::uint64_t> cgroup;
     std::string cgroup_path;
     bool memory_events = false;
   };
   std::map<WorkerHandle, Entry> by_handle_;
-  std::map<std::tuple<std::size_t, unsigned, unsigned>, WorkerHandle> by_slot_;
+  std::map<core::LaneId, WorkerHandle> by_slot_;
 };
 
 }  // namespace clusterd::daemon

@@ -23,7 +23,7 @@
 #include "supervisor/os/cpus.h"
 #include "supervisor/os/holders.h"
 #include "supervisor/os/journal.h"
-#include "supervisor/os/listeners.h"
+#include "supervisor/os/listen_socket.h"
 #include "supervisor/os/log_files.h"
 #include "supervisor/os/process.h"
 #include "supervisor/os/procfs.h"
@@ -180,7 +180,7 @@ std::map<std::string, std::uint64_t> AsioHost::log_files_lost() {
   return impl_->log_files.take_lost();
 }
 
-daemon::Spawned AsioHost::spawn(const daemon::SpawnRequest& request) {
+daemon::StartedWorker AsioHost::spawn(const daemon::SpawnRequest& request) {
   return impl_->processes.spawn(request);
 }
 void AsioHost::signal(daemon::WorkerHandle worker, int signal) {

@@ -63,7 +63,7 @@ class AsioHost final : public daemon::Clock,
   void log_files_reopen() override;
   bool log_file_truncate(const daemon::LogFile& file) override;
   std::map<std::string, std::uint64_t> log_files_lost() override;
-  daemon::Spawned spawn(const daemon::SpawnRequest& request) override;
+  daemon::StartedWorker spawn(const daemon::SpawnRequest& request) override;
   void signal(daemon::WorkerHandle worker, int signal) override;
   void signal_tree(int pid, int signal) override;
   void arm(const daemon::TimerKey& key, core::TimePoint deadline) override;

@@ -19,7 +19,7 @@
 #include <variant>
 
 #include "supervisor/loop/guard.h"
-#include "supervisor/os/listeners.h"
+#include "supervisor/os/listen_socket.h"
 
 namespace clusterd::loop {
 

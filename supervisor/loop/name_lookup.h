@@ -5,7 +5,7 @@
 #include <asio/io_context.hpp>
 #include <functional>
 
-#include "supervisor/os/values.h"
+#include "supervisor/os/facts.h"
 
 namespace clusterd::loop {
 

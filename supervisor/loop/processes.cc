@@ -382,7 +382,7 @@ ReadyPipe ready_pipe() {
 
 }  // namespace
 
-daemon::Spawned Processes::spawn(const daemon::SpawnRequest& request) {
+daemon::StartedWorker Processes::spawn(const daemon::SpawnRequest& request) {
   sweep_started();
   const unsigned uid = request.ids ? request.ids->uid : self_uid_;
   SpawnResources made;

@@ -40,7 +40,7 @@ class Processes {
   /// From now on, exits and notify datagrams go to `events`.
   void start(daemon::HostEvents& events);
 
-  daemon::Spawned spawn(const daemon::SpawnRequest& request);
+  daemon::StartedWorker spawn(const daemon::SpawnRequest& request);
   void signal(daemon::WorkerHandle worker, int signal);
   void signal_tree(int pid, int signal);
   /// SIGCHLD: reaps every exited child, workers and adopted orphans.

@@ -15,7 +15,7 @@
 #include <string>
 
 #include "config/config.h"
-#include "supervisor/os/values.h"
+#include "supervisor/os/facts.h"
 
 namespace clusterd::os {
 

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "config/config.h"
+#include "supervisor/os/facts.h"
 #include "supervisor/os/unique_fd.h"
-#include "supervisor/os/values.h"
 
 namespace clusterd::os {
 

@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "supervisor/os/facts.h"
 #include "supervisor/os/unique_fd.h"
-#include "supervisor/os/values.h"
 
 namespace clusterd::os {
 

@@ -14,7 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "supervisor/os/values.h"
+#include "supervisor/os/facts.h"
 
 namespace clusterd::os {
 

@@ -1,5 +1,5 @@
 // A time zone's UTC offset at a given moment, from the system's tz database through the C
-// library: what supervisor/core/cron.h needs to turn a restart_schedule's wall times into UTC.
+// library: what supervisor/core/next_fire.h needs to turn a restart_schedule's wall times into UTC.
 #pragma once
 
 #include <cstdint>

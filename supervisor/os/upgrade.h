@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "supervisor/os/values.h"
+#include "supervisor/os/facts.h"
 
 namespace clusterd::os {
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "supervisor/os/facts.h"
 #include "supervisor/os/unique_fd.h"
-#include "supervisor/os/values.h"
 
 namespace clusterd::os::upgrade_parts {
 

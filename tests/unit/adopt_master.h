@@ -17,7 +17,7 @@
 
 #include "supervisor/core/adoption.h"
 #include "supervisor/os/adopt.h"
-#include "supervisor/os/listeners.h"
+#include "supervisor/os/listen_socket.h"
 #include "supervisor/os/unique_fd.h"
 
 namespace adopt_test {

@@ -1,13 +1,13 @@
 // restart_schedule: the cron syntax (config/cron.h) and when a schedule fires next
-// (supervisor/core/cron.h), across DST changes of zones given as rules, as the tz database has
+// (supervisor/core/next_fire.h), across DST changes of zones given as rules, as the tz database has
 // them for 2024.
-#include "supervisor/core/cron.h"
+#include "config/cron.h"
 
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <string>
 
-#include "config/cron.h"
+#include "supervisor/core/next_fire.h"
 
 using namespace clusterd;
 using namespace std::chrono;

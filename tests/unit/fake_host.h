@@ -131,7 +131,7 @@ class FakeHost final : public daemon::Clock,
   std::vector<std::string> environment_ = {"PATH=/usr/bin", "HOME=/root"};
   std::vector<std::string> environment() override { return environment_; }
 
-  daemon::Spawned spawn(const daemon::SpawnRequest& request) override {
+  daemon::StartedWorker spawn(const daemon::SpawnRequest& request) override {
     maybe_fail("spawn");
     const daemon::WorkerHandle handle = next_handle_++;
     const int pid = next_pid_++;

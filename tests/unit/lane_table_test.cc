@@ -19,7 +19,7 @@ const char* kEventNames[] = {"Start",      "Stop", "Restart", "Spawned",     "Re
                              "TimerFired", "Ping", "Extend",  "SetWatchdog", "Status", "Stopping"};
 static_assert(std::size(kEventNames) == core::kLaneEvents);
 
-std::string describe(core::Outcomes outcomes) {
+std::string describe(core::Transitions outcomes) {
   std::string out;
   if (outcomes & core::lane_table::Stay) out += "stay ";
   for (std::size_t s = 0; s < core::kLaneStates; ++s) {
@@ -62,9 +62,9 @@ struct Walker {
   }
 
   // Feeds `event`; returns what it did: Stay, or the state it entered.
-  core::Outcomes feed(const core::Event& event) {
+  core::Transitions feed(const core::Event& event) {
     if (std::holds_alternative<core::Spawned>(event)) ++next_pid;
-    core::Outcomes outcome = 0;
+    core::Transitions outcome = 0;
     for (const core::Action& action : lane.on(event, now, spec)) {
       if (const auto* arm = std::get_if<core::ArmTimer>(&action)) {
         tokens[static_cast<std::size_t>(arm->timer)] = arm->token;
@@ -79,7 +79,7 @@ struct Walker {
 }  // namespace
 
 TEST_CASE("the lane table is exactly what the lane does") {
-  core::Outcomes observed[core::kLaneStates][core::kLaneEvents] = {};
+  core::Transitions observed[core::kLaneStates][core::kLaneEvents] = {};
   std::mt19937 random(20261201);  // fixed: the walks are the same on every run
   const core::Duration steps[] = {0ms, 50ms, 700ms, 3s, 20s, 2min};
   // Walks start with one of these prefixes (indices into Walker::candidates()), so that deep

@@ -32,7 +32,7 @@ void settle(core::Supervisor& s, std::vector<core::SlotAction> actions, bool rea
   static int pid = 100;
   for (std::size_t i = 0; i < actions.size(); ++i) {
     if (!std::holds_alternative<core::Spawn>(actions[i].action)) continue;
-    const core::SlotId id = actions[i].slot;
+    const core::LaneId id = actions[i].slot;
     for (auto& a : s.on(id, core::Spawned{pid++}, {})) actions.push_back(std::move(a));
     if (ready) {
       for (auto& a : s.on(id, core::Ready{}, {})) actions.push_back(std::move(a));
@@ -46,7 +46,7 @@ TEST_CASE("max_memory: two samples over in a row replace a worker, one per app p
   core::Supervisor s = cluster(3, 1, 64 * 1024 * 1024);
   settle(s, s.start_all({}));
   CHECK(core::MemoryPolicy::interval(s) == 2s);
-  const std::vector<core::SlotId> watched = core::MemoryPolicy::watched(s);
+  const std::vector<core::LaneId> watched = core::MemoryPolicy::watched(s);
   REQUIRE(watched.size() == 3);  // api has no max_memory
   core::MemoryPolicy policy;
   auto round = [&](std::uint64_t rss0, std::uint64_t rss1, std::uint64_t rss2) {

@@ -43,8 +43,8 @@ struct Shell {
       }
     }
   }
-  void ready(core::SlotId id) { run(sup.on(id, core::Ready{}, now)); }
-  void exited(core::SlotId id, int code) {
+  void ready(core::LaneId id) { run(sup.on(id, core::Ready{}, now)); }
+  void exited(core::LaneId id, int code) {
     run(sup.on(id, core::Exited{core::ExitStatus::exited(code)}, now));
   }
   void roll(const config::AppSpec& spec) {
@@ -53,8 +53,8 @@ struct Shell {
     run(outcome.actions);
   }
   const core::AppState& app() const { return sup.apps()[0]; }
-  core::SlotId fresh(unsigned i) const { return {0, i, 1u - app().slots[i].active}; }
-  core::SlotId active(unsigned i) const { return {0, i, app().slots[i].active}; }
+  core::LaneId fresh(unsigned i) const { return {0, i, 1u - app().slots[i].active}; }
+  core::LaneId active(unsigned i) const { return {0, i, app().slots[i].active}; }
   // Lanes now starting a new worker (the rollout's in-flight slots).
   std::vector<unsigned> starting() const {
     std::vector<unsigned> out;

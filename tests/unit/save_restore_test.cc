@@ -116,7 +116,7 @@ std::vector<core::SlotAction> step(core::Supervisor& s, std::uint32_t roll, core
   const unsigned slots = static_cast<unsigned>(s.apps()[0].slots.size());
   const unsigned index = slots == 0 ? 0 : (roll >> 8) % slots;
   const unsigned lane = (roll >> 16) & 1;
-  const core::SlotId id{0, index, lane};
+  const core::LaneId id{0, index, lane};
   const core::Lane* l = slots == 0 ? nullptr : &s.lane(id);
   switch (roll % 16) {
     case 0: {

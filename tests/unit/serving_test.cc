@@ -66,7 +66,7 @@ TEST_CASE("a slot serves while a worker starts or runs, or will within the grace
   std::vector<core::AppState> apps{app};
   core::Supervisor s(std::move(apps));
   core::TimePoint now{};
-  const core::SlotId slot{0, 0, 0};
+  const core::LaneId slot{0, 0, 0};
   CHECK_FALSE(s.serving(slot, now));  // never started
   s.start_all(now);
   CHECK(s.serving(slot, now));  // starting

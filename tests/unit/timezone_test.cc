@@ -7,7 +7,7 @@
 #include <string>
 
 #include "config/cron.h"
-#include "supervisor/core/cron.h"
+#include "supervisor/core/next_fire.h"
 
 using namespace clusterd;
 

@@ -99,8 +99,8 @@ TEST_CASE(
     }
     return s;
   };
-  const auto none = [](const core::SlotId&) { return false; };
-  const auto all = [](const core::SlotId&) { return true; };
+  const auto none = [](const core::LaneId&) { return false; };
+  const auto all = [](const core::LaneId&) { return true; };
   CHECK_FALSE(core::memory_sampling_needed(cluster(std::nullopt), none));  // no max_memory
   const core::Supervisor watched = cluster(100 << 20);
   const std::optional<std::string> why = core::memory_sampling_needed(watched, none);

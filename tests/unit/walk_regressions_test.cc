@@ -14,7 +14,7 @@
 
 #include "daemon_loop.h"
 #include "supervisor/core/supervisor.h"
-#include "supervisor/os/listeners.h"
+#include "supervisor/os/listen_socket.h"
 
 using namespace clusterd;
 using namespace std::chrono_literals;

@@ -1,4 +1,4 @@
-#include "supervisor/os/listeners.h"
+#include "supervisor/os/listen_socket.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

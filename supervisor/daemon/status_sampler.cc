@@ -1,4 +1,4 @@
-#include "supervisor/daemon/status.h"
+#include "supervisor/daemon/status_sampler.h"
 
 #include <algorithm>
 
@@ -186,7 +186,7 @@ control::StatusSnapshot StatusSampler::sample(const core::Supervisor& supervisor
     }
     if (s.lane->pid() != 0) ++sampled;
     if (extras != nullptr)
-      extras->add(core::SlotId{s.app, s.index, s.lane_index}, a.workers.back());
+      extras->add(core::LaneId{s.app, s.index, s.lane_index}, a.workers.back());
   }
   if (memory == Memory::Replace) {  // pids that are gone are forgotten with the old vector
     std::sort(next.begin(), next.end(),

@@ -16,12 +16,12 @@
 
 namespace clusterd::daemon {
 
-class Adoption {
+class Adopter {
  public:
-  explicit Adoption(Sockets& sockets) : host_(sockets) {}
-  ~Adoption();  // closes the sockets made for `adopt: all`
-  Adoption(const Adoption&) = delete;
-  Adoption& operator=(const Adoption&) = delete;
+  explicit Adopter(Sockets& sockets) : host_(sockets) {}
+  ~Adopter();  // closes the sockets made for `adopt: all`
+  Adopter(const Adopter&) = delete;
+  Adopter& operator=(const Adopter&) = delete;
 
   /// The worker that called: its app as its generation runs it, and its slot.
   struct Caller {

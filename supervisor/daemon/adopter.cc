@@ -1,4 +1,4 @@
-#include "supervisor/daemon/adoption.h"
+#include "supervisor/daemon/adopter.h"
 
 #include <spdlog/spdlog.h>
 
@@ -32,13 +32,13 @@ SocketAnswer replace(int fd, const core::Replacement& r) {
 
 }  // namespace
 
-Adoption::~Adoption() {
+Adopter::~Adopter() {
   for (const auto& [app, made] : made_) {
     for (const Made& m : made) host_.close(m.fd);
   }
 }
 
-int Adoption::fd_of(const Caller& caller, std::size_t listener) const {
+int Adopter::fd_of(const Caller& caller, std::size_t listener) const {
   if (listener >= caller.gen.listeners.size()) return -1;
   const Listener& l = *caller.gen.listeners[listener];
   const std::size_t which = l.spec.mode == config::ListenMode::ReusePort ? caller.slot : 0;
@@ -46,8 +46,8 @@ int Adoption::fd_of(const Caller& caller, std::size_t listener) const {
 }
 
 // Which of the master's sockets the caller's fd is already (its inode against ours).
-std::optional<core::HeldSocket> Adoption::held_by(const Caller& caller, const os::SocketCall& call,
-                                                  const std::vector<Made>& made) const {
+std::optional<core::HeldSocket> Adopter::held_by(const Caller& caller, const os::SocketCall& call,
+                                                 const std::vector<Made>& made) const {
   if (!call.socket || call.socket->inode == 0) return std::nullopt;
   for (std::size_t i = 0; i < caller.gen.listeners.size(); ++i) {
     const int fd = fd_of(caller, i);
@@ -62,7 +62,7 @@ std::optional<core::HeldSocket> Adoption::held_by(const Caller& caller, const os
   return std::nullopt;
 }
 
-Adoption::Answered Adoption::answer(const Caller& caller, const os::SocketCall& call) {
+Adopter::Answered Adopter::answer(const Caller& caller, const os::SocketCall& call) {
   std::vector<Made>& made = made_[caller.spec.name];
   core::AdoptionScope scope;
   for (const std::shared_ptr<Listener>& l : caller.gen.listeners)
@@ -134,7 +134,7 @@ Adoption::Answered Adoption::answer(const Caller& caller, const os::SocketCall& 
   return out;
 }
 
-std::vector<config::Address> Adoption::made(const std::string& app) const {
+std::vector<config::Address> Adopter::made(const std::string& app) const {
   std::vector<config::Address> out;
   if (const auto it = made_.find(app); it != made_.end()) {
     for (const Made& m : it->second) out.push_back(m.address);
@@ -142,7 +142,7 @@ std::vector<config::Address> Adoption::made(const std::string& app) const {
   return out;
 }
 
-void Adoption::keep_only(const config::Config& config) {
+void Adopter::keep_only(const config::Config& config) {
   for (auto it = made_.begin(); it != made_.end();) {
     const auto app = std::find_if(config.apps.begin(), config.apps.end(),
                                   [&](const config::AppSpec& a) { return a.name == it->first; });

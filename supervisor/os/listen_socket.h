@@ -7,8 +7,8 @@
 #include <string>
 
 #include "config/config.h"
+#include "supervisor/os/facts.h"
 #include "supervisor/os/unique_fd.h"
-#include "supervisor/os/values.h"
 
 namespace clusterd::os {
 

@@ -1,4 +1,4 @@
-#include "supervisor/daemon/events.h"
+#include "supervisor/daemon/event_log.h"
 
 #include <spdlog/spdlog.h>
 

@@ -1,4 +1,4 @@
-#include "supervisor/core/cron.h"
+#include "supervisor/core/next_fire.h"
 
 #include <algorithm>
 #include <chrono>

@@ -21,10 +21,10 @@ class StatusExtras {
  public:
   virtual ~StatusExtras() = default;
   /// The worker's sockets (its `cgroup` is already set, from cgroup()).
-  virtual void add(core::SlotId id, control::WorkerStatus& worker) const = 0;
+  virtual void add(core::LaneId id, control::WorkerStatus& worker) const = 0;
   virtual void add(std::size_t app, control::AppStatus& status) const = 0;
   /// The path of the lane's worker's own cgroup; empty without one.
-  virtual std::string cgroup(core::SlotId id) const = 0;
+  virtual std::string cgroup(core::LaneId id) const = 0;
 };
 
 class StatusSampler {

@@ -1,7 +1,5 @@
 // The real host's side of a live upgrade (docs/upgrade.md): what it hands over for each worker,
 // and how the new master takes the workers back before its loop runs.
-#include "supervisor/os/upgrade.h"
-
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -9,6 +7,7 @@
 #include <stdexcept>
 
 #include "supervisor/loop/processes.h"
+#include "supervisor/os/upgrade.h"
 
 namespace clusterd::loop {
 

@@ -2,8 +2,7 @@
 // made, the next scheduled restart and each worker's last exit. Env values go out only when asked
 // for, and never for a secret-looking name.
 #include "supervisor/control/describe.h"
-
-#include "supervisor/daemon/adoption.h"
+#include "supervisor/daemon/adopter.h"
 #include "supervisor/daemon/daemon.h"
 
 namespace clusterd::daemon {
