@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "supervisor/control/socket_dir.h"
+#include "supervisor/core/cgroup_choice.h"
 #include "supervisor/loop/asio_host.h"
 #include "supervisor/loop/guard.h"
 #include "supervisor/os/spawn_slots.h"
@@ -125,23 +126,28 @@ void Processes::start(daemon::HostEvents& events) {
 }
 
 void Processes::choose_cgroups(const std::string& setting) {
-  os::CgroupChoice choice = os::find_cgroup_tree(setting);
-  if (choice.tree) {
+  core::CgroupFacts facts;
+  facts.setting = setting;
+  facts.mount = os::cgroup_v2_mount();
+  facts.own = os::own_cgroup();
+  if (!facts.mount.empty()) {
+    const std::string own_path = facts.own == "/" ? facts.mount : facts.mount + facts.own;
+    facts.own_writable = os::writable_dir(own_path);
+    facts.delegated = os::delegated(own_path);
+    facts.own_namespace = os::in_own_cgroup_namespace();
+  }
+  core::CgroupChoice choice = core::choose_cgroups(facts);
+  if (choice.kind == core::CgroupChoice::Kind::PerWorker) {
     try {
-      os::prepare_cgroup_tree(*choice.tree);
-      cgroup_tree_ = choice.tree;
-      cgroup_mode_ = "per-worker cgroups under " + choice.tree->root + "/workers (" +
-                     choice.tree->reason + ")";
+      os::prepare_cgroup_tree({choice.root, choice.reason, choice.own});
+      cgroup_tree_ = os::CgroupTree{choice.root, choice.reason, choice.own};
     } catch (const std::exception& e) {
-      choice.why_not = std::string("cannot use ") + choice.tree->root + ": " + e.what();
+      facts.unusable = e.what();
+      choice = core::choose_cgroups(facts);
     }
   }
-  // `auto` falls back to no cgroups; a parent the config names must be usable, or nothing starts
-  // (a config that asks for cgroups and silently runs without them would hide escapees).
-  if (!cgroup_tree_ && setting != "auto" && setting != "off") {
-    throw std::runtime_error("cgroups: " + setting + " cannot be used: " + choice.why_not);
-  }
-  if (!cgroup_tree_) cgroup_mode_ = "no per-worker cgroups: " + choice.why_not;
+  cgroup_mode_ = choice.text(setting);
+  if (choice.kind == core::CgroupChoice::Kind::Refuse) throw std::runtime_error(cgroup_mode_);
   spdlog::info("{}", cgroup_mode_);
 }
 

@@ -43,45 +43,6 @@ void write_file(const std::string& path, const std::string& text) {
   }
 }
 
-// The cgroup v2 mount point, from /proc/self/mountinfo; empty when there is none.
-std::string v2_mount() {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    const std::size_t dash = line.find(" - cgroup2 ");
-    if (dash == std::string::npos) continue;
-    std::istringstream fields(line.substr(0, dash));
-    std::string id, parent, devices, root, point;
-    fields >> id >> parent >> devices >> root >> point;
-    return point;
-  }
-  return {};
-}
-
-// The master's own cgroup v2 path ("0::/system.slice/clusterd.service").
-std::string own_cgroup() {
-  std::ifstream in("/proc/self/cgroup");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("0::", 0) == 0) return line.substr(3);
-  }
-  return {};
-}
-
-bool delegated(const std::string& path) {
-  for (const char* name : {"trusted.delegate", "user.delegate"}) {
-    char value[8] = {};
-    const ssize_t n = getxattr(path.c_str(), name, value, sizeof value - 1);
-    if (n > 0 && value[0] == '1') return true;
-  }
-  return false;
-}
-
-bool in_own_cgroup_namespace() {
-  struct stat st {};
-  return stat("/proc/self/ns/cgroup", &st) == 0 && st.st_ino != kInitialCgroupNamespace;
-}
-
 void make_dirs(const std::string& path) {
   std::size_t slash = 1;
   while (slash != std::string::npos) {
@@ -233,28 +194,46 @@ std::optional<CgroupCpu> parse_cgroup_cpu(std::string_view stat) {
   return usage ? std::optional<CgroupCpu>(out) : std::nullopt;
 }
 
-CgroupChoice find_cgroup_tree(const std::string& setting) {
-  if (setting == "off") return {std::nullopt, "cgroups: off"};
-  const std::string mount = v2_mount();
-  if (mount.empty()) return {std::nullopt, "no cgroup v2 hierarchy is mounted"};
-  if (setting != "auto") {
-    if (setting.rfind(mount + "/", 0) != 0 && setting != mount) {
-      return {std::nullopt, "cgroups: " + setting + " is not under the cgroup v2 mount " + mount};
-    }
-    return {CgroupTree{setting, "cgroups: " + setting, false}, {}};
+// The cgroup v2 mount point, from /proc/self/mountinfo; empty when there is none.
+std::string cgroup_v2_mount() {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    const std::size_t dash = line.find(" - cgroup2 ");
+    if (dash == std::string::npos) continue;
+    std::istringstream fields(line.substr(0, dash));
+    std::string id, parent, devices, root, point;
+    fields >> id >> parent >> devices >> root >> point;
+    return point;
   }
-  const std::string own = own_cgroup();
-  const std::string path = own == "/" ? mount : mount + own;
-  if (access(path.c_str(), W_OK) != 0) {
-    return {std::nullopt, "the master's cgroup " + path + " is not writable"};
-  }
-  if (delegated(path)) return {CgroupTree{path, "delegated by systemd", true}, {}};
-  if (own == "/" && in_own_cgroup_namespace()) {
-    return {CgroupTree{path, "a container's cgroup namespace", true}, {}};
-  }
-  return {std::nullopt, "the master's cgroup " + path +
-                            " is not delegated to it (Delegate=yes) and no cgroups: parent is set"};
+  return {};
 }
+
+// The master's own cgroup v2 path ("0::/system.slice/clusterd.service").
+std::string own_cgroup() {
+  std::ifstream in("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("0::", 0) == 0) return line.substr(3);
+  }
+  return {};
+}
+
+bool delegated(const std::string& path) {
+  for (const char* name : {"trusted.delegate", "user.delegate"}) {
+    char value[8] = {};
+    const ssize_t n = getxattr(path.c_str(), name, value, sizeof value - 1);
+    if (n > 0 && value[0] == '1') return true;
+  }
+  return false;
+}
+
+bool in_own_cgroup_namespace() {
+  struct stat st {};
+  return stat("/proc/self/ns/cgroup", &st) == 0 && st.st_ino != kInitialCgroupNamespace;
+}
+
+bool writable_dir(const std::string& path) { return access(path.c_str(), W_OK) == 0; }
 
 void prepare_cgroup_tree(const CgroupTree& tree) {
   make_dirs(tree.root + "/workers");

@@ -25,15 +25,15 @@ struct CgroupTree {
   bool own = false;    // root is the master's own cgroup: the master must move into a leaf
 };
 
-/// Where clusterd may create cgroups. `setting` is the config's `cgroups:` ("auto", "off" or an
-/// absolute path). Auto takes the master's own cgroup when systemd delegated it (the
-/// trusted.delegate / user.delegate xattr) or when it is the root of a cgroup namespace of its
-/// own (a container); never the host's root cgroup. Returns the tree, or why there is none.
-struct CgroupChoice {
-  std::optional<CgroupTree> tree;
-  std::string why_not;  // when there is no tree: the reason, for status and the log
-};
-CgroupChoice find_cgroup_tree(const std::string& setting);
+/// The facts core::choose_cgroups (core/cgroup_choice.h) decides from: where the cgroup v2
+/// hierarchy is mounted (empty: nowhere), the master's own cgroup ("/system.slice/x.service"),
+/// whether the directory `path` is writable, delegated by systemd (the trusted.delegate or
+/// user.delegate xattr), and whether the master has a cgroup namespace of its own.
+std::string cgroup_v2_mount();
+std::string own_cgroup();
+bool writable_dir(const std::string& path);
+bool delegated(const std::string& path);
+bool in_own_cgroup_namespace();
 
 /// Prepares `tree`: root/workers exists, and with `own`, the master moves into root/master.
 /// Throws std::system_error.
