@@ -30,6 +30,10 @@ namespace clusterd::loop {
 
 struct TakenOver;
 
+/// Who is to blame for a spawn that failed with `error` (an errno value): the machine's
+/// resources when it may pass, else the master.
+core::ExitStatus::Blame blame_of(int error);
+
 class Processes {
  public:
   /// `runtime_dir` holds the notify sockets' directory; `cgroups` is the config's setting, unless
