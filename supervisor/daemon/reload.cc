@@ -1,12 +1,12 @@
 // Reload: re-read the config file and apply all of it or none of it.
 //  1. read and check the whole file (any error refuses the reload);
-//  2. plan it (core/reload_plan.h: pure; refuses what cannot be done in place);
-//  3. look up its users and groups outside the loop (NSS may be a network service: a slow one
+//  2. look up its users and groups outside the loop (NSS may be a network service: a slow one
 //     delays this reload, never supervision); the reload goes on when the answers are in;
-//  4. plan again (the cluster may have changed meanwhile) and prepare everything that can fail:
-//     commands, credentials, every new socket (bound, not yet used), a moved control socket. Any
-//     failure refuses the reload, and what was prepared is closed again as it goes out of scope;
-//  5. apply: core calls and installing what was prepared, none of which can fail.
+//  3. plan it, once, against the cluster as it is then (core/reload_plan.h: pure; refuses what
+//     cannot be done in place), and prepare everything that can fail: commands, credentials,
+//     every new socket (bound, not yet used), a moved control socket. Any failure refuses the
+//     reload, and what was prepared is closed again as it goes out of scope;
+//  4. apply: core calls and installing what was prepared, none of which can fail.
 // The reply then waits for the rollouts to end, with progress lines, unless the client asked
 // not to wait.
 #include <spdlog/spdlog.h>
@@ -70,12 +70,6 @@ void Daemon::reload(const std::optional<std::string>& only, bool wait, control::
   }
   if (!parsed.errors.empty()) return refuse_reload(reply, describe(parsed.errors));
   auto next = std::make_shared<config::Config>(std::move(*parsed.config));
-  const os::CpuBudget cpus = host_.machine.cpus();
-  const auto planned =
-      core::plan_reload(reloader_.config(), *next, supervisor_, {cpus.count, cpus.reason}, only);
-  if (const core::Refused* refused = std::get_if<core::Refused>(&planned)) {
-    return refuse_reload(reply, refused->reason);
-  }
   reloader_.resolving_names();
   host_.configs.resolve_names(
       names_of(*next), [this, next, only, wait, reply](os::ResolvedNames names) mutable {
