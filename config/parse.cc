@@ -177,12 +177,18 @@ void Walker::app(const Entry& e, AppSpec& app) {
               (app.instances.count ? std::to_string(*app.instances.count) : std::string("-1")));
   }
   ready_listen(*entries, app);
+  const auto given = [&](const char* key) {
+    return std::any_of(entries->begin(), entries->end(),
+                       [key](const Entry& k) { return k.key == key; });
+  };
+  // Without `ready:`, the strongest mode that works for the command unchanged: an app whose
+  // binds are adopted is ready when its worker calls listen() (it reached its server-start line,
+  // as PM2's cluster mode waits for 'listening'); any other is ready once started (exec).
+  if (!given("ready") && uses_adoption(app)) app.ready = ReadyMode::Listen;
   // ready: exec says nothing about the program's start: unless told otherwise, a worker counts as
   // ready once it stayed up kDefaultExecMinReady, so a generation that dies at start is rolled
   // back instead of rolled out.
-  const bool min_ready_given = std::any_of(entries->begin(), entries->end(),
-                                           [](const Entry& k) { return k.key == "min_ready"; });
-  if (!min_ready_given && app.ready == ReadyMode::Exec) app.min_ready = kDefaultExecMinReady;
+  if (!given("min_ready") && app.ready == ReadyMode::Exec) app.min_ready = kDefaultExecMinReady;
 }
 
 // `ready: listen` is the moment a worker's listen() is adopted: without adoption it never comes.

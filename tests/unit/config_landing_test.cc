@@ -149,6 +149,22 @@ TEST_CASE("ready: listen needs adopt; min_ready is a duration for every ready mo
   CHECK(errors_of(app_with("    min_ready: soon\n")).size() == 1);
 }
 
+TEST_CASE("without ready:, an adopting app waits for listen(), any other for exec", "[config]") {
+  const cfg::AppSpec all = only_app(app_with("    adopt: all\n"));
+  CHECK(all.ready == cfg::ReadyMode::Listen);
+  CHECK(all.min_ready == std::chrono::milliseconds(0));
+  const cfg::AppSpec listener = only_app(app_with(
+      "    listen: { http: { address: \"127.0.0.1:8080\", adopt: true } }\n"));
+  CHECK(listener.ready == cfg::ReadyMode::Listen);
+  const cfg::AppSpec plain = only_app(app_with(""));
+  CHECK(plain.ready == cfg::ReadyMode::Exec);
+  CHECK(plain.min_ready == cfg::kDefaultExecMinReady);
+  // Said is said: an adopting app told `ready: exec` gets exec, and its min_ready default.
+  const cfg::AppSpec told = only_app(app_with("    adopt: all\n    ready: exec\n"));
+  CHECK(told.ready == cfg::ReadyMode::Exec);
+  CHECK(told.min_ready == cfg::kDefaultExecMinReady);
+}
+
 TEST_CASE("an unknown key gets its near miss, or PM2's name for it, or the list", "[config]") {
   CHECK(errors_of(app_with("    comand: y\n")) ==
         Strings{"t.yaml:4:5: apps.web.comand: unknown key; did you mean command?"});
