@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "config/values.h"
 #include "supervisor/core/adoption.h"
 
 namespace clusterd::daemon {
@@ -155,6 +156,27 @@ void Adopter::keep_only(const config::Config& config) {
       host_.close(m.fd);
     }
     it = made_.erase(it);
+  }
+}
+
+std::vector<HandedMadeSocket> Adopter::hand_over() const {
+  std::vector<HandedMadeSocket> out;
+  for (const auto& [app, made] : made_) {
+    for (const Made& m : made) out.push_back({app, m.address.text, m.fd});
+  }
+  return out;
+}
+
+void Adopter::take_over(const std::vector<HandedMadeSocket>& handed) {
+  for (const HandedMadeSocket& h : handed) {
+    const auto address = config::parse_address(h.address);
+    if (!address.value) throw std::runtime_error("adopt: all: bad address " + h.address);
+    const std::string mismatch = host_.socket_mismatch(h.fd, *address.value, false);
+    if (!mismatch.empty()) {
+      throw std::runtime_error("adopt: all: fd " + std::to_string(h.fd) + " is not the socket of " +
+                               h.address + ": " + mismatch);
+    }
+    made_[h.app].push_back({*address.value, h.fd, host_.socket_inode(h.fd)});
   }
 }
 

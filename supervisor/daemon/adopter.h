@@ -45,6 +45,11 @@ class Adopter {
   /// After a reload: closes what was made for an app that is gone or no longer `adopt: all`.
   void keep_only(const config::Config& config);
 
+  /// A live upgrade: what was made, for the next master, which takes it. Throws when a socket
+  /// handed over is not what it says (an address that does not parse, an fd bound elsewhere).
+  std::vector<HandedMadeSocket> hand_over() const;
+  void take_over(const std::vector<HandedMadeSocket>& made);
+
  private:
   struct Made {
     config::Address address;

@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 
+#include "supervisor/daemon/adopter.h"
 #include "supervisor/daemon/daemon.h"
 #include "supervisor/daemon/names.h"
 #include "supervisor/daemon/upgrade_handshake.h"
@@ -106,6 +107,7 @@ UpgradeState Daemon::hand_over_state(int reply_fd) const {
     s.timers.push_back({key, timer.token, timer.deadline});
   }
   s.start_reasons = lifecycle_.start_reasons();
+  s.made_sockets = listeners_.adoption().hand_over();
   return s;
 }
 
@@ -194,6 +196,7 @@ void Daemon::adopt_sockets(const UpgradeState& state) {
     }
     listeners.push_back(std::move(listener));
   }
+  listeners_.adoption().take_over(state.made_sockets);
   for (const HandedGeneration& g : state.generations) {
     Generation gen;
     gen.executable = g.executable;

@@ -137,6 +137,14 @@ struct HandedWorker {
   int err_fd = -1;
   std::string cgroup_path;  // its own cgroup; empty without one
   bool memory_events = false;
+  int adopt_fd = -1;  // its filter's listener (socket adoption: docs/adoption.md); -1 without
+};
+
+/// A socket `adopt: all` made for an app, handed to the next master in a live upgrade.
+struct HandedMadeSocket {
+  std::string app;
+  std::string address;  // as the config writes an address: "[::]:3000", "0.0.0.0:8080"
+  int fd = -1;
 };
 
 /// A worker that could not be started, and whose fault that was.

@@ -95,6 +95,7 @@ class Listeners {
   Occupied& occupied() { return occupied_; }
   /// The workers' own binds under socket adoption, and the sockets `adopt: all` made.
   Adopter& adoption() { return *adoption_; }
+  const Adopter& adoption() const { return *adoption_; }
 
   /// Whether the master created the socket file at `address` (removed at its exit).
   bool created_file(const config::Address& address) const;

@@ -47,7 +47,8 @@ json worker_json(const HandedLaneWorker& w) {
          {"out_fd", w.host.out_fd},
          {"err_fd", w.host.err_fd},
          {"cgroup_path", w.host.cgroup_path},
-         {"memory_events", w.host.memory_events}};
+         {"memory_events", w.host.memory_events},
+         {"adopt_fd", w.host.adopt_fd}};
   if (w.cgroup_id) j["cgroup_id"] = *w.cgroup_id;
   return j;
 }
@@ -63,6 +64,7 @@ HandedLaneWorker worker_of(const json& j) {
   w.host.err_fd = j.at("err_fd").get<int>();
   w.host.cgroup_path = j.at("cgroup_path").get<std::string>();
   w.host.memory_events = j.at("memory_events").get<bool>();
+  w.host.adopt_fd = j.value("adopt_fd", -1);  // none from a master without adoption's hand-over
   if (j.contains("cgroup_id")) w.cgroup_id = j["cgroup_id"].get<std::uint64_t>();
   if (w.host.pid <= 0 || w.slot.lane > 1) throw std::runtime_error("bad worker");
   return w;
@@ -133,6 +135,10 @@ json daemon_json(const UpgradeState& s) {
                                 {"listeners", g.listeners}});
   }
   for (const HandedLaneWorker& w : s.workers) j["workers"].push_back(worker_json(w));
+  j["made_sockets"] = json::array();
+  for (const HandedMadeSocket& m : s.made_sockets) {
+    j["made_sockets"].push_back({{"app", m.app}, {"address", m.address}, {"fd", m.fd}});
+  }
   for (const HandedTimer& t : s.timers) j["timers"].push_back(timer_json(t));
   for (const auto& every : s.auto_follow) {
     j["auto_follow"].push_back(every ? json(every->count()) : json());
@@ -152,6 +158,10 @@ void daemon_of(const json& j, UpgradeState& s) {
                              g.at("listeners").get<std::vector<std::size_t>>()});
   }
   for (const json& w : j.at("workers")) s.workers.push_back(worker_of(w));
+  for (const json& m : j.value("made_sockets", json::array())) {
+    s.made_sockets.push_back({m.at("app").get<std::string>(), m.at("address").get<std::string>(),
+                              m.at("fd").get<int>()});
+  }
   for (const json& t : j.at("timers")) s.timers.push_back(timer_of(t));
   s.followed = j.at("followed").get<std::vector<unsigned>>();
   s.control_options = control_of(j.at("control"));
@@ -201,8 +211,9 @@ std::vector<int> UpgradeState::fds() const {
     if (fd >= 0) out.push_back(fd);
   }
   for (const HandedListener& l : listeners) out.insert(out.end(), l.fds.begin(), l.fds.end());
+  for (const HandedMadeSocket& m : made_sockets) out.push_back(m.fd);
   for (const HandedLaneWorker& w : workers) {
-    for (int fd : {w.host.notify_fd, w.host.out_fd, w.host.err_fd}) {
+    for (int fd : {w.host.notify_fd, w.host.out_fd, w.host.err_fd, w.host.adopt_fd}) {
       if (fd >= 0) out.push_back(fd);
     }
   }

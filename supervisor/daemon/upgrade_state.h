@@ -86,6 +86,7 @@ struct UpgradeState {
   std::vector<HandedListener> listeners;
   std::vector<HandedGeneration> generations;
   std::vector<HandedLaneWorker> workers;
+  std::vector<HandedMadeSocket> made_sockets;  // what `adopt: all` made, app by app
   std::vector<HandedTimer> timers;
   std::vector<unsigned> followed;  // per app: what auto gave when auto_follow last looked
   std::vector<std::optional<core::Duration>> auto_follow;  // per app, as the last reload set it

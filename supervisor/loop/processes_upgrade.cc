@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "supervisor/loop/processes.h"
+#include "supervisor/os/adopt.h"
 #include "supervisor/os/upgrade.h"
 
 namespace clusterd::loop {
@@ -17,11 +18,6 @@ std::optional<std::string> Processes::upgrade_blocker() const {
   for (const auto& [handle, worker] : workers_) {
     if (!os::spawn_report(worker.memory).finished) {
       return "worker pid " + std::to_string(worker.pid) + " is between fork and exec";
-    }
-    if (adoption_.fd_of(handle) >= 0) {
-      return "worker pid " + std::to_string(worker.pid) +
-             " runs under socket adoption, whose filter this version cannot hand to a new "
-             "master (docs/adoption.md)";
     }
   }
   return std::nullopt;
@@ -38,6 +34,7 @@ daemon::HandedWorker Processes::hand_over(WorkerHandle handle) const {
     out.cgroup_path = tree->second->path();
   }
   out.memory_events = worker.memory_events != nullptr;
+  out.adopt_fd = adoption_.fd_of(handle);
   return out;
 }
 
@@ -52,6 +49,11 @@ WorkerHandle Processes::adopt(const daemon::HandedWorker& handed) {
   if (handed.notify_fd < 0 || handed.notify_path.rfind(notify_dir_.path() + "/", 0) != 0) {
     throw std::runtime_error("worker pid " + std::to_string(handed.pid) +
                              ": its notify socket is not in the notify directory");
+  }
+  if (handed.adopt_fd >= 0 && !os::is_filter_listener(handed.adopt_fd)) {
+    throw std::runtime_error("worker pid " + std::to_string(handed.pid) + ": fd " +
+                             std::to_string(handed.adopt_fd) +
+                             " is not a seccomp filter's listener");
   }
   std::shared_ptr<os::Cgroup> cgroup;
   if (!handed.cgroup_path.empty()) {
@@ -77,6 +79,9 @@ WorkerHandle Processes::adopt(const daemon::HandedWorker& handed) {
   const bool capture = handed.out_fd >= 0 || handed.err_fd >= 0;
   output_.watch(handle, pipes);
   if (handed.memory_events && cgroup) start_memory_watch(handle, cgroup->path());
+  // Its binds and listens come to this master now; a call it made during the exec waited in the
+  // kernel for an answer, and gets it here.
+  if (handed.adopt_fd >= 0) adoption_.watch(handle, os::UniqueFd(handed.adopt_fd));
   // The previous master's spare went with its exec: the first respawn finds one here too (made
   // for the master's uid; a worker of another user's makes its own).
   spare_.want(self_uid_, capture);

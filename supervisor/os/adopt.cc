@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -348,6 +349,14 @@ std::uint64_t socket_inode(int fd) {
   struct stat st {};
   if (fstat(fd, &st) != 0) fail("fstat");
   return st.st_ino;
+}
+
+bool is_filter_listener(int fd) {
+  char target[64] = {};
+  const std::string link = "/proc/self/fd/" + std::to_string(fd);
+  const ssize_t n = readlink(link.c_str(), target, sizeof target - 1);
+  return n > 0 &&
+         std::string_view(target, static_cast<std::size_t>(n)) == "anon_inode:seccomp notify";
 }
 
 }  // namespace clusterd::os

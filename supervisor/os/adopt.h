@@ -67,6 +67,10 @@ struct Replacement {
 /// errno, then throws std::system_error.
 Delivery replace(int listener, const SocketCall& call, int ours, const Replacement& replacement);
 
+/// Whether `fd` is a seccomp filter's listener (what /proc/self/fd says it is): a live upgrade
+/// takes only that for a worker's filter.
+bool is_filter_listener(int fd);
+
 /// The inode of the socket `fd` (TargetSocket::inode of a caller's fd that is this socket).
 /// Throws std::system_error.
 std::uint64_t socket_inode(int fd);

@@ -1,11 +1,13 @@
 // Socket adoption through the whole daemon over the fake host (docs/adoption.md): which socket a
 // worker's own bind() gets, `ready: listen`, and the sockets `adopt: all` makes and closes.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cerrno>
 
 #include "config/values.h"
 #include "daemon_loop.h"
 #include "supervisor/daemon/daemon.h"
+#include "supervisor/daemon/upgrade_state.h"
 
 using namespace clusterd;
 using test::Loop;
@@ -150,4 +152,28 @@ TEST_CASE(
   loop.daemon->on_ready_line(1);
   CHECK(loop.web().slots[0].current().state() == core::LaneState::Running);
   CHECK(loop.web().slots[1].current().state() == core::LaneState::Starting);
+}
+
+TEST_CASE(
+    "daemon: a live upgrade hands over the sockets adopt: all made, and the new master "
+    "gives the same one") {
+  Loop old(adopt_config("    adopt: all\n", ""));
+  const daemon::SocketAnswer made = old.daemon->on_socket_call(1, bind_call("[::]:3000", 91));
+  REQUIRE(made.kind == daemon::SocketAnswer::Kind::Replace);
+  const auto reply = old.request(R"({"cmd":"upgrade","binary":"/new/clusterd"})");
+  REQUIRE(reply->finished);
+  const daemon::UpgradeState state = daemon::decode_upgrade_state(old.host.exec_state);
+  REQUIRE(state.made_sockets.size() == 1);
+  CHECK(state.made_sockets[0].app == "web");
+  CHECK(state.made_sockets[0].address == "[::]:3000");
+  CHECK(state.made_sockets[0].fd == made.fd);
+  const std::vector<int> kept = state.fds();
+  CHECK(std::count(kept.begin(), kept.end(), made.fd) == 1);  // open across the exec
+
+  Loop adopted(state, old.host.clock);
+  const daemon::WorkerHandle worker = adopted.alive().front();
+  const daemon::SocketAnswer again =
+      adopted.daemon->on_socket_call(worker, bind_call("[::]:3000", 95));
+  CHECK(again.kind == daemon::SocketAnswer::Kind::Replace);
+  CHECK(again.fd == made.fd);  // not a second socket on the same port
 }
