@@ -153,8 +153,8 @@ TEST_CASE("without ready:, an adopting app waits for listen(), any other for exe
   const cfg::AppSpec all = only_app(app_with("    adopt: all\n"));
   CHECK(all.ready == cfg::ReadyMode::Listen);
   CHECK(all.min_ready == std::chrono::milliseconds(0));
-  const cfg::AppSpec listener = only_app(app_with(
-      "    listen: { http: { address: \"127.0.0.1:8080\", adopt: true } }\n"));
+  const cfg::AppSpec listener =
+      only_app(app_with("    listen: { http: { address: \"127.0.0.1:8080\", adopt: true } }\n"));
   CHECK(listener.ready == cfg::ReadyMode::Listen);
   const cfg::AppSpec plain = only_app(app_with(""));
   CHECK(plain.ready == cfg::ReadyMode::Exec);
