@@ -439,13 +439,4 @@ Reply decode_reply(std::string_view text) {
 
 std::string status_json(const StatusSnapshot& status) { return snapshot_json(status).dump(2); }
 
-std::optional<std::string> reply_status_json(const std::string& line) {
-  const json j = json::parse(line, nullptr, false);
-  if (!j.is_object() || !j.contains("status") || !j["status"].is_object() ||
-      j.value("ok", false) != true) {
-    return std::nullopt;
-  }
-  return j["status"].dump(2, ' ', false, json::error_handler_t::replace);
-}
-
 }  // namespace clusterd::control

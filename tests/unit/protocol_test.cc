@@ -1,6 +1,7 @@
 #include "supervisor/control/protocol.h"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 using namespace clusterd::control;
 
@@ -344,4 +345,25 @@ TEST_CASE("a description goes over the wire whole, and its text is escaped for a
   CHECK(text.find("  MODE\n") != std::string::npos);
   CHECK(text.find("  http: 127.0.0.1:8080 mode shared backlog 511 adopt\n") != std::string::npos);
   CHECK(text.find("  0: failed; last exit: exit 3: goodbye\n") != std::string::npos);
+}
+
+TEST_CASE("status --json prints the status member exactly as the document's dump(2) would") {
+  using ojson = nlohmann::ordered_json;
+  const std::string inner =
+      R"({"z":1,"a":{},"b":[],"c":[{}, [], [1, -2, 3.5e-07, 0.1, 1e+300]],"d":null,)"
+      R"("e":true,"f":false,"g":"quote \" newline \n tab \t ctl \u0001 é \ud83d\ude00",)"
+      R"("h":{"nested":{"deeper":[{"k":"v"}]}},"i":18446744073709551615,"j":-9223372036854775808,)"
+      R"("k":"bad \u00ff utf8","": "empty key"})";
+  const std::string line = R"({"v":1,"ok":true,"other":{"status":[1]},"status":)" + inner + "}";
+  const std::string expected =
+      ojson::parse(line)["status"].dump(2, ' ', false, ojson::error_handler_t::replace);
+  CHECK(reply_status_json(line) == expected);
+  // Invalid UTF-8 (which the master never sends: it dumps with replacement) is refused whole.
+  const std::string raw = std::string(R"({"ok":true,"status":{"s":"a)") + "\xff" + R"(b"}})";
+  CHECK_FALSE(reply_status_json(raw));  // the parser refuses it before anything is printed
+  // Not ok, or no status object: nothing printed here (the caller decodes the reply).
+  CHECK_FALSE(reply_status_json(R"({"ok":false,"status":{}})"));
+  CHECK_FALSE(reply_status_json(R"({"ok":true,"status":null})"));
+  CHECK_FALSE(reply_status_json(R"({"ok":true,"status":{"a":1})"));  // cut short
+  CHECK(reply_status_json(R"({"status":{},"ok":true})") == "{}");
 }
