@@ -37,4 +37,17 @@ wait_for "the probe refused three times" refused
 touch "$T/go"
 wait_for "ready once the worker listens" "$CLUSTERCTL" status --check
 log_has 'its port took a connection \(ready: tcp\)' || fail "the log does not say why it is ready"
+# No try outlives the probe: the master holds no TCP socket to the worker's port any more.
+probe_sockets() { ss -tanp state all "( dport = :$PORT )" 2>/dev/null | grep -c "pid=$DAEMON," || true; }
+no_probe_socket() { [[ $(probe_sockets) -eq 0 ]]; }
+wait_for "no probe socket left in the master" no_probe_socket
+# A worker killed is probed again from its replacement's start, and that probe ends too.
+old=$(worker_pids)
+kill -KILL "$old"
+replaced_and_ready() {
+  local now; now=$(worker_pids)
+  [[ -n $now && $now != "$old" ]] && "$CLUSTERCTL" status --check
+}
+wait_for "the replacement ready" replaced_and_ready
+wait_for "no probe socket left after the replacement" no_probe_socket
 pass "ready: tcp: starting until the worker's own port takes a connection, then ready"

@@ -281,3 +281,31 @@ TEST_CASE("the daemon probes each starting worker on its port, and stops at its 
     CHECK(loop.host.probes_started[i].first != second);
   }
 }
+
+TEST_CASE("a worker still probed at a live upgrade is probed by the new master until ready") {
+  const std::string yaml =
+      "control: { socket: /run/test/ctl.sock }\n"
+      "apps:\n"
+      "  web:\n"
+      "    command: [\"/bin/web\"]\n"
+      "    instances: 1\n"
+      "    ready: { http: \"GET /healthz\", interval: 100ms }\n"
+      "    listen:\n"
+      "      http: { address: \"127.0.0.1:8000\", mode: worker, port_per_worker: true }\n";
+  test::Loop old(yaml);
+  REQUIRE(old.host.probes_active.size() == 1);
+  const daemon::WorkerHandle h = old.host.probes_active.begin()->first;
+  old.daemon->on_probe(h, {core::ProbeReply::Kind::ConnectFailed, "Connection refused", ""});
+  const auto reply = old.request(R"({"cmd":"upgrade","binary":"/new/clusterd"})");
+  REQUIRE(reply->finished);
+  daemon::UpgradeState state = daemon::decode_upgrade_state(old.host.exec_state);
+  test::Loop adopted(std::move(state), old.host.clock);
+  REQUIRE(adopted.web().slots[0].current().state() == LaneState::Starting);
+  // The probe's timer came over with the lane: at its deadline the new master tries again.
+  adopted.advance(100ms);
+  REQUIRE(adopted.host.probes_active.size() == 1);
+  const auto& [handle, attempt] = *adopted.host.probes_active.begin();
+  CHECK(attempt.address.text == "127.0.0.1:8000");
+  adopted.daemon->on_probe(handle, {core::ProbeReply::Kind::Answered, "", "HTTP/1.1 200 OK\r\n"});
+  CHECK(adopted.web().slots[0].current().state() == LaneState::Running);
+}
