@@ -9,6 +9,17 @@ bool uses_adoption(const AppSpec& app) {
                                       [](const ListenerSpec& l) { return l.adopt; });
 }
 
+std::optional<Address> worker_address(const ListenerSpec& listener, unsigned worker_id) {
+  if (!listener.port_per_worker) return listener.address;
+  const unsigned port = listener.address.port + worker_id;
+  if (port > 65535) return std::nullopt;
+  Address out = listener.address;
+  out.port = static_cast<std::uint16_t>(port);
+  out.text = out.family == Address::Family::Ipv6 ? "[" + out.host + "]:" + std::to_string(port)
+                                                 : out.host + ":" + std::to_string(port);
+  return out;
+}
+
 const char* to_string(ListenMode mode) {
   switch (mode) {
     case ListenMode::Shared:
@@ -31,6 +42,10 @@ const char* to_string(ReadyMode mode) {
       return "listen";
     case ReadyMode::Fd:
       return "fd";
+    case ReadyMode::Http:
+      return "http";
+    case ReadyMode::Tcp:
+      return "tcp";
   }
   return "?";
 }

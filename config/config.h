@@ -44,6 +44,9 @@ struct ListenerSpec {
   ListenMode mode = ListenMode::Shared;
   // `adopt: true`: a worker's own bind() of this address gets this socket (docs/adoption.md).
   bool adopt = false;
+  // `port_per_worker: true` (mode worker, TCP): worker N gets the address with port + N
+  // (worker_address()), PM2's increment_var; the port range is the app's instances.
+  bool port_per_worker = false;
   int backlog = 4096;
   // unix: listeners only: the socket file's mode (default 0666, as a systemd .socket's
   // SocketMode=), owner and group (default: clusterd's).
@@ -53,13 +56,31 @@ struct ListenerSpec {
   Mark at;  // where the listener's address was written
   Mark socket_owner_at;
   Mark adopt_at;
+  Mark port_per_worker_at;
 };
+
+/// The address worker `worker_id` of a listener with port_per_worker binds: the port plus the
+/// id (nullopt past 65535); the address itself for any other listener.
+std::optional<Address> worker_address(const ListenerSpec& listener, unsigned worker_id);
 
 /// exec: ready once started; notify: READY=1 on the notify socket; listen: ready when the worker's
 /// own listen() is adopted (needs `adopt`; the daemon's part lands with socket adoption).
 /// fd: ready when the worker writes a line to the fd named by CLUSTER_READY_FD (s6's
 /// notification-fd protocol: any language can write to an fd).
-enum class ReadyMode { Exec, Notify, Listen, Fd };
+/// http, tcp: the master probes each worker's own address (a port_per_worker listener) until an
+/// HTTP request answers 2xx or 3xx (http) or a connect succeeds (tcp).
+enum class ReadyMode { Exec, Notify, Listen, Fd, Http, Tcp };
+/// True for the modes the master probes (http, tcp).
+inline bool probed(ReadyMode mode) { return mode == ReadyMode::Http || mode == ReadyMode::Tcp; }
+
+/// `ready: {http: "GET /healthz", listener: NAME, interval: 250ms}` or `ready: {tcp: NAME}`.
+struct ReadyProbe {
+  std::string method;    // http: "GET", "HEAD", ...; empty for tcp
+  std::string path;      // http: "/healthz"
+  std::string listener;  // the port_per_worker listener probed (resolved by the parser)
+  Duration interval = std::chrono::milliseconds(250);  // between tries; also each try's limit
+  friend bool operator==(const ReadyProbe&, const ReadyProbe&) = default;
+};
 /// `min_ready` of an app with `ready: exec` that does not set it.
 inline constexpr std::chrono::milliseconds kDefaultExecMinReady{1000};
 enum class RestartPolicy { Always, OnFailure, Never };
@@ -161,6 +182,7 @@ struct AppSpec {
   CpuAffinity cpu_affinity = CpuAffinity::None;
   std::vector<ListenerSpec> listeners;  // in file order
   ReadyMode ready = ReadyMode::Exec;
+  ReadyProbe probe;  // ready: http and tcp
   Duration ready_timeout = std::chrono::seconds(10);
   // A worker counts as ready after staying up this long once its ready mode says so (default 0,
   // kDefaultExecMinReady for ready: exec).

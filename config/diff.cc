@@ -15,10 +15,12 @@ bool same_address(const Address& a, const Address& b) {
 }
 
 bool same_listener(const ListenerSpec& a, const ListenerSpec& b) {
-  [[maybe_unused]] const auto& [name, address, mode, adopt, backlog, socket_mode, socket_user,
-                                socket_group, at, socket_owner_at, adopt_at] = a;
+  [[maybe_unused]] const auto& [name, address, mode, adopt, port_per_worker, backlog, socket_mode,
+                                socket_user, socket_group, at, socket_owner_at, adopt_at,
+                                port_per_worker_at] = a;
   return name == b.name && same_address(address, b.address) && mode == b.mode &&
-         backlog == b.backlog && socket_mode == b.socket_mode && socket_user == b.socket_user &&
+         port_per_worker == b.port_per_worker && backlog == b.backlog &&
+         socket_mode == b.socket_mode && socket_user == b.socket_user &&
          socket_group == b.socket_group && adopt == b.adopt;
 }
 
@@ -41,7 +43,7 @@ bool same_socket(const ListenerSpec& a, const ListenerSpec& b) {
 
 bool same_app(const AppSpec& a, const AppSpec& b) {
   [[maybe_unused]] const auto& [name, source, command, instances, cpu_affinity, listeners, ready,
-                                ready_timeout, min_ready, stop_signal, stop_timeout, restart,
+                                probe, ready_timeout, min_ready, stop_signal, stop_timeout, restart,
                                 min_uptime, max_restarts, restart_window, backoff_initial,
                                 backoff_max, backoff_jitter, env, environments, inherit_env, cwd,
                                 user, group, nofile, umask, rollout, watchdog, max_memory,
@@ -56,16 +58,16 @@ bool same_app(const AppSpec& a, const AppSpec& b) {
          cpu_affinity == b.cpu_affinity &&
          std::equal(listeners.begin(), listeners.end(), b.listeners.begin(), b.listeners.end(),
                     same_listener) &&
-         ready == b.ready && ready_timeout == b.ready_timeout && min_ready == b.min_ready &&
-         stop_signal == b.stop_signal && stop_timeout == b.stop_timeout && restart == b.restart &&
-         min_uptime == b.min_uptime && max_restarts == b.max_restarts &&
-         restart_window == b.restart_window && backoff_initial == b.backoff_initial &&
-         backoff_max == b.backoff_max && backoff_jitter == b.backoff_jitter && env == b.env &&
-         inherit_env == b.inherit_env && cwd == b.cwd && user == b.user && group == b.group &&
-         nofile == b.nofile && umask == b.umask && same_rollout(rollout, b.rollout) &&
-         watchdog == b.watchdog && max_memory == b.max_memory &&
-         memory_check_interval == b.memory_check_interval && logs == b.logs &&
-         cgroup_limits == b.cgroup_limits && adopt_all == b.adopt_all;
+         ready == b.ready && probe == b.probe && ready_timeout == b.ready_timeout &&
+         min_ready == b.min_ready && stop_signal == b.stop_signal &&
+         stop_timeout == b.stop_timeout && restart == b.restart && min_uptime == b.min_uptime &&
+         max_restarts == b.max_restarts && restart_window == b.restart_window &&
+         backoff_initial == b.backoff_initial && backoff_max == b.backoff_max &&
+         backoff_jitter == b.backoff_jitter && env == b.env && inherit_env == b.inherit_env &&
+         cwd == b.cwd && user == b.user && group == b.group && nofile == b.nofile &&
+         umask == b.umask && same_rollout(rollout, b.rollout) && watchdog == b.watchdog &&
+         max_memory == b.max_memory && memory_check_interval == b.memory_check_interval &&
+         logs == b.logs && cgroup_limits == b.cgroup_limits && adopt_all == b.adopt_all;
 }
 
 bool same_control(const ControlSpec& a, const ControlSpec& b) {

@@ -52,6 +52,7 @@ Config Walker::walk(const YAML::Node& root) {
     }
   }
   if (!have_apps) missing(root_at, "apps");
+  port_ranges(config);
   if (!environment_.empty() && !environment_found_ && errors.empty()) environment_missing(config);
   if (config.metrics.address) {
     for (const Bound& b : bound_.all()) {
@@ -185,6 +186,7 @@ void Walker::app(const Entry& e, AppSpec& app) {
   // binds are adopted is ready when its worker calls listen() (it reached its server-start line,
   // as PM2's cluster mode waits for 'listening'); any other is ready once started (exec).
   if (!given("ready") && uses_adoption(app)) app.ready = ReadyMode::Listen;
+  ready_probe(*entries, app);
   // ready: exec says nothing about the program's start: unless told otherwise, a worker counts as
   // ready once it stayed up kDefaultExecMinReady, so a generation that dies at start is rolled
   // back instead of rolled out.
@@ -206,12 +208,7 @@ void Walker::ready_listen(const std::vector<Entry>& entries, const AppSpec& app)
 bool Walker::lifecycle_key(const Entry& k, AppSpec& app) {
   const std::string& key = k.key;
   if (key == "ready") {
-    if (auto v = one_of<ReadyMode>(k, {{"exec", ReadyMode::Exec},
-                                       {"notify", ReadyMode::Notify},
-                                       {"listen", ReadyMode::Listen},
-                                       {"fd", ReadyMode::Fd}})) {
-      app.ready = *v;
-    }
+    ready(k, app);
   } else if (key == "ready_timeout") {
     if (auto d = duration(k, true)) app.ready_timeout = *d;
   } else if (key == "min_ready") {

@@ -186,7 +186,7 @@ void Walker::listener(const Entry& e, AppSpec& app) {
     address = e;
   } else if (auto entries = map_entries(e.value, e.value_at, e.path,
                                         {"address", "mode", "adopt", "backlog", "socket_mode",
-                                         "socket_user", "socket_group"})) {
+                                         "socket_user", "socket_group", "port_per_worker"})) {
     for (const Entry& k : *entries) {
       if (k.key == "address") {
         address = k;
@@ -203,6 +203,8 @@ void Walker::listener(const Entry& e, AppSpec& app) {
         if (auto v = one_of<bool>(k, {{"true", true}, {"false", false}})) spec.adopt = *v;
       } else if (k.key == "backlog") {
         if (auto n = integer(k, 1, 65535)) spec.backlog = static_cast<int>(*n);
+      } else if (k.key == "port_per_worker") {
+        port_per_worker(k, spec);
       } else {
         socket_file.push_back(k);
         socket_key(k, spec);
@@ -235,6 +237,7 @@ void Walker::listener(const Entry& e, AppSpec& app) {
           "needs a socket the master holds, and mode worker leaves the bind to each worker; use "
           "shared or reuseport");
   }
+  if (spec.port_per_worker) port_per_worker_fits(spec, join(e.path, "port_per_worker"));
   if (const Bound* b = bound_.conflict(spec.address)) {
     std::string where = b->path + " at line " + std::to_string(b->at.line);
     if (b->address.text == spec.address.text) {

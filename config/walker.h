@@ -159,6 +159,12 @@ class Walker {
   void restart_schedule(const Entry& e, AppSpec& app);
   void watch(const Entry& e, AppSpec& app);
   void strings(const Entry& e, std::vector<std::string>& out);
+  // parse_ready.cc
+  void ready(const Entry& k, AppSpec& app);
+  void ready_probe(const std::vector<Entry>& entries, AppSpec& app);
+  void port_per_worker(const Entry& k, ListenerSpec& spec);
+  void port_per_worker_fits(const ListenerSpec& spec, const std::string& path);
+  void port_ranges(const Config& config);
   // parse_logs.cc
   void logs(const Entry& e, AppSpec& app);
   void metrics(const Entry& e, MetricsSpec& out);

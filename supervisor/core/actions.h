@@ -34,6 +34,8 @@ struct ArmRolloutTimer {
   TimePoint deadline;
   unsigned token = 0;
 };
+// try the ready probe of the lane's worker once (ready: http, tcp); ProbeResult comes back
+struct Probe {};
 // the slot is gone (scaled down): release what the shell holds for it (its sockets, timers)
 struct Retire {};
 // Why a worker ended (or was replaced) without anyone asking, for the restart counters.
@@ -66,8 +68,8 @@ struct Notice {
   Kind kind = Kind::StopTimeout;
   std::string message;
 };
-using Action =
-    std::variant<Spawn, Signal, ArmTimer, CancelTimer, ArmRolloutTimer, Retire, Transition, Notice>;
+using Action = std::variant<Spawn, Signal, ArmTimer, CancelTimer, ArmRolloutTimer, Retire,
+                            Transition, Notice, Probe>;
 
 /// An action for one lane of one slot (app-wide actions name lane 0 of slot 0).
 struct SlotAction {

@@ -51,6 +51,12 @@ struct StatusText {
 };
 // STOPPING=1: the worker says it is shutting down on its own
 struct WorkerStopping {};
+// a try of the ready probe (ready: http, tcp) ended: it made the worker ready, or why not
+// ("GET /healthz: 503", "connect: Connection refused"; core::judge_probe)
+struct ProbeResult {
+  bool ok = false;
+  std::string failure;
+};
 
 // An app's rollout timer expired (ArmRolloutTimer); one that is not the armed token is stale.
 // Not a lane's event: the Supervisor takes it whole (Supervisor::on).
@@ -59,9 +65,9 @@ struct RolloutTimerFired {
   unsigned token = 0;
 };
 
-using Event =
-    std::variant<StartRequested, StopRequested, RestartRequested, Spawned, Ready, Exited,
-                 TimerFired, WatchdogPing, ExtendTimeout, SetWatchdog, StatusText, WorkerStopping>;
+using Event = std::variant<StartRequested, StopRequested, RestartRequested, Spawned, Ready, Exited,
+                           TimerFired, WatchdogPing, ExtendTimeout, SetWatchdog, StatusText,
+                           WorkerStopping, ProbeResult>;
 inline constexpr std::size_t kLaneEvents = std::variant_size_v<Event>;
 
 }  // namespace clusterd::core

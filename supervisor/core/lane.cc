@@ -1,6 +1,9 @@
 // The lane state machine; its table is lane_table.h. The rules in words:
 //  - a start spawns; the worker is Running once exec'd (ready: exec) or once it sent READY=1
 //    (ready: notify) before ready_timeout, else it is killed and counts as a quick death;
+//  - ready: http and tcp: the shell tries the worker's own port at once and then every
+//    interval (the Probe timer) until a try succeeds or ready_timeout passes; the last failure
+//    is kept for the timeout's message;
 //  - a stop sends stop_signal, then SIGKILL to the whole process group after stop_timeout;
 //  - a worker that dies on its own is judged by the restart policy: not restarted (Idle), started
 //    again at once (it ran min_uptime or longer), after a backoff (a quick death), or not any more
@@ -115,17 +118,42 @@ void Lane::handle(const RestartRequested&, Step& s) {
 
 void Lane::handle(const Spawned& e, Step& s) {
   if (r_.state != LaneState::Starting || r_.worker) return;
-  r_.worker = Worker{e.pid, s.now, s.spec.watchdog.value_or(Duration::zero())};
+  r_.worker = Worker{};
+  r_.worker->pid = e.pid;
+  r_.worker->started = s.now;
+  r_.worker->watchdog = s.spec.watchdog.value_or(Duration::zero());
   if (s.spec.ready == config::ReadyMode::Exec) {
     ready(s);
   } else {
     arm(LaneTimer::State, later(s.now, s.spec.ready_timeout), s);
+    if (config::probed(s.spec.ready)) probe(s);
   }
   arm_watchdog(s);
 }
 
 void Lane::handle(const Ready&, Step& s) {
   if (r_.state != LaneState::Starting || !r_.worker || r_.worker->settling) return;
+  if (config::probed(s.spec.ready)) return;  // only the probe says so
+  ready(s);
+}
+
+bool Lane::probing(const Step& s) const {
+  return config::probed(s.spec.ready) && r_.state == LaneState::Starting && r_.worker &&
+         !r_.worker->settling;
+}
+
+void Lane::probe(Step& s) {
+  s.out.push_back(Probe{});
+  arm(LaneTimer::Probe, later(s.now, s.spec.probe.interval), s);
+}
+
+void Lane::handle(const ProbeResult& e, Step& s) {
+  if (!probing(s)) return;  // a try that ended after the worker was ready, or gone
+  if (!e.ok) {
+    r_.worker->probe_failure = e.failure;
+    return;
+  }
+  disarm(LaneTimer::Probe, s);
   ready(s);
 }
 
@@ -142,6 +170,10 @@ const char* readiness(config::ReadyMode mode) {
       return "listen() on the master's socket (ready: listen)";
     case config::ReadyMode::Fd:
       return "a line on its ready fd (ready: fd)";
+    case config::ReadyMode::Http:
+      return "its ready probe answered (ready: http)";
+    case config::ReadyMode::Tcp:
+      return "its port took a connection (ready: tcp)";
   }
   return "ready";
 }
@@ -156,13 +188,19 @@ void Lane::ready(Step& s) {
     return;
   }
   r_.worker->settling = true;
+  disarm(LaneTimer::Probe, s);
   arm(LaneTimer::State, later(s.now, s.spec.min_ready), s);
 }
 
 void Lane::handle(const Exited& e, Step& s) {
   ExitStatus status = e.status;
-  if (r_.worker && r_.worker->ready_timed_out)
-    status = {ExitStatus::Kind::ReadyTimeout, 0, {}, {}, status.last_words};
+  if (r_.worker && r_.worker->ready_timed_out) {
+    std::string probe;  // ready: http, tcp: why the probe did not succeed
+    if (config::probed(s.spec.ready)) {
+      probe = r_.worker->probe_failure.empty() ? "no try ended" : r_.worker->probe_failure;
+    }
+    status = {ExitStatus::Kind::ReadyTimeout, 0, std::move(probe), {}, status.last_words};
+  }
   if (r_.worker && r_.worker->watchdog_fired)
     status = {ExitStatus::Kind::WatchdogTimeout, 0, {}, {}, status.last_words};
   switch (r_.state) {
@@ -197,6 +235,10 @@ void Lane::handle(const TimerFired& e, Step& s) {
   unsigned& armed = r_.tokens[static_cast<std::size_t>(e.timer)];
   if (e.token == 0 || e.token != armed) return;  // stale
   armed = 0;
+  if (e.timer == LaneTimer::Probe) {
+    if (probing(s)) probe(s);
+    return;
+  }
   if (e.timer == LaneTimer::Watchdog) {
     if (!r_.worker || (r_.state != LaneState::Starting && r_.state != LaneState::Running)) return;
     r_.worker->watchdog_fired = true;
@@ -227,10 +269,8 @@ void Lane::handle(const TimerFired& e, Step& s) {
         } else if (r_.state == LaneState::Starting) {
           r_.worker->ready_timed_out = true;
           count(Unplanned::ReadyTimeout, s);
-          s.out.push_back(
-              Notice{Notice::Kind::ReadyTimeout, "no READY=1 within " +
-                                                     std::to_string(s.spec.ready_timeout.count()) +
-                                                     "ms; sending SIGKILL"});
+          disarm(LaneTimer::Probe, s);
+          s.out.push_back(Notice{Notice::Kind::ReadyTimeout, ready_timeout_text(s)});
         } else if (r_.state == LaneState::Stopping) {
           s.out.push_back(Notice{Notice::Kind::StopTimeout,
                                  "still running after stop_timeout; sending SIGKILL"});
@@ -245,6 +285,15 @@ void Lane::handle(const TimerFired& e, Step& s) {
     case LaneState::Failed:
       break;
   }
+}
+
+// The notice of a worker not ready in time: what it did not do, and the probe's last failure.
+std::string Lane::ready_timeout_text(const Step& s) const {
+  const std::string within = " within " + std::to_string(s.spec.ready_timeout.count()) + "ms";
+  if (!config::probed(s.spec.ready)) return "no READY=1" + within + "; sending SIGKILL";
+  const std::string& last = r_.worker->probe_failure;
+  return std::string("no successful probe (ready: ") + config::to_string(s.spec.ready) + ")" +
+         within + " (last: " + (last.empty() ? "no try ended" : last) + "); sending SIGKILL";
 }
 
 void Lane::handle(const WatchdogPing&, Step& s) {
@@ -396,6 +445,7 @@ void Lane::enter(LaneState next, std::string reason, Step& s) {
   assert(lane_allows(r_.state, s.event, outcome_of(next)));
   disarm(LaneTimer::State, s);  // the deadline belonged to the state we leave
   if (next != LaneState::Starting && next != LaneState::Running) disarm(LaneTimer::Watchdog, s);
+  if (next != LaneState::Starting) disarm(LaneTimer::Probe, s);  // no probe outlives its start
   s.out.push_back(Transition{r_.state, next, std::move(reason), r_.generation});
   r_.state = next;
   s.entered = true;

@@ -49,8 +49,9 @@ class Lane {
     bool ready_timed_out = false;  // missed ready_timeout and was killed
     bool watchdog_fired = false;   // missed its watchdog and got SIGABRT
     bool stopping_by_itself = false;
-    bool counted = false;   // its unplanned end (or replacement) was counted
-    bool settling = false;  // ready as its mode says, and staying up for min_ready first
+    bool counted = false;       // its unplanned end (or replacement) was counted
+    bool settling = false;      // ready as its mode says, and staying up for min_ready first
+    std::string probe_failure;  // why its ready probe's last try failed; empty before one did
     friend bool operator==(const Worker&, const Worker&) = default;
   };
   /// Everything a lane holds: its only member, so that a live upgrade of the master carries all
@@ -111,6 +112,11 @@ class Lane {
   void handle(const SetWatchdog& e, Step& s);
   void handle(const StatusText& e, Step& s);
   void handle(const WorkerStopping&, Step& s);
+  void handle(const ProbeResult& e, Step& s);
+  /// ready: http, tcp: one try now, the next after the interval (each try's own limit, too).
+  void probe(Step& s);
+  bool probing(const Step& s) const;
+  std::string ready_timeout_text(const Step& s) const;
 
   void start(std::string reason, Step& s);
   void stop(Step& s);

@@ -31,16 +31,16 @@ inline constexpr Transitions Fail = outcome_of(LaneState::Failed);
 inline constexpr Transitions Died = Idle | Strt | Back | Fail;  // as the restart policy decides
 
 // Columns: Start, Stop, Restart, Spawned, Ready, Exited, TimerFired, WatchdogPing, ExtendTimeout,
-// SetWatchdog, StatusText, WorkerStopping.
+// SetWatchdog, StatusText, WorkerStopping, ProbeResult.
 // clang-format off
 inline constexpr Transitions kTable[kLaneStates][kLaneEvents] = {
-  //             Start Stop       Restart    Spawned   Ready     Exited Timer      Ping  Extend WDog  Status Stopping
-  /* idle     */ {Strt, Stay,      Strt,      Stay,     Stay,     Stay,  Stay,      Stay, Stay,  Stay, Stay,  Stay},
-  /* starting */ {Stay, Idle|Stop, Stay|Stop, Stay|Run, Stay|Run, Died,  Stay|Run,  Stay, Stay,  Stay, Stay,  Stay|Stop},
-  /* running  */ {Stay, Stop,      Stop,      Stay,     Stay,     Died,  Stay,      Stay, Stay,  Stay, Stay,  Stop},
-  /* stopping */ {Stay, Stay,      Stay,      Stay,     Stay,     Died,  Stay,      Stay, Stay,  Stay, Stay,  Stay},
-  /* backoff  */ {Stay, Idle,      Strt,      Stay,     Stay,     Stay,  Stay|Strt, Stay, Stay,  Stay, Stay,  Stay},
-  /* failed   */ {Strt, Idle,      Strt,      Stay,     Stay,     Stay,  Stay,      Stay, Stay,  Stay, Stay,  Stay},
+  //             Start Stop       Restart    Spawned   Ready     Exited Timer      Ping  Extend WDog  Status Stopping   Probe
+  /* idle     */ {Strt, Stay,      Strt,      Stay,     Stay,     Stay,  Stay,      Stay, Stay,  Stay, Stay,  Stay,      Stay},
+  /* starting */ {Stay, Idle|Stop, Stay|Stop, Stay|Run, Stay|Run, Died,  Stay|Run,  Stay, Stay,  Stay, Stay,  Stay|Stop, Stay|Run},
+  /* running  */ {Stay, Stop,      Stop,      Stay,     Stay,     Died,  Stay,      Stay, Stay,  Stay, Stay,  Stop,      Stay},
+  /* stopping */ {Stay, Stay,      Stay,      Stay,     Stay,     Died,  Stay,      Stay, Stay,  Stay, Stay,  Stay,      Stay},
+  /* backoff  */ {Stay, Idle,      Strt,      Stay,     Stay,     Stay,  Stay|Strt, Stay, Stay,  Stay, Stay,  Stay,      Stay},
+  /* failed   */ {Strt, Idle,      Strt,      Stay,     Stay,     Stay,  Stay,      Stay, Stay,  Stay, Stay,  Stay,      Stay},
 };
 // clang-format on
 }  // namespace lane_table

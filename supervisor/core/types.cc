@@ -49,7 +49,8 @@ std::string ExitStatus::to_string() const {
     case Kind::SpawnFailed:
       return "spawn failed: " + detail;
     case Kind::ReadyTimeout:
-      return "no READY=1 within ready_timeout";
+      return detail.empty() ? "no READY=1 within ready_timeout"
+                            : "not ready within ready_timeout (probe: " + detail + ")";
     case Kind::WatchdogTimeout:
       return "no WATCHDOG=1 within the watchdog interval (killed with SIGABRT)";
   }

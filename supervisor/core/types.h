@@ -41,10 +41,10 @@ inline constexpr std::size_t kLaneStates = 6;
 /// "idle", "starting", "running", "stopping", "backoff", "failed".
 const char* to_string(LaneState state);
 
-/// The two timers a lane may have armed: its state's deadline (ready_timeout, stop_timeout, the
-/// backoff delay) and the worker's watchdog.
-enum class LaneTimer { State, Watchdog };
-inline constexpr std::size_t kLaneTimers = 2;
+/// The timers a lane may have armed: its state's deadline (ready_timeout, stop_timeout, the
+/// backoff delay), the worker's watchdog, and the next try of its ready probe (ready: http, tcp).
+enum class LaneTimer { State, Watchdog, Probe };
+inline constexpr std::size_t kLaneTimers = 3;
 
 /// How a worker ended, as waitpid() reported it, or why it never ran.
 struct ExitStatus {
@@ -55,7 +55,7 @@ struct ExitStatus {
   enum class Blame { Program, Resources, Master };
   Kind kind = Kind::Exited;
   int code = 0;        // exit code (Exited) or signal number (Signaled)
-  std::string detail;  // SpawnFailed: the error text; otherwise empty
+  std::string detail;  // SpawnFailed: the error text; ReadyTimeout: the probe's last failure
   Blame blame = Blame::Program;
   /// The line of its output that says why it ended (core/last_words.h), printable and bounded;
   /// empty when it wrote nothing or its output is not captured.

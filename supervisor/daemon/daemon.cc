@@ -44,7 +44,8 @@ constexpr std::array<const char*, std::variant_size_v<core::Action>> kActionName
     "arming the rollout timer",
     "retiring the slot",
     "the transition's record",
-    "the notice's record"};
+    "the notice's record",
+    "the ready probe"};
 
 TimerKey lane_key(core::LaneId id, core::LaneTimer timer) {
   return {TimerKey::Kind::Lane, id.app, id.index, id.lane, timer};
@@ -168,6 +169,7 @@ void Daemon::on_exit(WorkerHandle worker, const core::ExitStatus& reaped) {
   core::ExitStatus status = reaped;
   const std::string words = core::last_words(output_.take_last_lines(worker));
   if (!status.success()) status.last_words = words;  // a clean exit needs no why
+  host_.probes.cancel_probe(worker);                 // no probe outlives its worker
   const std::optional<core::LaneId> id = workers_.remove(worker);
   if (!id) return;
   lifecycle_.exited(*id, status);
@@ -300,6 +302,7 @@ void Daemon::perform(const core::SlotAction& item, std::vector<core::SlotAction>
           [&](const core::Retire&) { retire(id); },
           [&](const core::Transition& t) { lifecycle_.transition(id, t); },
           [&](const core::Notice& n) { lifecycle_.notice(id, n); },
+          [&](const core::Probe&) { probe(id); },
       },
       item.action);
 }

@@ -81,6 +81,7 @@ class Daemon final : public HostEvents {
   void on_output_end(WorkerHandle worker, OutputStream stream) override;
   SocketAnswer on_socket_call(WorkerHandle worker, const os::SocketCall& call) override;
   void on_ready_line(WorkerHandle worker) override;
+  void on_probe(WorkerHandle worker, const core::ProbeReply& reply) override;
   void on_request(const control::Request& request, const control::Peer& peer,
                   control::ReplyPtr reply);
 
@@ -97,6 +98,7 @@ class Daemon final : public HostEvents {
   void add_app_runtime(const config::AppSpec& spec, std::vector<int> cpus);
   void notify_rejected(core::LaneId id, const std::string& why, bool late);
   void retire(core::LaneId id);
+  void probe(core::LaneId id);  // socket_calls.cc
   void after_actions();
   void sync_listening();
   void migrate_queues();

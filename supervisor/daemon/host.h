@@ -21,6 +21,7 @@
 #include "config/parse.h"
 #include "supervisor/control/server.h"
 #include "supervisor/core/limits.h"
+#include "supervisor/core/probe.h"
 #include "supervisor/core/types.h"
 #include "supervisor/os/facts.h"
 
@@ -213,6 +214,24 @@ class WorkerRunner {
   /// (SIGKILL through cgroup.kill), else its process group and session. A tree that is gone is
   /// fine.
   virtual void signal_tree(int pid, int signal) = 0;
+};
+
+/// One try of a worker's ready probe (ready: http, tcp).
+struct ProbeTry {
+  config::Address address;  // the worker's own address (its port_per_worker port)
+  std::string request;      // http: the bytes to send (core::probe_request); empty for tcp
+  std::chrono::milliseconds limit{250};  // the whole try: connect, write, the status line
+};
+
+/// Tries workers' ready probes: each try's outcome is HostEvents::on_probe, once, unless it was
+/// cancelled first. Never blocks the loop.
+class Probes {
+ public:
+  virtual ~Probes() = default;
+  /// Starts a try for `worker`, cancelling one still under way for it.
+  virtual void probe(WorkerHandle worker, const ProbeTry& attempt) = 0;
+  /// Cancels `worker`'s try under way, if any: no on_probe comes for it.
+  virtual void cancel_probe(WorkerHandle worker) = 0;
 };
 
 /// The listening sockets the master holds (fds).
@@ -417,6 +436,7 @@ struct HostRoles {
   SystemdLink& systemd;
   EndpointHost& endpoints;
   UpgradeHost& upgrade;
+  Probes& probes;
 
   template <class H>
   requires std::derived_from<H, Clock> HostRoles(
@@ -432,7 +452,8 @@ struct HostRoles {
         sampling(host),
         systemd(host),
         endpoints(host),
-        upgrade(host) {}
+        upgrade(host),
+        probes(host) {}
 };
 
 /// What the host reports. Each call is one event; the host catches whatever escapes it, logs
@@ -461,6 +482,8 @@ class HostEvents {
   /// A worker spawned with `ready_pipe` (or anything it started) wrote a whole line to it (once;
   /// the pipe is closed after).
   virtual void on_ready_line(WorkerHandle worker) = 0;
+  /// A try of `worker`'s ready probe (Probes::probe) ended.
+  virtual void on_probe(WorkerHandle worker, const core::ProbeReply& reply) = 0;
 };
 
 }  // namespace clusterd::daemon

@@ -1,6 +1,7 @@
 // What a worker says of itself without sd_notify: its own bind() and listen() under socket
 // adoption (docs/adoption.md: which worker and generation called, the answer from
-// daemon/adopter.h, and `ready: listen`), and a line on its ready fd (`ready: fd`).
+// daemon/adopter.h, and `ready: listen`), a line on its ready fd (`ready: fd`), and what its
+// ready probe found (`ready: http`, `ready: tcp`; the core decides when to try and what it means).
 #include <spdlog/spdlog.h>
 
 #include "supervisor/daemon/adopter.h"
@@ -36,6 +37,27 @@ void Daemon::on_ready_line(WorkerHandle worker) {
   const std::optional<core::LaneId> id = workers_.slot_of(worker);
   if (!id || supervisor_.spec(*id).ready != config::ReadyMode::Fd) return;
   execute(supervisor_.on(*id, core::Ready{}, host_.clock.now()));
+}
+
+// ready: http, tcp: one try at the worker's own port, as the lane asked (core::Probe).
+void Daemon::probe(core::LaneId id) {
+  const std::optional<WorkerHandle> handle = workers_.handle_of(id);
+  if (!handle) return;
+  const config::AppSpec& spec = supervisor_.spec(id);
+  const std::optional<config::Address> target = core::probe_target(spec, id.index);
+  if (!target) {
+    spdlog::warn("{}: no address to probe (the port would pass 65535)", lifecycle_.label(id));
+    return;
+  }
+  host_.probes.probe(*handle, {*target, core::probe_request(spec, *target), spec.probe.interval});
+}
+
+void Daemon::on_probe(WorkerHandle worker, const core::ProbeReply& reply) {
+  const std::optional<core::LaneId> id = workers_.slot_of(worker);
+  if (!id) return;  // its worker is gone
+  const core::ProbeResult result = core::judge_probe(supervisor_.spec(*id), reply);
+  if (!result.ok) spdlog::debug("{}: ready probe: {}", lifecycle_.label(*id), result.failure);
+  execute(supervisor_.on(*id, result, host_.clock.now()));
 }
 
 }  // namespace clusterd::daemon

@@ -65,7 +65,8 @@ json lane_json(const core::Lane& lane) {
                    w.watchdog_fired,
                    w.stopping_by_itself,
                    w.counted,
-                   w.settling};
+                   w.settling,
+                   w.probe_failure};
   }
   return j;
 }
@@ -82,7 +83,11 @@ core::Lane lane_of(const json& j) {
   s.crash_streak = j.at("crash_streak").get<unsigned>();
   s.backoff_until = point(j.at("backoff_until").get<std::int64_t>());
   s.status_text = j.at("status_text").get<std::string>();
-  s.tokens = j.at("tokens").get<std::array<unsigned, core::kLaneTimers>>();
+  // A master before the ready probe had two timers: the rest are not armed.
+  const json& tokens = j.at("tokens");
+  if (!tokens.is_array() || tokens.size() > core::kLaneTimers)
+    throw std::runtime_error("bad tokens");
+  for (std::size_t t = 0; t < tokens.size(); ++t) s.tokens[t] = tokens[t].get<unsigned>();
   s.next_token = j.at("next_token").get<unsigned>();
   for (const json& t : j.at("quick_deaths")) s.quick_deaths.push_back(point(t.get<std::int64_t>()));
   if (j.contains("last_exit")) s.last_exit = exit_of(j["last_exit"]);
@@ -96,7 +101,8 @@ core::Lane lane_of(const json& j) {
                                   w.at(5).get<bool>(),
                                   w.at(6).get<bool>(),
                                   w.at(7).get<bool>(),
-                                  w.size() > 8 && w.at(8).get<bool>()};
+                                  w.size() > 8 && w.at(8).get<bool>(),
+                                  w.size() > 9 ? w.at(9).get<std::string>() : std::string()};
     if (s.worker->pid <= 0) throw std::runtime_error("bad worker pid");
   }
   return core::Lane::from(std::move(s));

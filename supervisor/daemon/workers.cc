@@ -30,6 +30,18 @@ std::vector<std::pair<std::string, std::string>> app_dirs(const config::AppSpec&
   return out;
 }
 
+namespace {
+// port_per_worker: worker N binds the port + N (the config checked the configured count).
+std::string own_address(const config::ListenerSpec& listener, unsigned index) {
+  const std::optional<config::Address> own = config::worker_address(listener, index);
+  if (!own) {
+    throw std::runtime_error("listener " + listener.name + ": port_per_worker gives slot " +
+                             std::to_string(index) + " a port past 65535");
+  }
+  return own->text;
+}
+}  // namespace
+
 SpawnRequest spawn_request(const config::AppSpec& spec, const Generation& gen, unsigned index,
                            unsigned workers, const std::vector<int>& cpus,
                            const SpawnContext& context) {
@@ -49,7 +61,7 @@ SpawnRequest spawn_request(const config::AppSpec& spec, const Generation& gen, u
   }
   for (const std::shared_ptr<Listener>& listener : gen.listeners) {
     if (listener->spec.mode == config::ListenMode::Worker) {
-      env.worker_listen.emplace_back(listener->spec.name, listener->spec.address.text);
+      env.worker_listen.emplace_back(listener->spec.name, own_address(listener->spec, index));
       continue;
     }
     const std::size_t which = listener->spec.mode == config::ListenMode::ReusePort ? index : 0;

@@ -18,6 +18,7 @@
 #include "supervisor/loop/guard.h"
 #include "supervisor/loop/metrics_server.h"
 #include "supervisor/loop/name_lookup.h"
+#include "supervisor/loop/probes.h"
 #include "supervisor/loop/processes.h"
 #include "supervisor/os/adopt.h"
 #include "supervisor/os/cpus.h"
@@ -66,6 +67,7 @@ class AsioHost::Impl {
   bool stderr_journal = os::stderr_is_journal();
   daemon::HostEvents* events = nullptr;
   Processes processes;
+  ProbeRunner probes{io};
   std::map<daemon::TimerKey, Timer> timers;
   std::uint64_t next_serial = 1;
   std::map<int, std::unique_ptr<control::ControlServer>> controls;
@@ -123,6 +125,7 @@ AsioHost::~AsioHost() = default;
 void AsioHost::run(daemon::HostEvents& events) {
   impl_->events = &events;
   impl_->processes.start(events);
+  impl_->probes.start(events);
   // A child that exited before the loop ran (a worker that died while the previous master
   // handed over, its SIGCHLD gone with that process image) is reaped now.
   impl_->processes.reap();
@@ -375,6 +378,11 @@ std::string AsioHost::exec_upgrade(const std::string& binary, const os::FileIden
 std::string AsioHost::own_binary() { return os::own_binary(); }
 
 void AsioHost::close_metrics(int id) { impl_->metrics.erase(id); }
+
+void AsioHost::probe(daemon::WorkerHandle worker, const daemon::ProbeTry& attempt) {
+  impl_->probes.probe(worker, attempt);
+}
+void AsioHost::cancel_probe(daemon::WorkerHandle worker) { impl_->probes.cancel(worker); }
 
 void AsioHost::quit() {
   impl_->processes.end_leftovers();

@@ -34,7 +34,8 @@ class AsioHost final : public daemon::Clock,
                        public daemon::Sampling,
                        public daemon::SystemdLink,
                        public daemon::EndpointHost,
-                       public daemon::UpgradeHost {
+                       public daemon::UpgradeHost,
+                       public daemon::Probes {
  public:
   /// `runtime_dir` holds the workers' notify sockets (a directory of their own inside it);
   /// `cgroups` is the config's setting ("auto", "off" or a path), unless `taken` says where the
@@ -128,6 +129,8 @@ class AsioHost final : public daemon::Clock,
                            std::vector<std::string> argv, const std::string& state,
                            const std::vector<int>& fds) override;
   std::string own_binary() override;
+  void probe(daemon::WorkerHandle worker, const daemon::ProbeTry& attempt) override;
+  void cancel_probe(daemon::WorkerHandle worker) override;
   void quit() override;
 
  private:

@@ -134,7 +134,7 @@ TEST_CASE("messages: long keys and values are cut, and at most 1000 errors are k
                 ".instances: expected auto, max, -1 or an integer from 1 to 65536"});
   CHECK(errors_of(app_with("    ready: " + std::string(200, 'r') + "\n")) ==
         std::vector<std::string>{
-            "t.yaml:4:12: apps.web.ready: expected one of exec, notify, listen, fd, got '" +
+            "t.yaml:4:12: apps.web.ready: expected one of exec, notify, listen, fd, tcp, got '" +
             std::string(cfg::kQuotedMax, 'r') + "...' (200 bytes)"});
 
   std::string many = app_with("    env:\n");

@@ -281,7 +281,7 @@ TEST_CASE("malformed configs: one exact error each", "[config]") {
       {app_with("    cpu_affinity: all\n"),
        "t.yaml:4:19: apps.web.cpu_affinity: expected one of per-worker, none, got 'all'"},
       {app_with("    ready: ready\n"),
-       "t.yaml:4:12: apps.web.ready: expected one of exec, notify, listen, fd, got 'ready'"},
+       "t.yaml:4:12: apps.web.ready: expected one of exec, notify, listen, fd, tcp, got 'ready'"},
       {app_with("    restart: sometimes\n"),
        "t.yaml:4:14: apps.web.restart: expected one of always, on-failure, never, got "
        "'sometimes'"},
@@ -410,7 +410,7 @@ TEST_CASE("malformed configs: one exact error each", "[config]") {
        "t.yaml:5:48: apps.web.listen.http.backlog: expected an integer from 1 to 65535, got '0'"},
       {app_with("    listen:\n      http: {address: \"127.0.0.1:80\", port: 80}\n"),
        "t.yaml:5:39: apps.web.listen.http.port: unknown key; expected one of address, mode, "
-       "adopt, backlog, socket_mode, socket_user, socket_group"},
+       "adopt, backlog, socket_mode, socket_user, socket_group, port_per_worker"},
       {app_with("    listen:\n      http: {mode: shared}\n"),
        "t.yaml:5:7: apps.web.listen.http.address: required key is missing"},
       {app_with("    listen:\n      http: {address: [a]}\n"),
@@ -453,7 +453,7 @@ apps:
       "t.yaml:4:3: apps.web.command: required key is missing",
       "t.yaml:5:16: apps.web.instances: expected auto, max, -1 or an integer from 1 to 65536, got "
       "'zero'",
-      "t.yaml:6:12: apps.web.ready: expected one of exec, notify, listen, fd, got 'maybe'",
+      "t.yaml:6:12: apps.web.ready: expected one of exec, notify, listen, fd, tcp, got 'maybe'",
       "t.yaml:8:13: apps.web.listen.http: expected a numeric address (hostnames are not "
       "resolved), got 'localhost'",
       "t.yaml:11:19: apps.api.stop_timeout: expected a duration such as 250ms, 10s or 2m, got '5'",
@@ -545,7 +545,7 @@ TEST_CASE("load_config reads files and reports unreadable ones", "[config]") {
   REQUIRE(bad.errors.size() == 1);
   CHECK(bad.errors[0].to_string() == std::string(path) +
                                          ":4:12: apps.web.ready: expected one of exec, notify, "
-                                         "listen, fd, got 'no'");
+                                         "listen, fd, tcp, got 'no'");
   std::remove(path);
 }
 

@@ -41,7 +41,8 @@ class FakeHost final : public daemon::Clock,
                        public daemon::Sampling,
                        public daemon::SystemdLink,
                        public daemon::EndpointHost,
-                       public daemon::UpgradeHost {
+                       public daemon::UpgradeHost,
+                       public daemon::Probes {
  public:
   // ---- what the test sets ----
   std::string config_text;
@@ -405,6 +406,15 @@ class FakeHost final : public daemon::Clock,
     return exec_failure;
   }
   std::string own_binary() override { return "/usr/sbin/clusterd"; }
+
+  // ---- ready probes: the tries under way (one per worker), and every try started ----
+  std::map<daemon::WorkerHandle, daemon::ProbeTry> probes_active;
+  std::vector<std::pair<daemon::WorkerHandle, daemon::ProbeTry>> probes_started;
+  void probe(daemon::WorkerHandle worker, const daemon::ProbeTry& attempt) override {
+    probes_active[worker] = attempt;
+    probes_started.emplace_back(worker, attempt);
+  }
+  void cancel_probe(daemon::WorkerHandle worker) override { probes_active.erase(worker); }
 
  private:
   daemon::WorkerHandle next_handle_ = 1;

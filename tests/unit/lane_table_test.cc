@@ -15,8 +15,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const char* kEventNames[] = {"Start",      "Stop", "Restart", "Spawned",     "Ready",  "Exited",
-                             "TimerFired", "Ping", "Extend",  "SetWatchdog", "Status", "Stopping"};
+const char* kEventNames[] = {"Start",  "Stop",       "Restart", "Spawned", "Ready",
+                             "Exited", "TimerFired", "Ping",    "Extend",  "SetWatchdog",
+                             "Status", "Stopping",   "Probe"};
 static_assert(std::size(kEventNames) == core::kLaneEvents);
 
 std::string describe(core::Transitions outcomes) {
@@ -35,7 +36,7 @@ struct Walker {
   config::AppSpec spec;
   core::Lane lane;
   core::TimePoint now{};
-  unsigned tokens[core::kLaneTimers] = {0, 0};
+  unsigned tokens[core::kLaneTimers] = {0, 0, 0};
   int next_pid = 100;
 
   std::vector<core::Event> candidates() {
@@ -58,7 +59,10 @@ struct Walker {
             core::ExtendTimeout{5s},
             core::SetWatchdog{1s},
             core::StatusText{"serving"},
-            core::WorkerStopping{}};
+            core::WorkerStopping{},
+            core::ProbeResult{true, {}},  // 18
+            core::ProbeResult{false, "connect: Connection refused"},
+            core::TimerFired{core::LaneTimer::Probe, t[2]}};
   }
 
   // Feeds `event`; returns what it did: Stay, or the state it entered.
@@ -91,20 +95,23 @@ TEST_CASE("the lane table is exactly what the lane does") {
                                                   {0, 3, 4, 6, 10, 3, 4, 6},
                                                   {0, 3, 4, 17},
                                                   {0, 3, 4, 1},
-                                                  {0, 3, 6, 10, 3, 17, 6}};
-  for (int variant = 0; variant < 96; ++variant) {
+                                                  {0, 3, 6, 10, 3, 17, 6},
+                                                  {0, 3, 19, 20, 18}};
+  const config::ReadyMode modes[] = {config::ReadyMode::Exec, config::ReadyMode::Notify,
+                                     config::ReadyMode::Http};
+  for (int variant = 0; variant < 144; ++variant) {
     for (int walk = 0; walk < 400; ++walk) {
       Walker w;
       w.spec.name = "web";
       w.spec.command = {"/bin/true"};
-      w.spec.ready = variant % 2 ? config::ReadyMode::Notify : config::ReadyMode::Exec;
-      w.spec.restart = variant / 2 % 3 == 0   ? config::RestartPolicy::Always
-                       : variant / 2 % 3 == 1 ? config::RestartPolicy::OnFailure
+      w.spec.ready = modes[variant % 3];
+      w.spec.restart = variant / 3 % 3 == 0   ? config::RestartPolicy::Always
+                       : variant / 3 % 3 == 1 ? config::RestartPolicy::OnFailure
                                               : config::RestartPolicy::Never;
-      w.spec.max_restarts = variant / 6 % 2 ? 1 : 10;
-      if (variant / 12 % 2) w.spec.watchdog = 1s;
-      w.spec.min_uptime = variant / 24 % 2 ? 1s : 0ms;
-      if (variant / 48 % 2) w.spec.min_ready = 500ms;  // ready, then a timer makes it run
+      w.spec.max_restarts = variant / 9 % 2 ? 1 : 10;
+      if (variant / 18 % 2) w.spec.watchdog = 1s;
+      w.spec.min_uptime = variant / 36 % 2 ? 1s : 0ms;
+      if (variant / 72 % 2) w.spec.min_ready = 500ms;  // ready, then a timer makes it run
       const std::vector<int>& prefix = prefixes[static_cast<std::size_t>(walk) % prefixes.size()];
       for (std::size_t step = 0; step < prefix.size() + 12; ++step) {
         w.now += steps[random() % std::size(steps)];

@@ -13,7 +13,7 @@ core::Lane lane(LaneState state, unsigned generation, int pid = 0) {
   r.state = state;
   r.generation = generation;
   if (pid != 0)
-    r.worker = core::Lane::Worker{pid, {}, {}, false, false, false, false, false, false};
+    r.worker = core::Lane::Worker{pid, {}, {}, false, false, false, false, false, false, {}};
   return core::Lane::from(std::move(r));
 }
 
