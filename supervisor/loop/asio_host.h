@@ -34,7 +34,8 @@ class AsioHost final : public daemon::Clock,
                        public daemon::Sampling,
                        public daemon::SystemdLink,
                        public daemon::EndpointHost,
-                       public daemon::UpgradeHost {
+                       public daemon::UpgradeHost,
+                       public daemon::FileWatches {
  public:
   /// `runtime_dir` holds the workers' notify sockets (a directory of their own inside it);
   /// `cgroups` is the config's setting ("auto", "off" or a path), unless `taken` says where the
@@ -129,6 +130,10 @@ class AsioHost final : public daemon::Clock,
                            const std::vector<int>& fds) override;
   std::string own_binary() override;
   void quit() override;
+  unsigned watch(std::size_t app, const std::vector<std::string>& paths,
+                 const std::vector<std::string>& ignore,
+                 std::function<void(const std::string& change)> changed) override;
+  void unwatch(std::size_t app) override;
 
  private:
   class Impl;

@@ -41,7 +41,8 @@ class FakeHost final : public daemon::Clock,
                        public daemon::Sampling,
                        public daemon::SystemdLink,
                        public daemon::EndpointHost,
-                       public daemon::UpgradeHost {
+                       public daemon::UpgradeHost,
+                       public daemon::FileWatches {
  public:
   // ---- what the test sets ----
   std::string config_text;
@@ -405,6 +406,24 @@ class FakeHost final : public daemon::Clock,
     return exec_failure;
   }
   std::string own_binary() override { return "/usr/sbin/clusterd"; }
+
+  // ---- watch: what each app watches; a test calls `changed` as the loop would ----
+  struct FileWatch {
+    std::vector<std::string> paths;
+    std::vector<std::string> ignore;
+    std::function<void(const std::string&)> changed;
+  };
+  std::map<std::size_t, FileWatch> file_watches;
+  int watch_calls = 0;
+  unsigned watches_held = 3;  // what watch() says it holds
+  unsigned watch(std::size_t app, const std::vector<std::string>& paths,
+                 const std::vector<std::string>& ignore,
+                 std::function<void(const std::string&)> changed) override {
+    ++watch_calls;
+    file_watches[app] = {paths, ignore, std::move(changed)};
+    return watches_held;
+  }
+  void unwatch(std::size_t app) override { file_watches.erase(app); }
 
  private:
   daemon::WorkerHandle next_handle_ = 1;
