@@ -3,7 +3,7 @@
 # rollout (both pids replaced, never 0 ready workers meanwhile); an ignored change restarts
 # nothing (the next real change makes exactly one restart, logged as that change); a burst of 200
 # writes makes one or two restarts; a flood of 10,000 files makes at most two, and status answers
-# all the while.
+# all the while; a file name with a newline and escape bytes is one escaped log line.
 source "$(dirname "$0")/lib/common.sh"
 PORT=$(free_port)
 SRC=$T/src
@@ -110,5 +110,14 @@ app >/dev/null || fail "status did not answer after the flood"
 wait_for "the flood's restart" settled_at $((gen3 + 1))
 flood=$(( $(restarts) - 2 - burst ))
 [[ $flood -ge 1 && $flood -le 2 ]] || fail "a flood of 10,000 files made $flood restarts"
+
+# 5. A name with a newline and escape bytes: one restart, and one log line that names it escaped
+# (no forged line, no raw escape byte).
+read -r gen4 _ <<<"$(app)"
+touch "$SRC/"$'evil\nforged: line\e[31m.js'
+wait_for "the restart after a hostile name" settled_at $((gen4 + 1))
+log_has 'watch: .*evil\\x0aforged: line\\x1b\[31m\.js changed' || fail "the hostile name is not escaped in the log"
+log_has '^forged: line' && fail "a file name forged a log line"
+grep -q $'\e' "$T/clusterd.log" && fail "a raw escape byte reached the log"
 kill -0 "$DAEMON" || fail "clusterd is gone"
 pass "a change rolls the workers one by one (min ready $min_ready); ignored changes restart nothing; 200 writes: $burst restart(s); 10,000 files: $flood restart(s), status answered $answered times meanwhile"

@@ -7,12 +7,15 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+
+#include "failing_syscall.h"
 
 using namespace clusterd;
 
@@ -171,4 +174,50 @@ TEST_CASE("file watch: a root that does not exist is waited for through its pare
   os::FileWatch none;
   CHECK_FALSE(none.add_root("/nonexistent-dir-for-watch/a/b", {}));
   CHECK_FALSE(none.take_troubles().empty());
+}
+
+// At fs.inotify.max_user_watches, inotify_add_watch fails with ENOSPC for every directory: the
+// walk stops at the first (not one failure per directory of a big tree), nothing throws, and
+// the failure is there to be said (the loop says it once, with the limit).
+TEST_CASE("file watch: the inotify watch limit reached stops the walk, nothing throws") {
+  static std::string root;
+  TempDir t;
+  root = t.path;
+  for (int i = 0; i < 50; ++i)
+    REQUIRE(mkdir((t.path + "/d" + std::to_string(i)).c_str(), 0755) == 0);
+  const int rc = test::with_syscall_failing(
+      SYS_inotify_add_watch,
+      [] {
+        try {
+          os::FileWatch w;
+          if (w.add_root(root, {})) return 1;
+          const std::vector<os::FileWatch::Trouble> troubles = w.take_troubles();
+          if (troubles.empty() || troubles.size() > 2) return 2;  // the root and its parent
+          for (const os::FileWatch::Trouble& trouble : troubles) {
+            if (trouble.error != ENOSPC) return 3;
+          }
+          if (!w.read().empty() || w.watches() != 0) return 4;
+          return 0;
+        } catch (...) {
+          return 5;
+        }
+      },
+      ENOSPC);
+  CHECK(rc == 0);  // 100: no seccomp filter could be installed
+}
+
+// At fs.inotify.max_user_instances, no inotify instance: an error the loop says, not a crash.
+TEST_CASE("file watch: no inotify instance is an error, said") {
+  const int rc = test::with_syscall_failing(
+      SYS_inotify_init1,
+      [] {
+        try {
+          os::FileWatch w;
+          return 1;
+        } catch (const std::system_error& e) {
+          return e.code().value() == EMFILE ? 0 : 2;
+        }
+      },
+      EMFILE);
+  CHECK(rc == 0);  // 100: no seccomp filter could be installed
 }

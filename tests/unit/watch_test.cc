@@ -228,7 +228,7 @@ TEST_CASE("daemon: a reload watches anew, stops watching a removed watch or app"
   CHECK(loop.host.file_watches.count(0) == 0);
 }
 
-TEST_CASE("daemon: a stopped app's changes replace nothing; status and describe show the watch") {
+TEST_CASE("daemon: a stopped app's changes replace nothing, status and describe show the watch") {
   Loop loop(web_config("2", kWatch));
   loop.ready_all();
   const std::string status = loop.request(R"({"cmd":"status","app":"web"})")->lines.back();
