@@ -78,11 +78,14 @@ void Daemon::describe_app(const control::Request& request, const control::Peer&,
   d.name = spec.name;
   d.fields = spec_fields(spec, status, snap.master.config);
   // The running config's watch (a reload changes it without a new generation).
-  const std::vector<std::string> watched = clocks_.watches.paths(*app);
-  d.fields.emplace_back(
-      "watch", watched.empty()
-                   ? "none"
-                   : joined(watched) + " (" + std::to_string(status.watching) + " watches)");
+  if (const config::WatchSpec* watch = clocks_.watches.spec(*app)) {
+    std::string text = joined(watch->paths) + " (" + std::to_string(status.watching) + " of " +
+                       std::to_string(watch->paths.size()) + " watched)";
+    if (!watch->ignore.empty()) text += "; ignore " + joined(watch->ignore);
+    d.fields.emplace_back("watch", text + "; debounce " + duration(watch->debounce));
+  } else {
+    d.fields.emplace_back("watch", "none");
+  }
   for (const config::ListenerSpec& l : spec.listeners) {
     d.listeners.push_back(
         {l.name, address_text(l.address), config::to_string(l.mode), l.backlog, l.adopt});

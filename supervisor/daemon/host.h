@@ -402,7 +402,7 @@ class FileWatches {
   /// watched again. Paths core::watch_ignored() ignores by `ignore` are neither reported nor
   /// entered. `changed` is called from the loop with the first change ("ROOT/REL") of each batch
   /// read together; the host logs a path it cannot watch (once per kind of failure). Returns how
-  /// many watches it holds for the app (0: none could be added).
+  /// many of `paths` it watches (itself, or its parent waiting for it; 0: none).
   virtual unsigned watch(std::size_t app, const std::vector<std::string>& paths,
                          const std::vector<std::string>& ignore,
                          std::function<void(const std::string& change)> changed) = 0;

@@ -73,7 +73,7 @@ void Watches::arm(const core::Supervisor& supervisor) {
       app.watched = true;  // first: one the host refused is not tried again at every batch
       app.watches = files_.watch(a, roots(app), app.spec->ignore,
                                  [this, a](const std::string& change) { changed(a, change); });
-      spdlog::info("{}: watch: {} watches on {} path{} (debounce {} ms)", app.name, app.watches,
+      spdlog::info("{}: watch: watching {} of {} path{} (debounce {} ms)", app.name, app.watches,
                    app.spec->paths.size(), app.spec->paths.size() == 1 ? "" : "s",
                    app.spec->debounce.count());
     } else if (!want && app.watched) {
@@ -139,9 +139,8 @@ unsigned Watches::watching(std::size_t app) const {
   return app < apps_.size() && apps_[app].watched ? apps_[app].watches : 0;
 }
 
-std::vector<std::string> Watches::paths(std::size_t app) const {
-  if (app >= apps_.size() || !apps_[app].spec) return {};
-  return apps_[app].spec->paths;
+const config::WatchSpec* Watches::spec(std::size_t app) const {
+  return app < apps_.size() && apps_[app].spec ? &*apps_[app].spec : nullptr;
 }
 
 }  // namespace clusterd::daemon

@@ -41,14 +41,14 @@ class Watches {
   /// is now over (their workers are to be replaced now).
   std::vector<std::size_t> rollouts_over(const core::Supervisor& supervisor);
 
-  /// How many watches the host holds for the app (0: not watching).
+  /// How many of the app's paths the host watches (0: not watching).
   unsigned watching(std::size_t app) const;
   /// Changes seen whose restart has not begun (settling, or owed to a rollout's end).
   bool pending(std::size_t app) const {
     return app < apps_.size() && (apps_[app].debounce.armed() || apps_[app].debounce.owed());
   }
-  /// The paths the app watches (as the config says), for describe; empty without a watch.
-  std::vector<std::string> paths(std::size_t app) const;
+  /// The app's watch as the running config says, for describe; nullptr without one.
+  const config::WatchSpec* spec(std::size_t app) const;
 
  private:
   struct App {
@@ -57,7 +57,7 @@ class Watches {
     std::string cwd;
     core::WatchDebounce debounce{core::Duration::zero()};
     bool watched = false;  // the host watches for it
-    unsigned watches = 0;  // what the host said it holds
+    unsigned watches = 0;  // how many of its paths the host said it watches
   };
   static TimerKey key(std::size_t app) {
     return {TimerKey::Kind::Watch, app, 0, 0, core::LaneTimer::State};

@@ -25,13 +25,15 @@ unsigned FileWatchers::watch(std::size_t app, const std::vector<std::string>& pa
   }
   auto watch = std::make_shared<Watch>(io_, std::move(files));
   watch->changed = std::move(changed);
+  unsigned count = 0;
   for (const std::string& path : paths) {
-    watch->files->add_root(
-        path, [ignore](std::string_view rel) { return core::watch_ignored(rel, ignore); });
+    if (watch->files->add_root(
+            path, [ignore](std::string_view rel) { return core::watch_ignored(rel, ignore); })) {
+      ++count;
+    }
     watch->roots.push_back(path);
   }
   say_troubles(*watch);
-  const auto count = static_cast<unsigned>(watch->files->watches());
   watch->stream.non_blocking(true);
   watches_[app] = watch;
   wait(app, watch);

@@ -415,13 +415,12 @@ class FakeHost final : public daemon::Clock,
   };
   std::map<std::size_t, FileWatch> file_watches;
   int watch_calls = 0;
-  unsigned watches_held = 3;  // what watch() says it holds
   unsigned watch(std::size_t app, const std::vector<std::string>& paths,
                  const std::vector<std::string>& ignore,
                  std::function<void(const std::string&)> changed) override {
     ++watch_calls;
     file_watches[app] = {paths, ignore, std::move(changed)};
-    return watches_held;
+    return static_cast<unsigned>(paths.size());  // every path watched
   }
   void unwatch(std::size_t app) override { file_watches.erase(app); }
 

@@ -345,3 +345,20 @@ TEST_CASE("a description goes over the wire whole, and its text is escaped for a
   CHECK(text.find("  http: 127.0.0.1:8080 mode shared backlog 511 adopt\n") != std::string::npos);
   CHECK(text.find("  0: failed; last exit: exit 3: goodbye\n") != std::string::npos);
 }
+
+TEST_CASE("status: an app's watch decodes; without one, its fields are left out") {
+  StatusSnapshot s;
+  AppStatus app;
+  app.name = "web";
+  app.watching = 12;
+  app.watch_pending = true;
+  s.apps.push_back(app);
+  const Reply reply = decode_reply(encode_status(s).text);
+  REQUIRE(reply.status);
+  CHECK(reply.status->apps.at(0).watching == 12);
+  CHECK(reply.status->apps.at(0).watch_pending);
+  s.apps[0].watching = 0;
+  s.apps[0].watch_pending = false;
+  const std::string plain = encode_status(s).text;
+  CHECK(plain.find("watch") == std::string::npos);
+}
