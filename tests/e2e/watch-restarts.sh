@@ -3,7 +3,8 @@
 # rollout (both pids replaced, never 0 ready workers meanwhile); an ignored change restarts
 # nothing (the next real change makes exactly one restart, logged as that change); a burst of 200
 # writes makes one or two restarts; a flood of 10,000 files makes at most two, and status answers
-# all the while; a file name with a newline and escape bytes is one escaped log line.
+# all the while; a file name with a newline and escape bytes is one escaped log line; after a
+# live upgrade the new master watches anew.
 source "$(dirname "$0")/lib/common.sh"
 PORT=$(free_port)
 SRC=$T/src
@@ -119,5 +120,16 @@ wait_for "the restart after a hostile name" settled_at $((gen4 + 1))
 log_has 'watch: .*evil\\x0aforged: line\\x1b\[31m\.js changed' || fail "the hostile name is not escaped in the log"
 log_has '^forged: line' && fail "a file name forged a log line"
 grep -q $'\e' "$T/clusterd.log" && fail "a raw escape byte reached the log"
+
+# 6. After a live upgrade the new master watches anew: a change is one restart.
+read -r gen5 _ <<<"$(app)"
+before=$(restarts)
+rc=0; "$CLUSTERCTL" upgrade >"$T/out" 2>&1 || rc=$?
+[[ $rc -eq 0 ]] || fail "upgrade exited $rc: $(cat "$T/out")"
+read -r _ _ _ _ watching _ <<<"$(app)"
+[[ $watching -ge 1 ]] || fail "the upgraded master watches nothing: $(app)"
+touch "$SRC/after-upgrade.js"
+wait_for "the restart after the upgrade" settled_at $((gen5 + 1))
+[[ $(( $(restarts) - before )) -eq 1 ]] || fail "a change after the upgrade made $(( $(restarts) - before )) restarts"
 kill -0 "$DAEMON" || fail "clusterd is gone"
-pass "a change rolls the workers one by one (min ready $min_ready); ignored changes restart nothing; 200 writes: $burst restart(s); 10,000 files: $flood restart(s), status answered $answered times meanwhile"
+pass "a change rolls the workers one by one (min ready $min_ready); ignored changes restart nothing; 200 writes: $burst restart(s); 10,000 files: $flood restart(s), status answered $answered times meanwhile; watched again after an upgrade"
