@@ -112,40 +112,78 @@ TEST_CASE("watch: what is ignored, relative to the watched root") {
 }
 
 TEST_CASE("watch: debounce, as a table on a fake clock") {
+  // Each row is one event at `at` ms: a change (what changed() returns: the time to arm, or
+  // none), the timer's look (due(): its verdict, and when to look again with Wait), or the end
+  // of a rollout (rollout_over(): whether the owed restart is due).
+  enum class Op { Change, Look, RolloutOver };
+  struct Row {
+    Op op;
+    int at;
+    bool rolling = false;
+    bool stopped = false;
+    V verdict = V::Nothing;  // Look
+    int again = -1;          // Change: the time to arm, -1 none; Look with Wait: when
+    bool restart = false;    // RolloutOver
+  };
+  const Row rows[] = {
+      // A burst: the first change arms the timer; later ones only push the settling time on.
+      {Op::Change, 0, false, false, V::Nothing, 1000},
+      {Op::Change, 400},
+      {Op::Change, 900},
+      {Op::Look, 1000, false, false, V::Wait, 1900},
+      {Op::Look, 1900, false, false, V::Restart},
+      {Op::Look, 3000, false, false, V::Nothing},  // a look the host could not cancel
+      // Due while the app rolls: owed; however many bursts settle meanwhile, one restart.
+      {Op::Change, 5000, false, false, V::Nothing, 6000},
+      {Op::Look, 6000, true, false, V::AfterRollout},
+      {Op::Change, 7000, false, false, V::Nothing, 8000},
+      {Op::Look, 8000, true, false, V::AfterRollout},
+      {Op::RolloutOver, 8500, true},  // still rolling
+      {Op::RolloutOver, 9000, false, false, V::Nothing, -1, true},
+      {Op::RolloutOver, 9100},  // once
+      // Owed, and a new burst still settling at the rollout's end: the burst's restart is it.
+      {Op::Change, 10000, false, false, V::Nothing, 11000},
+      {Op::Look, 11000, true, false, V::AfterRollout},
+      {Op::Change, 12000, false, false, V::Nothing, 13000},
+      {Op::RolloutOver, 12500},
+      {Op::Look, 13000, false, false, V::Restart},
+      // A stopped app: the burst is dropped, nothing owed.
+      {Op::Change, 20000, false, false, V::Nothing, 21000},
+      {Op::Look, 21000, false, true, V::Skip},
+      {Op::RolloutOver, 21500},
+      // Owed, then stopped before the rollout ended: nothing.
+      {Op::Change, 30000, false, false, V::Nothing, 31000},
+      {Op::Look, 31000, true, false, V::AfterRollout},
+      {Op::RolloutOver, 32000, false, true},
+  };
   core::WatchDebounce d(seconds(1));
   const core::TimePoint t0{hours(1)};
-  // The first change arms the timer; later ones only push the settling time on.
-  REQUIRE(d.changed(t0) == t0 + seconds(1));
-  CHECK_FALSE(d.changed(t0 + milliseconds(400)));
-  CHECK_FALSE(d.changed(t0 + milliseconds(900)));
-  // The timer fires at t0+1s: a change came at +900 ms, so look again at +1.9 s.
-  const core::WatchDebounce::Look early = d.due(t0 + seconds(1), false, false);
-  CHECK(early.verdict == V::Wait);
-  CHECK(early.again == t0 + milliseconds(1900));
-  CHECK(d.due(t0 + milliseconds(1900), false, false).verdict == V::Restart);
-  CHECK(d.due(t0 + seconds(3), false, false).verdict == V::Nothing);  // a stale look
-  // Due while the app rolls: owed, one restart when it is over, however many came.
-  REQUIRE(d.changed(t0 + seconds(5)));
-  CHECK(d.due(t0 + seconds(6), true, false).verdict == V::AfterRollout);
-  REQUIRE(d.changed(t0 + seconds(7)));
-  CHECK(d.due(t0 + seconds(8), true, false).verdict == V::AfterRollout);
-  CHECK_FALSE(d.rollout_over(true, false));  // still rolling
-  CHECK(d.rollout_over(false, false));
-  CHECK_FALSE(d.rollout_over(false, false));  // once
-  // Owed, and a new burst still settling: the burst's restart is the one.
-  REQUIRE(d.changed(t0 + seconds(10)));
-  CHECK(d.due(t0 + seconds(11), true, false).verdict == V::AfterRollout);
-  REQUIRE(d.changed(t0 + seconds(12)));
-  CHECK_FALSE(d.rollout_over(false, false));
-  CHECK(d.due(t0 + seconds(13), false, false).verdict == V::Restart);
-  // A stopped app: dropped, nothing owed.
-  REQUIRE(d.changed(t0 + seconds(20)));
-  CHECK(d.due(t0 + seconds(21), false, true).verdict == V::Skip);
+  for (const Row& row : rows) {
+    INFO("at " << row.at << " ms");
+    const core::TimePoint now = t0 + milliseconds(row.at);
+    switch (row.op) {
+      case Op::Change: {
+        const std::optional<core::TimePoint> arm = d.changed(now);
+        if (row.again < 0) {
+          CHECK_FALSE(arm);
+        } else {
+          CHECK(arm == t0 + milliseconds(row.again));
+        }
+        break;
+      }
+      case Op::Look: {
+        const core::WatchDebounce::Look look = d.due(now, row.rolling, row.stopped);
+        CHECK(look.verdict == row.verdict);
+        if (row.verdict == V::Wait) CHECK(look.again == t0 + milliseconds(row.again));
+        break;
+      }
+      case Op::RolloutOver:
+        CHECK(d.rollout_over(row.rolling, row.stopped) == row.restart);
+        break;
+    }
+  }
   CHECK_FALSE(d.owed());
-  // Owed, then stopped before the rollout ended: nothing.
-  REQUIRE(d.changed(t0 + seconds(30)));
-  CHECK(d.due(t0 + seconds(31), true, false).verdict == V::AfterRollout);
-  CHECK_FALSE(d.rollout_over(false, true));
+  CHECK_FALSE(d.armed());
 }
 
 TEST_CASE("daemon: a burst of changes rolls the app once, its workers one by one") {
