@@ -329,7 +329,7 @@ void AppImport::watch() {
   }
   Out& w = out_.add("watch", Out::map());
   w.add("paths", Out::flow(paths));
-  note("watch", Kind::Approximated,
+  note("watch", Kind::Mapped,
        "watch.paths: " + joined(paths) + " (workers are replaced one by one on a change)");
   if (ignore) {
     Out list{Out::Kind::Flow, {}, {}, {}, {}};

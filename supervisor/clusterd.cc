@@ -213,15 +213,6 @@ void print_check(const clusterd::config::Config& config, const std::string& path
   }
 }
 
-// What this version reads and checks but does not carry out yet: said at start, once per app.
-void warn_landing(const clusterd::config::Config& config) {
-  for (const clusterd::config::AppSpec& app : config.apps) {
-    if (app.watch) {
-      spdlog::warn("{}: watch is checked but not yet carried out by this version", app.name);
-    }
-  }
-}
-
 // --print-unit: what the unit must allow, from the config. Relative paths are said on stderr: a
 // unit runs clusterd from /.
 clusterd::sd::UnitInput unit_input(const clusterd::config::Config& config,
@@ -449,7 +440,6 @@ int main(int argc, char** argv) {
   if (args.background) {
     if (const std::optional<int> rc = go_background(args, *parsed.config)) return *rc;
   }
-  warn_landing(*parsed.config);
 
   // 5. Bind and run. A write to a vanished peer must be an error, not a death.
   signal(SIGPIPE, SIG_IGN);

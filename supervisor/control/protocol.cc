@@ -116,6 +116,8 @@ json snapshot_json(const StatusSnapshot& s) {
         .text("rollout", a.rollout)
         .text("next_restart", a.next_restart);
     if (!a.adopted.empty()) app.add("adopted", a.adopted);
+    if (a.watching != 0) app.add("watching", a.watching);
+    if (a.watch_pending) app.add("watch_pending", true);
     apps.push_back(app.add("workers", std::move(workers)).take());
   }
   json master = {{"pid", s.master.pid},
@@ -204,6 +206,8 @@ StatusSnapshot snapshot_from(const json& j) {
     if (a.contains("next_restart") && a["next_restart"].is_string()) {
       app.next_restart = a["next_restart"];
     }
+    app.watching = field(a, "watching", 0u);
+    app.watch_pending = field(a, "watch_pending", false);
     if (a.contains("adopted") && a["adopted"].is_array()) {
       for (const json& address : a["adopted"]) {
         if (address.is_string()) app.adopted.push_back(address.get<std::string>());

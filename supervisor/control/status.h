@@ -58,6 +58,8 @@ struct AppStatus {
   std::vector<QueueStatus> queues;      // its shared sockets (one queue for every worker)
   std::string rollout;                  // the phase of its rollout in progress; empty if none
   std::string next_restart;             // when its restart_schedule fires next; empty without one
+  unsigned watching = 0;                // inotify watches its `watch:` holds; 0 without one
+  bool watch_pending = false;           // changes seen, the restart they make not begun yet
   std::vector<std::string> adopted;     // the addresses `adopt: all` made sockets for, in order
 };
 

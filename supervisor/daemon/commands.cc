@@ -111,15 +111,15 @@ void Daemon::restart(const control::Request& request, const control::Peer&,
   answer(reply, supervisor_.restart_app(*app, host_.clock.now()), "restarting " + *request.app);
 }
 
-// The app's restart_schedule fired: a rollout to a new generation of what it runs (the same
-// spec, command and sockets), as `reload APP` rolls an unchanged app, without reading the config
-// file: canary, batches and rollback as its `rollout:` says, each new worker ready before an old
-// one stops.
-void Daemon::scheduled_restart(std::size_t app) {
+// The app's restart_schedule fired, or its watch saw changes settle: a rollout to a new
+// generation of what it runs (the same spec, command and sockets), as `reload APP` rolls an
+// unchanged app, without reading the config file: canary, batches and rollback as its `rollout:`
+// says, each new worker ready before an old one stops.
+void Daemon::rolling_restart(std::size_t app, std::string_view cause) {
   const core::AppState& state = supervisor_.apps()[app];
   const std::string name = state.spec.name;
   if (const std::optional<core::Refused> refused = supervisor_.check_roll(app)) {
-    spdlog::warn("{}: restart_schedule: not now: {}", name, refused->reason);
+    spdlog::warn("{}: {}: not now: {}", name, cause, refused->reason);
     return;
   }
   auto& generations = runtimes_.generations(app);
@@ -133,11 +133,10 @@ void Daemon::scheduled_restart(std::size_t app) {
       supervisor_.roll(app, state.spec, state.instances, state.instances_reason, host_.clock.now());
   if (outcome.refused) {
     generations.erase(number);
-    spdlog::warn("{}: restart_schedule: not now: {}", name, outcome.refused->reason);
+    spdlog::warn("{}: {}: not now: {}", name, cause, outcome.refused->reason);
     return;
   }
-  spdlog::info("{}: restart_schedule: replacing its workers one by one (generation {})", name,
-               number);
+  spdlog::info("{}: {}: replacing its workers one by one (generation {})", name, cause, number);
   execute(std::move(outcome.actions));
 }
 

@@ -64,7 +64,7 @@ Daemon::Daemon(HostRoles host, DaemonOptions options)
       lifecycle_(host.clock, supervisor_, observer_.counters()),
       output_(host.sinks, host.clock),
       systemd_(host.systemd, host.clock, options.fd_store),
-      clocks_(host.timers, host.clock, host.sampling, host.machine),
+      clocks_(host.timers, host.clock, host.sampling, host.machine, host.files),
       upgrader_(host.upgrade, host.systemd, std::move(options.argv), host.upgrade.own_binary(),
                 host.clock.now()),
       endpoints_(host.endpoints, control_handler(*this), http_handler(*this)) {
@@ -116,6 +116,7 @@ void Daemon::add_app_runtime(const config::AppSpec& spec, std::vector<int> cpus)
   runtimes_.add_app(std::move(cpus));
   clocks_.follow.add_app(spec.auto_follow);
   clocks_.schedules.add_app(spec.restart_schedule);
+  clocks_.watches.add_app(spec.name, spec.watch, spec.cwd);
 }
 
 // A worker with `user:` gets its own directory in each of the master's service directories.
@@ -136,6 +137,7 @@ void Daemon::start() {
   execute(supervisor_.start_all(host_.clock.now()));  // arms the memory check too (after_actions)
   clocks_.follow.arm(supervisor_);
   clocks_.schedules.arm(supervisor_);
+  clocks_.watches.arm(supervisor_);
 }
 
 void Daemon::on_signal(int signal) {
@@ -249,7 +251,11 @@ void Daemon::on_timer(const TimerKey& key) {
       follow(key.app);
       break;
     case TimerKey::Kind::Schedule:
-      if (clocks_.schedules.fired(key.app, supervisor_)) scheduled_restart(key.app);
+      if (clocks_.schedules.fired(key.app, supervisor_))
+        rolling_restart(key.app, "restart_schedule");
+      break;
+    case TimerKey::Kind::Watch:
+      if (clocks_.watches.fired(key.app, supervisor_)) rolling_restart(key.app, "watch");
       break;
   }
   finish_if_done();
@@ -384,6 +390,12 @@ void Daemon::after_actions() {
   step("telling systemd", [&] { systemd_.update(supervisor_, runtimes_.targets(supervisor_)); });
   // A worker without memory.high events may have started.
   step("arming the memory check", [&] { clocks_.memory.arm(supervisor_, workers_); });
+  // A rollout may have ended: the restart a watch owed it is made now (its own rollout's
+  // actions come back here, and find nothing owed).
+  step("restarting for watch", [&] {
+    for (std::size_t app : clocks_.watches.rollouts_over(supervisor_))
+      rolling_restart(app, "watch");
+  });
 }
 
 void Daemon::on_memory_high(WorkerHandle worker, std::uint64_t current_kb) {

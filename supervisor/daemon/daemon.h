@@ -159,8 +159,9 @@ class Daemon final : public HostEvents {
   std::optional<std::string> scale_to(std::size_t app, unsigned n, const std::string& reason,
                                       std::string* done);
   void follow(std::size_t app);
-  /// An app's restart_schedule fired: its workers replaced through the rollout, as `restart`.
-  void scheduled_restart(std::size_t app);
+  /// An app's restart_schedule fired, or its watch saw changes settle (`cause` says which, for
+  /// the log): its workers replaced through the rollout, as `reload APP` replaces them.
+  void rolling_restart(std::size_t app, std::string_view cause);
 
   // observe.cc: status
   /// The status of every app (or of `app`), with the daemon's own parts: sockets' accept
@@ -181,7 +182,7 @@ class Daemon final : public HostEvents {
   LifecycleLog lifecycle_;
   WorkerOutput output_;
   SystemdBridge systemd_;
-  AppClocks clocks_;  // max_memory sampling, auto_follow, restart_schedule
+  AppClocks clocks_;  // max_memory sampling, auto_follow, restart_schedule, watch
   Upgrader upgrader_;
   Endpoints endpoints_;  // last: its handlers call into everything above
 };

@@ -122,13 +122,13 @@ config::Config parse_running(const UpgradeState& state) {
   return std::move(*parsed.config);
 }
 
-// An app's restart_schedule in the running config (a reload changes it without a generation).
-std::optional<config::CronSchedule> running_schedule(const config::Config& config,
-                                                     const std::string& app) {
+// An app's restart_schedule and watch in the running config (a reload changes them without a
+// generation).
+const config::AppSpec* running_spec(const config::Config& config, const std::string& app) {
   for (const config::AppSpec& spec : config.apps) {
-    if (spec.name == app) return spec.restart_schedule;
+    if (spec.name == app) return &spec;
   }
-  return std::nullopt;
+  return nullptr;
 }
 
 }  // namespace
@@ -144,7 +144,7 @@ Daemon::Daemon(HostRoles host, UpgradeState state)
       lifecycle_(host.clock, supervisor_, observer_.counters()),
       output_(host.sinks, host.clock),
       systemd_(host.systemd, host.clock, state.fd_store),
-      clocks_(host.timers, host.clock, host.sampling, host.machine),
+      clocks_(host.timers, host.clock, host.sampling, host.machine, host.files),
       upgrader_(host.upgrade, host.systemd, state.argv, state.binary, state.started, state.upgrades,
                 state.upgraded_at_ms),
       endpoints_(host.endpoints, control_handler(*this), http_handler(*this)) {
@@ -152,9 +152,12 @@ Daemon::Daemon(HostRoles host, UpgradeState state)
   for (std::size_t a = 0; a < supervisor_.apps().size(); ++a) {
     runtimes_.add_app(cpus);
     clocks_.follow.add_app(state.auto_follow[a], state.followed[a]);
-    // The running config's schedule (a reload changes it without a new generation).
-    clocks_.schedules.add_app(
-        running_schedule(reloader_.config(), supervisor_.apps()[a].spec.name));
+    // The running config's schedule and watch (a reload changes them without a new generation).
+    const std::string& name = supervisor_.apps()[a].spec.name;
+    const config::AppSpec* running = running_spec(reloader_.config(), name);
+    clocks_.schedules.add_app(running ? running->restart_schedule : std::nullopt);
+    clocks_.watches.add_app(name, running ? running->watch : std::nullopt,
+                            running ? running->cwd : supervisor_.apps()[a].spec.cwd);
   }
   adopt_sockets(state);
   output_.configure(reloader_.config());
@@ -248,6 +251,7 @@ void Daemon::resume(const std::string& failed) {
   }
   clocks_.follow.arm(supervisor_);
   clocks_.schedules.arm(supervisor_);  // from now: a fire during the hand-over is not made up for
+  clocks_.watches.arm(supervisor_);    // anew: a change during the hand-over is not seen
   after_actions();                     // READY=1 / STATUS= and the memory check, as before
   finish_if_done();
 }

@@ -1,6 +1,6 @@
 // `describe APP`: the app's spec as the daemon runs it, its listeners, the sockets `adopt: all`
-// made, the next scheduled restart and each worker's last exit. Env values go out only when asked
-// for, and never for a secret-looking name.
+// made, the next scheduled restart, the paths it watches and each worker's last exit. Env values go
+// out only when asked for, and never for a secret-looking name.
 #include "supervisor/control/describe.h"
 #include "supervisor/daemon/adopter.h"
 #include "supervisor/daemon/daemon.h"
@@ -77,6 +77,15 @@ void Daemon::describe_app(const control::Request& request, const control::Peer&,
   control::AppDescription d;
   d.name = spec.name;
   d.fields = spec_fields(spec, status, snap.master.config);
+  // The running config's watch (a reload changes it without a new generation).
+  if (const config::WatchSpec* watch = clocks_.watches.spec(*app)) {
+    std::string text = joined(watch->paths) + " (" + std::to_string(status.watching) + " of " +
+                       std::to_string(watch->paths.size()) + " watched)";
+    if (!watch->ignore.empty()) text += "; ignore " + joined(watch->ignore);
+    d.fields.emplace_back("watch", text + "; debounce " + duration(watch->debounce));
+  } else {
+    d.fields.emplace_back("watch", "none");
+  }
   for (const config::ListenerSpec& l : spec.listeners) {
     d.listeners.push_back(
         {l.name, address_text(l.address), config::to_string(l.mode), l.backlog, l.adopt});

@@ -31,9 +31,9 @@ namespace clusterd::daemon {
 using WorkerHandle = std::uint64_t;
 
 /// What a timer is for: a lane's timer, an app's rollout timer, the daemon's sampling timer, an
-/// app's auto_follow look or its restart_schedule.
+/// app's auto_follow look, its restart_schedule, or its watch settling.
 struct TimerKey {
-  enum class Kind { Lane, Rollout, Memory, AutoFollow, Schedule };
+  enum class Kind { Lane, Rollout, Memory, AutoFollow, Schedule, Watch };
   Kind kind = Kind::Lane;
   std::size_t app = 0;
   unsigned index = 0;
@@ -420,6 +420,23 @@ class UpgradeHost {
   virtual std::string own_binary() = 0;
 };
 
+/// The files an app's `watch:` names, watched for changes (inotify, on the loop).
+class FileWatches {
+ public:
+  virtual ~FileWatches() = default;
+  /// Watches `paths` for `app` in place of what it watched before: each directory and all under
+  /// it (symbolic links below a path not followed), or a file; a path deleted and made again is
+  /// watched again. Paths core::watch_ignored() ignores by `ignore` are neither reported nor
+  /// entered. `changed` is called from the loop with the first change ("ROOT/REL") of each batch
+  /// read together; the host logs a path it cannot watch (once per kind of failure). Returns how
+  /// many of `paths` it watches (itself, or its parent waiting for it; 0: none).
+  virtual unsigned watch(std::size_t app, const std::vector<std::string>& paths,
+                         const std::vector<std::string>& ignore,
+                         std::function<void(const std::string& change)> changed) = 0;
+  /// Stops watching for `app` (nothing happens if it watched nothing).
+  virtual void unwatch(std::size_t app) = 0;
+};
+
 /// Every role of one host, for the daemon's construction only: it hands each component the
 /// roles that component uses. Made from any host implementing them all (loop::AsioHost, the
 /// tests' FakeHost).
@@ -437,6 +454,7 @@ struct HostRoles {
   EndpointHost& endpoints;
   UpgradeHost& upgrade;
   Probes& probes;
+  FileWatches& files;
 
   template <class H>
   requires std::derived_from<H, Clock> HostRoles(
@@ -453,7 +471,9 @@ struct HostRoles {
         systemd(host),
         endpoints(host),
         upgrade(host),
-        probes(host) {}
+        probes(host),
+
+        files(host) {}
 };
 
 /// What the host reports. Each call is one event; the host catches whatever escapes it, logs

@@ -35,6 +35,8 @@ control::StatusSnapshot Daemon::snapshot(const std::string* app, bool remember, 
       s.logs = config::to_string(d.output_.mode_of(state.spec.logs));
       s.log_dropped_bytes = d.output_.dropped(s.name);
       s.next_restart = d.clocks_.schedules.next_text(a);
+      s.watching = d.clocks_.watches.watching(a);
+      s.watch_pending = d.clocks_.watches.pending(a);
       for (const config::Address& made : d.listeners_.adoption().made(s.name)) {
         s.adopted.push_back(made.text);
       }

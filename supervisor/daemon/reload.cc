@@ -213,10 +213,12 @@ std::vector<std::string> Daemon::apply(config::Config next, const core::ReloadPl
     if (const std::optional<std::size_t> a = supervisor_.find_app(spec.name)) {
       clocks_.follow.set_interval(*a, spec.auto_follow);
       clocks_.schedules.set_schedule(*a, spec.restart_schedule);
+      clocks_.watches.set_watch(*a, spec.watch, spec.cwd);
     }
   }
   clocks_.follow.arm(supervisor_);
   clocks_.schedules.arm(supervisor_);
+  clocks_.watches.arm(supervisor_);  // watches anew what changed, stops a removed app's
   return rolled;
 }
 

@@ -15,6 +15,7 @@
 #include "config/check.h"
 #include "supervisor/control/paths.h"
 #include "supervisor/control/protocol.h"
+#include "supervisor/loop/file_watchers.h"
 #include "supervisor/loop/guard.h"
 #include "supervisor/loop/metrics_server.h"
 #include "supervisor/loop/name_lookup.h"
@@ -75,6 +76,7 @@ class AsioHost::Impl {
   int next_control = 1;
   std::unique_ptr<asio::steady_timer> sd_watchdog;
   std::chrono::microseconds sd_interval{};
+  FileWatchers file_watchers{io};
 };
 
 void AsioHost::Impl::wait_signal() {
@@ -390,5 +392,13 @@ void AsioHost::quit() {
   impl_->sd_watchdog.reset();
   impl_->io.stop();
 }
+
+unsigned AsioHost::watch(std::size_t app, const std::vector<std::string>& paths,
+                         const std::vector<std::string>& ignore,
+                         std::function<void(const std::string& change)> changed) {
+  return impl_->file_watchers.watch(app, paths, ignore, std::move(changed));
+}
+
+void AsioHost::unwatch(std::size_t app) { impl_->file_watchers.unwatch(app); }
 
 }  // namespace clusterd::loop

@@ -35,7 +35,8 @@ class AsioHost final : public daemon::Clock,
                        public daemon::SystemdLink,
                        public daemon::EndpointHost,
                        public daemon::UpgradeHost,
-                       public daemon::Probes {
+                       public daemon::Probes,
+                       public daemon::FileWatches {
  public:
   /// `runtime_dir` holds the workers' notify sockets (a directory of their own inside it);
   /// `cgroups` is the config's setting ("auto", "off" or a path), unless `taken` says where the
@@ -132,6 +133,10 @@ class AsioHost final : public daemon::Clock,
   void probe(daemon::WorkerHandle worker, const daemon::ProbeTry& attempt) override;
   void cancel_probe(daemon::WorkerHandle worker) override;
   void quit() override;
+  unsigned watch(std::size_t app, const std::vector<std::string>& paths,
+                 const std::vector<std::string>& ignore,
+                 std::function<void(const std::string& change)> changed) override;
+  void unwatch(std::size_t app) override;
 
  private:
   class Impl;

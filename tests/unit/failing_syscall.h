@@ -1,6 +1,6 @@
 // Runs a check in a child process of the test under a seccomp filter that makes one system call
-// fail with ENOSYS: a kernel without it, or a sandbox that refuses it (systemd's
-// RestrictNamespaces= answers clone3 so).
+// fail with ENOSYS (a kernel without it, or a sandbox that refuses it: systemd's
+// RestrictNamespaces= answers clone3 so), or with another error (ENOSPC: a limit reached).
 #pragma once
 
 #include <linux/filter.h>
@@ -15,15 +15,16 @@
 
 namespace clusterd::test {
 
-/// Runs `check` in a child under the filter; returns the child's exit code (`check`'s result),
-/// 100 when the filter could not be installed, 200 when the child did not exit.
-inline int with_syscall_failing(long nr, int (*check)()) {
+/// Runs `check` in a child under the filter (`nr` fails with `error`); returns the child's exit
+/// code (`check`'s result), 100 when the filter could not be installed, 200 when the child did
+/// not exit.
+inline int with_syscall_failing(long nr, int (*check)(), int error = ENOSYS) {
   const pid_t pid = fork();
   if (pid == 0) {
     sock_filter filter[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<unsigned>(nr), 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | static_cast<unsigned>(error)),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
     sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};

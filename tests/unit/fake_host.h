@@ -42,7 +42,8 @@ class FakeHost final : public daemon::Clock,
                        public daemon::SystemdLink,
                        public daemon::EndpointHost,
                        public daemon::UpgradeHost,
-                       public daemon::Probes {
+                       public daemon::Probes,
+                       public daemon::FileWatches {
  public:
   // ---- what the test sets ----
   std::string config_text;
@@ -415,6 +416,22 @@ class FakeHost final : public daemon::Clock,
     probes_started.emplace_back(worker, attempt);
   }
   void cancel_probe(daemon::WorkerHandle worker) override { probes_active.erase(worker); }
+  // ---- watch: what each app watches; a test calls `changed` as the loop would ----
+  struct FileWatch {
+    std::vector<std::string> paths;
+    std::vector<std::string> ignore;
+    std::function<void(const std::string&)> changed;
+  };
+  std::map<std::size_t, FileWatch> file_watches;
+  int watch_calls = 0;
+  unsigned watch(std::size_t app, const std::vector<std::string>& paths,
+                 const std::vector<std::string>& ignore,
+                 std::function<void(const std::string&)> changed) override {
+    ++watch_calls;
+    file_watches[app] = {paths, ignore, std::move(changed)};
+    return static_cast<unsigned>(paths.size());  // every path watched
+  }
+  void unwatch(std::size_t app) override { file_watches.erase(app); }
 
  private:
   daemon::WorkerHandle next_handle_ = 1;

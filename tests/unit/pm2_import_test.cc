@@ -233,8 +233,7 @@ TEST_CASE("import: readiness, restarts, schedule, watch and logs in fork mode", 
       "worker (PM2 writes one per instance)",
       "w.env: approximated: env without C (not a string or a number)",
       "w.port: mapped to env: PORT=8080",
-      "w.watch: approximated: watch.paths: src config (workers are replaced one by one on a "
-      "change)",
+      "w.watch: mapped to watch.paths: src config (workers are replaced one by one on a change)",
   };
   for (const std::string& note : want) {
     INFO(note);

@@ -367,3 +367,20 @@ TEST_CASE("status --json prints the status member exactly as the document's dump
   CHECK_FALSE(reply_status_json(R"({"ok":true,"status":{"a":1})"));  // cut short
   CHECK(reply_status_json(R"({"status":{},"ok":true})") == "{}");
 }
+
+TEST_CASE("status: an app's watch decodes; without one, its fields are left out") {
+  StatusSnapshot s;
+  AppStatus app;
+  app.name = "web";
+  app.watching = 12;
+  app.watch_pending = true;
+  s.apps.push_back(app);
+  const Reply reply = decode_reply(encode_status(s).text);
+  REQUIRE(reply.status);
+  CHECK(reply.status->apps.at(0).watching == 12);
+  CHECK(reply.status->apps.at(0).watch_pending);
+  s.apps[0].watching = 0;
+  s.apps[0].watch_pending = false;
+  const std::string plain = encode_status(s).text;
+  CHECK(plain.find("watch") == std::string::npos);
+}
