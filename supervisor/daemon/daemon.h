@@ -18,7 +18,7 @@
 #include "supervisor/core/supervisor.h"
 #include "supervisor/daemon/app_clocks.h"
 #include "supervisor/daemon/endpoints.h"
-#include "supervisor/daemon/host.h"
+#include "supervisor/daemon/host_roles.h"
 #include "supervisor/daemon/lane_timers.h"
 #include "supervisor/daemon/lifecycle.h"
 #include "supervisor/daemon/listeners.h"
