@@ -1,7 +1,7 @@
 #include "supervisor/loop/output_pipes.h"
 
 #include <fcntl.h>
-#include <sys/epoll.h>
+#include <sys/epoll.h>  // EPOLLIN, EPOLLONESHOT
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,7 +16,6 @@ namespace {
 constexpr int kPipeSize = 256 * 1024;  // a burst the master has not read yet fits
 constexpr int kReadsPerWake = 4;       // then the other events get their turn
 constexpr int kDrainReads = 64;        // at an exit: up to 4 MiB, more than a pipe holds
-constexpr int kEventsPerWake = 64;     // streams served per wake-up; the rest at the next one
 // A worker that writes a line at a time would wake the master once per line. After a wake-up
 // that found less than this, the stream is watched again only at the next batch: the batch
 // timer runs once kBatchDelay after the first such stream, and re-arms every stream that waited
@@ -39,26 +38,13 @@ void make_pipe(os::UniqueFd& read_end, os::UniqueFd& write_end) {
   fcntl(fds[0], F_SETFL, O_RDONLY | O_NONBLOCK);  // a new pipe's read end: no other flag
 }
 
-int make_epoll() {
-  const int fd = epoll_create1(EPOLL_CLOEXEC);
-  if (fd < 0) throw std::system_error(errno, std::system_category(), "epoll_create1");
-  return fd;
-}
-
-int epoll_control(int epoll, int op, int fd, std::uint64_t key) {
-  epoll_event event{};
-  event.events = kWatch;
-  event.data.u64 = key;
-  return epoll_ctl(epoll, op, fd, &event);
-}
-
 }  // namespace
 
-OutputPipes::OutputPipes(asio::io_context& io) : epoll_(io, make_epoll()), batch_(io) {}
+OutputPipes::OutputPipes(asio::io_context& io) : set_(io), batch_(io) {}
 
 void OutputPipes::start(daemon::HostEvents& events) {
   events_ = &events;
-  wait();  // for as long as the loop runs: an empty set is never readable
+  set_.start([this](std::uint64_t key) { on_ready(key); });
 }
 
 OutputPipes::Pipes OutputPipes::open() {
@@ -73,33 +59,19 @@ void OutputPipes::watch(daemon::WorkerHandle handle, Pipes& pipes) {
   std::array<os::UniqueFd, 2> fds{std::move(pipes.out_read), std::move(pipes.err_read)};
   for (int stream = 0; stream < 2; ++stream) {
     if (!fds[stream]) continue;  // taken over in a live upgrade after that stream ended
-    if (epoll_control(epoll_.native_handle(), EPOLL_CTL_ADD, fds[stream].get(),
-                      key_of(handle, stream)) != 0) {
-      const int error = errno;
-      if (stream == 1 && fds[0])
-        epoll_ctl(epoll_.native_handle(), EPOLL_CTL_DEL, fds[0].get(), nullptr);
-      throw std::system_error(error, std::system_category(), "epoll_ctl of an output pipe");
+    try {
+      set_.add(fds[stream].get(), key_of(handle, stream), kWatch);
+    } catch (const std::system_error&) {
+      if (stream == 1 && fds[0]) set_.remove(fds[0].get());
+      throw;
     }
   }
   pipes_[handle] = std::move(fds);
 }
 
-void OutputPipes::wait() {
-  epoll_.async_wait(asio::posix::stream_descriptor::wait_read, [this](const std::error_code& ec) {
-    if (ec) return;  // closed
-    on_ready();
-    wait();
-  });
-}
-
-void OutputPipes::on_ready() {
-  std::array<epoll_event, kEventsPerWake> events;
-  const int n = epoll_wait(epoll_.native_handle(), events.data(), kEventsPerWake, 0);
-  for (int i = 0; i < n; ++i) {
-    const std::uint64_t key = events[i].data.u64;
-    const long got = read_some(key, kReadsPerWake);
-    if (got >= 0) rearm(key, got >= kBatchBytes);
-  }
+void OutputPipes::on_ready(std::uint64_t key) {
+  const long got = read_some(key, kReadsPerWake);
+  if (got >= 0) rearm(key, got >= kBatchBytes);
 }
 
 void OutputPipes::rearm(std::uint64_t key, bool now) {
@@ -119,7 +91,7 @@ void OutputPipes::rearm(std::uint64_t key, bool now) {
   const auto it = pipes_.find(key >> 1);
   if (it == pipes_.end()) return;
   const os::UniqueFd& fd = it->second[key & 1];
-  if (fd) epoll_control(epoll_.native_handle(), EPOLL_CTL_MOD, fd.get(), key);
+  if (fd) set_.rearm(fd.get(), key, kWatch);
 }
 
 void OutputPipes::resume_paused() {
@@ -151,7 +123,7 @@ long OutputPipes::read_some(std::uint64_t key, int reads) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) return total;
     // End of file (every writer is gone), or an error: this stream is over.
-    epoll_ctl(epoll_.native_handle(), EPOLL_CTL_DEL, fd.get(), nullptr);
+    set_.remove(fd.get());
     fd.reset();
     if (!it->second[0] && !it->second[1]) pipes_.erase(it);
     guard("worker output", [&] { events_->on_output_end(handle, stream); });

@@ -2,20 +2,19 @@
 // them, the loop reads them when they are readable (a bounded number of reads per wake-up, so
 // one flooding worker cannot starve the rest) and hands the bytes to HostEvents::on_output.
 // Before a worker's exit is reported, what it left in its pipes is read first (drain).
-// Every read end is in one epoll set of its own, which the loop watches as a single descriptor:
-// a captured worker costs the master an entry in a map, not an asio descriptor and a timer per
-// stream (at 1,024 workers that was 1.2 KiB each).
+// Every read end is in one EpollSet: a captured worker costs the master an entry in a map, not an
+// asio descriptor and a timer per stream (those were ~1.3 KiB a worker).
 #pragma once
 
 #include <array>
 #include <asio/io_context.hpp>
-#include <asio/posix/stream_descriptor.hpp>
 #include <asio/steady_timer.hpp>
 #include <cstdint>
 #include <map>
 #include <vector>
 
 #include "supervisor/daemon/host.h"
+#include "supervisor/loop/epoll_set.h"
 #include "supervisor/os/unique_fd.h"
 
 namespace clusterd::loop {
@@ -44,8 +43,7 @@ class OutputPipes {
   static std::uint64_t key_of(daemon::WorkerHandle handle, int stream) {
     return handle << 1 | static_cast<std::uint64_t>(stream);
   }
-  void wait();
-  void on_ready();
+  void on_ready(std::uint64_t key);
   /// Watches the stream again, at once (`now`) or at the next batch (see the .cc).
   void rearm(std::uint64_t key, bool now);
   void resume_paused();
@@ -54,8 +52,8 @@ class OutputPipes {
   long read_some(std::uint64_t key, int reads);
 
   daemon::HostEvents* events_ = nullptr;
-  asio::posix::stream_descriptor epoll_;  // readable while a stream in the set is ready
-  asio::steady_timer batch_;              // armed while a stream waits in paused_
+  EpollSet set_;
+  asio::steady_timer batch_;  // armed while a stream waits in paused_
   bool batch_armed_ = false;
   std::map<daemon::WorkerHandle, std::array<os::UniqueFd, 2>> pipes_;  // stdout, stderr
   std::vector<std::uint64_t> paused_;  // streams that wait for the next batch

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -73,6 +74,7 @@ Processes::Processes(asio::io_context& io, const std::string& runtime_dir,
     : output_(io),
       adoption_(io),
       ready_(io),
+      notify_set_(io),
       io_(io),
       slots_io_(io_),
       devnull_(open("/dev/null", O_RDONLY | O_CLOEXEC)),
@@ -113,6 +115,7 @@ void Processes::start(daemon::HostEvents& events) {
   output_.start(events);
   adoption_.start(events);
   ready_.start(events);
+  notify_set_.start([this](std::uint64_t handle) { drain_notify(handle, false); });
   if (const int wake = os::SpawnSlots::wake_fd(); wake >= 0) {
     const int fd = fcntl(wake, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) {
@@ -294,7 +297,8 @@ void Processes::reap() {
     guard("worker exit", [&] { events_->on_exit(handle, status); });
     // Its socket and the socket's file only now: the replacement started in on_exit() does not
     // wait for them.
-    if (gone.notify) gone.notify->close();
+    if (gone.notify) notify_set_.remove(gone.notify.get());
+    gone.notify.reset();
     if (gone.memory_events) gone.memory_events->close();
     if (!gone.notify_path.empty()) unlink(gone.notify_path.c_str());
     // What the worker left behind is killed by now (the daemon's SIGKILL to its tree): its
@@ -305,16 +309,10 @@ void Processes::reap() {
   }
 }
 
-void Processes::watch_notify(WorkerHandle handle, const std::shared_ptr<DatagramSocket>& socket) {
-  socket->async_wait(asio::socket_base::wait_read,
-                     [this, handle, socket](const std::error_code& ec) {
-                       if (ec) return;  // closed with its worker
-                       drain_notify(handle, false);
-                       const auto it = workers_.find(handle);
-                       if (it != workers_.end() && it->second.notify == socket) {
-                         watch_notify(handle, socket);
-                       }
-                     });
+void Processes::watch_notify(WorkerHandle handle) {
+  const auto it = workers_.find(handle);
+  if (it != workers_.end() && it->second.notify)
+    notify_set_.add(it->second.notify.get(), handle, EPOLLIN);
 }
 
 // `reaped`: the worker's pid may be anyone's by now, so a datagram from that pid is not taken for
@@ -325,7 +323,7 @@ void Processes::drain_notify(WorkerHandle handle, bool reaped) {
     if (it == workers_.end() || !it->second.notify) return;
     std::optional<os::NotifyDatagram> datagram;
     try {
-      datagram = os::read_notify(it->second.notify->native_handle(),
+      datagram = os::read_notify(it->second.notify.get(),
                                  {it->second.pid, reaped, it->second.pidfd.get()});
     } catch (const std::exception& e) {
       spdlog::warn("notify socket of pid {}: {}", it->second.pid, e.what());
@@ -439,9 +437,8 @@ daemon::StartedWorker Processes::spawn(const daemon::SpawnRequest& request) {
   if (cgroup) trees_[child.pid] = cgroup;
   try {
     starting_.push_back(handle);
-    worker.notify = std::make_shared<DatagramSocket>(io_, asio::local::datagram_protocol(),
-                                                     made.notify.fd.release());
-    watch_notify(handle, worker.notify);
+    worker.notify = std::move(made.notify.fd);
+    watch_notify(handle);
     if (request.capture_output) output_.watch(handle, pipes);
     if (child.adopt_listener) adoption_.watch(handle, std::move(child.adopt_listener));
     if (ready_read) ready_.watch(handle, std::move(ready_read));

@@ -7,7 +7,6 @@
 #include <sys/types.h>
 
 #include <asio/io_context.hpp>
-#include <asio/local/datagram_protocol.hpp>
 #include <asio/posix/stream_descriptor.hpp>
 #include <map>
 #include <memory>
@@ -19,6 +18,7 @@
 
 #include "supervisor/daemon/host.h"
 #include "supervisor/loop/adoption_calls.h"
+#include "supervisor/loop/epoll_set.h"
 #include "supervisor/loop/output_pipes.h"
 #include "supervisor/loop/ready_pipes.h"
 #include "supervisor/loop/spawn_spare.h"
@@ -61,11 +61,10 @@ class Processes {
   void drop_spare() { spare_.drop(); }
 
  private:
-  using DatagramSocket = asio::local::datagram_protocol::socket;
   struct Worker {
     pid_t pid = 0;
     os::UniqueFd pidfd;
-    std::shared_ptr<DatagramSocket> notify;
+    os::UniqueFd notify;  // in notify_set_
     std::string notify_path;
     os::ChildMemory memory;               // the child's stack and plan, until it exec'd or exited
     std::optional<os::SpawnError> error;  // what the child reported before it exited
@@ -82,12 +81,13 @@ class Processes {
   /// Reports the worker's cgroup going over memory.high (its memory.events), until it exits.
   void watch_memory(daemon::WorkerHandle handle);
   void start_memory_watch(daemon::WorkerHandle handle, const std::string& cgroup);
-  void watch_notify(daemon::WorkerHandle handle, const std::shared_ptr<DatagramSocket>& socket);
+  void watch_notify(daemon::WorkerHandle handle);
   void drain_notify(daemon::WorkerHandle handle, bool reaped);
   void watch_slots();
   OutputPipes output_;
   AdoptionCalls adoption_;  // the filters of workers started with `adopt`
   ReadyPipes ready_;        // the ready pipes of workers started with `ready_pipe`
+  EpollSet notify_set_;     // every worker's notify socket, by its handle
   /// Once the worker's child has exec'd or exited: what it reported, and its memory goes back.
   void collect_report(Worker& worker);
   /// collect_report() for every worker still starting, at each spawn and when a child wakes the
