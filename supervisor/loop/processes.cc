@@ -76,6 +76,7 @@ Processes::Processes(asio::io_context& io, const std::string& runtime_dir,
       ready_(io),
       notify_set_(io),
       io_(io),
+      sweep_(io_),
       slots_io_(io_),
       devnull_(open("/dev/null", O_RDONLY | O_CLOEXEC)),
       notify_dir_(taken != nullptr ? os::NotifyDir(os::NotifyDir::Existing{}, taken->notify_dir)
@@ -336,33 +337,6 @@ void Processes::drain_notify(WorkerHandle handle, bool reaped) {
   }
 }
 
-void Processes::watch_slots() {
-  slots_io_.async_wait(asio::posix::stream_descriptor::wait_read,
-                       [this](const std::error_code& ec) {
-                         if (ec) return;
-                         os::SpawnSlots::woken();
-                         sweep_started();
-                         watch_slots();
-                       });
-}
-
-void Processes::collect_report(Worker& worker) {
-  if (!worker.memory) return;
-  os::SpawnReport report = os::spawn_report(worker.memory);
-  if (!report.finished) return;
-  if (report.error) worker.error = std::move(report.error);
-  worker.memory.reset();
-}
-
-void Processes::sweep_started() {
-  std::erase_if(starting_, [this](WorkerHandle handle) {
-    const auto it = workers_.find(handle);
-    if (it == workers_.end()) return true;
-    collect_report(it->second);
-    return !it->second.memory;
-  });
-}
-
 namespace {
 
 struct ReadyPipe {
@@ -449,6 +423,7 @@ daemon::StartedWorker Processes::spawn(const daemon::SpawnRequest& request) {
                                core::ExitStatus::Blame::Master);
   }
   spare_.want(uid, request.capture_output);
+  sweep_later();
   return {handle, child.pid, cgroup ? cgroup->id() : 0, cgroup ? cgroup->path() : "",
           worker.memory_events != nullptr};
 }

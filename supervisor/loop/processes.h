@@ -8,6 +8,7 @@
 
 #include <asio/io_context.hpp>
 #include <asio/posix/stream_descriptor.hpp>
+#include <asio/steady_timer.hpp>
 #include <map>
 #include <memory>
 #include <optional>
@@ -94,6 +95,8 @@ class Processes {
   /// spawn slots (a reaped worker's own is collected at its reap): in a burst, a child's memory
   /// serves another a few spawns later.
   void sweep_started();
+  /// sweep_started() in a moment, again until no child is starting (processes_starting.cc).
+  void sweep_later();
 
   asio::io_context& io_;
   daemon::HostEvents* events_ = nullptr;
@@ -101,10 +104,12 @@ class Processes {
   std::unordered_map<pid_t, daemon::WorkerHandle> by_pid_;
   daemon::WorkerHandle next_handle_ = 1;
   std::vector<daemon::WorkerHandle> starting_;  // workers whose child may run in its memory
-  asio::posix::stream_descriptor slots_io_;     // the spawn slots' eventfd
-  os::UniqueFd devnull_;                        // every worker's stdin
-  os::NotifyDir notify_dir_;                    // the previous master's after a live upgrade
-  SpawnSpare spare_;                            // the next spawn's socket and pipes, made ahead
+  asio::steady_timer sweep_;                    // armed while starting_ has any (sweep_later)
+  bool sweep_armed_ = false;
+  asio::posix::stream_descriptor slots_io_;  // the spawn slots' eventfd
+  os::UniqueFd devnull_;                     // every worker's stdin
+  os::NotifyDir notify_dir_;                 // the previous master's after a live upgrade
+  SpawnSpare spare_;                         // the next spawn's socket and pipes, made ahead
   unsigned self_uid_;
   std::optional<os::CgroupTree> cgroup_tree_;
   std::string cgroup_mode_;

@@ -206,6 +206,16 @@ void ChildMemory::reset() {
   size_ = 0;
 }
 
+void release_spare_child_memory() {
+  std::vector<std::pair<char*, std::size_t>> spare;
+  {
+    MemoryPool& pool = memory_pool();
+    const std::lock_guard<std::mutex> lock(pool.mutex);
+    spare.swap(pool.free);
+  }
+  for (const auto& [base, size] : spare) munmap(base, size);
+}
+
 char* ChildMemory::stack_top() const { return base_ + kPageSize + kStackSize; }
 
 namespace {

@@ -70,6 +70,10 @@ class ChildMemory {
   std::size_t size_ = 0;
 };
 
+/// Unmaps the memories kept for the next children: once a burst of spawns is over, the pages
+/// they were touched in go back to the kernel (a later spawn maps one again).
+void release_spare_child_memory();
+
 struct Child {
   pid_t pid = 0;
   UniqueFd pidfd;
