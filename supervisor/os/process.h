@@ -55,6 +55,7 @@ bool transient_error(int error);
 /// it for the next child (a few are kept) or unmaps it, leaving nothing behind in the heap.
 class ChildMemory {
  public:
+  static constexpr std::size_t kStackSize = 64 * 1024;
   ChildMemory() = default;
   explicit ChildMemory(std::size_t data_bytes);  // throws std::system_error
   ChildMemory(ChildMemory&& other) noexcept { *this = std::move(other); }
