@@ -18,9 +18,9 @@ class EpollSet {
   /// From now on, `ready(key)` for each member the kernel reports ready (up to 64 a wake-up, the
   /// others at the next); for as long as the loop runs.
   void start(Ready ready);
-  /// Adds `fd` with `key` for `events` (EPOLLIN, EPOLLONESHOT, ...). Throws std::system_error.
+  /// Adds `fd` with `key` for `events` (EPOLLIN, EPOLLET, ...). Throws std::system_error.
   void add(int fd, std::uint64_t key, std::uint32_t events);
-  /// Re-arms a member added with EPOLLONESHOT.
+  /// Sets a member's events again (EPOLL_CTL_MOD): reported at once if ready by then.
   void rearm(int fd, std::uint64_t key, std::uint32_t events);
   /// Takes `fd` out of the set (before it is closed: a duplicate elsewhere would keep it in).
   void remove(int fd);

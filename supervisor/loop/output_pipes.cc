@@ -1,7 +1,7 @@
 #include "supervisor/loop/output_pipes.h"
 
 #include <fcntl.h>
-#include <sys/epoll.h>  // EPOLLIN, EPOLLONESHOT
+#include <sys/epoll.h>  // EPOLLIN, EPOLLET
 #include <unistd.h>
 
 #include <cerrno>
@@ -23,9 +23,11 @@ constexpr int kDrainReads = 64;        // at an exit: up to 4 MiB, more than a p
 // per pipe (and for the batches, whatever the number of pipes).
 constexpr long kBatchBytes = 16 * 1024;
 constexpr auto kBatchDelay = std::chrono::milliseconds(2);
-// Each stream is in the set with EPOLLONESHOT: once reported, it is quiet (even at a hang-up)
-// until it is re-armed, so a stream waiting for its batch does not wake the master.
-constexpr std::uint32_t kWatch = EPOLLIN | EPOLLONESHOT;
+// Each stream is in the set edge-triggered: bytes written while the master reads a stream report
+// it again at once (in the order of the writes: a worker's stdout written before its stderr is
+// read first). A report for a stream that waits for its batch is ignored: the batch re-arms it,
+// and re-arming reports what arrived meanwhile.
+constexpr std::uint32_t kWatch = EPOLLIN | EPOLLET;
 
 void make_pipe(os::UniqueFd& read_end, os::UniqueFd& write_end) {
   int fds[2];
@@ -66,15 +68,20 @@ void OutputPipes::watch(daemon::WorkerHandle handle, Pipes& pipes) {
       throw;
     }
   }
-  pipes_[handle] = std::move(fds);
+  pipes_[handle] = Streams{std::move(fds), {}};
 }
 
 void OutputPipes::on_ready(std::uint64_t key) {
+  const auto it = pipes_.find(key >> 1);
+  if (it == pipes_.end() || it->second.paused[key & 1]) return;
   const long got = read_some(key, kReadsPerWake);
   if (got >= 0) rearm(key, got >= kBatchBytes);
 }
 
 void OutputPipes::rearm(std::uint64_t key, bool now) {
+  const auto it = pipes_.find(key >> 1);
+  if (it == pipes_.end()) return;
+  it->second.paused[key & 1] = !now;
   if (!now) {
     paused_.push_back(key);
     if (!batch_armed_) {
@@ -88,10 +95,8 @@ void OutputPipes::rearm(std::uint64_t key, bool now) {
     }
     return;
   }
-  const auto it = pipes_.find(key >> 1);
-  if (it == pipes_.end()) return;
-  const os::UniqueFd& fd = it->second[key & 1];
-  if (fd) set_.rearm(fd.get(), key, kWatch);
+  const os::UniqueFd& fd = it->second.fds[key & 1];
+  if (fd) set_.rearm(fd.get(), key, kWatch);  // reports the stream if it has bytes now
 }
 
 void OutputPipes::resume_paused() {
@@ -111,8 +116,8 @@ long OutputPipes::read_some(std::uint64_t key, int reads) {
   for (int i = 0; i < reads; ++i) {
     // Looked up at each read: what on_output does may change the table.
     const auto it = pipes_.find(handle);
-    if (it == pipes_.end() || !it->second[key & 1]) return -1;
-    os::UniqueFd& fd = it->second[key & 1];
+    if (it == pipes_.end() || !it->second.fds[key & 1]) return -1;
+    os::UniqueFd& fd = it->second.fds[key & 1];
     const ssize_t n = ::read(fd.get(), buffer_.data(), buffer_.size());
     if (n > 0) {
       const std::string_view bytes(buffer_.data(), static_cast<std::size_t>(n));
@@ -125,7 +130,7 @@ long OutputPipes::read_some(std::uint64_t key, int reads) {
     // End of file (every writer is gone), or an error: this stream is over.
     set_.remove(fd.get());
     fd.reset();
-    if (!it->second[0] && !it->second[1]) pipes_.erase(it);
+    if (!it->second.fds[0] && !it->second.fds[1]) pipes_.erase(it);
     guard("worker output", [&] { events_->on_output_end(handle, stream); });
     return -1;
   }
@@ -135,7 +140,7 @@ long OutputPipes::read_some(std::uint64_t key, int reads) {
 std::pair<int, int> OutputPipes::fds_of(daemon::WorkerHandle handle) const {
   const auto it = pipes_.find(handle);
   if (it == pipes_.end()) return {-1, -1};
-  return {it->second[0].get(), it->second[1].get()};
+  return {it->second.fds[0].get(), it->second.fds[1].get()};
 }
 
 }  // namespace clusterd::loop

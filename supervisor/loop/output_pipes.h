@@ -55,7 +55,11 @@ class OutputPipes {
   EpollSet set_;
   asio::steady_timer batch_;  // armed while a stream waits in paused_
   bool batch_armed_ = false;
-  std::map<daemon::WorkerHandle, std::array<os::UniqueFd, 2>> pipes_;  // stdout, stderr
+  struct Streams {
+    std::array<os::UniqueFd, 2> fds;  // stdout, stderr
+    std::array<bool, 2> paused{};     // in paused_
+  };
+  std::map<daemon::WorkerHandle, Streams> pipes_;
   std::vector<std::uint64_t> paused_;  // streams that wait for the next batch
   std::array<char, 64 * 1024> buffer_{};
 };
