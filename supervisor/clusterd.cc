@@ -32,6 +32,7 @@
 #include "supervisor/os/cpus.h"
 #include "supervisor/os/procfs.h"
 #include "supervisor/os/spawn_slots.h"
+#include "supervisor/os/system.h"
 #include "supervisor/os/timezone.h"
 #include "supervisor/os/upgrade.h"
 #include "systemd/unit_file.h"
@@ -390,6 +391,7 @@ int main(int argc, char** argv) {
   // workers cheaply (spawn_slots.h); then /proc, held for every status and notify check.
   clusterd::os::SpawnSlots::reserve();
   clusterd::os::proc_dir();
+  clusterd::os::fix_mmap_threshold();
 
   // 1. Arguments.
   Arguments args;

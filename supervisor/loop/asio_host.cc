@@ -205,6 +205,10 @@ void AsioHost::arm(const daemon::TimerKey& key, core::TimePoint deadline) {
     const auto it = impl->timers.find(key);
     if (it == impl->timers.end() || it->second.serial != serial) return;
     guard("timer", [&] { impl->events->on_timer(key); });
+    // Fired and not armed again meanwhile: its entry goes (else the settling timer of every
+    // running worker would stay for the worker's whole life).
+    const auto done = impl->timers.find(key);
+    if (done != impl->timers.end() && done->second.serial == serial) impl->timers.erase(done);
   });
 }
 

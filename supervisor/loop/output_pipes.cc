@@ -1,6 +1,7 @@
 #include "supervisor/loop/output_pipes.h"
 
 #include <fcntl.h>
+#include <sys/epoll.h>  // EPOLLIN, EPOLLET
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,10 +17,17 @@ constexpr int kPipeSize = 256 * 1024;  // a burst the master has not read yet fi
 constexpr int kReadsPerWake = 4;       // then the other events get their turn
 constexpr int kDrainReads = 64;        // at an exit: up to 4 MiB, more than a pipe holds
 // A worker that writes a line at a time would wake the master once per line. After a wake-up
-// that found less than this, the next read waits a moment, so that lines arrive in batches:
-// a line is late by at most kBatchDelay, the master wakes at most 500 times a second per pipe.
+// that found less than this, the stream is watched again only at the next batch: the batch
+// timer runs once kBatchDelay after the first such stream, and re-arms every stream that waited
+// for it. A line is late by at most kBatchDelay, the master wakes at most 500 times a second
+// per pipe (and for the batches, whatever the number of pipes).
 constexpr long kBatchBytes = 16 * 1024;
 constexpr auto kBatchDelay = std::chrono::milliseconds(2);
+// Each stream is in the set edge-triggered: bytes written while the master reads a stream report
+// it again at once (in the order of the writes: a worker's stdout written before its stderr is
+// read first). A report for a stream that waits for its batch is ignored: the batch re-arms it,
+// and re-arming reports what arrived meanwhile.
+constexpr std::uint32_t kWatch = EPOLLIN | EPOLLET;
 
 void make_pipe(os::UniqueFd& read_end, os::UniqueFd& write_end) {
   int fds[2];
@@ -34,6 +42,13 @@ void make_pipe(os::UniqueFd& read_end, os::UniqueFd& write_end) {
 
 }  // namespace
 
+OutputPipes::OutputPipes(asio::io_context& io) : set_(io), batch_(io) {}
+
+void OutputPipes::start(daemon::HostEvents& events) {
+  events_ = &events;
+  set_.start([this](std::uint64_t key) { on_ready(key); });
+}
+
 OutputPipes::Pipes OutputPipes::open() {
   Pipes pipes;
   make_pipe(pipes.out_read, pipes.out_write);
@@ -42,73 +57,90 @@ OutputPipes::Pipes OutputPipes::open() {
 }
 
 void OutputPipes::watch(daemon::WorkerHandle handle, Pipes& pipes) {
-  for (auto [fd, stream] : {std::pair{&pipes.out_read, daemon::OutputStream::Out},
-                            std::pair{&pipes.err_read, daemon::OutputStream::Err}}) {
-    if (!*fd) continue;  // taken over in a live upgrade after that stream ended
-    auto reader = std::make_shared<Reader>(io_, handle, stream, fd->release());
-    readers_.emplace(handle, reader);
-    wait(reader);
+  if (!pipes.out_read && !pipes.err_read) return;  // both ended before a live upgrade
+  std::array<os::UniqueFd, 2> fds{std::move(pipes.out_read), std::move(pipes.err_read)};
+  for (int stream = 0; stream < 2; ++stream) {
+    if (!fds[stream]) continue;  // taken over in a live upgrade after that stream ended
+    try {
+      set_.add(fds[stream].get(), key_of(handle, stream), kWatch);
+    } catch (const std::system_error&) {
+      if (stream == 1 && fds[0]) set_.remove(fds[0].get());
+      throw;
+    }
   }
+  pipes_[handle] = Streams{std::move(fds), {}};
 }
 
-void OutputPipes::wait(const std::shared_ptr<Reader>& reader) {
-  reader->fd.async_wait(asio::posix::stream_descriptor::wait_read,
-                        [this, reader](const std::error_code& ec) {
-                          if (ec) return;  // closed
-                          const long got = read_some(reader, kReadsPerWake);
-                          if (got < 0) return;
-                          if (got >= kBatchBytes) return wait(reader);
-                          reader->pause.expires_after(kBatchDelay);
-                          reader->pause.async_wait([this, reader](const std::error_code& e) {
-                            if (!e) wait(reader);
-                          });
-                        });
+void OutputPipes::on_ready(std::uint64_t key) {
+  const auto it = pipes_.find(key >> 1);
+  if (it == pipes_.end() || it->second.paused[key & 1]) return;
+  const long got = read_some(key, kReadsPerWake);
+  if (got >= 0) rearm(key, got >= kBatchBytes);
+}
+
+void OutputPipes::rearm(std::uint64_t key, bool now) {
+  const auto it = pipes_.find(key >> 1);
+  if (it == pipes_.end()) return;
+  it->second.paused[key & 1] = !now;
+  if (!now) {
+    paused_.push_back(key);
+    if (!batch_armed_) {
+      batch_armed_ = true;
+      batch_.expires_after(kBatchDelay);
+      batch_.async_wait([this](const std::error_code& ec) {
+        if (ec) return;
+        batch_armed_ = false;
+        resume_paused();
+      });
+    }
+    return;
+  }
+  const os::UniqueFd& fd = it->second.fds[key & 1];
+  if (fd) set_.rearm(fd.get(), key, kWatch);  // reports the stream if it has bytes now
+}
+
+void OutputPipes::resume_paused() {
+  for (const std::uint64_t key : paused_) rearm(key, true);  // which adds nothing to paused_
+  paused_.clear();
+  if (paused_.capacity() > 1024) paused_.shrink_to_fit();  // after a burst of many streams
 }
 
 void OutputPipes::drain(daemon::WorkerHandle handle) {
-  const auto [first, last] = readers_.equal_range(handle);
-  std::vector<std::shared_ptr<Reader>> readers;
-  for (auto it = first; it != last; ++it) readers.push_back(it->second);
-  for (const auto& reader : readers) read_some(reader, kDrainReads);
+  for (int stream = 0; stream < 2; ++stream) read_some(key_of(handle, stream), kDrainReads);
 }
 
-long OutputPipes::read_some(const std::shared_ptr<Reader>& reader, int reads) {
+long OutputPipes::read_some(std::uint64_t key, int reads) {
+  const daemon::WorkerHandle handle = key >> 1;
+  const auto stream = (key & 1) ? daemon::OutputStream::Err : daemon::OutputStream::Out;
   long total = 0;
   for (int i = 0; i < reads; ++i) {
-    const ssize_t n = ::read(reader->fd.native_handle(), buffer_.data(), buffer_.size());
+    // Looked up at each read: what on_output does may change the table.
+    const auto it = pipes_.find(handle);
+    if (it == pipes_.end() || !it->second.fds[key & 1]) return -1;
+    os::UniqueFd& fd = it->second.fds[key & 1];
+    const ssize_t n = ::read(fd.get(), buffer_.data(), buffer_.size());
     if (n > 0) {
       const std::string_view bytes(buffer_.data(), static_cast<std::size_t>(n));
-      guard("worker output", [&] { events_->on_output(reader->handle, reader->stream, bytes); });
+      guard("worker output", [&] { events_->on_output(handle, stream, bytes); });
       total += n;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) return total;
     // End of file (every writer is gone), or an error: this stream is over.
-    guard("worker output", [&] { events_->on_output_end(reader->handle, reader->stream); });
-    const auto [first, last] = readers_.equal_range(reader->handle);
-    for (auto it = first; it != last; ++it) {
-      if (it->second == reader) {
-        readers_.erase(it);
-        break;
-      }
-    }
-    std::error_code ignored;
-    reader->fd.close(ignored);
-    reader->pause.cancel();
+    set_.remove(fd.get());
+    fd.reset();
+    if (!it->second.fds[0] && !it->second.fds[1]) pipes_.erase(it);
+    guard("worker output", [&] { events_->on_output_end(handle, stream); });
     return -1;
   }
   return total;
 }
 
 std::pair<int, int> OutputPipes::fds_of(daemon::WorkerHandle handle) const {
-  std::pair<int, int> out{-1, -1};
-  const auto [from, to] = readers_.equal_range(handle);
-  for (auto it = from; it != to; ++it) {
-    const int fd = const_cast<Reader&>(*it->second).fd.native_handle();
-    (it->second->stream == daemon::OutputStream::Out ? out.first : out.second) = fd;
-  }
-  return out;
+  const auto it = pipes_.find(handle);
+  if (it == pipes_.end()) return {-1, -1};
+  return {it->second.fds[0].get(), it->second.fds[1].get()};
 }
 
 }  // namespace clusterd::loop

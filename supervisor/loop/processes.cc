@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -74,7 +75,9 @@ Processes::Processes(asio::io_context& io, const std::string& runtime_dir,
     : output_(io),
       adoption_(io),
       ready_(io),
+      notify_set_(io),
       io_(io),
+      sweep_(io_),
       slots_io_(io_),
       devnull_(open("/dev/null", O_RDONLY | O_CLOEXEC)),
       notify_dir_(taken != nullptr ? os::NotifyDir(os::NotifyDir::Existing{}, taken->notify_dir)
@@ -114,6 +117,7 @@ void Processes::start(daemon::HostEvents& events) {
   output_.start(events);
   adoption_.start(events);
   ready_.start(events);
+  notify_set_.start([this](std::uint64_t handle) { drain_notify(handle, false); });
   if (const int wake = os::SpawnSlots::wake_fd(); wake >= 0) {
     const int fd = fcntl(wake, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) {
@@ -154,7 +158,8 @@ void Processes::reap() {
     guard("worker exit", [&] { events_->on_exit(handle, status); });
     // Its socket and the socket's file only now: the replacement started in on_exit() does not
     // wait for them.
-    if (gone.notify) gone.notify->close();
+    if (gone.notify) notify_set_.remove(gone.notify.get());
+    gone.notify.reset();
     if (gone.memory_events) gone.memory_events->close();
     if (!gone.notify_path.empty()) unlink(gone.notify_path.c_str());
     // What the worker left behind is killed by now (the daemon's SIGKILL to its tree): its
@@ -165,16 +170,10 @@ void Processes::reap() {
   }
 }
 
-void Processes::watch_notify(WorkerHandle handle, const std::shared_ptr<DatagramSocket>& socket) {
-  socket->async_wait(asio::socket_base::wait_read,
-                     [this, handle, socket](const std::error_code& ec) {
-                       if (ec) return;  // closed with its worker
-                       drain_notify(handle, false);
-                       const auto it = workers_.find(handle);
-                       if (it != workers_.end() && it->second.notify == socket) {
-                         watch_notify(handle, socket);
-                       }
-                     });
+void Processes::watch_notify(WorkerHandle handle) {
+  const auto it = workers_.find(handle);
+  if (it != workers_.end() && it->second.notify)
+    notify_set_.add(it->second.notify.get(), handle, EPOLLIN);
 }
 
 // `reaped`: the worker's pid may be anyone's by now, so a datagram from that pid is not taken for
@@ -185,7 +184,7 @@ void Processes::drain_notify(WorkerHandle handle, bool reaped) {
     if (it == workers_.end() || !it->second.notify) return;
     std::optional<os::NotifyDatagram> datagram;
     try {
-      datagram = os::read_notify(it->second.notify->native_handle(),
+      datagram = os::read_notify(it->second.notify.get(),
                                  {it->second.pid, reaped, it->second.pidfd.get()});
     } catch (const std::exception& e) {
       spdlog::warn("notify socket of pid {}: {}", it->second.pid, e.what());
@@ -196,33 +195,6 @@ void Processes::drain_notify(WorkerHandle handle, bool reaped) {
                                          reaped};
     guard("notify", [&] { events_->on_notify(handle, message); });
   }
-}
-
-void Processes::watch_slots() {
-  slots_io_.async_wait(asio::posix::stream_descriptor::wait_read,
-                       [this](const std::error_code& ec) {
-                         if (ec) return;
-                         os::SpawnSlots::woken();
-                         sweep_started();
-                         watch_slots();
-                       });
-}
-
-void Processes::collect_report(Worker& worker) {
-  if (!worker.memory) return;
-  os::SpawnReport report = os::spawn_report(worker.memory);
-  if (!report.finished) return;
-  if (report.error) worker.error = std::move(report.error);
-  worker.memory.reset();
-}
-
-void Processes::sweep_started() {
-  std::erase_if(starting_, [this](WorkerHandle handle) {
-    const auto it = workers_.find(handle);
-    if (it == workers_.end()) return true;
-    collect_report(it->second);
-    return !it->second.memory;
-  });
 }
 
 namespace {
@@ -299,9 +271,8 @@ daemon::StartedWorker Processes::spawn(const daemon::SpawnRequest& request) {
   if (cgroup) trees_[child.pid] = cgroup;
   try {
     starting_.push_back(handle);
-    worker.notify = std::make_shared<DatagramSocket>(io_, asio::local::datagram_protocol(),
-                                                     made.notify.fd.release());
-    watch_notify(handle, worker.notify);
+    worker.notify = std::move(made.notify.fd);
+    watch_notify(handle);
     if (request.capture_output) output_.watch(handle, pipes);
     if (child.adopt_listener) adoption_.watch(handle, std::move(child.adopt_listener));
     if (ready_read) ready_.watch(handle, std::move(ready_read));
@@ -312,6 +283,7 @@ daemon::StartedWorker Processes::spawn(const daemon::SpawnRequest& request) {
                                core::ExitStatus::Blame::Master);
   }
   spare_.want(uid, request.capture_output);
+  sweep_later();
   return {handle, child.pid, cgroup ? cgroup->id() : 0, cgroup ? cgroup->path() : "",
           worker.memory_events != nullptr};
 }

@@ -7,8 +7,8 @@
 #include <sys/types.h>
 
 #include <asio/io_context.hpp>
-#include <asio/local/datagram_protocol.hpp>
 #include <asio/posix/stream_descriptor.hpp>
+#include <asio/steady_timer.hpp>
 #include <map>
 #include <memory>
 #include <optional>
@@ -19,6 +19,7 @@
 
 #include "supervisor/daemon/host.h"
 #include "supervisor/loop/adoption_calls.h"
+#include "supervisor/loop/epoll_set.h"
 #include "supervisor/loop/output_pipes.h"
 #include "supervisor/loop/ready_pipes.h"
 #include "supervisor/loop/spawn_spare.h"
@@ -65,11 +66,10 @@ class Processes {
   void drop_spare() { spare_.drop(); }
 
  private:
-  using DatagramSocket = asio::local::datagram_protocol::socket;
   struct Worker {
     pid_t pid = 0;
     os::UniqueFd pidfd;
-    std::shared_ptr<DatagramSocket> notify;
+    os::UniqueFd notify;  // in notify_set_
     std::string notify_path;
     os::ChildMemory memory;               // the child's stack and plan, until it exec'd or exited
     std::optional<os::SpawnError> error;  // what the child reported before it exited
@@ -86,18 +86,21 @@ class Processes {
   /// Reports the worker's cgroup going over memory.high (its memory.events), until it exits.
   void watch_memory(daemon::WorkerHandle handle);
   void start_memory_watch(daemon::WorkerHandle handle, const std::string& cgroup);
-  void watch_notify(daemon::WorkerHandle handle, const std::shared_ptr<DatagramSocket>& socket);
+  void watch_notify(daemon::WorkerHandle handle);
   void drain_notify(daemon::WorkerHandle handle, bool reaped);
   void watch_slots();
   OutputPipes output_;
   AdoptionCalls adoption_;  // the filters of workers started with `adopt`
   ReadyPipes ready_;        // the ready pipes of workers started with `ready_pipe`
+  EpollSet notify_set_;     // every worker's notify socket, by its handle
   /// Once the worker's child has exec'd or exited: what it reported, and its memory goes back.
   void collect_report(Worker& worker);
   /// collect_report() for every worker still starting, at each spawn and when a child wakes the
   /// spawn slots (a reaped worker's own is collected at its reap): in a burst, a child's memory
   /// serves another a few spawns later.
   void sweep_started();
+  /// sweep_started() in a moment, again until no child is starting (processes_starting.cc).
+  void sweep_later();
 
   asio::io_context& io_;
   daemon::HostEvents* events_ = nullptr;
@@ -105,10 +108,12 @@ class Processes {
   std::unordered_map<pid_t, daemon::WorkerHandle> by_pid_;
   daemon::WorkerHandle next_handle_ = 1;
   std::vector<daemon::WorkerHandle> starting_;  // workers whose child may run in its memory
-  asio::posix::stream_descriptor slots_io_;     // the spawn slots' eventfd
-  os::UniqueFd devnull_;                        // every worker's stdin
-  os::NotifyDir notify_dir_;                    // the previous master's after a live upgrade
-  SpawnSpare spare_;                            // the next spawn's socket and pipes, made ahead
+  asio::steady_timer sweep_;                    // armed while starting_ has any (sweep_later)
+  bool sweep_armed_ = false;
+  asio::posix::stream_descriptor slots_io_;  // the spawn slots' eventfd
+  os::UniqueFd devnull_;                     // every worker's stdin
+  os::NotifyDir notify_dir_;                 // the previous master's after a live upgrade
+  SpawnSpare spare_;                         // the next spawn's socket and pipes, made ahead
   unsigned self_uid_;
   std::optional<os::CgroupTree> cgroup_tree_;
   std::string cgroup_mode_;

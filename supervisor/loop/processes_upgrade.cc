@@ -27,7 +27,7 @@ daemon::HandedWorker Processes::hand_over(WorkerHandle handle) const {
   const Worker& worker = workers_.at(handle);
   daemon::HandedWorker out;
   out.pid = worker.pid;
-  out.notify_fd = worker.notify ? worker.notify->native_handle() : -1;
+  out.notify_fd = worker.notify.get();
   out.notify_path = worker.notify_path;
   std::tie(out.out_fd, out.err_fd) = output_.fds_of(handle);
   if (const auto tree = trees_.find(worker.pid); tree != trees_.end()) {
@@ -68,11 +68,10 @@ WorkerHandle Processes::adopt(const daemon::HandedWorker& handed) {
   worker.pid = handed.pid;
   worker.pidfd = std::move(pidfd);
   worker.notify_path = handed.notify_path;
-  worker.notify =
-      std::make_shared<DatagramSocket>(io_, asio::local::datagram_protocol(), handed.notify_fd);
+  worker.notify.reset(handed.notify_fd);
   by_pid_[handed.pid] = handle;
   if (cgroup) trees_[handed.pid] = cgroup;
-  watch_notify(handle, worker.notify);
+  watch_notify(handle);
   OutputPipes::Pipes pipes;
   pipes.out_read.reset(handed.out_fd);
   pipes.err_read.reset(handed.err_fd);

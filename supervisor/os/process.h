@@ -55,6 +55,7 @@ bool transient_error(int error);
 /// it for the next child (a few are kept) or unmaps it, leaving nothing behind in the heap.
 class ChildMemory {
  public:
+  static constexpr std::size_t kStackSize = 64 * 1024;
   ChildMemory() = default;
   explicit ChildMemory(std::size_t data_bytes);  // throws std::system_error
   ChildMemory(ChildMemory&& other) noexcept { *this = std::move(other); }
@@ -69,6 +70,10 @@ class ChildMemory {
   char* base_ = nullptr;
   std::size_t size_ = 0;
 };
+
+/// Unmaps the memories kept for the next children: once a burst of spawns is over, the pages
+/// they were touched in go back to the kernel (a later spawn maps one again).
+void release_spare_child_memory();
 
 struct Child {
   pid_t pid = 0;

@@ -82,4 +82,6 @@ void make_private_dir(const std::string& path, unsigned uid, unsigned gid) {
 
 void trim_memory() { malloc_trim(0); }
 
+void fix_mmap_threshold() { mallopt(M_MMAP_THRESHOLD, 128 * 1024); }
+
 }  // namespace clusterd::os

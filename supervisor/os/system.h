@@ -24,5 +24,10 @@ bool stderr_is_journal();
 void make_private_dir(const std::string& path, unsigned uid, unsigned gid);
 /// Hands freed heap pages back to the kernel (after a large reply).
 void trim_memory();
+/// Blocks of 128 KiB and more come from mmap and go back to the kernel when freed, always. glibc's
+/// default raises that threshold to the largest such block freed so far (a status reply of 1,024
+/// workers), and from then on serves those blocks from the heap, where the holes they leave
+/// between the lasting small blocks keep their pages (~0.25 MiB at 1,024 workers).
+void fix_mmap_threshold();
 
 }  // namespace clusterd::os
