@@ -78,7 +78,8 @@ struct ReadyProbe {
   std::string method;    // http: "GET", "HEAD", ...; empty for tcp
   std::string path;      // http: "/healthz"
   std::string listener;  // the port_per_worker listener probed (resolved by the parser)
-  Duration interval = std::chrono::milliseconds(250);  // between tries; also each try's limit
+  Duration interval =
+      std::chrono::milliseconds(250);  // between tries; each try ends within 9/10 of it
   friend bool operator==(const ReadyProbe&, const ReadyProbe&) = default;
 };
 /// `min_ready` of an app with `ready: exec` that does not set it.

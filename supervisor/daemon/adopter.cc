@@ -171,7 +171,9 @@ void Adopter::take_over(const std::vector<HandedMadeSocket>& handed) {
   for (const HandedMadeSocket& h : handed) {
     const auto address = config::parse_address(h.address);
     if (!address.value) throw std::runtime_error("adopt: all: bad address " + h.address);
-    const std::string mismatch = host_.socket_mismatch(h.fd, *address.value, false);
+    // A worker may have shut the shared socket down (shutdown() of a listening socket): it is
+    // still the app's, and the upgrade goes on.
+    const std::string mismatch = host_.socket_mismatch(h.fd, *address.value, true);
     if (!mismatch.empty()) {
       throw std::runtime_error("adopt: all: fd " + std::to_string(h.fd) + " is not the socket of " +
                                h.address + ": " + mismatch);

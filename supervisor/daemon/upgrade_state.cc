@@ -47,8 +47,10 @@ json worker_json(const HandedLaneWorker& w) {
          {"out_fd", w.host.out_fd},
          {"err_fd", w.host.err_fd},
          {"cgroup_path", w.host.cgroup_path},
-         {"memory_events", w.host.memory_events},
-         {"adopt_fd", w.host.adopt_fd}};
+         {"memory_events", w.host.memory_events}};
+  // Only when used: a master that does not know it refuses a state that has it, which is right
+  // for a worker under adoption and needless for the others.
+  if (w.host.adopt_fd >= 0) j["adopt_fd"] = w.host.adopt_fd;
   if (w.cgroup_id) j["cgroup_id"] = *w.cgroup_id;
   return j;
 }
@@ -135,8 +137,7 @@ json daemon_json(const UpgradeState& s) {
                                 {"listeners", g.listeners}});
   }
   for (const HandedLaneWorker& w : s.workers) j["workers"].push_back(worker_json(w));
-  j["made_sockets"] = json::array();
-  for (const HandedMadeSocket& m : s.made_sockets) {
+  for (const HandedMadeSocket& m : s.made_sockets) {  // only when `adopt: all` made some
     j["made_sockets"].push_back({{"app", m.app}, {"address", m.address}, {"fd", m.fd}});
   }
   for (const HandedTimer& t : s.timers) j["timers"].push_back(timer_json(t));

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <system_error>
 
+#include "supervisor/loop/guard.h"
+
 namespace clusterd::loop {
 
 namespace {
@@ -39,7 +41,9 @@ void EpollSet::wait() {
     if (ec) return;  // closed
     std::array<epoll_event, kEventsPerWake> events;
     const int n = epoll_wait(epoll_.native_handle(), events.data(), kEventsPerWake, 0);
-    for (int i = 0; i < n; ++i) ready_(events[i].data.u64);
+    for (int i = 0; i < n; ++i) {
+      guard("a pipe or notify socket became readable", [&] { ready_(events[i].data.u64); });
+    }
     wait();
   });
 }

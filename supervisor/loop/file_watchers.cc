@@ -40,7 +40,15 @@ unsigned FileWatchers::watch(std::size_t app, const std::vector<std::string>& pa
   return count;
 }
 
-void FileWatchers::unwatch(std::size_t app) { watches_.erase(app); }
+// The pending wait holds the watch too: cancelled, its handler runs (with an error) and lets go,
+// so the inotify instance closes now, not at its next event (which a quiet tree never has).
+void FileWatchers::unwatch(std::size_t app) {
+  const auto it = watches_.find(app);
+  if (it == watches_.end()) return;
+  std::error_code ignored;
+  it->second->stream.cancel(ignored);
+  watches_.erase(it);
+}
 
 // Each kind of failure once per app: a tree past the inotify limit fails for every directory.
 void FileWatchers::say_troubles(Watch& watch) {

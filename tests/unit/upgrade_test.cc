@@ -60,6 +60,10 @@ TEST_CASE("upgrade: the new master holds exactly what the old one handed over") 
   old.request(R"({"cmd":"reload","wait":false})");
   REQUIRE(old.web().rollout);
   const daemon::UpgradeState state = hand_over(old);
+  // Without socket adoption, the state names none of its fields: a master that does not know
+  // them can still take this one.
+  CHECK(old.host.exec_state.find("adopt_fd") == std::string::npos);
+  CHECK(old.host.exec_state.find("made_sockets") == std::string::npos);
   CHECK(state.apps.size() == 1);
   CHECK(state.workers.size() == old.alive().size());
   CHECK(state.texts.size() == 2);  // the running config's and the rolled-to one's
