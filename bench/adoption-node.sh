@@ -25,7 +25,6 @@ const server = http.createServer((req, res) => res.end(`hello from ${process.pid
 // Told by the config: fd 3 (clusterd passes it either way), or the port, bound under adoption.
 server.listen(process.env.TAKE === 'fd3' ? {fd: 3} : Number(process.env.PORT));
 JS
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 run() {  # run fd3|adopted: requests/s
   local kind=$1 port adopt=false
   port=$(port)
@@ -51,7 +50,7 @@ YAML
   done
   wrk -t2 -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$port/" >"$T/wrk" 2>&1
   kill -TERM "$DAEMON"; wait "$DAEMON" || true; DAEMON=""
-  awk '/Requests\/sec/ {print int($2)}' "$T/wrk"
+  wrk_rate "$T/wrk"
 }
 fd3=() adopted=() ratios=()
 for _ in $(seq "$RUNS"); do

@@ -41,3 +41,12 @@ apps:
 YAML
   } >"$1"
 }
+
+# port: a port of 127.0.0.1 nobody listens on right now.
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# wrk_errors WRK_OUTPUT: failed requests (socket errors + non-2xx); wrk_rate WRK_OUTPUT: requests/s.
+wrk_errors() {
+  awk '/Socket errors/ {gsub(",",""); n += $4 + $6 + $8 + $10} /Non-2xx/ {n += $5} END {print n + 0}' "$1"
+}
+wrk_rate() { awk '/Requests\/sec/ {print int($2)}' "$1"; }

@@ -45,11 +45,6 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 JS
 cp "$ROOT/config/examples/recipes/server.js" "$T/drain.js"
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-errors() {  # errors WRK_OUTPUT: socket errors + non-2xx
-  awk '/Socket errors/ {gsub(",",""); n += $4 + $6 + $8 + $10} /Non-2xx/ {n += $5} END {print n + 0}' "$1"
-}
-rate() { awk '/Requests\/sec/ {print int($2)}' "$1"; }
 answers() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/" 2>/dev/null | grep -q 200; }
 wait_answers() {
   for _ in $(seq 300); do answers "$1" && return 0; sleep 0.05; done
@@ -109,8 +104,8 @@ for round in $(seq "$ROUNDS"); do
       "clusterd plain") run_clusterd "$T/plain.js" ;;
       "clusterd drain") run_clusterd "$T/drain.js" ;;
     esac
-    rates[$row]+="$(rate "$T/wrk") "
-    fails[$row]+="$(errors "$T/wrk") "
+    rates[$row]+="$(wrk_rate "$T/wrk") "
+    fails[$row]+="$(wrk_errors "$T/wrk") "
   done
 done
 echo "machine: $(machine); node $(node --version), pm2 $("$PM2" --version 2>/dev/null | tail -1)"

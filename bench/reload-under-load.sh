@@ -12,11 +12,7 @@ RELOADS=${RELOADS:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-8}
 SLOW_LOG_DIR=${SLOW_LOG_DIR:-/tmp}
 slow=()
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-errors() {  # errors WRK_OUTPUT: socket errors + non-2xx
-  awk '/Socket errors/ {gsub(",",""); n += $4 + $6 + $8 + $10} /Non-2xx/ {n += $5} END {print n + 0}' "$1"
-}
 echo "machine: $(machine); $RELOADS reloads in ${SECONDS_PER_RUN}s of load per row"
 printf '%-10s %-8s %-10s %-14s %-12s %-12s %-22s\n' mode workers clients "requests/s" failed "reload p50" "reload max"
 for mode in ${MODES:-shared reuseport worker}; do
@@ -61,8 +57,8 @@ YAML
       done
       wait "$wrk_pid"
       sorted=($(printf '%s\n' "${durations[@]}" | sort -n))
-      rps=$(awk '/Requests\/sec/ {print int($2)}' "$T/wrk")
-      printf '%-10s %-8s %-10s %-14s %-12s %-12s %-22s\n' "$mode" "$n" "$clients" "$rps" "$(errors "$T/wrk")" \
+      rps=$(wrk_rate "$T/wrk")
+      printf '%-10s %-8s %-10s %-14s %-12s %-12s %-22s\n' "$mode" "$n" "$clients" "$rps" "$(wrk_errors "$T/wrk")" \
         "${sorted[$(( ${#sorted[@]} / 2 ))]} ms" "${sorted[-1]} ms"
       kill -TERM "$DAEMON"; wait "$DAEMON" || true; DAEMON=""
     done

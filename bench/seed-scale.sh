@@ -25,7 +25,6 @@ command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk"; exit 1
 PY=/usr/bin/python3
 $PY -c 'import prometheus_client' 2>/dev/null || { echo "python3-prometheus-client not found"; exit 1; }
 echo "machine: $(machine)"
-port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ctl() { "$BUILD/clusterctl" -s "$T/ctl.sock" "$@"; }
 ready_is() { ctl status --json 2>/dev/null | $PY 2>/dev/null -c 'import json,sys; a=json.load(sys.stdin)["apps"][0]; sys.exit(0 if a["ready"]==int(sys.argv[1]) else 1)' "$1"; }
 wait_ready() { for _ in $(seq 3000); do ready_is "$1" && return 0; sleep 0.05; done; echo "not $1 ready: $(tail -3 "$T/log")"; exit 1; }
