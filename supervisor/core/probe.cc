@@ -51,7 +51,7 @@ std::string probe_request(const config::AppSpec& spec, const config::Address& ta
 ProbeResult judge_probe(const config::AppSpec& spec, const ProbeReply& reply) {
   const std::string what =
       spec.ready == config::ReadyMode::Http ? spec.probe.method + " " + spec.probe.path : "tcp";
-  const std::string limit = std::to_string(spec.probe.interval.count()) + "ms";
+  const std::string limit = std::to_string(probe_limit(spec).count()) + "ms";
   switch (reply.kind) {
     case ProbeReply::Kind::Connected:
       return {true, {}};
@@ -72,6 +72,10 @@ ProbeResult judge_probe(const config::AppSpec& spec, const ProbeReply& reply) {
   if (!status) return {false, what + ": not an HTTP status line: \"" + shown(reply.head) + "\""};
   if (*status >= 200 && *status < 400) return {true, {}};
   return {false, what + ": " + std::to_string(*status)};
+}
+
+config::Duration probe_limit(const config::AppSpec& spec) {
+  return spec.probe.interval - spec.probe.interval / 10;
 }
 
 }  // namespace clusterd::core

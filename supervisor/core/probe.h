@@ -36,6 +36,11 @@ std::optional<config::Address> probe_target(const config::AppSpec& spec, unsigne
 /// ready: http: `METHOD PATH HTTP/1.1`, Host, Connection: close; empty for tcp.
 std::string probe_request(const config::AppSpec& spec, const config::Address& target);
 
+/// How long one try may take (connect, request, the status line): 9/10 of the interval, so that
+/// it ends, and says how, before the lane's timer asks for the next try. A server that accepts
+/// and never answers is reported as such instead of being cut off by the next try.
+config::Duration probe_limit(const config::AppSpec& spec);
+
 /// Ready (tcp: connected; http: a 2xx or 3xx status line), or why not: "connect: Connection
 /// refused", "GET /healthz: 503", "GET /healthz: no answer within 250ms".
 ProbeResult judge_probe(const config::AppSpec& spec, const ProbeReply& reply);

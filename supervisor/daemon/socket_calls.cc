@@ -49,10 +49,8 @@ void Daemon::probe(core::LaneId id) {
     spdlog::warn("{}: no address to probe (the port would pass 65535)", lifecycle_.label(id));
     return;
   }
-  // A try ends, and says how, a little before the lane's timer asks for the next one: a server
-  // that accepts and never answers is reported as such, not cut off by the next try.
-  const auto limit = spec.probe.interval - spec.probe.interval / 10;
-  host_.probes.probe(*handle, {*target, core::probe_request(spec, *target), limit});
+  host_.probes.probe(*handle,
+                     {*target, core::probe_request(spec, *target), core::probe_limit(spec)});
 }
 
 void Daemon::on_probe(WorkerHandle worker, const core::ProbeReply& reply) {

@@ -161,8 +161,8 @@ TEST_CASE("what a try means") {
   CHECK(judge(K::Answered, "", "HTTP/1.1 2000 OK\r\n") ==
         "GET /healthz: not an HTTP status line: \"HTTP/1.1 2000 OK??\"");
   CHECK(judge(K::ConnectFailed, "Connection refused", "") == "connect: Connection refused");
-  CHECK(judge(K::ConnectTimeout, "", "") == "connect: no answer within 250ms");
-  CHECK(judge(K::NoAnswer, "", "") == "GET /healthz: no status line within 250ms");
+  CHECK(judge(K::ConnectTimeout, "", "") == "connect: no answer within 225ms");
+  CHECK(judge(K::NoAnswer, "", "") == "GET /healthz: no status line within 225ms");
   CHECK(judge(K::IoFailed, "read: Connection reset by peer", "") ==
         "GET /healthz: read: Connection reset by peer");
   const config::AppSpec tcp = probed_spec(config::ReadyMode::Tcp);
