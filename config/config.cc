@@ -50,6 +50,18 @@ const char* to_string(ReadyMode mode) {
   return "?";
 }
 
+const char* to_string(RestartPolicy policy) {
+  switch (policy) {
+    case RestartPolicy::Always:
+      return "always";
+    case RestartPolicy::OnFailure:
+      return "on-failure";
+    case RestartPolicy::Never:
+      return "never";
+  }
+  return "?";
+}
+
 const char* to_string(LogSpec::Mode mode) {
   switch (mode) {
     case LogSpec::Mode::Auto:

@@ -300,7 +300,9 @@ bool uses_adoption(const AppSpec& app);
 const char* to_string(LogSpec::Mode mode);
 /// "shared", "reuseport", "worker".
 const char* to_string(ListenMode mode);
-/// "exec", "notify", "listen", "fd".
+/// "exec", "notify", "listen", "fd", "http", "tcp".
 const char* to_string(ReadyMode mode);
+/// "always", "on-failure", "never".
+const char* to_string(RestartPolicy policy);
 
 }  // namespace clusterd::config

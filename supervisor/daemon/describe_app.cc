@@ -13,18 +13,6 @@ std::string duration(config::Duration d) {
   return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms";
 }
 
-const char* restart_name(config::RestartPolicy policy) {
-  switch (policy) {
-    case config::RestartPolicy::Always:
-      return "always";
-    case config::RestartPolicy::OnFailure:
-      return "on-failure";
-    case config::RestartPolicy::Never:
-      return "never";
-  }
-  return "?";
-}
-
 std::string address_text(const config::Address& a) {
   if (!a.text.empty()) return a.text;
   if (a.family == config::Address::Family::Unix) return "unix:" + a.path;
@@ -49,7 +37,7 @@ std::vector<std::pair<std::string, std::string>> spec_fields(const config::AppSp
       {"ready", config::to_string(spec.ready)},
       {"ready_timeout", duration(spec.ready_timeout)},
       {"min_ready", duration(spec.min_ready)},
-      {"restart", restart_name(spec.restart)},
+      {"restart", config::to_string(spec.restart)},
       {"stop_signal", core::signal_name(spec.stop_signal)},
       {"stop_timeout", duration(spec.stop_timeout)},
       {"instances", std::to_string(status.instances)},
