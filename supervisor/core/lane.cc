@@ -139,7 +139,7 @@ void Lane::handle(const Ready&, Step& s) {
 
 bool Lane::probing(const Step& s) const {
   return config::probed(s.spec.ready) && r_.state == LaneState::Starting && r_.worker &&
-         !r_.worker->settling;
+         !r_.worker->settling && !r_.worker->killed;
 }
 
 void Lane::probe(Step& s) {

@@ -125,6 +125,9 @@ TEST_CASE("a probe that never succeeds ends in the ready timeout with its last f
         "no successful probe (ready: http) within 2000ms (last: GET /healthz: 503); sending "
         "SIGKILL");
   CHECK(p.probe_cancelled());
+  // The SIGKILL resets a try still under way; that is the kill's doing, not the worker's answer.
+  p.feed(core::ProbeResult{false, "GET /healthz: read: Connection reset by peer"});
+  CHECK(p.last.empty());
   p.feed(core::Exited{core::ExitStatus::signaled(9)});
   REQUIRE(p.lane.last_exit());
   CHECK(p.lane.last_exit()->to_string() ==
