@@ -47,6 +47,9 @@ struct ListenerSpec {
   // `port_per_worker: true` (mode worker, TCP): worker N gets the address with port + N
   // (worker_address()), PM2's increment_var; the port range is the app's instances.
   bool port_per_worker = false;
+  // `port_env: NAME` (TCP): each worker gets its port in the variable NAME (with port_per_worker,
+  // worker N's port + N), for programs that read PORT instead of CLUSTER_LISTEN_<NAME>.
+  std::string port_env;
   int backlog = 4096;
   // unix: listeners only: the socket file's mode (default 0666, as a systemd .socket's
   // SocketMode=), owner and group (default: clusterd's).
@@ -57,6 +60,7 @@ struct ListenerSpec {
   Mark socket_owner_at;
   Mark adopt_at;
   Mark port_per_worker_at;
+  Mark port_env_at;
 };
 
 /// The address worker `worker_id` of a listener with port_per_worker binds: the port plus the

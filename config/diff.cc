@@ -15,11 +15,11 @@ bool same_address(const Address& a, const Address& b) {
 }
 
 bool same_listener(const ListenerSpec& a, const ListenerSpec& b) {
-  [[maybe_unused]] const auto& [name, address, mode, adopt, port_per_worker, backlog, socket_mode,
-                                socket_user, socket_group, at, socket_owner_at, adopt_at,
-                                port_per_worker_at] = a;
+  [[maybe_unused]] const auto& [name, address, mode, adopt, port_per_worker, port_env, backlog,
+                                socket_mode, socket_user, socket_group, at, socket_owner_at,
+                                adopt_at, port_per_worker_at, port_env_at] = a;
   return name == b.name && same_address(address, b.address) && mode == b.mode &&
-         port_per_worker == b.port_per_worker && backlog == b.backlog &&
+         port_per_worker == b.port_per_worker && port_env == b.port_env && backlog == b.backlog &&
          socket_mode == b.socket_mode && socket_user == b.socket_user &&
          socket_group == b.socket_group && adopt == b.adopt;
 }

@@ -53,6 +53,7 @@ Config Walker::walk(const YAML::Node& root) {
   }
   if (!have_apps) missing(root_at, "apps");
   port_ranges(config);
+  port_envs(config);
   if (!environment_.empty() && !environment_found_ && errors.empty()) environment_missing(config);
   if (config.metrics.address) {
     for (const Bound& b : bound_.all()) {

@@ -184,9 +184,10 @@ void Walker::listener(const Entry& e, AppSpec& app) {
   std::vector<Entry> socket_file;  // socket_mode, socket_user, socket_group
   if (e.value.IsScalar()) {
     address = e;
-  } else if (auto entries = map_entries(e.value, e.value_at, e.path,
-                                        {"address", "mode", "adopt", "backlog", "socket_mode",
-                                         "socket_user", "socket_group", "port_per_worker"})) {
+  } else if (auto entries =
+                 map_entries(e.value, e.value_at, e.path,
+                             {"address", "mode", "adopt", "backlog", "socket_mode", "socket_user",
+                              "socket_group", "port_per_worker", "port_env"})) {
     for (const Entry& k : *entries) {
       if (k.key == "address") {
         address = k;
@@ -205,6 +206,8 @@ void Walker::listener(const Entry& e, AppSpec& app) {
         if (auto n = integer(k, 1, 65535)) spec.backlog = static_cast<int>(*n);
       } else if (k.key == "port_per_worker") {
         port_per_worker(k, spec);
+      } else if (k.key == "port_env") {
+        port_env(k, spec);
       } else {
         socket_file.push_back(k);
         socket_key(k, spec);
@@ -238,6 +241,7 @@ void Walker::listener(const Entry& e, AppSpec& app) {
           "shared or reuseport");
   }
   if (spec.port_per_worker) port_per_worker_fits(spec, join(e.path, "port_per_worker"));
+  if (!spec.port_env.empty()) port_env_fits(spec, join(e.path, "port_env"));
   if (const Bound* b = bound_.conflict(spec.address)) {
     std::string where = b->path + " at line " + std::to_string(b->at.line);
     if (b->address.text == spec.address.text) {

@@ -1,6 +1,7 @@
 // `ready:` (a mode, or a probe of each worker's own port) and what a probe needs: a listener with
 // `port_per_worker`, whose ports must fit below 65536 and clear every other listener's.
 #include <algorithm>
+#include <cctype>
 #include <tuple>
 
 #include "config/values.h"
@@ -215,6 +216,65 @@ void Walker::port_ranges(const Config& config) {
                 ports + " overlap " + o.address.text +
                     (o.port_per_worker ? " (port_per_worker)" : "") + " of apps." + other_app.name +
                     ".listen." + o.name + " at line " + std::to_string(o.at.line));
+        }
+      }
+    }
+  }
+}
+
+// `port_env: NAME`: a variable name a shell could set, and none of the contract's own.
+void Walker::port_env(const Entry& k, ListenerSpec& spec) {
+  spec.port_env_at = k.value_at;
+  const std::optional<std::string> name = string(k);
+  if (!name) return;
+  const bool valid =
+      std::isalpha(static_cast<unsigned char>(name->front())) != 0 || name->front() == '_';
+  if (!valid || name->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                        "0123456789_") != std::string::npos) {
+    error(k.value_at, k.path,
+          "expected a variable name (letters, digits and _, not starting with a digit); got " +
+              quoted(*name));
+    return;
+  }
+  if (name->rfind("CLUSTER_", 0) == 0 || *name == "LISTEN_PID" || *name == "LISTEN_FDS" ||
+      *name == "LISTEN_FDNAMES" || *name == "NOTIFY_SOCKET" || *name == "WATCHDOG_USEC" ||
+      *name == "WATCHDOG_PID") {
+    error(k.value_at, k.path,
+          *name + " is one of the variables clusterd sets itself; pick another");
+    return;
+  }
+  spec.port_env = *name;
+}
+
+// port_env: a port to tell, so a TCP address with a port of its own.
+void Walker::port_env_fits(const ListenerSpec& spec, const std::string& path) {
+  if (spec.address.family == Address::Family::Unix) {
+    error(spec.port_env_at, path,
+          "needs a TCP address (" + spec.address.text + " is a unix socket)");
+  } else if (spec.address.port == 0) {
+    error(spec.port_env_at, path, "needs a port other than 0 (" + spec.address.text + ")");
+  }
+}
+
+// One listener per variable, and not a variable of the app's env: as either would replace the
+// other, the config says which it means.
+void Walker::port_envs(const Config& config) {
+  for (const AppSpec& app : config.apps) {
+    for (std::size_t i = 0; i < app.listeners.size(); ++i) {
+      const ListenerSpec& l = app.listeners[i];
+      if (l.port_env.empty()) continue;
+      const std::string path = "apps." + app.name + ".listen." + l.name + ".port_env";
+      for (std::size_t j = 0; j < i; ++j) {
+        if (app.listeners[j].port_env == l.port_env) {
+          error(l.port_env_at, path,
+                l.port_env + " is already the port of listener " + app.listeners[j].name);
+        }
+      }
+      for (const auto& [name, value] : app.env) {
+        if (name == l.port_env) {
+          error(l.port_env_at, path,
+                l.port_env + " is also set by apps." + app.name +
+                    ".env; the listener's port would replace it: remove one");
         }
       }
     }

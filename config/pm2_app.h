@@ -89,6 +89,7 @@ class AppImport {
   void watch();
   void logs();
   void identity_and_env();
+  void increment_var();
   std::string path_of(const std::string& path) const;  // relative -> from the cwd
 
   const YAML::Node& app_;

@@ -147,10 +147,6 @@ const std::map<std::string_view, std::string_view>& unsupported_keys() {
       {"force", "clusterd starts each app once, by its name"},
       {"source_map_support", "a Node option: pass --enable-source-maps in node_args"},
       {"instance_var", "each worker gets CLUSTER_WORKER_ID (0-based) instead"},
-      {"increment_var",
-       "the import makes no listener to give each worker a port of its own: add one with mode: "
-       "worker and port_per_worker: true (worker N gets the port + N in CLUSTER_LISTEN_<NAME>), "
-       "or read CLUSTER_WORKER_ID"},
       {"pmx", "PM2's monitoring agent: clusterctl status and metrics: instead"},
       {"automation", "PM2's monitoring agent: clusterctl status and metrics: instead"},
       {"treekill", "clusterd always signals the worker's whole process group"},
@@ -183,6 +179,7 @@ constexpr std::string_view kReadKeys[] = {
     "exec_mode",
     "wait_ready",
     "listen_timeout",
+    "increment_var",
     "kill_timeout",
     "autorestart",
     "stop_exit_codes",
@@ -246,6 +243,7 @@ std::optional<Out> AppImport::run() {
   watch();
   logs();
   identity_and_env();
+  increment_var();
   rest();
   return std::move(out_);
 }

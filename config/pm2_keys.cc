@@ -1,5 +1,6 @@
 // The PM2 import, key by key: what each ecosystem key of an app becomes (docs/from-pm2.md).
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 
 #include "config/cron.h"
@@ -430,6 +431,48 @@ void AppImport::identity_and_env() {
     if (!find("env")) out_.add("env", Out::map()).add("PORT", Out::quoted(*port));
     note("port", Kind::Mapped, "env: PORT=" + *port);
   }
+}
+
+// increment_var: NAME: PM2 gives instance N the value of env.NAME plus N. A listener of each
+// worker's own port does the same (port_per_worker, port_env: NAME), which a probe can then try;
+// the variable leaves the env maps, where the config would refuse it beside port_env.
+void AppImport::increment_var() {
+  const std::optional<std::string> var = text("increment_var");
+  if (!var) return;
+  std::optional<std::string> base;
+  for (std::size_t i = 0; i < out_.keys.size(); ++i) {
+    const std::string& key = out_.keys[i];
+    if (key != "env" && !key.starts_with("env_")) continue;
+    Out& vars = out_.values[i];
+    const auto it = std::find(vars.keys.begin(), vars.keys.end(), *var);
+    if (it == vars.keys.end()) continue;
+    const auto at = static_cast<std::size_t>(it - vars.keys.begin());
+    if (key == "env") base = vars.values[at].text;
+    vars.keys.erase(it);
+    vars.values.erase(vars.values.begin() + static_cast<std::ptrdiff_t>(at));
+  }
+  const bool valid_name =
+      !var->empty() && std::isdigit(static_cast<unsigned char>(var->front())) == 0 &&
+      var->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") ==
+          std::string::npos &&
+      !var->starts_with("CLUSTER_");
+  if (!valid_name || !base || !parse_integer(*base, 1, 65535).value) {
+    unsupported("increment_var",
+                !valid_name ? config::quoted(*var) + " is not a variable clusterd can set"
+                            : "needs env." + *var + " (or port:) to be the first port, 1-65535");
+    return;
+  }
+  std::string name;
+  for (const char c : *var) name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  Out listener = Out::map();
+  listener.add("address", Out::quoted("0.0.0.0:" + *base));
+  listener.add("mode", Out::plain("worker"));
+  listener.add("port_per_worker", Out::plain("true"));
+  listener.add("port_env", Out::plain(*var));
+  out_.add("listen", Out::map()).add(name, std::move(listener));
+  note("increment_var", Kind::Mapped,
+       "listen." + name + ": mode: worker, port_per_worker: true, port_env: " + *var + " (worker " +
+           "N gets " + *var + "=" + *base + " + N)");
 }
 
 }  // namespace clusterd::config::pm2

@@ -165,6 +165,9 @@ class Walker {
   void port_per_worker(const Entry& k, ListenerSpec& spec);
   void port_per_worker_fits(const ListenerSpec& spec, const std::string& path);
   void port_ranges(const Config& config);
+  void port_env(const Entry& k, ListenerSpec& spec);
+  void port_env_fits(const ListenerSpec& spec, const std::string& path);
+  void port_envs(const Config& config);
   // parse_logs.cc
   void logs(const Entry& e, AppSpec& app);
   void metrics(const Entry& e, MetricsSpec& out);

@@ -66,6 +66,7 @@ std::vector<std::string> build_worker_env(const std::vector<std::string>& inheri
   }
   for (const auto& [name, value] : spec.identity) set(env, name, value);
   for (const auto& [name, value] : spec.app_env) set(env, name, value);
+  for (const auto& [name, port] : spec.port_env) set(env, name, port);
   set(env, "CLUSTER_APP", spec.app);
   set(env, "CLUSTER_WORKER_ID", std::to_string(spec.worker_id));
   set(env, "CLUSTER_WORKERS", std::to_string(spec.workers));

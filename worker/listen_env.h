@@ -1,6 +1,7 @@
 // The environment a worker sees (DESIGN.md, "Worker environment"): what it inherits of the master's
 // own environment (inherited_env()) minus anything that describes the master's sockets, then the
-// identity of `user:` (HOME, USER, LOGNAME, SHELL), then the app's `env`, then the contract
+// identity of `user:` (HOME, USER, LOGNAME, SHELL), then the app's `env`, then each listener's
+// `port_env` (PORT=8001), then the contract
 // variables, which always win: CLUSTER_APP, CLUSTER_WORKER_ID, CLUSTER_WORKERS, CLUSTER_INSTANCE,
 // LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID, NOTIFY_SOCKET and CLUSTER_LISTEN_<NAME>. Pure.
 #pragma once
@@ -31,6 +32,7 @@ struct WorkerEnvSpec {
   std::string notify_socket;                                       // empty = not set
   std::vector<std::pair<std::string, std::string>> identity;       // HOME, USER, ... of `user:`
   std::vector<std::pair<std::string, std::string>> app_env;        // the app's `env`
+  std::vector<std::pair<std::string, std::string>> port_env;  // a listener's port_env, its port
 };
 
 /// The LISTEN_PID entry is written as this prefix followed by kListenPidDigits placeholder

@@ -40,6 +40,28 @@ std::string own_address(const config::ListenerSpec& listener, unsigned index) {
   }
   return own->text;
 }
+// The generation's listeners for slot `index`: a master's socket at the next fd (LISTEN_FDNAMES),
+// or the address a worker binds itself (CLUSTER_LISTEN_<NAME>); and each one's port_env.
+void place_listeners(const Generation& gen, unsigned index, SpawnRequest& request,
+                     worker::WorkerEnvSpec& env) {
+  for (const std::shared_ptr<Listener>& listener : gen.listeners) {
+    if (!listener->spec.port_env.empty()) {
+      const std::optional<config::Address> own = config::worker_address(listener->spec, index);
+      if (own) env.port_env.emplace_back(listener->spec.port_env, std::to_string(own->port));
+    }
+    if (listener->spec.mode == config::ListenMode::Worker) {
+      env.worker_listen.emplace_back(listener->spec.name, own_address(listener->spec, index));
+      continue;
+    }
+    const std::size_t which = listener->spec.mode == config::ListenMode::ReusePort ? index : 0;
+    if (which >= listener->fds.size() || !listener->fds[which]) {
+      throw std::runtime_error("listener " + listener->spec.name + " has no socket for slot " +
+                               std::to_string(index));
+    }
+    request.fds.push_back(listener->fds[which].get());
+    env.fd_names.push_back(listener->spec.name);
+  }
+}
 }  // namespace
 
 SpawnRequest spawn_request(const config::AppSpec& spec, const Generation& gen, unsigned index,
@@ -59,19 +81,7 @@ SpawnRequest spawn_request(const config::AppSpec& spec, const Generation& gen, u
         std::to_string(
             std::chrono::duration_cast<std::chrono::microseconds>(*spec.watchdog).count()));
   }
-  for (const std::shared_ptr<Listener>& listener : gen.listeners) {
-    if (listener->spec.mode == config::ListenMode::Worker) {
-      env.worker_listen.emplace_back(listener->spec.name, own_address(listener->spec, index));
-      continue;
-    }
-    const std::size_t which = listener->spec.mode == config::ListenMode::ReusePort ? index : 0;
-    if (which >= listener->fds.size() || !listener->fds[which]) {
-      throw std::runtime_error("listener " + listener->spec.name + " has no socket for slot " +
-                               std::to_string(index));
-    }
-    request.fds.push_back(listener->fds[which].get());
-    env.fd_names.push_back(listener->spec.name);
-  }
+  place_listeners(gen, index, request, env);
   // With `user:`, the worker starts from a clean environment unless the config says otherwise,
   // and HOME, USER, LOGNAME and SHELL are the user's, not the master's.
   worker::Inherit inherit = worker::Inherit::All;

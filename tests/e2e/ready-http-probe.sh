@@ -4,24 +4,6 @@
 # starting, whatever the worker does. A deploy whose /healthz never answers 200 is rolled back,
 # and `clusterctl reload` exits non-zero naming what the probe last got.
 source "$(dirname "$0")/lib/common.sh"
-# free_ports N: the first of N consecutive ports that were all free a moment ago.
-free_ports() {
-  python3 - "$1" <<'PY'
-import socket, sys
-n = int(sys.argv[1])
-for _ in range(200):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); base = s.getsockname()[1]; s.close()
-    if base + n > 65535: continue
-    held = []
-    try:
-        for p in range(base, base + n):
-            t = socket.socket(); t.bind(("127.0.0.1", p)); held.append(t)
-        print(base); break
-    except OSError: pass
-    finally:
-        for t in held: t.close()
-PY
-}
 BASE=$(free_ports 2)
 NEXT=$(free_ports 2)
 [[ -n $BASE && -n $NEXT ]] || fail "no two consecutive free ports"

@@ -410,7 +410,7 @@ TEST_CASE("malformed configs: one exact error each", "[config]") {
        "t.yaml:5:48: apps.web.listen.http.backlog: expected an integer from 1 to 65535, got '0'"},
       {app_with("    listen:\n      http: {address: \"127.0.0.1:80\", port: 80}\n"),
        "t.yaml:5:39: apps.web.listen.http.port: unknown key; expected one of address, mode, "
-       "adopt, backlog, socket_mode, socket_user, socket_group, port_per_worker"},
+       "adopt, backlog, socket_mode, socket_user, socket_group, port_per_worker, port_env"},
       {app_with("    listen:\n      http: {mode: shared}\n"),
        "t.yaml:5:7: apps.web.listen.http.address: required key is missing"},
       {app_with("    listen:\n      http: {address: [a]}\n"),

@@ -43,6 +43,7 @@ const std::map<std::string, std::string> kSamples = {
     {"interpreter_args", "--inspect"},
     {"cwd", "/srv/web"},
     {"instances", "4"},
+    {"increment_var", "PORT, port: 3000"},
     {"exec_mode", "cluster"},
     {"wait_ready", "true"},
     {"listen_timeout", "5000"},

@@ -242,6 +242,37 @@ TEST_CASE("import: readiness, restarts, schedule, watch and logs in fork mode", 
   parses(got.yaml);
 }
 
+TEST_CASE("import: increment_var is a listener of each worker's own port", "[pm2]") {
+  const Imported got = import(R"([
+    {"name":"a","script":"a.py","instances":3,"increment_var":"PORT",
+     "env":{"PORT":3000,"MODE":"x"},"env_production":{"PORT":8080}},
+    {"name":"b","script":"b.py","port":4000,"increment_var":"PORT"},
+    {"name":"c","script":"c.py","increment_var":"PORT"},
+    {"name":"d","script":"d.py","increment_var":"CLUSTER_X","env":{"CLUSTER_X":1}}])");
+  REQUIRE(got.errors.empty());
+  INFO(got.yaml);
+  CHECK(got.yaml.find("    env:\n      MODE: \"x\"\n") != std::string::npos);
+  CHECK(got.yaml.find("    listen:\n      port:\n        address: \"0.0.0.0:3000\"\n        mode: "
+                      "worker\n        port_per_worker: true\n        port_env: PORT\n") !=
+        std::string::npos);
+  CHECK(got.yaml.find("\"0.0.0.0:4000\"") != std::string::npos);
+  CHECK(got.yaml.find("PORT: \"3000\"") == std::string::npos);
+  CHECK(got.yaml.find("PORT: \"8080\"") == std::string::npos);
+  const Strings want = {
+      "a.increment_var: mapped to listen.port: mode: worker, port_per_worker: true, port_env: "
+      "PORT (worker N gets PORT=3000 + N)",
+      "b.increment_var: mapped to listen.port: mode: worker, port_per_worker: true, port_env: "
+      "PORT (worker N gets PORT=4000 + N)",
+      "c.increment_var: not supported: needs env.PORT (or port:) to be the first port, 1-65535",
+      "d.increment_var: not supported: 'CLUSTER_X' is not a variable clusterd can set",
+  };
+  for (const std::string& note : want) {
+    INFO(note);
+    CHECK(std::find(got.notes.begin(), got.notes.end(), note) != got.notes.end());
+  }
+  parses(got.yaml);
+}
+
 TEST_CASE("import: what has no equivalent is said, and the file's own keys too", "[pm2]") {
   const Imported got = import(R"({"apps":[{"name":"my app!","script":"a.js","vizion":false,
     "namespace":"x","frobnicate":1,"cron_restart":"*/5 * * * * *","stop_exit_codes":[0],

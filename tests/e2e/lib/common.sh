@@ -59,6 +59,25 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# free_ports N: the first of N consecutive ports that were all free a moment ago.
+free_ports() {
+  python3 - "$1" <<'PY'
+import socket, sys
+n = int(sys.argv[1])
+for _ in range(200):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); base = s.getsockname()[1]; s.close()
+    if base + n > 65535: continue
+    held = []
+    try:
+        for p in range(base, base + n):
+            t = socket.socket(); t.bind(("127.0.0.1", p)); held.append(t)
+        print(base); break
+    except OSError: pass
+    finally:
+        for t in held: t.close()
+PY
+}
+
 # wait_for DESCRIPTION COMMAND...: polls COMMAND every 20 ms until it succeeds (at most
 # WAIT_BOUND seconds).
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
