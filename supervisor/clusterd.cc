@@ -137,6 +137,7 @@ int take_over(const UpgradeOptions& upgrade, std::vector<std::string> argv) {
   try {
     // What the rehearsal checked: the same sealed document, decoded whole by this binary.
     state = daemon::decode_whole_upgrade_state(os::read_upgrade_state(upgrade.from));
+    state->taking_back = !upgrade.failed.empty();
     handed = state->fds();
   } catch (const std::exception& e) {
     why = e.what();
@@ -156,8 +157,8 @@ int take_over(const UpgradeOptions& upgrade, std::vector<std::string> argv) {
   daemon::Daemon* master = nullptr;
   try {
     // The config's `cgroups:` setting is not looked at: `taken` says where the workers' are.
-    const clusterd::loop::TakenOver taken{state->notify_dir, state->cgroup_root,
-                                          state->cgroup_mode};
+    const clusterd::loop::TakenOver taken{state->notify_dir, state->cgroup_root, state->cgroup_mode,
+                                          state->taking_back};
     host = new clusterd::loop::AsioHost(clusterd::control::socket_dir_of(state->control_socket), {},
                                         &taken);
     host->sd_notify("WATCHDOG=1");  // the previous binary's last ping was just before the exec

@@ -167,7 +167,7 @@ std::vector<HandedMadeSocket> Adopter::hand_over() const {
   return out;
 }
 
-void Adopter::take_over(const std::vector<HandedMadeSocket>& handed) {
+void Adopter::take_over(const std::vector<HandedMadeSocket>& handed, bool taking_back) {
   for (const HandedMadeSocket& h : handed) {
     const auto address = config::parse_address(h.address);
     if (!address.value) throw std::runtime_error("adopt: all: bad address " + h.address);
@@ -175,8 +175,10 @@ void Adopter::take_over(const std::vector<HandedMadeSocket>& handed) {
     // still the app's, and the upgrade goes on.
     const std::string mismatch = host_.socket_mismatch(h.fd, *address.value, true);
     if (!mismatch.empty()) {
-      throw std::runtime_error("adopt: all: fd " + std::to_string(h.fd) + " is not the socket of " +
-                               h.address + ": " + mismatch);
+      const std::string why = "adopt: all: fd " + std::to_string(h.fd) + " is not the socket of " +
+                              h.address + ": " + mismatch;
+      if (!taking_back) throw std::runtime_error(why);
+      spdlog::error("upgrade: taking the state back: {}; kept as it was", why);
     }
     made_[h.app].push_back({*address.value, h.fd, host_.socket_inode(h.fd)});
   }

@@ -48,7 +48,7 @@ class Adopter {
   /// A live upgrade: what was made, for the next master, which takes it. Throws when a socket
   /// handed over is not what it says (an address that does not parse, an fd bound elsewhere).
   std::vector<HandedMadeSocket> hand_over() const;
-  void take_over(const std::vector<HandedMadeSocket>& made);
+  void take_over(const std::vector<HandedMadeSocket>& made, bool taking_back = false);
 
  private:
   struct Made {

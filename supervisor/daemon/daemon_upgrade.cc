@@ -191,15 +191,18 @@ void Daemon::adopt_sockets(const UpgradeState& state) {
     for (const int fd : l.fds) {
       // A socket of a stopped app, a failed slot or one in a long backoff does not listen; the
       // listening vector says Unknown, and sync_listening() makes each one what it should be.
-      if (!host_.sockets.socket_mismatch(fd, listener->spec.address, true).empty()) {
-        throw std::runtime_error("listener " + listener->spec.name + ": fd " + std::to_string(fd) +
-                                 " is not its socket");
+      const std::string mismatch = host_.sockets.socket_mismatch(fd, listener->spec.address, true);
+      if (!mismatch.empty()) {
+        const std::string why = "listener " + listener->spec.name + ": fd " + std::to_string(fd) +
+                                " is not its socket (" + mismatch + ")";
+        if (!state.taking_back) throw std::runtime_error(why);
+        spdlog::error("upgrade: taking the state back: {}; kept as it was", why);
       }
       listener->fds.emplace_back(host_.sockets, fd);
     }
     listeners.push_back(std::move(listener));
   }
-  listeners_.adoption().take_over(state.made_sockets);
+  listeners_.adoption().take_over(state.made_sockets, state.taking_back);
   for (const HandedGeneration& g : state.generations) {
     Generation gen;
     gen.executable = g.executable;

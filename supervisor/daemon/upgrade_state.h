@@ -75,6 +75,10 @@ struct UpgradeState {
   std::string notify_dir;
   std::string cgroup_root;  // the workers' cgroups are under ROOT/workers; empty: none
   std::string cgroup_mode;  // as status shows it
+  // Not in the document: the previous binary takes its own state back after a failed take-over.
+  // A check of a handed fd that fails is then logged and the fd kept: exiting would leave every
+  // worker unsupervised, for a check the new binary already failed the same way.
+  bool taking_back = false;
 
   // The core. Each spec is named by its app and the text it was parsed from (texts[i]).
   bool stopping = false;

@@ -21,6 +21,9 @@ struct TakenOver {
   std::string notify_dir;   // the workers' notify sockets are there
   std::string cgroup_root;  // empty: no per-worker cgroups
   std::string cgroup_mode;
+  // The previous binary takes its own state back (UpgradeState::taking_back): a handed fd that
+  // fails its check is logged and left out, not fatal.
+  bool taking_back = false;
 };
 
 class AsioHost final : public daemon::Clock,

@@ -84,6 +84,7 @@ Processes::Processes(asio::io_context& io, const std::string& runtime_dir,
                                    : os::NotifyDir(notify_parent(runtime_dir))),
       spare_(io, notify_dir_),
       self_uid_(geteuid()) {
+  taking_back_ = taken != nullptr && taken->taking_back;
   if (taken == nullptr) {
     choose_cgroups(cgroups);
   } else if (!taken->cgroup_root.empty()) {

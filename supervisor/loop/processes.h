@@ -110,6 +110,7 @@ class Processes {
   std::vector<daemon::WorkerHandle> starting_;  // workers whose child may run in its memory
   asio::steady_timer sweep_;                    // armed while starting_ has any (sweep_later)
   bool sweep_armed_ = false;
+  bool taking_back_ = false;                 // TakenOver::taking_back
   asio::posix::stream_descriptor slots_io_;  // the spawn slots' eventfd
   os::UniqueFd devnull_;                     // every worker's stdin
   os::NotifyDir notify_dir_;                 // the previous master's after a live upgrade

@@ -46,22 +46,27 @@ WorkerHandle Processes::adopt(const daemon::HandedWorker& handed) {
     throw std::system_error(errno, std::system_category(),
                             "pidfd of worker pid " + std::to_string(handed.pid));
   }
+  // Taking its own state back, the previous binary keeps the worker, without what failed.
+  const auto refuse = [&](const std::string& why) {
+    const std::string what = "worker pid " + std::to_string(handed.pid) + ": " + why;
+    if (!taking_back_) throw std::runtime_error(what);
+    spdlog::error("upgrade: taking the state back: {}; the worker is kept without it", what);
+  };
   if (handed.notify_fd < 0 || handed.notify_path.rfind(notify_dir_.path() + "/", 0) != 0) {
-    throw std::runtime_error("worker pid " + std::to_string(handed.pid) +
-                             ": its notify socket is not in the notify directory");
+    refuse("its notify socket is not in the notify directory");
   }
-  if (handed.adopt_fd >= 0 && !os::is_filter_listener(handed.adopt_fd)) {
-    throw std::runtime_error("worker pid " + std::to_string(handed.pid) + ": fd " +
-                             std::to_string(handed.adopt_fd) +
-                             " is not a seccomp filter's listener");
+  int adopt_fd = handed.adopt_fd;
+  if (adopt_fd >= 0 && !os::is_filter_listener(adopt_fd)) {
+    refuse("fd " + std::to_string(adopt_fd) + " is not a seccomp filter's listener");
+    adopt_fd = -1;
   }
   std::shared_ptr<os::Cgroup> cgroup;
   if (!handed.cgroup_path.empty()) {
     if (!cgroup_tree_ || handed.cgroup_path.rfind(cgroup_tree_->root + "/workers/", 0) != 0) {
-      throw std::runtime_error("worker pid " + std::to_string(handed.pid) +
-                               ": its cgroup is not under this master's");
+      refuse("its cgroup is not under this master's");
+    } else {
+      cgroup = std::make_shared<os::Cgroup>(handed.cgroup_path);
     }
-    cgroup = std::make_shared<os::Cgroup>(handed.cgroup_path);
   }
   const WorkerHandle handle = next_handle_++;
   Worker& worker = workers_[handle];
@@ -80,7 +85,7 @@ WorkerHandle Processes::adopt(const daemon::HandedWorker& handed) {
   if (handed.memory_events && cgroup) start_memory_watch(handle, cgroup->path());
   // Its binds and listens come to this master now; a call it made during the exec waited in the
   // kernel for an answer, and gets it here.
-  if (handed.adopt_fd >= 0) adoption_.watch(handle, os::UniqueFd(handed.adopt_fd));
+  if (adopt_fd >= 0) adoption_.watch(handle, os::UniqueFd(adopt_fd));
   // The previous master's spare went with its exec: the first respawn finds one here too (made
   // for the master's uid; a worker of another user's makes its own).
   spare_.want(self_uid_, capture);

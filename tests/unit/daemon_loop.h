@@ -50,8 +50,10 @@ struct Loop {
   }
   /// The master a live upgrade made of `state` (what the previous one handed over), on a host
   /// whose clock reads `clock`.
-  Loop(daemon::UpgradeState state, core::TimePoint clock) {
+  Loop(daemon::UpgradeState state, core::TimePoint clock,
+       const std::function<void(test::FakeHost&)>& setup = {}) {
     if (std::getenv("CLUSTERD_TEST_LOG") == nullptr) spdlog::set_level(spdlog::level::off);
+    if (setup) setup(host);
     host.clock = clock;
     host.reserve_fds(state.fds());
     daemon = std::make_unique<daemon::Daemon>(host, std::move(state));

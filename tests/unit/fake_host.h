@@ -190,7 +190,10 @@ class FakeHost final : public daemon::Clock,
   }
   void set_reuseport(int) override {}
   std::uint16_t local_port(int) override { return 8080; }
-  std::string socket_mismatch(int, const config::Address&, bool) override { return {}; }
+  std::set<int> mismatched;  // fds whose check says they are not the socket named
+  std::string socket_mismatch(int fd, const config::Address&, bool) override {
+    return mismatched.count(fd) != 0 ? "not listening" : "";
+  }
   void remove_socket_file(const config::Address&) override {}
   int bind_adopted(const config::Address& address, int backlog, bool) override {
     return bind(address, backlog, false, {});

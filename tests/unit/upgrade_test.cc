@@ -87,6 +87,27 @@ TEST_CASE("upgrade: the new master holds exactly what the old one handed over") 
   CHECK(again.upgrades == 1);
 }
 
+TEST_CASE("upgrade: a handed fd that fails its check refuses a take-over, not a take-back") {
+  Loop old(web_config());
+  old.ready_all();
+  const daemon::UpgradeState state = hand_over(old);
+  REQUIRE(!state.listeners.empty());
+  REQUIRE(!state.listeners[0].fds.empty());
+  const int socket = state.listeners[0].fds[0];
+  const auto mismatch = [&](test::FakeHost& h) { h.mismatched.insert(socket); };
+  // The new binary refuses it whole: the previous one takes the state back.
+  CHECK_THROWS_WITH(Loop(state, old.host.clock, mismatch),
+                    Catch::Contains("listener http: fd " + std::to_string(socket) +
+                                    " is not its socket (not listening)"));
+  // The previous binary, taking its own state back, meets the same check: it says so and keeps
+  // supervising every worker, rather than exiting and leaving them to nobody.
+  daemon::UpgradeState back = state;
+  back.taking_back = true;
+  Loop kept(back, old.host.clock, mismatch);
+  CHECK(kept.host.adopted.size() == state.workers.size());
+  CHECK(kept.web().slots[0].current().state() == core::LaneState::Running);
+}
+
 TEST_CASE("upgrade: a rollout and a backoff started by the old master finish under the new one") {
   Loop old(kBusy);
   make_busy(old);
