@@ -194,8 +194,9 @@ void Supervisor::start_more(std::size_t a, TimePoint now, std::vector<SlotAction
     r.pending.pop_front();
     if (i >= app.slots.size()) continue;
     Slot& slot = app.slots[i];
-    const bool added = i >= r.first_added || has(r.restore, i);
-    if (!added && !slot.current().wanted() && slot.current().state() == LaneState::Idle) {
+    // A slot the reload added, or one a failed stop-first rollout emptied: it starts anyway.
+    const bool starts = i >= r.first_added || has(r.restore, i);
+    if (!starts && !slot.current().wanted() && slot.current().state() == LaneState::Idle) {
       // A stopped slot has nothing to replace: it starts with the new generation next time.
       slot.lanes[slot.active].assign(r.to, false);
       r.moved.push_back(i);
@@ -224,6 +225,10 @@ void Supervisor::start_vacated(std::size_t a, TimePoint now, std::vector<SlotAct
   Rollout& r = *app.rollout;
   for (std::size_t k = 0; k < r.vacating.size();) {
     const unsigned i = r.vacating[k];
+    if (i >= app.slots.size()) {
+      r.vacating.erase(r.vacating.begin() + static_cast<std::ptrdiff_t>(k));
+      continue;
+    }
     const Slot& slot = app.slots[i];
     if (slot.current().state() != LaneState::Idle) {
       ++k;
