@@ -6,15 +6,28 @@
 // and stop_timeout to drain. New workers are one-shot until promoted: the restart policy does not
 // restart them; the rollout decides.
 //
+// Stop-first (an app probed on each worker's own port): the old worker of the slot gets its
+// stop_signal first, and the new one starts once it has exited; the slot is down meanwhile,
+// which counts against `batch` like a starting worker, so the other slots keep serving.
+//
 // A new worker that exits or misses ready_timeout before it is promoted (or the canary dying
 // during canary_time) fails the rollout: every new worker still starting is stopped, and every
 // slot already moved is rolled back to the last good generation by the same procedure, so an app
-// never stays half old and half new.
+// never stays half old and half new. A slot stop-first emptied gets its old generation back the
+// same way, first.
 #include <algorithm>
 
 #include "supervisor/core/supervisor.h"
 
 namespace clusterd::core {
+
+namespace {
+bool has(const std::vector<unsigned>& slots, unsigned i) {
+  return std::find(slots.begin(), slots.end(), i) != slots.end();
+}
+}  // namespace
+
+bool stop_first(const config::AppSpec& spec) { return config::probed(spec.ready); }
 
 const char* to_string(Rollout::Phase phase) {
   switch (phase) {
@@ -97,6 +110,8 @@ void Supervisor::begin_rollout(std::size_t a, Rollout r, TimePoint now,
                                std::vector<SlotAction>& out) {
   AppState& app = apps_[a];
   r.total = r.pending.size();
+  const auto spec = app.specs.find(r.to);
+  r.stop_first = stop_first(spec == app.specs.end() ? app.spec : spec->second);
   std::string what;
   if (!r.purpose.empty()) {
     what = "replacing worker " + std::to_string(r.pending.empty() ? 0 : r.pending.front()) + " (" +
@@ -126,6 +141,8 @@ void Supervisor::advance(std::size_t a, TimePoint now, std::vector<SlotAction>& 
   AppState& app = apps_[a];
   if (!app.rollout) return;
   Rollout& r = *app.rollout;
+  start_vacated(a, now, out);
+  if (!app.rollout) return;
   // 1. Slots whose new worker is starting: promote the ready ones, fail on the dead ones.
   for (std::size_t k = 0; k < r.in_flight.size();) {
     const unsigned i = r.in_flight[k];
@@ -157,7 +174,7 @@ void Supervisor::advance(std::size_t a, TimePoint now, std::vector<SlotAction>& 
   start_more(a, now, out);
   if (!app.rollout) return;
   // 3. Draining once nothing is pending or starting; done once every replaced worker has exited.
-  if (!r.pending.empty() || !r.in_flight.empty()) return;
+  if (!r.pending.empty() || !r.in_flight.empty() || !r.vacating.empty()) return;
   if (r.phase != Rollout::Phase::Draining) enter_phase(a, Rollout::Phase::Draining);
   for (unsigned i : r.moved) {
     if (i < app.slots.size() && app.slots[i].other().state() != LaneState::Idle) return;
@@ -172,13 +189,14 @@ void Supervisor::start_more(std::size_t a, TimePoint now, std::vector<SlotAction
   if (r.phase != Rollout::Phase::Canary && r.phase != Rollout::Phase::Rolling) return;
   const unsigned batch =
       r.phase == Rollout::Phase::Canary ? 1 : std::max(1u, app.specs.at(r.to).rollout.batch);
-  while (r.in_flight.size() < batch && !r.pending.empty()) {
+  while (r.in_flight.size() + r.vacating.size() < batch && !r.pending.empty()) {
     const unsigned i = r.pending.front();
     r.pending.pop_front();
     if (i >= app.slots.size()) continue;
     Slot& slot = app.slots[i];
-    const bool added = i >= r.first_added;
-    if (!added && !slot.current().wanted() && slot.current().state() == LaneState::Idle) {
+    // A slot the reload added, or one a failed stop-first rollout emptied: it starts anyway.
+    const bool starts = i >= r.first_added || has(r.restore, i);
+    if (!starts && !slot.current().wanted() && slot.current().state() == LaneState::Idle) {
       // A stopped slot has nothing to replace: it starts with the new generation next time.
       slot.lanes[slot.active].assign(r.to, false);
       r.moved.push_back(i);
@@ -189,9 +207,37 @@ void Supervisor::start_more(std::size_t a, TimePoint now, std::vector<SlotAction
       r.pending.push_front(i);
       break;
     }
+    if (r.stop_first) {
+      r.vacating.push_back(i);
+      feed({a, i, slot.active}, StopRequested{}, now, out);
+      continue;
+    }
     r.in_flight.push_back(i);
     start_lane({a, i, lane}, r.to, true, now, out);
     if (!app.rollout) return;  // a synchronous failure ended it
+  }
+  start_vacated(a, now, out);
+}
+
+// Stop-first: the new worker of a slot starts once the old one is gone.
+void Supervisor::start_vacated(std::size_t a, TimePoint now, std::vector<SlotAction>& out) {
+  AppState& app = apps_[a];
+  Rollout& r = *app.rollout;
+  for (std::size_t k = 0; k < r.vacating.size();) {
+    const unsigned i = r.vacating[k];
+    if (i >= app.slots.size()) {
+      r.vacating.erase(r.vacating.begin() + static_cast<std::ptrdiff_t>(k));
+      continue;
+    }
+    const Slot& slot = app.slots[i];
+    if (slot.current().state() != LaneState::Idle) {
+      ++k;
+      continue;
+    }
+    r.vacating.erase(r.vacating.begin() + static_cast<std::ptrdiff_t>(k));
+    r.in_flight.push_back(i);
+    start_lane({a, i, 1 - slot.active}, r.to, true, now, out);
+    if (!app.rollout) return;
   }
 }
 
@@ -222,12 +268,23 @@ void Supervisor::roll_back(std::size_t a, unsigned i, const std::string& why, Ti
     reason += " (last STATUS: " + app.slots[i].other().status_text() + ")";
   }
   for (unsigned k : r.in_flight) feed({a, k, 1 - app.slots[k].active}, StopRequested{}, now, out);
+  // Stop-first: the slots whose old worker this rollout stopped, the failed one among them.
+  std::vector<unsigned> emptied;
+  if (r.stop_first) {
+    emptied = r.vacating;
+    emptied.insert(emptied.end(), r.in_flight.begin(), r.in_flight.end());
+  }
   if (r.rollback()) {
     app.last_rollout = RolloutResult{false, r.failure + "; rolling back failed too: " + reason +
                                                 "; slots may run mixed generations"};
     out.push_back(
         SlotAction{{a, 0, 0}, Notice{Notice::Kind::RolloutDone, app.last_rollout->message}});
     app.rollout.reset();
+    // Nothing is left empty: a slot it stopped runs its worker again, under the restart policy.
+    for (unsigned k : emptied) {
+      const LaneId id{a, k, app.slots[k].active};
+      if (k < app.instances) start_lane(id, lane(id).generation(), false, now, out);
+    }
     forget_unused_specs(app);
     return;
   }
@@ -242,6 +299,12 @@ void Supervisor::roll_back(std::size_t a, unsigned i, const std::string& why, Ti
   // The app keeps the instances it had: the slots the failed reload added go with it (stopped,
   // then retired), and those it removed, stopped at once, start again at the good generation.
   const unsigned keep = std::min(app.instances, r.old_instances);
+  for (unsigned k : emptied) {  // down now: first
+    if (k < keep && k < r.first_added) {
+      back.pending.push_back(k);
+      back.restore.push_back(k);
+    }
+  }
   for (auto it = r.moved.rbegin(); it != r.moved.rend(); ++it) {
     if (*it < keep && app.slots[*it].current().generation() == r.to) back.pending.push_back(*it);
   }
@@ -260,7 +323,10 @@ void Supervisor::finish(std::size_t a, std::vector<SlotAction>& out) {
   AppState& app = apps_[a];
   const Rollout& r = *app.rollout;
   if (r.rollback() && !r.purpose.empty()) {
-    app.last_rollout = RolloutResult{false, r.failure + "; the old worker keeps running"};
+    const std::string kept = r.restore.empty()
+                                 ? "; the old worker keeps running"
+                                 : "; the slot runs generation " + std::to_string(r.to) + " again";
+    app.last_rollout = RolloutResult{false, r.failure + kept};
   } else if (r.rollback()) {
     app.last_rollout =
         RolloutResult{false, r.failure + "; rolled back to generation " + std::to_string(r.to)};

@@ -164,6 +164,7 @@ class Supervisor {
   void enter_phase(std::size_t app, Rollout::Phase phase);
   void advance(std::size_t app, TimePoint now, std::vector<SlotAction>& out);
   void start_more(std::size_t app, TimePoint now, std::vector<SlotAction>& out);
+  void start_vacated(std::size_t app, TimePoint now, std::vector<SlotAction>& out);
   void promote(std::size_t app, unsigned index, TimePoint now, std::vector<SlotAction>& out);
   void roll_back(std::size_t app, unsigned index, const std::string& why, TimePoint now,
                  std::vector<SlotAction>& out);

@@ -122,7 +122,10 @@ json rollout_json(const core::Rollout& r) {
           {"old_instances_reason", r.old_instances_reason},
           {"total", r.total},
           {"failure", r.failure},
-          {"purpose", r.purpose}};
+          {"purpose", r.purpose},
+          {"stop_first", r.stop_first},
+          {"vacating", r.vacating},
+          {"restore", r.restore}};
 }
 
 core::Rollout rollout_of(const json& j) {
@@ -141,6 +144,10 @@ core::Rollout rollout_of(const json& j) {
   r.total = j.at("total").get<std::size_t>();
   r.failure = j.at("failure").get<std::string>();
   r.purpose = j.at("purpose").get<std::string>();
+  // A master from before stop-first rollouts wrote none of these: it rolled out start-first.
+  r.stop_first = j.value("stop_first", false);
+  if (j.contains("vacating")) r.vacating = j["vacating"].get<std::vector<unsigned>>();
+  if (j.contains("restore")) r.restore = j["restore"].get<std::vector<unsigned>>();
   return r;
 }
 
@@ -233,7 +240,15 @@ core::AppState app_of(const json& j, const Specs& specs) {
     }
     app.slots.push_back(std::move(slot));
   }
-  if (j.contains("rollout")) app.rollout = rollout_of(j["rollout"]);
+  if (j.contains("rollout")) {
+    app.rollout = rollout_of(j["rollout"]);
+    // The slots the rollout acts on at once are indexed directly.
+    for (const auto* slots : {&app.rollout->in_flight, &app.rollout->vacating}) {
+      for (unsigned i : *slots) {
+        if (i >= app.slots.size()) throw std::runtime_error(name + ": a rollout names no slot");
+      }
+    }
+  }
   if (j.contains("last_rollout")) {
     app.last_rollout = core::RolloutResult{j["last_rollout"].at(0).get<bool>(),
                                            j["last_rollout"].at(1).get<std::string>()};

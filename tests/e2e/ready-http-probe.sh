@@ -60,13 +60,21 @@ curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$((BASE + 1))/healthz" 
 touch "$T/healthy"
 wait_for "both workers ready once /healthz answers 200" "$CLUSTERCTL" status --check
 log_has 'its ready probe answered \(ready: http\)' || fail "the log does not say why they are ready"
-before=$(worker_pids | sort)
+# slot_pid N: the pid of worker N.
+slot_pid() {
+  "$CLUSTERCTL" status --json | python3 -c "import json, sys
+print([w['pid'] for w in json.load(sys.stdin)['apps'][0]['workers'] if w['id'] == $1][0])"
+}
+before=$(slot_pid 1)
 # A deploy (on the next ports) whose /healthz never answers 200: rolled back at ready_timeout.
 write_config "$NEXT" "" 3s
 rc=0; "$CLUSTERCTL" reload >"$T/reload" 2>&1 || rc=$?
 [[ $rc -ne 0 ]] || fail "a deploy whose probe never succeeds reloaded with exit 0: $(cat "$T/reload")"
 grep -q "rolled back" "$T/reload" || fail "not rolled back: $(cat "$T/reload")"
 grep -q "GET /healthz: 503" "$T/reload" || fail "the probe's last failure is not named: $(cat "$T/reload")"
-[[ $(worker_pids | sort) == "$before" ]] || fail "the ready workers were replaced"
+# The rollout is stop-first (the old worker of a slot stops before the new one is probed): the
+# canary's slot runs generation 1 again, the other slot was never touched.
+[[ $(slot_pid 1) == "$before" ]] || fail "worker 1 was replaced"
+[[ $(worker_count) -eq 2 ]] || fail "not two workers after the rollback: $(worker_pids)"
 "$CLUSTERCTL" status --check >/dev/null || fail "not ready after the rollback"
 pass "ready: http: starting until /healthz answers 200 on each worker's own port; a deploy that never does is rolled back"

@@ -263,3 +263,46 @@ TEST_CASE("a lane saved by a master before the ready probe is read with its prob
   const core::AppState back = daemon::records::app_of(app, specs);
   CHECK(back.slots[0].lanes[0].record() == s.apps()[0].slots[0].lanes[0].record());
 }
+
+TEST_CASE("a stop-first rollout saved while a slot is emptied goes on in the new master") {
+  core::Supervisor s(apps_of(kProbedConfig));
+  core::TimePoint now{};
+  int pid = 1000;
+  for (const core::SlotAction& a : s.start_all(now)) {
+    if (std::holds_alternative<core::Spawn>(a.action)) s.on(a.slot, core::Spawned{pid++}, now);
+  }
+  // Each probe succeeds; min_ready later each is running.
+  for (unsigned i = 0; i < 3; ++i) {
+    Armed armed;
+    armed.note(s.on({0, i, 0}, core::ProbeResult{true, ""}, now));
+    const unsigned token = armed.lanes[{i, 0, static_cast<int>(core::LaneTimer::State)}];
+    s.on({0, i, 0}, core::TimerFired{core::LaneTimer::State, token}, now + 1s);
+  }
+  now += 1s;
+  REQUIRE(s.lane({0, 0, 0}).state() == core::LaneState::Running);
+  config::ParseResult next =
+      config::parse_config(std::string(kProbedConfig) + "    env: { V: \"2\" }\n", "walk.yaml");
+  REQUIRE(next.config);
+  s.roll(0, next.config->apps.at(0), 3, "rolled", now);
+  REQUIRE(s.apps()[0].rollout);
+  REQUIRE(s.apps()[0].rollout->vacating == std::vector<unsigned>{0});
+  core::Supervisor copy = saved_and_restored(s);
+  REQUIRE(copy.apps()[0].rollout);
+  CHECK(copy.apps()[0].rollout->stop_first);
+  CHECK(copy.apps()[0].rollout->vacating == std::vector<unsigned>{0});
+  // The old worker's exit starts the new one, in both.
+  const core::Exited gone{core::ExitStatus::exited(0)};
+  CHECK(describe(s.on({0, 0, 0}, gone, now)) == describe(copy.on({0, 0, 0}, gone, now)));
+  CHECK(copy.lane({0, 0, 1}).state() == core::LaneState::Starting);
+
+  // A master from before stop-first rollouts wrote none of its fields: it rolled out start-first.
+  std::vector<std::string> texts;
+  nlohmann::json app = daemon::records::app_json(s.apps()[0], texts);
+  for (const char* key : {"stop_first", "vacating", "restore"}) {
+    REQUIRE(app["rollout"].erase(key) == 1);
+  }
+  const core::AppState old = daemon::records::app_of(app, daemon::records::Specs(texts));
+  REQUIRE(old.rollout);
+  CHECK_FALSE(old.rollout->stop_first);
+  CHECK(old.rollout->vacating.empty());
+}
