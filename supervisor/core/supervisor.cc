@@ -150,7 +150,8 @@ void Supervisor::note_good(std::size_t a) {
 
 // A worker said STOPPING=1: it drains on its own. When the restart policy would start it again
 // anyway (always), its successor starts now in the slot's other lane instead of after the exit,
-// so the slot's capacity comes back as early as it can.
+// so the slot's capacity comes back as early as it can. Not for an app probed on each worker's
+// own port (stop_first): the successor's probe could be answered by the draining worker.
 void Supervisor::replace_stopping(LaneId id, TimePoint now, std::vector<SlotAction>& out) {
   AppState& app = apps_[id.app];
   Slot& slot = app.slots[id.index];
@@ -158,7 +159,7 @@ void Supervisor::replace_stopping(LaneId id, TimePoint now, std::vector<SlotActi
   const bool eligible = !stopping_ && !app.rollout && !app.removed && id.lane == slot.active &&
                         id.index < app.instances && old.stopping_by_itself() && old.wanted() &&
                         !old.one_shot() && spec(id).restart == config::RestartPolicy::Always &&
-                        slot.other().state() == LaneState::Idle;
+                        slot.other().state() == LaneState::Idle && !stop_first(spec(id));
   if (!eligible) return;
   const unsigned fresh = 1 - id.lane;
   count_replaced(id.app, id.index);

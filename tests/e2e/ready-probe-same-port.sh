@@ -5,24 +5,6 @@
 # never binds, is rolled back with the probe's last failure named, and every slot answers 200
 # from the old version again; the other slots serve all along.
 source "$(dirname "$0")/lib/common.sh"
-# free_ports N: the first of N consecutive ports that were all free a moment ago.
-free_ports() {
-  python3 - "$1" <<'PY'
-import socket, sys
-n = int(sys.argv[1])
-for _ in range(200):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); base = s.getsockname()[1]; s.close()
-    if base + n > 65535: continue
-    held = []
-    try:
-        for p in range(base, base + n):
-            t = socket.socket(); t.bind(("127.0.0.1", p)); held.append(t)
-        print(base); break
-    except OSError: pass
-    finally:
-        for t in held: t.close()
-PY
-}
 BASE=$(free_ports 3)
 [[ -n $BASE ]] || fail "no three consecutive free ports"
 cat >"$T/worker.py" <<'PY'

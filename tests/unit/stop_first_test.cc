@@ -305,3 +305,16 @@ TEST_CASE("an app not probed on its own port still starts the new worker first")
   s.ready(s.fresh(0));
   CHECK(s.lane(s.fresh(0)).state() == LaneState::Stopping);  // stopped once the new is ready
 }
+
+TEST_CASE("a probed worker that says STOPPING=1 gets no successor beside it on its port") {
+  Shell s(config::ReadyMode::Http, 2);
+  const core::LaneId old = s.active(0);
+  s.run(s.sup.on(old, core::WorkerStopping{}, s.now));
+  CHECK_FALSE(s.spawned(s.fresh(0)));  // its successor would be probed on the port it holds
+  CHECK(s.app().slots[0].active == old.lane);
+  s.now += 2s;
+  s.exited(old, 0);
+  // Gone: the lane starts again (restart: always), and only the new worker holds the port.
+  CHECK(s.spawned(old));
+  CHECK(s.lane(old).state() == LaneState::Starting);
+}
