@@ -14,8 +14,9 @@ template <typename T>
 class Boxed {
  public:
   Boxed() = default;
-  Boxed(std::nullopt_t) {}  // NOLINT(google-explicit-constructor): as std::optional
-  Boxed(T value) : p_(std::make_unique<T>(std::move(value))) {}  // NOLINT: likewise
+  // Implicit, as std::optional's: `Boxed<T> b = value;`, `= std::nullopt`.
+  Boxed(std::nullopt_t) {}
+  Boxed(T value) : p_(std::make_unique<T>(std::move(value))) {}
   Boxed(const Boxed& other) : p_(other.p_ ? std::make_unique<T>(*other.p_) : nullptr) {}
   Boxed(Boxed&&) noexcept = default;
   Boxed& operator=(const Boxed& other) {
