@@ -262,15 +262,21 @@ clusterd::control::Request request_of(const Args& args) {
 
 // Sends the request and returns the final reply line; progress lines go to stderr. Exits with
 // the documented code when there is no reply. A read that the master closed without an answer
-// (it was replaced by a live upgrade at that moment) is asked again, once.
-std::string call(const Args& args, const clusterd::control::Request& request, bool again = true) {
+// (it was replaced by a live upgrade at that moment) is asked again, once. `status`: set when
+// the final line is a status decoded as it was read.
+std::string call(const Args& args, const clusterd::control::Request& request,
+                 clusterd::control::StatusReply* status = nullptr, bool again = true) {
   try {
     return clusterd::control::call(
         args.socket_path, clusterd::control::encode_request(request),
         request.follow
             ? std::chrono::milliseconds(0)
             : std::chrono::milliseconds(static_cast<long long>(std::lround(args.timeout_s * 1000))),
-        [&args, tty = isatty(STDOUT_FILENO) == 1](const std::string& reply_line) {
+        [&args, status, tty = isatty(STDOUT_FILENO) == 1](const std::string& reply_line) {
+          if (status != nullptr) {  // a status: decoded once, as its printing needs it
+            *status = clusterd::control::decode_status_reply(reply_line, args.json && !args.check);
+            if (status->json || status->snapshot) return true;
+          }
           try {
             const clusterd::control::Reply line = clusterd::control::decode_reply(reply_line);
             if (line.progress) std::cerr << clusterd::printable(*line.progress) << "\n";
@@ -287,7 +293,7 @@ std::string call(const Args& args, const clusterd::control::Request& request, bo
   } catch (const clusterd::control::ClosedWithoutReply& e) {
     const bool read =
         clusterd::control::spec_of(request.command).role == clusterd::control::Role::Read;
-    if (again && read && !request.follow) return call(args, request, false);
+    if (again && read && !request.follow) return call(args, request, status, false);
     std::cerr << "clusterctl: " << args.socket_path << ": " << e.what()
               << (read ? "" : " (an upgrade of the master may have cut it: check, then retry)")
               << "\n";
@@ -298,39 +304,24 @@ std::string call(const Args& args, const clusterd::control::Request& request, bo
   }
 }
 
-// `status --check`: one line per app, exit 0 when each has as many ready workers as it wants
-// (a readiness probe for Kubernetes, a load balancer, a deploy script). An app stopped on purpose
-// is not ready: it refuses connections, so a load balancer should send them elsewhere.
+// `status --check`: exit 0 when each app has as many ready workers as it wants.
 int check_ready(const StatusSnapshot& status) {
   bool all = true;
-  for (const auto& app : status.apps) {
-    const bool ready = !app.stopped && app.ready >= app.instances;
-    all = all && ready;
-    std::cout << clusterd::printable(app.name) << ": " << app.ready << "/" << app.instances
-              << " ready"
-              << (app.stopped ? " (stopped)"
-                  : ready     ? ""
-                              : " (not ready)");
-    // Why not: the last words of a worker that failed or backs off.
-    for (const auto& w : app.workers) {
-      if (ready || app.stopped || w.last_exit.empty()) continue;
-      if (w.state != "failed" && w.state != "backoff") continue;
-      std::cout << "; worker " << w.id << ": " << clusterd::printable(w.last_exit)
-                << (w.last_words.empty() ? "" : ": " + clusterd::printable(w.last_words));
-      break;
-    }
-    std::cout << "\n";
-  }
+  std::cout << clusterd::control::ready_check(status, all);
   return all ? 0 : kExitRefused;
 }
 
 int print_reply(const Args& args, const clusterd::control::Request& request,
-                const std::string& line) {
-  if (args.json && !args.check) {  // a status, pretty-printed as it came (nothing else has one)
-    if (const std::optional<std::string> text = clusterd::control::reply_status_json(line)) {
-      std::cout << *text << "\n";
-      return 0;
-    }
+                const std::string& line, const clusterd::control::StatusReply& status) {
+  if (status.json) {  // a status, pretty-printed as it came
+    std::cout << *status.json << "\n";
+    return 0;
+  }
+  if (status.snapshot) {
+    if (args.check) return check_ready(*status.snapshot);
+    std::cout << clusterd::control::status_table(*status.snapshot,
+                                                 {isatty(STDOUT_FILENO) == 1, request.detail});
+    return 0;
   }
   clusterd::control::Reply reply;
   try {
@@ -492,5 +483,11 @@ int main(int argc, char** argv) {
   }
   if (args.top->parsed()) return run_top(args);
   const clusterd::control::Request request = request_of(args);
-  return print_reply(args, request, call(args, request));
+  // A status is decoded as it is read; anything else (or a status reply that is not plain) by
+  // decode_reply.
+  clusterd::control::StatusReply status;
+  const bool plain_status =
+      request.command == clusterd::control::Command::Status && !request.follow;
+  const std::string line = call(args, request, plain_status ? &status : nullptr);
+  return print_reply(args, request, line, status);
 }

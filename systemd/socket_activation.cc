@@ -1,16 +1,24 @@
 #include "systemd/socket_activation.h"
 
 #include <fcntl.h>
-#include <systemd/sd-daemon.h>
 
 #include <cstdlib>
+
+#include "systemd/libsystemd.h"
 
 namespace clusterd::sd {
 
 std::vector<PassedFd> take_passed_fds() {
   std::vector<PassedFd> out;
+  // Nothing passed, nothing to unset: no need of the library.
+  if (std::getenv("LISTEN_PID") == nullptr && std::getenv("LISTEN_FDS") == nullptr &&
+      std::getenv("LISTEN_FDNAMES") == nullptr) {
+    return out;
+  }
+  const Libsystemd* lib = libsystemd();
+  if (lib == nullptr) return out;
   char** names = nullptr;
-  const int count = sd_listen_fds_with_names(1, &names);
+  const int count = lib->listen_fds_with_names(1, &names);
   for (int i = 0; i < count; ++i) {
     const int fd = SD_LISTEN_FDS_START + i;
     fcntl(fd, F_SETFD, FD_CLOEXEC);

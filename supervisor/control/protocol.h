@@ -99,6 +99,19 @@ std::string status_json(const StatusSnapshot& status);
 /// straight from the reply (no StatusSnapshot in between: at 1,024 workers that halves what
 /// `clusterctl status --json` spends); nullopt for an error reply or one without a status.
 std::optional<std::string> reply_status_json(const std::string& line);
+/// The status of a successful status reply `line`, decoded as it is parsed (no document in
+/// between: at 1,024 workers that is most of what `clusterctl status` spends); nullopt for any
+/// other line, or one holding anything decode_reply would refuse or decode besides the status:
+/// decode_reply(line) then gives the answer, or the error.
+std::optional<StatusSnapshot> reply_status(const std::string& line);
+/// A status reply decoded as it was read, once, as its printing needs it: the text of
+/// `status --json` (`json`, reply_status_json) or the snapshot (reply_status). Neither is set
+/// when the line is not a plain, successful status reply: decode_reply's then.
+struct StatusReply {
+  std::optional<StatusSnapshot> snapshot;
+  std::optional<std::string> json;
+};
+StatusReply decode_status_reply(const std::string& line, bool json);
 /// The JSON document of a description, pretty-printed, for `clusterctl describe --json`.
 std::string describe_json(const AppDescription& description);
 

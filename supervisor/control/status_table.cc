@@ -160,4 +160,27 @@ std::string status_table(const StatusSnapshot& status, const TableOptions& optio
   return out;
 }
 
+std::string ready_check(const StatusSnapshot& status, bool& all) {
+  std::string out;
+  for (const auto& app : status.apps) {
+    const bool ready = !app.stopped && app.ready >= app.instances;
+    all = all && ready;
+    out += printable(app.name) + ": " + std::to_string(app.ready) + "/" +
+           std::to_string(app.instances) + " ready" +
+           (app.stopped ? " (stopped)"
+            : ready     ? ""
+                        : " (not ready)");
+    // Why not: the last words of a worker that failed or backs off.
+    for (const auto& w : app.workers) {
+      if (ready || app.stopped || w.last_exit.empty()) continue;
+      if (w.state != "failed" && w.state != "backoff") continue;
+      out += "; worker " + std::to_string(w.id) + ": " + printable(w.last_exit) +
+             (w.last_words.empty() ? "" : ": " + printable(w.last_words));
+      break;
+    }
+    out += "\n";
+  }
+  return out;
+}
+
 }  // namespace clusterd::control

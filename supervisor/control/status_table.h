@@ -17,4 +17,10 @@ struct TableOptions {
 /// The whole text, each line ending in a newline.
 std::string status_table(const StatusSnapshot& status, const TableOptions& options);
 
+/// `status --check`: one line per app, whether it has as many ready workers as it wants (a
+/// readiness probe for Kubernetes, a load balancer, a deploy script) and if not, why: the last
+/// exit of a worker that failed or backs off. `all` is cleared when one has not. An app stopped on
+/// purpose is not ready: it refuses connections, so a load balancer should send them elsewhere.
+std::string ready_check(const StatusSnapshot& status, bool& all);
+
 }  // namespace clusterd::control

@@ -3,7 +3,7 @@
 // dumping it again took most of the client's time. Here the library's parser hands each token to
 // a printer that writes it at once, in exactly the form `dump(2)` of the document would have
 // (tests/unit/protocol_test.cc compares the two): numbers as they were written, strings escaped
-// by the library's serializer.
+// by the library's serializer. (status_decode.cc does the same for the table.)
 #include <algorithm>
 #include <charconv>
 #include <nlohmann/json.hpp>
@@ -46,7 +46,11 @@ class StatusPrinter : public nlohmann::json_sax<json> {
   bool start_array(std::size_t) override { return open('['); }
   bool end_array() override { return close(']'); }
   bool key(string_t& name) override {
-    if (depth_ == 1) key_ = name;
+    if (depth_ == 1) {
+      key_ = name;
+      // A line that more lines follow (progress, a record): not a status reply's last.
+      if (key_ == "progress" || key_ == "log" || key_ == "event") return false;
+    }
     if (printing()) {
       separate();
       quote(name);

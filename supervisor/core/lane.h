@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "supervisor/core/actions.h"
+#include "supervisor/core/boxed.h"
 #include "supervisor/core/events.h"
 #include "supervisor/core/types.h"
 
@@ -30,7 +31,7 @@ class Lane {
   std::optional<TimePoint> started_at() const;
   /// When the backoff ends (meaningful in Backoff only).
   TimePoint backoff_until() const { return r_.backoff_until; }
-  const std::optional<ExitStatus>& last_exit() const { return r_.last_exit; }
+  const Boxed<ExitStatus>& last_exit() const { return r_.last_exit; }
   const std::string& status_text() const { return r_.status_text; }
   /// The app generation the current (or next) worker runs.
   unsigned generation() const { return r_.generation; }
@@ -69,7 +70,7 @@ class Lane {
     unsigned crash_streak = 0;  // consecutive quick deaths that count as crashes
     TimePoint backoff_until;    // meaningful in Backoff
     std::vector<TimePoint> quick_deaths;
-    std::optional<ExitStatus> last_exit;
+    Boxed<ExitStatus> last_exit;  // boxed: 8 bytes until a worker ended (thousands of lanes)
     std::string status_text;
     std::array<unsigned, kLaneTimers> tokens{};  // the armed token of each timer; 0 = none
     unsigned next_token = 1;

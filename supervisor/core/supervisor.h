@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "supervisor/core/actions.h"
+#include "supervisor/core/boxed.h"
 #include "supervisor/core/events.h"
 #include "supervisor/core/lane.h"
 #include "supervisor/core/rollout.h"
@@ -26,7 +27,7 @@ namespace clusterd::core {
 struct Slot {
   Lane lanes[2];
   unsigned active = 0;
-  std::optional<ExitStatus> last_exit;  // how the slot's last worker (of either lane) ended
+  Boxed<ExitStatus> last_exit;  // how the slot's last worker (of either lane) ended
   const Lane& current() const { return lanes[active]; }
   const Lane& other() const { return lanes[1 - active]; }
 };

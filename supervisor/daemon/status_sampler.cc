@@ -34,7 +34,7 @@ double StatusSampler::cpu_percent(int pid, const os::ProcessFacts& facts, core::
 
 control::WorkerStatus StatusSampler::worker(unsigned index, const core::Lane& lane,
                                             unsigned restarts,
-                                            const std::optional<core::ExitStatus>& last_exit,
+                                            const core::Boxed<core::ExitStatus>& last_exit,
                                             const os::ProcessFacts* facts, core::TimePoint now,
                                             const ProcessSample& sample, Memory memory,
                                             std::vector<CpuSample>& next) {
@@ -177,7 +177,7 @@ control::StatusSnapshot StatusSampler::sample(const core::Supervisor& supervisor
     }
     // The slot's counts, whichever lane: they go on across replacements and generations. The
     // last exit is the slot's, but on a draining old worker's row, that worker's own.
-    const std::optional<core::ExitStatus>& last_exit =
+    const core::Boxed<core::ExitStatus>& last_exit =
         s.active ? state.slots[s.index].last_exit : s.lane->last_exit();
     a.workers.push_back(worker(s.index, *s.lane, state.restarts_of(s.index), last_exit, f, now,
                                sample, memory, next));

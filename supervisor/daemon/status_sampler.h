@@ -58,7 +58,7 @@ class StatusSampler {
   CpuSample* previous(int pid);
   control::MasterStatus master(const ProcessSample& sample, core::TimePoint now) const;
   control::WorkerStatus worker(unsigned index, const core::Lane& lane, unsigned restarts,
-                               const std::optional<core::ExitStatus>& last_exit,
+                               const core::Boxed<core::ExitStatus>& last_exit,
                                const os::ProcessFacts* facts, core::TimePoint now,
                                const ProcessSample& sample, Memory memory,
                                std::vector<CpuSample>& next);
