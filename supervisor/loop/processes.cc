@@ -146,7 +146,9 @@ void Processes::reap() {
     output_.drain(handle);       // and its last words come before its exit
     const auto it = workers_.find(handle);
     if (it == workers_.end()) continue;
-    collect_report(it->second);  // reaped: it has let go of its memory, its error is there
+    // Reaped: it has let go of its memory; its error is there, and a listener it made before it
+    // exited (closed once read).
+    collect_report(handle, it->second);
     core::ExitStatus status = exit_status_of(reaped->status);
     if (it->second.error) {
       status = core::ExitStatus::spawn_failed(it->second.error->what(),
@@ -276,6 +278,8 @@ daemon::StartedWorker Processes::spawn(const daemon::SpawnRequest& request) {
     watch_notify(handle);
     if (request.capture_output) output_.watch(handle, pipes);
     if (child.adopt_listener) adoption_.watch(handle, std::move(child.adopt_listener));
+    worker.adopt_pending = child.adopt_pending;
+    take_listener(handle, worker);  // it may be there already
     if (ready_read) ready_.watch(handle, std::move(ready_read));
     if (memory_high) start_memory_watch(handle, cgroup->path());
   } catch (const std::exception& e) {

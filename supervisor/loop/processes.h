@@ -75,6 +75,7 @@ class Processes {
     std::optional<os::SpawnError> error;  // what the child reported before it exited
     std::shared_ptr<asio::posix::stream_descriptor> memory_events;  // with memory.high set
     std::uint64_t high_seen = 0;  // memory.events `high` when last looked
+    bool adopt_pending = false;   // its filter's listener is still to come (Child::adopt_pending)
   };
 
   void choose_cgroups(const std::string& setting);
@@ -94,7 +95,9 @@ class Processes {
   ReadyPipes ready_;        // the ready pipes of workers started with `ready_pipe`
   EpollSet notify_set_;     // every worker's notify socket, by its handle
   /// Once the worker's child has exec'd or exited: what it reported, and its memory goes back.
-  void collect_report(Worker& worker);
+  void collect_report(daemon::WorkerHandle handle, Worker& worker);
+  /// A child spawned with adopt_pending: its filter's listener watched once it is there.
+  void take_listener(daemon::WorkerHandle handle, Worker& worker);
   /// collect_report() for every worker still starting, at each spawn and when a child wakes the
   /// spawn slots (a reaped worker's own is collected at its reap): in a burst, a child's memory
   /// serves another a few spawns later.

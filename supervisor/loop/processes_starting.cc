@@ -25,19 +25,32 @@ void Processes::watch_slots() {
                        });
 }
 
-void Processes::collect_report(Worker& worker) {
+void Processes::collect_report(daemon::WorkerHandle handle, Worker& worker) {
   if (!worker.memory) return;
   os::SpawnReport report = os::spawn_report(worker.memory);
+  // Read after `finished`: a child that has exec'd made its listener before, so it is seen here
+  // before the memory holding its number goes.
+  take_listener(handle, worker);
   if (!report.finished) return;
   if (report.error) worker.error = std::move(report.error);
   worker.memory.reset();
 }
 
+void Processes::take_listener(daemon::WorkerHandle handle, Worker& worker) {
+  if (!worker.adopt_pending) return;
+  os::UniqueFd listener = os::take_adopt_listener(worker.memory);
+  if (!listener) return;
+  worker.adopt_pending = false;
+  adoption_.watch(handle, std::move(listener));
+}
+
+// At a child's wake of the spawn slots (its listener, if it adopts, is there by then), at the
+// next spawn, and by the sweep.
 void Processes::sweep_started() {
   std::erase_if(starting_, [this](daemon::WorkerHandle handle) {
     const auto it = workers_.find(handle);
     if (it == workers_.end()) return true;
-    collect_report(it->second);
+    collect_report(handle, it->second);
     return !it->second.memory;
   });
 }

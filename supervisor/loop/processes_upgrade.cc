@@ -19,6 +19,9 @@ std::optional<std::string> Processes::upgrade_blocker() const {
     if (!os::spawn_report(worker.memory).finished) {
       return "worker pid " + std::to_string(worker.pid) + " is between fork and exec";
     }
+    if (worker.adopt_pending) {
+      return "worker pid " + std::to_string(worker.pid) + "'s adoption filter is not taken yet";
+    }
   }
   return std::nullopt;
 }

@@ -235,8 +235,28 @@ long start_child(worker::ChildPlan& plan, const ChildMemory& memory, int cgroup_
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) throw std::system_error(clone_errno, std::system_category(), failed);
-  if (plan.adopt) wait_own_table(plan, *pidfd);  // before cgroup_procs closes
+  // Before cgroup_procs closes; a child with slots keeps the spec's fds there, and its listener
+  // is taken when it comes (take_adopt_listener).
+  if (plan.adopt && plan.unshare_below == worker::kUnshareAll) wait_own_table(plan, *pidfd);
   return pid;
+}
+
+// The user, groups and fd limit the child takes before its exec.
+void plan_credentials(const SpawnSpec& spec, Carver& carve, worker::ChildPlan& plan) {
+  if (spec.ids) {
+    gid_t* groups = carve.take<gid_t>(spec.ids->groups.size());
+    std::copy(spec.ids->groups.begin(), spec.ids->groups.end(), groups);
+    plan.set_ids = true;
+    plan.uid = spec.ids->uid;
+    plan.gid = spec.ids->gid;
+    plan.groups = groups;
+    plan.group_count = static_cast<int>(spec.ids->groups.size());
+  }
+  if (spec.nofile_soft && spec.nofile_hard) {
+    plan.set_nofile = true;
+    plan.nofile_soft = *spec.nofile_soft;
+    plan.nofile_hard = *spec.nofile_hard;
+  }
 }
 
 }  // namespace
@@ -262,20 +282,7 @@ Child spawn(const SpawnSpec& spec) {
   plan.fds = fds;
   plan.fd_count = static_cast<int>(spec.fds.size());
   plan.cwd = spec.cwd.empty() ? nullptr : carve.copy(spec.cwd);
-  if (spec.ids) {
-    gid_t* groups = carve.take<gid_t>(spec.ids->groups.size());
-    std::copy(spec.ids->groups.begin(), spec.ids->groups.end(), groups);
-    plan.set_ids = true;
-    plan.uid = spec.ids->uid;
-    plan.gid = spec.ids->gid;
-    plan.groups = groups;
-    plan.group_count = static_cast<int>(spec.ids->groups.size());
-  }
-  if (spec.nofile_soft && spec.nofile_hard) {
-    plan.set_nofile = true;
-    plan.nofile_soft = *spec.nofile_soft;
-    plan.nofile_hard = *spec.nofile_hard;
-  }
+  plan_credentials(spec, carve, plan);
   plan.umask = spec.umask;
   plan.cpu = spec.cpu;
   plan.stdin_fd = spec.stdin_fd;
@@ -287,7 +294,8 @@ Child spawn(const SpawnSpec& spec) {
   // to (spawn_slots.h): no copy of thousands of fds at clone, no closing them at exec.
   std::vector<int*> wanted{&plan.stdin_fd, &plan.stdout_fd, &plan.stderr_fd};
   for (int i = 0; i < plan.fd_count; ++i) wanted.push_back(&fds[i]);
-  const SlotLease lease = SpawnSlots::lease(wanted.data(), static_cast<int>(wanted.size()));
+  const SlotLease lease =
+      SpawnSlots::lease(wanted.data(), static_cast<int>(wanted.size()), spec.adopt);
   plan.unshare_below = lease.limit;
   plan.released = lease.released;
   plan.wake_fd = lease.wake_fd;
@@ -316,10 +324,14 @@ Child spawn(const SpawnSpec& spec) {
   } else {
     SpawnSlots::cancel(lease);  // the child has its own copy of everything already
   }
-  UniqueFd adopt_listener(plan.adopt_listener.load(std::memory_order_acquire));
-  if (adopt_listener) SpawnSlots::note_fd(adopt_listener.get());
+  UniqueFd adopt_listener;
+  const bool pending = plan.adopt && plan.unshare_below != worker::kUnshareAll;
+  if (plan.adopt && !pending) {
+    adopt_listener.reset(plan.adopt_listener.load(std::memory_order_acquire));
+    if (adopt_listener) SpawnSlots::note_fd(adopt_listener.get());
+  }
   return Child{static_cast<pid_t>(pid), UniqueFd(pidfd), std::move(memory),
-               std::move(adopt_listener)};
+               std::move(adopt_listener), pending};
 }
 
 namespace {
@@ -327,6 +339,16 @@ const worker::ChildPlan& plan_of(const ChildMemory& memory) {
   return *std::launder(reinterpret_cast<const worker::ChildPlan*>(memory.data()));
 }
 }  // namespace
+
+UniqueFd take_adopt_listener(const ChildMemory& memory) {
+  if (!memory) return {};
+  // Set once the seccomp() call returned, before the child wakes the slots; the fd is in this
+  // process's table from then on (the child closes only its own copy, once its table is its own).
+  const int fd = plan_of(memory).adopt_listener.load(std::memory_order_acquire);
+  if (fd < 0) return {};
+  SpawnSlots::note_fd(fd);
+  return UniqueFd(fd);
+}
 
 SpawnReport spawn_report(const ChildMemory& memory) {
   SpawnReport report;

@@ -83,9 +83,18 @@ struct Child {
   ChildMemory memory;
   /// SpawnSpec::adopt: the listener fd of the child's seccomp filter (pollable; one per worker,
   /// shared by everything it starts), already in this process's table. Empty when the child
-  /// failed before it had its filter (spawn_report() says why).
+  /// failed before it had its filter (spawn_report() says why), or when it is still to come
+  /// (`adopt_pending`: take_adopt_listener()).
   UniqueFd adopt_listener;
+  /// The child had spawn slots: spawn() did not wait for its filter. Its listener lands in this
+  /// process's table before the child wakes the slots (SpawnSlots::wake_fd) and before its exec.
+  bool adopt_pending = false;
 };
+
+/// The listener of a child spawn() returned with `adopt_pending`, once the child has made it
+/// (empty before, and for a child that failed first). Call it until it gives one, or until
+/// spawn_report() says `finished` (then once more: a child that made it and exited).
+UniqueFd take_adopt_listener(const ChildMemory& memory);
 
 /// Starts a worker: clone3(CLONE_VM | CLONE_PIDFD | CLONE_CHILD_CLEARTID | CLONE_CLEAR_SIGHAND)
 /// on a stack of its own, with CLONE_INTO_CGROUP when a cgroup is given (so it never runs
@@ -93,8 +102,9 @@ struct Child {
 /// once, without waiting for the exec (unlike vfork), so a child that waits for a CPU does not hold
 /// up the caller. A failure before the program runs is written into the child's memory before it
 /// exits: see spawn_report(). Throws std::system_error if no child could be created at all.
-/// With SpawnSpec::adopt it returns once the child has its filter and a fd table of its own (its
-/// first few system calls: the fds of the spec may be closed then), or has exited.
+/// With SpawnSpec::adopt and no spawn slots to lend it, it returns once the child has its filter
+/// and a fd table of its own (its first few system calls: the fds of the spec may be closed
+/// then), or has exited; with slots, at once (Child::adopt_pending).
 Child spawn(const SpawnSpec& spec);
 
 /// spawn() reads which signals are ignored here once: call this after setting one to SIG_IGN or

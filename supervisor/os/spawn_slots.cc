@@ -84,10 +84,10 @@ void SpawnSlots::reserve() {
   s.ready = true;
 }
 
-SlotLease SpawnSlots::lease(int* const* fds, int count) {
+SlotLease SpawnSlots::lease(int* const* fds, int count, bool any_table) {
   State& s = state();
   for (int i = 0; i < count; ++i) note_fd(*fds[i]);
-  if (!s.ready || s.high_water < kLargeTable) return {};
+  if (!s.ready || (s.high_water < kLargeTable && !any_table)) return {};
   const auto open = [](const int* fd) { return *fd >= 0; };
   if (std::count_if(fds, fds + count, open) > kPerGroup) {
     ++s.copied;

@@ -48,8 +48,10 @@ class SpawnSlots {
   /// Copies the fds that `*fds[i]` name into a free group and rewrites each to its slot number
   /// (entries that are negative stay as they are). No lease while the table is small
   /// (kLargeTable), when no group is free after a short wait for the oldest child, when there
-  /// are more than kPerGroup fds, or when nothing is reserved.
-  static SlotLease lease(int* const* fds, int count);
+  /// are more than kPerGroup fds, or when nothing is reserved. `any_table`: whatever the table's
+  /// size (an adopting child, which shares the table anyway until it has its filter: with a
+  /// lease, the master need not wait for it).
+  static SlotLease lease(int* const* fds, int count, bool any_table = false);
   /// The child of `lease` was not created: the group is free again.
   static void cancel(const SlotLease& lease);
   /// Records which child holds a lease, so that its exit frees the group even if it never got

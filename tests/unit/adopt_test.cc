@@ -121,7 +121,12 @@ struct Program {
     spec.adopt = adopt;
     spec.ids = std::move(ids);
     child = os::spawn(spec);
-    close(p[1]);  // spawn() returned: the child has its own table
+    // With spawn slots (none here unless reserved), the listener comes a moment later.
+    for (int i = 0; i < 10000 && child.adopt_pending && !child.adopt_listener; ++i) {
+      child.adopt_listener = os::take_adopt_listener(child.memory);
+      if (!child.adopt_listener) usleep(1000);
+    }
+    close(p[1]);  // the child has its own table: it made its filter before it took it
   }
   /// The next line it wrote (without the newline); empty at its end, or after 30 s.
   std::string line() {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "supervisor/os/adopt.h"
 #include "supervisor/os/process.h"
 
 using namespace clusterd::os;
@@ -151,4 +152,31 @@ TEST_CASE("a group held by a child that never took its own table is freed when i
   CHECK(is_dev_null(again.fd));
   close(again.read);
   close(again.write);
+}
+
+TEST_CASE(
+    "an adopting child with slots does not hold up spawn: its listener comes before its exec") {
+  if (!slots_here()) return;
+  SpawnSpec spec;
+  spec.path = "/bin/sh";
+  spec.argv = {"sh", "-c", "exit 0"};
+  spec.env = {"PATH=/usr/bin:/bin"};
+  spec.adopt = true;
+  const unsigned long leased = SpawnSlots::leased();
+  const Child child = spawn(spec);  // a small table: leased anyway, for the adopting child
+  CHECK(SpawnSlots::leased() == leased + 1);
+  CHECK(child.adopt_pending);
+  CHECK_FALSE(child.adopt_listener);
+  // The child wakes the slots once its table is its own, its filter made before that.
+  pollfd wake{SpawnSlots::wake_fd(), POLLIN, 0};
+  REQUIRE(poll(&wake, 1, 10000) == 1);
+  SpawnSlots::woken();
+  const UniqueFd listener = take_adopt_listener(child.memory);
+  REQUIRE(listener);
+  CHECK(is_filter_listener(listener.get()));
+  int status = 0;
+  REQUIRE(waitpid(child.pid, &status, 0) == child.pid);
+  SpawnSlots::child_gone(child.pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
