@@ -20,10 +20,11 @@
 //       alternating; the worker times batches of 10000 getppid() calls (a system call the vDSO
 //       does not answer) and prints the median nanoseconds of one; prints "filter NS plain NS"
 //       per pair
-//   adopt-bench spawn N
+//   adopt-bench spawn N [slots]
 //       starts /bin/true N times with the filter and N times without, alternating: the median
-//       microseconds spawn() takes (the master's loop waits that long; with the filter it waits
-//       until the child has its filter and a table of its own) and until the child has exec'd
+//       microseconds spawn() takes (the master's loop waits that long; with the filter and no
+//       spawn slots it waits until the child has its filter and a table of its own) and until
+//       the child has exec'd. `slots`: with spawn slots reserved, as the daemon runs
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -47,6 +48,7 @@
 #include "supervisor/os/adopt.h"
 #include "supervisor/os/listen_socket.h"
 #include "supervisor/os/process.h"
+#include "supervisor/os/spawn_slots.h"
 #include "worker/listen_env.h"
 
 namespace core = clusterd::core;
@@ -278,7 +280,8 @@ int syscalls(int pairs, const std::string& self) {
   return 0;
 }
 
-int spawns(int n) {
+int spawns(int n, bool slots) {
+  if (slots) os::SpawnSlots::reserve();
   std::vector<double> call[2];
   std::vector<double> exec[2];
   for (int i = 0; i < 2 * n; ++i) {
@@ -292,7 +295,12 @@ int spawns(int n) {
     const auto returned = std::chrono::steady_clock::now();
     if (!os::wait_started(child.memory, 10000)) die("a child did not exec in 10 s");
     const auto started = std::chrono::steady_clock::now();
+    if (child.adopt_pending) {
+      os::SpawnSlots::woken();
+      if (!os::take_adopt_listener(child.memory)) die("an exec'd child left no listener");
+    }
     waitpid(child.pid, nullptr, 0);
+    os::SpawnSlots::child_gone(child.pid);
     call[filtered].push_back(std::chrono::duration<double, std::micro>(returned - start).count());
     exec[filtered].push_back(std::chrono::duration<double, std::micro>(started - start).count());
   }
@@ -315,12 +323,14 @@ int main(int argc, char** argv) {
   if (args.size() == 2 && args[0] == "roundtrip") return roundtrip(std::stoi(args[1]), self);
   if (args.size() == 2 && args[0] == "syscalls") return syscalls(std::stoi(args[1]), self);
   if (args.size() == 1 && args[0] == "sysloop") return sysloop();
-  if (args.size() == 2 && args[0] == "spawn") return spawns(std::stoi(args[1]));
+  if ((args.size() == 2 || (args.size() == 3 && args[2] == "slots")) && args[0] == "spawn") {
+    return spawns(std::stoi(args[1]), args.size() == 3);
+  }
   if (args.size() == 4 && args[0] == "loop") {
     return loop(std::stoi(args[1]), std::stoi(args[2]), args[3] == "1");
   }
   std::fprintf(stderr,
                "usage: adopt-bench serve plain|filter|adopted HELLO_WORKER | roundtrip N | "
-               "syscalls PAIRS | spawn N\n");
+               "syscalls PAIRS | spawn N [slots]\n");
   return 2;
 }
