@@ -47,6 +47,7 @@ void FileWatchers::unwatch(std::size_t app) {
   if (it == watches_.end()) return;
   std::error_code ignored;
   it->second->stream.cancel(ignored);
+  it->second->walk.cancel();
   watches_.erase(it);
 }
 
@@ -76,6 +77,7 @@ void FileWatchers::wait(std::size_t app, const std::shared_ptr<Watch>& watch) {
         std::vector<os::FileWatch::Change> changes;
         guard("reading watched files' changes", [&] { changes = watch->files->read(); });
         say_troubles(*watch);
+        walk_later(app, watch);
         if (!changes.empty()) {
           const os::FileWatch::Change& first = changes.front();
           std::string what = first.root < watch->roots.size() ? watch->roots[first.root] : "";
@@ -86,6 +88,21 @@ void FileWatchers::wait(std::size_t app, const std::shared_ptr<Watch>& watch) {
         const auto again = watches_.find(app);
         if (again != watches_.end() && again->second == watch) wait(app, watch);
       });
+}
+
+// An overflow whose walk the FileWatch put off: the walk runs when the gap is over, once.
+void FileWatchers::walk_later(std::size_t app, const std::shared_ptr<Watch>& watch) {
+  if (!watch->files->walk_owed() || watch->walk_armed) return;
+  watch->walk_armed = true;
+  watch->walk.expires_at(watch->files->next_walk());
+  watch->walk.async_wait([this, app, watch](const std::error_code& ec) {
+    watch->walk_armed = false;
+    if (ec) return;
+    const auto it = watches_.find(app);
+    if (it == watches_.end() || it->second != watch) return;  // unwatched meanwhile
+    guard("walking a watched tree again", [&] { watch->files->walk_all(); });
+    say_troubles(*watch);
+  });
 }
 
 }  // namespace clusterd::loop

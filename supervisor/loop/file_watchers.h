@@ -6,6 +6,7 @@
 
 #include <asio/io_context.hpp>
 #include <asio/posix/stream_descriptor.hpp>
+#include <asio/steady_timer.hpp>
 #include <functional>
 #include <map>
 #include <memory>
@@ -33,15 +34,18 @@ class FileWatchers {
  private:
   struct Watch {
     Watch(asio::io_context& io, std::unique_ptr<os::FileWatch> w)
-        : files(std::move(w)), stream(io, files->fd()) {}
+        : files(std::move(w)), stream(io, files->fd()), walk(io) {}
     ~Watch() { stream.release(); }  // the fd is the FileWatch's to close
     std::unique_ptr<os::FileWatch> files;
     asio::posix::stream_descriptor stream;
+    asio::steady_timer walk;  // armed while a walk after an overflow is owed
+    bool walk_armed = false;
     std::vector<std::string> roots;
     Changed changed;
     std::set<int> said;  // the errors already said in the log
   };
   void wait(std::size_t app, const std::shared_ptr<Watch>& watch);
+  void walk_later(std::size_t app, const std::shared_ptr<Watch>& watch);
   static void say_troubles(Watch& watch);
 
   asio::io_context& io_;

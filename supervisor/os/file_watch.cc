@@ -161,9 +161,11 @@ void FileWatch::forget_under(std::size_t root, const std::string& rel) {
 
 void FileWatch::handle(int wd, unsigned mask, std::string_view name, std::vector<Change>& out) {
   if (mask & IN_Q_OVERFLOW) {  // events were lost: look again at everything
-    for (std::size_t r = 0; r < roots_.size(); ++r) {
-      watch_root(r);
-      out.push_back({r, ""});
+    for (std::size_t r = 0; r < roots_.size(); ++r) out.push_back({r, ""});
+    if (std::chrono::steady_clock::now() >= next_walk()) {
+      walk_all();
+    } else {
+      walk_owed_ = true;
     }
     return;
   }
@@ -196,6 +198,13 @@ void FileWatch::handle(int wd, unsigned mask, std::string_view name, std::vector
     }
     if (mask & kChanges) out.push_back({use.root, rel});
   }
+}
+
+void FileWatch::walk_all() {
+  for (std::size_t r = 0; r < roots_.size(); ++r) watch_root(r);
+  last_walk_ = std::chrono::steady_clock::now();
+  walk_owed_ = false;
+  ++walks_;
 }
 
 std::vector<FileWatch::Change> FileWatch::read() {

@@ -7,6 +7,7 @@
 // which paths are ignored (they are neither reported nor entered).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <map>
@@ -42,8 +43,18 @@ class FileWatch {
   bool add_root(const std::string& path, Skip skip);
   /// Reads what is queued (one non-blocking read of at most 64 KiB, so that a flood of changes
   /// is taken in turns with everything else) and keeps the watches up to date. A queue overflow
-  /// is one change of every root.
+  /// is one change of every root, and a walk of every root for the directories whose creation
+  /// was lost: at most one walk per kWalkGap, so that whoever floods the tree cannot keep the
+  /// caller walking it; a walk it had to put off is owed (walk_owed(), then walk_all()).
   std::vector<Change> read();
+  static constexpr std::chrono::milliseconds kWalkGap{1000};
+  bool walk_owed() const { return walk_owed_; }
+  /// When an owed walk may run: kWalkGap after the last one.
+  std::chrono::steady_clock::time_point next_walk() const { return last_walk_ + kWalkGap; }
+  /// Walks every root again now (new directories watched), and owes none.
+  void walk_all();
+  /// How many times every root was walked after an overflow (for the tests).
+  unsigned long walks() const { return walks_; }
   /// The watches that failed since the last call.
   std::vector<Trouble> take_troubles();
   /// How many watch descriptors it holds (directories, files and parents).
@@ -71,6 +82,9 @@ class FileWatch {
   std::vector<Root> roots_;
   std::map<int, std::vector<Use>> watched_;
   std::vector<Trouble> troubles_;
+  std::chrono::steady_clock::time_point last_walk_{};
+  bool walk_owed_ = false;
+  unsigned long walks_ = 0;
 };
 
 /// fs.inotify.max_user_watches, as read from /proc ("8192"); "unknown" when unreadable.

@@ -221,3 +221,43 @@ TEST_CASE("file watch: no inotify instance is an error, said") {
       EMFILE);
   CHECK(rc == 0);  // 100: no seccomp filter could be installed
 }
+
+TEST_CASE("file watch: a flood of overflows walks the tree at most once per gap, the rest owed") {
+  std::ifstream limit_file("/proc/sys/fs/inotify/max_queued_events");
+  long limit = 0;
+  if (!(limit_file >> limit) || limit <= 0 || limit > 1000000) {
+    WARN("fs.inotify.max_queued_events unreadable or huge: not checked");
+    return;
+  }
+  TempDir t;
+  os::FileWatch w;
+  REQUIRE(w.add_root(t.path, {}));
+  // A file made and removed: two events that do not merge, until the queue overflows.
+  const auto flood = [&] {
+    for (long i = 0; i < limit / 2 + 64; ++i) {
+      const std::string f = t.path + "/f" + std::to_string(i % 8);
+      write(f);
+      std::remove(f.c_str());
+    }
+  };
+  flood();
+  std::vector<os::FileWatch::Change> first = drain(w);
+  CHECK(saw(first, ""));  // the overflow: a change of the root
+  CHECK(w.walks() == 1);
+  CHECK_FALSE(w.walk_owed());
+  // At once again: reported, but the walk waits for the gap.
+  flood();
+  std::vector<os::FileWatch::Change> second = drain(w);
+  CHECK(saw(second, ""));
+  CHECK(w.walks() == 1);
+  CHECK(w.walk_owed());
+  CHECK(w.next_walk() > std::chrono::steady_clock::now());
+  // The owed walk, when the caller runs it, watches what came meanwhile.
+  std::filesystem::create_directory(t.path + "/late");
+  drain(w);
+  w.walk_all();
+  CHECK(w.walks() == 2);
+  CHECK_FALSE(w.walk_owed());
+  write(t.path + "/late/x.js");
+  CHECK(saw(drain(w), "late/x.js"));
+}
