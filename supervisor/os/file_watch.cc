@@ -55,7 +55,8 @@ bool under(const std::string& rel, const std::string& dir) {
 
 }  // namespace
 
-FileWatch::FileWatch() : fd_(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {
+FileWatch::FileWatch(std::chrono::milliseconds walk_gap)
+    : fd_(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)), walk_gap_(walk_gap) {
   if (!fd_) throw std::system_error(errno, std::generic_category(), "inotify_init1");
 }
 
@@ -162,7 +163,7 @@ void FileWatch::forget_under(std::size_t root, const std::string& rel) {
 void FileWatch::handle(int wd, unsigned mask, std::string_view name, std::vector<Change>& out) {
   if (mask & IN_Q_OVERFLOW) {  // events were lost: look again at everything
     for (std::size_t r = 0; r < roots_.size(); ++r) out.push_back({r, ""});
-    if (std::chrono::steady_clock::now() >= next_walk()) {
+    if (walks_ == 0 || std::chrono::steady_clock::now() >= next_walk()) {
       walk_all();
     } else {
       walk_owed_ = true;

@@ -34,8 +34,9 @@ class FileWatch {
     int error = 0;
   };
 
-  /// Throws std::system_error (EMFILE: fs.inotify.max_user_instances reached).
-  FileWatch();
+  /// Throws std::system_error (EMFILE: fs.inotify.max_user_instances reached). `walk_gap`: the
+  /// least time between two walks after an overflow.
+  explicit FileWatch(std::chrono::milliseconds walk_gap = kWalkGap);
   int fd() const { return fd_.get(); }
 
   /// Watches `path` (a directory and all under it, or a file) from now on. False when nothing of
@@ -50,7 +51,7 @@ class FileWatch {
   static constexpr std::chrono::milliseconds kWalkGap{1000};
   bool walk_owed() const { return walk_owed_; }
   /// When an owed walk may run: kWalkGap after the last one.
-  std::chrono::steady_clock::time_point next_walk() const { return last_walk_ + kWalkGap; }
+  std::chrono::steady_clock::time_point next_walk() const { return last_walk_ + walk_gap_; }
   /// Walks every root again now (new directories watched), and owes none.
   void walk_all();
   /// How many times every root was walked after an overflow (for the tests).
@@ -82,7 +83,8 @@ class FileWatch {
   std::vector<Root> roots_;
   std::map<int, std::vector<Use>> watched_;
   std::vector<Trouble> troubles_;
-  std::chrono::steady_clock::time_point last_walk_{};
+  std::chrono::milliseconds walk_gap_;
+  std::chrono::steady_clock::time_point last_walk_{};  // meaningful once walks_ > 0
   bool walk_owed_ = false;
   unsigned long walks_ = 0;
 };
