@@ -52,16 +52,5 @@ YAML
   kill -TERM "$DAEMON"; wait "$DAEMON" || true; DAEMON=""
   wrk_rate "$T/wrk"
 }
-fd3=() adopted=() ratios=()
-for _ in $(seq "$RUNS"); do
-  a=$(run fd3); b=$(run adopted)
-  fd3+=("$a"); adopted+=("$b")
-  ratios+=("$(python3 -c "print(f'{$b / $a:.3f}')")")
-done
-echo "machine: $(machine); node $(node --version)"
-echo "one Node app, $INSTANCES workers on a shared listener, wrk -t2 -c$CONNS keep-alive ${DURATION}s, $RUNS runs alternating"
-summary() { python3 -c 'import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print(f"{statistics.median(v):g} ({min(v):g}-{max(v):g})")' "$@"; }
-printf '%-10s %-26s\n' socket "requests/s"
-printf '%-10s %-26s\n' "fd 3" "$(summary "${fd3[@]}")"
-printf '%-10s %-26s\n' adopted "$(summary "${adopted[@]}")"
-echo "adopted / fd 3 per run: ${ratios[*]}; median $(summary "${ratios[@]}")"
+fd3_against_adopted "one Node app, $INSTANCES workers on a shared listener, wrk -t2 -c$CONNS keep-alive ${DURATION}s, $RUNS runs alternating" \
+  "requests/s"

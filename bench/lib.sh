@@ -50,3 +50,26 @@ wrk_errors() {
   awk '/Socket errors/ {gsub(",",""); n += $4 + $6 + $8 + $10} /Non-2xx/ {n += $5} END {print n + 0}' "$1"
 }
 wrk_rate() { awk '/Requests\/sec/ {print int($2)}' "$1"; }
+
+# median_range N...: "median (min-max)" of the numbers.
+median_range() {
+  python3 -c 'import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print(f"{statistics.median(v):g} ({min(v):g}-{max(v):g})")' "$@"
+}
+
+# fd3_against_adopted TITLE COLUMN: RUNS pairs of the caller's `run fd3` and `run adopted` (each
+# prints one number), alternating so that drift hits both; prints the machine, TITLE, the
+# medians (min-max) under COLUMN and each pair's ratio adopted / fd 3.
+fd3_against_adopted() {
+  local title=$1 column=$2 a b fd3=() adopted=() ratios=()
+  for _ in $(seq "$RUNS"); do
+    a=$(run fd3); b=$(run adopted)
+    fd3+=("$a"); adopted+=("$b")
+    ratios+=("$(python3 -c "print(f'{$b / $a:.3f}')")")
+  done
+  echo "machine: $(machine); node $(node --version)"
+  echo "$title"
+  printf '%-10s %-26s\n' socket "$column"
+  printf '%-10s %-26s\n' "fd 3" "$(median_range "${fd3[@]}")"
+  printf '%-10s %-26s\n' adopted "$(median_range "${adopted[@]}")"
+  echo "adopted / fd 3 per run: ${ratios[*]}; median $(median_range "${ratios[@]}")"
+}

@@ -111,8 +111,7 @@ done
 echo "machine: $(machine); node $(node --version), pm2 $("$PM2" --version 2>/dev/null | tail -1)"
 echo "one Node app (server.listen(PORT)), $INSTANCES workers, wrk -t2 -c$CONNS keep-alive ${DURATION}s, $RELOADS reloads per run, $ROUNDS runs interleaved"
 printf '%-16s %-24s %-24s\n' runner "requests/s" "failed requests"
-summary() { python3 -c 'import statistics,sys; v=[int(x) for x in sys.argv[1:]]; print(f"{statistics.median(v):g} ({min(v)}-{max(v)})")' "$@"; }
 for row in "${rows[@]}"; do
   # shellcheck disable=SC2086
-  printf '%-16s %-24s %-24s\n' "$row" "$(summary ${rates[$row]})" "$(summary ${fails[$row]})"
+  printf '%-16s %-24s %-24s\n' "$row" "$(median_range ${rates[$row]})" "$(median_range ${fails[$row]})"
 done

@@ -56,16 +56,5 @@ YAML
   python3 -c 'import sys; s=float(sys.argv[1])*1000; print(f"{max(float(l.split()[1]) for l in open(sys.argv[2])) - s:.1f}")' \
     "$start" "$T/done"
 }
-fd3=() adopted=() ratios=()
-for _ in $(seq "$RUNS"); do
-  a=$(run fd3); b=$(run adopted)
-  fd3+=("$a"); adopted+=("$b")
-  ratios+=("$(python3 -c "print(f'{$b / $a:.3f}')")")
-done
-echo "machine: $(machine); node $(node --version)"
-echo "clusterd's launch to the last of $INSTANCES Node workers listening, $RUNS runs alternating"
-summary() { python3 -c 'import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print(f"{statistics.median(v):g} ({min(v):g}-{max(v):g})")' "$@"; }
-printf '%-10s %-26s\n' socket "ms to all listening"
-printf '%-10s %-26s\n' "fd 3" "$(summary "${fd3[@]}")"
-printf '%-10s %-26s\n' adopted "$(summary "${adopted[@]}")"
-echo "adopted / fd 3 per run: ${ratios[*]}; median $(summary "${ratios[@]}")"
+fd3_against_adopted "clusterd's launch to the last of $INSTANCES Node workers listening, $RUNS runs alternating" \
+  "ms to all listening"
