@@ -7,6 +7,7 @@
 
 #include "config_test_helpers.h"
 #include "daemon_loop.h"
+#include "probed_spec.h"
 #include "supervisor/core/lane.h"
 
 using namespace clusterd;
@@ -15,21 +16,7 @@ using core::LaneState;
 
 namespace {
 
-config::AppSpec probed_spec(config::ReadyMode mode = config::ReadyMode::Http) {
-  config::AppSpec spec;
-  spec.name = "web";
-  spec.command = {"/bin/web"};
-  spec.ready = mode;
-  spec.ready_timeout = 2s;
-  spec.probe = {"GET", "/healthz", "http", 250ms};
-  config::ListenerSpec l;
-  l.name = "http";
-  l.mode = config::ListenMode::Worker;
-  l.port_per_worker = true;
-  l.address = {config::Address::Family::Ipv4, "127.0.0.1", 8000, "", "127.0.0.1:8000"};
-  spec.listeners.push_back(l);
-  return spec;
-}
+using test::probed_spec;
 
 struct Probed {
   config::AppSpec spec = probed_spec();

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <map>
 
+#include "probed_spec.h"
 #include "supervisor/core/supervisor.h"
 
 using namespace clusterd;
@@ -15,20 +16,11 @@ using core::SlotAction;
 namespace {
 
 config::AppSpec spec_of(config::ReadyMode mode, unsigned batch) {
-  config::AppSpec spec;
-  spec.name = "web";
+  config::AppSpec spec = test::probed_spec(mode);
   spec.command = {"/bin/web", "v1"};
-  spec.ready = mode;
-  spec.ready_timeout = 2s;
   spec.stop_timeout = 5s;
-  spec.probe = {"GET", "/healthz", "http", 100ms};
+  spec.probe.interval = 100ms;
   spec.rollout.batch = batch;
-  config::ListenerSpec l;
-  l.name = "http";
-  l.mode = config::ListenMode::Worker;
-  l.port_per_worker = true;
-  l.address = {config::Address::Family::Ipv4, "127.0.0.1", 8000, "", "127.0.0.1:8000"};
-  spec.listeners.push_back(l);
   return spec;
 }
 
