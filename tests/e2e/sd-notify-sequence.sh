@@ -24,19 +24,7 @@ YAML
 write_config 0
 
 # The listener: one line per datagram, "<monotonic seconds> <fields joined by |>".
-python3 - "$NOTIFY" "$T/notify.log" <<'PY' &
-import os, socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-s.settimeout(60)
-with open(sys.argv[2], "w", buffering=1) as out:
-    try:
-        while True:
-            data = s.recv(65536)
-            out.write("%.3f %s\n" % (time.monotonic(), data.decode(errors="replace").strip().replace("\n", "|")))
-    except socket.timeout:
-        pass
-PY
+python3 "$SOURCE_DIR/tests/e2e/lib/notify_listener.py" "$NOTIFY" "$T/notify.log" &
 EXTRA_PIDS+=($!)
 wait_for "the notify socket" test -S "$NOTIFY"
 

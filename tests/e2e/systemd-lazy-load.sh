@@ -20,23 +20,12 @@ wait "$DAEMON" || fail "the master exited with $?"
 
 # Under (a stand-in for) systemd: READY=1 arrives, through the library loaded for it.
 NOTIFY=$T/notify.sock
-python3 - "$NOTIFY" "$T/notify.log" <<'PY' &
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-s.settimeout(60)
-with open(sys.argv[2], "w", buffering=1) as out:
-    try:
-        while True:
-            out.write(s.recv(65536).decode(errors="replace").replace("\n", "|") + "\n")
-    except socket.timeout:
-        pass
-PY
+python3 "$SOURCE_DIR/tests/e2e/lib/notify_listener.py" "$NOTIFY" "$T/notify.log" &
 EXTRA_PIDS+=($!)
 wait_for "the notify socket" test -S "$NOTIFY"
 NOTIFY_SOCKET=$NOTIFY "$CLUSTERD" -c "$T/c.yaml" --log-level debug >"$T/clusterd.log" 2>&1 &
 DAEMON=$!
 DAEMONS+=("$DAEMON")
-wait_for "READY=1 on the notify socket" grep -Eq '(^|\|)READY=1(\||$)' "$T/notify.log"
+wait_for "READY=1 on the notify socket" grep -Eq '^[0-9.]+ (.*\|)?READY=1(\||$)' "$T/notify.log"
 maps_libsystemd "$DAEMON" || fail "READY=1 sent, but libsystemd is not mapped"
 pass "libsystemd mapped only under systemd's protocol"
