@@ -54,8 +54,10 @@ control::EventRecord LifecycleLog::event_for(core::LaneId id, std::string kind,
 }
 
 void LifecycleLog::transition(core::LaneId id, const core::Transition& t) {
-  const std::string line = fmt::format("{}: {} -> {}: {}", label(id), core::to_string(t.from),
-                                       core::to_string(t.to), t.reason);
+  // The transition's own generation: the lane may already be the next one's (a failed rollout's
+  // new worker ends in the same step that hands its slot back to the old generation).
+  const std::string line = fmt::format("{}: {} -> {}: {}", label(id, t.generation),
+                                       core::to_string(t.from), core::to_string(t.to), t.reason);
   const char* kind = nullptr;
   EventLog::Level level = EventLog::Level::Info;
   switch (t.to) {
@@ -150,8 +152,9 @@ void LifecycleLog::spawn_failed(core::LaneId id, const std::string& what,
                       : ""));
 }
 
-std::string LifecycleLog::label(core::LaneId id) const {
+std::string LifecycleLog::label(core::LaneId id, std::optional<unsigned> generation) const {
   const core::AppState& app = supervisor_.apps()[id.app];
+  if (generation) return fmt::format("{}[{}] gen {}", app.spec.name, id.index, *generation);
   if (id.index >= app.slots.size()) return fmt::format("{}[{}]", app.spec.name, id.index);
   return fmt::format("{}[{}] gen {}", app.spec.name, id.index, supervisor_.lane(id).generation());
 }

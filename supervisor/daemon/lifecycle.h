@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -26,7 +27,7 @@ class LifecycleLog {
 
   EventLog& events() { return events_; }
   /// "web[2] gen 3": the lane, for log lines.
-  std::string label(core::LaneId id) const;
+  std::string label(core::LaneId id, std::optional<unsigned> generation = {}) const;
   /// An event about lane `id` (its app's when the slot is gone).
   control::EventRecord event_for(core::LaneId id, std::string kind, std::string reason) const;
 

@@ -36,6 +36,9 @@ class S(http.server.HTTPServer):
         super().server_bind()
 S((host, int(port)), H).serve_forever()
 PY
+# READY_TIMEOUT is short only where the deploy is meant to fail (the test waits it out); a good
+# generation gets ample time, since a rollback starts it again under the rolled back one's
+# ready_timeout, on a machine that may be busy with other tests.
 write_config() {  # VERSION MODE [READY_TIMEOUT]
   cat >"$T/c.yaml" <<YAML
 control: { socket: "$T/ctl.sock" }
@@ -46,7 +49,7 @@ apps:
     listen:
       http: { address: "127.0.0.1:$BASE", mode: worker, port_per_worker: true }
     ready: { http: "GET /healthz", interval: 50ms }
-    ready_timeout: ${3:-3s}
+    ready_timeout: ${3:-60s}
     stop_timeout: 5s
     env: { DIR: "$T", VERSION: "$1", MODE: "$2" }
 YAML
@@ -88,12 +91,15 @@ grep -q "GET /healthz: 503" "$T/reload2" ||
 all_answer v1 || fail "after the rollback not every slot answers v1: $(answer "$BASE")"
 
 # v3 never binds: only the old worker could answer its probe, were it still there.
-write_config v3 nobind
+write_config v3 nobind 3s
 rc=0; "$CLUSTERCTL" reload >"$T/reload3" 2>&1 || rc=$?
 [[ $rc -ne 0 ]] || fail "a deploy that never binds reloaded with exit 0: $(cat "$T/reload3")"
 grep -q "rolled back" "$T/reload3" || fail "not rolled back: $(cat "$T/reload3")"
 grep -q "connect: Connection refused" "$T/reload3" ||
   fail "the probe's last failure is not named: $(cat "$T/reload3")"
+# The failed worker's line names its own generation, not the one its slot went back to.
+log_has 'web\[0\] gen 3: starting -> idle: not ready within ready_timeout' ||
+  fail "the failed worker's line does not name generation 3"
 all_answer v1 || fail "after the second rollback not every slot answers v1: $(answer "$BASE")"
 
 # A good deploy on the same ports goes through, slot by slot.
