@@ -40,6 +40,10 @@ cleanup() {
     echo "---- clusterd log (last 60 lines) ----"
     tail -n 60 "$T/clusterd.log"
   fi
+  # E2E_KEEP=DIR keeps a failed test's directory (config, logs, worker files) for a post-mortem.
+  if [[ $rc -ne 0 && $rc -ne 77 && -n ${E2E_KEEP:-} ]]; then
+    cp -r "$T" "$E2E_KEEP/$(basename "$0" .sh).$$" 2>/dev/null || true
+  fi
   # A master killed before it could remove its notify directory (in the runtime directory, or in
   # /dev/shm when that is not tmpfs) leaves it named after its pid: remove those of ours.
   for p in "${DAEMONS[@]}" $DAEMON; do
