@@ -5,7 +5,9 @@
 # slot failed, why, and that it rolled back.
 source "$(dirname "$0")/lib/common.sh"
 PORT=$(free_port)
-write_config() {  # write_config COMMAND-JSON [EXTRA]
+# READY_TIMEOUT is short only for the deploy meant to miss it: a rollback starts the old
+# generation again under its own ready_timeout, on a machine that may be busy with other tests.
+write_config() {  # write_config COMMAND-JSON [READY_TIMEOUT]
   cat >"$T/c.yaml" <<YAML
 control: { socket: "$T/ctl.sock" }
 apps:
@@ -13,7 +15,7 @@ apps:
     command: $1
     instances: 3
     ready: notify
-    ready_timeout: 1s
+    ready_timeout: ${2:-60s}
     rollout: { batch: 1 }
     listen:
       http: { address: "127.0.0.1:$PORT", mode: reuseport }
@@ -26,7 +28,7 @@ wait_for "three workers ready" log_ready 3
 before=$(workers)
 
 # 1. Never ready: the canary times out, nothing else is touched.
-write_config "[\"$HELLO\", \"--ready-delay\", \"5000\"]"
+write_config "[\"$HELLO\", \"--ready-delay\", \"5000\"]" 1s
 rc=0; "$CLUSTERCTL" reload >"$T/out" 2>&1 || rc=$?
 [[ $rc -eq 1 ]] || fail "reload to a never-ready worker exited $rc: $(cat "$T/out")"
 grep -q "web worker 0 of generation 2 failed: no READY=1 within ready_timeout" "$T/out" || fail "message: $(cat "$T/out")"

@@ -26,7 +26,7 @@ apps:
     cpu_affinity: per-worker
     cwd: $T/wd
     ready: notify
-    ready_timeout: 5s
+    ready_timeout: 60s
     env: { GOMAXPROCS: 1 }
     listen:
       http: { address: "127.0.0.1:$P1", mode: reuseport }
