@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "supervisor/core/supervisor.h"
+#include "fake_shell.h"
 
 using namespace clusterd;
 using namespace std::chrono_literals;
@@ -9,21 +9,11 @@ using core::SlotAction;
 
 namespace {
 
-// A fake shell: every Spawn gets a pid (fed back as Spawned), and the test decides what the
-// workers do next (Ready, Exited) and when timers fire.
-struct Shell {
-  core::Supervisor sup;
-  core::TimePoint now{};
-  int next_pid = 100;
-  std::vector<SlotAction> log;  // every action, in order
-
+// The test decides what the workers do next (Ready, Exited) and when timers fire.
+struct Shell : test::FakeShell {
   explicit Shell(unsigned instances, unsigned batch = 1, core::Duration canary = 0ms)
-      : sup(make(instances, batch, canary)) {
-    run(sup.start_all(now));
-    for (unsigned i = 0; i < instances; ++i) ready({0, i, 0});
-  }
-  static std::vector<core::AppState> make(unsigned instances, unsigned batch,
-                                          core::Duration canary) {
+      : FakeShell(make(instances, batch, canary)) {}
+  static core::AppState make(unsigned instances, unsigned batch, core::Duration canary) {
     core::AppState app;
     app.spec.name = "web";
     app.spec.command = {"/bin/app", "v1"};
@@ -31,30 +21,8 @@ struct Shell {
     app.spec.rollout.batch = batch;
     app.spec.rollout.canary_time = canary;
     app.instances = instances;
-    return {app};
+    return app;
   }
-  void run(std::vector<SlotAction> actions) {
-    for (std::size_t i = 0; i < actions.size(); ++i) {
-      log.push_back(actions[i]);
-      if (std::holds_alternative<core::Spawn>(actions[i].action)) {
-        for (auto& more : sup.on(actions[i].slot, core::Spawned{next_pid++}, now)) {
-          actions.push_back(std::move(more));
-        }
-      }
-    }
-  }
-  void ready(core::LaneId id) { run(sup.on(id, core::Ready{}, now)); }
-  void exited(core::LaneId id, int code) {
-    run(sup.on(id, core::Exited{core::ExitStatus::exited(code)}, now));
-  }
-  void roll(const config::AppSpec& spec) {
-    const core::Outcome outcome = sup.roll(0, spec, app().instances, app().instances_reason, now);
-    REQUIRE_FALSE(outcome.refused);
-    run(outcome.actions);
-  }
-  const core::AppState& app() const { return sup.apps()[0]; }
-  core::LaneId fresh(unsigned i) const { return {0, i, 1u - app().slots[i].active}; }
-  core::LaneId active(unsigned i) const { return {0, i, app().slots[i].active}; }
   // Lanes now starting a new worker (the rollout's in-flight slots).
   std::vector<unsigned> starting() const {
     std::vector<unsigned> out;

@@ -3,10 +3,9 @@
 // starts, so that the old one, still bound to port + N, cannot answer the new one's probe. A
 // failed new worker gets the old generation back in the slot it emptied. Other apps start first.
 #include <catch2/catch.hpp>
-#include <map>
 
+#include "fake_shell.h"
 #include "probed_spec.h"
-#include "supervisor/core/supervisor.h"
 
 using namespace clusterd;
 using namespace std::chrono_literals;
@@ -24,55 +23,18 @@ config::AppSpec spec_of(config::ReadyMode mode, unsigned batch) {
   return spec;
 }
 
-// A fake shell: every Spawn gets a pid (fed back as Spawned); the test decides what the workers
-// and their probes do, and which armed timer fires.
-struct Shell {
-  core::Supervisor sup;
-  core::TimePoint now{};
-  int next_pid = 100;
-  std::vector<SlotAction> actions;  // the actions of the last step, in order
-  std::map<std::pair<unsigned, unsigned>, unsigned> state_token;  // (slot, lane) -> token
-
+// The test decides what the workers and their probes do, and which armed timer fires.
+struct Shell : test::FakeShell {
   Shell(config::ReadyMode mode, unsigned instances, unsigned batch = 1)
-      : sup(make(mode, instances, batch)) {
-    run(sup.start_all(now));
-    for (unsigned i = 0; i < instances; ++i) ready(active(i));
-  }
-  static std::vector<core::AppState> make(config::ReadyMode mode, unsigned instances,
-                                          unsigned batch) {
+      : FakeShell(make(mode, instances, batch)) {}
+  static core::AppState make(config::ReadyMode mode, unsigned instances, unsigned batch) {
     core::AppState app;
     app.spec = spec_of(mode, batch);
     app.instances = instances;
-    return {app};
-  }
-  void run(std::vector<SlotAction> step) {
-    actions.clear();
-    for (std::size_t i = 0; i < step.size(); ++i) {
-      actions.push_back(step[i]);
-      if (const auto* t = std::get_if<core::ArmTimer>(&step[i].action);
-          t && t->timer == core::LaneTimer::State) {
-        state_token[{step[i].slot.index, step[i].slot.lane}] = t->token;
-      }
-      if (std::holds_alternative<core::Spawn>(step[i].action)) {
-        for (auto& more : sup.on(step[i].slot, core::Spawned{next_pid++}, now)) {
-          step.push_back(std::move(more));
-        }
-      }
-    }
-  }
-  // Ready as the lane's mode says: a probe that succeeds, or READY=1.
-  void ready(core::LaneId id) {
-    if (config::probed(sup.spec(id).ready)) {
-      run(sup.on(id, core::ProbeResult{true, ""}, now));
-    } else {
-      run(sup.on(id, core::Ready{}, now));
-    }
+    return app;
   }
   void probe_fails(core::LaneId id, const std::string& why) {
     run(sup.on(id, core::ProbeResult{false, why}, now));
-  }
-  void exited(core::LaneId id, int code) {
-    run(sup.on(id, core::Exited{core::ExitStatus::exited(code)}, now));
   }
   // ready_timeout passes: the lane kills its worker, which then exits.
   void ready_timeout(core::LaneId id) {
@@ -81,15 +43,6 @@ struct Shell {
                now));
     exited(id, -1);
   }
-  void roll(const config::AppSpec& spec) {
-    const core::Outcome outcome = sup.roll(0, spec, app().instances, app().instances_reason, now);
-    REQUIRE_FALSE(outcome.refused);
-    run(outcome.actions);
-  }
-  const core::AppState& app() const { return sup.apps()[0]; }
-  core::LaneId fresh(unsigned i) const { return {0, i, 1u - app().slots[i].active}; }
-  core::LaneId active(unsigned i) const { return {0, i, app().slots[i].active}; }
-  const core::Lane& lane(core::LaneId id) const { return sup.lane(id); }
   config::AppSpec v2() const {
     config::AppSpec spec = app().spec;
     spec.command = {"/bin/web", "v2"};
