@@ -69,16 +69,13 @@ for n in "${SIZES[@]}"; do
   done
   # shellcheck disable=SC2086
   floor=$("$T/baseline" cgroups "$RUNS" $dirs)
-  python3 - "$n" "$floor" "${scan[*]}" "${cg[*]}" "${table[*]}" "${bare[*]}" <<'PY'
+  PYTHONPATH="$ROOT/bench" python3 - "$n" "$floor" "${scan[*]}" "${cg[*]}" "${table[*]}" "${bare[*]}" <<'PY'
 import statistics as st, sys
 n, floor = int(sys.argv[1]), int(sys.argv[2]) / 1000
 scan, cg, table, bare = ([int(x) / 1000 for x in a.split()] for a in sys.argv[3:7])
-def cell(v): return f"{st.median(v):.1f} ms ({min(v):.1f}-{max(v):.1f})"
-def ratio(a):
-    pairs = [x / y for x, y in zip(a, bare)]
-    return f"{st.median(a) / st.median(bare):.2f} ({min(pairs):.2f}-{max(pairs):.2f})"
+from stats import cell, ratio
 print(f"{n:<8} {cell(scan):<20} {cell(cg):<20} {cell(table):<20} {st.median(cg) / st.median(scan):<7.2f} "
-      f"{st.median(bare):.1f} ms{'':<4} {ratio(cg):<18} {ratio(table):<18} {floor:.1f} ms")
+      f"{st.median(bare):.1f} ms{'':<4} {ratio(cg, bare):<18} {ratio(table, bare):<18} {floor:.1f} ms")
 PY
   for d in "${DAEMONS[@]}"; do kill -TERM "$d"; wait "$d" || true; done
   DAEMONS=()

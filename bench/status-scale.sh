@@ -53,16 +53,13 @@ print(len(d))' "$T/ctl.sock")
   done
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$DAEMON/status")
   pss=$(awk '/^Pss:/ {print $2}' "/proc/$DAEMON/smaps_rollup")
-  python3 - "$n" "$rss" "$pss" "$raw" "${table[*]}" "${json[*]}" "${bare[*]}" <<'PY'
+  PYTHONPATH="$ROOT/bench" python3 - "$n" "$rss" "$pss" "$raw" "${table[*]}" "${json[*]}" "${bare[*]}" <<'PY'
 import statistics as st, sys
 n, rss, pss, raw = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 table, js, bare = ([int(x) / 1000 for x in a.split()] for a in sys.argv[5:8])
-def cell(v): return f"{st.median(v):.1f} ms ({min(v):.1f}-{max(v):.1f})"
-def ratio(a):
-    pairs = [x / y for x, y in zip(a, bare)]
-    return f"{st.median(a) / st.median(bare):.2f} ({min(pairs):.2f}-{max(pairs):.2f})"
-print(f"{n:<8} {cell(table):<22} {cell(js):<22} {st.median(bare):.1f} ms{'':<10} {ratio(table):<18} "
-      f"{ratio(js):<18} {rss / 1024:.1f} / {pss / 1024:.1f} MiB{'':<6} {raw // n}")
+from stats import cell, ratio
+print(f"{n:<8} {cell(table):<22} {cell(js):<22} {st.median(bare):.1f} ms{'':<10} {ratio(table, bare):<18} "
+      f"{ratio(js, bare):<18} {rss / 1024:.1f} / {pss / 1024:.1f} MiB{'':<6} {raw // n}")
 PY
   kill -TERM "$DAEMON"; wait "$DAEMON" || true; DAEMON=""
 done
