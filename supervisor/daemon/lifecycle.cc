@@ -154,9 +154,9 @@ void LifecycleLog::spawn_failed(core::LaneId id, const std::string& what,
 
 std::string LifecycleLog::label(core::LaneId id, std::optional<unsigned> generation) const {
   const core::AppState& app = supervisor_.apps()[id.app];
-  if (generation) return fmt::format("{}[{}] gen {}", app.spec.name, id.index, *generation);
-  if (id.index >= app.slots.size()) return fmt::format("{}[{}]", app.spec.name, id.index);
-  return fmt::format("{}[{}] gen {}", app.spec.name, id.index, supervisor_.lane(id).generation());
+  if (!generation && id.index < app.slots.size()) generation = supervisor_.lane(id).generation();
+  if (!generation) return fmt::format("{}[{}]", app.spec.name, id.index);  // the slot is gone
+  return fmt::format("{}[{}] gen {}", app.spec.name, id.index, *generation);
 }
 
 }  // namespace clusterd::daemon
