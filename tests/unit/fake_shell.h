@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <map>
+#include <span>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -16,8 +17,8 @@ struct FakeShell {
   core::Supervisor sup;
   core::TimePoint now{};
   int next_pid = 100;
-  std::vector<core::SlotAction> log;                              // every action, in order
-  std::vector<core::SlotAction> actions;                          // the last step's, in order
+  std::vector<core::SlotAction> log;  // every action, in order
+  std::size_t step_begin = 0;         // where the last step begins in log
   std::map<std::pair<unsigned, unsigned>, unsigned> state_token;  // (slot, lane) -> token
 
   // Starts the app and makes every worker ready.
@@ -31,10 +32,9 @@ struct FakeShell {
     return apps;
   }
   void run(std::vector<core::SlotAction> step) {
-    actions.clear();
+    step_begin = log.size();
     for (std::size_t i = 0; i < step.size(); ++i) {
       log.push_back(step[i]);
-      actions.push_back(step[i]);
       if (const auto* t = std::get_if<core::ArmTimer>(&step[i].action);
           t && t->timer == core::LaneTimer::State) {
         state_token[{step[i].slot.index, step[i].slot.lane}] = t->token;
@@ -62,6 +62,8 @@ struct FakeShell {
     REQUIRE_FALSE(outcome.refused);
     run(outcome.actions);
   }
+  // The last step's actions, in order.
+  std::span<const core::SlotAction> actions() const { return std::span(log).subspan(step_begin); }
   const core::AppState& app() const { return sup.apps()[0]; }
   core::LaneId fresh(unsigned i) const { return {0, i, 1u - app().slots[i].active}; }
   core::LaneId active(unsigned i) const { return {0, i, app().slots[i].active}; }

@@ -49,13 +49,13 @@ struct Shell : test::FakeShell {
     return spec;
   }
   bool spawned(core::LaneId id) const {
-    for (const SlotAction& a : actions) {
+    for (const SlotAction& a : actions()) {
       if (a.slot == id && std::holds_alternative<core::Spawn>(a.action)) return true;
     }
     return false;
   }
   bool signalled(int pid, int signal) const {
-    for (const SlotAction& a : actions) {
+    for (const SlotAction& a : actions()) {
       const auto* s = std::get_if<core::Signal>(&a.action);
       if (s && s->pid == pid && s->signal == signal) return true;
     }
@@ -94,7 +94,8 @@ TEST_CASE("a rollout of a probed port_per_worker app stops the old worker before
   CHECK(s.spawned(s.fresh(0)));
   CHECK(s.lane(s.fresh(0)).state() == LaneState::Starting);
   CHECK(s.lane(s.fresh(0)).generation() == 2);
-  CHECK(std::any_of(s.actions.begin(), s.actions.end(), [&](const SlotAction& a) {
+  const auto step = s.actions();
+  CHECK(std::any_of(step.begin(), step.end(), [&](const SlotAction& a) {
     return a.slot == s.fresh(0) && std::holds_alternative<core::Probe>(a.action);
   }));
   // Ready: promoted, and the next slot's old worker stops before its new one starts.
